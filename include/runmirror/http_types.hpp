@@ -1,0 +1,49 @@
+#pragma once
+// The HTTP vocabulary that crosses module boundaries. Beast stays inside src/net/; every other
+// module speaks these plain value types, so it can be unit-tested without sockets.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace runmirror {
+
+struct header_field {
+    std::string name;   // as received; compared case-insensitively
+    std::string value;
+};
+
+using header_list = std::vector<header_field>;
+
+// First value of header |name| (case-insensitive), or nullopt.
+std::optional<std::string_view> find_header(const header_list& headers, std::string_view name);
+// Replaces every field named |name| with one field, or appends it.
+void set_header(header_list& headers, std::string_view name, std::string value);
+void erase_header(header_list& headers, std::string_view name);
+bool iequals(std::string_view a, std::string_view b);
+
+struct request {
+    std::string method;  // "GET", "DELETE", ...
+    std::string target;  // origin-form: path plus optional "?query"
+    header_list headers;
+    std::string body;
+
+    std::optional<std::string_view> header(std::string_view name) const {
+        return find_header(headers, name);
+    }
+    std::string_view path() const;   // target without the query
+    std::string_view query() const;  // after '?', without it; empty when none
+};
+
+struct response {
+    int status = 200;
+    header_list headers;
+    std::string body;
+
+    std::optional<std::string_view> header(std::string_view name) const {
+        return find_header(headers, name);
+    }
+};
+
+}  // namespace runmirror

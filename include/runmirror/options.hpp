@@ -1,0 +1,67 @@
+#pragma once
+// Plain configuration structs. config/load_options builds them once (file, then RUNMIRROR_*
+// environment, then flags; later wins) and validates them; each module receives only its own.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "runmirror/clock.hpp"
+
+namespace runmirror {
+
+enum class serve_mode { online, offline };
+
+struct listen_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8787;  // 0: pick a free port (tests); the chosen one is logged
+    unsigned threads = 0;       // 0: one per core
+    std::size_t max_connections = 4096;
+};
+
+struct limits_options {
+    std::size_t header_limit = 16 * 1024;                  // request or response header block
+    std::size_t request_body_limit = 8 * 1024 * 1024;      // bodies the daemon buffers itself
+    std::size_t response_body_limit = 256 * 1024 * 1024;  // upstream answers the daemon buffers
+    millis read_timeout{30'000};                           // one client request, header and body
+    millis idle_timeout{60'000};                           // keep-alive wait for the next request
+    millis write_timeout{30'000};
+    millis shutdown_grace{10'000};  // in-flight requests may finish this long after SIGTERM
+};
+
+struct upstream_options {
+    std::string url = "https://api.cloud.llamaindex.ai";
+    std::string ca_file;  // extra trusted CA (PEM), beside the system store
+    millis connect_timeout{3'000};
+    millis tls_timeout{5'000};
+    millis response_timeout{30'000};  // until the response header arrives
+    millis total_timeout{120'000};    // the whole exchange
+    std::size_t max_idle_per_host = 16;
+};
+
+struct store_options {
+    std::string path;  // empty: <data dir>/runmirror.db
+};
+
+struct cache_options {
+    serve_mode mode = serve_mode::online;
+    millis pending_max_age{2'000};  // CREATED/PENDING runs served from the store this long
+    millis list_max_age{5'000};     // list pages served from the store this long
+};
+
+struct sync_options {
+    millis poll_interval{1'000};
+};
+
+struct serve_options {
+    listen_options listen;
+    limits_options limits;
+    upstream_options upstream;
+    store_options store;
+    cache_options cache;
+    sync_options sync;
+    std::string admin_token;  // empty: /_runmirror/* is open (it listens on loopback by default)
+    std::string log_level = "info";
+};
+
+}  // namespace runmirror

@@ -1,0 +1,58 @@
+#pragma once
+// What the store keeps about runs, list pages and grants. Bodies are the upstream's bytes,
+// exactly as received; the other fields are indexed copies pulled out of those bytes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runmirror/clock.hpp"
+
+namespace runmirror {
+
+// Indexed fields of one ExtractRun, read from its JSON (json/run_fields).
+struct run_fields {
+    std::string id;
+    std::string project_id;
+    std::string extraction_agent_id;
+    std::string job_id;     // empty when absent or null
+    std::string file_id;    // "file_id", or "file"."id" when only that is present
+    std::string file_name;  // "file"."name"; empty when absent
+    std::string status;     // CREATED, PENDING, SUCCESS, ERROR (or whatever upstream says)
+    std::string created_at; // ISO 8601 as sent; empty when absent
+    std::string updated_at;
+};
+
+inline bool is_final_status(std::string_view status) {
+    return status == "SUCCESS" || status == "ERROR";
+}
+
+struct stored_run {
+    run_fields fields;
+    std::string body;  // upstream bytes of the run object
+    time_point fetched_at;
+    std::optional<time_point> deleted_at;  // set once the run was deleted through the daemon
+};
+
+// One cached list answer, for one tenant and one normalised query.
+struct stored_list_page {
+    std::string body;  // upstream bytes of the whole page
+    time_point fetched_at;
+};
+
+// A query over stored runs, used to assemble list pages offline and by the browse API.
+struct run_query {
+    std::string tenant;               // only runs of projects this tenant holds a grant for
+    std::string extraction_agent_id;  // empty: any
+    std::string project_id;           // empty: any
+    std::int64_t skip = 0;
+    std::int64_t limit = 50;
+};
+
+struct run_page {
+    std::vector<stored_run> items;  // created_at descending, then id descending
+    std::int64_t total = 0;         // all matches, ignoring skip/limit
+};
+
+}  // namespace runmirror

@@ -1,0 +1,31 @@
+#pragma once
+// The upstream as the run cache sees it: send one buffered request, get one buffered response
+// or an error. The network implementation lives in src/net/upstream_client.cpp; tests of the
+// run cache use a fake.
+
+#include <functional>
+#include <memory>
+
+#include "runmirror/http_types.hpp"
+#include "runmirror/result.hpp"
+
+namespace runmirror {
+
+struct upstream_reply {
+    error failure;      // failure.code != ok: no usable response (refused, timeout, ...)
+    response answer;  // valid when !failure; any HTTP status, 5xx included
+};
+
+class upstream {
+public:
+    using handler = std::function<void(upstream_reply)>;
+    virtual ~upstream() = default;
+
+    // Sends |req| (origin-form target, end-to-end headers; Host and framing are set by the
+    // implementation) and calls |on_reply| exactly once, on a thread of the implementation's
+    // choosing, possibly before async_send returns. The response body is buffered up to the
+    // configured limit; beyond it the reply fails with errc::too_large.
+    virtual void async_send(request req, handler on_reply) = 0;
+};
+
+}  // namespace runmirror

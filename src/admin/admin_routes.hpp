@@ -1,0 +1,21 @@
+#pragma once
+// /_runmirror/*: the daemon's own endpoints. Health is always open; the rest takes the admin
+// token when one is configured ("Authorization: Bearer <token>" or "x-runmirror-token").
+
+#include <string>
+
+#include "http/router.hpp"
+#include "runmirror/http_types.hpp"
+#include "runmirror/options.hpp"
+
+namespace runmirror {
+
+struct admin_context {
+    serve_mode mode = serve_mode::online;
+    std::string admin_token;
+    std::string upstream_url;
+};
+
+response handle_admin(const route_match& route, const request& req, const admin_context& ctx);
+
+}  // namespace runmirror

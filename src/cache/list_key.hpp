@@ -1,0 +1,27 @@
+#pragma once
+// The cache key of a list request: its query parameters, percent-decoded, sorted and
+// re-encoded, so "limit=50&extraction_agent_id=a" and "extraction_agent_id=a&limit=50" share
+// one stored page. The tenant is kept beside the key, not in it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace runmirror {
+
+// nullopt when |query| is not a valid query string (bad percent-encoding).
+std::optional<std::string> normalise_list_query(std::string_view query);
+
+// The filters and window of a list request, for assembling a page from stored runs.
+struct list_params {
+    std::string extraction_agent_id;
+    std::string project_id;
+    std::int64_t skip = 0;
+    std::int64_t limit = 100;  // the upstream's default page size
+};
+
+// nullopt when skip/limit are not non-negative integers.
+std::optional<list_params> parse_list_params(std::string_view query);
+
+}  // namespace runmirror

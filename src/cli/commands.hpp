@@ -1,0 +1,13 @@
+#pragma once
+// The subcommands main() dispatches to. Each takes the arguments after its own name and
+// returns the process exit code: 0 success, 1 a runtime failure, 2 a usage error.
+
+#include <string>
+#include <vector>
+
+namespace runmirror {
+
+// `runmirror serve`: loads the options, opens the store and runs the daemon until it stops.
+int serve_command(const std::vector<std::string>& args);
+
+}  // namespace runmirror

@@ -1,0 +1,549 @@
+// Builds serve_options from three sources: the config file, then RUNMIRROR_* environment
+// variables, then command-line flags; a later source overrides an earlier one key by key.
+//
+// Every source is first reduced to a list of (key, value, label) settings in the order given; the
+// settings are then applied one by one through the same typed parser, so a value is validated the
+// same way wherever it came from, and an error names the key exactly as the user wrote it
+// ("--listen", "environment RUNMIRROR_LISTEN", "config file conf/x.conf: listen"). A bad value
+// is an error even when a later source overrides it: a broken config file should not lie dormant.
+//
+// Decisions worth knowing:
+// - --upstream is a bare origin: a trailing "/" is stripped, any other path is refused, because
+//   client paths are forwarded one-to-one (a base path would be silently dropped or doubled).
+// - Relative paths (--db, --upstream-ca, --config) are relative to the working directory, not to
+//   the config file, so the same conf works from the command line and in tests.
+// - The default --db comes from the environment handed in, not from getenv(), so tests control it.
+
+#include "config/load_options.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string_view>
+
+#include <spdlog/common.h>
+#include <boost/program_options.hpp>
+#include <boost/url/parse.hpp>
+
+namespace runmirror {
+
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr std::string_view env_prefix = "RUNMIRROR_";
+
+// RUNMIRROR_* variables that are not options, so they are not "unknown". The data directory is
+// part of the --db default; the other two are set by tests/CMakeLists.txt for the test harness,
+// which passes its environment on to the daemon it starts.
+constexpr std::string_view non_option_variables[] = {
+    "RUNMIRROR_DATA_DIR",
+    "RUNMIRROR_BIN",
+    "RUNMIRROR_CORPORA",
+};
+
+// Thrown by a value parser; the caller prefixes the label of the offending setting.
+struct bad_value : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// One key = value from one source. |label| is how errors name it.
+struct setting {
+    std::string key;
+    std::string value;
+    std::string label;
+};
+
+// Longest millisecond setting: one year. Bounded so that now + value cannot overflow a
+// nanosecond time_point anywhere downstream.
+constexpr std::uint64_t max_ms = 365ULL * 24 * 60 * 60 * 1000;
+
+std::string in_quotes(std::string_view s) {
+    return "'" + std::string(s) + "'";
+}
+
+std::uint64_t parse_uint(std::string_view text, std::uint64_t min, std::uint64_t max) {
+    std::uint64_t n = 0;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, n);
+    // from_chars accepts neither '+' nor spaces, so "digits only" is exactly ptr == end.
+    if (text.empty() || ec == std::errc::invalid_argument || ptr != end) {
+        throw bad_value(std::string(min > 0 ? "expected a positive integer, got "
+                                            : "expected a non-negative integer, got ") +
+                        in_quotes(text));
+    }
+    if (ec == std::errc::result_out_of_range || n < min || n > max) {
+        throw bad_value("expected an integer from " + std::to_string(min) + " to " +
+                        std::to_string(max) + ", got " + in_quotes(text));
+    }
+    return n;
+}
+
+millis parse_ms(std::string_view text, std::uint64_t min) {
+    return millis(static_cast<millis::rep>(parse_uint(text, min, max_ms)));
+}
+
+std::string to_lower(std::string_view text) {
+    std::string lower(text);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return lower;
+}
+
+bool parse_bool(std::string_view text) {
+    const std::string lower = to_lower(text);
+    for (std::string_view yes : {"true", "yes", "on", "1"}) {
+        if (lower == yes)
+            return true;
+    }
+    for (std::string_view no : {"false", "no", "off", "0"}) {
+        if (lower == no)
+            return false;
+    }
+    throw bad_value("expected true or false, got " + in_quotes(text));
+}
+
+// HOST:PORT, or [IPV6]:PORT. The host is stored without brackets, ready for address parsing.
+void parse_listen(std::string_view text, listen_options& out) {
+    const std::string form = "expected HOST:PORT or [IPV6]:PORT, got " + in_quotes(text);
+    std::string_view host;
+    std::string_view rest;
+    if (text.starts_with('[')) {
+        auto close = text.find(']');
+        if (close == std::string_view::npos)
+            throw bad_value(form);
+        host = text.substr(1, close - 1);
+        rest = text.substr(close + 1);
+        if (!rest.starts_with(':'))
+            throw bad_value(form);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string_view::npos)
+            throw bad_value(form);
+        host = text.substr(0, colon);
+        rest = text.substr(colon);
+        // An unbracketed IPv6 address ("::1:8787") is ambiguous: which colon starts the port?
+        if (host.find(':') != std::string_view::npos)
+            throw bad_value(form);
+    }
+    if (host.empty())
+        throw bad_value("empty host in " + in_quotes(text));
+    std::string_view port = rest.substr(1);
+    std::uint64_t n = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || n > 65535) {
+        throw bad_value("expected a port from 0 to 65535 in " + in_quotes(text));
+    }
+    out.host = std::string(host);
+    out.port = static_cast<std::uint16_t>(n);
+}
+
+// An http(s) origin. Returns it normalised: lower-case scheme, no trailing slash.
+std::string parse_upstream(std::string_view text) {
+    auto parsed = boost::urls::parse_absolute_uri(text);
+    if (!parsed)
+        throw bad_value("not a valid absolute URL: " + in_quotes(text));
+    const boost::urls::url_view& url = *parsed;
+    std::string scheme;
+    switch (url.scheme_id()) {
+        case boost::urls::scheme::http:
+            scheme = "http";
+            break;
+        case boost::urls::scheme::https:
+            scheme = "https";
+            break;
+        default:
+            throw bad_value("expected an http:// or https:// URL, got " + in_quotes(text));
+    }
+    if (!url.has_authority() || url.encoded_host().empty()) {
+        throw bad_value("missing host in " + in_quotes(text));
+    }
+    // Not echoed: user info may hold a password.
+    if (url.has_userinfo())
+        throw bad_value("user info (user@) is not allowed in the URL");
+    if (url.has_query())
+        throw bad_value("a query is not allowed in " + in_quotes(text));
+    if (url.encoded_path() != "" && url.encoded_path() != "/") {
+        throw bad_value("a path is not allowed (requests keep their own paths), got " +
+                        in_quotes(text));
+    }
+    if (url.has_port()) {
+        std::string_view port = url.port();
+        std::uint64_t n = 0;
+        auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+        if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || n == 0 ||
+            n > 65535) {
+            throw bad_value("expected a port from 1 to 65535 in " + in_quotes(text));
+        }
+    }
+    return scheme + "://" + std::string(url.encoded_host_and_port());
+}
+
+std::string parse_existing_file(std::string_view text) {
+    std::string path(text);
+    std::error_code ec;
+    if (path.empty())
+        throw bad_value("expected a file name, got ''");
+    if (!std::filesystem::is_regular_file(path, ec)) {
+        throw bad_value("no such file: " + in_quotes(path));
+    }
+    if (!std::ifstream(path))
+        throw bad_value("cannot read " + in_quotes(path));
+    return path;
+}
+
+// The same rule setup_logging applies: whatever spdlog recognises, in any case (spdlog maps
+// unknown names to "off", so "off" is the only name that may legitimately come back as off).
+std::string parse_log_level(std::string_view text) {
+    std::string level = to_lower(text);
+    if (spdlog::level::from_str(level) == spdlog::level::off && level != "off") {
+        throw bad_value("expected one of trace, debug, info, warn, error, critical, off, got " +
+                        in_quotes(text));
+    }
+    return level;
+}
+
+//--------------------------------------------------------------------------------------------
+// The option table: one row per key, shared by flags, the config file and the environment.
+
+enum class where { everywhere, flags_and_env, flags_only };
+
+struct option_spec {
+    std::string name;
+    std::string value_name;  // empty: a switch (flags only take no value; file/env take a bool)
+    std::string help;
+    where allowed = where::everywhere;
+    std::function<void(serve_options&, std::string_view)> apply;  // throws bad_value
+};
+
+std::string env_name(std::string_view option) {
+    std::string name(env_prefix);
+    for (char c : option) {
+        name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    return name;
+}
+
+std::string ms_default(millis value) {
+    return " (default: " + std::to_string(value.count()) + ")";
+}
+
+std::vector<option_spec> option_table(const std::string& default_db) {
+    const serve_options d;  // defaults, so the help text cannot drift from options.hpp
+    auto no_op = [](serve_options&, std::string_view) {};
+    return {
+        {"help", "", "print this help and exit (also -h)", where::flags_only, no_op},
+        {"version", "", "print the version and exit", where::flags_only, no_op},
+        {"config", "FILE", "read settings from FILE (key = value, keys as the long flags)",
+         where::flags_and_env, no_op},
+        {"listen", "HOST:PORT",
+         "address to listen on; [::1]:PORT for IPv6, port 0 picks a free port (default: " +
+             d.listen.host + ":" + std::to_string(d.listen.port) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { parse_listen(v, o.listen); }},
+        {"upstream", "URL",
+         "LlamaCloud origin, http:// or https://, no path (default: " + d.upstream.url + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.upstream.url = parse_upstream(v); }},
+        {"upstream-ca", "FILE", "extra CA certificate (PEM) trusted for the upstream",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.upstream.ca_file = parse_existing_file(v); }},
+        {"db", "PATH",
+         "SQLite database file (default: $RUNMIRROR_DATA_DIR, $XDG_DATA_HOME/runmirror or "
+         "$HOME/.local/share/runmirror, then /runmirror.db; here: " +
+             (default_db.empty() ? std::string("none, set --db") : default_db) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             if (v.empty())
+                 throw bad_value("expected a path, got ''");
+             o.store.path = std::string(v);
+         }},
+        {"offline", "",
+         "serve only from the store, never contact the upstream (file/env: true or false)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.cache.mode = parse_bool(v) ? serve_mode::offline : serve_mode::online;
+         }},
+        {"poll-interval-ms", "N",
+         "how often pending runs are polled upstream" + ms_default(d.sync.poll_interval),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.sync.poll_interval = parse_ms(v, 1); }},
+        {"threads", "N",
+         "worker threads, 0 for one per core (default: " + std::to_string(d.listen.threads) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.listen.threads = static_cast<unsigned>(parse_uint(v, 0, 1024));
+         }},
+        {"max-connections", "N",
+         "client connections served at once (default: " + std::to_string(d.listen.max_connections) +
+             ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.listen.max_connections = static_cast<std::size_t>(parse_uint(v, 1, 1'000'000));
+         }},
+        {"admin-token", "TOKEN",
+         "bearer token required by /_runmirror/* (default: none, the admin API is open)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.admin_token = std::string(v); }},
+        {"log-level", "LEVEL",
+         "trace, debug, info, warn, error, critical or off (default: " + d.log_level + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.log_level = parse_log_level(v); }},
+        {"connect-timeout-ms", "N",
+         "upstream TCP connect deadline" + ms_default(d.upstream.connect_timeout),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.upstream.connect_timeout = parse_ms(v, 1); }},
+        {"response-timeout-ms", "N",
+         "deadline for the upstream's response header" + ms_default(d.upstream.response_timeout),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.upstream.response_timeout = parse_ms(v, 1);
+         }},
+        {"total-timeout-ms", "N",
+         "deadline for a whole upstream exchange" + ms_default(d.upstream.total_timeout),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.upstream.total_timeout = parse_ms(v, 1); }},
+        {"pending-max-age-ms", "N",
+         "serve a CREATED/PENDING run from the store this long" +
+             ms_default(d.cache.pending_max_age),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.cache.pending_max_age = parse_ms(v, 0); }},
+        {"list-max-age-ms", "N",
+         "serve a list page from the store this long" + ms_default(d.cache.list_max_age),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.cache.list_max_age = parse_ms(v, 0); }},
+        {"shutdown-grace-ms", "N",
+         "on SIGTERM, let in-flight requests finish this long" +
+             ms_default(d.limits.shutdown_grace),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.limits.shutdown_grace = parse_ms(v, 0); }},
+    };
+}
+
+const option_spec* find_spec(const std::vector<option_spec>& table, std::string_view name) {
+    for (const auto& spec : table) {
+        if (spec.name == name)
+            return &spec;
+    }
+    return nullptr;
+}
+
+// |for_file|: every value-taking key as a plain string (switches take "true"/"false" there).
+po::options_description describe(const std::vector<option_spec>& table, bool for_file) {
+    po::options_description desc("Options", 100, 40);
+    for (const auto& spec : table) {
+        if (for_file && spec.allowed != where::everywhere)
+            continue;
+        if (spec.value_name.empty() && !for_file) {
+            desc.add_options()(spec.name.c_str(), po::bool_switch(), spec.help.c_str());
+        } else {
+            desc.add_options()(spec.name.c_str(),
+                               po::value<std::string>()->value_name(
+                                   spec.value_name.empty() ? "BOOL" : spec.value_name),
+                               spec.help.c_str());
+        }
+    }
+    return desc;
+}
+
+std::string help_text(const std::vector<option_spec>& table) {
+    std::ostringstream out;
+    out << "Usage: runmirror serve [options]\n"
+           "\n"
+           "Runs the caching proxy. Settings come from the config file, then RUNMIRROR_*\n"
+           "environment variables (RUNMIRROR_ plus the flag name upper-cased, dashes as\n"
+           "underscores, e.g. RUNMIRROR_POLL_INTERVAL_MS), then flags; a later source wins.\n"
+           "\n"
+        << describe(table, false);
+    return out.str();
+}
+
+std::optional<std::string> env_value(const std::vector<std::string>& environment,
+                                     std::string_view name) {
+    std::optional<std::string> found;
+    for (const auto& entry : environment) {
+        if (entry.size() > name.size() && entry.starts_with(name) && entry[name.size()] == '=') {
+            found = entry.substr(name.size() + 1);  // the last one wins, as in a shell
+        }
+    }
+    return found;
+}
+
+// Empty when no candidate directory is set. XDG_DATA_HOME must be absolute per the XDG spec.
+std::string default_db_path(const std::vector<std::string>& environment) {
+    namespace fs = std::filesystem;
+    if (auto dir = env_value(environment, "RUNMIRROR_DATA_DIR"); dir && !dir->empty()) {
+        return (fs::path(*dir) / "runmirror.db").string();
+    }
+    if (auto xdg = env_value(environment, "XDG_DATA_HOME"); xdg && fs::path(*xdg).is_absolute()) {
+        return (fs::path(*xdg) / "runmirror" / "runmirror.db").string();
+    }
+    if (auto home = env_value(environment, "HOME"); home && !home->empty()) {
+        return (fs::path(*home) / ".local" / "share" / "runmirror" / "runmirror.db").string();
+    }
+    return {};
+}
+
+std::vector<setting> parse_flags(const std::vector<std::string>& args,
+                                 const std::vector<option_spec>& table) {
+    namespace style = po::command_line_style;
+    po::parsed_options parsed(nullptr);
+    try {
+        // No guessing: "--list" must not silently mean --list-max-age-ms.
+        parsed = po::command_line_parser(args)
+                     .options(describe(table, false))
+                     .style(style::default_style & ~style::allow_guessing)
+                     .run();
+    } catch (const po::unknown_option& e) {
+        throw bad_value(e.get_option_name() + ": unknown option");
+    } catch (const po::invalid_command_line_syntax& e) {
+        if (e.kind() == po::invalid_syntax::missing_parameter ||
+            e.kind() == po::invalid_syntax::empty_adjacent_parameter) {
+            throw bad_value(e.get_option_name() + ": missing value");
+        }
+        if (e.kind() == po::invalid_syntax::extra_parameter) {
+            throw bad_value(e.get_option_name() + ": takes no value");
+        }
+        throw bad_value(e.what());
+    } catch (const po::error& e) {
+        throw bad_value(e.what());
+    }
+    std::vector<setting> out;
+    for (const auto& option : parsed.options) {
+        if (option.string_key.empty()) {
+            throw bad_value("unexpected argument " + in_quotes(option.value.front()));
+        }
+        // A switch carries no token; "true" is what a file or the environment would say.
+        out.push_back({option.string_key, option.value.empty() ? "true" : option.value.front(),
+                       "--" + option.string_key});
+    }
+    return out;
+}
+
+std::vector<setting> parse_environment(const std::vector<std::string>& environment,
+                                       const std::vector<option_spec>& table) {
+    std::vector<setting> out;
+    for (const auto& entry : environment) {
+        auto eq = entry.find('=');
+        std::string name = entry.substr(0, eq);
+        if (!name.starts_with(env_prefix))
+            continue;  // not ours
+        if (std::find(std::begin(non_option_variables), std::end(non_option_variables), name) !=
+            std::end(non_option_variables)) {
+            continue;
+        }
+        const option_spec* spec = nullptr;
+        for (const auto& candidate : table) {
+            if (candidate.allowed != where::flags_only && env_name(candidate.name) == name) {
+                spec = &candidate;
+            }
+        }
+        if (spec == nullptr)
+            throw bad_value("environment " + name + ": unknown variable");
+        out.push_back({spec->name, eq == std::string::npos ? "" : entry.substr(eq + 1),
+                       "environment " + name});
+    }
+    return out;
+}
+
+std::vector<setting> parse_file(const std::string& path, const std::string& path_label,
+                                const std::vector<option_spec>& table) {
+    std::ifstream in(path);
+    if (!in)
+        throw bad_value(path_label + ": cannot read " + in_quotes(path));
+    const std::string source = "config file " + path;
+    po::parsed_options parsed(nullptr);
+    try {
+        parsed = po::parse_config_file(in, describe(table, true), false);
+    } catch (const po::unknown_option& e) {
+        throw bad_value(source + ": unknown option " + in_quotes(e.get_option_name()));
+    } catch (const po::error& e) {
+        throw bad_value(source + ": " + e.what());
+    }
+    std::vector<setting> out;
+    for (const auto& option : parsed.options) {
+        out.push_back({option.string_key, option.value.empty() ? "" : option.value.front(),
+                       source + ": " + option.string_key});
+    }
+    return out;
+}
+
+bool has_arg(const std::vector<std::string>& args, std::initializer_list<std::string_view> names) {
+    return std::any_of(args.begin(), args.end(), [&](const std::string& arg) {
+        return std::find(names.begin(), names.end(), arg) != names.end();
+    });
+}
+
+}  // namespace
+
+load_result load_serve_options(const std::vector<std::string>& args,
+                               const std::vector<std::string>& environment) {
+    load_result result;
+    const std::string default_db = default_db_path(environment);
+    const auto table = option_table(default_db);
+
+    // --help and --version win over everything else, even over mistakes elsewhere on the line:
+    // someone asking for help is likely to have a broken command line.
+    if (has_arg(args, {"--help", "-h"})) {
+        result.help = true;
+        result.help_text = help_text(table);
+        return result;
+    }
+    if (has_arg(args, {"--version"})) {
+        result.version = true;
+        return result;
+    }
+
+    try {
+        auto flags = parse_flags(args, table);
+        auto env = parse_environment(environment, table);
+
+        // The config file is named by the environment or a flag; the flag wins.
+        std::vector<setting> file;
+        std::optional<setting> config;
+        for (const auto* source : {&env, &flags}) {
+            for (const auto& s : *source) {
+                if (s.key == "config")
+                    config = s;
+            }
+        }
+        if (config)
+            file = parse_file(config->value, config->label, table);
+
+        for (const auto* source : {&file, &env, &flags}) {
+            for (const auto& s : *source) {
+                // Every key was checked against the table while parsing its source.
+                const option_spec* spec = find_spec(table, s.key);
+                try {
+                    spec->apply(result.options, s.value);
+                } catch (const bad_value& e) {
+                    throw bad_value(s.label + ": " + e.what());
+                }
+            }
+        }
+    } catch (const bad_value& e) {
+        result.error = e.what();
+        return result;
+    }
+
+    if (result.options.store.path.empty()) {
+        if (default_db.empty()) {
+            result.error =
+                "--db: no default location (none of RUNMIRROR_DATA_DIR, XDG_DATA_HOME, HOME is "
+                "set); pass --db PATH";
+            return result;
+        }
+        result.options.store.path = default_db;
+    }
+    return result;
+}
+
+}  // namespace runmirror

@@ -1,0 +1,31 @@
+#include "http/json_error.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace runmirror {
+
+std::string json_quote(std::string_view s) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+response json_error(int status, std::string_view detail) {
+    response r;
+    r.status = status;
+    r.headers.push_back({"Content-Type", "application/json"});
+    r.body = "{\"detail\":" + json_quote(detail) + "}";
+    return r;
+}
+
+int status_for_upstream_failure(errc code) {
+    switch (code) {
+        case errc::timeout: return 504;
+        case errc::offline: return 503;
+        default: return 502;
+    }
+}
+
+}  // namespace runmirror

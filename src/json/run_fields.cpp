@@ -1,0 +1,429 @@
+// Field extraction with RapidJSON's SAX Reader. One handler serves both entry points: it tracks
+// the nesting depth and the last key seen at the few depths that matter, and copies out only
+// the strings it needs. Nothing is ever re-serialised: list items are reported as byte ranges.
+//
+// Depths (the number of containers open when an event arrives):
+//   parse_run:       the run's members at depth 1, "file"'s members at depth 2.
+//   parse_run_list:  page members at 1, items at 2, an item's members at 3, its "file"'s at 4.
+
+#include "json/run_fields.hpp"
+
+#include <charconv>
+#include <string>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+namespace runmirror {
+namespace {
+
+// Iterative: nesting costs heap, not stack. Numbers as strings: the reader hands us their
+// text (see hiding_stream for why that alone is not enough).
+constexpr unsigned parse_flags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+// The end of the longest valid JSON number at |p|, or nullptr if none starts there.
+const char* scan_number(const char* p, const char* end) {
+    const char* q = p;
+    if (q != end && *q == '-') {
+        ++q;
+    }
+    if (q == end || !is_digit(*q)) {
+        return nullptr;
+    }
+    if (*q == '0') {
+        ++q;
+    } else {
+        while (q != end && is_digit(*q)) {
+            ++q;
+        }
+    }
+    if (q != end && *q == '.' && q + 1 != end && is_digit(q[1])) {
+        q += 2;
+        while (q != end && is_digit(*q)) {
+            ++q;
+        }
+    }
+    if (q != end && (*q == 'e' || *q == 'E')) {
+        const char* r = q + 1;
+        if (r != end && (*r == '+' || *r == '-')) {
+            ++r;
+        }
+        if (r != end && is_digit(*r)) {
+            while (r != end && is_digit(*r)) {
+                ++r;
+            }
+            q = r;
+        }
+    }
+    return q;
+}
+
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// A byte stream over the body (like rapidjson::MemoryStream) that shows the reader every valid
+// number as the single digit "0", and remembers where the real one was. RapidJSON 1.1 still
+// computes a double while parsing a number, even with kParseNumbersAsStringsFlag, and fails
+// past DBL_MAX ("1e999", a 310-digit integer): valid JSON that upstream may send and that we
+// must pass on. Only a number that stands where a value may start (after '[', ',', ':' or at
+// the beginning, outside strings) and ends at a delimiter is hidden; anything else ("01",
+// "1.5.5", "--1") reaches the reader as it is and is rejected there.
+// Tell() is the true offset in the body throughout.
+class hiding_stream {
+  public:
+    using Ch = char;
+
+    explicit hiding_stream(std::string_view body)
+        : begin_(body.data()), cur_(body.data()), end_(body.data() + body.size()) {}
+
+    Ch Peek() const {
+        if (cur_ == end_) {
+            return '\0';
+        }
+        if (number_end_ == nullptr && !in_string_ &&
+            (last_ == '\0' || last_ == '[' || last_ == ',' || last_ == ':')) {
+            const char* e = scan_number(cur_, end_);
+            if (e != nullptr &&
+                (e == end_ || *e == ',' || *e == ']' || *e == '}' || is_space(*e))) {
+                number_end_ = e;
+            }
+        }
+        return number_end_ != nullptr ? '0' : *cur_;
+    }
+
+    Ch Take() {
+        Ch c = Peek();
+        if (number_end_ != nullptr) {
+            last_number_ = std::string_view(cur_, number_end_ - cur_);
+            cur_ = number_end_;
+            number_end_ = nullptr;
+            last_ = c;
+            return c;
+        }
+        if (cur_ == end_) {
+            return c;
+        }
+        ++cur_;
+        if (!in_string_) {
+            in_string_ = c == '"';
+            if (!is_space(c)) {
+                last_ = c;
+            }
+        } else if (escaped_) {
+            escaped_ = false;
+        } else if (c == '\\') {
+            escaped_ = true;
+        } else if (c == '"') {
+            in_string_ = false;
+            last_ = c;
+        }
+        return c;
+    }
+
+    std::size_t Tell() const { return static_cast<std::size_t>(cur_ - begin_); }
+
+    // The real text of the number the reader last took.
+    std::string_view last_number() const { return last_number_; }
+
+    // Write side of the Stream concept; a reader never calls it.
+    Ch* PutBegin() { return nullptr; }
+    void Put(Ch) {}
+    void Flush() {}
+    std::size_t PutEnd(Ch*) { return 0; }
+
+  private:
+    const char* begin_;
+    const char* cur_;
+    const char* end_;
+    mutable const char* number_end_ = nullptr;  // set while cur_ is at a hidden number
+    bool in_string_ = false;
+    bool escaped_ = false;
+    char last_ = '\0';  // the last byte taken outside strings, whitespace aside
+    std::string_view last_number_;
+};
+
+enum class value_kind { string, number, null, other };
+
+// Collects one run object's indexed fields. Scalars of the wrong type count as absent.
+struct run_builder {
+    run_fields fields;
+    bool has_id = false;
+    bool has_top_file_id = false;
+    std::string nested_file_id;
+
+    void member(std::string_view key, value_kind kind, std::string_view text) {
+        std::string* target = nullptr;
+        if (key == "id") {
+            target = &fields.id;
+            has_id = kind == value_kind::string;
+        } else if (key == "project_id") {
+            target = &fields.project_id;
+        } else if (key == "extraction_agent_id") {
+            target = &fields.extraction_agent_id;
+        } else if (key == "job_id") {
+            target = &fields.job_id;
+        } else if (key == "file_id") {
+            target = &fields.file_id;
+            has_top_file_id = kind == value_kind::string;
+        } else if (key == "status") {
+            target = &fields.status;
+        } else if (key == "created_at") {
+            target = &fields.created_at;
+        } else if (key == "updated_at") {
+            target = &fields.updated_at;
+        }
+        if (target != nullptr) {
+            target->assign(kind == value_kind::string ? text : std::string_view{});
+        }
+    }
+
+    void file_member(std::string_view key, value_kind kind, std::string_view text) {
+        std::string_view value = kind == value_kind::string ? text : std::string_view{};
+        if (key == "id") {
+            nested_file_id.assign(value);
+        } else if (key == "name") {
+            fields.file_name.assign(value);
+        }
+    }
+
+    // The fields once the object closed; empty id means the object is not a run.
+    run_fields finish() {
+        if (!has_top_file_id) {
+            fields.file_id = std::move(nested_file_id);
+        }
+        if (!has_id) {
+            fields.id.clear();
+        }
+        return std::move(fields);
+    }
+};
+
+class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fields_handler> {
+  public:
+    enum class mode { run, run_list };
+
+    fields_handler(mode m, const hiding_stream& in, std::string_view body)
+        : mode_(m), in_(in), body_(body), run_depth_(m == mode::run ? 1 : 3) {}
+
+    bool Null() { return scalar(value_kind::null, {}); }
+    bool Bool(bool) { return scalar(value_kind::other, {}); }
+    bool RawNumber(const char*, rapidjson::SizeType, bool) {
+        return scalar(value_kind::number, in_.last_number());
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool) {
+        return scalar(value_kind::string, {s, n});
+    }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        std::string_view key(s, n);
+        if (depth_ == 1) {
+            page_key_.assign(key);
+        }
+        if (in_run_ && depth_ == run_depth_) {
+            run_key_.assign(key);
+        }
+        if (in_file_ && depth_ == run_depth_ + 1) {
+            file_key_.assign(key);
+        }
+        return true;
+    }
+    bool StartObject() { return open(true); }
+    bool StartArray() { return open(false); }
+    bool EndObject(rapidjson::SizeType) { return close(); }
+    bool EndArray(rapidjson::SizeType) { return close(); }
+
+    // Set when the handler stopped the parse; the reader then reports kParseErrorTermination.
+    const std::string& failure() const { return failure_; }
+
+    run_fields take_run() { return std::move(run_); }
+    run_list take_list() { return std::move(list_); }
+    bool saw_items() const { return saw_items_; }
+
+  private:
+    bool fail(std::string why) {
+        failure_ = std::move(why);
+        return false;
+    }
+
+    std::string item_name() const {
+        return mode_ == mode::run ? "run" : "items[" + std::to_string(list_.items.size()) + "]";
+    }
+
+    bool scalar(value_kind kind, std::string_view text) {
+        if (depth_ == 0) {
+            return fail("top-level value is not an object");
+        }
+        if (in_run_ && depth_ == run_depth_) {
+            builder_.member(run_key_, kind, text);
+        } else if (in_file_ && depth_ == run_depth_ + 1) {
+            builder_.file_member(file_key_, kind, text);
+        } else if (mode_ == mode::run_list && depth_ == 1) {
+            return page_member(kind, text);
+        } else if (in_items_ && depth_ == 2) {
+            return fail(item_name() + " is not an object");
+        }
+        return true;
+    }
+
+    bool page_member(value_kind kind, std::string_view text) {
+        std::int64_t* target = nullptr;
+        if (page_key_ == "total") {
+            target = &list_.total;
+        } else if (page_key_ == "skip") {
+            target = &list_.skip;
+        } else if (page_key_ == "limit") {
+            target = &list_.limit;
+        } else if (page_key_ == "items" && kind != value_kind::null) {
+            return fail("\"items\" is not an array");
+        }
+        if (target == nullptr || kind == value_kind::null) {
+            return true;
+        }
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *target);
+        if (kind != value_kind::number || ec != std::errc{} || end != text.data() + text.size()) {
+            return fail("\"" + page_key_ + "\" is not an integer");
+        }
+        return true;
+    }
+
+    bool open(bool is_object) {
+        if (depth_ >= max_json_depth) {
+            return fail("nesting deeper than " + std::to_string(max_json_depth));
+        }
+        if (depth_ == 0) {
+            if (!is_object) {
+                return fail("top-level value is not an object");
+            }
+            if (mode_ == mode::run) {
+                begin_run();
+            }
+        } else if (mode_ == mode::run_list && depth_ == 1 && page_key_ == "items") {
+            if (is_object) {
+                return fail("\"items\" is not an array");
+            }
+            in_items_ = true;
+        } else if (in_items_ && depth_ == 2) {
+            if (!is_object) {
+                return fail(item_name() + " is not an object");
+            }
+            begin_run();
+            // The iterative reader calls StartObject before consuming '{' (and EndObject
+            // before '}'), so Tell() is the offset of the brace itself.
+            item_begin_ = in_.Tell();
+        } else if (in_run_ && depth_ == run_depth_ && run_key_ == "file" && is_object) {
+            in_file_ = true;
+        }
+        ++depth_;
+        return true;
+    }
+
+    bool close() {
+        --depth_;
+        if (in_file_ && depth_ == run_depth_) {
+            in_file_ = false;
+        } else if (in_items_ && depth_ == 2) {
+            return end_item();
+        } else if (in_items_ && depth_ == 1) {
+            in_items_ = false;
+            saw_items_ = true;
+        } else if (mode_ == mode::run && depth_ == 0) {
+            in_run_ = false;
+            run_ = builder_.finish();
+            if (run_.id.empty()) {
+                return fail("run has no non-empty string \"id\"");
+            }
+        }
+        return true;
+    }
+
+    void begin_run() {
+        builder_ = run_builder{};
+        in_run_ = true;
+        run_key_.clear();
+    }
+
+    bool end_item() {
+        in_run_ = false;
+        std::size_t end = in_.Tell();
+        // Guards the Tell() assumption above against a RapidJSON that behaves differently.
+        if (end >= body_.size() || body_[item_begin_] != '{' || body_[end] != '}') {
+            return fail("internal: cannot delimit " + item_name());
+        }
+        run_fields fields = builder_.finish();
+        if (fields.id.empty()) {
+            return fail(item_name() + " has no non-empty string \"id\"");
+        }
+        list_.items.emplace_back(std::move(fields),
+                                 body_.substr(item_begin_, end - item_begin_ + 1));
+        return true;
+    }
+
+    const mode mode_;
+    const hiding_stream& in_;
+    const std::string_view body_;
+    const unsigned run_depth_;
+
+    unsigned depth_ = 0;
+    std::string page_key_;  // last key at depth 1
+    std::string run_key_;   // last key among the current run's members
+    std::string file_key_;  // last key among the current run's "file" members
+    bool in_run_ = false;
+    bool in_file_ = false;
+    bool in_items_ = false;
+    bool saw_items_ = false;
+    std::size_t item_begin_ = 0;
+    run_builder builder_;
+
+    run_fields run_;
+    run_list list_;
+    std::string failure_;
+};
+
+// Runs the reader over all of |body|; returns the error, if any, with the offset it concerns.
+error run_reader(fields_handler& handler, hiding_stream& in, std::string_view body) {
+    rapidjson::Reader reader;
+    rapidjson::ParseResult ok = reader.Parse<parse_flags>(in, handler);
+    if (!ok) {
+        std::string why = ok.Code() == rapidjson::kParseErrorTermination
+                              ? handler.failure()
+                              : rapidjson::GetParseError_En(ok.Code());
+        return {errc::bad_response,
+                "invalid JSON at offset " + std::to_string(ok.Offset()) + ": " + why};
+    }
+    // A NUL byte reads as end of input, so the reader may stop early.
+    if (in.Tell() != body.size()) {
+        return {errc::bad_response,
+                "invalid JSON at offset " + std::to_string(in.Tell()) + ": unexpected NUL byte"};
+    }
+    return {};
+}
+
+}  // namespace
+
+std::pair<run_fields, error> parse_run(std::string_view body) {
+    hiding_stream in(body);
+    fields_handler handler(fields_handler::mode::run, in, body);
+    if (error e = run_reader(handler, in, body)) {
+        return {run_fields{}, std::move(e)};
+    }
+    return {handler.take_run(), error{}};
+}
+
+std::pair<run_list, error> parse_run_list(std::string_view body) {
+    hiding_stream in(body);
+    fields_handler handler(fields_handler::mode::run_list, in, body);
+    if (error e = run_reader(handler, in, body)) {
+        return {run_list{}, std::move(e)};
+    }
+    if (!handler.saw_items()) {
+        return {run_list{}, error{errc::bad_response, "run list has no \"items\" array"}};
+    }
+    return {handler.take_list(), error{}};
+}
+
+}  // namespace runmirror

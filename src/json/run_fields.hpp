@@ -1,0 +1,34 @@
+#pragma once
+// Reads the indexed fields out of upstream JSON without building a DOM and without ever
+// re-serialising: list items are returned as byte ranges of the original body.
+// Parsing is iterative (RapidJSON kParseIterativeFlag) with a nesting cap, so hostile or deeply
+// nested input cannot exhaust the stack.
+
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "runmirror/result.hpp"
+#include "runmirror/run_record.hpp"
+
+namespace runmirror {
+
+inline constexpr unsigned max_json_depth = 256;
+
+// |body| must be one JSON object (an ExtractRun) with a non-empty string "id".
+// Fails with errc::bad_response and a detail naming the problem.
+std::pair<run_fields, error> parse_run(std::string_view body);
+
+struct run_list {
+    // Each item's fields and its exact bytes inside the parsed body (a view into it).
+    std::vector<std::pair<run_fields, std::string_view>> items;
+    std::int64_t total = 0;
+    std::int64_t skip = 0;
+    std::int64_t limit = 0;
+};
+
+// |body| must be {"items": [ExtractRun...], "total": N, ...}; unknown members are ignored.
+std::pair<run_list, error> parse_run_list(std::string_view body);
+
+}  // namespace runmirror

@@ -1,0 +1,57 @@
+// runmirror's entry point: picks the subcommand and hands it the remaining arguments.
+
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+
+namespace {
+
+// Lists only the subcommands that exist; mirror, runs and db come later.
+constexpr const char* usage =
+    "Usage: runmirror COMMAND [options]\n"
+    "\n"
+    "A caching proxy for LlamaCloud extraction runs.\n"
+    "\n"
+    "Commands:\n"
+    "  serve      run the caching proxy daemon\n"
+    "\n"
+    "Options:\n"
+    "  -h [ --help ]  print this help and exit\n"
+    "  --version      print the version and exit\n"
+    "\n"
+    "Run 'runmirror COMMAND --help' for a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) {
+        std::cerr << usage;
+        return 2;
+    }
+    const std::string& command = args.front();
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+
+    if (command == "--help" || command == "-h" || command == "help") {
+        std::cout << usage;
+        return 0;
+    }
+    if (command == "--version") {
+        std::cout << "runmirror " << RUNMIRROR_VERSION << "\n";
+        return 0;
+    }
+    try {
+        if (command == "serve")
+            return runmirror::serve_command(rest);
+    } catch (const std::exception& e) {
+        // Subcommands report their own failures; this is the last line of defence against
+        // std::terminate and its core dump.
+        std::cerr << "runmirror " << command << ": " << e.what() << "\n";
+        return 1;
+    }
+    std::cerr << "runmirror: unknown command '" << command << "' (try 'runmirror --help')\n";
+    return 2;
+}

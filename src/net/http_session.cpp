@@ -1,0 +1,404 @@
+// One client connection: read a request within limits and deadlines, refuse ambiguous framing,
+// then either answer it (health, admin, runs routes through the run cache) or stream it to the
+// upstream and the answer back (pass-through). Keep-alive until the client, an error or the
+// server's shutdown ends it.
+#include "net/http_session.hpp"
+
+#include <array>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/header_rules.hpp"
+#include "http/json_error.hpp"
+#include "http/router.hpp"
+#include "net/upstream_pool.hpp"
+
+namespace runmirror::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+std::uint64_t session_registry::add(closer close_if_idle) {
+    std::lock_guard lock(mutex_);
+    sessions_.emplace(++next_id_, std::move(close_if_idle));
+    return next_id_;
+}
+
+void session_registry::remove(std::uint64_t id) {
+    std::lock_guard lock(mutex_);
+    sessions_.erase(id);
+}
+
+void session_registry::close_idle() {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, close] : sessions_) close();
+}
+
+std::size_t session_registry::size() {
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+}
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t relay_chunk_size = 64 * 1024;
+
+struct session_state {
+    explicit session_state(tcp::socket socket) : stream(std::move(socket)) {}
+    beast::tcp_stream stream;
+    bool idle = false;  // waiting for the next request; only touched on the stream's strand
+};
+
+header_list to_header_list(const http::fields& fields) {
+    header_list out;
+    for (const auto& f : fields) {
+        out.push_back({std::string(f.name_string()), std::string(f.value())});
+    }
+    return out;
+}
+
+void copy_headers(const header_list& from, http::fields& to) {
+    for (const auto& f : from) to.insert(f.name, f.value);
+}
+
+asio::awaitable<error_code> write_response(beast::tcp_stream& stream, response r, bool keep_alive,
+                                           const limits_options& limits) {
+    http::response<http::string_body> out;
+    out.result(static_cast<unsigned>(r.status));
+    out.version(11);
+    copy_headers(r.headers, out);
+    out.body() = std::move(r.body);
+    out.keep_alive(keep_alive);
+    out.prepare_payload();
+    stream.expires_after(limits.write_timeout);
+    auto [ec, n] = co_await http::async_write(stream, out, use_tuple);
+    co_return ec;
+}
+
+// Runs the run cache's callback-style handle() as one awaitable step; the answer is posted
+// back to this session's strand.
+asio::awaitable<response> ask_cache(run_cache& cache, const route_match& route, request req) {
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(response)>(
+        [&](auto handler) {
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            cache.handle(route, std::move(req), [shared](response r) {
+                auto executor = asio::get_associated_executor(*shared);
+                asio::post(executor,
+                           [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
+            });
+        },
+        asio::use_awaitable);
+}
+
+// Copies the body that |parser| reads from |in| to |out| through |serializer|, one chunk at
+// a time: memory stays bounded whatever the body's size. Each read and write has its own
+// deadline, so a stalled peer ends the relay rather than holding it.
+template <bool isRequest, class InStream, class OutStream>
+asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buffer,
+                                       http::parser<isRequest, http::buffer_body>& parser,
+                                       OutStream& out,
+                                       http::message<isRequest, http::buffer_body>& message,
+                                       http::serializer<isRequest, http::buffer_body>& serializer,
+                                       millis timeout) {
+    std::vector<char> chunk(relay_chunk_size);
+    do {
+        if (!parser.is_done()) {
+            parser.get().body().data = chunk.data();
+            parser.get().body().size = chunk.size();
+            beast::get_lowest_layer(in).expires_after(timeout);
+            auto [ec, n] = co_await http::async_read(in, in_buffer, parser, use_tuple);
+            if (ec == http::error::need_buffer) ec = {};  // the chunk is full, not an error
+            if (ec) co_return ec;
+            message.body().data = chunk.data();
+            message.body().size = chunk.size() - parser.get().body().size;
+            message.body().more = !parser.is_done();
+        } else {
+            message.body().data = nullptr;
+            message.body().size = 0;
+            message.body().more = false;
+        }
+        beast::get_lowest_layer(out).expires_after(timeout);
+        auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
+        if (ec == http::error::need_buffer) ec = {};  // the serializer wants the next chunk
+        if (ec) co_return ec;
+    } while (!parser.is_done() || !serializer.is_done());
+    co_return error_code{};
+}
+
+// How far a pass-through exchange got, which decides what the client can still be told.
+enum class relay_stage { connecting, sending, awaiting_response, responding, done };
+
+struct relay_outcome {
+    relay_stage stage = relay_stage::connecting;
+    error_code ec;
+    bool upstream_reusable = false;
+};
+
+bool response_has_no_body(unsigned status) {
+    return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+// One pass-through exchange over |upstream|: the request head and streamed body out, the
+// response head and streamed body back to the client.
+template <class UpstreamStream>
+asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
+                                              beast::flat_buffer& client_buffer,
+                                              http::request_parser<http::buffer_body>& request_in,
+                                              http::request<http::buffer_body>& request_out,
+                                              UpstreamStream& upstream,
+                                              beast::flat_buffer& upstream_buffer,
+                                              bool client_keep_alive,
+                                              const limits_options& limits,
+                                              const upstream_options& upstream_limits) {
+    relay_outcome outcome;
+    outcome.stage = relay_stage::sending;
+    http::request_serializer<http::buffer_body> request_writer(request_out);
+    beast::get_lowest_layer(upstream).expires_after(limits.write_timeout);
+    if (auto [ec, n] = co_await http::async_write_header(upstream, request_writer, use_tuple); ec) {
+        outcome.ec = ec;
+        co_return outcome;
+    }
+    outcome.ec = co_await relay_body(client, client_buffer, request_in, upstream, request_out,
+                                     request_writer, limits.read_timeout);
+    if (outcome.ec) co_return outcome;
+
+    outcome.stage = relay_stage::awaiting_response;
+    const bool head = request_in.get().method() == http::verb::head;
+    std::optional<http::response_parser<http::buffer_body>> response_in;
+    // Interim 1xx answers (other than 101) are dropped: the final one follows.
+    do {
+        response_in.emplace();
+        response_in->body_limit(boost::none);
+        response_in->header_limit(static_cast<std::uint32_t>(limits.header_limit));
+        if (head) response_in->skip(true);
+        beast::get_lowest_layer(upstream).expires_after(upstream_limits.response_timeout);
+        auto [ec, n] = co_await http::async_read_header(upstream, upstream_buffer, *response_in,
+                                                        use_tuple);
+        if (ec) {
+            outcome.ec = ec;
+            co_return outcome;
+        }
+    } while (response_in->get().result_int() / 100 == 1 && response_in->get().result_int() != 101);
+
+    outcome.stage = relay_stage::responding;
+    auto& upstream_head = response_in->get();
+    http::response<http::buffer_body> response_out;
+    response_out.result(upstream_head.result_int());
+    response_out.reason(upstream_head.reason());
+    response_out.version(11);
+    copy_headers(end_to_end_headers(to_header_list(upstream_head)), response_out);
+    const unsigned status = upstream_head.result_int();
+    if (auto length = response_in->content_length()) {
+        response_out.content_length(*length);
+    } else if (!head && !response_has_no_body(status)) {
+        response_out.chunked(true);  // upstream delimits by chunks or by closing: re-chunk
+    }
+    response_out.keep_alive(client_keep_alive);
+    http::response_serializer<http::buffer_body> response_writer(response_out);
+    client.expires_after(limits.write_timeout);
+    if (auto [ec, n] = co_await http::async_write_header(client, response_writer, use_tuple); ec) {
+        outcome.ec = ec;
+        co_return outcome;
+    }
+    if (!head) {
+        outcome.ec = co_await relay_body(upstream, upstream_buffer, *response_in, client,
+                                         response_out, response_writer, upstream_limits.response_timeout);
+        if (outcome.ec) co_return outcome;
+    }
+    outcome.stage = relay_stage::done;
+    outcome.upstream_reusable = response_in->keep_alive() && (head || response_in->is_done());
+    co_return outcome;
+}
+
+// Streams one request to the upstream and its answer back. Returns whether the client
+// connection may carry another request.
+asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                   http::request_parser<http::empty_body>& head_parser,
+                                   bool keep_alive, session_context& ctx) {
+    const bool has_body = head_parser.chunked() || head_parser.content_length().value_or(0) > 0;
+    // An answer given before the body was read leaves the body on the wire: close after it.
+    const bool reusable_without_body = keep_alive && !has_body;
+    if (!ctx.pool) {
+        response r = json_error(503, "runmirror is offline: requests cannot be forwarded");
+        r.headers.push_back({"x-should-retry", "false"});
+        co_await write_response(client, std::move(r), reusable_without_body, ctx.limits);
+        co_return reusable_without_body;
+    }
+
+    auto& in = head_parser.get();
+    http::request<http::buffer_body> out;
+    out.method_string(in.method_string());
+    out.target(in.target());
+    out.version(11);
+    bool expect_continue = false;
+    for (auto& f : end_to_end_headers(to_header_list(in))) {
+        // The daemon answers 100-continue itself, so the upstream never waits on it.
+        if (iequals(f.name, "expect")) {
+            expect_continue = iequals(f.value, "100-continue");
+            continue;
+        }
+        out.insert(f.name, f.value);
+    }
+    out.set(http::field::host, ctx.pool->endpoint().host_header);
+    if (head_parser.chunked()) {
+        out.chunked(true);
+    } else if (auto length = head_parser.content_length()) {
+        out.content_length(*length);
+    }
+    out.keep_alive(true);
+
+    http::request_parser<http::buffer_body> body_parser(std::move(head_parser));
+    body_parser.body_limit(boost::none);  // streamed, never held whole
+
+    relay_outcome outcome;
+    // A reused upstream connection may have been closed while idle. A request without a body
+    // can be replayed on a new connection; one with a body has been partly consumed, so it
+    // always gets a fresh connection.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto [conn, err] = co_await ctx.pool->acquire(has_body || attempt > 0);
+        if (err) {
+            spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
+                         std::string(out.target()), err.detail);
+            co_await write_response(client,
+                                    json_error(status_for_upstream_failure(err.code),
+                                               "upstream unavailable: " + err.detail),
+                                    reusable_without_body, ctx.limits);
+            co_return reusable_without_body;
+        }
+        if (expect_continue && attempt == 0) {
+            http::response<http::empty_body> go_on{http::status::continue_, 11};
+            client.expires_after(ctx.limits.write_timeout);
+            if (auto [ec, n] = co_await http::async_write(client, go_on, use_tuple); ec) {
+                co_return false;
+            }
+        }
+        outcome = co_await std::visit(
+            [&](auto& stream) {
+                return relay_exchange(client, buffer, body_parser, out, stream, conn->buffer,
+                                      keep_alive, ctx.limits, ctx.pool->options());
+            },
+            conn->stream);
+        if (!outcome.ec) {
+            if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
+            co_return keep_alive;
+        }
+        const bool replayable = conn->reused && !has_body && outcome.stage != relay_stage::responding &&
+                                outcome.ec != beast::error::timeout;
+        if (!replayable) break;
+    }
+    if (outcome.stage == relay_stage::responding) co_return false;  // the client saw a partial answer
+    error failure = upstream_error(outcome.ec, outcome.stage == relay_stage::awaiting_response
+                                                   ? "waiting for upstream response"
+                                                   : "sending request upstream");
+    spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
+                 std::string(out.target()), failure.detail);
+    co_await write_response(client,
+                            json_error(status_for_upstream_failure(failure.code),
+                                       "upstream unavailable: " + failure.detail),
+                            false, ctx.limits);
+    co_return false;
+}
+
+// Errors from reading a request header that deserve an answer before closing.
+std::optional<response> answer_for_read_error(const error_code& ec) {
+    if (ec == http::error::header_limit) return json_error(431, "request header too large");
+    if (ec == http::error::body_limit) return json_error(413, "request body too large");
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        return json_error(400, "malformed request: " + ec.message());
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx) {
+    auto state = std::make_shared<session_state>(std::move(socket));
+    const auto id = ctx.registry.add([weak = std::weak_ptr<session_state>(state)] {
+        auto s = weak.lock();
+        if (!s) return;
+        asio::post(s->stream.get_executor(), [s] {
+            if (s->idle) s->stream.close();
+        });
+    });
+    auto& stream = state->stream;
+    beast::flat_buffer buffer;
+
+    for (bool first = true; !ctx.stopping; first = false) {
+        http::request_parser<http::empty_body> head_parser;
+        head_parser.header_limit(static_cast<std::uint32_t>(ctx.limits.header_limit));
+        state->idle = true;
+        stream.expires_after(first ? ctx.limits.read_timeout : ctx.limits.idle_timeout);
+        auto [ec, n] = co_await http::async_read_header(stream, buffer, head_parser, use_tuple);
+        state->idle = false;
+        if (ec) {
+            if (auto answer = answer_for_read_error(ec)) {
+                co_await write_response(stream, std::move(*answer), false, ctx.limits);
+            }
+            break;  // end_of_stream: the client closed between requests
+        }
+
+        auto& head = head_parser.get();
+        request req;
+        req.method = std::string(head.method_string());
+        req.target = std::string(head.target());
+        req.headers = to_header_list(head);
+        if (auto bad = check_request_framing(req.method, req.target, req.headers)) {
+            co_await write_response(stream, json_error(bad->status, bad->detail), false,
+                                    ctx.limits);
+            break;
+        }
+        const bool keep_alive = head.keep_alive() && !ctx.stopping;
+        const route_match route = match_route(req.method, req.path());
+        if (route.kind == route::passthrough) {
+            if (!co_await pass_through(stream, buffer, head_parser, keep_alive, ctx)) break;
+            continue;
+        }
+
+        // The daemon's own routes take small bodies, read whole within the limit.
+        http::request_parser<http::string_body> body_parser(std::move(head_parser));
+        body_parser.body_limit(ctx.limits.request_body_limit);
+        stream.expires_after(ctx.limits.read_timeout);
+        if (auto [bec, bn] = co_await http::async_read(stream, buffer, body_parser, use_tuple); bec) {
+            if (auto answer = answer_for_read_error(bec)) {
+                co_await write_response(stream, std::move(*answer), false, ctx.limits);
+            }
+            break;
+        }
+        req.body = std::move(body_parser.get().body());
+
+        response answer;
+        if (route.kind == route::health || route.kind == route::admin) {
+            answer = handle_admin(route, req, ctx.admin);
+        } else {
+            answer = co_await ask_cache(ctx.cache, route, std::move(req));
+        }
+        if (auto wec = co_await write_response(stream, std::move(answer), keep_alive, ctx.limits);
+            wec || !keep_alive) {
+            break;
+        }
+    }
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+    ctx.registry.remove(id);
+}
+
+}  // namespace runmirror::net

@@ -1,0 +1,178 @@
+// The listener and the server's lifetime: bind, accept on every thread, and on SIGINT/SIGTERM
+// or stop() drain gracefully (stop accepting, close idle connections, let in-flight requests
+// finish within limits.shutdown_grace, then stop the threads).
+#include "runmirror/server.hpp"
+
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "admin/admin_routes.hpp"
+#include "cache/run_cache.hpp"
+#include "net/http_session.hpp"
+#include "net/upstream_client.hpp"
+#include "net/upstream_pool.hpp"
+
+namespace runmirror {
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+class server_impl final : public server {
+public:
+    server_impl(const serve_options& options, store& db)
+        : options_(options),
+          db_(db),
+          ioc_(static_cast<int>(thread_count())),
+          signals_(ioc_, SIGINT, SIGTERM),
+          acceptor_(ioc_) {
+        if (options_.cache.mode == serve_mode::online) {
+            pool_ = std::make_unique<net::upstream_pool>(ioc_, options_.upstream);
+            upstream_ = net::make_upstream_client(ioc_, *pool_, options_.limits);
+        }
+        cache_ = std::make_unique<run_cache>(db_, upstream_.get(), options_.cache,
+                                             [] { return clock_type::now(); });
+        context_ = std::make_unique<net::session_context>(net::session_context{
+            options_.limits, *cache_, pool_.get(),
+            admin_context{options_.cache.mode, options_.admin_token, options_.upstream.url},
+            registry_, stopping_});
+    }
+
+    int run() override {
+        bind();
+        signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+            if (ec) return;
+            spdlog::info("signal {}: shutting down", signal);
+            begin_shutdown();
+        });
+        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+        if (stop_requested_) asio::post(ioc_, [this] { begin_shutdown(); });
+
+        std::vector<std::thread> threads;
+        for (unsigned i = 1; i < thread_count(); ++i) threads.emplace_back([this] { ioc_.run(); });
+        ioc_.run();
+        for (auto& t : threads) t.join();
+        spdlog::info("stopped");
+        return 0;
+    }
+
+    void stop() override {
+        stop_requested_ = true;
+        asio::post(ioc_, [this] { begin_shutdown(); });
+    }
+
+private:
+    unsigned thread_count() const {
+        if (options_.listen.threads > 0) return options_.listen.threads;
+        return std::max(1u, std::thread::hardware_concurrency());
+    }
+
+    void bind() {
+        boost::system::error_code ec;
+        auto address = asio::ip::make_address(options_.listen.host, ec);
+        if (ec) throw std::runtime_error("invalid listen address " + options_.listen.host);
+        tcp::endpoint endpoint(address, options_.listen.port);
+        acceptor_.open(endpoint.protocol(), ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(endpoint, ec);
+        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            throw std::runtime_error("cannot listen on " + options_.listen.host + ":" +
+                                     std::to_string(options_.listen.port) + ": " + ec.message());
+        }
+        auto local = acceptor_.local_endpoint();
+        spdlog::info("listening on {}:{} (upstream {}{})", local.address().to_string(),
+                     local.port(), options_.upstream.url,
+                     options_.cache.mode == serve_mode::offline ? ", offline" : "");
+    }
+
+    asio::awaitable<void> accept_loop() {
+        while (!stopping_) {
+            auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), use_tuple);
+            if (ec) {
+                if (ec == asio::error::operation_aborted || stopping_) break;
+                // Out of descriptors or similar: back off briefly instead of spinning.
+                spdlog::warn("accept: {}", ec.message());
+                asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
+                co_await pause.async_wait(use_tuple);
+                continue;
+            }
+            if (registry_.size() >= options_.listen.max_connections) {
+                continue;  // the socket closes as it goes out of scope
+            }
+            socket.set_option(tcp::no_delay(true));
+            auto executor = socket.get_executor();
+            asio::co_spawn(executor, net::run_http_session(std::move(socket), *context_),
+                           [](std::exception_ptr e) {
+                               if (!e) return;
+                               try {
+                                   std::rethrow_exception(e);
+                               } catch (const std::exception& ex) {
+                                   spdlog::error("session failed: {}", ex.what());
+                               }
+                           });
+        }
+    }
+
+    // Runs on the io_context. Idempotent.
+    void begin_shutdown() {
+        if (stopping_.exchange(true)) return;
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+        signals_.cancel(ignored);
+        registry_.close_idle();
+        shutdown_deadline_ = std::chrono::steady_clock::now() + options_.limits.shutdown_grace;
+        asio::co_spawn(ioc_, drain(), asio::detached);
+    }
+
+    // Waits for in-flight sessions to end, up to the grace period, then stops the threads.
+    asio::awaitable<void> drain() {
+        asio::steady_timer tick(ioc_);
+        while (registry_.size() > 0 && std::chrono::steady_clock::now() < shutdown_deadline_) {
+            registry_.close_idle();  // sessions that finished a request meanwhile
+            tick.expires_after(std::chrono::milliseconds(20));
+            co_await tick.async_wait(use_tuple);
+        }
+        if (registry_.size() > 0) {
+            spdlog::warn("shutdown grace over: closing {} connection(s)", registry_.size());
+        }
+        ioc_.stop();
+    }
+
+    serve_options options_;
+    store& db_;
+    asio::io_context ioc_;
+    asio::signal_set signals_;
+    tcp::acceptor acceptor_;
+    std::unique_ptr<net::upstream_pool> pool_;
+    std::unique_ptr<upstream> upstream_;
+    std::unique_ptr<run_cache> cache_;
+    net::session_registry registry_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> stop_requested_{false};
+    std::unique_ptr<net::session_context> context_;
+    std::chrono::steady_clock::time_point shutdown_deadline_;
+};
+
+}  // namespace
+
+std::unique_ptr<server> make_server(const serve_options& options, store& db) {
+    return std::make_unique<server_impl>(options, db);
+}
+
+}  // namespace runmirror

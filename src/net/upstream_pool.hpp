@@ -1,0 +1,91 @@
+#pragma once
+// Private to src/net: connections to the one upstream, plain or TLS, kept alive and reused.
+// Only the network TUs include this (it pulls in Beast's stream types).
+//
+// Threading: acquire/release may be called from any thread. A connection is used by one
+// coroutine at a time (whoever acquired it); Beast runs its timeouts on that coroutine's
+// executor, so a connection may move between strands between uses.
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include "runmirror/options.hpp"
+#include "runmirror/result.hpp"
+
+namespace runmirror::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+struct upstream_connection {
+    std::variant<plain_stream, tls_stream> stream;
+    beast::flat_buffer buffer;  // bytes read past the previous response stay here
+    bool reused = false;        // taken from the idle list: it may have been closed meanwhile
+    std::chrono::steady_clock::time_point idle_since;
+
+    plain_stream& tcp() {
+        return std::visit([](auto& s) -> plain_stream& { return beast::get_lowest_layer(s); },
+                          stream);
+    }
+};
+
+using connection_ptr = std::unique_ptr<upstream_connection>;
+
+// Where the upstream is, parsed once from upstream_options::url.
+struct upstream_endpoint {
+    bool tls = true;
+    std::string host;         // for DNS, SNI and certificate verification
+    std::string port;         // service port as text
+    std::string host_header;  // "host" or "host:port" when the port is not the default
+};
+
+// Parses an http(s) URL; throws std::invalid_argument naming the problem.
+upstream_endpoint parse_upstream_url(const std::string& url);
+
+class upstream_pool {
+public:
+    // Throws std::runtime_error when the CA file cannot be loaded.
+    upstream_pool(asio::io_context& ioc, const upstream_options& options);
+
+    // An idle connection that still looks open, or a new one (resolve, connect, TLS handshake
+    // with SNI and peer verification), each step bounded by its configured timeout.
+    // |fresh| skips the idle list (used to retry after a reused connection failed).
+    asio::awaitable<std::pair<connection_ptr, error>> acquire(bool fresh = false);
+
+    // Returns a connection whose last exchange ended cleanly and allows reuse.
+    void release(connection_ptr conn);
+
+    const upstream_endpoint& endpoint() const { return endpoint_; }
+    const upstream_options& options() const { return options_; }
+
+private:
+    connection_ptr take_idle();
+
+    asio::io_context& ioc_;
+    upstream_options options_;
+    upstream_endpoint endpoint_;
+    asio::ssl::context tls_context_;
+    std::mutex mutex_;
+    std::deque<connection_ptr> idle_;  // most recently used at the back
+};
+
+// Maps an I/O error on the upstream side to the error kind the run cache reasons about.
+error upstream_error(const boost::system::error_code& ec, std::string_view during);
+
+}  // namespace runmirror::net

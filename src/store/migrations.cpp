@@ -1,0 +1,43 @@
+#include "store/migrations.hpp"
+
+#include <string>
+
+#include "store/sqlite_db.hpp"
+
+namespace runmirror {
+
+int schema_version(sqlite::database& db) {
+    sqlite::statement_use version(db, "PRAGMA user_version");
+    return version->step() ? static_cast<int>(version->column_int64(0)) : 0;
+}
+
+void apply_migrations(sqlite::database& db, std::span<const migration> migrations) {
+    int known = migrations.empty() ? 0 : migrations.back().version;
+    int current = schema_version(db);
+    if (current > known) {
+        throw store_error("store '" + db.path() + "' has schema version " +
+                          std::to_string(current) + ", newer than this runmirror knows (" +
+                          std::to_string(known) + "); refusing to open it");
+    }
+    for (const migration& step : migrations) {
+        if (step.version <= current) {
+            continue;
+        }
+        sqlite::transaction tx(db);
+        // Another process may have applied it between our read and our write lock.
+        current = schema_version(db);
+        if (step.version <= current) {
+            continue;
+        }
+        try {
+            db.exec(step.sql);
+        } catch (const store_error& e) {
+            throw store_error("migration " + std::string(step.name) + " failed: " + e.what());
+        }
+        db.exec("PRAGMA user_version = " + std::to_string(step.version));
+        tx.commit();
+        current = step.version;
+    }
+}
+
+}  // namespace runmirror

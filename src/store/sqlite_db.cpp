@@ -1,0 +1,181 @@
+// The only file that includes <sqlite3.h>.
+
+#include "store/sqlite_db.hpp"
+
+#include <sqlite3.h>
+
+namespace runmirror::sqlite {
+
+void database::closer::operator()(sqlite3* db) const noexcept {
+    // _v2 tolerates statements that are still alive; they are finalised first anyway.
+    sqlite3_close_v2(db);
+}
+
+database::database(const std::string& path, int busy_timeout_ms) : path_(path) {
+    sqlite3* raw = nullptr;
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    // SQLite hands back a handle even on failure; it carries the message and must be closed.
+    db_.reset(raw);
+    if (rc != SQLITE_OK) {
+        if (!db_) {
+            throw store_error("sqlite: open '" + path + "': out of memory");
+        }
+        fail(rc, "open");
+    }
+    sqlite3_extended_result_codes(raw, 1);
+    rc = sqlite3_busy_timeout(raw, busy_timeout_ms);
+    if (rc != SQLITE_OK) {
+        fail(rc, "busy_timeout");
+    }
+}
+
+database::~database() = default;
+
+void database::fail(int rc, std::string_view operation) const {
+    std::string message = "sqlite: ";
+    message.append(operation);
+    message += ": ";
+    message += db_ ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc);
+    message += " (code " + std::to_string(rc) + ", file '" + path_ + "')";
+    throw store_error(message);
+}
+
+void database::exec(std::string_view sql) {
+    // sqlite3_exec needs a NUL-terminated string.
+    std::string text(sql);
+    int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+        fail(rc, "exec '" + text.substr(0, 80) + "'");
+    }
+}
+
+statement& database::cached(std::string_view sql) {
+    auto it = cache_.find(std::string(sql));
+    if (it == cache_.end()) {
+        it = cache_.emplace(std::string(sql), std::make_unique<statement>(*this, sql)).first;
+    }
+    return *it->second;
+}
+
+std::int64_t database::changes() const {
+    return sqlite3_changes64(db_.get());
+}
+
+bool database::autocommit() const noexcept {
+    return sqlite3_get_autocommit(db_.get()) != 0;
+}
+
+// --- statement ------------------------------------------------------------------------------
+
+void statement::finalizer::operator()(sqlite3_stmt* stmt) const noexcept {
+    sqlite3_finalize(stmt);
+}
+
+statement::statement(database& db, std::string_view sql) : db_(db), sql_(sql) {
+    sqlite3_stmt* raw = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(db.handle(), sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &raw, &tail);
+    stmt_.reset(raw);
+    if (rc != SQLITE_OK) {
+        db_.fail(rc, "prepare '" + sql_ + "'");
+    }
+    if (raw == nullptr) {
+        throw store_error("sqlite: prepare '" + sql_ + "': no statement");
+    }
+    // A second statement in the text would be silently ignored; refuse it instead.
+    std::string_view rest(tail, sql.data() + sql.size() - tail);
+    if (rest.find_first_not_of(" \t\r\n;") != std::string_view::npos) {
+        throw store_error("sqlite: prepare '" + sql_ + "': more than one statement");
+    }
+}
+
+statement::~statement() = default;
+
+namespace {
+void check_bind(database& db, int rc, const std::string& sql) {
+    if (rc != SQLITE_OK) {
+        db.fail(rc, "bind '" + sql + "'");
+    }
+}
+}  // namespace
+
+void statement::bind_text(int index, std::string_view value) {
+    check_bind(db_,
+               sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(), SQLITE_TRANSIENT,
+                                   SQLITE_UTF8),
+               sql_);
+}
+
+void statement::bind_blob(int index, std::string_view bytes) {
+    check_bind(
+        db_, sqlite3_bind_blob64(stmt_.get(), index, bytes.data(), bytes.size(), SQLITE_TRANSIENT),
+        sql_);
+}
+
+void statement::bind_int64(int index, std::int64_t value) {
+    check_bind(db_, sqlite3_bind_int64(stmt_.get(), index, value), sql_);
+}
+
+void statement::bind_null(int index) {
+    check_bind(db_, sqlite3_bind_null(stmt_.get(), index), sql_);
+}
+
+bool statement::step() {
+    int rc = sqlite3_step(stmt_.get());
+    if (rc == SQLITE_ROW) {
+        return true;
+    }
+    if (rc == SQLITE_DONE) {
+        return false;
+    }
+    db_.fail(rc, "step '" + sql_ + "'");
+}
+
+void statement::run() {
+    while (step()) {
+    }
+}
+
+void statement::reset() noexcept {
+    sqlite3_reset(stmt_.get());
+    sqlite3_clear_bindings(stmt_.get());
+}
+
+std::string statement::column_text(int index) const {
+    // Text is read as a blob so the bytes come back exactly as stored, with no conversion
+    // and no truncation at an embedded NUL.
+    const void* data = sqlite3_column_blob(stmt_.get(), index);
+    int size = sqlite3_column_bytes(stmt_.get(), index);
+    return data == nullptr ? std::string() : std::string(static_cast<const char*>(data), size);
+}
+
+std::int64_t statement::column_int64(int index) const {
+    return sqlite3_column_int64(stmt_.get(), index);
+}
+
+bool statement::column_is_null(int index) const {
+    return sqlite3_column_type(stmt_.get(), index) == SQLITE_NULL;
+}
+
+// --- transaction ----------------------------------------------------------------------------
+
+transaction::transaction(database& db, kind k) : db_(db) {
+    db_.exec(k == kind::immediate ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+}
+
+transaction::~transaction() {
+    // After a failed COMMIT SQLite may already have rolled back on its own; a second
+    // ROLLBACK would only fail, so ask first. Errors here have nowhere to go.
+    if (!done_ && !db_.autocommit()) {
+        sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+}
+
+void transaction::commit() {
+    db_.exec("COMMIT");
+    done_ = true;
+}
+
+}  // namespace runmirror::sqlite

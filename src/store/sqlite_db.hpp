@@ -1,0 +1,129 @@
+#pragma once
+// A thin RAII layer over the SQLite C API: connection, prepared statement, transaction. The
+// shape of SQLiteCpp, without its names. <sqlite3.h> stays in sqlite_db.cpp.
+//
+// Threading: a database and its statements must be used by one thread at a time; callers
+// serialise access (sqlite_store holds a mutex per connection).
+// Errors: every failure throws store_error naming the operation, the SQLite message and the
+// file. Destructors never throw.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "runmirror/store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace runmirror::sqlite {
+
+class statement;
+
+class database {
+  public:
+    // Opens (creating if missing) the database at |path|; ":memory:" for a private in-memory
+    // database. Sets a busy timeout so a writer in another process makes us wait, not fail.
+    explicit database(const std::string& path, int busy_timeout_ms = 5000);
+    ~database();
+    database(const database&) = delete;
+    database& operator=(const database&) = delete;
+
+    // Runs one or more statements that return no rows of interest (DDL, PRAGMA setters).
+    void exec(std::string_view sql);
+    // A prepared statement kept for the life of the connection, prepared on first use. The
+    // caller must let the previous use of the same text finish (see statement_use).
+    statement& cached(std::string_view sql);
+
+    // Rows changed by the last INSERT, UPDATE or DELETE on this connection.
+    std::int64_t changes() const;
+    // False while a transaction is open.
+    bool autocommit() const noexcept;
+    const std::string& path() const { return path_; }
+
+    // Throws store_error for |rc| (a failed SQLite result code) during |operation|.
+    [[noreturn]] void fail(int rc, std::string_view operation) const;
+    sqlite3* handle() const { return db_.get(); }
+
+  private:
+    struct closer {
+        void operator()(sqlite3* db) const noexcept;
+    };
+    std::string path_;
+    std::unique_ptr<sqlite3, closer> db_;
+    // Declared after db_ so statements are finalised before the connection closes.
+    std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
+};
+
+class statement {
+  public:
+    statement(database& db, std::string_view sql);
+    ~statement();
+    statement(const statement&) = delete;
+    statement& operator=(const statement&) = delete;
+
+    // Parameters are 1-based, as in SQL's ?1. Text and blobs are copied by SQLite.
+    void bind_text(int index, std::string_view value);
+    void bind_blob(int index, std::string_view bytes);
+    void bind_int64(int index, std::int64_t value);
+    void bind_null(int index);
+
+    // Advances to the next row: true if there is one, false when done.
+    bool step();
+    // Steps to completion, for statements whose rows (if any) do not matter.
+    void run();
+    // Ready for the next use: ends the implicit read transaction a half-read SELECT holds
+    // and clears the bindings.
+    void reset() noexcept;
+
+    // Columns are 0-based. NULL reads as "" or 0.
+    std::string column_text(int index) const;
+    std::int64_t column_int64(int index) const;
+    bool column_is_null(int index) const;
+
+  private:
+    struct finalizer {
+        void operator()(sqlite3_stmt* stmt) const noexcept;
+    };
+    database& db_;
+    std::string sql_;  // for error messages
+    std::unique_ptr<sqlite3_stmt, finalizer> stmt_;
+};
+
+// Borrows a cached statement for one use and resets it on scope exit, even on exceptions, so a
+// cached SELECT never pins an old snapshot of a WAL database.
+class statement_use {
+  public:
+    statement_use(database& db, std::string_view sql) : stmt_(db.cached(sql)) {}
+    ~statement_use() { stmt_.reset(); }
+    statement_use(const statement_use&) = delete;
+    statement_use& operator=(const statement_use&) = delete;
+
+    statement* operator->() const { return &stmt_; }
+    statement& operator*() const { return stmt_; }
+
+  private:
+    statement& stmt_;
+};
+
+// A transaction that rolls back unless committed. BEGIN IMMEDIATE takes the write lock up
+// front, so a writer never fails midway with SQLITE_BUSY; deferred suits read-only snapshots.
+class transaction {
+  public:
+    enum class kind { immediate, deferred };
+
+    explicit transaction(database& db, kind k = kind::immediate);
+    ~transaction();  // rolls back if commit() was not reached; never throws
+    transaction(const transaction&) = delete;
+    transaction& operator=(const transaction&) = delete;
+
+    void commit();
+
+  private:
+    database& db_;
+    bool done_ = false;
+};
+
+}  // namespace runmirror::sqlite

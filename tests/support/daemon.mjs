@@ -1,0 +1,373 @@
+// Helpers to run the runmirror daemon in tests and talk to it at the HTTP and TCP level.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtemp, rm, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { startFakeUpstream } from './fake_upstream.mjs';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const RUNMIRROR_BIN = process.env.RUNMIRROR_BIN || path.join(REPO_ROOT, 'build', 'runmirror');
+export const CORPORA_DIR = process.env.RUNMIRROR_CORPORA || path.join(REPO_ROOT, 'tests', 'corpora');
+
+const running = new Set(); // daemons still alive: killed if the test process exits abruptly
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+export async function makeTempDir(prefix = 'runmirror-test-') {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+export async function removeDir(dir) {
+  await rm(dir, { recursive: true, force: true });
+}
+
+// Cleanups registered on a node:test context, run in reverse order once the test ends (pass or
+// fail). Returns `defer(fn)`.
+export function cleanupStack(t) {
+  const fns = [];
+  t.after(async () => {
+    while (fns.length) {
+      const fn = fns.pop();
+      try {
+        await fn();
+      } catch (err) {
+        console.error(`cleanup failed: ${err?.stack ?? err}`);
+      }
+    }
+  });
+  return (fn) => fns.push(fn);
+}
+
+// The daemon's environment: the test's, without anything that would configure the daemon or the
+// SDK behind the test's back (RUNMIRROR_*, LLAMA_CLOUD_*), plus `extra`.
+function daemonEnv(extra = {}) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('RUNMIRROR_') || k.startsWith('LLAMA_CLOUD_') || k.startsWith('LLAMA_PARSE_')) continue;
+    env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+// Start `runmirror serve` on 127.0.0.1:0 and wait until /_runmirror/health answers 200.
+//   db: path of the store (default: a file in a temp dir that stop() removes)
+//   offline, upstreamCa, pollIntervalMs: the matching flags; extraArgs: more flags; env: extra env
+export async function startDaemon({
+  upstreamUrl,
+  db,
+  offline = false,
+  upstreamCa,
+  pollIntervalMs,
+  extraArgs = [],
+  env = {},
+  startTimeoutMs = 15_000,
+} = {}) {
+  if (!existsSync(RUNMIRROR_BIN)) {
+    throw new Error(`runmirror binary not found at ${RUNMIRROR_BIN} (build it, or set RUNMIRROR_BIN)`);
+  }
+  let ownDir = null;
+  if (!db) {
+    ownDir = await makeTempDir();
+    db = path.join(ownDir, 'rm.db');
+  }
+  const args = ['serve', '--listen', '127.0.0.1:0', '--db', db];
+  if (upstreamUrl) args.push('--upstream', upstreamUrl);
+  if (offline) args.push('--offline');
+  if (upstreamCa) args.push('--upstream-ca', upstreamCa);
+  if (pollIntervalMs !== undefined) args.push('--poll-interval-ms', String(pollIntervalMs));
+  args.push(...extraArgs);
+
+  const proc = spawn(RUNMIRROR_BIN, args, { env: daemonEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+
+  let output = '';
+  const MAX_OUTPUT = 256 * 1024;
+  const onOutput = (chunk) => {
+    output += chunk.toString('utf8');
+    if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT);
+  };
+  proc.stdout.on('data', onOutput);
+  proc.stderr.on('data', onOutput);
+
+  let exit = null;
+  const exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      running.delete(proc);
+      exit = { code, signal };
+      resolve(exit);
+    });
+    proc.on('error', (err) => {
+      running.delete(proc);
+      exit = { code: null, signal: null, error: err };
+      resolve(exit);
+    });
+  });
+
+  const describe = () => `runmirror ${args.join(' ')}\n--- daemon output ---\n${output}\n--- end ---`;
+  const deadline = Date.now() + startTimeoutMs;
+  let port = null;
+  while (port === null) {
+    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(output);
+    if (m) port = Number(m[1]);
+    else if (exit) throw new Error(`daemon exited before listening (${JSON.stringify(exit)})\n${describe()}`);
+    else if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`daemon did not log "listening on 127.0.0.1:<port>" within ${startTimeoutMs} ms\n${describe()}`);
+    } else await sleep(20);
+  }
+  const url = `http://127.0.0.1:${port}`;
+
+  let lastProblem = '';
+  for (;;) {
+    if (exit) throw new Error(`daemon exited before its health check passed (${JSON.stringify(exit)})\n${describe()}`);
+    try {
+      const res = await httpRequest(`${url}/_runmirror/health`, { timeoutMs: 2_000 });
+      if (res.status === 200) break;
+      lastProblem = `status ${res.status}: ${res.body.toString('utf8').slice(0, 200)}`;
+    } catch (err) {
+      lastProblem = err.message;
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`daemon health never answered 200 (${lastProblem})\n${describe()}`);
+    }
+    await sleep(50);
+  }
+
+  return {
+    url,
+    port,
+    pid: proc.pid,
+    proc,
+    db,
+    args,
+    output: () => output,
+    describe,
+    exited: () => exit,
+    // SIGTERM, then wait up to timeoutMs; SIGKILL if it is still there. Idempotent.
+    async stop({ timeoutMs = 5_000 } = {}) {
+      const started = Date.now();
+      let timedOut = false;
+      if (!exit) {
+        proc.kill('SIGTERM');
+        const timer = sleep(timeoutMs).then(() => 'timeout');
+        if ((await Promise.race([exited, timer])) === 'timeout' && !exit) {
+          timedOut = true;
+          proc.kill('SIGKILL');
+          await exited;
+        }
+      }
+      if (ownDir) {
+        await removeDir(ownDir);
+        ownDir = null;
+      }
+      return { ...exit, timedOut, ms: Date.now() - started };
+    },
+  };
+}
+
+// A fake upstream plus a daemon in front of it, both stopped (and the temp dir removed) when the
+// test ends, whatever the outcome. `daemon` options go to startDaemon; the db lives in `dir`.
+export async function startStack(t, { tls, upstream = {}, daemon = {} } = {}) {
+  const defer = cleanupStack(t);
+  const dir = await makeTempDir();
+  defer(() => removeDir(dir));
+  const up = await startFakeUpstream({ tls, ...upstream });
+  defer(() => up.stop());
+  const d = await startDaemon({ upstreamUrl: up.url, db: path.join(dir, 'rm.db'), ...daemon });
+  defer(() => d.stop());
+  return { dir, up, daemon: d, defer };
+}
+
+// One HTTP/1.1 request on its own connection (no keep-alive pool). Resolves with
+// { status, headers, rawHeaders, body: Buffer, ms }; rejects on a network error or after
+// timeoutMs. `body` may be a Buffer, a string or a Readable (piped, so it streams).
+export function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs = 15_000, ca } = {}) {
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const h = { ...headers };
+    const hasLength = Object.keys(h).some((k) => k.toLowerCase() === 'content-length');
+    if ((typeof body === 'string' || Buffer.isBuffer(body)) && !hasLength) h['content-length'] = Buffer.byteLength(body);
+    const req = mod.request(u, { method, headers: h, agent: false, ca }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({
+          status: res.statusCode,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(chunks),
+          ms: Date.now() - started,
+        });
+      });
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`${method} ${url}: no complete answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    if (body && typeof body.pipe === 'function') body.pipe(req);
+    else req.end(body);
+  });
+}
+
+// A request to the daemon with `Authorization: Bearer <key>` (when key is given).
+export function api(daemon, pathAndQuery, { key, method = 'GET', headers = {}, ...rest } = {}) {
+  const h = { ...headers };
+  if (key) h.authorization = `Bearer ${key}`;
+  return httpRequest(`${daemon.url}${pathAndQuery}`, { method, headers: h, ...rest });
+}
+
+// Send raw bytes over TCP and collect everything that comes back until the peer closes or
+// timeoutMs passes. Resolves { data: Buffer, closed: boolean (the peer ended the connection),
+// timedOut: boolean, error }. The write side is left open unless `end` is true.
+export function rawRequest(port, bytes, { timeoutMs = 2_000, host = '127.0.0.1', end = false } = {}) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let timedOut = false;
+    let error = null;
+    const sock = net.connect(port, host);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      sock.destroy();
+    }, timeoutMs);
+    sock.on('connect', () => {
+      sock.write(bytes);
+      if (end) sock.end();
+    });
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('error', (err) => {
+      error = err;
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve({ data: Buffer.concat(chunks), closed: !timedOut, timedOut, error });
+    });
+  });
+}
+
+// Parse the first HTTP/1.x response in `buf`: { status, statusLine, headers (lower-case name ->
+// array of values), body: Buffer, rest: Buffer } or null if there is no complete header block.
+// The body is read by Content-Length, chunked coding, or to the end of `buf`.
+export function parseRawResponse(buf) {
+  const headEnd = buf.indexOf('\r\n\r\n');
+  if (headEnd < 0) return null;
+  const lines = buf.subarray(0, headEnd).toString('latin1').split('\r\n');
+  const statusLine = lines[0];
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+  if (!m) return null;
+  const headers = {};
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim().toLowerCase();
+    (headers[name] ??= []).push(line.slice(i + 1).trim());
+  }
+  const status = Number(m[1]);
+  let rest = buf.subarray(headEnd + 4);
+  let body;
+  const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+  if (noBody) {
+    body = Buffer.alloc(0);
+  } else if ((headers['transfer-encoding'] ?? []).join(',').toLowerCase().includes('chunked')) {
+    const parts = [];
+    let pos = 0;
+    for (;;) {
+      const lineEnd = rest.indexOf('\r\n', pos);
+      if (lineEnd < 0) break;
+      const size = parseInt(rest.subarray(pos, lineEnd).toString('latin1').split(';')[0], 16);
+      if (!Number.isFinite(size)) break;
+      pos = lineEnd + 2;
+      if (size === 0) {
+        const trailerEnd = rest.indexOf('\r\n\r\n', pos - 2);
+        pos = trailerEnd < 0 ? rest.length : trailerEnd + 4;
+        break;
+      }
+      parts.push(rest.subarray(pos, pos + size));
+      pos += size + 2;
+    }
+    body = Buffer.concat(parts);
+    rest = rest.subarray(pos);
+  } else if (headers['content-length']) {
+    const n = Number(headers['content-length'][0]);
+    body = rest.subarray(0, n);
+    rest = rest.subarray(n);
+  } else {
+    body = rest;
+    rest = Buffer.alloc(0);
+  }
+  return { status, statusLine, headers, body, rest };
+}
+
+// VmRSS and VmHWM (peak RSS) of a process, in KiB.
+export async function rssKiB(pid) {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const field = (name) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!m) throw new Error(`no ${name} in /proc/${pid}/status`);
+    return Number(m[1]);
+  };
+  return { vmRSS: field('VmRSS'), vmHWM: field('VmHWM') };
+}
+
+// A throwaway CA and a server certificate it signed for 127.0.0.1 and localhost, made with the
+// openssl CLI in `dir`. Returns file paths and PEM strings.
+export async function makeTestCA(dir) {
+  const f = (name) => path.join(dir, name);
+  const ssl = (...args) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '3',
+    '-subj', '/CN=runmirror test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ssl('req', '-new', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
+  await writeFile(
+    f('server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' +
+      'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+  );
+  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial',
+    '-out', f('server.pem'), '-days', '3', '-extfile', f('server.ext'));
+  return {
+    caPath: f('ca.pem'),
+    keyPath: f('server.key'),
+    certPath: f('server.pem'),
+    caPem: await readFile(f('ca.pem'), 'utf8'),
+    key: await readFile(f('server.key'), 'utf8'),
+    cert: await readFile(f('server.pem'), 'utf8'),
+  };
+}
+
+// Poll `fn` until it returns a truthy value or timeoutMs passes; returns the last value.
+export async function waitFor(fn, { timeoutMs = 10_000, intervalMs = 100 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > deadline) return v;
+    await sleep(intervalMs);
+  }
+}

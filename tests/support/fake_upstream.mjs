@@ -1,0 +1,507 @@
+// A deterministic fake of the LlamaCloud API, over HTTP or HTTPS, for the daemon's tests.
+//
+//   const up = await startFakeUpstream();            // or startFakeUpstream({ tls: { key, cert } })
+//   up.url                                            // http://127.0.0.1:<port>
+//   up.count('GET', '/api/v1/extraction/runs/run-alpha-success')
+//   up.runBytes('run-alpha-success')                  // exact bytes the fake sends for that run
+//   await up.stop(); await up.start();                // down and up again, same port, same data
+//
+// Keys: key-alpha sees project p-alpha, key-beta sees p-beta, key-both sees both; any other key
+// (or none) gets 401 {"detail":"Invalid API key"}. See fake_data.mjs for agents and runs.
+
+import http from 'node:http';
+import https from 'node:https';
+import crypto from 'node:crypto';
+import {
+  KEYS,
+  initialData,
+  orderedRuns,
+  buildRunRaw,
+  buildAgentRaw,
+  buildJobRaw,
+  buildJobResultRaw,
+  patternBytes,
+} from './fake_data.mjs';
+
+export { KEYS, BIG_AGENT_RUNS, BIG_INTEGER, UNICODE_RAW, UNICODE_ESCAPED, patternBytes } from './fake_data.mjs';
+
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 100;
+const KEEP_BODY_BYTES = 64 * 1024; // bodies of logged requests are kept up to this size
+
+export async function startFakeUpstream({ tls, autoFinishMs, host = '127.0.0.1', port = 0 } = {}) {
+  const up = new FakeUpstream({ tls, autoFinishMs, host });
+  await up.start(port);
+  return up;
+}
+
+class FakeUpstream {
+  constructor({ tls, autoFinishMs, host }) {
+    this.tls = tls;
+    this.autoFinishMs = autoFinishMs;
+    this.host = host;
+    this.port = 0;
+    this.server = null;
+    this.sockets = new Set();
+    this.timers = new Set();
+    this.log = [];
+    this.faults = [];
+    this.data = initialData();
+  }
+
+  get url() {
+    return `${this.tls ? 'https' : 'http'}://${this.host}:${this.port}`;
+  }
+
+  // Listen; after stop(), start() listens again on the same port (data and log are kept).
+  async start(port = this.port) {
+    if (this.server) throw new Error('fake upstream already running');
+    const handler = (req, res) => this.handle(req, res);
+    const server = this.tls ? https.createServer({ key: this.tls.key, cert: this.tls.cert }, handler) : http.createServer(handler);
+    server.keepAliveTimeout = 5_000;
+    const trackSocket = (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    };
+    server.on('connection', trackSocket); // the TCP socket, also under TLS
+    server.on('clientError', (err, socket) => socket.destroy());
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.port = server.address().port;
+  }
+
+  // Stop listening and drop every open connection. Safe to call twice.
+  async stop() {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    const closed = new Promise((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await closed;
+  }
+
+  // Back to the initial data set, an empty log and no faults.
+  reset() {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.data = initialData();
+    this.log = [];
+    this.faults = [];
+  }
+
+  clearLog() {
+    this.log = [];
+  }
+
+  // ---- request log -------------------------------------------------------------------------
+
+  // Logged requests whose method (null: any) and pathname (string: exact, RegExp: test) match.
+  requests(method = null, path = null) {
+    return this.log.filter((e) => {
+      if (method && e.method !== method.toUpperCase()) return false;
+      if (path === null || path === undefined) return true;
+      return typeof path === 'string' ? e.path === path : path.test(e.path);
+    });
+  }
+
+  count(method = null, path = null) {
+    return this.requests(method, path).length;
+  }
+
+  // ---- data --------------------------------------------------------------------------------
+
+  run(id) {
+    const r = this.data.runs.get(id);
+    if (!r) throw new Error(`fake upstream has no run ${id}`);
+    return r;
+  }
+
+  runRaw(id) {
+    return this.run(id).raw;
+  }
+
+  runBytes(id) {
+    return Buffer.from(this.run(id).raw, 'utf8');
+  }
+
+  // Run ids of an agent in the upstream's order (created_at descending).
+  listIds(agentId) {
+    return orderedRuns(this.data, agentId).map((r) => r.id);
+  }
+
+  // Move a run (CREATED/PENDING) to SUCCESS or ERROR; its updated_at moves forward.
+  finishRun(id, status = 'SUCCESS') {
+    if (status !== 'SUCCESS' && status !== 'ERROR') throw new Error(`not a final status: ${status}`);
+    const r = this.run(id);
+    r.status = status;
+    r.updatedAt = new Date(Date.now()).toISOString().replace(/Z$/, '000Z');
+    r.raw = buildRunRaw(r);
+    return r.raw;
+  }
+
+  // Faults are checked in order before routing. A fault is
+  //   { method?, path: string | RegExp, status?, body?, headers?, delayMs?, hang?, destroy?, times? }
+  // `hang` never answers, `destroy` drops the connection, `times` (default: forever) counts uses.
+  setFault(fault) {
+    this.faults.push({ times: Infinity, ...fault });
+  }
+
+  clearFaults() {
+    this.faults = [];
+  }
+
+  // ---- HTTP --------------------------------------------------------------------------------
+
+  handle(req, res) {
+    const url = new URL(req.url, 'http://fake.invalid');
+    const entry = {
+      method: req.method,
+      url: req.url,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      httpVersion: req.httpVersion,
+      bodyBytes: 0,
+      body: Buffer.alloc(0),
+      at: Date.now(),
+    };
+    this.log.push(entry);
+
+    const fault = this.faults.find(
+      (f) =>
+        f.times > 0 &&
+        (!f.method || f.method.toUpperCase() === req.method) &&
+        (typeof f.path === 'string' ? f.path === url.pathname : f.path.test(url.pathname)),
+    );
+    if (fault) {
+      fault.times -= 1;
+      this.applyFault(fault, req, res, entry);
+      return;
+    }
+
+    // Streaming routes count the body themselves; every other route reads it here first.
+    if (req.method === 'POST' && url.pathname === '/api/v1/files') {
+      this.uploadFile(req, res, entry);
+      return;
+    }
+    const chunks = [];
+    let kept = 0;
+    req.on('data', (c) => {
+      entry.bodyBytes += c.length;
+      if (kept < KEEP_BODY_BYTES) {
+        chunks.push(c);
+        kept += c.length;
+      }
+    });
+    req.on('end', () => {
+      entry.body = Buffer.concat(chunks);
+      try {
+        this.route(req, res, url, entry);
+      } catch (err) {
+        sendJson(res, 500, `{"detail":${JSON.stringify(`fake upstream error: ${err.message}`)}}`);
+      }
+    });
+    req.on('error', () => {});
+  }
+
+  applyFault(fault, req, res, entry) {
+    req.on('data', (c) => {
+      entry.bodyBytes += c.length;
+    });
+    req.resume();
+    if (fault.hang) return;
+    if (fault.destroy) {
+      req.socket.destroy();
+      return;
+    }
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      const body = fault.body ?? `{"detail":"fault injected: ${fault.status ?? 500}"}`;
+      sendJson(res, fault.status ?? 500, body, fault.headers);
+    }, fault.delayMs ?? 0);
+    this.timers.add(t);
+  }
+
+  // The key's projects, or null after answering 401.
+  auth(req, res) {
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    const projects = m ? KEYS[m[1]] : undefined;
+    if (!projects) {
+      sendJson(res, 401, '{"detail":"Invalid API key"}');
+      return null;
+    }
+    return projects;
+  }
+
+  route(req, res, url, entry) {
+    const p = url.pathname;
+    const m = req.method;
+    let g;
+
+    if (p === '/api/v1/echo' || p.startsWith('/api/v1/echo/')) return this.echo(req, res, url, entry);
+
+    if (p === '/api/v1/extraction/runs') {
+      if (m !== 'GET') return methodNotAllowed(res);
+      return this.withAuth(req, res, (projects) => this.listRuns(res, url, projects));
+    }
+    if ((g = /^\/api\/v1\/extraction\/runs\/by-job\/([^/]+)$/.exec(p))) {
+      if (m !== 'GET') return methodNotAllowed(res);
+      return this.withAuth(req, res, (projects) => this.runByJob(res, url, projects, decodeURIComponent(g[1])));
+    }
+    if ((g = /^\/api\/v1\/extraction\/runs\/([^/]+)$/.exec(p))) {
+      const id = decodeURIComponent(g[1]);
+      if (m === 'GET') return this.withAuth(req, res, (projects) => this.getRun(res, url, projects, id));
+      if (m === 'DELETE') return this.withAuth(req, res, (projects) => this.deleteRun(res, url, projects, id));
+      return methodNotAllowed(res);
+    }
+    if (p === '/api/v1/extraction/jobs') {
+      if (m !== 'POST') return methodNotAllowed(res);
+      return this.withAuth(req, res, (projects) => this.createJob(res, projects, entry.body));
+    }
+    if ((g = /^\/api\/v1\/extraction\/jobs\/([^/]+)(\/result)?$/.exec(p))) {
+      if (m !== 'GET') return methodNotAllowed(res);
+      const jobId = decodeURIComponent(g[1]);
+      return this.withAuth(req, res, (projects) => this.getJob(res, projects, jobId, Boolean(g[2])));
+    }
+    if (p === '/api/v1/extraction/extraction-agents') {
+      if (m !== 'GET') return methodNotAllowed(res);
+      return this.withAuth(req, res, (projects) => this.listAgents(res, url, projects));
+    }
+    if ((g = /^\/api\/v1\/files\/([^/]+)\/content$/.exec(p))) {
+      if (m !== 'GET') return methodNotAllowed(res);
+      return this.withAuth(req, res, () => this.download(req, res, url));
+    }
+    return sendJson(res, 404, '{"detail":"Not Found"}');
+  }
+
+  withAuth(req, res, fn) {
+    const projects = this.auth(req, res);
+    if (projects) fn(projects);
+  }
+
+  visibleRun(projects, id, url) {
+    const r = this.data.runs.get(id);
+    if (!r || r.deleted || !projects.includes(r.projectId)) return null;
+    const wanted = url.searchParams.get('project_id');
+    if (wanted && wanted !== r.projectId) return null;
+    return r;
+  }
+
+  listRuns(res, url, projects) {
+    const agentId = url.searchParams.get('extraction_agent_id');
+    if (!agentId) {
+      return sendJson(
+        res,
+        422,
+        '{"detail":[{"type":"missing","loc":["query","extraction_agent_id"],"msg":"Field required","input":null}]}',
+      );
+    }
+    const skip = intParam(url, 'skip', 0);
+    const limit = intParam(url, 'limit', DEFAULT_LIMIT);
+    if (skip === null || skip < 0 || limit === null || limit < 1 || limit > MAX_LIMIT) {
+      return sendJson(res, 422, '{"detail":"skip must be >= 0 and limit within 1..100"}');
+    }
+    const agent = this.data.agents.get(agentId);
+    if (!agent || !projects.includes(agent.projectId)) {
+      return sendJson(res, 404, '{"detail":"Extraction agent not found"}');
+    }
+    const all = orderedRuns(this.data, agentId);
+    const page = all.slice(skip, skip + limit);
+    const body = `{"items":[${page.map((r) => r.raw).join(',')}],"total":${all.length},"skip":${skip},"limit":${limit}}`;
+    return sendJson(res, 200, body);
+  }
+
+  getRun(res, url, projects, id) {
+    const r = this.visibleRun(projects, id, url);
+    if (!r) return sendJson(res, 404, '{"detail":"Extraction run not found"}');
+    return sendJson(res, 200, r.raw);
+  }
+
+  runByJob(res, url, projects, jobId) {
+    const r = [...this.data.runs.values()].find((x) => x.jobId === jobId);
+    const visible = r && this.visibleRun(projects, r.id, url);
+    if (!visible) return sendJson(res, 404, '{"detail":"Extraction run not found for job"}');
+    return sendJson(res, 200, visible.raw);
+  }
+
+  deleteRun(res, url, projects, id) {
+    const r = this.visibleRun(projects, id, url);
+    if (!r) return sendJson(res, 404, '{"detail":"Extraction run not found"}');
+    r.deleted = true;
+    return sendJson(res, 200, '{}');
+  }
+
+  createJob(res, projects, body) {
+    let params;
+    try {
+      params = JSON.parse(body.toString('utf8'));
+    } catch {
+      return sendJson(res, 422, '{"detail":"body is not JSON"}');
+    }
+    const plainId = (v) => typeof v === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(v);
+    if (!plainId(params?.extraction_agent_id) || !plainId(params?.file_id)) {
+      return sendJson(res, 422, '{"detail":"extraction_agent_id and file_id are required ids"}');
+    }
+    const agent = this.data.agents.get(params.extraction_agent_id);
+    if (!agent || !projects.includes(agent.projectId)) {
+      return sendJson(res, 404, '{"detail":"Extraction agent not found"}');
+    }
+    const n = this.data.nextNewRun++;
+    const createdMs = this.data.newRunBaseMs + n * 1_000;
+    const run = {
+      n: 10_000 + n,
+      id: `run-new-${n}`,
+      agentId: agent.id,
+      projectId: agent.projectId,
+      status: 'PENDING',
+      createdMs,
+      createdAt: new Date(createdMs).toISOString().replace(/Z$/, '000Z'),
+      updatedAt: new Date(createdMs).toISOString().replace(/Z$/, '000Z'),
+      jobId: `job-new-${n}`,
+      fileId: params.file_id,
+      spaced: false,
+      dataIsArray: false,
+      deleted: false,
+    };
+    run.raw = buildRunRaw(run);
+    this.data.runs.set(run.id, run);
+    if (this.autoFinishMs !== undefined) {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        this.finishRun(run.id, 'SUCCESS');
+      }, this.autoFinishMs);
+      this.timers.add(t);
+    }
+    return sendJson(res, 200, buildJobRaw(run, agent));
+  }
+
+  getJob(res, projects, jobId, wantResult) {
+    const r = [...this.data.runs.values()].find((x) => x.jobId === jobId);
+    if (!r || !projects.includes(r.projectId)) return sendJson(res, 404, '{"detail":"Extraction job not found"}');
+    if (!wantResult) return sendJson(res, 200, buildJobRaw(r, this.data.agents.get(r.agentId)));
+    if (r.status !== 'SUCCESS') {
+      return sendJson(res, 400, `{"detail":"Extraction job ${jobId} has no result: status ${r.status}"}`);
+    }
+    return sendJson(res, 200, buildJobResultRaw(r));
+  }
+
+  listAgents(res, url, projects) {
+    const wanted = url.searchParams.get('project_id');
+    if (wanted && !projects.includes(wanted)) return sendJson(res, 404, '{"detail":"Project not found"}');
+    const agents = [...this.data.agents.values()].filter((a) =>
+      wanted ? a.projectId === wanted : projects.includes(a.projectId),
+    );
+    return sendJson(res, 200, `[${agents.map(buildAgentRaw).join(',')}]`);
+  }
+
+  // POST /api/v1/files: the body is hashed as it streams in and never held in memory.
+  uploadFile(req, res, entry) {
+    const projects = this.auth(req, res);
+    if (!projects) {
+      req.resume();
+      return;
+    }
+    const hash = crypto.createHash('sha256');
+    req.on('data', (c) => {
+      entry.bodyBytes += c.length;
+      hash.update(c);
+    });
+    req.on('end', () => {
+      const id = `file-up-${this.data.nextUpload++}`;
+      const body = JSON.stringify({
+        id,
+        name: 'upload',
+        project_id: projects[0],
+        bytes: entry.bodyBytes,
+        sha256: hash.digest('hex'),
+        content_type: req.headers['content-type'] ?? null,
+        transfer_encoding: req.headers['transfer-encoding'] ?? null,
+        content_length: req.headers['content-length'] ?? null,
+      });
+      sendJson(res, 200, body);
+    });
+    req.on('error', () => {});
+  }
+
+  // GET /api/v1/files/{id}/content?bytes=N: N pattern bytes, chunked, written with backpressure.
+  download(req, res, url) {
+    const total = intParam(url, 'bytes', 1024);
+    if (total === null || total < 0) return sendJson(res, 422, '{"detail":"bad bytes"}');
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }); // no length: chunked
+    let offset = 0;
+    const CHUNK = 64 * 1024;
+    const pump = () => {
+      while (offset < total) {
+        const n = Math.min(CHUNK, total - offset);
+        const ok = res.write(patternBytes(offset, n));
+        offset += n;
+        if (!ok) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    res.on('close', () => res.removeAllListeners('drain'));
+    pump();
+  }
+
+  // Any method on /api/v1/echo[/...]: reflects the request as JSON.
+  //   ?status=N      answer with status N (204 and 304 without a body)
+  //   ?resphop=1     also send hop-by-hop response headers a proxy must drop
+  echo(req, res, url, entry) {
+    const status = intParam(url, 'status', 200) ?? 200;
+    const headers = { 'x-echo-end-to-end': 'kept' };
+    if (url.searchParams.get('resphop') === '1') {
+      headers.connection = 'keep-alive, X-Resp-Hop';
+      headers['x-resp-hop'] = 'must-be-removed';
+      headers['keep-alive'] = 'timeout=5';
+      headers['proxy-authenticate'] = 'Basic realm="fake"';
+    }
+    if (status === 204 || status === 304) {
+      res.writeHead(status, headers);
+      res.end();
+      return;
+    }
+    const q = req.url.indexOf('?');
+    const body = JSON.stringify({
+      method: req.method,
+      url: req.url,
+      path: url.pathname,
+      query: q >= 0 ? req.url.slice(q + 1) : '',
+      httpVersion: req.httpVersion,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      bodyBytes: entry.bodyBytes,
+      bodySha256: crypto.createHash('sha256').update(entry.body).digest('hex'),
+    });
+    sendJson(res, status, body, headers);
+  }
+}
+
+function sendJson(res, status, body, headers = {}) {
+  const buf = Buffer.from(body, 'utf8');
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': buf.length, ...headers });
+  res.end(buf);
+}
+
+function methodNotAllowed(res) {
+  sendJson(res, 405, '{"detail":"Method Not Allowed"}');
+}
+
+// A non-negative integer query parameter, `dflt` when absent, null when malformed.
+function intParam(url, name, dflt) {
+  const v = url.searchParams.get(name);
+  if (v === null) return dflt;
+  return /^\d{1,12}$/.test(v) ? Number(v) : null;
+}

@@ -1,0 +1,62 @@
+#include <doctest/doctest.h>
+
+#include "http/header_rules.hpp"
+
+using namespace runmirror;
+
+namespace {
+
+const header_list good = {{"Host", "127.0.0.1:8787"}, {"Content-Length", "5"}};
+
+std::optional<int> framing_status(const header_list& h, std::string_view target = "/api/v1/x",
+                                  std::string_view method = "POST") {
+    auto e = check_request_framing(method, target, h);
+    return e ? std::optional<int>(e->status) : std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("well-formed framing passes") {
+    CHECK_FALSE(framing_status(good));
+    CHECK_FALSE(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked"}}));
+    CHECK_FALSE(framing_status({{"Host", "a"}, {"Content-Length", "5"}, {"content-length", "5"}}));
+}
+
+TEST_CASE("ambiguous framing is refused") {
+    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "gzip"}, {"Content-Length", "5"}}) ==
+          400);
+    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}}) ==
+          400);
+    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "gzip"}}) == 501);
+    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked, gzip"}}) == 501);
+    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked"},
+                          {"Transfer-Encoding", "chunked"}}) == 501);
+    CHECK(framing_status({{"Host", "a"}, {"Content-Length", "5"}, {"Content-Length", "6"}}) == 400);
+    CHECK(framing_status({{"Host", "a"}, {"Content-Length", "+5"}}) == 400);
+    CHECK(framing_status({{"Content-Length", "5"}}) == 400);
+    CHECK(framing_status({{"Host", "a"}, {"Host", "b"}}) == 400);
+    CHECK(framing_status(good, "http://evil/") == 400);
+    CHECK(framing_status(good, "*", "OPTIONS") == 400);
+}
+
+TEST_CASE("hop-by-hop fields, and fields named by Connection, are not forwarded") {
+    header_list in = {{"Host", "client"},         {"Connection", "keep-alive, X-Secret"},
+                      {"Keep-Alive", "timeout=5"}, {"X-Secret", "1"},
+                      {"TE", "trailers"},         {"Authorization", "Bearer k"},
+                      {"Content-Length", "3"},    {"X-Custom", "kept"},
+                      {"Proxy-Authorization", "p"}, {"Upgrade", "h2c"}};
+    header_list out = end_to_end_headers(in);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].name == "Authorization");
+    CHECK(out[1].name == "X-Custom");
+}
+
+TEST_CASE("request cache directives") {
+    CHECK(parse_cache_directives({{"Cache-Control", "max-age=0, no-cache"}}).no_cache);
+    CHECK(parse_cache_directives({{"cache-control", "ONLY-IF-CACHED"}}).only_if_cached);
+    CHECK(parse_cache_directives({{"Pragma", "no-cache"}}).no_cache);
+    // RFC 9111 §5.4: Pragma is ignored when Cache-Control is present.
+    CHECK_FALSE(parse_cache_directives({{"Cache-Control", "max-age=5"}, {"Pragma", "no-cache"}})
+                    .no_cache);
+    CHECK_FALSE(parse_cache_directives({{"Cache-Control", "no-cache-please"}}).no_cache);
+}

@@ -1,0 +1,347 @@
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "config/load_options.hpp"
+
+using namespace runmirror;
+using strings = std::vector<std::string>;
+
+namespace {
+
+// A config file that removes itself; unique per test so parallel runs do not collide.
+struct temp_file {
+    std::filesystem::path path;
+
+    explicit temp_file(const std::string& contents) {
+        static std::atomic<int> counter{0};
+        path = std::filesystem::temp_directory_path() /
+               ("runmirror-load-options-" + std::to_string(::getpid()) + "-" +
+                std::to_string(counter++) + ".conf");
+        std::ofstream(path) << contents;
+    }
+    ~temp_file() {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+    }
+    std::string str() const { return path.string(); }
+};
+
+const strings home_env = {"HOME=/home/u", "PATH=/usr/bin"};
+
+load_result load(const strings& args, const strings& env = home_env) {
+    return load_serve_options(args, env);
+}
+
+serve_options load_ok(const strings& args, const strings& env = home_env) {
+    load_result r = load(args, env);
+    INFO("error: " << r.error);
+    REQUIRE(r.error.empty());
+    return r.options;
+}
+
+std::string load_error(const strings& args, const strings& env = home_env) {
+    load_result r = load(args, env);
+    CHECK_FALSE(r.error.empty());
+    return r.error;
+}
+
+}  // namespace
+
+TEST_CASE("defaults") {
+    serve_options o = load_ok({});
+    CHECK(o.listen.host == "127.0.0.1");
+    CHECK(o.listen.port == 8787);
+    CHECK(o.upstream.url == "https://api.cloud.llamaindex.ai");
+    CHECK(o.store.path == "/home/u/.local/share/runmirror/runmirror.db");
+    CHECK(o.cache.mode == serve_mode::online);
+    CHECK(o.sync.poll_interval == millis(1000));
+    CHECK(o.log_level == "info");
+    CHECK(o.admin_token.empty());
+    CHECK(o.upstream.ca_file.empty());
+}
+
+TEST_CASE("default db location") {
+    SUBCASE("RUNMIRROR_DATA_DIR first") {
+        auto o = load_ok({}, {"RUNMIRROR_DATA_DIR=/srv/rm", "XDG_DATA_HOME=/xdg", "HOME=/home/u"});
+        CHECK(o.store.path == "/srv/rm/runmirror.db");
+    }
+    SUBCASE("then XDG_DATA_HOME") {
+        auto o = load_ok({}, {"XDG_DATA_HOME=/xdg", "HOME=/home/u"});
+        CHECK(o.store.path == "/xdg/runmirror/runmirror.db");
+    }
+    SUBCASE("a relative XDG_DATA_HOME is ignored, as the XDG spec says") {
+        auto o = load_ok({}, {"XDG_DATA_HOME=rel", "HOME=/home/u"});
+        CHECK(o.store.path == "/home/u/.local/share/runmirror/runmirror.db");
+    }
+    SUBCASE("--db overrides every default") {
+        auto o = load_ok({"--db", "x/y.db"}, {"RUNMIRROR_DATA_DIR=/srv/rm"});
+        CHECK(o.store.path == "x/y.db");
+    }
+    SUBCASE("no default at all names --db") {
+        std::string e = load_error({}, {"PATH=/bin"});
+        CHECK(e.starts_with("--db: "));
+        CHECK(load_ok({"--db", "a.db"}, {}).store.path == "a.db");
+    }
+    SUBCASE("empty --db") {
+        CHECK(load_error({"--db", ""}) == "--db: expected a path, got ''");
+        CHECK(load_error({"--db="}) == "--db: missing value");
+    }
+}
+
+TEST_CASE("listen parsing") {
+    SUBCASE("host and port") {
+        auto o = load_ok({"--listen", "0.0.0.0:9000"});
+        CHECK(o.listen.host == "0.0.0.0");
+        CHECK(o.listen.port == 9000);
+    }
+    SUBCASE("port 0 and the upper bound") {
+        CHECK(load_ok({"--listen=localhost:0"}).listen.port == 0);
+        CHECK(load_ok({"--listen=localhost:65535"}).listen.port == 65535);
+    }
+    SUBCASE("bracketed IPv6, stored without brackets") {
+        auto o = load_ok({"--listen", "[::1]:8787"});
+        CHECK(o.listen.host == "::1");
+        CHECK(o.listen.port == 8787);
+    }
+    SUBCASE("rejected forms name the key") {
+        for (std::string bad : {"localhost", ":8787", "host:", "host:65536", "host:-1", "host:12a",
+                                "host: 80", "::1:8787", "[::1]8787", "[::1", "[]:80", ""}) {
+            CAPTURE(bad);
+            std::string e = load_error({"--listen", bad});
+            CHECK(e.starts_with("--listen: "));
+        }
+        CHECK(load_error({"--listen", "host:70000"}) ==
+              "--listen: expected a port from 0 to 65535 in 'host:70000'");
+    }
+}
+
+TEST_CASE("upstream validation") {
+    CHECK(load_ok({"--upstream", "http://127.0.0.1:9001"}).upstream.url == "http://127.0.0.1:9001");
+    CHECK(load_ok({"--upstream", "https://example.com/"}).upstream.url == "https://example.com");
+    CHECK(load_ok({"--upstream", "HTTPS://example.com"}).upstream.url == "https://example.com");
+    CHECK(load_ok({"--upstream", "http://[::1]:8080"}).upstream.url == "http://[::1]:8080");
+    for (std::string bad : {"ftp://example.com", "example.com", "https://example.com/api/v1",
+                            "https://example.com?x=1", "https://example.com/#frag", "https://",
+                            "http://example.com:99999", "https://user:pw@example.com", ""}) {
+        CAPTURE(bad);
+        CHECK(load_error({"--upstream", bad}).starts_with("--upstream: "));
+    }
+    // User info may be a password: it must not appear in the message.
+    CHECK(load_error({"--upstream", "https://user:secret@example.com"}).find("secret") ==
+          std::string::npos);
+}
+
+TEST_CASE("upstream-ca must exist") {
+    temp_file ca("-----BEGIN CERTIFICATE-----\n");
+    CHECK(load_ok({"--upstream-ca", ca.str()}).upstream.ca_file == ca.str());
+    CHECK(load_error({"--upstream-ca", "/nonexistent/ca.pem"}) ==
+          "--upstream-ca: no such file: '/nonexistent/ca.pem'");
+}
+
+TEST_CASE("every key reaches its field") {
+    temp_file ca("pem");
+    auto o = load_ok({"--listen=h:1", "--upstream=http://u:2", "--upstream-ca", ca.str(),
+                      "--db=d.db", "--offline", "--poll-interval-ms=250", "--threads=3",
+                      "--admin-token=tok", "--log-level=debug", "--connect-timeout-ms=11",
+                      "--response-timeout-ms=12", "--total-timeout-ms=13", "--pending-max-age-ms=0",
+                      "--list-max-age-ms=15", "--max-connections=16", "--shutdown-grace-ms=17"});
+    CHECK(o.listen.host == "h");
+    CHECK(o.listen.port == 1);
+    CHECK(o.upstream.url == "http://u:2");
+    CHECK(o.upstream.ca_file == ca.str());
+    CHECK(o.store.path == "d.db");
+    CHECK(o.cache.mode == serve_mode::offline);
+    CHECK(o.sync.poll_interval == millis(250));
+    CHECK(o.listen.threads == 3);
+    CHECK(o.admin_token == "tok");
+    CHECK(o.log_level == "debug");
+    CHECK(o.upstream.connect_timeout == millis(11));
+    CHECK(o.upstream.response_timeout == millis(12));
+    CHECK(o.upstream.total_timeout == millis(13));
+    CHECK(o.cache.pending_max_age == millis(0));
+    CHECK(o.cache.list_max_age == millis(15));
+    CHECK(o.listen.max_connections == 16);
+    CHECK(o.limits.shutdown_grace == millis(17));
+}
+
+TEST_CASE("integer values") {
+    CHECK(load_error({"--poll-interval-ms", "abc"}) ==
+          "--poll-interval-ms: expected a positive integer, got 'abc'");
+    CHECK(load_error({"--poll-interval-ms", "0"}) ==
+          "--poll-interval-ms: expected an integer from 1 to 31536000000, got '0'");
+    CHECK(load_error({"--poll-interval-ms", "-5"}).starts_with("--poll-interval-ms: "));
+    CHECK(load_error({"--poll-interval-ms", "+5"}).starts_with("--poll-interval-ms: "));
+    CHECK(load_error({"--poll-interval-ms", "99999999999999999999999"})
+              .starts_with("--poll-interval-ms: expected an integer from 1 to"));
+    CHECK(load_error({"--shutdown-grace-ms", "x"}) ==
+          "--shutdown-grace-ms: expected a non-negative integer, got 'x'");
+    CHECK(load_ok({"--threads", "0"}).listen.threads == 0);
+    CHECK(load_error({"--max-connections", "0"}).starts_with("--max-connections: "));
+    CHECK(load_error({"--connect-timeout-ms", "0"}).starts_with("--connect-timeout-ms: "));
+}
+
+TEST_CASE("log level") {
+    CHECK(load_ok({"--log-level", "WARN"}).log_level == "warn");
+    CHECK(load_ok({"--log-level", "off"}).log_level == "off");
+    CHECK(load_error({"--log-level", "loud"}).starts_with("--log-level: expected one of"));
+}
+
+TEST_CASE("precedence: file < environment < flags") {
+    temp_file conf(
+        "# comment\n"
+        "listen = 10.0.0.1:1111\n"
+        "poll-interval-ms = 100\n"
+        "threads = 2\n"
+        "log-level = debug\n");
+    const std::string config = "--config=" + conf.str();
+
+    SUBCASE("file alone") {
+        auto o = load_ok({config});
+        CHECK(o.listen.host == "10.0.0.1");
+        CHECK(o.listen.port == 1111);
+        CHECK(o.sync.poll_interval == millis(100));
+        CHECK(o.listen.threads == 2);
+    }
+    SUBCASE("environment over file; other file keys survive") {
+        auto o = load_ok({config}, {"HOME=/h", "RUNMIRROR_LISTEN=10.0.0.2:2222",
+                                    "RUNMIRROR_POLL_INTERVAL_MS=200"});
+        CHECK(o.listen.host == "10.0.0.2");
+        CHECK(o.sync.poll_interval == millis(200));
+        CHECK(o.listen.threads == 2);
+        CHECK(o.log_level == "debug");
+    }
+    SUBCASE("flag over environment and file, wherever the flag sits") {
+        auto o = load_ok({"--listen", "10.0.0.3:3333", config},
+                         {"HOME=/h", "RUNMIRROR_LISTEN=10.0.0.2:2222", "RUNMIRROR_THREADS=4"});
+        CHECK(o.listen.host == "10.0.0.3");
+        CHECK(o.listen.port == 3333);
+        CHECK(o.listen.threads == 4);
+        CHECK(o.sync.poll_interval == millis(100));
+    }
+    SUBCASE("a repeated flag: the last wins") {
+        CHECK(load_ok({"--threads=5", "--threads=6"}).listen.threads == 6);
+    }
+    SUBCASE("RUNMIRROR_CONFIG names the file; --config overrides it") {
+        temp_file other("threads = 9\n");
+        CHECK(load_ok({}, {"HOME=/h", "RUNMIRROR_CONFIG=" + conf.str()}).listen.threads == 2);
+        CHECK(load_ok({"--config", other.str()}, {"HOME=/h", "RUNMIRROR_CONFIG=" + conf.str()})
+                  .listen.threads == 9);
+    }
+    SUBCASE("offline from the environment, not undone by an absent flag") {
+        temp_file off("offline = yes\n");
+        CHECK(load_ok({"--config", off.str()}).cache.mode == serve_mode::offline);
+        CHECK(load_ok({"--config", off.str()}, {"HOME=/h", "RUNMIRROR_OFFLINE=false"}).cache.mode ==
+              serve_mode::online);
+        CHECK(load_ok({}, {"HOME=/h", "RUNMIRROR_OFFLINE=1"}).cache.mode == serve_mode::offline);
+    }
+}
+
+TEST_CASE("config file errors name the file and the key") {
+    SUBCASE("unknown key") {
+        temp_file conf("lisen = 1.2.3.4:5\n");
+        CHECK(load_error({"--config", conf.str()}) ==
+              "config file " + conf.str() + ": unknown option 'lisen'");
+    }
+    SUBCASE("bad value") {
+        temp_file conf("listen = 1.2.3.4:5\npoll-interval-ms = abc\n");
+        CHECK(load_error({"--config", conf.str()}) ==
+              "config file " + conf.str() +
+                  ": poll-interval-ms: expected a positive integer, got 'abc'");
+    }
+    SUBCASE("a bad value is an error even when a flag overrides it") {
+        temp_file conf("poll-interval-ms = abc\n");
+        CHECK(load_error({"--config", conf.str(), "--poll-interval-ms=5"})
+                  .starts_with("config file " + conf.str() + ": poll-interval-ms: "));
+    }
+    SUBCASE("flags-only keys are unknown in a file") {
+        temp_file conf("config = other.conf\n");
+        CHECK(load_error({"--config", conf.str()}) ==
+              "config file " + conf.str() + ": unknown option 'config'");
+    }
+    SUBCASE("a switch needs a boolean in a file") {
+        temp_file conf("offline = maybe\n");
+        CHECK(load_error({"--config", conf.str()}) ==
+              "config file " + conf.str() + ": offline: expected true or false, got 'maybe'");
+    }
+    SUBCASE("a line without '='") {
+        temp_file conf("listen\n");
+        CHECK(load_error({"--config", conf.str()}).starts_with("config file " + conf.str()));
+    }
+    SUBCASE("missing file, named by flag or environment") {
+        CHECK(load_error({"--config", "/nonexistent.conf"}) ==
+              "--config: cannot read '/nonexistent.conf'");
+        CHECK(load_error({}, {"RUNMIRROR_CONFIG=/nonexistent.conf"}) ==
+              "environment RUNMIRROR_CONFIG: cannot read '/nonexistent.conf'");
+    }
+}
+
+TEST_CASE("environment") {
+    SUBCASE("unrelated variables are ignored") {
+        auto o = load_ok(
+            {}, {"HOME=/h", "LISTEN=1.1.1.1:1", "RUNMIRRORLISTEN=x", "TERM=xterm", "MALFORMED"});
+        CHECK(o.listen.host == "127.0.0.1");
+    }
+    SUBCASE("an unknown RUNMIRROR_ variable is named") {
+        CHECK(load_error({}, {"HOME=/h", "RUNMIRROR_LISEN=1.2.3.4:5"}) ==
+              "environment RUNMIRROR_LISEN: unknown variable");
+        // Only the upper-case spelling is an option's name.
+        CHECK(load_error({}, {"HOME=/h", "RUNMIRROR_listen=1.2.3.4:5"}).find("RUNMIRROR_listen") !=
+              std::string::npos);
+        // Flag-only keys have no variable.
+        CHECK(load_error({}, {"HOME=/h", "RUNMIRROR_HELP=1"}) ==
+              "environment RUNMIRROR_HELP: unknown variable");
+    }
+    SUBCASE("non-option RUNMIRROR_ variables are not unknown") {
+        CHECK(load({}, {"HOME=/h", "RUNMIRROR_BIN=/x", "RUNMIRROR_CORPORA=/y"}).error.empty());
+    }
+    SUBCASE("bad values name the variable") {
+        CHECK(load_error({}, {"HOME=/h", "RUNMIRROR_POLL_INTERVAL_MS=abc"}) ==
+              "environment RUNMIRROR_POLL_INTERVAL_MS: expected a positive integer, got 'abc'");
+    }
+    SUBCASE("multi-word names") {
+        auto o = load_ok({}, {"HOME=/h", "RUNMIRROR_ADMIN_TOKEN=t", "RUNMIRROR_MAX_CONNECTIONS=7",
+                              "RUNMIRROR_LIST_MAX_AGE_MS=8"});
+        CHECK(o.admin_token == "t");
+        CHECK(o.listen.max_connections == 7);
+        CHECK(o.cache.list_max_age == millis(8));
+    }
+}
+
+TEST_CASE("command-line errors") {
+    CHECK(load_error({"--lisen", "x"}) == "--lisen: unknown option");
+    // No abbreviations: a prefix is not silently expanded.
+    CHECK(load_error({"--list", "5"}) == "--list: unknown option");
+    CHECK(load_error({"--listen"}) == "--listen: missing value");
+    CHECK(load_error({"extra"}) == "unexpected argument 'extra'");
+    CHECK(load_error({"--offline=true"}) == "--offline: takes no value");
+}
+
+TEST_CASE("help and version") {
+    SUBCASE("help shows the flags and the real defaults") {
+        load_result r = load({"--help"});
+        CHECK(r.help);
+        CHECK(r.error.empty());
+        for (std::string text :
+             {"--listen HOST:PORT", "127.0.0.1:8787", "https://api.cloud.llamaindex.ai",
+              "/home/u/.local/share/runmirror/runmirror.db", "--poll-interval-ms", "1000",
+              "RUNMIRROR_POLL_INTERVAL_MS", "--offline", "--shutdown-grace-ms", "10000"}) {
+            CAPTURE(text);
+            CHECK(r.help_text.find(text) != std::string::npos);
+        }
+    }
+    SUBCASE("help wins over a broken command line") {
+        CHECK(load({"--lisen", "-h"}).help);
+    }
+    SUBCASE("version") {
+        load_result r = load({"--version"});
+        CHECK(r.version);
+        CHECK_FALSE(r.help);
+        CHECK(r.error.empty());
+    }
+}

@@ -1,0 +1,259 @@
+// The run cache against a scripted upstream and an in-memory store: no sockets, injected time.
+#include <doctest/doctest.h>
+
+#include <deque>
+
+#include "cache/run_cache.hpp"
+#include "util/tenant.hpp"
+
+using namespace runmirror;
+
+namespace {
+
+// Answers from a script, in order, and records every request it was sent.
+class scripted_upstream : public upstream {
+public:
+    std::deque<upstream_reply> script;
+    std::vector<request> seen;
+
+    void async_send(request req, handler on_reply) override {
+        seen.push_back(std::move(req));
+        REQUIRE_FALSE(script.empty());
+        upstream_reply r = std::move(script.front());
+        script.pop_front();
+        on_reply(std::move(r));
+    }
+};
+
+upstream_reply answer(int status, std::string body) {
+    upstream_reply r;
+    r.answer.status = status;
+    r.answer.headers = {{"Content-Type", "application/json"}, {"Connection", "keep-alive"}};
+    r.answer.body = std::move(body);
+    return r;
+}
+
+upstream_reply failure(errc code) {
+    upstream_reply r;
+    r.failure = {code, "test failure"};
+    return r;
+}
+
+std::string run_json(std::string_view id, std::string_view status, std::string_view project = "p1",
+                     std::string_view created = "2026-01-01T00:00:00Z") {
+    return std::string("{\"id\":\"") + std::string(id) + "\",\"project_id\":\"" +
+           std::string(project) + "\",\"extraction_agent_id\":\"agent-1\",\"status\":\"" +
+           std::string(status) + "\",\"created_at\":\"" + std::string(created) +
+           "\",\"job_id\":\"job-" + std::string(id) + "\",\"big\":123456789012345678901234567890}";
+}
+
+struct fixture {
+    std::unique_ptr<store> db = open_sqlite_store(":memory:");
+    scripted_upstream up;
+    time_point now = from_unix_ms(1'700'000'000'000);
+    cache_options options;
+    std::unique_ptr<run_cache> cache;
+
+    fixture() { make_cache(); }
+    void make_cache() {
+        cache = std::make_unique<run_cache>(*db, options.mode == serve_mode::offline ? nullptr : &up,
+                                            options, [this] { return now; });
+    }
+
+    response get(std::string target, std::string key = "key-a", header_list extra = {},
+                 std::string method = "GET") {
+        request req;
+        req.method = method;
+        req.target = target;
+        req.headers = {{"Host", "x"}};
+        if (!key.empty()) req.headers.push_back({"Authorization", "Bearer " + key});
+        for (auto& h : extra) req.headers.push_back(h);
+        route_match route = match_route(req.method, req.path());
+        std::optional<response> out;
+        cache->handle(route, std::move(req), [&](response r) { out = std::move(r); });
+        REQUIRE(out);
+        return *out;
+    }
+};
+
+std::string cache_status(const response& r) {
+    auto v = r.header("Cache-Status");
+    return v ? std::string(*v) : std::string();
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(fixture, "a final run is fetched once, then served from the store byte for byte") {
+    const std::string body = run_json("r1", "SUCCESS");
+    up.script.push_back(answer(200, body));
+    response first = get("/api/v1/extraction/runs/r1");
+    CHECK(first.status == 200);
+    CHECK(first.body == body);
+    CHECK(cache_status(first) == "runmirror; fwd=miss; fwd-status=200; stored");
+    CHECK_FALSE(first.header("Connection"));  // hop-by-hop fields are not relayed
+
+    now += std::chrono::hours(48);
+    response second = get("/api/v1/extraction/runs/r1");
+    CHECK(second.status == 200);
+    CHECK(second.body == body);
+    CHECK(cache_status(second) == "runmirror; hit");
+    CHECK(up.seen.size() == 1);
+
+    SUBCASE("by job, too") {
+        response by_job = get("/api/v1/extraction/runs/by-job/job-r1");
+        CHECK(cache_status(by_job) == "runmirror; hit");
+        CHECK(by_job.body == body);
+        CHECK(up.seen.size() == 1);
+    }
+}
+
+TEST_CASE_FIXTURE(fixture, "a tenant without a grant is forwarded and never gets the stored copy") {
+    up.script.push_back(answer(200, run_json("r1", "SUCCESS")));
+    get("/api/v1/extraction/runs/r1", "key-a");
+    up.script.push_back(answer(404, R"({"detail":"Run not found"})"));
+    response other = get("/api/v1/extraction/runs/r1", "key-b");
+    CHECK(other.status == 404);
+    CHECK(other.body == R"({"detail":"Run not found"})");
+    REQUIRE(up.seen.size() == 2);
+    CHECK(find_header(up.seen[1].headers, "Authorization") == "Bearer key-b");
+
+    SUBCASE("not even when the upstream then fails") {
+        up.script.push_back(failure(errc::refused));
+        response r = get("/api/v1/extraction/runs/r1", "key-b");
+        CHECK(r.status == 502);
+        CHECK(r.body.find("\"detail\"") != std::string::npos);
+    }
+    SUBCASE("nor without a key") {
+        up.script.push_back(answer(401, R"({"detail":"unauthorised"})"));
+        CHECK(get("/api/v1/extraction/runs/r1", "").status == 401);
+    }
+}
+
+TEST_CASE_FIXTURE(fixture, "a pending run is refreshed once its max age has passed") {
+    up.script.push_back(answer(200, run_json("r2", "PENDING")));
+    get("/api/v1/extraction/runs/r2");
+    now += millis(500);
+    CHECK(cache_status(get("/api/v1/extraction/runs/r2")) == "runmirror; hit");
+    now += options.pending_max_age;
+    up.script.push_back(answer(200, run_json("r2", "SUCCESS")));
+    response r = get("/api/v1/extraction/runs/r2");
+    CHECK(cache_status(r) == "runmirror; fwd=stale; fwd-status=200; stored");
+    CHECK(r.body.find("SUCCESS") != std::string::npos);
+    CHECK(up.seen.size() == 2);
+}
+
+TEST_CASE_FIXTURE(fixture, "stale-if-error serves the granted copy when upstream fails") {
+    up.script.push_back(answer(200, run_json("r3", "PENDING")));
+    get("/api/v1/extraction/runs/r3");
+    now += std::chrono::minutes(1);
+    up.script.push_back(answer(503, R"({"detail":"busy"})"));
+    response r = get("/api/v1/extraction/runs/r3");
+    CHECK(r.status == 200);
+    CHECK(cache_status(r) == "runmirror; hit; detail=stale-if-error; fwd-status=503");
+    up.script.push_back(failure(errc::timeout));
+    r = get("/api/v1/extraction/runs/r3");
+    CHECK(cache_status(r) == "runmirror; hit; detail=stale-if-error");
+}
+
+TEST_CASE_FIXTURE(fixture, "no copy and a failing upstream: a JSON 502 or 504") {
+    up.script.push_back(failure(errc::timeout));
+    response r = get("/api/v1/extraction/runs/none");
+    CHECK(r.status == 504);
+    CHECK(r.body.starts_with("{\"detail\":"));
+}
+
+TEST_CASE_FIXTURE(fixture, "a deleted run is never served again") {
+    up.script.push_back(answer(200, run_json("r4", "SUCCESS")));
+    get("/api/v1/extraction/runs/r4");
+    up.script.push_back(answer(200, "{}"));
+    response del = get("/api/v1/extraction/runs/r4", "key-a", {}, "DELETE");
+    CHECK(del.status == 200);
+    response after = get("/api/v1/extraction/runs/r4");
+    CHECK(after.status == 404);
+    CHECK(up.seen.size() == 2);
+
+    options.mode = serve_mode::offline;
+    make_cache();
+    CHECK(get("/api/v1/extraction/runs/r4").status == 404);
+    CHECK(get("/api/v1/extraction/runs/by-job/job-r4").status != 200);
+}
+
+TEST_CASE_FIXTURE(fixture, "a failed delete leaves the run served") {
+    up.script.push_back(answer(200, run_json("r5", "SUCCESS")));
+    get("/api/v1/extraction/runs/r5");
+    up.script.push_back(answer(403, R"({"detail":"forbidden"})"));
+    CHECK(get("/api/v1/extraction/runs/r5", "key-a", {}, "DELETE").status == 403);
+    CHECK(get("/api/v1/extraction/runs/r5").status == 200);
+}
+
+TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets by id") {
+    const std::string a = run_json("ra", "SUCCESS", "p1", "2026-01-02T00:00:00Z");
+    const std::string b = run_json("rb", "ERROR", "p1", "2026-01-01T00:00:00Z");
+    const std::string page = "{\"items\":[" + a + "," + b + "],\"total\":2,\"skip\":0,\"limit\":50}";
+    up.script.push_back(answer(200, page));
+    response list = get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50");
+    CHECK(list.body == page);
+    response again = get("/api/v1/extraction/runs?limit=50&extraction_agent_id=agent-1");
+    CHECK(cache_status(again) == "runmirror; hit");
+    response rb = get("/api/v1/extraction/runs/rb");
+    CHECK(rb.body == b);
+    CHECK(cache_status(rb) == "runmirror; hit");
+    CHECK(up.seen.size() == 1);
+
+    SUBCASE("offline, an unseen page is assembled from stored runs, newest first") {
+        options.mode = serve_mode::offline;
+        make_cache();
+        response assembled = get("/api/v1/extraction/runs?extraction_agent_id=agent-1&skip=1&limit=1");
+        CHECK(assembled.status == 200);
+        CHECK(cache_status(assembled) == "runmirror; hit; detail=assembled");
+        CHECK(assembled.body == "{\"items\":[" + b + "],\"total\":2,\"skip\":1,\"limit\":1}");
+        response stranger = get("/api/v1/extraction/runs?extraction_agent_id=agent-1", "key-z");
+        CHECK(stranger.body == "{\"items\":[],\"total\":0,\"skip\":0,\"limit\":100}");
+    }
+    SUBCASE("a 401 revokes the tenant's grants") {
+        now += std::chrono::minutes(1);
+        up.script.push_back(answer(401, R"({"detail":"Invalid API key"})"));
+        CHECK(get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50").status == 401);
+        up.script.push_back(answer(401, R"({"detail":"Invalid API key"})"));
+        CHECK(get("/api/v1/extraction/runs/ra").status == 401);
+    }
+}
+
+TEST_CASE_FIXTURE(fixture, "offline: hits served, misses 503 with x-should-retry false, no upstream") {
+    up.script.push_back(answer(200, run_json("r6", "SUCCESS")));
+    get("/api/v1/extraction/runs/r6");
+    options.mode = serve_mode::offline;
+    make_cache();
+    CHECK(get("/api/v1/extraction/runs/r6").status == 200);
+    response miss = get("/api/v1/extraction/runs/never");
+    CHECK(miss.status == 503);
+    CHECK(miss.header("x-should-retry") == "false");
+    CHECK(get("/api/v1/extraction/runs/r6", "key-b").status == 403);
+    CHECK(get("/api/v1/extraction/runs/r6", "key-a", {}, "DELETE").status == 503);
+    CHECK(up.seen.size() == 1);
+}
+
+TEST_CASE_FIXTURE(fixture, "only-if-cached never contacts upstream; no-cache always does") {
+    CHECK(get("/api/v1/extraction/runs/r7", "key-a", {{"Cache-Control", "only-if-cached"}}).status ==
+          504);
+    up.script.push_back(answer(200, run_json("r7", "SUCCESS")));
+    get("/api/v1/extraction/runs/r7");
+    up.script.push_back(answer(200, run_json("r7", "SUCCESS")));
+    response r = get("/api/v1/extraction/runs/r7", "key-a", {{"Cache-Control", "no-cache"}});
+    CHECK(cache_status(r) == "runmirror; fwd=request; fwd-status=200; stored");
+    CHECK(up.seen.size() == 2);
+}
+
+TEST_CASE_FIXTURE(fixture, "an unparsable 200 is relayed but not stored") {
+    up.script.push_back(answer(200, "{\"id\":\"r8\",\"status\":"));
+    response r = get("/api/v1/extraction/runs/r8");
+    CHECK(r.status == 200);
+    CHECK(cache_status(r) == "runmirror; fwd=miss; fwd-status=200");
+    CHECK_FALSE(db->find_run("r8"));
+}
+
+TEST_CASE_FIXTURE(fixture, "forwarded requests ask for identity encoding") {
+    up.script.push_back(answer(200, run_json("r9", "SUCCESS")));
+    get("/api/v1/extraction/runs/r9", "key-a", {{"Accept-Encoding", "gzip"}});
+    CHECK_FALSE(find_header(up.seen[0].headers, "Accept-Encoding"));
+}

@@ -1,0 +1,638 @@
+// The SQLite store: every behavioural case runs on ":memory:" (one connection) and on a file
+// (WAL, pooled readers); file-only cases cover reopening, migrations and concurrency.
+
+#include <doctest/doctest.h>
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runmirror/store.hpp"
+#include "store/migrations.hpp"
+#include "store/sqlite_db.hpp"
+
+using namespace runmirror;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under /tmp, removed with everything in it.
+class temp_dir {
+  public:
+    temp_dir() {
+        std::string pattern = (fs::temp_directory_path() / "runmirror-store-XXXXXX").string();
+        REQUIRE(mkdtemp(pattern.data()) != nullptr);
+        path_ = pattern;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+  private:
+    fs::path path_;
+};
+
+run_fields make_fields(std::string id, std::string project = "proj-1",
+                       std::string agent = "agent-1", std::string created_at = "") {
+    run_fields f;
+    f.id = std::move(id);
+    f.project_id = std::move(project);
+    f.extraction_agent_id = std::move(agent);
+    f.job_id = "job-" + f.id;
+    f.file_id = "file-" + f.id;
+    f.file_name = f.id + ".pdf";
+    f.status = "SUCCESS";
+    f.created_at = created_at.empty() ? "2024-01-01T00:00:00Z" : std::move(created_at);
+    f.updated_at = f.created_at;
+    return f;
+}
+
+std::string body_for(const run_fields& f) {
+    return R"({"id":")" + f.id + R"(","project_id":")" + f.project_id + R"(","status":")" +
+           f.status + R"("})";
+}
+
+const time_point t1 = from_unix_ms(1'700'000'000'123);
+const time_point t2 = from_unix_ms(1'700'000'100'456);
+
+std::vector<std::string> ids(const run_page& page) {
+    std::vector<std::string> out;
+    for (const stored_run& r : page.items) {
+        out.push_back(r.fields.id);
+    }
+    return out;
+}
+
+run_query query(std::string tenant, std::string agent = "", std::string project = "",
+                std::int64_t skip = 0, std::int64_t limit = 50) {
+    run_query q;
+    q.tenant = std::move(tenant);
+    q.extraction_agent_id = std::move(agent);
+    q.project_id = std::move(project);
+    q.skip = skip;
+    q.limit = limit;
+    return q;
+}
+
+// Runs |body| once per backend flavour, as a doctest subcase each.
+template <class Body>
+void on_each_store(Body&& body) {
+    SUBCASE("in memory") {
+        auto s = open_sqlite_store(":memory:");
+        body(*s);
+    }
+    SUBCASE("file (WAL)") {
+        temp_dir dir;
+        auto s = open_sqlite_store(dir.file("runs.db"));
+        body(*s);
+    }
+}
+
+int user_version_of(const std::string& path) {
+    sqlite::database db(path);
+    return schema_version(db);
+}
+
+}  // namespace
+
+TEST_CASE("store: put_run and find_run keep the body byte for byte") {
+    on_each_store([](store& s) {
+        run_fields f = make_fields("run-1");
+        std::string body =
+            R"({"id":"run-1","n":123456789012345678901234567890,"u":"\u00e9\ud83d\ude00",)"
+            "\"raw\":\"\xc3\xa9\",\"x\":  [ 1 ,2 ]  }";
+        body += std::string("\0\xff tail", 7);  // the store does not care what the bytes are
+        s.put_run(f, body, t1);
+
+        auto got = s.find_run("run-1");
+        REQUIRE(got);
+        CHECK(got->body == body);
+        CHECK(got->body.size() == body.size());
+        CHECK(got->fields.id == "run-1");
+        CHECK(got->fields.project_id == "proj-1");
+        CHECK(got->fields.extraction_agent_id == "agent-1");
+        CHECK(got->fields.job_id == "job-run-1");
+        CHECK(got->fields.file_id == "file-run-1");
+        CHECK(got->fields.file_name == "run-1.pdf");
+        CHECK(got->fields.status == "SUCCESS");
+        CHECK(got->fields.created_at == "2024-01-01T00:00:00Z");
+        CHECK(got->fields.updated_at == "2024-01-01T00:00:00Z");
+        CHECK(got->fetched_at == t1);
+        CHECK_FALSE(got->deleted_at);
+
+        CHECK_FALSE(s.find_run("run-2"));
+        CHECK_FALSE(s.find_run(""));
+    });
+}
+
+TEST_CASE("store: put_run replaces an existing run") {
+    on_each_store([](store& s) {
+        run_fields f = make_fields("run-1");
+        f.status = "PENDING";
+        s.put_run(f, "old", t1);
+        f.status = "SUCCESS";
+        s.put_run(f, "new", t2);
+
+        auto got = s.find_run("run-1");
+        REQUIRE(got);
+        CHECK(got->body == "new");
+        CHECK(got->fields.status == "SUCCESS");
+        CHECK(got->fetched_at == t2);
+    });
+}
+
+TEST_CASE("store: find_run_by_job") {
+    on_each_store([](store& s) {
+        run_fields a = make_fields("run-a");
+        run_fields b = make_fields("run-b");
+        b.job_id = "";
+        s.put_run(a, body_for(a), t1);
+        s.put_run(b, body_for(b), t1);
+
+        auto got = s.find_run_by_job("job-run-a");
+        REQUIRE(got);
+        CHECK(got->fields.id == "run-a");
+        CHECK_FALSE(s.find_run_by_job("job-unknown"));
+        // Runs without a job must not match an empty job id.
+        CHECK_FALSE(s.find_run_by_job(""));
+    });
+}
+
+TEST_CASE("store: put_runs is one transaction") {
+    on_each_store([](store& s) {
+        run_fields a = make_fields("run-a");
+        run_fields b = make_fields("run-b");
+        std::string body_a = body_for(a), body_b = body_for(b);
+        s.put_runs({{a, body_a}, {b, body_b}}, t1);
+        CHECK(s.find_run("run-a")->body == body_a);
+        CHECK(s.find_run("run-b")->body == body_b);
+
+        // A bad item rolls back the whole batch, including the items before it.
+        run_fields c = make_fields("run-c");
+        run_fields bad = make_fields("");
+        a.status = "CHANGED";
+        CHECK_THROWS_AS(s.put_runs({{a, "changed"}, {c, "c"}, {bad, "x"}}, t2),
+                        std::invalid_argument);
+        CHECK_FALSE(s.find_run("run-c"));
+        CHECK(s.find_run("run-a")->body == body_a);
+        CHECK(s.find_run("run-a")->fields.status == "SUCCESS");
+        // And the store still works afterwards.
+        s.put_run(c, "c", t2);
+        CHECK(s.find_run("run-c"));
+    });
+}
+
+TEST_CASE("store: a tombstone is never resurrected") {
+    on_each_store([](store& s) {
+        run_fields f = make_fields("run-1");
+        s.put_run(f, "before", t1);
+        s.tombstone_run("run-1", t2);
+
+        auto got = s.find_run("run-1");
+        REQUIRE(got);
+        REQUIRE(got->deleted_at);
+        CHECK(*got->deleted_at == t2);
+        CHECK(got->body == "before");
+
+        // A late answer, alone or in a batch, leaves the tombstone as it was.
+        f.status = "ERROR";
+        s.put_run(f, "late", t2 + std::chrono::seconds(1));
+        s.put_runs({{f, "late batch"}}, t2 + std::chrono::seconds(2));
+        got = s.find_run("run-1");
+        REQUIRE(got);
+        REQUIRE(got->deleted_at);
+        CHECK(*got->deleted_at == t2);
+        CHECK(got->body == "before");
+        CHECK(got->fields.status == "SUCCESS");
+
+        // A second delete keeps the first time.
+        s.tombstone_run("run-1", t2 + std::chrono::hours(1));
+        CHECK(*s.find_run("run-1")->deleted_at == t2);
+    });
+}
+
+TEST_CASE("store: tombstone of a never-stored run creates a bodiless row") {
+    on_each_store([](store& s) {
+        s.tombstone_run("ghost", t1);
+        auto got = s.find_run("ghost");
+        REQUIRE(got);
+        REQUIRE(got->deleted_at);
+        CHECK(*got->deleted_at == t1);
+        CHECK(got->body.empty());
+
+        run_fields f = make_fields("ghost");
+        s.put_run(f, body_for(f), t2);
+        got = s.find_run("ghost");
+        REQUIRE(got);
+        CHECK(got->deleted_at);
+        CHECK(got->body.empty());
+
+        s.grant("tenant", {"proj-1"});
+        CHECK(s.list_runs(query("tenant")).total == 0);
+    });
+}
+
+TEST_CASE("store: tombstone_run drops every stored list page") {
+    on_each_store([](store& s) {
+        s.put_list_page("t1", "k1", "page-1", t1);
+        s.put_list_page("t2", "k2", "page-2", t1);
+        s.tombstone_run("run-x", t2);
+        CHECK_FALSE(s.find_list_page("t1", "k1"));
+        CHECK_FALSE(s.find_list_page("t2", "k2"));
+    });
+}
+
+TEST_CASE("store: list pages") {
+    on_each_store([](store& s) {
+        CHECK_FALSE(s.find_list_page("t1", "k"));
+        s.put_list_page("t1", "k", R"({"items":[],"total":0})", t1);
+        s.put_list_page("t2", "k", "other tenant", t1);
+
+        auto got = s.find_list_page("t1", "k");
+        REQUIRE(got);
+        CHECK(got->body == R"({"items":[],"total":0})");
+        CHECK(got->fetched_at == t1);
+
+        s.put_list_page("t1", "k", "replaced", t2);
+        got = s.find_list_page("t1", "k");
+        REQUIRE(got);
+        CHECK(got->body == "replaced");
+        CHECK(got->fetched_at == t2);
+        CHECK(s.find_list_page("t2", "k")->body == "other tenant");
+        CHECK_FALSE(s.find_list_page("t1", "other-key"));
+    });
+}
+
+TEST_CASE("store: grants and revoke_tenant") {
+    on_each_store([](store& s) {
+        CHECK_FALSE(s.has_grant("t1", "p1"));
+        s.grant("t1", {"p1", "p2", ""});
+        s.grant("t1", {"p1"});  // again: no error
+        s.grant("t2", {"p1"});
+        s.grant("t3", {});
+        CHECK(s.has_grant("t1", "p1"));
+        CHECK(s.has_grant("t1", "p2"));
+        CHECK_FALSE(s.has_grant("t1", "p3"));
+        CHECK_FALSE(s.has_grant("t1", ""));
+        CHECK_FALSE(s.has_grant("t3", "p1"));
+
+        s.put_list_page("t1", "k", "t1 page", t1);
+        s.put_list_page("t2", "k", "t2 page", t1);
+        s.revoke_tenant("t1");
+        CHECK_FALSE(s.has_grant("t1", "p1"));
+        CHECK_FALSE(s.has_grant("t1", "p2"));
+        CHECK_FALSE(s.find_list_page("t1", "k"));
+        // Other tenants keep theirs.
+        CHECK(s.has_grant("t2", "p1"));
+        CHECK(s.find_list_page("t2", "k"));
+    });
+}
+
+TEST_CASE("store: list_runs") {
+    on_each_store([](store& s) {
+        // Two agents in two projects, plus a project nobody was granted.
+        std::vector<run_fields> runs = {
+            make_fields("r1", "p1", "a1", "2024-01-01T00:00:01Z"),
+            make_fields("r2", "p1", "a1", "2024-01-01T00:00:03Z"),
+            make_fields("r3", "p1", "a2", "2024-01-01T00:00:02Z"),
+            make_fields("r4", "p2", "a1", "2024-01-01T00:00:03Z"),  // same time as r2
+            make_fields("r5", "p2", "a2", "2024-01-01T00:00:05Z"),
+            make_fields("r6", "p9", "a1", "2024-01-01T00:00:09Z"),  // not granted
+            make_fields("r7", "p1", "a1", "2024-01-01T00:00:08Z"),  // deleted below
+        };
+        for (const run_fields& f : runs) {
+            s.put_run(f, body_for(f), t1);
+        }
+        s.tombstone_run("r7", t2);
+        s.tombstone_run("r8", t2);  // bodiless
+        s.grant("tenant", {"p1", "p2"});
+        s.grant("other", {"p9"});
+
+        SUBCASE("newest first, ties by id descending, body included") {
+            run_page page = s.list_runs(query("tenant"));
+            CHECK(page.total == 5);
+            CHECK(ids(page) == std::vector<std::string>{"r5", "r4", "r2", "r3", "r1"});
+            CHECK(page.items[0].body == body_for(runs[4]));
+            CHECK(page.items[0].fields.project_id == "p2");
+        }
+        SUBCASE("paging") {
+            run_page page = s.list_runs(query("tenant", "", "", 1, 2));
+            CHECK(page.total == 5);
+            CHECK(ids(page) == std::vector<std::string>{"r4", "r2"});
+
+            page = s.list_runs(query("tenant", "", "", 4, 2));
+            CHECK(page.total == 5);
+            CHECK(ids(page) == std::vector<std::string>{"r1"});
+
+            page = s.list_runs(query("tenant", "", "", 10, 2));
+            CHECK(page.total == 5);
+            CHECK(page.items.empty());
+
+            page = s.list_runs(query("tenant", "", "", 0, 0));
+            CHECK(page.total == 5);
+            CHECK(page.items.empty());
+        }
+        SUBCASE("by agent") {
+            run_page page = s.list_runs(query("tenant", "a1"));
+            CHECK(page.total == 3);
+            CHECK(ids(page) == std::vector<std::string>{"r4", "r2", "r1"});
+        }
+        SUBCASE("by project") {
+            run_page page = s.list_runs(query("tenant", "", "p1"));
+            CHECK(page.total == 3);
+            CHECK(ids(page) == std::vector<std::string>{"r2", "r3", "r1"});
+        }
+        SUBCASE("by agent and project") {
+            run_page page = s.list_runs(query("tenant", "a2", "p2"));
+            CHECK(page.total == 1);
+            CHECK(ids(page) == std::vector<std::string>{"r5"});
+        }
+        SUBCASE("a project the tenant holds no grant for is invisible") {
+            run_page page = s.list_runs(query("tenant", "", "p9"));
+            CHECK(page.total == 0);
+            CHECK(page.items.empty());
+
+            page = s.list_runs(query("other"));
+            CHECK(ids(page) == std::vector<std::string>{"r6"});
+        }
+        SUBCASE("unknown and revoked tenants see nothing") {
+            CHECK(s.list_runs(query("nobody")).total == 0);
+            CHECK(s.list_runs(query("")).total == 0);
+            s.revoke_tenant("tenant");
+            run_page page = s.list_runs(query("tenant"));
+            CHECK(page.total == 0);
+            CHECK(page.items.empty());
+        }
+    });
+}
+
+TEST_CASE("store: schema version is the last embedded migration") {
+    auto migrations = embedded_migrations();
+    REQUIRE_FALSE(migrations.empty());
+    CHECK(migrations.front().version == 1);
+    CHECK(migrations.front().name == "001_init.sql");
+    CHECK(migrations.front().sql.find("CREATE TABLE runs") != std::string_view::npos);
+    for (std::size_t i = 0; i < migrations.size(); ++i) {
+        CHECK(migrations[i].version == static_cast<int>(i + 1));
+    }
+    on_each_store([&](store& s) { CHECK(s.schema_version() == migrations.back().version); });
+}
+
+// --- file-only behaviour ----------------------------------------------------------------------
+
+TEST_CASE("store file: data survives close and reopen, and migrations run once") {
+    temp_dir dir;
+    std::string path = dir.file("runs.db");
+    run_fields f = make_fields("run-1");
+    std::string body = body_for(f);
+    {
+        auto s = open_sqlite_store(path);
+        s->put_run(f, body, t1);
+        s->tombstone_run("gone", t1);
+        s->grant("tenant", {"proj-1"});
+        s->put_list_page("tenant", "k", "page", t1);
+    }
+    int version = user_version_of(path);
+    CHECK(version == embedded_migrations().back().version);
+    {
+        // 001 uses plain CREATE TABLE: re-running it would throw here.
+        auto s = open_sqlite_store(path);
+        CHECK(s->schema_version() == version);
+        auto got = s->find_run("run-1");
+        REQUIRE(got);
+        CHECK(got->body == body);
+        CHECK(got->fetched_at == t1);
+        CHECK(s->find_run("gone")->deleted_at);
+        CHECK(s->has_grant("tenant", "proj-1"));
+        CHECK(s->find_list_page("tenant", "k")->body == "page");
+        CHECK(s->list_runs(query("tenant")).total == 1);
+    }
+    // A clean close checkpoints the WAL into the main file.
+    CHECK_FALSE(fs::exists(path + "-wal"));
+}
+
+TEST_CASE("store file: the database is in WAL mode") {
+    temp_dir dir;
+    std::string path = dir.file("runs.db");
+    auto s = open_sqlite_store(path);
+    sqlite::database db(path);
+    sqlite::statement_use mode(db, "PRAGMA journal_mode");
+    REQUIRE(mode->step());
+    CHECK(mode->column_text(0) == "wal");
+}
+
+TEST_CASE("store file: a database newer than the binary is refused and left alone") {
+    temp_dir dir;
+    std::string path = dir.file("runs.db");
+    open_sqlite_store(path).reset();
+    {
+        sqlite::database db(path);
+        db.exec("PRAGMA user_version = 999");
+    }
+    try {
+        open_sqlite_store(path);
+        FAIL("expected store_error");
+    } catch (const store_error& e) {
+        std::string what = e.what();
+        CHECK(what.find("999") != std::string::npos);
+        CHECK(what.find(path) != std::string::npos);
+    }
+    CHECK(user_version_of(path) == 999);
+}
+
+TEST_CASE("store file: opening fails clearly") {
+    temp_dir dir;
+    SUBCASE("missing directory") {
+        std::string path = dir.file("no-such-dir/runs.db");
+        try {
+            open_sqlite_store(path);
+            FAIL("expected store_error");
+        } catch (const store_error& e) {
+            CHECK(std::string(e.what()).find(path) != std::string::npos);
+        }
+        CHECK_FALSE(fs::exists(dir.file("no-such-dir")));
+    }
+    SUBCASE("not a database") {
+        std::string path = dir.file("junk.db");
+        std::ofstream(path) << std::string(4096, 'x');
+        try {
+            open_sqlite_store(path);
+            FAIL("expected store_error");
+        } catch (const store_error& e) {
+            CHECK(std::string(e.what()).find(path) != std::string::npos);
+        }
+    }
+    SUBCASE("empty path") {
+        CHECK_THROWS_AS(open_sqlite_store(""), store_error);
+    }
+}
+
+TEST_CASE("store file: reads are not blocked by a writer and see only committed data") {
+    temp_dir dir;
+    std::string path = dir.file("runs.db");
+    auto s = open_sqlite_store(path);
+    run_fields a = make_fields("run-a");
+    s->put_run(a, body_for(a), t1);
+    CHECK_FALSE(s->find_run("run-b"));  // leaves a cached statement on a pooled reader
+
+    // Another connection holds the write lock with an uncommitted row.
+    sqlite::database other(path);
+    auto tx = std::make_unique<sqlite::transaction>(other);
+    other.exec(
+        "INSERT INTO runs (id, body, fetched_at) VALUES ('run-b', '{}', 1);"
+        "UPDATE runs SET status = 'CHANGED' WHERE id = 'run-a'");
+
+    auto start = std::chrono::steady_clock::now();
+    auto got = s->find_run("run-a");
+    CHECK_FALSE(s->find_run("run-b"));
+    auto waited = std::chrono::steady_clock::now() - start;
+    REQUIRE(got);
+    CHECK(got->fields.status == "SUCCESS");
+    // A blocked reader would sit out the 5 s busy timeout.
+    CHECK(waited < std::chrono::seconds(1));
+
+    tx->commit();
+    tx.reset();
+    // The pooled reader must not still be looking at its old snapshot.
+    CHECK(s->find_run("run-b"));
+    CHECK(s->find_run("run-a")->fields.status == "CHANGED");
+}
+
+TEST_CASE("store file: concurrent readers and a writer") {
+    temp_dir dir;
+    auto s = open_sqlite_store(dir.file("runs.db"));
+    s->grant("tenant", {"proj-1"});
+    constexpr int runs = 200;
+    std::atomic<bool> done{false};
+    std::atomic<int> failures{0};
+
+    std::vector<std::thread> readers;
+    for (int r = 0; r < 4; ++r) {
+        readers.emplace_back([&] {
+            std::int64_t last_total = 0;
+            while (!done) {
+                try {
+                    run_page page = s->list_runs(query("tenant", "", "", 0, 5));
+                    // Commits are observed in order: the count never goes backwards.
+                    if (page.total < last_total || page.items.size() > 5) {
+                        ++failures;
+                    }
+                    last_total = page.total;
+                    s->find_run("run-0");
+                } catch (...) {
+                    ++failures;
+                }
+            }
+        });
+    }
+    for (int i = 0; i < runs; ++i) {
+        run_fields f = make_fields("run-" + std::to_string(i));
+        s->put_run(f, body_for(f), t1);
+    }
+    done = true;
+    for (std::thread& t : readers) {
+        t.join();
+    }
+    CHECK(failures == 0);
+    CHECK(s->list_runs(query("tenant")).total == runs);
+}
+
+// --- migrations and the SQLite wrapper --------------------------------------------------------
+
+TEST_CASE("migrations: each step is applied once and atomically") {
+    sqlite::database db(":memory:");
+    const migration good[] = {
+        {1, "001_a.sql", "CREATE TABLE a (x INTEGER);"},
+        {2, "002_b.sql", "CREATE TABLE b (x INTEGER); INSERT INTO b VALUES (1);"},
+    };
+    const migration broken[] = {
+        good[0],
+        good[1],
+        {3, "003_c.sql", "CREATE TABLE c (x INTEGER); INSERT INTO nowhere VALUES (1);"},
+    };
+    apply_migrations(db, std::span(good).first(1));
+    CHECK(schema_version(db) == 1);
+    apply_migrations(db, good);
+    CHECK(schema_version(db) == 2);
+    apply_migrations(db, good);  // nothing left to do; a re-run of 002 would throw
+    CHECK(schema_version(db) == 2);
+
+    try {
+        apply_migrations(db, broken);
+        FAIL("expected store_error");
+    } catch (const store_error& e) {
+        CHECK(std::string(e.what()).find("003_c.sql") != std::string::npos);
+        CHECK(std::string(e.what()).find("nowhere") != std::string::npos);
+    }
+    CHECK(schema_version(db) == 2);
+    // Table c was created inside the failed step and rolled back with it.
+    sqlite::statement_use c(db, "SELECT count(*) FROM sqlite_master WHERE name = 'c'");
+    REQUIRE(c->step());
+    CHECK(c->column_int64(0) == 0);
+}
+
+TEST_CASE("migrations: a newer database is refused untouched") {
+    sqlite::database db(":memory:");
+    db.exec("PRAGMA user_version = 3");
+    const migration known[] = {{1, "001_a.sql", "CREATE TABLE a (x INTEGER);"}};
+    CHECK_THROWS_AS(apply_migrations(db, known), store_error);
+    CHECK(schema_version(db) == 3);
+    sqlite::statement_use a(db, "SELECT count(*) FROM sqlite_master WHERE name = 'a'");
+    REQUIRE(a->step());
+    CHECK(a->column_int64(0) == 0);
+}
+
+TEST_CASE("sqlite wrapper: transactions roll back unless committed") {
+    sqlite::database db(":memory:");
+    db.exec("CREATE TABLE t (x INTEGER)");
+    {
+        sqlite::transaction tx(db);
+        db.exec("INSERT INTO t VALUES (1)");
+        CHECK_FALSE(db.autocommit());
+    }
+    CHECK(db.autocommit());
+    {
+        sqlite::transaction tx(db);
+        db.exec("INSERT INTO t VALUES (2)");
+        tx.commit();
+    }
+    sqlite::statement_use sum(db, "SELECT count(*), sum(x) FROM t");
+    REQUIRE(sum->step());
+    CHECK(sum->column_int64(0) == 1);
+    CHECK(sum->column_int64(1) == 2);
+}
+
+TEST_CASE("sqlite wrapper: errors name the operation and SQLite's message") {
+    sqlite::database db(":memory:");
+    try {
+        sqlite::statement_use s(db, "SELECT * FROM missing_table");
+        FAIL("expected store_error");
+    } catch (const store_error& e) {
+        std::string what = e.what();
+        CHECK(what.find("prepare") != std::string::npos);
+        CHECK(what.find("no such table: missing_table") != std::string::npos);
+    }
+    CHECK_THROWS_AS(sqlite::statement(db, "SELECT 1; SELECT 2"), store_error);
+
+    db.exec("CREATE TABLE t (x INTEGER PRIMARY KEY)");
+    sqlite::statement_use insert(db, "INSERT INTO t VALUES (?1)");
+    insert->bind_int64(1, 1);
+    insert->run();
+    insert->reset();
+    insert->bind_int64(1, 1);
+    try {
+        insert->run();
+        FAIL("expected store_error");
+    } catch (const store_error& e) {
+        CHECK(std::string(e.what()).find("UNIQUE") != std::string::npos);
+    }
+    CHECK_THROWS_AS(insert->bind_int64(9, 1), store_error);
+}
