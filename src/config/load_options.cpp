@@ -273,7 +273,8 @@ std::vector<option_spec> option_table(const std::string& default_db) {
              o.cache.mode = parse_bool(v) ? serve_mode::offline : serve_mode::online;
          }},
         {"poll-interval-ms", "N",
-         "how often pending runs are polled upstream" + ms_default(d.sync.poll_interval),
+         "first poll interval of the sync worker (accepted now; the worker is not built yet)" +
+             ms_default(d.sync.poll_interval),
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.sync.poll_interval = parse_ms(v, 1); }},
         {"threads", "N",

@@ -25,8 +25,22 @@ void for_each_token(std::string_view value, Fn&& fn) {
     }
 }
 
-bool is_digits(std::string_view s) {
-    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+// 1*DIGIT without leading zeros: "010" is 10 to some parsers and 8 to others, so a proxy
+// must not guess (RFC 9112 §6.3 allows it; refusing is the safe reading).
+bool is_canonical_length(std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos &&
+           (s.size() == 1 || s.front() != '0');
+}
+
+// Visible ASCII, space and tab only. Control bytes and obs-text (0x80-0xFF) are legal to
+// some parsers and stripped or split by others, a known smuggling vector; no LlamaCloud
+// client sends them.
+bool is_plain_field_value(std::string_view v) {
+    for (unsigned char c : v) {
+        if (c == '\t') continue;
+        if (c < 0x20 || c >= 0x7f) return false;
+    }
+    return true;
 }
 
 constexpr std::array<std::string_view, 9> hop_by_hop_fields = {
@@ -52,17 +66,24 @@ std::optional<framing_error> check_request_framing(std::string_view method,
     bool chunked_last = false;
     bool other_coding = false;
     for (const auto& f : headers) {
+        if (!is_plain_field_value(f.value)) {
+            return framing_error{400, "header " + f.name + " has control or non-ASCII bytes"};
+        }
         if (iequals(f.name, "host")) {
             ++hosts;
         } else if (iequals(f.name, "transfer-encoding")) {
             ++transfer_encodings;
+            // Empty list elements (",chunked") are read differently by different parsers.
+            if (trim(f.value).empty() || f.value.find(',') != std::string::npos) {
+                other_coding = true;
+            }
             for_each_token(f.value, [&](std::string_view coding) {
                 if (chunked_last || !iequals(coding, "chunked")) other_coding = true;
                 chunked_last = iequals(coding, "chunked");
             });
         } else if (iequals(f.name, "content-length")) {
             std::string_view v = trim(f.value);
-            if (!is_digits(v)) return framing_error{400, "invalid Content-Length"};
+            if (!is_canonical_length(v)) return framing_error{400, "invalid Content-Length"};
             if (content_length && *content_length != v) {
                 return framing_error{400, "conflicting Content-Length values"};
             }
@@ -76,6 +97,12 @@ std::optional<framing_error> check_request_framing(std::string_view method,
     }
     if (transfer_encodings > 0 && (other_coding || !chunked_last)) {
         return framing_error{501, "unsupported Transfer-Encoding (only a single chunked)"};
+    }
+    // A body on GET or HEAD has no meaning (RFC 9110 §9.3.1) and is a classic desync vector:
+    // some servers ignore it and read it as the next request.
+    const bool has_body = transfer_encodings > 0 || (content_length && *content_length != "0");
+    if (has_body && (method == "GET" || method == "HEAD")) {
+        return framing_error{400, "GET and HEAD requests must not carry a body"};
     }
     return std::nullopt;
 }

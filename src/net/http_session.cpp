@@ -107,18 +107,39 @@ asio::awaitable<response> ask_cache(run_cache& cache, const route_match& route, 
         asio::use_awaitable);
 }
 
+// Errors from reading a request header that deserve an answer before closing.
+std::optional<response> answer_for_read_error(const error_code& ec) {
+    if (ec == http::error::header_limit) return json_error(431, "request header too large");
+    if (ec == http::error::body_limit) return json_error(413, "request body too large");
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        return json_error(400, "malformed request: " + ec.message());
+    }
+    return std::nullopt;
+}
+
 // Copies the body that |parser| reads from |in| to |out| through |serializer|, one chunk at
-// a time: memory stays bounded whatever the body's size. Each read and write has its own
-// deadline, so a stalled peer ends the relay rather than holding it.
+// a time: memory stays bounded whatever the body's size. |already_read| is a first part of the
+// body that was read before (it is sent first). Each read and write has its own deadline, so
+// a stalled peer ends the relay rather than holding it.
 template <bool isRequest, class InStream, class OutStream>
 asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buffer,
                                        http::parser<isRequest, http::buffer_body>& parser,
                                        OutStream& out,
                                        http::message<isRequest, http::buffer_body>& message,
                                        http::serializer<isRequest, http::buffer_body>& serializer,
-                                       millis timeout) {
+                                       std::string_view already_read, millis timeout) {
     std::vector<char> chunk(relay_chunk_size);
-    do {
+    if (!already_read.empty()) {
+        message.body().data = const_cast<char*>(already_read.data());
+        message.body().size = already_read.size();
+        message.body().more = !parser.is_done();
+        beast::get_lowest_layer(out).expires_after(timeout);
+        auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
+        if (ec == http::error::need_buffer) ec = {};  // the serializer wants the next chunk
+        if (ec) co_return ec;
+    }
+    while (!parser.is_done() || !serializer.is_done()) {
         if (!parser.is_done()) {
             parser.get().body().data = chunk.data();
             parser.get().body().size = chunk.size();
@@ -136,9 +157,9 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
         }
         beast::get_lowest_layer(out).expires_after(timeout);
         auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
-        if (ec == http::error::need_buffer) ec = {};  // the serializer wants the next chunk
+        if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return ec;
-    } while (!parser.is_done() || !serializer.is_done());
+    }
     co_return error_code{};
 }
 
@@ -162,6 +183,7 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
                                               beast::flat_buffer& client_buffer,
                                               http::request_parser<http::buffer_body>& request_in,
                                               http::request<http::buffer_body>& request_out,
+                                              std::string_view body_read,
                                               UpstreamStream& upstream,
                                               beast::flat_buffer& upstream_buffer,
                                               bool client_keep_alive,
@@ -176,7 +198,7 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
         co_return outcome;
     }
     outcome.ec = co_await relay_body(client, client_buffer, request_in, upstream, request_out,
-                                     request_writer, limits.read_timeout);
+                                     request_writer, body_read, limits.read_timeout);
     if (outcome.ec) co_return outcome;
 
     outcome.stage = relay_stage::awaiting_response;
@@ -219,12 +241,36 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
     }
     if (!head) {
         outcome.ec = co_await relay_body(upstream, upstream_buffer, *response_in, client,
-                                         response_out, response_writer, upstream_limits.response_timeout);
+                                         response_out, response_writer, {},
+                                         upstream_limits.response_timeout);
         if (outcome.ec) co_return outcome;
     }
     outcome.stage = relay_stage::done;
     outcome.upstream_reusable = response_in->keep_alive() && (head || response_in->is_done());
     co_return outcome;
+}
+
+// Reads the start of a request body, up to |max| bytes, before anything is sent upstream: a
+// malformed body (bad chunk sizes and the like, the stuff of request smuggling) is refused
+// while the upstream has seen nothing, and a body that fits whole is forwarded with a plain
+// Content-Length and can be replayed. Larger bodies continue streaming from where this stops.
+asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                            http::request_parser<http::buffer_body>& parser,
+                                            std::string& out, std::size_t max,
+                                            millis timeout) {
+    out.resize(max);
+    std::size_t filled = 0;
+    while (!parser.is_done() && filled < out.size()) {
+        parser.get().body().data = out.data() + filled;
+        parser.get().body().size = out.size() - filled;
+        client.expires_after(timeout);
+        auto [ec, n] = co_await http::async_read(client, buffer, parser, use_tuple);
+        if (ec == http::error::need_buffer) ec = {};
+        filled = out.size() - parser.get().body().size;
+        if (ec) co_return ec;
+    }
+    out.resize(filled);
+    co_return error_code{};
 }
 
 // Streams one request to the upstream and its answer back. Returns whether the client
@@ -257,49 +303,69 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         out.insert(f.name, f.value);
     }
     out.set(http::field::host, ctx.pool->endpoint().host_header);
-    if (head_parser.chunked()) {
-        out.chunked(true);
-    } else if (auto length = head_parser.content_length()) {
-        out.content_length(*length);
-    }
     out.keep_alive(true);
 
+    if (expect_continue && has_body) {
+        http::response<http::empty_body> go_on{http::status::continue_, 11};
+        client.expires_after(ctx.limits.write_timeout);
+        if (auto [ec, n] = co_await http::async_write(client, go_on, use_tuple); ec) {
+            co_return false;
+        }
+    }
     http::request_parser<http::buffer_body> body_parser(std::move(head_parser));
     body_parser.body_limit(boost::none);  // streamed, never held whole
+    std::string body_start;
+    if (has_body) {
+        if (auto ec = co_await read_body_start(client, buffer, body_parser, body_start,
+                                               ctx.limits.request_buffer_size,
+                                               ctx.limits.read_timeout)) {
+            if (auto answer = answer_for_read_error(ec)) {
+                co_await write_response(client, std::move(*answer), false, ctx.limits);
+            }
+            co_return false;
+        }
+    }
+    // The client's framing is never forwarded: a body read whole gets a Content-Length, the
+    // rest is re-framed by the serializer (chunked, or the validated Content-Length).
+    const bool body_complete = body_parser.is_done();
+    if (body_complete) {
+        if (has_body || in.method() == http::verb::post || in.method() == http::verb::put ||
+            in.method() == http::verb::patch) {
+            out.content_length(body_start.size());
+        }
+    } else if (body_parser.chunked()) {
+        out.chunked(true);
+    } else {
+        out.content_length(body_parser.content_length().value_or(0));
+    }
 
     relay_outcome outcome;
-    // A reused upstream connection may have been closed while idle. A request without a body
-    // can be replayed on a new connection; one with a body has been partly consumed, so it
-    // always gets a fresh connection.
+    // A reused upstream connection may have been closed while idle. A request held whole in
+    // memory can be replayed on a new connection; one still streaming cannot, so it always
+    // gets a fresh connection.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto [conn, err] = co_await ctx.pool->acquire(has_body || attempt > 0);
+        auto [conn, err] = co_await ctx.pool->acquire(!body_complete || attempt > 0);
         if (err) {
             spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
                          std::string(out.target()), err.detail);
             co_await write_response(client,
                                     json_error(status_for_upstream_failure(err.code),
                                                "upstream unavailable: " + err.detail),
-                                    reusable_without_body, ctx.limits);
-            co_return reusable_without_body;
-        }
-        if (expect_continue && attempt == 0) {
-            http::response<http::empty_body> go_on{http::status::continue_, 11};
-            client.expires_after(ctx.limits.write_timeout);
-            if (auto [ec, n] = co_await http::async_write(client, go_on, use_tuple); ec) {
-                co_return false;
-            }
+                                    keep_alive && body_complete, ctx.limits);
+            co_return keep_alive && body_complete;
         }
         outcome = co_await std::visit(
             [&](auto& stream) {
-                return relay_exchange(client, buffer, body_parser, out, stream, conn->buffer,
-                                      keep_alive, ctx.limits, ctx.pool->options());
+                return relay_exchange(client, buffer, body_parser, out, body_start, stream,
+                                      conn->buffer, keep_alive, ctx.limits, ctx.pool->options());
             },
             conn->stream);
         if (!outcome.ec) {
             if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
             co_return keep_alive;
         }
-        const bool replayable = conn->reused && !has_body && outcome.stage != relay_stage::responding &&
+        const bool replayable = conn->reused && body_complete &&
+                                outcome.stage != relay_stage::responding &&
                                 outcome.ec != beast::error::timeout;
         if (!replayable) break;
     }
@@ -314,17 +380,6 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                                        "upstream unavailable: " + failure.detail),
                             false, ctx.limits);
     co_return false;
-}
-
-// Errors from reading a request header that deserve an answer before closing.
-std::optional<response> answer_for_read_error(const error_code& ec) {
-    if (ec == http::error::header_limit) return json_error(431, "request header too large");
-    if (ec == http::error::body_limit) return json_error(413, "request body too large");
-    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        return json_error(400, "malformed request: " + ec.message());
-    }
-    return std::nullopt;
 }
 
 }  // namespace
@@ -344,6 +399,9 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
     for (bool first = true; !ctx.stopping; first = false) {
         http::request_parser<http::empty_body> head_parser;
         head_parser.header_limit(static_cast<std::uint32_t>(ctx.limits.header_limit));
+        // Body limits belong to the route: pass-through streams any size, the daemon's own
+        // routes set theirs below. (Beast checks Content-Length against this at header time.)
+        head_parser.body_limit(boost::none);
         state->idle = true;
         stream.expires_after(first ? ctx.limits.read_timeout : ctx.limits.idle_timeout);
         auto [ec, n] = co_await http::async_read_header(stream, buffer, head_parser, use_tuple);

@@ -18,6 +18,32 @@ function preview(buf) {
   return JSON.stringify(buf.toString('latin1').slice(0, 160));
 }
 
+// Two corpus payloads are well-formed HTTP/1.1 under the strictest reading (RFC 9112): the bugs
+// they found were in servers that mis-parsed them. A proxy must forward them, exactly as
+// written and nothing more: the upstream sees these requests (method, path, body bytes,
+// complete), every response beyond theirs is a refusal, and nothing else reaches it.
+const WELL_FORMED = new Map([
+  // Two pipelined POSTs; the second's 34-byte body holds text that looks like a request.
+  // The 3 bytes left after it ("\n\r\n") are not a request and are refused.
+  [47, [['POST', '/', 0], ['POST', '/', 34]]],
+  // A chunked POST with a one-byte body.
+  [73, [['POST', '/', 1]]],
+]);
+
+function judgeWellFormed(result, upstreamRequests, expected) {
+  const seen = upstreamRequests.map((r) => [r.method, r.url, r.bodyBytes, r.complete]);
+  const want = expected.map(([m, u, b]) => [m, u, b, true]);
+  if (JSON.stringify(seen) !== JSON.stringify(want)) {
+    return `upstream saw ${JSON.stringify(seen)}, expected exactly ${JSON.stringify(want)}`;
+  }
+  const statuses = [...result.data.toString('latin1').matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+  if (statuses.length < expected.length) return `only ${statuses.length} responses for ${expected.length} requests`;
+  if (statuses.length > expected.length + 1) return `${statuses.length} responses for ${expected.length} requests`;
+  const extra = statuses.slice(expected.length);
+  if (extra.some((s) => s < 400)) return `bytes after the forwarded requests were accepted: ${extra}`;
+  return null;
+}
+
 // What is wrong with the daemon's handling of one payload, or null if nothing.
 function judge(result, upstreamRequests) {
   const problems = [];
@@ -33,12 +59,15 @@ function judge(result, upstreamRequests) {
     if (n > 1) problems.push(`${n} "HTTP/1.1 " status lines in the response (a second request was parsed): ${preview(result.data)}`);
   }
   if (upstreamRequests.length > 0) {
-    problems.push(`upstream saw ${upstreamRequests.map((r) => `${r.method} ${r.url}`).join(', ')}`);
+    const seen = upstreamRequests.map(
+      (r) => `${r.method} ${r.url} (${r.bodyBytes} body bytes, ${r.complete ? 'complete' : 'cut off'})`,
+    );
+    problems.push(`upstream saw ${seen.join(', ')}`);
   }
   return problems.length ? problems.join('; ') : null;
 }
 
-test('every HTTP Garden payload is refused or dropped, never forwarded, never smuggled', { timeout: 300_000 }, async (t) => {
+test('every HTTP Garden payload is refused or dropped, never smuggled; the two well-formed ones forwarded exactly', { timeout: 300_000 }, async (t) => {
   const payloads = JSON.parse(await readFile(path.join(CORPORA_DIR, 'http-garden-payloads.json'), 'utf8'));
   assert.equal(payloads.length, 76, 'corpus size');
   const { daemon, up } = await startStack(t);
@@ -48,7 +77,9 @@ test('every HTTP Garden payload is refused or dropped, never forwarded, never sm
     up.clearLog();
     const result = await rawRequest(daemon.port, Buffer.from(p.hex, 'hex'), { timeoutMs: PAYLOAD_TIMEOUT_MS });
     await sleep(30); // a forwarded request would show up in the upstream's log by now
-    const problem = judge(result, up.requests());
+    const problem = WELL_FORMED.has(i)
+      ? judgeWellFormed(result, up.requests(), WELL_FORMED.get(i))
+      : judge(result, up.requests());
     if (problem) failures.push(`#${i} (${p.sec} ${p.num}) ${p.title}\n      -> ${problem}`);
     if (daemon.exited()) {
       failures.push(`daemon exited after payload #${i}: ${JSON.stringify(daemon.exited())}`);

@@ -195,43 +195,62 @@ export async function startStack(t, { tls, upstream = {}, daemon = {} } = {}) {
 }
 
 // One HTTP/1.1 request on its own connection (no keep-alive pool). Resolves with
-// { status, headers, rawHeaders, body: Buffer, ms }; rejects on a network error or after
-// timeoutMs. `body` may be a Buffer, a string or a Readable (piped, so it streams).
+// { status, headers, rawHeaders, body: Buffer, ms, requestError }; rejects on a network error
+// before any response, or after timeoutMs. `body` may be a Buffer, a string or a Readable
+// (piped, so it streams). If the server answers early (say 413) and closes while the body is
+// still being sent, that answer is returned, with the write error in `requestError`.
 export function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs = 15_000, ca } = {}) {
   const u = new URL(url);
   const mod = u.protocol === 'https:' ? https : http;
   const started = Date.now();
   return new Promise((resolve, reject) => {
+    let response = null;
+    let requestError = null;
+    const chunks = [];
+    let settled = false;
+    const finish = (err) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err && !response) {
+        reject(err);
+        return;
+      }
+      resolve({
+        status: response.statusCode,
+        headers: response.headers,
+        rawHeaders: response.rawHeaders,
+        body: Buffer.concat(chunks),
+        ms: Date.now() - started,
+        requestError,
+      });
+    };
     const h = { ...headers };
     const hasLength = Object.keys(h).some((k) => k.toLowerCase() === 'content-length');
     if ((typeof body === 'string' || Buffer.isBuffer(body)) && !hasLength) h['content-length'] = Buffer.byteLength(body);
     const req = mod.request(u, { method, headers: h, agent: false, ca }, (res) => {
-      const chunks = [];
+      response = res;
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        clearTimeout(timer);
-        resolve({
-          status: res.statusCode,
-          headers: res.headers,
-          rawHeaders: res.rawHeaders,
-          body: Buffer.concat(chunks),
-          ms: Date.now() - started,
-        });
-      });
-      res.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
+      res.on('end', () => finish());
+      res.on('error', (err) => finish(err));
+      res.on('close', () => finish());
     });
     const timer = setTimeout(() => {
       req.destroy(new Error(`${method} ${url}: no complete answer within ${timeoutMs} ms`));
     }, timeoutMs);
     req.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
+      requestError = err;
+      if (response) {
+        // The answer is being read: let it finish (or close).
+        return;
+      }
+      // An early answer may still be in the socket's read buffer: give the parser a moment.
+      setTimeout(() => finish(err), 50);
     });
-    if (body && typeof body.pipe === 'function') body.pipe(req);
-    else req.end(body);
+    if (body && typeof body.pipe === 'function') {
+      body.on('error', (err) => req.destroy(err));
+      body.pipe(req);
+    } else req.end(body);
   });
 }
 
@@ -266,6 +285,71 @@ export function rawRequest(port, bytes, { timeoutMs = 2_000, host = '127.0.0.1',
     sock.on('close', () => {
       clearTimeout(timer);
       resolve({ data: Buffer.concat(chunks), closed: !timedOut, timedOut, error });
+    });
+  });
+}
+
+// Send a request head, then stream `body` (an async iterable of Buffers) over one TCP connection,
+// with backpressure, optionally in chunked coding; collect the response bytes until the peer
+// closes. The head should carry `Connection: close`. An early answer (say 413) is kept even when
+// the daemon closes before the body is sent. Resolves { data, closed, timedOut, error, sent }.
+export function streamRequest(
+  port,
+  head,
+  body,
+  { chunked = false, timeoutMs = 120_000, host = '127.0.0.1', pauseAfterHeadMs = 100 } = {},
+) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let error = null;
+    let timedOut = false;
+    let sent = 0;
+    const sock = net.connect(port, host);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      sock.destroy();
+    }, timeoutMs);
+    const writable = () =>
+      new Promise((res) => {
+        const done = () => {
+          sock.off('drain', done);
+          sock.off('close', done);
+          res();
+        };
+        sock.on('drain', done);
+        sock.on('close', done);
+      });
+    const write = async (buf) => {
+      if (sock.destroyed) return false;
+      sent += buf.length;
+      if (!sock.write(buf)) await writable();
+      return !sock.destroyed;
+    };
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('error', (err) => {
+      error = err;
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve({ data: Buffer.concat(chunks), closed: !timedOut, timedOut, error, sent });
+    });
+    sock.on('connect', async () => {
+      try {
+        if (!(await write(Buffer.from(head)))) return;
+        // Give an early answer to the head alone (a refusal) the chance to be read before the
+        // body starts: once the daemon closes on unread body bytes, the kernel may drop it.
+        await new Promise((r) => setTimeout(r, pauseAfterHeadMs));
+        for await (const c of body) {
+          const ok = chunked
+            ? (await write(Buffer.from(`${c.length.toString(16)}\r\n`))) && (await write(c)) && (await write(Buffer.from('\r\n')))
+            : await write(c);
+          if (!ok) return;
+        }
+        if (chunked) await write(Buffer.from('0\r\n\r\n'));
+      } catch (err) {
+        error = err;
+        sock.destroy();
+      }
     });
   });
 }
@@ -321,6 +405,16 @@ export function parseRawResponse(buf) {
     rest = Buffer.alloc(0);
   }
   return { status, statusLine, headers, body, rest };
+}
+
+// True when the daemon binary is an AddressSanitizer build (its shadow memory makes RSS limits
+// meaningless there).
+export function isSanitizedBuild(bin = RUNMIRROR_BIN) {
+  try {
+    return /libasan/.test(execFileSync('ldd', [bin], { encoding: 'utf8' }));
+  } catch {
+    return false;
+  }
 }
 
 // VmRSS and VmHWM (peak RSS) of a process, in KiB.

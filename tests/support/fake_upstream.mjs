@@ -173,9 +173,13 @@ class FakeUpstream {
       httpVersion: req.httpVersion,
       bodyBytes: 0,
       body: Buffer.alloc(0),
+      complete: false, // the whole body arrived (false: the connection was cut mid-request)
       at: Date.now(),
     };
     this.log.push(entry);
+    req.on('end', () => {
+      entry.complete = true;
+    });
 
     const fault = this.faults.find(
       (f) =>

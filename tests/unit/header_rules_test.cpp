@@ -39,6 +39,19 @@ TEST_CASE("ambiguous framing is refused") {
     CHECK(framing_status(good, "*", "OPTIONS") == 400);
 }
 
+TEST_CASE("framing that parsers read differently is refused (HTTP Garden findings)") {
+    CHECK(framing_status({{"Host", "a"}, {"Content-Length", "010"}}) == 400);
+    CHECK_FALSE(framing_status({{"Host", "a"}, {"Content-Length", "0"}}));
+    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", ",chunked"}}) == 501);
+    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", ""}}) == 501);
+    CHECK(framing_status({{"Host", "a"}, {"User", "\x85" "admin\xa0"}}) == 400);
+    CHECK(framing_status({{"Host", "a"}, {"X", "a\rb"}}) == 400);
+    CHECK_FALSE(framing_status({{"Host", "a"}, {"X", "tab\tok"}}));
+    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked"}}, "/", "GET") == 400);
+    CHECK(framing_status({{"Host", "a"}, {"Content-Length", "3"}}, "/", "HEAD") == 400);
+    CHECK_FALSE(framing_status({{"Host", "a"}, {"Content-Length", "0"}}, "/", "GET"));
+}
+
 TEST_CASE("hop-by-hop fields, and fields named by Connection, are not forwarded") {
     header_list in = {{"Host", "client"},         {"Connection", "keep-alive, X-Secret"},
                       {"Keep-Alive", "timeout=5"}, {"X-Secret", "1"},
