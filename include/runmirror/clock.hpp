@@ -14,6 +14,8 @@ using millis = std::chrono::milliseconds;
 inline std::int64_t to_unix_ms(time_point t) {
     return std::chrono::duration_cast<millis>(t.time_since_epoch()).count();
 }
-inline time_point from_unix_ms(std::int64_t ms) { return time_point(millis(ms)); }
+inline time_point from_unix_ms(std::int64_t ms) {
+    return time_point(millis(ms));
+}
 
 }  // namespace runmirror

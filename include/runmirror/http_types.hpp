@@ -10,7 +10,7 @@
 namespace runmirror {
 
 struct header_field {
-    std::string name;   // as received; compared case-insensitively
+    std::string name;  // as received; compared case-insensitively
     std::string value;
 };
 

@@ -20,14 +20,14 @@ struct listen_options {
 };
 
 struct limits_options {
-    std::size_t header_limit = 16 * 1024;                  // request or response header block
-    std::size_t request_body_limit = 8 * 1024 * 1024;      // bodies the daemon buffers itself
+    std::size_t header_limit = 16 * 1024;                 // request or response header block
+    std::size_t request_body_limit = 8 * 1024 * 1024;     // bodies the daemon buffers itself
     std::size_t response_body_limit = 256 * 1024 * 1024;  // upstream answers the daemon buffers
     // Pass-through reads this much of a request body before contacting upstream (see
     // read_body_start in net/http_session.cpp); larger bodies stream on from there.
     std::size_t request_buffer_size = 256 * 1024;
-    millis read_timeout{30'000};                           // one client request, header and body
-    millis idle_timeout{60'000};                           // keep-alive wait for the next request
+    millis read_timeout{30'000};  // one client request, header and body
+    millis idle_timeout{60'000};  // keep-alive wait for the next request
     millis write_timeout{30'000};
     millis shutdown_grace{10'000};  // in-flight requests may finish this long after SIGTERM
 };

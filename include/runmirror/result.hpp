@@ -9,15 +9,15 @@ namespace runmirror {
 
 enum class errc {
     ok = 0,
-    refused,        // connection refused / host unreachable / DNS failure
-    timeout,        // a configured deadline passed
-    reset,          // the peer closed or reset mid-exchange
-    tls,            // handshake or certificate verification failed
-    bad_response,   // unparsable HTTP, truncated body, or invalid JSON where JSON was required
-    too_large,      // a configured size limit was exceeded
-    offline,        // the daemon runs --offline (or the request said only-if-cached)
-    bad_request,    // the client's request is malformed
-    internal,       // a bug or a store failure
+    refused,       // connection refused / host unreachable / DNS failure
+    timeout,       // a configured deadline passed
+    reset,         // the peer closed or reset mid-exchange
+    tls,           // handshake or certificate verification failed
+    bad_response,  // unparsable HTTP, truncated body, or invalid JSON where JSON was required
+    too_large,     // a configured size limit was exceeded
+    offline,       // the daemon runs --offline (or the request said only-if-cached)
+    bad_request,   // the client's request is malformed
+    internal,      // a bug or a store failure
 };
 
 std::string_view to_string(errc code);

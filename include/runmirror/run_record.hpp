@@ -16,11 +16,11 @@ struct run_fields {
     std::string id;
     std::string project_id;
     std::string extraction_agent_id;
-    std::string job_id;     // empty when absent or null
-    std::string file_id;    // "file_id", or "file"."id" when only that is present
-    std::string file_name;  // "file"."name"; empty when absent
-    std::string status;     // CREATED, PENDING, SUCCESS, ERROR (or whatever upstream says)
-    std::string created_at; // ISO 8601 as sent; empty when absent
+    std::string job_id;      // empty when absent or null
+    std::string file_id;     // "file_id", or "file"."id" when only that is present
+    std::string file_name;   // "file"."name"; empty when absent
+    std::string status;      // CREATED, PENDING, SUCCESS, ERROR (or whatever upstream says)
+    std::string created_at;  // ISO 8601 as sent; empty when absent
     std::string updated_at;
 };
 

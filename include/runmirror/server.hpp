@@ -11,7 +11,7 @@
 namespace runmirror {
 
 class server {
-public:
+  public:
     virtual ~server() = default;
 
     // Binds, starts the worker threads and blocks until stop() or SIGINT/SIGTERM, then drains:

@@ -20,18 +20,19 @@
 namespace runmirror {
 
 class store_error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 class store {
-public:
+  public:
     virtual ~store() = default;
 
     // --- runs -------------------------------------------------------------------------------
     // Inserts or replaces the run |fields.id| with |body| (the upstream's bytes). A run that
     // carries a tombstone keeps it: a deleted run is never resurrected by a late answer.
-    virtual void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) = 0;
+    virtual void put_run(const run_fields& fields, std::string_view body,
+                         time_point fetched_at) = 0;
     // Several runs in one transaction (a list page's items).
     virtual void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
                           time_point fetched_at) = 0;

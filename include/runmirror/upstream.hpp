@@ -12,12 +12,12 @@
 namespace runmirror {
 
 struct upstream_reply {
-    error failure;      // failure.code != ok: no usable response (refused, timeout, ...)
+    error failure;    // failure.code != ok: no usable response (refused, timeout, ...)
     response answer;  // valid when !failure; any HTTP status, 5xx included
 };
 
 class upstream {
-public:
+  public:
     using handler = std::function<void(upstream_reply)>;
     virtual ~upstream() = default;
 

@@ -15,10 +15,12 @@ bool token_matches(std::string_view given, const std::string& expected) {
 }
 
 bool authorised(const request& req, const admin_context& ctx) {
-    if (ctx.admin_token.empty()) return true;
-    if (auto t = req.header("x-runmirror-token")) return token_matches(*t, ctx.admin_token);
-    if (auto auth = req.header("authorization"); auth && auth->size() > 7 &&
-                                                 iequals(auth->substr(0, 7), "bearer ")) {
+    if (ctx.admin_token.empty())
+        return true;
+    if (auto t = req.header("x-runmirror-token"))
+        return token_matches(*t, ctx.admin_token);
+    if (auto auth = req.header("authorization");
+        auth && auth->size() > 7 && iequals(auth->substr(0, 7), "bearer ")) {
         return token_matches(auth->substr(7), ctx.admin_token);
     }
     return false;
@@ -36,7 +38,8 @@ response handle_admin(const route_match& route, const request& req, const admin_
                  "\",\"upstream\":" + json_quote(ctx.upstream_url) + "}";
         return r;
     }
-    if (!authorised(req, ctx)) return json_error(401, "admin token required");
+    if (!authorised(req, ctx))
+        return json_error(401, "admin token required");
     return json_error(404, "no such runmirror endpoint: " + std::string(req.path()));
 }
 

@@ -13,13 +13,13 @@
 namespace runmirror {
 
 enum class action {
-    serve_stored,    // answer from the store
-    forward,         // ask upstream (and store what it says)
-    not_found,       // the run was deleted through the daemon: 404, never served again
-    offline_miss,    // --offline and nothing usable stored: 503, x-should-retry: false
-    cached_miss,     // only-if-cached and nothing usable stored: 504 (RFC 9111 §5.2.1.7)
-    unauthenticated, // offline and no bearer key: 401
-    forbidden,       // offline and the tenant holds no grant for the run's project: 403
+    serve_stored,     // answer from the store
+    forward,          // ask upstream (and store what it says)
+    not_found,        // the run was deleted through the daemon: 404, never served again
+    offline_miss,     // --offline and nothing usable stored: 503, x-should-retry: false
+    cached_miss,      // only-if-cached and nothing usable stored: 504 (RFC 9111 §5.2.1.7)
+    unauthenticated,  // offline and no bearer key: 401
+    forbidden,        // offline and the tenant holds no grant for the run's project: 403
 };
 
 std::string_view to_string(action a);
@@ -27,7 +27,7 @@ std::string_view to_string(action a);
 // What the store knows about one run, as far as the decision needs it.
 struct run_state {
     bool deleted = false;
-    bool final = false;  // SUCCESS or ERROR
+    bool final = false;    // SUCCESS or ERROR
     bool granted = false;  // the requesting tenant holds a grant for the run's project
     time_point fetched_at;
 };

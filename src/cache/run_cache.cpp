@@ -69,19 +69,23 @@ request upstream_request(const request& client) {
     return r;
 }
 
-bool is_retryable_failure(int status) { return status == 429 || status >= 500; }
+bool is_retryable_failure(int status) {
+    return status == 429 || status >= 500;
+}
 
 std::string fwd_params(std::string_view fwd, int status, bool stored) {
     std::string s = "fwd=";
     s += fwd;
     s += "; fwd-status=" + std::to_string(status);
-    if (stored) s += "; stored";
+    if (stored)
+        s += "; stored";
     return s;
 }
 
 response refusal(action what) {
     switch (what) {
-        case action::not_found: return json_error(404, "Run not found (deleted)");
+        case action::not_found:
+            return json_error(404, "Run not found (deleted)");
         case action::offline_miss: {
             response r = json_error(503, "runmirror is offline and has no stored copy");
             r.headers.push_back({"x-should-retry", "false"});
@@ -93,13 +97,16 @@ response refusal(action what) {
             return json_error(401, "runmirror is offline: a bearer API key is required");
         case action::forbidden:
             return json_error(403, "runmirror is offline: this key has not been shown this run");
-        default: return json_error(500, "unexpected cache decision");
+        default:
+            return json_error(500, "unexpected cache decision");
     }
 }
 
 std::string_view fwd_reason(action what, bool stored, bool no_cache) {
-    if (no_cache) return "request";
-    if (what == action::forward && stored) return "stale";
+    if (no_cache)
+        return "request";
+    if (what == action::forward && stored)
+        return "stale";
     return "miss";
 }
 
@@ -112,10 +119,14 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
     try {
         switch (route.kind) {
             case route::run_get:
-            case route::run_by_job: return get_run(route, std::move(req), std::move(done));
-            case route::runs_list: return list_runs(std::move(req), std::move(done));
-            case route::run_delete: return delete_run(route, std::move(req), std::move(done));
-            default: break;
+            case route::run_by_job:
+                return get_run(route, std::move(req), std::move(done));
+            case route::runs_list:
+                return list_runs(std::move(req), std::move(done));
+            case route::run_delete:
+                return delete_run(route, std::move(req), std::move(done));
+            default:
+                break;
         }
         done(json_error(500, "not a runs route"));
     } catch (const store_error& e) {
@@ -128,9 +139,8 @@ void run_cache::get_run(const route_match& route, request req, reply_fn done) {
     const auto tenant = tenant_of(req.headers);
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
-    auto stored = route.kind == route::run_get ? db_.find_run(route.id)
-                                               : db_.find_run_by_job(route.id);
-    // A by-job lookup that finds only a tombstone has no job id to match; a get by id does.
+    auto stored =
+        route.kind == route::run_get ? db_.find_run(route.id) : db_.find_run_by_job(route.id);
     std::optional<run_state> state;
     if (stored) {
         state = run_state{stored->deleted_at.has_value(), is_final_status(stored->fields.status),
@@ -143,53 +153,27 @@ void run_cache::get_run(const route_match& route, request req, reply_fn done) {
         std::string params = d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
         return done(stored_answer(std::move(stored->body), params, stored->fetched_at, now));
     }
-    if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
+    if (d.what != action::forward)
+        return done(with_cache_status(refusal(d.what), "fwd=miss"));
 
-    const std::string fwd(fwd_reason(d.what, state && state->granted, directives.no_cache));
     // The fallback copy: only one this tenant may see, never a tombstone.
-    std::optional<stored_run> fallback;
-    if (state && state->granted) fallback = std::move(stored);
-
-    up_->async_send(upstream_request(req), [this, tenant, fwd, fallback = std::move(fallback),
-                                            done = std::move(done)](upstream_reply reply) mutable {
-        try {
-            const time_point now = now_();
-            const bool failed = bool(reply.failure) || is_retryable_failure(reply.answer.status);
-            if (failed && fallback) {
-                std::string params = "hit; detail=stale-if-error";
-                if (!reply.failure) params += "; fwd-status=" + std::to_string(reply.answer.status);
-                return done(stored_answer(std::move(fallback->body), params, fallback->fetched_at,
-                                          now));
-            }
-            if (reply.failure) {
-                spdlog::warn("upstream: {} ({})", reply.failure.detail,
-                             to_string(reply.failure.code));
-                return done(with_cache_status(
-                    json_error(status_for_upstream_failure(reply.failure.code),
-                               "upstream unavailable: " + reply.failure.detail),
-                    "fwd=" + fwd));
-            }
-            const int status = reply.answer.status;
-            if (status == 401 && tenant) db_.revoke_tenant(*tenant);
-            bool stored_now = false;
-            if (status == 200) {
-                auto [fields, err] = parse_run(reply.answer.body);
-                if (!err) {
-                    db_.put_run(fields, reply.answer.body, now);
-                    if (tenant && !fields.project_id.empty()) {
-                        db_.grant(*tenant, {fields.project_id});
-                    }
-                    stored_now = true;
-                } else {
-                    spdlog::warn("upstream run not stored: {}", err.detail);
-                }
-            }
-            done(relayed(std::move(reply.answer), fwd_params(fwd, status, stored_now)));
-        } catch (const store_error& e) {
-            spdlog::error("store: {}", e.what());
-            done(with_cache_status(json_error(500, "runmirror store failure"), "fwd=" + fwd));
+    std::optional<stored_copy> fallback;
+    if (state && state->granted)
+        fallback = stored_copy{std::move(stored->body), stored->fetched_at};
+    auto keep = [this, tenant](std::string_view body, time_point now) {
+        auto [fields, err] = parse_run(body);
+        if (err) {
+            spdlog::warn("upstream run not stored: {}", err.detail);
+            return false;
         }
-    });
+        db_.put_run(fields, body, now);
+        if (tenant && !fields.project_id.empty())
+            db_.grant(*tenant, {fields.project_id});
+        return true;
+    };
+    forward_read(std::move(req), tenant, std::move(fallback),
+                 std::string(fwd_reason(d.what, state && state->granted, directives.no_cache)),
+                 std::move(keep), std::move(done));
 }
 
 void run_cache::list_runs(request req, reply_fn done) {
@@ -202,74 +186,98 @@ void run_cache::list_runs(request req, reply_fn done) {
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
     std::optional<stored_list_page> page;
-    if (tenant) page = db_.find_list_page(*tenant, *key);
+    if (tenant)
+        page = db_.find_list_page(*tenant, *key);
     std::optional<time_point> fetched_at;
-    if (page) fetched_at = page->fetched_at;
+    if (page)
+        fetched_at = page->fetched_at;
     const decision d = decide_list(fetched_at, tenant.has_value(), directives, options_.mode,
                                    options_.list_max_age, now);
-
-    // Assembles a page from stored runs this tenant may see, in the upstream's order
-    // (created_at descending). It may miss runs the mirror never saw, and says so.
-    auto assemble = [&]() {
-        run_query q{*tenant, params->extraction_agent_id, params->project_id, params->skip,
-                    params->limit};
-        run_page found = db_.list_runs(q);
-        std::string body = "{\"items\":[";
-        for (std::size_t i = 0; i < found.items.size(); ++i) {
-            if (i) body += ',';
-            body += found.items[i].body;
-        }
-        body += "],\"total\":" + std::to_string(found.total) +
-                ",\"skip\":" + std::to_string(params->skip) +
-                ",\"limit\":" + std::to_string(params->limit) + "}";
-        return stored_answer(std::move(body), "hit; detail=assembled", now, now);
-    };
 
     if (d.what == action::serve_stored) {
         std::string status = d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
         return done(stored_answer(std::move(page->body), status, page->fetched_at, now));
     }
     if ((d.what == action::offline_miss || d.what == action::cached_miss) && tenant) {
-        return done(assemble());
+        return done(assemble_list(*tenant, *params, now));
     }
-    if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
+    if (d.what != action::forward)
+        return done(with_cache_status(refusal(d.what), "fwd=miss"));
 
-    const std::string fwd(fwd_reason(d.what, page.has_value(), directives.no_cache));
-    up_->async_send(upstream_request(req), [this, tenant, key = *key, fwd, page = std::move(page),
+    std::optional<stored_copy> fallback;
+    if (page)
+        fallback = stored_copy{std::move(page->body), page->fetched_at};
+    auto keep = [this, tenant, key = *key](std::string_view body, time_point now) {
+        if (!tenant)
+            return false;
+        auto [list, err] = parse_run_list(body);
+        if (err) {
+            spdlog::warn("upstream list not stored: {}", err.detail);
+            return false;
+        }
+        std::set<std::string> projects;
+        for (const auto& [fields, bytes] : list.items) {
+            if (!fields.project_id.empty())
+                projects.insert(fields.project_id);
+        }
+        db_.put_runs(list.items, now);
+        db_.grant(*tenant, {projects.begin(), projects.end()});
+        db_.put_list_page(*tenant, key, body, now);
+        return true;
+    };
+    forward_read(std::move(req), tenant, std::move(fallback),
+                 std::string(fwd_reason(d.what, page.has_value(), directives.no_cache)),
+                 std::move(keep), std::move(done));
+}
+
+// Assembles a page from stored runs this tenant may see, in the upstream's order
+// (created_at descending). It may miss runs the mirror never saw, and says so.
+response run_cache::assemble_list(const std::string& tenant, const list_params& params,
+                                  time_point now) {
+    run_page found = db_.list_runs(run_query{tenant, params.extraction_agent_id, params.project_id,
+                                             params.skip, params.limit});
+    std::string body = "{\"items\":[";
+    for (std::size_t i = 0; i < found.items.size(); ++i) {
+        if (i)
+            body += ',';
+        body += found.items[i].body;
+    }
+    body += "],\"total\":" + std::to_string(found.total) +
+            ",\"skip\":" + std::to_string(params.skip) +
+            ",\"limit\":" + std::to_string(params.limit) + "}";
+    return stored_answer(std::move(body), "hit; detail=assembled", now, now);
+}
+
+void run_cache::forward_read(request req, std::optional<std::string> tenant,
+                             std::optional<stored_copy> fallback, std::string fwd, keep_fn keep,
+                             reply_fn done) {
+    up_->async_send(upstream_request(req), [this, tenant = std::move(tenant),
+                                            fallback = std::move(fallback), fwd = std::move(fwd),
+                                            keep = std::move(keep),
                                             done = std::move(done)](upstream_reply reply) mutable {
         try {
             const time_point now = now_();
             const bool failed = bool(reply.failure) || is_retryable_failure(reply.answer.status);
-            if (failed && page) {
+            if (failed && fallback) {
                 std::string params = "hit; detail=stale-if-error";
-                if (!reply.failure) params += "; fwd-status=" + std::to_string(reply.answer.status);
-                return done(stored_answer(std::move(page->body), params, page->fetched_at, now));
+                if (!reply.failure)
+                    params += "; fwd-status=" + std::to_string(reply.answer.status);
+                return done(
+                    stored_answer(std::move(fallback->body), params, fallback->fetched_at, now));
             }
             if (reply.failure) {
-                return done(with_cache_status(
-                    json_error(status_for_upstream_failure(reply.failure.code),
-                               "upstream unavailable: " + reply.failure.detail),
-                    "fwd=" + fwd));
+                spdlog::warn("upstream: {} ({})", reply.failure.detail,
+                             to_string(reply.failure.code));
+                return done(
+                    with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),
+                                                 "upstream unavailable: " + reply.failure.detail),
+                                      "fwd=" + fwd));
             }
             const int status = reply.answer.status;
-            if (status == 401 && tenant) db_.revoke_tenant(*tenant);
-            bool stored_now = false;
-            if (status == 200 && tenant) {
-                auto [list, err] = parse_run_list(reply.answer.body);
-                if (!err) {
-                    std::set<std::string> projects;
-                    for (const auto& [fields, bytes] : list.items) {
-                        if (!fields.project_id.empty()) projects.insert(fields.project_id);
-                    }
-                    db_.put_runs(list.items, now);
-                    db_.grant(*tenant, {projects.begin(), projects.end()});
-                    db_.put_list_page(*tenant, key, reply.answer.body, now);
-                    stored_now = true;
-                } else {
-                    spdlog::warn("upstream list not stored: {}", err.detail);
-                }
-            }
-            done(relayed(std::move(reply.answer), fwd_params(fwd, status, stored_now)));
+            if (status == 401 && tenant)
+                db_.revoke_tenant(*tenant);
+            const bool stored = status == 200 && keep(reply.answer.body, now);
+            done(relayed(std::move(reply.answer), fwd_params(fwd, status, stored)));
         } catch (const store_error& e) {
             spdlog::error("store: {}", e.what());
             done(with_cache_status(json_error(500, "runmirror store failure"), "fwd=" + fwd));
@@ -286,15 +294,17 @@ void run_cache::delete_run(const route_match& route, request req, reply_fn done)
     up_->async_send(upstream_request(req), [this, id = route.id, tenant = tenant_of(req.headers),
                                             done = std::move(done)](upstream_reply reply) mutable {
         if (reply.failure) {
-            return done(with_cache_status(
-                json_error(status_for_upstream_failure(reply.failure.code),
-                           "upstream unavailable: " + reply.failure.detail),
-                "fwd=method"));
+            return done(
+                with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),
+                                             "upstream unavailable: " + reply.failure.detail),
+                                  "fwd=method"));
         }
         const int status = reply.answer.status;
         try {
-            if (status >= 200 && status < 300) db_.tombstone_run(id, now_());
-            if (status == 401 && tenant) db_.revoke_tenant(*tenant);
+            if (status >= 200 && status < 300)
+                db_.tombstone_run(id, now_());
+            if (status == 401 && tenant)
+                db_.revoke_tenant(*tenant);
         } catch (const store_error& e) {
             // Upstream deleted it; the client must know, even if the tombstone failed.
             spdlog::error("store: tombstone of {} failed: {}", id, e.what());

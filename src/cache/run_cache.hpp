@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "cache/list_key.hpp"
 #include "http/router.hpp"
 #include "runmirror/clock.hpp"
 #include "runmirror/http_types.hpp"
@@ -16,7 +17,7 @@
 namespace runmirror {
 
 class run_cache {
-public:
+  public:
     using reply_fn = std::function<void(response)>;
     using clock_fn = std::function<time_point()>;
 
@@ -29,10 +30,24 @@ public:
     // Thread-safe: any number of calls may run concurrently.
     void handle(const route_match& route, request req, reply_fn done);
 
-private:
+  private:
+    // A stored answer kept to serve if the upstream fails (stale-if-error).
+    struct stored_copy {
+        std::string body;
+        time_point fetched_at;
+    };
+    // Stores a 200 answer's body; returns whether it was stored (false: unparsable).
+    using keep_fn = std::function<bool(std::string_view body, time_point now)>;
+
     void get_run(const route_match& route, request req, reply_fn done);
     void list_runs(request req, reply_fn done);
     void delete_run(const route_match& route, request req, reply_fn done);
+    response assemble_list(const std::string& tenant, const list_params& params, time_point now);
+    // Forwards a read; serves |fallback| if the upstream fails, revokes the tenant's grants on
+    // a 401, stores a 200 through |keep|, and relays the rest.
+    void forward_read(request req, std::optional<std::string> tenant,
+                      std::optional<stored_copy> fallback, std::string fwd, keep_fn keep,
+                      reply_fn done);
 
     store& db_;
     upstream* up_;

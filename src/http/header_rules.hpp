@@ -19,8 +19,7 @@ struct framing_error {
 // or forwarded (request smuggling): Content-Length together with Transfer-Encoding, any
 // coding other than a single "chunked", several or malformed Content-Length values, missing or
 // repeated Host, and targets that are not origin-form. Called once the header is read.
-std::optional<framing_error> check_request_framing(std::string_view method,
-                                                   std::string_view target,
+std::optional<framing_error> check_request_framing(std::string_view method, std::string_view target,
                                                    const header_list& headers);
 
 // True for the fields a proxy must not forward (Connection, Keep-Alive, Proxy-Connection, TE,

@@ -15,7 +15,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name) {
     for (const auto& field : headers) {
-        if (iequals(field.name, name)) return std::string_view(field.value);
+        if (iequals(field.name, name))
+            return std::string_view(field.value);
     }
     return std::nullopt;
 }
@@ -42,16 +43,26 @@ std::string_view request::query() const {
 
 std::string_view to_string(errc code) {
     switch (code) {
-        case errc::ok: return "ok";
-        case errc::refused: return "refused";
-        case errc::timeout: return "timeout";
-        case errc::reset: return "reset";
-        case errc::tls: return "tls";
-        case errc::bad_response: return "bad_response";
-        case errc::too_large: return "too_large";
-        case errc::offline: return "offline";
-        case errc::bad_request: return "bad_request";
-        case errc::internal: return "internal";
+        case errc::ok:
+            return "ok";
+        case errc::refused:
+            return "refused";
+        case errc::timeout:
+            return "timeout";
+        case errc::reset:
+            return "reset";
+        case errc::tls:
+            return "tls";
+        case errc::bad_response:
+            return "bad_response";
+        case errc::too_large:
+            return "too_large";
+        case errc::offline:
+            return "offline";
+        case errc::bad_request:
+            return "bad_request";
+        case errc::internal:
+            return "internal";
     }
     return "unknown";
 }

@@ -22,9 +22,12 @@ response json_error(int status, std::string_view detail) {
 
 int status_for_upstream_failure(errc code) {
     switch (code) {
-        case errc::timeout: return 504;
-        case errc::offline: return 503;
-        default: return 502;
+        case errc::timeout:
+            return 504;
+        case errc::offline:
+            return 503;
+        default:
+            return 502;
     }
 }
 

@@ -6,6 +6,7 @@
 
 #include <array>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
@@ -19,7 +20,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include "http/header_rules.hpp"
 #include "http/json_error.hpp"
@@ -47,7 +47,8 @@ void session_registry::remove(std::uint64_t id) {
 
 void session_registry::close_idle() {
     std::lock_guard lock(mutex_);
-    for (auto& [id, close] : sessions_) close();
+    for (auto& [id, close] : sessions_)
+        close();
 }
 
 std::size_t session_registry::size() {
@@ -75,7 +76,8 @@ header_list to_header_list(const http::fields& fields) {
 }
 
 void copy_headers(const header_list& from, http::fields& to) {
-    for (const auto& f : from) to.insert(f.name, f.value);
+    for (const auto& f : from)
+        to.insert(f.name, f.value);
 }
 
 asio::awaitable<error_code> write_response(beast::tcp_stream& stream, response r, bool keep_alive,
@@ -109,8 +111,10 @@ asio::awaitable<response> ask_cache(run_cache& cache, const route_match& route, 
 
 // Errors from reading a request header that deserve an answer before closing.
 std::optional<response> answer_for_read_error(const error_code& ec) {
-    if (ec == http::error::header_limit) return json_error(431, "request header too large");
-    if (ec == http::error::body_limit) return json_error(413, "request body too large");
+    if (ec == http::error::header_limit)
+        return json_error(431, "request header too large");
+    if (ec == http::error::body_limit)
+        return json_error(413, "request body too large");
     if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
         return json_error(400, "malformed request: " + ec.message());
@@ -136,8 +140,10 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
         message.body().more = !parser.is_done();
         beast::get_lowest_layer(out).expires_after(timeout);
         auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
-        if (ec == http::error::need_buffer) ec = {};  // the serializer wants the next chunk
-        if (ec) co_return ec;
+        if (ec == http::error::need_buffer)
+            ec = {};  // the serializer wants the next chunk
+        if (ec)
+            co_return ec;
     }
     while (!parser.is_done() || !serializer.is_done()) {
         if (!parser.is_done()) {
@@ -145,8 +151,10 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
             parser.get().body().size = chunk.size();
             beast::get_lowest_layer(in).expires_after(timeout);
             auto [ec, n] = co_await http::async_read(in, in_buffer, parser, use_tuple);
-            if (ec == http::error::need_buffer) ec = {};  // the chunk is full, not an error
-            if (ec) co_return ec;
+            if (ec == http::error::need_buffer)
+                ec = {};  // the chunk is full, not an error
+            if (ec)
+                co_return ec;
             message.body().data = chunk.data();
             message.body().size = chunk.size() - parser.get().body().size;
             message.body().more = !parser.is_done();
@@ -157,8 +165,10 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
         }
         beast::get_lowest_layer(out).expires_after(timeout);
         auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) co_return ec;
+        if (ec == http::error::need_buffer)
+            ec = {};
+        if (ec)
+            co_return ec;
     }
     co_return error_code{};
 }
@@ -183,11 +193,9 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
                                               beast::flat_buffer& client_buffer,
                                               http::request_parser<http::buffer_body>& request_in,
                                               http::request<http::buffer_body>& request_out,
-                                              std::string_view body_read,
-                                              UpstreamStream& upstream,
+                                              std::string_view body_read, UpstreamStream& upstream,
                                               beast::flat_buffer& upstream_buffer,
-                                              bool client_keep_alive,
-                                              const limits_options& limits,
+                                              bool client_keep_alive, const limits_options& limits,
                                               const upstream_options& upstream_limits) {
     relay_outcome outcome;
     outcome.stage = relay_stage::sending;
@@ -199,7 +207,8 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
     }
     outcome.ec = co_await relay_body(client, client_buffer, request_in, upstream, request_out,
                                      request_writer, body_read, limits.read_timeout);
-    if (outcome.ec) co_return outcome;
+    if (outcome.ec)
+        co_return outcome;
 
     outcome.stage = relay_stage::awaiting_response;
     const bool head = request_in.get().method() == http::verb::head;
@@ -209,10 +218,11 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
         response_in.emplace();
         response_in->body_limit(boost::none);
         response_in->header_limit(static_cast<std::uint32_t>(limits.header_limit));
-        if (head) response_in->skip(true);
+        if (head)
+            response_in->skip(true);
         beast::get_lowest_layer(upstream).expires_after(upstream_limits.response_timeout);
-        auto [ec, n] = co_await http::async_read_header(upstream, upstream_buffer, *response_in,
-                                                        use_tuple);
+        auto [ec, n] =
+            co_await http::async_read_header(upstream, upstream_buffer, *response_in, use_tuple);
         if (ec) {
             outcome.ec = ec;
             co_return outcome;
@@ -240,10 +250,11 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
         co_return outcome;
     }
     if (!head) {
-        outcome.ec = co_await relay_body(upstream, upstream_buffer, *response_in, client,
-                                         response_out, response_writer, {},
-                                         upstream_limits.response_timeout);
-        if (outcome.ec) co_return outcome;
+        outcome.ec =
+            co_await relay_body(upstream, upstream_buffer, *response_in, client, response_out,
+                                response_writer, {}, upstream_limits.response_timeout);
+        if (outcome.ec)
+            co_return outcome;
     }
     outcome.stage = relay_stage::done;
     outcome.upstream_reusable = response_in->keep_alive() && (head || response_in->is_done());
@@ -256,8 +267,7 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
 // Content-Length and can be replayed. Larger bodies continue streaming from where this stops.
 asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::flat_buffer& buffer,
                                             http::request_parser<http::buffer_body>& parser,
-                                            std::string& out, std::size_t max,
-                                            millis timeout) {
+                                            std::string& out, std::size_t max, millis timeout) {
     out.resize(max);
     std::size_t filled = 0;
     while (!parser.is_done() && filled < out.size()) {
@@ -265,9 +275,11 @@ asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::fl
         parser.get().body().size = out.size() - filled;
         client.expires_after(timeout);
         auto [ec, n] = co_await http::async_read(client, buffer, parser, use_tuple);
-        if (ec == http::error::need_buffer) ec = {};
+        if (ec == http::error::need_buffer)
+            ec = {};
         filled = out.size() - parser.get().body().size;
-        if (ec) co_return ec;
+        if (ec)
+            co_return ec;
     }
     out.resize(filled);
     co_return error_code{};
@@ -316,9 +328,9 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     body_parser.body_limit(boost::none);  // streamed, never held whole
     std::string body_start;
     if (has_body) {
-        if (auto ec = co_await read_body_start(client, buffer, body_parser, body_start,
-                                               ctx.limits.request_buffer_size,
-                                               ctx.limits.read_timeout)) {
+        if (auto ec =
+                co_await read_body_start(client, buffer, body_parser, body_start,
+                                         ctx.limits.request_buffer_size, ctx.limits.read_timeout)) {
             if (auto answer = answer_for_read_error(ec)) {
                 co_await write_response(client, std::move(*answer), false, ctx.limits);
             }
@@ -352,7 +364,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                                     json_error(status_for_upstream_failure(err.code),
                                                "upstream unavailable: " + err.detail),
                                     keep_alive && body_complete, ctx.limits);
-            co_return keep_alive && body_complete;
+            co_return keep_alive&& body_complete;
         }
         outcome = co_await std::visit(
             [&](auto& stream) {
@@ -361,15 +373,18 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             },
             conn->stream);
         if (!outcome.ec) {
-            if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
+            if (outcome.upstream_reusable)
+                ctx.pool->release(std::move(conn));
             co_return keep_alive;
         }
         const bool replayable = conn->reused && body_complete &&
                                 outcome.stage != relay_stage::responding &&
                                 outcome.ec != beast::error::timeout;
-        if (!replayable) break;
+        if (!replayable)
+            break;
     }
-    if (outcome.stage == relay_stage::responding) co_return false;  // the client saw a partial answer
+    if (outcome.stage == relay_stage::responding)
+        co_return false;  // the client saw a partial answer
     error failure = upstream_error(outcome.ec, outcome.stage == relay_stage::awaiting_response
                                                    ? "waiting for upstream response"
                                                    : "sending request upstream");
@@ -388,9 +403,11 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
     auto state = std::make_shared<session_state>(std::move(socket));
     const auto id = ctx.registry.add([weak = std::weak_ptr<session_state>(state)] {
         auto s = weak.lock();
-        if (!s) return;
+        if (!s)
+            return;
         asio::post(s->stream.get_executor(), [s] {
-            if (s->idle) s->stream.close();
+            if (s->idle)
+                s->stream.close();
         });
     });
     auto& stream = state->stream;
@@ -426,7 +443,8 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         const bool keep_alive = head.keep_alive() && !ctx.stopping;
         const route_match route = match_route(req.method, req.path());
         if (route.kind == route::passthrough) {
-            if (!co_await pass_through(stream, buffer, head_parser, keep_alive, ctx)) break;
+            if (!co_await pass_through(stream, buffer, head_parser, keep_alive, ctx))
+                break;
             continue;
         }
 
@@ -434,7 +452,8 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         http::request_parser<http::string_body> body_parser(std::move(head_parser));
         body_parser.body_limit(ctx.limits.request_body_limit);
         stream.expires_after(ctx.limits.read_timeout);
-        if (auto [bec, bn] = co_await http::async_read(stream, buffer, body_parser, use_tuple); bec) {
+        if (auto [bec, bn] = co_await http::async_read(stream, buffer, body_parser, use_tuple);
+            bec) {
             if (auto answer = answer_for_read_error(bec)) {
                 co_await write_response(stream, std::move(*answer), false, ctx.limits);
             }

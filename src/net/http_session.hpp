@@ -20,14 +20,14 @@ class upstream_pool;
 
 // Lets the server close idle keep-alive connections at shutdown. Thread-safe.
 class session_registry {
-public:
+  public:
     using closer = std::function<void()>;  // closes the session if it waits for a request
     std::uint64_t add(closer close_if_idle);
     void remove(std::uint64_t id);
     void close_idle();
     std::size_t size();
 
-private:
+  private:
     std::mutex mutex_;
     std::uint64_t next_id_ = 0;
     std::map<std::uint64_t, closer> sessions_;

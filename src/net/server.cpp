@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -17,7 +18,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "admin/admin_routes.hpp"
 #include "cache/run_cache.hpp"
@@ -34,7 +34,7 @@ using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 class server_impl final : public server {
-public:
+  public:
     server_impl(const serve_options& options, store& db)
         : options_(options),
           db_(db),
@@ -56,17 +56,21 @@ public:
     int run() override {
         bind();
         signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-            if (ec) return;
+            if (ec)
+                return;
             spdlog::info("signal {}: shutting down", signal);
             begin_shutdown();
         });
         asio::co_spawn(ioc_, accept_loop(), asio::detached);
-        if (stop_requested_) asio::post(ioc_, [this] { begin_shutdown(); });
+        if (stop_requested_)
+            asio::post(ioc_, [this] { begin_shutdown(); });
 
         std::vector<std::thread> threads;
-        for (unsigned i = 1; i < thread_count(); ++i) threads.emplace_back([this] { ioc_.run(); });
+        for (unsigned i = 1; i < thread_count(); ++i)
+            threads.emplace_back([this] { ioc_.run(); });
         ioc_.run();
-        for (auto& t : threads) t.join();
+        for (auto& t : threads)
+            t.join();
         spdlog::info("stopped");
         return 0;
     }
@@ -76,21 +80,26 @@ public:
         asio::post(ioc_, [this] { begin_shutdown(); });
     }
 
-private:
+  private:
     unsigned thread_count() const {
-        if (options_.listen.threads > 0) return options_.listen.threads;
+        if (options_.listen.threads > 0)
+            return options_.listen.threads;
         return std::max(1u, std::thread::hardware_concurrency());
     }
 
     void bind() {
         boost::system::error_code ec;
         auto address = asio::ip::make_address(options_.listen.host, ec);
-        if (ec) throw std::runtime_error("invalid listen address " + options_.listen.host);
+        if (ec)
+            throw std::runtime_error("invalid listen address " + options_.listen.host);
         tcp::endpoint endpoint(address, options_.listen.port);
         acceptor_.open(endpoint.protocol(), ec);
-        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor_.bind(endpoint, ec);
-        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (!ec)
+            acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec)
+            acceptor_.bind(endpoint, ec);
+        if (!ec)
+            acceptor_.listen(asio::socket_base::max_listen_connections, ec);
         if (ec) {
             throw std::runtime_error("cannot listen on " + options_.listen.host + ":" +
                                      std::to_string(options_.listen.port) + ": " + ec.message());
@@ -105,7 +114,8 @@ private:
         while (!stopping_) {
             auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), use_tuple);
             if (ec) {
-                if (ec == asio::error::operation_aborted || stopping_) break;
+                if (ec == asio::error::operation_aborted || stopping_)
+                    break;
                 // Out of descriptors or similar: back off briefly instead of spinning.
                 spdlog::warn("accept: {}", ec.message());
                 asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
@@ -119,7 +129,8 @@ private:
             auto executor = socket.get_executor();
             asio::co_spawn(executor, net::run_http_session(std::move(socket), *context_),
                            [](std::exception_ptr e) {
-                               if (!e) return;
+                               if (!e)
+                                   return;
                                try {
                                    std::rethrow_exception(e);
                                } catch (const std::exception& ex) {
@@ -131,7 +142,8 @@ private:
 
     // Runs on the io_context. Idempotent.
     void begin_shutdown() {
-        if (stopping_.exchange(true)) return;
+        if (stopping_.exchange(true))
+            return;
         boost::system::error_code ignored;
         acceptor_.close(ignored);
         signals_.cancel(ignored);

@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -16,7 +17,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
-#include <openssl/ssl.h>
 
 #include "http/header_rules.hpp"
 
@@ -38,9 +38,11 @@ constexpr auto max_idle_age = std::chrono::seconds(4);
 // True when the peer has not closed the idle connection and sent nothing unexpected: a
 // non-blocking peek returns EAGAIN. EOF or stray bytes make it unusable.
 bool looks_open(upstream_connection& conn) {
-    if (conn.buffer.size() != 0) return false;
+    if (conn.buffer.size() != 0)
+        return false;
     auto& socket = conn.tcp().socket();
-    if (!socket.is_open()) return false;
+    if (!socket.is_open())
+        return false;
     char byte;
     ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -50,7 +52,8 @@ bool looks_open(upstream_connection& conn) {
 
 upstream_endpoint parse_upstream_url(const std::string& url) {
     auto parsed = boost::urls::parse_absolute_uri(url);
-    if (parsed.has_error()) throw std::invalid_argument("invalid upstream URL: " + url);
+    if (parsed.has_error())
+        throw std::invalid_argument("invalid upstream URL: " + url);
     upstream_endpoint ep;
     const std::string scheme = parsed->scheme();
     if (scheme == "https") {
@@ -61,7 +64,8 @@ upstream_endpoint parse_upstream_url(const std::string& url) {
         throw std::invalid_argument("upstream URL must be http:// or https://: " + url);
     }
     ep.host = parsed->host_address();
-    if (ep.host.empty()) throw std::invalid_argument("upstream URL has no host: " + url);
+    if (ep.host.empty())
+        throw std::invalid_argument("upstream URL has no host: " + url);
     const std::string default_port = ep.tls ? "443" : "80";
     ep.port = parsed->has_port() ? std::string(parsed->port()) : default_port;
     std::string authority_host(parsed->encoded_host_and_port());
@@ -71,7 +75,8 @@ upstream_endpoint parse_upstream_url(const std::string& url) {
 
 error upstream_error(const boost::system::error_code& ec, std::string_view during) {
     std::string detail = std::string(during) + ": " + ec.message();
-    if (ec == beast::error::timeout) return {errc::timeout, std::string(during) + ": timed out"};
+    if (ec == beast::error::timeout)
+        return {errc::timeout, std::string(during) + ": timed out"};
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
         return {errc::too_large, std::move(detail)};
     }
@@ -79,7 +84,8 @@ error upstream_error(const boost::system::error_code& ec, std::string_view durin
         ec == asio::ssl::error::stream_truncated) {
         return {errc::tls, std::move(detail)};
     }
-    if (ec == http::error::end_of_stream) return {errc::reset, std::move(detail)};
+    if (ec == http::error::end_of_stream)
+        return {errc::reset, std::move(detail)};
     if (ec.category() == http::make_error_code(http::error::partial_message).category()) {
         return {errc::bad_response, std::move(detail)};  // malformed or truncated HTTP
     }
@@ -125,29 +131,36 @@ void upstream_pool::release(connection_ptr conn) {
     conn->idle_since = steady::now();
     conn->tcp().expires_never();
     std::lock_guard lock(mutex_);
-    if (idle_.size() >= options_.max_idle_per_host) idle_.pop_front();
+    if (idle_.size() >= options_.max_idle_per_host)
+        idle_.pop_front();
     idle_.push_back(std::move(conn));
 }
 
 asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fresh) {
     if (!fresh) {
-        if (auto conn = take_idle()) co_return std::pair{std::move(conn), error{}};
+        if (auto conn = take_idle())
+            co_return std::pair{std::move(conn), error{}};
     }
     auto executor = asio::make_strand(ioc_);
     tcp::resolver resolver(executor);
-    auto [rec, endpoints] = co_await resolver.async_resolve(endpoint_.host, endpoint_.port, use_tuple);
-    if (rec) co_return std::pair{nullptr, upstream_error(rec, "resolving " + endpoint_.host)};
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(endpoint_.host, endpoint_.port, use_tuple);
+    if (rec)
+        co_return std::pair{nullptr, upstream_error(rec, "resolving " + endpoint_.host)};
 
     auto conn = std::make_unique<upstream_connection>(upstream_connection{
-        endpoint_.tls ? decltype(upstream_connection::stream)(std::in_place_type<tls_stream>,
-                                                              executor, tls_context_)
-                      : decltype(upstream_connection::stream)(std::in_place_type<plain_stream>,
-                                                              executor),
-        {}, false, {}});
+        endpoint_.tls
+            ? decltype(upstream_connection::stream)(std::in_place_type<tls_stream>, executor,
+                                                    tls_context_)
+            : decltype(upstream_connection::stream)(std::in_place_type<plain_stream>, executor),
+        {},
+        false,
+        {}});
     auto& tcp_layer = conn->tcp();
     tcp_layer.expires_after(options_.connect_timeout);
     auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_tuple);
-    if (cec) co_return std::pair{nullptr, upstream_error(cec, "connecting to upstream")};
+    if (cec)
+        co_return std::pair{nullptr, upstream_error(cec, "connecting to upstream")};
     tcp_layer.socket().set_option(tcp::no_delay(true));
 
     if (auto* tls = std::get_if<tls_stream>(&conn->stream)) {
@@ -160,7 +173,8 @@ asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fr
         tls->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
         tcp_layer.expires_after(options_.tls_timeout);
         auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
-        if (hec) co_return std::pair{nullptr, upstream_error(hec, "TLS handshake with upstream")};
+        if (hec)
+            co_return std::pair{nullptr, upstream_error(hec, "TLS handshake with upstream")};
     }
     co_return std::pair{std::move(conn), error{}};
 }
@@ -168,7 +182,7 @@ asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fr
 namespace {
 
 class upstream_client final : public upstream {
-public:
+  public:
     upstream_client(asio::io_context& ioc, upstream_pool& pool, const limits_options& limits)
         : ioc_(ioc), pool_(pool), limits_(limits) {}
 
@@ -183,14 +197,15 @@ public:
                        });
     }
 
-private:
+  private:
     asio::awaitable<upstream_reply> exchange(request req) {
         const auto deadline = steady::now() + pool_.options().total_timeout;
         http::request<http::string_body> out;
         out.method_string(req.method);
         out.target(req.target);
         out.version(11);
-        for (auto& f : end_to_end_headers(req.headers)) out.insert(f.name, f.value);
+        for (auto& f : end_to_end_headers(req.headers))
+            out.insert(f.name, f.value);
         out.set(http::field::host, pool_.endpoint().host_header);
         out.body() = std::move(req.body);
         if (!out.body().empty() || req.method == "POST" || req.method == "PUT" ||
@@ -218,17 +233,21 @@ private:
             http::response_parser<http::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
             parser.body_limit(limits_.response_body_limit);
-            if (req.method == "HEAD") parser.skip(true);
+            if (req.method == "HEAD")
+                parser.skip(true);
 
             ec = co_await std::visit(
                 [&](auto& stream) -> asio::awaitable<boost::system::error_code> {
                     auto [wec, wn] = co_await http::async_write(stream, out, use_tuple);
-                    if (wec) co_return wec;
+                    if (wec)
+                        co_return wec;
                     auto [hec, hn] =
                         co_await http::async_read_header(stream, conn->buffer, parser, use_tuple);
-                    if (hec) co_return hec;
+                    if (hec)
+                        co_return hec;
                     tcp_layer.expires_after(remaining());
-                    auto [bec, bn] = co_await http::async_read(stream, conn->buffer, parser, use_tuple);
+                    auto [bec, bn] =
+                        co_await http::async_read(stream, conn->buffer, parser, use_tuple);
                     co_return bec;
                 },
                 conn->stream);
@@ -238,17 +257,20 @@ private:
                     ec != beast::error::timeout) {
                     continue;
                 }
-                reply.failure = upstream_error(ec, nothing_received ? "waiting for upstream response"
-                                                                    : "reading upstream response");
+                reply.failure =
+                    upstream_error(ec, nothing_received ? "waiting for upstream response"
+                                                        : "reading upstream response");
                 co_return reply;
             }
             auto& msg = parser.get();
             reply.answer.status = static_cast<int>(msg.result_int());
             for (auto& f : msg) {
-                reply.answer.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+                reply.answer.headers.push_back(
+                    {std::string(f.name_string()), std::string(f.value())});
             }
             reply.answer.body = std::move(msg.body());
-            if (msg.keep_alive()) pool_.release(std::move(conn));
+            if (msg.keep_alive())
+                pool_.release(std::move(conn));
             co_return reply;
         }
         reply.failure = {errc::reset, "upstream closed the connection twice"};

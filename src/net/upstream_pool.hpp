@@ -59,7 +59,7 @@ struct upstream_endpoint {
 upstream_endpoint parse_upstream_url(const std::string& url);
 
 class upstream_pool {
-public:
+  public:
     // Throws std::runtime_error when the CA file cannot be loaded.
     upstream_pool(asio::io_context& ioc, const upstream_options& options);
 
@@ -74,7 +74,7 @@ public:
     const upstream_endpoint& endpoint() const { return endpoint_; }
     const upstream_options& options() const { return options_; }
 
-private:
+  private:
     connection_ptr take_idle();
 
     asio::io_context& ioc_;

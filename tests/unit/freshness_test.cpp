@@ -17,7 +17,9 @@ namespace {
 const time_point t0 = from_unix_ms(1'700'000'000'000);
 const millis max_age{2'000};
 
-run_state final_granted() { return run_state{false, true, true, t0}; }
+run_state final_granted() {
+    return run_state{false, true, true, t0};
+}
 
 action run_action(std::optional<run_state> s, cache_directives d = {},
                   serve_mode m = serve_mode::online, time_point now = t0 + millis(10),
@@ -81,9 +83,7 @@ TEST_CASE("misses: forward online, 503 offline, 504 only-if-cached") {
 
 TEST_CASE("list pages are served while younger than max age") {
     auto list = [](std::optional<time_point> fetched, cache_directives d, serve_mode m,
-                   time_point now) {
-        return decide_list(fetched, true, d, m, max_age, now).what;
-    };
+                   time_point now) { return decide_list(fetched, true, d, m, max_age, now).what; };
     CHECK(list(t0, {}, serve_mode::online, t0 + millis(1'999)) == action::serve_stored);
     CHECK(list(t0, {}, serve_mode::online, t0 + millis(2'000)) == action::forward);
     CHECK(list(t0, {.no_cache = true}, serve_mode::online, t0) == action::forward);

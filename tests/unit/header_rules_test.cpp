@@ -25,11 +25,12 @@ TEST_CASE("well-formed framing passes") {
 TEST_CASE("ambiguous framing is refused") {
     CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "gzip"}, {"Content-Length", "5"}}) ==
           400);
-    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}}) ==
-          400);
+    CHECK(framing_status(
+              {{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}}) == 400);
     CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "gzip"}}) == 501);
     CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked, gzip"}}) == 501);
-    CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked"},
+    CHECK(framing_status({{"Host", "a"},
+                          {"Transfer-Encoding", "chunked"},
                           {"Transfer-Encoding", "chunked"}}) == 501);
     CHECK(framing_status({{"Host", "a"}, {"Content-Length", "5"}, {"Content-Length", "6"}}) == 400);
     CHECK(framing_status({{"Host", "a"}, {"Content-Length", "+5"}}) == 400);
@@ -44,7 +45,10 @@ TEST_CASE("framing that parsers read differently is refused (HTTP Garden finding
     CHECK_FALSE(framing_status({{"Host", "a"}, {"Content-Length", "0"}}));
     CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", ",chunked"}}) == 501);
     CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", ""}}) == 501);
-    CHECK(framing_status({{"Host", "a"}, {"User", "\x85" "admin\xa0"}}) == 400);
+    CHECK(framing_status({{"Host", "a"},
+                          {"User",
+                           "\x85"
+                           "admin\xa0"}}) == 400);
     CHECK(framing_status({{"Host", "a"}, {"X", "a\rb"}}) == 400);
     CHECK_FALSE(framing_status({{"Host", "a"}, {"X", "tab\tok"}}));
     CHECK(framing_status({{"Host", "a"}, {"Transfer-Encoding", "chunked"}}, "/", "GET") == 400);
@@ -53,10 +57,10 @@ TEST_CASE("framing that parsers read differently is refused (HTTP Garden finding
 }
 
 TEST_CASE("hop-by-hop fields, and fields named by Connection, are not forwarded") {
-    header_list in = {{"Host", "client"},         {"Connection", "keep-alive, X-Secret"},
-                      {"Keep-Alive", "timeout=5"}, {"X-Secret", "1"},
-                      {"TE", "trailers"},         {"Authorization", "Bearer k"},
-                      {"Content-Length", "3"},    {"X-Custom", "kept"},
+    header_list in = {{"Host", "client"},           {"Connection", "keep-alive, X-Secret"},
+                      {"Keep-Alive", "timeout=5"},  {"X-Secret", "1"},
+                      {"TE", "trailers"},           {"Authorization", "Bearer k"},
+                      {"Content-Length", "3"},      {"X-Custom", "kept"},
                       {"Proxy-Authorization", "p"}, {"Upgrade", "h2c"}};
     header_list out = end_to_end_headers(in);
     REQUIRE(out.size() == 2);
@@ -69,7 +73,7 @@ TEST_CASE("request cache directives") {
     CHECK(parse_cache_directives({{"cache-control", "ONLY-IF-CACHED"}}).only_if_cached);
     CHECK(parse_cache_directives({{"Pragma", "no-cache"}}).no_cache);
     // RFC 9111 §5.4: Pragma is ignored when Cache-Control is present.
-    CHECK_FALSE(parse_cache_directives({{"Cache-Control", "max-age=5"}, {"Pragma", "no-cache"}})
-                    .no_cache);
+    CHECK_FALSE(
+        parse_cache_directives({{"Cache-Control", "max-age=5"}, {"Pragma", "no-cache"}}).no_cache);
     CHECK_FALSE(parse_cache_directives({{"Cache-Control", "no-cache-please"}}).no_cache);
 }

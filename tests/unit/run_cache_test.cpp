@@ -12,7 +12,7 @@ namespace {
 
 // Answers from a script, in order, and records every request it was sent.
 class scripted_upstream : public upstream {
-public:
+  public:
     std::deque<upstream_reply> script;
     std::vector<request> seen;
 
@@ -56,8 +56,9 @@ struct fixture {
 
     fixture() { make_cache(); }
     void make_cache() {
-        cache = std::make_unique<run_cache>(*db, options.mode == serve_mode::offline ? nullptr : &up,
-                                            options, [this] { return now; });
+        cache =
+            std::make_unique<run_cache>(*db, options.mode == serve_mode::offline ? nullptr : &up,
+                                        options, [this] { return now; });
     }
 
     response get(std::string target, std::string key = "key-a", header_list extra = {},
@@ -66,8 +67,10 @@ struct fixture {
         req.method = method;
         req.target = target;
         req.headers = {{"Host", "x"}};
-        if (!key.empty()) req.headers.push_back({"Authorization", "Bearer " + key});
-        for (auto& h : extra) req.headers.push_back(h);
+        if (!key.empty())
+            req.headers.push_back({"Authorization", "Bearer " + key});
+        for (auto& h : extra)
+            req.headers.push_back(h);
         route_match route = match_route(req.method, req.path());
         std::optional<response> out;
         cache->handle(route, std::move(req), [&](response r) { out = std::move(r); });
@@ -83,7 +86,8 @@ std::string cache_status(const response& r) {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(fixture, "a final run is fetched once, then served from the store byte for byte") {
+TEST_CASE_FIXTURE(fixture,
+                  "a final run is fetched once, then served from the store byte for byte") {
     const std::string body = run_json("r1", "SUCCESS");
     up.script.push_back(answer(200, body));
     response first = get("/api/v1/extraction/runs/r1");
@@ -189,7 +193,8 @@ TEST_CASE_FIXTURE(fixture, "a failed delete leaves the run served") {
 TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets by id") {
     const std::string a = run_json("ra", "SUCCESS", "p1", "2026-01-02T00:00:00Z");
     const std::string b = run_json("rb", "ERROR", "p1", "2026-01-01T00:00:00Z");
-    const std::string page = "{\"items\":[" + a + "," + b + "],\"total\":2,\"skip\":0,\"limit\":50}";
+    const std::string page =
+        "{\"items\":[" + a + "," + b + "],\"total\":2,\"skip\":0,\"limit\":50}";
     up.script.push_back(answer(200, page));
     response list = get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50");
     CHECK(list.body == page);
@@ -203,7 +208,8 @@ TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets 
     SUBCASE("offline, an unseen page is assembled from stored runs, newest first") {
         options.mode = serve_mode::offline;
         make_cache();
-        response assembled = get("/api/v1/extraction/runs?extraction_agent_id=agent-1&skip=1&limit=1");
+        response assembled =
+            get("/api/v1/extraction/runs?extraction_agent_id=agent-1&skip=1&limit=1");
         CHECK(assembled.status == 200);
         CHECK(cache_status(assembled) == "runmirror; hit; detail=assembled");
         CHECK(assembled.body == "{\"items\":[" + b + "],\"total\":2,\"skip\":1,\"limit\":1}");
@@ -219,7 +225,8 @@ TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets 
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "offline: hits served, misses 503 with x-should-retry false, no upstream") {
+TEST_CASE_FIXTURE(fixture,
+                  "offline: hits served, misses 503 with x-should-retry false, no upstream") {
     up.script.push_back(answer(200, run_json("r6", "SUCCESS")));
     get("/api/v1/extraction/runs/r6");
     options.mode = serve_mode::offline;
@@ -234,8 +241,9 @@ TEST_CASE_FIXTURE(fixture, "offline: hits served, misses 503 with x-should-retry
 }
 
 TEST_CASE_FIXTURE(fixture, "only-if-cached never contacts upstream; no-cache always does") {
-    CHECK(get("/api/v1/extraction/runs/r7", "key-a", {{"Cache-Control", "only-if-cached"}}).status ==
-          504);
+    CHECK(
+        get("/api/v1/extraction/runs/r7", "key-a", {{"Cache-Control", "only-if-cached"}}).status ==
+        504);
     up.script.push_back(answer(200, run_json("r7", "SUCCESS")));
     get("/api/v1/extraction/runs/r7");
     up.script.push_back(answer(200, run_json("r7", "SUCCESS")));
