@@ -40,6 +40,11 @@ struct upstream_options {
     millis response_timeout{30'000};  // until the response header arrives
     millis total_timeout{120'000};    // the whole exchange
     std::size_t max_idle_per_host = 16;
+    // Circuit breaker: this many consecutive failures mark the upstream down for a cool-down
+    // that doubles per failed retry up to max_cooldown (cache/upstream_health).
+    unsigned failure_threshold = 5;
+    millis cooldown{1'000};
+    millis max_cooldown{60'000};
 };
 
 struct store_options {

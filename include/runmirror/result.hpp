@@ -16,6 +16,7 @@ enum class errc {
     bad_response,  // unparsable HTTP, truncated body, or invalid JSON where JSON was required
     too_large,     // a configured size limit was exceeded
     offline,       // the daemon runs --offline (or the request said only-if-cached)
+    unavailable,   // the upstream failed repeatedly and is not asked until a cool-down ends
     bad_request,   // the client's request is malformed
     internal,      // a bug or a store failure
 };

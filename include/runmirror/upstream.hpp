@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "runmirror/clock.hpp"
 #include "runmirror/http_types.hpp"
 #include "runmirror/result.hpp"
 
@@ -14,6 +15,7 @@ namespace runmirror {
 struct upstream_reply {
     error failure;    // failure.code != ok: no usable response (refused, timeout, ...)
     response answer;  // valid when !failure; any HTTP status, 5xx included
+    millis retry_in{0};  // failure.code == unavailable: when the upstream is tried again
 };
 
 class upstream {

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "cache/upstream_health.hpp"
 #include "http/router.hpp"
 #include "runmirror/http_types.hpp"
 #include "runmirror/options.hpp"
@@ -14,8 +15,10 @@ struct admin_context {
     serve_mode mode = serve_mode::online;
     std::string admin_token;
     std::string upstream_url;
+    const upstream_health* health = nullptr;  // null in offline mode
 };
 
-response handle_admin(const route_match& route, const request& req, const admin_context& ctx);
+response handle_admin(const route_match& route, const request& req, const admin_context& ctx,
+                      time_point now);
 
 }  // namespace runmirror

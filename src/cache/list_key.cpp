@@ -17,13 +17,11 @@ using param_list = std::vector<std::pair<std::string, std::string>>;
 
 std::optional<param_list> decode_params(std::string_view query) {
     auto parsed = boost::urls::parse_query(query);
-    if (parsed.has_error())
-        return std::nullopt;
+    if (parsed.has_error()) return std::nullopt;
     param_list out;
     for (auto p : *parsed) {
         // An empty segment ("a=1&&b=2") carries nothing; keeping it would split the cache.
-        if (p.key.empty() && !p.has_value)
-            continue;
+        if (p.key.empty() && !p.has_value) continue;
         out.emplace_back(p.key.decode(), p.has_value ? p.value.decode() : std::string());
     }
     return out;
@@ -32,8 +30,7 @@ std::optional<param_list> decode_params(std::string_view query) {
 std::optional<std::int64_t> parse_count(const std::string& s) {
     std::int64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || v < 0)
-        return std::nullopt;
+    if (ec != std::errc() || end != s.data() + s.size() || v < 0) return std::nullopt;
     return v;
 }
 
@@ -41,13 +38,11 @@ std::optional<std::int64_t> parse_count(const std::string& s) {
 
 std::optional<std::string> normalise_list_query(std::string_view query) {
     auto params = decode_params(query);
-    if (!params)
-        return std::nullopt;
+    if (!params) return std::nullopt;
     std::sort(params->begin(), params->end());
     std::string key;
     for (const auto& [k, v] : *params) {
-        if (!key.empty())
-            key += '&';
+        if (!key.empty()) key += '&';
         key += boost::urls::encode(k, boost::urls::unreserved_chars);
         key += '=';
         key += boost::urls::encode(v, boost::urls::unreserved_chars);
@@ -57,8 +52,7 @@ std::optional<std::string> normalise_list_query(std::string_view query) {
 
 std::optional<list_params> parse_list_params(std::string_view query) {
     auto params = decode_params(query);
-    if (!params)
-        return std::nullopt;
+    if (!params) return std::nullopt;
     list_params out;
     for (const auto& [k, v] : *params) {
         if (k == "extraction_agent_id") {
@@ -67,8 +61,7 @@ std::optional<list_params> parse_list_params(std::string_view query) {
             out.project_id = v;
         } else if (k == "skip" || k == "limit") {
             auto n = parse_count(v);
-            if (!n)
-                return std::nullopt;
+            if (!n) return std::nullopt;
             (k == "skip" ? out.skip : out.limit) = *n;
         }
     }

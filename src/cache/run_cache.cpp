@@ -1,9 +1,15 @@
 // The runs routes. The paths through this file, in order:
 //   hit:             stored, allowed by freshness and grant     -> serve stored bytes
-//   miss -> stored:  not stored / stale / no-cache / no grant  -> forward; a 200 is stored,
-//                                                                 the tenant granted, relayed
-//   forward fails:   error, 5xx or 429, and a granted copy     -> serve it (stale-if-error)
-//                    ... and no copy                           -> upstream's answer or 502/504
+//   miss -> stored:  not stored / stale / no-cache / no grant  -> forward (one upstream request
+//                                                                 per tenant and key, shared by
+//                                                                 concurrent misses); a 200 is
+//                                                                 stored, the tenant granted
+//   forward fails:   no answer, 5xx, 429 or a broken body, and
+//                    a granted copy                            -> serve it (stale-if-error)
+//                    ... a list and no copy                    -> assemble from stored runs
+//                    ... and nothing                           -> 502/503/504 JSON, or the
+//                                                                 upstream's own JSON error
+//   reconcile:       404 for a run the tenant had a grant for  -> tombstone it
 //   offline miss:    --offline or only-if-cached, no copy      -> 503 / 504 JSON (lists are
 //                                                                 assembled from stored runs)
 //   delete:          forward; on 2xx tombstone                 -> never served again
@@ -77,36 +83,30 @@ std::string fwd_params(std::string_view fwd, int status, bool stored) {
     std::string s = "fwd=";
     s += fwd;
     s += "; fwd-status=" + std::to_string(status);
-    if (stored)
-        s += "; stored";
+    if (stored) s += "; stored";
     return s;
 }
 
 response refusal(action what) {
     switch (what) {
-        case action::not_found:
-            return json_error(404, "Run not found (deleted)");
+        case action::not_found: return json_error(404, "Run not found (deleted)");
         case action::offline_miss: {
             response r = json_error(503, "runmirror is offline and has no stored copy");
             r.headers.push_back({"x-should-retry", "false"});
             return r;
         }
-        case action::cached_miss:
-            return json_error(504, "only-if-cached: no usable stored copy");
+        case action::cached_miss: return json_error(504, "only-if-cached: no usable stored copy");
         case action::unauthenticated:
             return json_error(401, "runmirror is offline: a bearer API key is required");
         case action::forbidden:
             return json_error(403, "runmirror is offline: this key has not been shown this run");
-        default:
-            return json_error(500, "unexpected cache decision");
+        default: return json_error(500, "unexpected cache decision");
     }
 }
 
 std::string_view fwd_reason(action what, bool stored, bool no_cache) {
-    if (no_cache)
-        return "request";
-    if (what == action::forward && stored)
-        return "stale";
+    if (no_cache) return "request";
+    if (what == action::forward && stored) return "stale";
     return "miss";
 }
 
@@ -119,14 +119,10 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
     try {
         switch (route.kind) {
             case route::run_get:
-            case route::run_by_job:
-                return get_run(route, std::move(req), std::move(done));
-            case route::runs_list:
-                return list_runs(std::move(req), std::move(done));
-            case route::run_delete:
-                return delete_run(route, std::move(req), std::move(done));
-            default:
-                break;
+            case route::run_by_job: return get_run(route, std::move(req), std::move(done));
+            case route::runs_list: return list_runs(std::move(req), std::move(done));
+            case route::run_delete: return delete_run(route, std::move(req), std::move(done));
+            default: break;
         }
         done(json_error(500, "not a runs route"));
     } catch (const store_error& e) {
@@ -153,27 +149,39 @@ void run_cache::get_run(const route_match& route, request req, reply_fn done) {
         std::string params = d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
         return done(stored_answer(std::move(stored->body), params, stored->fetched_at, now));
     }
-    if (d.what != action::forward)
-        return done(with_cache_status(refusal(d.what), "fwd=miss"));
+    if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
 
-    // The fallback copy: only one this tenant may see, never a tombstone.
-    std::optional<stored_copy> fallback;
-    if (state && state->granted)
-        fallback = stored_copy{std::move(stored->body), stored->fetched_at};
-    auto keep = [this, tenant](std::string_view body, time_point now) {
-        auto [fields, err] = parse_run(body);
+    const bool granted = state && state->granted;
+    fallback_fn fallback;
+    std::string known_id;  // a run this tenant was shown: a 404 now means it was deleted
+    if (granted) {
+        known_id = stored->fields.id;
+        fallback = [copy = stored_copy{std::move(stored->body), stored->fetched_at}](
+                       const std::string& params, time_point now) -> std::optional<response> {
+            return stored_answer(copy.body, params, copy.fetched_at, now);
+        };
+    }
+    auto settle = [this, tenant, known_id](const response& answer, time_point now) {
+        if (answer.status == 404 && !known_id.empty()) {
+            spdlog::info("run {} is gone upstream: tombstoned", known_id);
+            db_.tombstone_run(known_id, now);
+            return kept::not_stored;
+        }
+        if (answer.status != 200) return kept::not_stored;
+        auto [fields, err] = parse_run(answer.body);
         if (err) {
             spdlog::warn("upstream run not stored: {}", err.detail);
-            return false;
+            return kept::invalid;
         }
-        db_.put_run(fields, body, now);
-        if (tenant && !fields.project_id.empty())
-            db_.grant(*tenant, {fields.project_id});
-        return true;
+        db_.put_run(fields, answer.body, now);
+        if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
+        return kept::stored;
     };
-    forward_read(std::move(req), tenant, std::move(fallback),
-                 std::string(fwd_reason(d.what, state && state->granted, directives.no_cache)),
-                 std::move(keep), std::move(done));
+    const std::string flight =
+        tenant.value_or("") + (route.kind == route::run_get ? "\nrun " : "\njob ") + route.id;
+    forward_read(flight, std::move(req), tenant, std::move(fallback),
+                 std::string(fwd_reason(d.what, granted, directives.no_cache)), std::move(settle),
+                 std::move(done));
 }
 
 void run_cache::list_runs(request req, reply_fn done) {
@@ -186,11 +194,9 @@ void run_cache::list_runs(request req, reply_fn done) {
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
     std::optional<stored_list_page> page;
-    if (tenant)
-        page = db_.find_list_page(*tenant, *key);
+    if (tenant) page = db_.find_list_page(*tenant, *key);
     std::optional<time_point> fetched_at;
-    if (page)
-        fetched_at = page->fetched_at;
+    if (page) fetched_at = page->fetched_at;
     const decision d = decide_list(fetched_at, tenant.has_value(), directives, options_.mode,
                                    options_.list_max_age, now);
 
@@ -199,90 +205,151 @@ void run_cache::list_runs(request req, reply_fn done) {
         return done(stored_answer(std::move(page->body), status, page->fetched_at, now));
     }
     if ((d.what == action::offline_miss || d.what == action::cached_miss) && tenant) {
-        return done(assemble_list(*tenant, *params, now));
+        return done(assemble_list(*tenant, *params, "hit; detail=assembled", now));
     }
-    if (d.what != action::forward)
-        return done(with_cache_status(refusal(d.what), "fwd=miss"));
+    if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
 
-    std::optional<stored_copy> fallback;
-    if (page)
-        fallback = stored_copy{std::move(page->body), page->fetched_at};
-    auto keep = [this, tenant, key = *key](std::string_view body, time_point now) {
-        if (!tenant)
-            return false;
-        auto [list, err] = parse_run_list(body);
+    fallback_fn fallback;
+    if (page) {
+        fallback = [copy = stored_copy{std::move(page->body), page->fetched_at}](
+                       const std::string& params, time_point now) -> std::optional<response> {
+            return stored_answer(copy.body, params, copy.fetched_at, now);
+        };
+    } else if (tenant) {
+        // Never fetched and the upstream fails: what the store has is better than an error.
+        fallback = [this, tenant = *tenant, params = *params](
+                       const std::string&, time_point now) -> std::optional<response> {
+            return assemble_list(tenant, params, "hit; detail=assembled", now);
+        };
+    }
+    auto settle = [this, tenant, key = *key](const response& answer, time_point now) {
+        if (answer.status != 200) return kept::not_stored;
+        auto [list, err] = parse_run_list(answer.body);
         if (err) {
             spdlog::warn("upstream list not stored: {}", err.detail);
-            return false;
+            return kept::invalid;
         }
+        if (!tenant) return kept::not_stored;
         std::set<std::string> projects;
         for (const auto& [fields, bytes] : list.items) {
-            if (!fields.project_id.empty())
-                projects.insert(fields.project_id);
+            if (!fields.project_id.empty()) projects.insert(fields.project_id);
         }
         db_.put_runs(list.items, now);
         db_.grant(*tenant, {projects.begin(), projects.end()});
-        db_.put_list_page(*tenant, key, body, now);
-        return true;
+        db_.put_list_page(*tenant, key, answer.body, now);
+        return kept::stored;
     };
-    forward_read(std::move(req), tenant, std::move(fallback),
+    const std::string flight = tenant.value_or("") + "\nlist " + *key;
+    forward_read(flight, std::move(req), tenant, std::move(fallback),
                  std::string(fwd_reason(d.what, page.has_value(), directives.no_cache)),
-                 std::move(keep), std::move(done));
+                 std::move(settle), std::move(done));
 }
 
 // Assembles a page from stored runs this tenant may see, in the upstream's order
 // (created_at descending). It may miss runs the mirror never saw, and says so.
 response run_cache::assemble_list(const std::string& tenant, const list_params& params,
-                                  time_point now) {
+                                  const std::string& cache_params, time_point now) {
     run_page found = db_.list_runs(run_query{tenant, params.extraction_agent_id, params.project_id,
                                              params.skip, params.limit});
     std::string body = "{\"items\":[";
     for (std::size_t i = 0; i < found.items.size(); ++i) {
-        if (i)
-            body += ',';
+        if (i) body += ',';
         body += found.items[i].body;
     }
     body += "],\"total\":" + std::to_string(found.total) +
             ",\"skip\":" + std::to_string(params.skip) +
             ",\"limit\":" + std::to_string(params.limit) + "}";
-    return stored_answer(std::move(body), "hit; detail=assembled", now, now);
+    return stored_answer(std::move(body), cache_params, now, now);
 }
 
-void run_cache::forward_read(request req, std::optional<std::string> tenant,
-                             std::optional<stored_copy> fallback, std::string fwd, keep_fn keep,
-                             reply_fn done) {
-    up_->async_send(upstream_request(req), [this, tenant = std::move(tenant),
-                                            fallback = std::move(fallback), fwd = std::move(fwd),
-                                            keep = std::move(keep),
-                                            done = std::move(done)](upstream_reply reply) mutable {
-        try {
-            const time_point now = now_();
-            const bool failed = bool(reply.failure) || is_retryable_failure(reply.answer.status);
-            if (failed && fallback) {
-                std::string params = "hit; detail=stale-if-error";
-                if (!reply.failure)
-                    params += "; fwd-status=" + std::to_string(reply.answer.status);
-                return done(
-                    stored_answer(std::move(fallback->body), params, fallback->fetched_at, now));
+void run_cache::forward_read(const std::string& flight, request req,
+                             std::optional<std::string> tenant, fallback_fn fallback,
+                             std::string fwd, settle_fn settle, reply_fn done) {
+    if (!join_flight(flight, std::move(done))) return;  // a request for it is already out
+    up_->async_send(upstream_request(req),
+                    [this, flight, tenant = std::move(tenant), fallback = std::move(fallback),
+                     fwd = std::move(fwd), settle = std::move(settle)](upstream_reply reply) {
+                        finish_flight(flight, answer_read(reply, tenant, fallback, fwd, settle));
+                    });
+}
+
+response run_cache::answer_read(upstream_reply& reply, const std::optional<std::string>& tenant,
+                                const fallback_fn& fallback, const std::string& fwd,
+                                const settle_fn& settle) {
+    try {
+        const time_point now = now_();
+        const int status = reply.failure ? 0 : reply.answer.status;
+        kept outcome = kept::not_stored;
+        if (!reply.failure && !is_retryable_failure(status)) {
+            outcome = settle(reply.answer, now);
+            if (outcome != kept::invalid) {
+                if (status == 401 && tenant) db_.revoke_tenant(*tenant);
+                return relayed(std::move(reply.answer),
+                               fwd_params(fwd, status, outcome == kept::stored));
             }
-            if (reply.failure) {
-                spdlog::warn("upstream: {} ({})", reply.failure.detail,
-                             to_string(reply.failure.code));
-                return done(
-                    with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),
-                                                 "upstream unavailable: " + reply.failure.detail),
-                                      "fwd=" + fwd));
-            }
-            const int status = reply.answer.status;
-            if (status == 401 && tenant)
-                db_.revoke_tenant(*tenant);
-            const bool stored = status == 200 && keep(reply.answer.body, now);
-            done(relayed(std::move(reply.answer), fwd_params(fwd, status, stored)));
-        } catch (const store_error& e) {
-            spdlog::error("store: {}", e.what());
-            done(with_cache_status(json_error(500, "runmirror store failure"), "fwd=" + fwd));
         }
-    });
+        // The exchange failed: no answer, 5xx, 429, or a 200 whose body is broken.
+        std::string stale = "hit; detail=stale-if-error";
+        if (!reply.failure) stale += "; fwd-status=" + std::to_string(status);
+        if (fallback) {
+            if (auto r = fallback(stale, now)) return std::move(*r);
+        }
+        if (reply.failure) {
+            spdlog::warn("upstream: {} ({})", reply.failure.detail, to_string(reply.failure.code));
+            response r = json_error(status_for_upstream_failure(reply.failure.code),
+                                    "upstream unavailable: " + reply.failure.detail);
+            if (reply.retry_in.count() > 0) {
+                r.headers.push_back(
+                    {"Retry-After", std::to_string((reply.retry_in.count() + 999) / 1000)});
+            }
+            return with_cache_status(std::move(r), "fwd=" + fwd);
+        }
+        if (outcome == kept::invalid) {
+            return with_cache_status(json_error(502,
+                                                "upstream answered 200 with a body that is "
+                                                "not a valid extraction run JSON"),
+                                     fwd_params(fwd, status, false));
+        }
+        // A 5xx or 429 and nothing stored: the upstream's own JSON error (with its Retry-After,
+        // which the SDKs obey), or a JSON 502 in place of a gateway's HTML page.
+        if (is_json_object(reply.answer.body)) {
+            return relayed(std::move(reply.answer), fwd_params(fwd, status, false));
+        }
+        return with_cache_status(
+            json_error(502, "upstream answered " + std::to_string(status) + " without a JSON body"),
+            fwd_params(fwd, status, false));
+    } catch (const store_error& e) {
+        spdlog::error("store: {}", e.what());
+        return with_cache_status(json_error(500, "runmirror store failure"), "fwd=" + fwd);
+    }
+}
+
+bool run_cache::join_flight(const std::string& flight, reply_fn done) {
+    std::lock_guard lock(flights_mutex_);
+    auto [it, first] = flights_.try_emplace(flight);
+    it->second.push_back(std::move(done));
+    return first;
+}
+
+void run_cache::finish_flight(const std::string& flight, response answer) {
+    std::vector<reply_fn> waiters;
+    {
+        std::lock_guard lock(flights_mutex_);
+        auto it = flights_.find(flight);
+        waiters = std::move(it->second);
+        flights_.erase(it);
+    }
+    for (std::size_t i = 0; i + 1 < waiters.size(); ++i)
+        waiters[i](answer);
+    waiters.back()(std::move(answer));
+}
+
+std::size_t run_cache::waiting_clients() const {
+    std::lock_guard lock(flights_mutex_);
+    std::size_t n = 0;
+    for (const auto& [flight, waiters] : flights_)
+        n += waiters.size();
+    return n;
 }
 
 void run_cache::delete_run(const route_match& route, request req, reply_fn done) {
@@ -301,10 +368,8 @@ void run_cache::delete_run(const route_match& route, request req, reply_fn done)
         }
         const int status = reply.answer.status;
         try {
-            if (status >= 200 && status < 300)
-                db_.tombstone_run(id, now_());
-            if (status == 401 && tenant)
-                db_.revoke_tenant(*tenant);
+            if (status >= 200 && status < 300) db_.tombstone_run(id, now_());
+            if (status == 401 && tenant) db_.revoke_tenant(*tenant);
         } catch (const store_error& e) {
             // Upstream deleted it; the client must know, even if the tombstone failed.
             spdlog::error("store: tombstone of {} failed: {}", id, e.what());

@@ -4,7 +4,11 @@
 // values (http_types) and the store as its domain interface; no sockets, no SQL.
 
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "cache/list_key.hpp"
 #include "http/router.hpp"
@@ -30,29 +34,46 @@ class run_cache {
     // Thread-safe: any number of calls may run concurrently.
     void handle(const route_match& route, request req, reply_fn done);
 
+    // Clients waiting on an upstream request shared with others (coalescing), for tests.
+    std::size_t waiting_clients() const;
+
   private:
     // A stored answer kept to serve if the upstream fails (stale-if-error).
     struct stored_copy {
         std::string body;
         time_point fetched_at;
     };
-    // Stores a 200 answer's body; returns whether it was stored (false: unparsable).
-    using keep_fn = std::function<bool(std::string_view body, time_point now)>;
+    enum class kept { stored, not_stored, invalid };
+    // Acts on an upstream answer that is not a failure: stores a 200 (invalid: its body is
+    // broken, which counts as a failure), reconciles a 404.
+    using settle_fn = std::function<kept(const response& answer, time_point now)>;
+    // What to serve when the upstream fails, given the Cache-Status parameters; empty or
+    // nullopt: nothing.
+    using fallback_fn =
+        std::function<std::optional<response>(const std::string& cache_params, time_point now)>;
 
     void get_run(const route_match& route, request req, reply_fn done);
     void list_runs(request req, reply_fn done);
     void delete_run(const route_match& route, request req, reply_fn done);
-    response assemble_list(const std::string& tenant, const list_params& params, time_point now);
-    // Forwards a read; serves |fallback| if the upstream fails, revokes the tenant's grants on
-    // a 401, stores a 200 through |keep|, and relays the rest.
-    void forward_read(request req, std::optional<std::string> tenant,
-                      std::optional<stored_copy> fallback, std::string fwd, keep_fn keep,
-                      reply_fn done);
+    response assemble_list(const std::string& tenant, const list_params& params,
+                           const std::string& cache_params, time_point now);
+    // Forwards a read, shared by every concurrent request with the same |flight| key (tenant
+    // and normalised request), and answers all of them with the one result.
+    void forward_read(const std::string& flight, request req, std::optional<std::string> tenant,
+                      fallback_fn fallback, std::string fwd, settle_fn settle, reply_fn done);
+    response answer_read(upstream_reply& reply, const std::optional<std::string>& tenant,
+                         const fallback_fn& fallback, const std::string& fwd,
+                         const settle_fn& settle);
+    // Returns true when |done| is the first waiter for |flight|: the caller sends the request.
+    bool join_flight(const std::string& flight, reply_fn done);
+    void finish_flight(const std::string& flight, response answer);
 
     store& db_;
     upstream* up_;
     cache_options options_;
     clock_fn now_;
+    mutable std::mutex flights_mutex_;
+    std::unordered_map<std::string, std::vector<reply_fn>> flights_;
 };
 
 }  // namespace runmirror

@@ -101,12 +101,10 @@ std::string to_lower(std::string_view text) {
 bool parse_bool(std::string_view text) {
     const std::string lower = to_lower(text);
     for (std::string_view yes : {"true", "yes", "on", "1"}) {
-        if (lower == yes)
-            return true;
+        if (lower == yes) return true;
     }
     for (std::string_view no : {"false", "no", "off", "0"}) {
-        if (lower == no)
-            return false;
+        if (lower == no) return false;
     }
     throw bad_value("expected true or false, got " + in_quotes(text));
 }
@@ -118,24 +116,19 @@ void parse_listen(std::string_view text, listen_options& out) {
     std::string_view rest;
     if (text.starts_with('[')) {
         auto close = text.find(']');
-        if (close == std::string_view::npos)
-            throw bad_value(form);
+        if (close == std::string_view::npos) throw bad_value(form);
         host = text.substr(1, close - 1);
         rest = text.substr(close + 1);
-        if (!rest.starts_with(':'))
-            throw bad_value(form);
+        if (!rest.starts_with(':')) throw bad_value(form);
     } else {
         auto colon = text.rfind(':');
-        if (colon == std::string_view::npos)
-            throw bad_value(form);
+        if (colon == std::string_view::npos) throw bad_value(form);
         host = text.substr(0, colon);
         rest = text.substr(colon);
         // An unbracketed IPv6 address ("::1:8787") is ambiguous: which colon starts the port?
-        if (host.find(':') != std::string_view::npos)
-            throw bad_value(form);
+        if (host.find(':') != std::string_view::npos) throw bad_value(form);
     }
-    if (host.empty())
-        throw bad_value("empty host in " + in_quotes(text));
+    if (host.empty()) throw bad_value("empty host in " + in_quotes(text));
     std::string_view port = rest.substr(1);
     std::uint64_t n = 0;
     auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
@@ -149,28 +142,20 @@ void parse_listen(std::string_view text, listen_options& out) {
 // An http(s) origin. Returns it normalised: lower-case scheme, no trailing slash.
 std::string parse_upstream(std::string_view text) {
     auto parsed = boost::urls::parse_absolute_uri(text);
-    if (!parsed)
-        throw bad_value("not a valid absolute URL: " + in_quotes(text));
+    if (!parsed) throw bad_value("not a valid absolute URL: " + in_quotes(text));
     const boost::urls::url_view& url = *parsed;
     std::string scheme;
     switch (url.scheme_id()) {
-        case boost::urls::scheme::http:
-            scheme = "http";
-            break;
-        case boost::urls::scheme::https:
-            scheme = "https";
-            break;
-        default:
-            throw bad_value("expected an http:// or https:// URL, got " + in_quotes(text));
+        case boost::urls::scheme::http: scheme = "http"; break;
+        case boost::urls::scheme::https: scheme = "https"; break;
+        default: throw bad_value("expected an http:// or https:// URL, got " + in_quotes(text));
     }
     if (!url.has_authority() || url.encoded_host().empty()) {
         throw bad_value("missing host in " + in_quotes(text));
     }
     // Not echoed: user info may hold a password.
-    if (url.has_userinfo())
-        throw bad_value("user info (user@) is not allowed in the URL");
-    if (url.has_query())
-        throw bad_value("a query is not allowed in " + in_quotes(text));
+    if (url.has_userinfo()) throw bad_value("user info (user@) is not allowed in the URL");
+    if (url.has_query()) throw bad_value("a query is not allowed in " + in_quotes(text));
     if (url.encoded_path() != "" && url.encoded_path() != "/") {
         throw bad_value("a path is not allowed (requests keep their own paths), got " +
                         in_quotes(text));
@@ -190,13 +175,11 @@ std::string parse_upstream(std::string_view text) {
 std::string parse_existing_file(std::string_view text) {
     std::string path(text);
     std::error_code ec;
-    if (path.empty())
-        throw bad_value("expected a file name, got ''");
+    if (path.empty()) throw bad_value("expected a file name, got ''");
     if (!std::filesystem::is_regular_file(path, ec)) {
         throw bad_value("no such file: " + in_quotes(path));
     }
-    if (!std::ifstream(path))
-        throw bad_value("cannot read " + in_quotes(path));
+    if (!std::ifstream(path)) throw bad_value("cannot read " + in_quotes(path));
     return path;
 }
 
@@ -262,8 +245,7 @@ std::vector<option_spec> option_table(const std::string& default_db) {
              (default_db.empty() ? std::string("none, set --db") : default_db) + ")",
          where::everywhere,
          [](serve_options& o, std::string_view v) {
-             if (v.empty())
-                 throw bad_value("expected a path, got ''");
+             if (v.empty()) throw bad_value("expected a path, got ''");
              o.store.path = std::string(v);
          }},
         {"offline", "",
@@ -302,6 +284,22 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          "upstream TCP connect deadline" + ms_default(d.upstream.connect_timeout),
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.upstream.connect_timeout = parse_ms(v, 1); }},
+        {"tls-timeout-ms", "N",
+         "upstream TLS handshake deadline" + ms_default(d.upstream.tls_timeout), where::everywhere,
+         [](serve_options& o, std::string_view v) { o.upstream.tls_timeout = parse_ms(v, 1); }},
+        {"upstream-failure-threshold", "N",
+         "consecutive upstream failures that mark it down (answers come from the store at "
+         "once) (default: " +
+             std::to_string(d.upstream.failure_threshold) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.upstream.failure_threshold = static_cast<unsigned>(parse_uint(v, 1, 1'000'000));
+         }},
+        {"upstream-cooldown-ms", "N",
+         "first wait before a down upstream is tried again; doubles per failed try up to 60 s" +
+             ms_default(d.upstream.cooldown),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.upstream.cooldown = parse_ms(v, 1); }},
         {"response-timeout-ms", "N",
          "deadline for the upstream's response header" + ms_default(d.upstream.response_timeout),
          where::everywhere,
@@ -331,8 +329,7 @@ std::vector<option_spec> option_table(const std::string& default_db) {
 
 const option_spec* find_spec(const std::vector<option_spec>& table, std::string_view name) {
     for (const auto& spec : table) {
-        if (spec.name == name)
-            return &spec;
+        if (spec.name == name) return &spec;
     }
     return nullptr;
 }
@@ -341,8 +338,7 @@ const option_spec* find_spec(const std::vector<option_spec>& table, std::string_
 po::options_description describe(const std::vector<option_spec>& table, bool for_file) {
     po::options_description desc("Options", 100, 40);
     for (const auto& spec : table) {
-        if (for_file && spec.allowed != where::everywhere)
-            continue;
+        if (for_file && spec.allowed != where::everywhere) continue;
         if (spec.value_name.empty() && !for_file) {
             desc.add_options()(spec.name.c_str(), po::bool_switch(), spec.help.c_str());
         } else {
@@ -435,8 +431,7 @@ std::vector<setting> parse_environment(const std::vector<std::string>& environme
     for (const auto& entry : environment) {
         auto eq = entry.find('=');
         std::string name = entry.substr(0, eq);
-        if (!name.starts_with(env_prefix))
-            continue;  // not ours
+        if (!name.starts_with(env_prefix)) continue;  // not ours
         if (std::find(std::begin(non_option_variables), std::end(non_option_variables), name) !=
             std::end(non_option_variables)) {
             continue;
@@ -447,8 +442,7 @@ std::vector<setting> parse_environment(const std::vector<std::string>& environme
                 spec = &candidate;
             }
         }
-        if (spec == nullptr)
-            throw bad_value("environment " + name + ": unknown variable");
+        if (spec == nullptr) throw bad_value("environment " + name + ": unknown variable");
         out.push_back({spec->name, eq == std::string::npos ? "" : entry.substr(eq + 1),
                        "environment " + name});
     }
@@ -458,8 +452,7 @@ std::vector<setting> parse_environment(const std::vector<std::string>& environme
 std::vector<setting> parse_file(const std::string& path, const std::string& path_label,
                                 const std::vector<option_spec>& table) {
     std::ifstream in(path);
-    if (!in)
-        throw bad_value(path_label + ": cannot read " + in_quotes(path));
+    if (!in) throw bad_value(path_label + ": cannot read " + in_quotes(path));
     const std::string source = "config file " + path;
     po::parsed_options parsed(nullptr);
     try {
@@ -512,12 +505,10 @@ load_result load_serve_options(const std::vector<std::string>& args,
         std::optional<setting> config;
         for (const auto* source : {&env, &flags}) {
             for (const auto& s : *source) {
-                if (s.key == "config")
-                    config = s;
+                if (s.key == "config") config = s;
             }
         }
-        if (config)
-            file = parse_file(config->value, config->label, table);
+        if (config) file = parse_file(config->value, config->label, table);
 
         for (const auto* source : {&file, &env, &flags}) {
             for (const auto& s : *source) {

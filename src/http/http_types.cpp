@@ -59,6 +59,8 @@ std::string_view to_string(errc code) {
             return "too_large";
         case errc::offline:
             return "offline";
+        case errc::unavailable:
+            return "unavailable";
         case errc::bad_request:
             return "bad_request";
         case errc::internal:

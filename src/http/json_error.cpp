@@ -25,6 +25,7 @@ int status_for_upstream_failure(errc code) {
         case errc::timeout:
             return 504;
         case errc::offline:
+        case errc::unavailable:
             return 503;
         default:
             return 502;

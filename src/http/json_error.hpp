@@ -11,8 +11,8 @@ namespace runmirror {
 // A response with |status|, Content-Type application/json and body {"detail": detail}.
 response json_error(int status, std::string_view detail);
 
-// The status a failed upstream exchange maps to: 504 for a timeout, 502 otherwise,
-// 503 for offline.
+// The status a failed upstream exchange maps to: 504 for a timeout, 503 when offline or while
+// the upstream is considered down, 502 otherwise.
 int status_for_upstream_failure(errc code);
 
 // |s| as a JSON string literal, quotes included.

@@ -403,7 +403,42 @@ error run_reader(fields_handler& handler, hiding_stream& in, std::string_view bo
     return {};
 }
 
+// Accepts any well-formed JSON, refusing nesting deeper than max_json_depth.
+class json_checker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, json_checker> {
+  public:
+    bool Default() {
+        first_ = false;
+        return true;
+    }
+    bool StartObject() {
+        if (first_)
+            top_is_object_ = true;
+        first_ = false;
+        return ++depth_ <= max_json_depth;
+    }
+    bool StartArray() {
+        first_ = false;
+        return ++depth_ <= max_json_depth;
+    }
+    bool EndObject(rapidjson::SizeType) { return --depth_, true; }
+    bool EndArray(rapidjson::SizeType) { return --depth_, true; }
+    bool top_is_object() const { return top_is_object_; }
+
+  private:
+    unsigned depth_ = 0;
+    bool first_ = true;
+    bool top_is_object_ = false;
+};
+
 }  // namespace
+
+bool is_json_object(std::string_view body) {
+    hiding_stream in(body);
+    json_checker checker;
+    rapidjson::Reader reader;
+    return !reader.Parse<parse_flags>(in, checker).IsError() && in.Tell() == body.size() &&
+           checker.top_is_object();
+}
 
 std::pair<run_fields, error> parse_run(std::string_view body) {
     hiding_stream in(body);

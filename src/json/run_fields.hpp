@@ -31,4 +31,7 @@ struct run_list {
 // |body| must be {"items": [ExtractRun...], "total": N, ...}; unknown members are ignored.
 std::pair<run_list, error> parse_run_list(std::string_view body);
 
+// Whether |body| is one well-formed JSON object (nesting capped like the parsers above).
+bool is_json_object(std::string_view body);
+
 }  // namespace runmirror

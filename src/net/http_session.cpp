@@ -111,10 +111,8 @@ asio::awaitable<response> ask_cache(run_cache& cache, const route_match& route, 
 
 // Errors from reading a request header that deserve an answer before closing.
 std::optional<response> answer_for_read_error(const error_code& ec) {
-    if (ec == http::error::header_limit)
-        return json_error(431, "request header too large");
-    if (ec == http::error::body_limit)
-        return json_error(413, "request body too large");
+    if (ec == http::error::header_limit) return json_error(431, "request header too large");
+    if (ec == http::error::body_limit) return json_error(413, "request body too large");
     if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
         return json_error(400, "malformed request: " + ec.message());
@@ -140,10 +138,8 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
         message.body().more = !parser.is_done();
         beast::get_lowest_layer(out).expires_after(timeout);
         auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
-        if (ec == http::error::need_buffer)
-            ec = {};  // the serializer wants the next chunk
-        if (ec)
-            co_return ec;
+        if (ec == http::error::need_buffer) ec = {};  // the serializer wants the next chunk
+        if (ec) co_return ec;
     }
     while (!parser.is_done() || !serializer.is_done()) {
         if (!parser.is_done()) {
@@ -151,10 +147,8 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
             parser.get().body().size = chunk.size();
             beast::get_lowest_layer(in).expires_after(timeout);
             auto [ec, n] = co_await http::async_read(in, in_buffer, parser, use_tuple);
-            if (ec == http::error::need_buffer)
-                ec = {};  // the chunk is full, not an error
-            if (ec)
-                co_return ec;
+            if (ec == http::error::need_buffer) ec = {};  // the chunk is full, not an error
+            if (ec) co_return ec;
             message.body().data = chunk.data();
             message.body().size = chunk.size() - parser.get().body().size;
             message.body().more = !parser.is_done();
@@ -165,10 +159,8 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
         }
         beast::get_lowest_layer(out).expires_after(timeout);
         auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
-        if (ec == http::error::need_buffer)
-            ec = {};
-        if (ec)
-            co_return ec;
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) co_return ec;
     }
     co_return error_code{};
 }
@@ -179,6 +171,7 @@ enum class relay_stage { connecting, sending, awaiting_response, responding, don
 struct relay_outcome {
     relay_stage stage = relay_stage::connecting;
     error_code ec;
+    unsigned status = 0;  // the upstream's, once its response header was read
     bool upstream_reusable = false;
 };
 
@@ -207,8 +200,7 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
     }
     outcome.ec = co_await relay_body(client, client_buffer, request_in, upstream, request_out,
                                      request_writer, body_read, limits.read_timeout);
-    if (outcome.ec)
-        co_return outcome;
+    if (outcome.ec) co_return outcome;
 
     outcome.stage = relay_stage::awaiting_response;
     const bool head = request_in.get().method() == http::verb::head;
@@ -218,8 +210,7 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
         response_in.emplace();
         response_in->body_limit(boost::none);
         response_in->header_limit(static_cast<std::uint32_t>(limits.header_limit));
-        if (head)
-            response_in->skip(true);
+        if (head) response_in->skip(true);
         beast::get_lowest_layer(upstream).expires_after(upstream_limits.response_timeout);
         auto [ec, n] =
             co_await http::async_read_header(upstream, upstream_buffer, *response_in, use_tuple);
@@ -231,6 +222,7 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
 
     outcome.stage = relay_stage::responding;
     auto& upstream_head = response_in->get();
+    outcome.status = upstream_head.result_int();
     http::response<http::buffer_body> response_out;
     response_out.result(upstream_head.result_int());
     response_out.reason(upstream_head.reason());
@@ -253,8 +245,7 @@ asio::awaitable<relay_outcome> relay_exchange(beast::tcp_stream& client,
         outcome.ec =
             co_await relay_body(upstream, upstream_buffer, *response_in, client, response_out,
                                 response_writer, {}, upstream_limits.response_timeout);
-        if (outcome.ec)
-            co_return outcome;
+        if (outcome.ec) co_return outcome;
     }
     outcome.stage = relay_stage::done;
     outcome.upstream_reusable = response_in->keep_alive() && (head || response_in->is_done());
@@ -275,11 +266,9 @@ asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::fl
         parser.get().body().size = out.size() - filled;
         client.expires_after(timeout);
         auto [ec, n] = co_await http::async_read(client, buffer, parser, use_tuple);
-        if (ec == http::error::need_buffer)
-            ec = {};
+        if (ec == http::error::need_buffer) ec = {};
         filled = out.size() - parser.get().body().size;
-        if (ec)
-            co_return ec;
+        if (ec) co_return ec;
     }
     out.resize(filled);
     co_return error_code{};
@@ -296,6 +285,16 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     if (!ctx.pool) {
         response r = json_error(503, "runmirror is offline: requests cannot be forwarded");
         r.headers.push_back({"x-should-retry", "false"});
+        co_await write_response(client, std::move(r), reusable_without_body, ctx.limits);
+        co_return reusable_without_body;
+    }
+    if (const time_point now = clock_type::now(); !ctx.health->allow(now)) {
+        const health_snapshot down = ctx.health->snapshot(now);
+        response r =
+            json_error(503, "upstream is down after " + std::to_string(down.consecutive_failures) +
+                                " consecutive failures; next attempt in " +
+                                std::to_string(down.retry_in.count()) + " ms");
+        r.headers.push_back({"Retry-After", std::to_string((down.retry_in.count() + 999) / 1000)});
         co_await write_response(client, std::move(r), reusable_without_body, ctx.limits);
         co_return reusable_without_body;
     }
@@ -358,6 +357,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto [conn, err] = co_await ctx.pool->acquire(!body_complete || attempt > 0);
         if (err) {
+            ctx.guard->observe(err, 0);
             spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
                          std::string(out.target()), err.detail);
             co_await write_response(client,
@@ -373,15 +373,13 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             },
             conn->stream);
         if (!outcome.ec) {
-            if (outcome.upstream_reusable)
-                ctx.pool->release(std::move(conn));
+            if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
             co_return keep_alive;
         }
         const bool replayable = conn->reused && body_complete &&
                                 outcome.stage != relay_stage::responding &&
                                 outcome.ec != beast::error::timeout;
-        if (!replayable)
-            break;
+        if (!replayable) break;
     }
     if (outcome.stage == relay_stage::responding)
         co_return false;  // the client saw a partial answer
@@ -403,11 +401,9 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
     auto state = std::make_shared<session_state>(std::move(socket));
     const auto id = ctx.registry.add([weak = std::weak_ptr<session_state>(state)] {
         auto s = weak.lock();
-        if (!s)
-            return;
+        if (!s) return;
         asio::post(s->stream.get_executor(), [s] {
-            if (s->idle)
-                s->stream.close();
+            if (s->idle) s->stream.close();
         });
     });
     auto& stream = state->stream;
@@ -443,8 +439,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         const bool keep_alive = head.keep_alive() && !ctx.stopping;
         const route_match route = match_route(req.method, req.path());
         if (route.kind == route::passthrough) {
-            if (!co_await pass_through(stream, buffer, head_parser, keep_alive, ctx))
-                break;
+            if (!co_await pass_through(stream, buffer, head_parser, keep_alive, ctx)) break;
             continue;
         }
 
@@ -463,7 +458,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
 
         response answer;
         if (route.kind == route::health || route.kind == route::admin) {
-            answer = handle_admin(route, req, ctx.admin);
+            answer = handle_admin(route, req, ctx.admin, clock_type::now());
         } else {
             answer = co_await ask_cache(ctx.cache, route, std::move(req));
         }

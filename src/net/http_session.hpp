@@ -12,6 +12,7 @@
 
 #include "admin/admin_routes.hpp"
 #include "cache/run_cache.hpp"
+#include "cache/upstream_guard.hpp"
 #include "runmirror/options.hpp"
 
 namespace runmirror::net {
@@ -37,7 +38,9 @@ class session_registry {
 struct session_context {
     limits_options limits;
     run_cache& cache;
-    upstream_pool* pool;  // null in offline mode: pass-through is refused
+    upstream_pool* pool;      // null in offline mode: pass-through is refused
+    upstream_health* health;  // null in offline mode
+    upstream_guard* guard;    // pass-through reports its exchanges here; null in offline mode
     admin_context admin;
     session_registry& registry;
     std::atomic<bool>& stopping;  // set at shutdown: finish the current request, then close

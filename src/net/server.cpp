@@ -21,6 +21,7 @@
 
 #include "admin/admin_routes.hpp"
 #include "cache/run_cache.hpp"
+#include "cache/upstream_guard.hpp"
 #include "net/http_session.hpp"
 #include "net/upstream_client.hpp"
 #include "net/upstream_pool.hpp"
@@ -41,29 +42,35 @@ class server_impl final : public server {
           ioc_(static_cast<int>(thread_count())),
           signals_(ioc_, SIGINT, SIGTERM),
           acceptor_(ioc_) {
+        auto now = [] { return clock_type::now(); };
         if (options_.cache.mode == serve_mode::online) {
             pool_ = std::make_unique<net::upstream_pool>(ioc_, options_.upstream);
-            upstream_ = net::make_upstream_client(ioc_, *pool_, options_.limits);
+            client_ = net::make_upstream_client(ioc_, *pool_, options_.limits);
+            health_ = std::make_unique<upstream_health>(options_.upstream.failure_threshold,
+                                                        options_.upstream.cooldown,
+                                                        options_.upstream.max_cooldown);
+            guard_ = std::make_unique<upstream_guard>(
+                *client_, *health_, now, [this](millis delay, std::function<void()> task) {
+                    run_after(delay, std::move(task));
+                });
         }
-        cache_ = std::make_unique<run_cache>(db_, upstream_.get(), options_.cache,
-                                             [] { return clock_type::now(); });
-        context_ = std::make_unique<net::session_context>(net::session_context{
-            options_.limits, *cache_, pool_.get(),
-            admin_context{options_.cache.mode, options_.admin_token, options_.upstream.url},
-            registry_, stopping_});
+        cache_ = std::make_unique<run_cache>(db_, guard_.get(), options_.cache, now);
+        context_ = std::make_unique<net::session_context>(
+            net::session_context{options_.limits, *cache_, pool_.get(), health_.get(), guard_.get(),
+                                 admin_context{options_.cache.mode, options_.admin_token,
+                                               options_.upstream.url, health_.get()},
+                                 registry_, stopping_});
     }
 
     int run() override {
         bind();
         signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-            if (ec)
-                return;
+            if (ec) return;
             spdlog::info("signal {}: shutting down", signal);
             begin_shutdown();
         });
         asio::co_spawn(ioc_, accept_loop(), asio::detached);
-        if (stop_requested_)
-            asio::post(ioc_, [this] { begin_shutdown(); });
+        if (stop_requested_) asio::post(ioc_, [this] { begin_shutdown(); });
 
         std::vector<std::thread> threads;
         for (unsigned i = 1; i < thread_count(); ++i)
@@ -82,24 +89,19 @@ class server_impl final : public server {
 
   private:
     unsigned thread_count() const {
-        if (options_.listen.threads > 0)
-            return options_.listen.threads;
+        if (options_.listen.threads > 0) return options_.listen.threads;
         return std::max(1u, std::thread::hardware_concurrency());
     }
 
     void bind() {
         boost::system::error_code ec;
         auto address = asio::ip::make_address(options_.listen.host, ec);
-        if (ec)
-            throw std::runtime_error("invalid listen address " + options_.listen.host);
+        if (ec) throw std::runtime_error("invalid listen address " + options_.listen.host);
         tcp::endpoint endpoint(address, options_.listen.port);
         acceptor_.open(endpoint.protocol(), ec);
-        if (!ec)
-            acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec)
-            acceptor_.bind(endpoint, ec);
-        if (!ec)
-            acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(endpoint, ec);
+        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
         if (ec) {
             throw std::runtime_error("cannot listen on " + options_.listen.host + ":" +
                                      std::to_string(options_.listen.port) + ": " + ec.message());
@@ -114,8 +116,7 @@ class server_impl final : public server {
         while (!stopping_) {
             auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), use_tuple);
             if (ec) {
-                if (ec == asio::error::operation_aborted || stopping_)
-                    break;
+                if (ec == asio::error::operation_aborted || stopping_) break;
                 // Out of descriptors or similar: back off briefly instead of spinning.
                 spdlog::warn("accept: {}", ec.message());
                 asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
@@ -129,8 +130,7 @@ class server_impl final : public server {
             auto executor = socket.get_executor();
             asio::co_spawn(executor, net::run_http_session(std::move(socket), *context_),
                            [](std::exception_ptr e) {
-                               if (!e)
-                                   return;
+                               if (!e) return;
                                try {
                                    std::rethrow_exception(e);
                                } catch (const std::exception& ex) {
@@ -140,10 +140,17 @@ class server_impl final : public server {
         }
     }
 
+    // The upstream guard's probe timer. Tasks still pending at shutdown are dropped unrun.
+    void run_after(millis delay, std::function<void()> task) {
+        auto timer = std::make_shared<asio::steady_timer>(ioc_, delay);
+        timer->async_wait([timer, task = std::move(task)](const boost::system::error_code& ec) {
+            if (!ec) task();
+        });
+    }
+
     // Runs on the io_context. Idempotent.
     void begin_shutdown() {
-        if (stopping_.exchange(true))
-            return;
+        if (stopping_.exchange(true)) return;
         boost::system::error_code ignored;
         acceptor_.close(ignored);
         signals_.cancel(ignored);
@@ -172,7 +179,9 @@ class server_impl final : public server {
     asio::signal_set signals_;
     tcp::acceptor acceptor_;
     std::unique_ptr<net::upstream_pool> pool_;
-    std::unique_ptr<upstream> upstream_;
+    std::unique_ptr<upstream> client_;
+    std::unique_ptr<upstream_health> health_;
+    std::unique_ptr<upstream_guard> guard_;
     std::unique_ptr<run_cache> cache_;
     net::session_registry registry_;
     std::atomic<bool> stopping_{false};

@@ -10,7 +10,9 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -38,11 +40,9 @@ constexpr auto max_idle_age = std::chrono::seconds(4);
 // True when the peer has not closed the idle connection and sent nothing unexpected: a
 // non-blocking peek returns EAGAIN. EOF or stray bytes make it unusable.
 bool looks_open(upstream_connection& conn) {
-    if (conn.buffer.size() != 0)
-        return false;
+    if (conn.buffer.size() != 0) return false;
     auto& socket = conn.tcp().socket();
-    if (!socket.is_open())
-        return false;
+    if (!socket.is_open()) return false;
     char byte;
     ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -52,8 +52,7 @@ bool looks_open(upstream_connection& conn) {
 
 upstream_endpoint parse_upstream_url(const std::string& url) {
     auto parsed = boost::urls::parse_absolute_uri(url);
-    if (parsed.has_error())
-        throw std::invalid_argument("invalid upstream URL: " + url);
+    if (parsed.has_error()) throw std::invalid_argument("invalid upstream URL: " + url);
     upstream_endpoint ep;
     const std::string scheme = parsed->scheme();
     if (scheme == "https") {
@@ -64,8 +63,7 @@ upstream_endpoint parse_upstream_url(const std::string& url) {
         throw std::invalid_argument("upstream URL must be http:// or https://: " + url);
     }
     ep.host = parsed->host_address();
-    if (ep.host.empty())
-        throw std::invalid_argument("upstream URL has no host: " + url);
+    if (ep.host.empty()) throw std::invalid_argument("upstream URL has no host: " + url);
     const std::string default_port = ep.tls ? "443" : "80";
     ep.port = parsed->has_port() ? std::string(parsed->port()) : default_port;
     std::string authority_host(parsed->encoded_host_and_port());
@@ -75,8 +73,7 @@ upstream_endpoint parse_upstream_url(const std::string& url) {
 
 error upstream_error(const boost::system::error_code& ec, std::string_view during) {
     std::string detail = std::string(during) + ": " + ec.message();
-    if (ec == beast::error::timeout)
-        return {errc::timeout, std::string(during) + ": timed out"};
+    if (ec == beast::error::timeout) return {errc::timeout, std::string(during) + ": timed out"};
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
         return {errc::too_large, std::move(detail)};
     }
@@ -84,8 +81,7 @@ error upstream_error(const boost::system::error_code& ec, std::string_view durin
         ec == asio::ssl::error::stream_truncated) {
         return {errc::tls, std::move(detail)};
     }
-    if (ec == http::error::end_of_stream)
-        return {errc::reset, std::move(detail)};
+    if (ec == http::error::end_of_stream) return {errc::reset, std::move(detail)};
     if (ec.category() == http::make_error_code(http::error::partial_message).category()) {
         return {errc::bad_response, std::move(detail)};  // malformed or truncated HTTP
     }
@@ -131,22 +127,34 @@ void upstream_pool::release(connection_ptr conn) {
     conn->idle_since = steady::now();
     conn->tcp().expires_never();
     std::lock_guard lock(mutex_);
-    if (idle_.size() >= options_.max_idle_per_host)
-        idle_.pop_front();
+    if (idle_.size() >= options_.max_idle_per_host) idle_.pop_front();
     idle_.push_back(std::move(conn));
 }
 
 asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fresh) {
     if (!fresh) {
-        if (auto conn = take_idle())
-            co_return std::pair{std::move(conn), error{}};
+        if (auto conn = take_idle()) co_return std::pair{std::move(conn), error{}};
     }
     auto executor = asio::make_strand(ioc_);
-    tcp::resolver resolver(executor);
+    // Name resolution counts against the connect deadline; the resolver has none of its own.
+    // Both run on this coroutine's executor, so the timer's handler never races with it.
+    auto here = co_await asio::this_coro::executor;
+    tcp::resolver resolver(here);
+    asio::steady_timer resolve_deadline(here, options_.connect_timeout);
+    bool resolve_timed_out = false;
+    resolve_deadline.async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;  // cancelled: resolution finished first (the frame may be gone)
+        resolve_timed_out = true;
+        resolver.cancel();
+    });
     auto [rec, endpoints] =
         co_await resolver.async_resolve(endpoint_.host, endpoint_.port, use_tuple);
-    if (rec)
-        co_return std::pair{nullptr, upstream_error(rec, "resolving " + endpoint_.host)};
+    resolve_deadline.cancel();
+    if (resolve_timed_out) {
+        co_return std::pair{nullptr,
+                            error{errc::timeout, "resolving " + endpoint_.host + ": timed out"}};
+    }
+    if (rec) co_return std::pair{nullptr, upstream_error(rec, "resolving " + endpoint_.host)};
 
     auto conn = std::make_unique<upstream_connection>(upstream_connection{
         endpoint_.tls
@@ -159,8 +167,7 @@ asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fr
     auto& tcp_layer = conn->tcp();
     tcp_layer.expires_after(options_.connect_timeout);
     auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_tuple);
-    if (cec)
-        co_return std::pair{nullptr, upstream_error(cec, "connecting to upstream")};
+    if (cec) co_return std::pair{nullptr, upstream_error(cec, "connecting to upstream")};
     tcp_layer.socket().set_option(tcp::no_delay(true));
 
     if (auto* tls = std::get_if<tls_stream>(&conn->stream)) {
@@ -173,8 +180,7 @@ asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fr
         tls->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
         tcp_layer.expires_after(options_.tls_timeout);
         auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
-        if (hec)
-            co_return std::pair{nullptr, upstream_error(hec, "TLS handshake with upstream")};
+        if (hec) co_return std::pair{nullptr, upstream_error(hec, "TLS handshake with upstream")};
     }
     co_return std::pair{std::move(conn), error{}};
 }
@@ -233,18 +239,15 @@ class upstream_client final : public upstream {
             http::response_parser<http::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
             parser.body_limit(limits_.response_body_limit);
-            if (req.method == "HEAD")
-                parser.skip(true);
+            if (req.method == "HEAD") parser.skip(true);
 
             ec = co_await std::visit(
                 [&](auto& stream) -> asio::awaitable<boost::system::error_code> {
                     auto [wec, wn] = co_await http::async_write(stream, out, use_tuple);
-                    if (wec)
-                        co_return wec;
+                    if (wec) co_return wec;
                     auto [hec, hn] =
                         co_await http::async_read_header(stream, conn->buffer, parser, use_tuple);
-                    if (hec)
-                        co_return hec;
+                    if (hec) co_return hec;
                     tcp_layer.expires_after(remaining());
                     auto [bec, bn] =
                         co_await http::async_read(stream, conn->buffer, parser, use_tuple);
@@ -269,8 +272,7 @@ class upstream_client final : public upstream {
                     {std::string(f.name_string()), std::string(f.value())});
             }
             reply.answer.body = std::move(msg.body());
-            if (msg.keep_alive())
-                pool_.release(std::move(conn));
+            if (msg.keep_alive()) pool_.release(std::move(conn));
             co_return reply;
         }
         reply.failure = {errc::reset, "upstream closed the connection twice"};

@@ -15,9 +15,25 @@ class scripted_upstream : public upstream {
   public:
     std::deque<upstream_reply> script;
     std::vector<request> seen;
+    bool hold = false;  // keep requests in flight until release()
+    std::vector<handler> held;
 
     void async_send(request req, handler on_reply) override {
         seen.push_back(std::move(req));
+        if (hold) {
+            held.push_back(std::move(on_reply));
+            return;
+        }
+        answer_with_script(on_reply);
+    }
+    void release() {
+        auto pending = std::move(held);
+        held.clear();
+        for (auto& h : pending) answer_with_script(h);
+    }
+
+private:
+    void answer_with_script(const handler& on_reply) {
         REQUIRE_FALSE(script.empty());
         upstream_reply r = std::move(script.front());
         script.pop_front();
@@ -61,8 +77,9 @@ struct fixture {
                                         options, [this] { return now; });
     }
 
-    response get(std::string target, std::string key = "key-a", header_list extra = {},
-                 std::string method = "GET") {
+    // Starts a request; the answer lands in |out| whenever the cache gives it.
+    void start(std::optional<response>& out, std::string target, std::string key = "key-a",
+               header_list extra = {}, std::string method = "GET") {
         request req;
         req.method = method;
         req.target = target;
@@ -72,8 +89,13 @@ struct fixture {
         for (auto& h : extra)
             req.headers.push_back(h);
         route_match route = match_route(req.method, req.path());
+        cache->handle(route, std::move(req), [&out](response r) { out = std::move(r); });
+    }
+
+    response get(std::string target, std::string key = "key-a", header_list extra = {},
+                 std::string method = "GET") {
         std::optional<response> out;
-        cache->handle(route, std::move(req), [&](response r) { out = std::move(r); });
+        start(out, std::move(target), std::move(key), std::move(extra), std::move(method));
         REQUIRE(out);
         return *out;
     }
@@ -252,12 +274,101 @@ TEST_CASE_FIXTURE(fixture, "only-if-cached never contacts upstream; no-cache alw
     CHECK(up.seen.size() == 2);
 }
 
-TEST_CASE_FIXTURE(fixture, "an unparsable 200 is relayed but not stored") {
+TEST_CASE_FIXTURE(fixture, "a broken 200 body is never stored nor relayed") {
     up.script.push_back(answer(200, "{\"id\":\"r8\",\"status\":"));
     response r = get("/api/v1/extraction/runs/r8");
-    CHECK(r.status == 200);
+    CHECK(r.status == 502);
+    CHECK(r.body.starts_with("{\"detail\":"));
     CHECK(cache_status(r) == "runmirror; fwd=miss; fwd-status=200");
     CHECK_FALSE(db->find_run("r8"));
+
+    SUBCASE("and with a stored copy, the copy is served") {
+        up.script.push_back(answer(200, run_json("r8", "PENDING")));
+        get("/api/v1/extraction/runs/r8");
+        now += std::chrono::minutes(1);
+        up.script.push_back(answer(200, "<html>oops</html>"));
+        response stale = get("/api/v1/extraction/runs/r8");
+        CHECK(stale.status == 200);
+        CHECK(stale.body == run_json("r8", "PENDING"));
+        CHECK(cache_status(stale) == "runmirror; hit; detail=stale-if-error; fwd-status=200");
+    }
+}
+
+TEST_CASE_FIXTURE(fixture, "5xx and 429 without a copy: JSON errors relayed, anything else a JSON 502") {
+    upstream_reply busy = answer(429, R"({"detail":"slow down"})");
+    busy.answer.headers.push_back({"Retry-After", "3"});
+    up.script.push_back(busy);
+    response r = get("/api/v1/extraction/runs/x");
+    CHECK(r.status == 429);
+    CHECK(r.header("Retry-After") == "3");
+    up.script.push_back(answer(502, "<html>Bad Gateway</html>"));
+    r = get("/api/v1/extraction/runs/x");
+    CHECK(r.status == 502);
+    CHECK(r.body == R"({"detail":"upstream answered 502 without a JSON body"})");
+}
+
+TEST_CASE_FIXTURE(fixture, "a circuit-open failure carries Retry-After") {
+    upstream_reply down = failure(errc::unavailable);
+    down.retry_in = millis(1'500);
+    up.script.push_back(down);
+    response r = get("/api/v1/extraction/runs/x");
+    CHECK(r.status == 503);
+    CHECK(r.header("Retry-After") == "2");
+}
+
+TEST_CASE_FIXTURE(fixture, "concurrent identical misses share one upstream request, per tenant") {
+    up.hold = true;
+    std::vector<std::optional<response>> a(5), b(3);
+    for (auto& out : a) start(out, "/api/v1/extraction/runs/rc", "key-a");
+    for (auto& out : b) start(out, "/api/v1/extraction/runs/rc", "key-b");
+    CHECK(up.seen.size() == 2);
+    CHECK(cache->waiting_clients() == 8);
+    up.script.push_back(answer(200, run_json("rc", "SUCCESS")));
+    up.script.push_back(answer(404, R"({"detail":"Run not found"})"));
+    up.release();
+    CHECK(cache->waiting_clients() == 0);
+    for (auto& out : a) {
+        REQUIRE(out);
+        CHECK(out->status == 200);
+        CHECK(out->body == run_json("rc", "SUCCESS"));
+    }
+    for (auto& out : b) {
+        REQUIRE(out);
+        CHECK(out->status == 404);
+    }
+}
+
+TEST_CASE_FIXTURE(fixture, "a run upstream no longer has is tombstoned (reconciliation)") {
+    const std::string a = run_json("rg", "SUCCESS", "p1", "2026-01-02T00:00:00Z");
+    up.script.push_back(answer(200, "{\"items\":[" + a + "],\"total\":1,\"skip\":0,\"limit\":50}"));
+    get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50");
+
+    SUBCASE("a 404 to a tenant that was shown the run") {
+        up.script.push_back(answer(404, R"({"detail":"Run not found"})"));
+        CHECK(get("/api/v1/extraction/runs/rg", "key-a", {{"Cache-Control", "no-cache"}}).status ==
+              404);
+        CHECK(get("/api/v1/extraction/runs/rg").status == 404);
+        CHECK(db->find_run("rg")->deleted_at);
+        CHECK_FALSE(db->find_list_page(tenant_of_key("key-a"),
+                                       "extraction_agent_id=agent-1&limit=50"));
+        CHECK(up.seen.size() == 2);
+    }
+    SUBCASE("a 404 to a tenant that was never shown it changes nothing") {
+        up.script.push_back(answer(404, R"({"detail":"Run not found"})"));
+        CHECK(get("/api/v1/extraction/runs/rg", "key-b").status == 404);
+        CHECK_FALSE(db->find_run("rg")->deleted_at);
+        CHECK(get("/api/v1/extraction/runs/rg").status == 200);
+    }
+}
+
+TEST_CASE_FIXTURE(fixture, "a list never fetched is assembled when the upstream fails") {
+    up.script.push_back(answer(200, run_json("rl", "SUCCESS")));
+    get("/api/v1/extraction/runs/rl");
+    up.script.push_back(failure(errc::refused));
+    response r = get("/api/v1/extraction/runs?extraction_agent_id=agent-1");
+    CHECK(r.status == 200);
+    CHECK(cache_status(r) == "runmirror; hit; detail=assembled");
+    CHECK(r.body == "{\"items\":[" + run_json("rl", "SUCCESS") + "],\"total\":1,\"skip\":0,\"limit\":100}");
 }
 
 TEST_CASE_FIXTURE(fixture, "forwarded requests ask for identity encoding") {

@@ -326,3 +326,14 @@ TEST_CASE("parse_run_list fails cleanly on hostile nesting and truncation") {
         }
     }
 }
+
+TEST_CASE("is_json_object accepts any object and nothing else") {
+    CHECK(is_json_object(R"({"detail":"busy"})"));
+    CHECK(is_json_object(R"( {"a":[1,2,{"b":1e999}]} )"));
+    CHECK_FALSE(is_json_object("<html>502 Bad Gateway</html>"));
+    CHECK_FALSE(is_json_object(R"(["not","an","object"])"));
+    CHECK_FALSE(is_json_object(R"({"detail":)"));
+    CHECK_FALSE(is_json_object(""));
+    CHECK_FALSE(is_json_object(std::string(100000, '[')));
+    CHECK_FALSE(is_json_object(std::string("{}\0junk", 7)));
+}

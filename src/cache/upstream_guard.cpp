@@ -1,0 +1,60 @@
+#include "cache/upstream_guard.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace runmirror {
+
+upstream_guard::upstream_guard(upstream& inner, upstream_health& health, clock_fn now,
+                               scheduler schedule)
+    : inner_(inner), health_(health), now_(std::move(now)), schedule_(std::move(schedule)) {}
+
+void upstream_guard::async_send(request req, handler on_reply) {
+    const time_point now = now_();
+    if (!health_.allow(now)) {
+        const health_snapshot s = health_.snapshot(now);
+        upstream_reply reply;
+        reply.failure = {errc::unavailable, "upstream is down after " +
+                                                std::to_string(s.consecutive_failures) +
+                                                " consecutive failures; next attempt in " +
+                                                std::to_string(s.retry_in.count()) + " ms"};
+        reply.retry_in = s.retry_in;
+        on_reply(std::move(reply));
+        return;
+    }
+    inner_.async_send(std::move(req), [this, on_reply = std::move(on_reply)](upstream_reply reply) {
+        observe(reply.failure, reply.answer.status);
+        on_reply(std::move(reply));
+    });
+}
+
+void upstream_guard::observe(const error& failure, int status) {
+    if (!is_health_failure(failure, status)) {
+        if (!health_.snapshot(now_()).up) spdlog::info("upstream is back");
+        health_.record_success();
+        return;
+    }
+    if (health_.record_failure(now_())) {
+        spdlog::warn("upstream marked down: {}",
+                     failure ? failure.detail : "HTTP " + std::to_string(status));
+    }
+    if (!health_.snapshot(now_()).up) schedule_probe();
+}
+
+void upstream_guard::schedule_probe() {
+    if (probe_pending_.exchange(true)) return;
+    const millis delay = health_.snapshot(now_()).retry_in;
+    schedule_(delay, [this] { probe(); });
+}
+
+// Any HTTP answer proves the upstream reachable; the root path needs no key and no tenant.
+void upstream_guard::probe() {
+    request req;
+    req.method = "GET";
+    req.target = "/";
+    inner_.async_send(std::move(req), [this](upstream_reply reply) {
+        probe_pending_ = false;
+        observe(reply.failure, reply.answer.status);
+    });
+}
+
+}  // namespace runmirror
