@@ -1,12 +1,13 @@
 #pragma once
-// The store: runs, list pages and grants in domain terms. No HTTP, no SQL in these signatures,
-// so a PostgreSQL backend can implement the same interface.
+// The store: runs, list pages, grants and watches in domain terms. No HTTP, no SQL in these
+// signatures, so a PostgreSQL backend can implement the same interface.
 //
 // Threading: every method may be called from any thread concurrently. Writes are serialised
 // inside the store (one writer); reads run in parallel with each other and with the writer.
 // Errors: a failure of the storage itself (disk full, corrupt file) throws store_error. Every
 // write is one transaction: after a crash a write is either wholly there or wholly absent.
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -16,6 +17,7 @@
 
 #include "runmirror/clock.hpp"
 #include "runmirror/run_record.hpp"
+#include "runmirror/watch.hpp"
 
 namespace runmirror {
 
@@ -40,7 +42,8 @@ class store {
     virtual std::optional<stored_run> find_run(std::string_view id) = 0;
     virtual std::optional<stored_run> find_run_by_job(std::string_view job_id) = 0;
     // Marks the run deleted (creating a bodiless row if it was never stored) and drops every
-    // stored list page, since any of them may list it.
+    // stored list page, since any of them may list it. Finishes the run's active watch (and an
+    // active job watch for the run's stored job id) with last_status "DELETED".
     virtual void tombstone_run(std::string_view id, time_point at) = 0;
     // Stored, not tombstoned runs the tenant holds a grant for, newest first.
     virtual run_page list_runs(const run_query& query) = 0;
@@ -56,6 +59,62 @@ class store {
     virtual bool has_grant(std::string_view tenant, std::string_view project_id) = 0;
     // Drops the tenant's grants and its stored list pages (upstream answered 401).
     virtual void revoke_tenant(std::string_view tenant) = 0;
+
+    // --- watches: what the sync worker polls until final (runmirror/watch.hpp) --------------
+    // Invariants: at most one watch per run id and one per job id; no active watch of a
+    // tombstoned run. Ended watches are kept (for the CLI and browse API) until pruned.
+    // Methods taking a watch_id do nothing and return false when that watch does not exist
+    // (it may have been merged into another one meanwhile).
+
+    // Watches |run|, seen CREATED or PENDING upstream, for |tenant|; the first poll is due at
+    // |first_poll_at|. Idempotent: if the run is already watched, that watch keeps its
+    // schedule and attempts, its tenant becomes |tenant| if not empty (the latest key known
+    // to see the run), and missing project, agent and job ids are filled in. An ended watch of the
+    // run starts over (created_at = |now|, attempts 0, reason cleared). A job watch that has not
+    // found its run yet and whose job is |run.job_id| becomes this run's watch; if the run
+    // already had one, the job watch is merged into it (and disappears). Returns the active
+    // watch's id, or nullopt (changing nothing) when the run is tombstoned. Throws
+    // std::invalid_argument when |run.id| is empty.
+    virtual std::optional<watch_id> watch_run(const run_fields& run, std::string_view tenant,
+                                              time_point now, time_point first_poll_at) = 0;
+    // Watches a job created through the daemon, for |tenant|, until its run is final. Same
+    // idempotency as watch_run, keyed by |job_id|. Returns the watch's id; it is active unless
+    // the job's run was already found and then tombstoned. Throws std::invalid_argument when
+    // |job_id| is empty.
+    virtual watch_id watch_job(std::string_view job_id, std::string_view extraction_agent_id,
+                               std::string_view tenant, time_point now,
+                               time_point first_poll_at) = 0;
+    // A job watch's poll found its run: the watch becomes a run watch for |run_id| (same id,
+    // same schedule; an empty |project_id| keeps the known one). If |run_id| already had a
+    // watch, that one is merged into this one and disappears. Idempotent for the same run;
+    // throws std::invalid_argument if the watch is already bound to another run. A tombstoned
+    // run finishes the watch ("DELETED"). Returns true when the watch is active afterwards.
+    virtual bool job_watch_found_run(watch_id id, std::string_view run_id,
+                                     std::string_view project_id, time_point now) = 0;
+
+    // Active watches of |tenants| with next_poll_at <= |now|, soonest first (then by id), at
+    // most |limit|.
+    virtual std::vector<watch> due_watches(time_point now, std::size_t limit,
+                                           const tenant_filter& tenants) = 0;
+    // The earliest next_poll_at among active watches of |tenants| (possibly in the past), or
+    // nullopt when there are none, so the worker sleeps exactly until then (or until it is
+    // told of a new watch or a returning tenant).
+    virtual std::optional<time_point> next_due_time(const tenant_filter& tenants) = 0;
+
+    // Records a poll that did not end the watch. Only an active watch is changed: a watch that
+    // ended meanwhile (finished by a tombstone, given up) stays ended and this returns false.
+    virtual bool reschedule_watch(watch_id id, const poll_outcome& outcome, time_point now) = 0;
+    // The watched run reached |final_status| (SUCCESS or ERROR): the watch ends, finished at
+    // |now|. False when it was not active. (A 404 needs no call: tombstone_run finishes it.)
+    virtual bool finish_watch(watch_id id, std::string_view final_status, time_point now) = 0;
+    // The worker stops trying (e.g. the maximum age passed); |reason| is shown to users. False
+    // when it was not active.
+    virtual bool give_up_watch(watch_id id, std::string_view reason, time_point now) = 0;
+
+    virtual std::optional<watch> find_watch(watch_id id) = 0;
+    // For the CLI and the browse API: active watches soonest first, then (with
+    // watch_listing::all) ended ones, most recently ended first; at most |limit|.
+    virtual std::vector<watch> list_watches(watch_listing which, std::size_t limit) = 0;
 
     // --- maintenance ------------------------------------------------------------------------
     virtual int schema_version() = 0;

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -70,6 +72,77 @@ void bind_list_filters(sqlite::statement& s, const run_query& q) {
     if (!q.project_id.empty()) {
         s.bind_text(3, q.project_id);
     }
+}
+
+#define WATCH_COLUMNS                                                                         \
+    "id, kind, run_id, job_id, tenant, project_id, extraction_agent_id, created_at,"          \
+    " next_poll_at, attempts, last_status, last_error, updated_at, finished_at, given_up_at," \
+    " give_up_reason"
+
+// The condition every query for active watches uses; it matches the partial index watches_due.
+#define WATCH_ACTIVE "finished_at IS NULL AND given_up_at IS NULL"
+
+watch read_watch(const sqlite::statement& row) {
+    watch w;
+    w.id = row.column_int64(0);
+    w.kind = row.column_text(1) == "job" ? watch_kind::job : watch_kind::run;
+    w.run_id = row.column_text(2);
+    w.job_id = row.column_text(3);
+    w.tenant = row.column_text(4);
+    w.project_id = row.column_text(5);
+    w.extraction_agent_id = row.column_text(6);
+    w.created_at = from_unix_ms(row.column_int64(7));
+    w.next_poll_at = from_unix_ms(row.column_int64(8));
+    w.attempts = static_cast<std::uint32_t>(row.column_int64(9));
+    w.last_status = row.column_text(10);
+    w.last_error = row.column_text(11);
+    w.updated_at = from_unix_ms(row.column_int64(12));
+    if (!row.column_is_null(13)) {
+        w.finished_at = from_unix_ms(row.column_int64(13));
+    }
+    if (!row.column_is_null(14)) {
+        w.given_up_at = from_unix_ms(row.column_int64(14));
+    }
+    w.give_up_reason = row.column_text(15);
+    return w;
+}
+
+// " AND tenant IN (?N, ?N+1, ...)" for a tenant list, "" for any tenant.
+std::string tenant_clause(const tenant_filter& f, int first_param) {
+    if (f.any_tenant) {
+        return "";
+    }
+    std::string clause = " AND tenant IN (";
+    for (std::size_t i = 0; i < f.tenants.size(); ++i) {
+        clause += (i == 0 ? "?" : ", ?") + std::to_string(first_param + static_cast<int>(i));
+    }
+    return clause + ")";
+}
+
+void bind_tenants(sqlite::statement& s, const tenant_filter& f, int first_param) {
+    if (f.any_tenant) {
+        return;
+    }
+    for (std::size_t i = 0; i < f.tenants.size(); ++i) {
+        s.bind_text(first_param + static_cast<int>(i), f.tenants[i]);
+    }
+}
+
+// Runs |fn| on a prepared |sql|. A text that varies with the length of a tenant list is
+// prepared afresh each time rather than cached, so the statement cache stays bounded.
+template <class Fn>
+auto with_statement(sqlite::database& db, const std::string& sql, const tenant_filter& f, Fn&& fn) {
+    if (f.any_tenant) {
+        sqlite::statement_use s(db, sql);
+        return fn(*s);
+    }
+    sqlite::statement s(db, sql);
+    return fn(s);
+}
+
+std::int64_t sql_limit(std::size_t limit) {
+    return static_cast<std::int64_t>(
+        std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
 }
 
 class sqlite_store final : public store {
@@ -138,6 +211,18 @@ class sqlite_store final : public store {
             }
             sqlite::statement_use pages(db, "DELETE FROM list_pages");
             pages->run();
+            // No active watch of a deleted run: its watch, and a job watch still looking
+            // for it by the job id the stored run names.
+            sqlite::statement_use watches(
+                db,
+                "UPDATE watches SET finished_at = ?2, last_status = 'DELETED', last_error = '',"
+                " updated_at = ?2"
+                " WHERE " WATCH_ACTIVE
+                " AND (run_id = ?1 OR (run_id IS NULL AND job_id ="
+                " (SELECT NULLIF(job_id, '') FROM runs WHERE id = ?1)))");
+            watches->bind_text(1, id);
+            watches->bind_int64(2, to_unix_ms(at));
+            watches->run();
         });
     }
 
@@ -244,6 +329,227 @@ class sqlite_store final : public store {
         });
     }
 
+    std::optional<watch_id> watch_run(const run_fields& run, std::string_view tenant,
+                                      time_point now, time_point first_poll_at) override {
+        if (run.id.empty()) {
+            throw std::invalid_argument("store: watch_run without a run id");
+        }
+        std::optional<watch_id> result;
+        write([&](sqlite::database& db) {
+            if (run_is_tombstoned(db, run.id)) {
+                return;
+            }
+            std::optional<watch_id> by_run = watch_id_where(db, "run_id = ?1", run.id);
+            std::optional<watch_id> by_job;
+            if (!run.job_id.empty()) {
+                by_job = watch_id_where(db, "job_id = ?1 AND run_id IS NULL", run.job_id);
+            }
+            if (!by_run && !by_job) {
+                result = insert_watch(db, run.id, run.job_id, tenant, run.project_id,
+                                      run.extraction_agent_id, now, first_poll_at);
+                return;
+            }
+            watch_id id;
+            if (by_run) {
+                id = *by_run;
+                if (by_job) {
+                    // The job's watch was looking for this very run: one watch is enough, and
+                    // the run's takes over the job id below.
+                    delete_watch(db, *by_job);
+                }
+            } else {
+                id = *by_job;
+                bind_run(db, id, run.id);
+            }
+            update_watch_details(db, id, tenant, run.project_id, run.extraction_agent_id,
+                                 run.job_id, now);
+            restart_if_ended(db, id, now, first_poll_at);
+            result = id;
+        });
+        return result;
+    }
+
+    watch_id watch_job(std::string_view job_id, std::string_view extraction_agent_id,
+                       std::string_view tenant, time_point now, time_point first_poll_at) override {
+        if (job_id.empty()) {
+            throw std::invalid_argument("store: watch_job without a job id");
+        }
+        watch_id result = 0;
+        write([&](sqlite::database& db) {
+            if (std::optional<watch_id> id = watch_id_where(db, "job_id = ?1", job_id)) {
+                update_watch_details(db, *id, tenant, "", extraction_agent_id, "", now);
+                restart_if_ended(db, *id, now, first_poll_at);
+                result = *id;
+            } else {
+                result = insert_watch(db, "", job_id, tenant, "", extraction_agent_id, now,
+                                      first_poll_at);
+            }
+        });
+        return result;
+    }
+
+    bool job_watch_found_run(watch_id id, std::string_view run_id, std::string_view project_id,
+                             time_point now) override {
+        if (run_id.empty()) {
+            throw std::invalid_argument("store: job_watch_found_run without a run id");
+        }
+        bool active = false;
+        write([&](sqlite::database& db) {
+            std::optional<std::string> bound;
+            {
+                sqlite::statement_use s(db, "SELECT run_id FROM watches WHERE id = ?1");
+                s->bind_int64(1, id);
+                if (!s->step()) {
+                    return;
+                }
+                if (!s->column_is_null(0)) {
+                    bound = s->column_text(0);
+                }
+            }
+            if (bound && *bound != run_id) {
+                throw std::invalid_argument("store: watch " + std::to_string(id) +
+                                            " already watches run '" + *bound + "', not '" +
+                                            std::string(run_id) + "'");
+            }
+            if (!bound) {
+                if (std::optional<watch_id> other = watch_id_where(db, "run_id = ?1", run_id)) {
+                    // The run was watched on its own as well (a client read it by id): the
+                    // caller is polling this one, so this one stays and the other goes.
+                    delete_watch(db, *other);
+                }
+                bind_run(db, id, run_id);
+            }
+            update_watch_details(db, id, {}, project_id, "", "", now);
+            {
+                sqlite::statement_use s(
+                    db,
+                    "UPDATE watches SET finished_at = ?2, last_status = 'DELETED',"
+                    " last_error = '', updated_at = ?2"
+                    " WHERE id = ?1 AND " WATCH_ACTIVE
+                    " AND EXISTS (SELECT 1 FROM runs"
+                    " WHERE runs.id = watches.run_id AND runs.deleted_at IS NOT NULL)");
+                s->bind_int64(1, id);
+                s->bind_int64(2, to_unix_ms(now));
+                s->run();
+            }
+            sqlite::statement_use s(db, "SELECT 1 FROM watches WHERE id = ?1 AND " WATCH_ACTIVE);
+            s->bind_int64(1, id);
+            active = s->step();
+        });
+        return active;
+    }
+
+    std::vector<watch> due_watches(time_point now, std::size_t limit,
+                                   const tenant_filter& tenants) override {
+        if (limit == 0 || (!tenants.any_tenant && tenants.tenants.empty())) {
+            return {};
+        }
+        std::string sql = "SELECT " WATCH_COLUMNS " FROM watches WHERE " WATCH_ACTIVE
+                          " AND next_poll_at <= ?1" +
+                          tenant_clause(tenants, 3) + " ORDER BY next_poll_at, id LIMIT ?2";
+        return read([&](sqlite::database& db) {
+            return with_statement(db, sql, tenants, [&](sqlite::statement& s) {
+                s.bind_int64(1, to_unix_ms(now));
+                s.bind_int64(2, sql_limit(limit));
+                bind_tenants(s, tenants, 3);
+                std::vector<watch> due;
+                while (s.step()) {
+                    due.push_back(read_watch(s));
+                }
+                return due;
+            });
+        });
+    }
+
+    std::optional<time_point> next_due_time(const tenant_filter& tenants) override {
+        if (!tenants.any_tenant && tenants.tenants.empty()) {
+            return std::nullopt;
+        }
+        // ORDER BY ... LIMIT 1 rather than min(): it walks watches_due and stops at the first
+        // watch of a matching tenant.
+        std::string sql = "SELECT next_poll_at FROM watches WHERE " WATCH_ACTIVE +
+                          tenant_clause(tenants, 1) + " ORDER BY next_poll_at, id LIMIT 1";
+        return read([&](sqlite::database& db) {
+            return with_statement(db, sql, tenants,
+                                  [&](sqlite::statement& s) -> std::optional<time_point> {
+                                      bind_tenants(s, tenants, 1);
+                                      if (!s.step()) {
+                                          return std::nullopt;
+                                      }
+                                      return from_unix_ms(s.column_int64(0));
+                                  });
+        });
+    }
+
+    bool reschedule_watch(watch_id id, const poll_outcome& outcome, time_point now) override {
+        return update_active_watch(
+            "UPDATE watches SET next_poll_at = ?2, attempts = ?3, last_status = ?4,"
+            " last_error = ?5, updated_at = ?6 WHERE id = ?1 AND " WATCH_ACTIVE,
+            [&](sqlite::statement& s) {
+                s.bind_int64(1, id);
+                s.bind_int64(2, to_unix_ms(outcome.next_poll_at));
+                s.bind_int64(3, outcome.attempts);
+                s.bind_text(4, outcome.last_status);
+                s.bind_text(5, outcome.last_error);
+                s.bind_int64(6, to_unix_ms(now));
+            });
+    }
+
+    bool finish_watch(watch_id id, std::string_view final_status, time_point now) override {
+        return update_active_watch(
+            "UPDATE watches SET finished_at = ?3, last_status = ?2, last_error = '',"
+            " updated_at = ?3 WHERE id = ?1 AND " WATCH_ACTIVE,
+            [&](sqlite::statement& s) {
+                s.bind_int64(1, id);
+                s.bind_text(2, final_status);
+                s.bind_int64(3, to_unix_ms(now));
+            });
+    }
+
+    bool give_up_watch(watch_id id, std::string_view reason, time_point now) override {
+        return update_active_watch(
+            "UPDATE watches SET given_up_at = ?3, give_up_reason = ?2, updated_at = ?3"
+            " WHERE id = ?1 AND " WATCH_ACTIVE,
+            [&](sqlite::statement& s) {
+                s.bind_int64(1, id);
+                s.bind_text(2, reason);
+                s.bind_int64(3, to_unix_ms(now));
+            });
+    }
+
+    std::optional<watch> find_watch(watch_id id) override {
+        return read([&](sqlite::database& db) -> std::optional<watch> {
+            sqlite::statement_use s(db, "SELECT " WATCH_COLUMNS " FROM watches WHERE id = ?1");
+            s->bind_int64(1, id);
+            if (!s->step()) {
+                return std::nullopt;
+            }
+            return read_watch(*s);
+        });
+    }
+
+    std::vector<watch> list_watches(watch_listing which, std::size_t limit) override {
+        const char* sql = which == watch_listing::active
+                              ? "SELECT " WATCH_COLUMNS " FROM watches WHERE " WATCH_ACTIVE
+                                " ORDER BY next_poll_at, id LIMIT ?1"
+                              : "SELECT " WATCH_COLUMNS
+                                " FROM watches"
+                                " ORDER BY (" WATCH_ACTIVE
+                                ") DESC,"
+                                " CASE WHEN " WATCH_ACTIVE
+                                " THEN next_poll_at"
+                                " ELSE -COALESCE(finished_at, given_up_at) END, id LIMIT ?1";
+        return read([&](sqlite::database& db) {
+            sqlite::statement_use s(db, sql);
+            s->bind_int64(1, sql_limit(limit));
+            std::vector<watch> out;
+            while (s->step()) {
+                out.push_back(read_watch(*s));
+            }
+            return out;
+        });
+    }
+
     int schema_version() override {
         return read([](sqlite::database& db) { return runmirror::schema_version(db); });
     }
@@ -296,6 +602,125 @@ class sqlite_store final : public store {
         s->bind_text(10, f.updated_at);
         s->bind_int64(11, to_unix_ms(fetched_at));
         s->run();
+    }
+
+    // --- watch helpers; each runs inside the caller's write transaction ---------------------
+
+    static bool run_is_tombstoned(sqlite::database& db, std::string_view run_id) {
+        sqlite::statement_use s(db, "SELECT 1 FROM runs WHERE id = ?1 AND deleted_at IS NOT NULL");
+        s->bind_text(1, run_id);
+        return s->step();
+    }
+
+    // The watch matching |where| (a condition on ?1 = |value|); the unique indexes make it one.
+    static std::optional<watch_id> watch_id_where(sqlite::database& db, const char* where,
+                                                  std::string_view value) {
+        sqlite::statement_use s(db, std::string("SELECT id FROM watches WHERE ") + where);
+        s->bind_text(1, value);
+        if (!s->step()) {
+            return std::nullopt;
+        }
+        return s->column_int64(0);
+    }
+
+    // A new active watch: a run watch when |run_id| is set, else a job watch. The job id is
+    // left out if another watch already holds it, which keeps watches_by_job unique.
+    static watch_id insert_watch(sqlite::database& db, std::string_view run_id,
+                                 std::string_view job_id, std::string_view tenant,
+                                 std::string_view project_id, std::string_view agent_id,
+                                 time_point now, time_point first_poll_at) {
+        sqlite::statement_use s(
+            db,
+            "INSERT INTO watches (kind, run_id, job_id, tenant, project_id, extraction_agent_id,"
+            " created_at, next_poll_at, updated_at)"
+            " VALUES (CASE WHEN ?1 = '' THEN 'job' ELSE 'run' END, NULLIF(?1, ''),"
+            " CASE WHEN ?2 <> '' AND NOT EXISTS (SELECT 1 FROM watches WHERE job_id = ?2)"
+            " THEN ?2 END, ?3, ?4, ?5, ?6, ?7, ?6)"
+            " RETURNING id");
+        s->bind_text(1, run_id);
+        s->bind_text(2, job_id);
+        s->bind_text(3, tenant);
+        s->bind_text(4, project_id);
+        s->bind_text(5, agent_id);
+        s->bind_int64(6, to_unix_ms(now));
+        s->bind_int64(7, to_unix_ms(first_poll_at));
+        if (!s->step()) {
+            throw store_error("store: INSERT INTO watches returned no id");
+        }
+        watch_id id = s->column_int64(0);
+        s->run();  // RETURNING: the insert completes when the statement does
+        return id;
+    }
+
+    // A job watch becomes the watch of its run. The caller has made sure no other watch holds
+    // |run_id|.
+    static void bind_run(sqlite::database& db, watch_id id, std::string_view run_id) {
+        sqlite::statement_use s(db, "UPDATE watches SET kind = 'run', run_id = ?2 WHERE id = ?1");
+        s->bind_int64(1, id);
+        s->bind_text(2, run_id);
+        s->run();
+    }
+
+    static void delete_watch(sqlite::database& db, watch_id id) {
+        sqlite::statement_use s(db, "DELETE FROM watches WHERE id = ?1");
+        s->bind_int64(1, id);
+        s->run();
+    }
+
+    // Takes over a non-empty |tenant| (empty: keep) and fills in ids the watch lacks. Never
+    // touches the schedule.
+    static void update_watch_details(sqlite::database& db, watch_id id, std::string_view tenant,
+                                     std::string_view project_id, std::string_view agent_id,
+                                     std::string_view job_id, time_point now) {
+        sqlite::statement_use s(
+            db,
+            "UPDATE watches SET"
+            " tenant = CASE WHEN ?2 <> '' THEN ?2 ELSE tenant END,"
+            " project_id = CASE WHEN ?3 <> '' THEN ?3 ELSE project_id END,"
+            " extraction_agent_id = CASE WHEN ?4 <> '' THEN ?4 ELSE extraction_agent_id END,"
+            " job_id = CASE WHEN job_id IS NULL AND ?5 <> ''"
+            " AND NOT EXISTS (SELECT 1 FROM watches AS w WHERE w.job_id = ?5)"
+            " THEN ?5 ELSE job_id END,"
+            " updated_at = ?6"
+            " WHERE id = ?1");
+        s->bind_int64(1, id);
+        s->bind_text(2, tenant);
+        s->bind_text(3, project_id);
+        s->bind_text(4, agent_id);
+        s->bind_text(5, job_id);
+        s->bind_int64(6, to_unix_ms(now));
+        s->run();
+    }
+
+    // Watching again what was finished or given up starts it over, unless its run is
+    // tombstoned: a deleted run is never polled again.
+    static void restart_if_ended(sqlite::database& db, watch_id id, time_point now,
+                                 time_point first_poll_at) {
+        sqlite::statement_use s(
+            db,
+            "UPDATE watches SET created_at = ?2, next_poll_at = ?3, attempts = 0,"
+            " last_error = '', finished_at = NULL, given_up_at = NULL, give_up_reason = NULL,"
+            " updated_at = ?2"
+            " WHERE id = ?1 AND NOT (" WATCH_ACTIVE
+            ") AND NOT EXISTS (SELECT 1 FROM runs"
+            " WHERE runs.id = watches.run_id AND runs.deleted_at IS NOT NULL)");
+        s->bind_int64(1, id);
+        s->bind_int64(2, to_unix_ms(now));
+        s->bind_int64(3, to_unix_ms(first_poll_at));
+        s->run();
+    }
+
+    // One UPDATE of a single active watch, in its own transaction; true if it changed a row.
+    template <class Bind>
+    bool update_active_watch(const char* sql, Bind&& bind) {
+        bool changed = false;
+        write([&](sqlite::database& db) {
+            sqlite::statement_use s(db, sql);
+            bind(*s);
+            s->run();
+            changed = db.changes() > 0;
+        });
+        return changed;
     }
 
     // Runs |fn(db)| in one write transaction on the writer connection.

@@ -1,0 +1,66 @@
+#pragma once
+// Run status changes, published by whoever sees one (the run cache, the sync worker) and
+// streamed to subscribers (/_runmirror/events as Server-Sent Events). Publishing never waits on
+// a subscriber: each has a bounded queue, and one that falls behind loses its backlog and is
+// told how many events it missed.
+//
+// Threading: every method may be called from any thread.
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runmirror/clock.hpp"
+
+namespace runmirror {
+
+struct run_event {
+    std::string run_id;
+    std::string job_id;
+    std::string extraction_agent_id;
+    std::string old_status;  // empty when the run was not known before
+    std::string new_status;
+    time_point at;
+};
+
+// One SSE frame: "event: run\ndata: {json}\n\n".
+std::string to_sse(const run_event& e);
+
+class event_hub {
+  public:
+    static constexpr std::size_t default_queue_limit = 1024;
+
+    class subscription {
+      public:
+        // Frames queued since the last call, oldest first; after an overflow, the first frame
+        // is an "event: dropped" notice with the count of lost events.
+        std::vector<std::string> take();
+
+      private:
+        friend class event_hub;
+        std::mutex mutex_;
+        std::deque<std::string> frames_;
+        std::size_t dropped_ = 0;
+        std::function<void()> notify_;
+    };
+
+    explicit event_hub(std::size_t queue_limit = default_queue_limit);
+
+    // |notify| is called (from the publisher's thread, without locks held) whenever frames
+    // become available; it should only schedule a call to take(). The subscription ends when
+    // the returned pointer is released.
+    std::shared_ptr<subscription> subscribe(std::function<void()> notify);
+    void publish(const run_event& e);
+    std::size_t subscribers();
+
+  private:
+    const std::size_t queue_limit_;
+    std::mutex mutex_;
+    std::vector<std::weak_ptr<subscription>> subscribers_;
+};
+
+}  // namespace runmirror

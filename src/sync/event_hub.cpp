@@ -1,0 +1,90 @@
+#include "runmirror/event_hub.hpp"
+
+#include <algorithm>
+
+#include "http/json_error.hpp"
+
+namespace runmirror {
+
+namespace {
+
+// RFC 3339 UTC with milliseconds, the way the upstream writes its timestamps.
+std::string iso_time(time_point t) {
+    const auto ms = to_unix_ms(t);
+    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms % 1000));
+    return buf;
+}
+
+}  // namespace
+
+std::string to_sse(const run_event& e) {
+    return "event: run\ndata: {\"run_id\":" + json_quote(e.run_id) +
+           ",\"job_id\":" + json_quote(e.job_id) +
+           ",\"extraction_agent_id\":" + json_quote(e.extraction_agent_id) +
+           ",\"old_status\":" + json_quote(e.old_status) +
+           ",\"new_status\":" + json_quote(e.new_status) + ",\"at\":\"" + iso_time(e.at) +
+           "\"}\n\n";
+}
+
+std::vector<std::string> event_hub::subscription::take() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    out.reserve(frames_.size() + 1);
+    if (dropped_ > 0) {
+        out.push_back("event: dropped\ndata: {\"dropped\":" + std::to_string(dropped_) + "}\n\n");
+        dropped_ = 0;
+    }
+    for (auto& f : frames_)
+        out.push_back(std::move(f));
+    frames_.clear();
+    return out;
+}
+
+event_hub::event_hub(std::size_t queue_limit)
+    : queue_limit_(std::max<std::size_t>(1, queue_limit)) {}
+
+std::shared_ptr<event_hub::subscription> event_hub::subscribe(std::function<void()> notify) {
+    auto s = std::make_shared<subscription>();
+    s->notify_ = std::move(notify);
+    std::lock_guard lock(mutex_);
+    subscribers_.push_back(s);
+    return s;
+}
+
+void event_hub::publish(const run_event& e) {
+    const std::string frame = to_sse(e);
+    std::vector<std::shared_ptr<subscription>> live;
+    {
+        std::lock_guard lock(mutex_);
+        std::erase_if(subscribers_, [](const auto& w) { return w.expired(); });
+        for (auto& w : subscribers_) {
+            if (auto s = w.lock()) live.push_back(std::move(s));
+        }
+    }
+    for (auto& s : live) {
+        {
+            std::lock_guard lock(s->mutex_);
+            if (s->frames_.size() >= queue_limit_) {
+                // Too slow: its backlog goes, and it learns how much it missed.
+                s->dropped_ += s->frames_.size();
+                s->frames_.clear();
+            }
+            s->frames_.push_back(frame);
+        }
+        if (s->notify_) s->notify_();
+    }
+}
+
+std::size_t event_hub::subscribers() {
+    std::lock_guard lock(mutex_);
+    std::erase_if(subscribers_, [](const auto& w) { return w.expired(); });
+    return subscribers_.size();
+}
+
+}  // namespace runmirror
