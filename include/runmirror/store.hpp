@@ -57,6 +57,8 @@ class store {
     // --- grants: tenant x project, learned from successful upstream answers ----------------
     virtual void grant(std::string_view tenant, const std::vector<std::string>& project_ids) = 0;
     virtual bool has_grant(std::string_view tenant, std::string_view project_id) = 0;
+    // Whether upstream ever showed the tenant anything (it holds at least one grant).
+    virtual bool has_any_grant(std::string_view tenant) = 0;
     // Drops the tenant's grants and its stored list pages (upstream answered 401).
     virtual void revoke_tenant(std::string_view tenant) = 0;
 

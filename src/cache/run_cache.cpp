@@ -204,8 +204,17 @@ void run_cache::list_runs(request req, reply_fn done) {
         std::string status = d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
         return done(stored_answer(std::move(page->body), status, page->fetched_at, now));
     }
-    if ((d.what == action::offline_miss || d.what == action::cached_miss) && tenant) {
-        return done(assemble_list(*tenant, *params, "hit; detail=assembled", now));
+    // Assembled pages only for a tenant upstream has shown runs: for any other key an empty
+    // page would read as "this agent has no runs".
+    const bool known_tenant = tenant && db_.has_any_grant(*tenant);
+    if (d.what == action::offline_miss || d.what == action::cached_miss) {
+        if (known_tenant)
+            return done(assemble_list(*tenant, *params, "hit; detail=assembled", now));
+        if (tenant && options_.mode == serve_mode::offline) {
+            return done(with_cache_status(
+                json_error(403, "runmirror is offline: upstream has never shown this key any runs"),
+                "fwd=miss"));
+        }
     }
     if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
 
@@ -215,7 +224,7 @@ void run_cache::list_runs(request req, reply_fn done) {
                        const std::string& params, time_point now) -> std::optional<response> {
             return stored_answer(copy.body, params, copy.fetched_at, now);
         };
-    } else if (tenant) {
+    } else if (known_tenant) {
         // Never fetched and the upstream fails: what the store has is better than an error.
         fallback = [this, tenant = *tenant, params = *params](
                        const std::string&, time_point now) -> std::optional<response> {

@@ -318,6 +318,14 @@ class sqlite_store final : public store {
         });
     }
 
+    bool has_any_grant(std::string_view tenant) override {
+        return read([&](sqlite::database& db) {
+            sqlite::statement_use s(db, "SELECT 1 FROM grants WHERE tenant = ?1 LIMIT 1");
+            s->bind_text(1, tenant);
+            return s->step();
+        });
+    }
+
     void revoke_tenant(std::string_view tenant) override {
         write([&](sqlite::database& db) {
             for (const char* sql : {"DELETE FROM grants WHERE tenant = ?1",

@@ -186,3 +186,60 @@ test('fake upstream: HTTPS with a certificate from the test CA', async (t) => {
   assert.equal(ok.status, 200);
   await assert.rejects(httpRequest(`${up.url}/api/v1/echo`), /self[- ]signed|unable to verify|certificate/i);
 });
+
+test('fake upstream: broken answers (respond modes) and connection-level modes', async (t) => {
+  const up = await fake(t);
+  const p = '/api/v1/extraction/runs/run-alpha-success';
+  const get = (opts = {}) => httpRequest(`${up.url}${p}`, { headers: auth('key-alpha'), timeoutMs: 1_000, ...opts });
+  const whole = up.runBytes('run-alpha-success');
+
+  up.setFault({ path: p, respond: 'normal', delayMs: 300, times: 1 });
+  const slow = await get();
+  assert.equal(slow.status, 200);
+  assert.deepEqual(slow.body, whole);
+  assert.ok(slow.ms >= 280, `respond normal after 300 ms took ${slow.ms} ms`);
+  assert.equal(up.requests('GET', p).at(-1).answered, true);
+
+  up.setFault({ path: p, respond: 'invalid-json', times: 1 });
+  const invalid = await get();
+  assert.equal(invalid.status, 200);
+  assert.equal(Number(invalid.headers['content-length']), invalid.body.length, 'invalid-json is framed correctly');
+  assert.deepEqual(invalid.body, whole.subarray(0, whole.length >> 1));
+  assert.throws(() => JSON.parse(invalid.body));
+
+  for (const how of ['truncated', 'reset']) {
+    up.setFault({ path: p, respond: how, times: 1 });
+    const raw = await rawRequest(up.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-alpha\r\n\r\n`, { timeoutMs: 1_000 });
+    assert.equal(raw.timedOut, false, `${how}: the fake closes the connection`);
+    const r = parseRawResponse(raw.data);
+    assert.equal(r.status, 200, how);
+    assert.equal(Number(r.headers['content-length'][0]), whole.length, `${how}: announces the whole length`);
+    assert.ok(r.body.length < whole.length, `${how}: sends less than it announces`);
+    if (how === 'reset') assert.equal(raw.error?.code, 'ECONNRESET', 'reset ends with a TCP RST');
+    else assert.equal(raw.error, null, 'truncated ends with a FIN');
+    assert.equal(up.requests('GET', p).at(-1).answered, false);
+  }
+
+  up.markDeleted('run-alpha-success');
+  assert.equal((await get()).status, 404);
+  assert.ok(!up.listIds('agent-alpha').includes('run-alpha-success'));
+  assert.equal(up.countRequest('GET', `${p}?x=1`), 0);
+  assert.equal(up.countRequest('GET', p), 5);
+
+  await up.setMode('refused');
+  await assert.rejects(get(), /ECONNREFUSED/);
+
+  await up.setMode('blackhole');
+  const started = Date.now();
+  await assert.rejects(get({ timeoutMs: 600 }), /no complete answer within 600 ms/);
+  assert.ok(Date.now() - started >= 580, 'blackhole: the connect hangs');
+
+  await up.setMode('silent');
+  const silent = await rawRequest(up.port, `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`, { timeoutMs: 400 });
+  assert.equal(silent.timedOut, true, 'silent: connected, never answered');
+  assert.equal(silent.data.length, 0);
+  assert.equal(silent.error, null);
+
+  await up.setMode('serving');
+  assert.equal((await httpRequest(`${up.url}/api/v1/echo`)).status, 200);
+});

@@ -3,27 +3,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 
 import { startStack, waitFor } from '../support/daemon.mjs';
 import { UNICODE_RAW } from '../support/fake_upstream.mjs';
-
-const require = createRequire(import.meta.url);
-let LlamaCloud;
-let sdkVersion;
-try {
-  ({ LlamaCloud } = await import('@llamaindex/llama-cloud'));
-  const main = require.resolve('@llamaindex/llama-cloud');
-  sdkVersion = JSON.parse(readFileSync(path.join(path.dirname(main), 'package.json'), 'utf8')).version;
-} catch (err) {
-  throw new Error(`the SDK is not installed: run \`npm ci\` in tests/sdk (${err.message})`);
-}
-
-function client(daemon, apiKey) {
-  return new LlamaCloud({ apiKey, baseURL: daemon.url, maxRetries: 0, timeout: 20_000 });
-}
+import { client, sdkVersion } from './sdk_client.mjs';
 
 const runPath = (id) => `/api/v1/extraction/runs/${id}`;
 

@@ -39,3 +39,27 @@ export function jsonError(res, label = '') {
 export function bodyText(res) {
   return res.body.toString('utf8').slice(0, 500);
 }
+
+// The exchange (res.ms from httpRequest) took at most `limitMs`.
+export function assertWithin(res, limitMs, label = '') {
+  assert.ok(res.ms <= limitMs, `${label}answered after ${res.ms} ms, limit ${limitMs} ms (status ${res.status})`);
+}
+
+// A stored copy served because the upstream failed: 200, the stored bytes, and
+// `Cache-Status: runmirror; hit; detail=stale-if-error`. `fwdStatus`: a number (the upstream's
+// status must be named as `fwd-status=N`), null (the upstream gave no answer: no fwd-status), or
+// undefined (either).
+export function assertStaleIfError(res, storedBytes, { fwdStatus, label = '' } = {}) {
+  assert.equal(res.status, 200, `${label}want the stored copy, got ${res.status}: ${bodyText(res)}`);
+  assertSameBytes(res.body, storedBytes, `${label}stale copy`);
+  const cs = cacheStatus(res, label);
+  assert.match(cs, /\bhit\b/, `${label}Cache-Status ${JSON.stringify(cs)}`);
+  assert.match(cs, /detail=stale-if-error\b/, `${label}Cache-Status ${JSON.stringify(cs)}`);
+  const fwd = /fwd-status=(\d{3})/.exec(cs);
+  if (typeof fwdStatus === 'number') {
+    assert.equal(fwd?.[1], String(fwdStatus), `${label}Cache-Status must name the upstream's status: ${JSON.stringify(cs)}`);
+  } else if (fwdStatus === null) {
+    assert.equal(fwd, null, `${label}the upstream gave no answer, yet Cache-Status names one: ${JSON.stringify(cs)}`);
+  }
+  return cs;
+}

@@ -165,7 +165,7 @@ export async function startDaemon({
       let timedOut = false;
       if (!exit) {
         proc.kill('SIGTERM');
-        const timer = sleep(timeoutMs).then(() => 'timeout');
+        const timer = sleep(timeoutMs, 'timeout', { ref: false }); // unref'd: no 5 s linger after the test
         if ((await Promise.race([exited, timer])) === 'timeout' && !exit) {
           timedOut = true;
           proc.kill('SIGKILL');
@@ -464,4 +464,27 @@ export async function waitFor(fn, { timeoutMs = 10_000, intervalMs = 100 } = {})
     if (v || Date.now() > deadline) return v;
     await sleep(intervalMs);
   }
+}
+
+// Command-line flags from { 'connect-timeout-ms': 300, offline: true, ... }: ['--connect-timeout-ms',
+// '300', '--offline', ...]; a value of true gives the bare flag.
+export function flagArgs(flags) {
+  const args = [];
+  for (const [name, value] of Object.entries(flags)) {
+    if (value === true) args.push(`--${name}`);
+    else args.push(`--${name}`, String(value));
+  }
+  return args;
+}
+
+// GET /_runmirror/health: { status, json (parsed body), ms }.
+export async function health(daemon, { timeoutMs = 5_000 } = {}) {
+  const res = await httpRequest(`${daemon.url}/_runmirror/health`, { timeoutMs });
+  let json = null;
+  try {
+    json = JSON.parse(res.body.toString('utf8'));
+  } catch {
+    // left null: the caller's assertion shows the status
+  }
+  return { status: res.status, json, ms: res.ms };
 }

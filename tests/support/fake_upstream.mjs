@@ -5,6 +5,7 @@
 //   up.count('GET', '/api/v1/extraction/runs/run-alpha-success')
 //   up.runBytes('run-alpha-success')                  // exact bytes the fake sends for that run
 //   await up.stop(); await up.start();                // down and up again, same port, same data
+//   await up.setMode('blackhole'); await up.setMode('serving');  // connection-level failures
 //
 // Keys: key-alpha sees project p-alpha, key-beta sees p-beta, key-both sees both; any other key
 // (or none) gets 401 {"detail":"Invalid API key"}. See fake_data.mjs for agents and runs.
@@ -12,6 +13,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import crypto from 'node:crypto';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   KEYS,
   initialData,
@@ -42,6 +46,8 @@ class FakeUpstream {
     this.host = host;
     this.port = 0;
     this.server = null;
+    this.standIn = null; // the blackhole or silent listener holding the port instead of the server
+    this.mode = 'serving';
     this.sockets = new Set();
     this.timers = new Set();
     this.log = [];
@@ -56,6 +62,7 @@ class FakeUpstream {
   // Listen; after stop(), start() listens again on the same port (data and log are kept).
   async start(port = this.port) {
     if (this.server) throw new Error('fake upstream already running');
+    await this.closeStandIn();
     const handler = (req, res) => this.handle(req, res);
     const server = this.tls ? https.createServer({ key: this.tls.key, cert: this.tls.cert }, handler) : http.createServer(handler);
     server.keepAliveTimeout = 5_000;
@@ -74,12 +81,15 @@ class FakeUpstream {
     });
     this.server = server;
     this.port = server.address().port;
+    this.mode = 'serving';
   }
 
   // Stop listening and drop every open connection. Safe to call twice.
   async stop() {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    await this.closeStandIn();
+    this.mode = 'refused';
     const server = this.server;
     if (!server) return;
     this.server = null;
@@ -87,6 +97,27 @@ class FakeUpstream {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     await closed;
+  }
+
+  // What the fake's port does, for failures below HTTP (data, log and faults are kept):
+  //   'serving'    the fake answers (after start())
+  //   'refused'    nothing listens: connects are refused (after stop())
+  //   'blackhole'  a listener that never accepts, its queue full: connects never complete
+  //   'silent'     connections are accepted and never read from nor answered; under TLS the
+  //                handshake never completes
+  async setMode(mode) {
+    if (!['serving', 'refused', 'blackhole', 'silent'].includes(mode)) throw new Error(`unknown mode ${mode}`);
+    await this.stop();
+    if (mode === 'serving') await this.start();
+    if (mode === 'blackhole') this.standIn = await startBlackhole(this.host, this.port);
+    if (mode === 'silent') this.standIn = await startSilentListener(this.host, this.port);
+    this.mode = mode;
+  }
+
+  async closeStandIn() {
+    const standIn = this.standIn;
+    this.standIn = null;
+    if (standIn) await standIn.close();
   }
 
   // Back to the initial data set, an empty log and no faults.
@@ -117,6 +148,15 @@ class FakeUpstream {
     return this.requests(method, path).length;
   }
 
+  // Requests for `pathAndQuery`: same pathname, and every query parameter it names with the same
+  // value (others may be present, in any order).
+  countRequest(method, pathAndQuery) {
+    const want = new URL(pathAndQuery, 'http://fake.invalid');
+    return this.requests(method, want.pathname).filter((e) =>
+      [...want.searchParams].every(([k, v]) => e.query[k] === v),
+    ).length;
+  }
+
   // ---- data --------------------------------------------------------------------------------
 
   run(id) {
@@ -138,6 +178,12 @@ class FakeUpstream {
     return orderedRuns(this.data, agentId).map((r) => r.id);
   }
 
+  // Delete a run as another client would, behind the daemon's back: upstream answers 404 for it
+  // from now on and leaves it out of list pages.
+  markDeleted(id) {
+    this.run(id).deleted = true;
+  }
+
   // Move a run (CREATED/PENDING) to SUCCESS or ERROR; its updated_at moves forward.
   finishRun(id, status = 'SUCCESS') {
     if (status !== 'SUCCESS' && status !== 'ERROR') throw new Error(`not a final status: ${status}`);
@@ -149,9 +195,16 @@ class FakeUpstream {
   }
 
   // Faults are checked in order before routing. A fault is
-  //   { method?, path: string | RegExp, status?, body?, headers?, delayMs?, hang?, destroy?, times? }
+  //   { method?, path: string | RegExp, status?, body?, headers?, delayMs?, hang?, destroy?, respond?, times? }
   // `hang` never answers, `destroy` drops the connection, `times` (default: forever) counts uses.
+  // Without `respond`, the fault answers `status` (default 500) with `body` after `delayMs`.
+  // With `respond`, the request is routed as usual after `delayMs`, and its JSON answer is sent:
+  //   'normal'        as it is (a slow upstream)
+  //   'invalid-json'  with complete framing, but only the first half of the body: not JSON
+  //   'truncated'     with the full Content-Length, half the body, then the connection closes (FIN)
+  //   'reset'         with the full Content-Length, half the body, then a TCP reset (RST)
   setFault(fault) {
+    if (fault.respond && !RESPOND_MODES.includes(fault.respond)) throw new Error(`unknown respond mode ${fault.respond}`);
     this.faults.push({ times: Infinity, ...fault });
   }
 
@@ -174,6 +227,7 @@ class FakeUpstream {
       bodyBytes: 0,
       body: Buffer.alloc(0),
       complete: false, // the whole body arrived (false: the connection was cut mid-request)
+      answered: false, // the HTTP server sent a complete answer (not cut short, not dropped)
       at: Date.now(),
     };
     this.log.push(entry);
@@ -187,10 +241,18 @@ class FakeUpstream {
         (!f.method || f.method.toUpperCase() === req.method) &&
         (typeof f.path === 'string' ? f.path === url.pathname : f.path.test(url.pathname)),
     );
+    res.on('finish', () => {
+      entry.answered = true;
+    });
+    let delayMs = 0;
     if (fault) {
       fault.times -= 1;
-      this.applyFault(fault, req, res, entry);
-      return;
+      if (!fault.respond) {
+        this.applyFault(fault, req, res, entry);
+        return;
+      }
+      res.respond = fault.respond; // read by sendJson
+      delayMs = fault.delayMs ?? 0;
     }
 
     // Streaming routes count the body themselves; every other route reads it here first.
@@ -209,11 +271,19 @@ class FakeUpstream {
     });
     req.on('end', () => {
       entry.body = Buffer.concat(chunks);
-      try {
-        this.route(req, res, url, entry);
-      } catch (err) {
-        sendJson(res, 500, `{"detail":${JSON.stringify(`fake upstream error: ${err.message}`)}}`);
-      }
+      const route = () => {
+        try {
+          this.route(req, res, url, entry);
+        } catch (err) {
+          sendJson(res, 500, `{"detail":${JSON.stringify(`fake upstream error: ${err.message}`)}}`);
+        }
+      };
+      if (delayMs === 0) return route();
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        route();
+      }, delayMs);
+      this.timers.add(t);
     });
     req.on('error', () => {});
   }
@@ -493,10 +563,135 @@ class FakeUpstream {
   }
 }
 
+const RESPOND_MODES = ['normal', 'invalid-json', 'truncated', 'reset'];
+
+// Send a JSON answer, broken as `res.respond` asks (see setFault).
 function sendJson(res, status, body, headers = {}) {
   const buf = Buffer.from(body, 'utf8');
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': buf.length, ...headers });
-  res.end(buf);
+  const head = { 'content-type': 'application/json', 'content-length': buf.length, ...headers };
+  const half = buf.subarray(0, buf.length >> 1);
+  switch (res.respond ?? 'normal') {
+    case 'normal':
+      res.writeHead(status, head);
+      res.end(buf);
+      return;
+    case 'invalid-json':
+      res.writeHead(status, { ...head, 'content-length': half.length });
+      res.end(half);
+      return;
+    default:
+      sendCutShort(res.socket, status, head, half, res.respond);
+  }
+}
+
+// Write a response head and part of its body straight to the socket (bypassing the HTTP server,
+// which would refuse to send less than Content-Length), then end the connection: a FIN for
+// 'truncated', a RST for 'reset'.
+function sendCutShort(socket, status, head, part, how) {
+  const lines = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Status'}`];
+  for (const [k, v] of Object.entries(head)) lines.push(`${k}: ${v}`);
+  socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  socket.write(part, () => {
+    // Give the reader a moment to take the partial answer in before the connection goes.
+    setTimeout(() => {
+      if (socket.destroyed) return;
+      if (how === 'reset' && typeof socket.resetAndDestroy === 'function' && !socket.encrypted) socket.resetAndDestroy();
+      else if (how === 'reset') socket.destroy();
+      else socket.end();
+    }, 20);
+  });
+}
+
+// A listener on host:port that never accepts, its accept queue filled, so that further
+// connects hang in SYN-SENT (Linux drops a SYN when the accept queue of the listener is full).
+// Node accepts connections as soon as they arrive, so the listener is a small python3 process
+// (listen(0), never accept); it exits when its stdin closes, even if this process dies.
+// Throws if a probe connect still completes: then the blackhole does not hold on this system.
+export async function startBlackhole(host, port) {
+  const script = [
+    'import socket, sys',
+    's = socket.socket()',
+    's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+    's.bind((sys.argv[1], int(sys.argv[2])))',
+    's.listen(0)',
+    'print("ready", flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  const py = spawn(process.env.PYTHON || 'python3', ['-c', script, host, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  py.stdout.on('data', (c) => (output += c));
+  py.stderr.on('data', (c) => (output += c));
+  const exited = new Promise((resolve) => py.on('close', resolve));
+  py.on('error', (err) => (output += `\n${err.message}`));
+  const fillers = [];
+  const close = async () => {
+    for (const s of fillers) s.destroy();
+    py.stdin.end();
+    py.kill();
+    await exited;
+  };
+  try {
+    const ready = await Promise.race([
+      new Promise((resolve) => py.stdout.on('data', () => output.includes('ready') && resolve(true))),
+      exited.then(() => false),
+      sleep(10_000, false, { ref: false }),
+    ]);
+    if (!ready) throw new Error(`blackhole listener did not start: ${output}`);
+    // Fill the accept queue: connect until a connect does not complete.
+    for (let i = 0; ; i += 1) {
+      const { connected, socket } = await tryConnect(host, port, 200);
+      if (!connected) {
+        socket.destroy();
+        break;
+      }
+      fillers.push(socket);
+      if (i > 64) throw new Error('blackhole: the accept queue never filled');
+    }
+    const probe = await tryConnect(host, port, 300);
+    probe.socket.destroy();
+    if (probe.connected) throw new Error('blackhole: a connect still completed after the queue was filled');
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { close };
+}
+
+// Resolves { connected, socket } once the connect completes or fails, or after `ms`.
+function tryConnect(host, port, ms) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host);
+    const timer = setTimeout(() => resolve({ connected: false, socket }), ms);
+    socket.on('connect', () => {
+      clearTimeout(timer);
+      resolve({ connected: true, socket });
+    });
+    socket.on('error', () => {
+      clearTimeout(timer);
+      resolve({ connected: false, socket });
+    });
+  });
+}
+
+// A listener on host:port that accepts connections and never reads from or writes to them.
+async function startSilentListener(host, port) {
+  const sockets = new Set();
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  return {
+    close: async () => {
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
 }
 
 function methodNotAllowed(res) {

@@ -29,10 +29,11 @@ class scripted_upstream : public upstream {
     void release() {
         auto pending = std::move(held);
         held.clear();
-        for (auto& h : pending) answer_with_script(h);
+        for (auto& h : pending)
+            answer_with_script(h);
     }
 
-private:
+  private:
     void answer_with_script(const handler& on_reply) {
         REQUIRE_FALSE(script.empty());
         upstream_reply r = std::move(script.front());
@@ -84,8 +85,7 @@ struct fixture {
         req.method = method;
         req.target = target;
         req.headers = {{"Host", "x"}};
-        if (!key.empty())
-            req.headers.push_back({"Authorization", "Bearer " + key});
+        if (!key.empty()) req.headers.push_back({"Authorization", "Bearer " + key});
         for (auto& h : extra)
             req.headers.push_back(h);
         route_match route = match_route(req.method, req.path());
@@ -235,8 +235,8 @@ TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets 
         CHECK(assembled.status == 200);
         CHECK(cache_status(assembled) == "runmirror; hit; detail=assembled");
         CHECK(assembled.body == "{\"items\":[" + b + "],\"total\":2,\"skip\":1,\"limit\":1}");
-        response stranger = get("/api/v1/extraction/runs?extraction_agent_id=agent-1", "key-z");
-        CHECK(stranger.body == "{\"items\":[],\"total\":0,\"skip\":0,\"limit\":100}");
+        // A key upstream never showed anything gets no (misleadingly empty) page.
+        CHECK(get("/api/v1/extraction/runs?extraction_agent_id=agent-1", "key-z").status == 403);
     }
     SUBCASE("a 401 revokes the tenant's grants") {
         now += std::chrono::minutes(1);
@@ -294,7 +294,8 @@ TEST_CASE_FIXTURE(fixture, "a broken 200 body is never stored nor relayed") {
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "5xx and 429 without a copy: JSON errors relayed, anything else a JSON 502") {
+TEST_CASE_FIXTURE(fixture,
+                  "5xx and 429 without a copy: JSON errors relayed, anything else a JSON 502") {
     upstream_reply busy = answer(429, R"({"detail":"slow down"})");
     busy.answer.headers.push_back({"Retry-After", "3"});
     up.script.push_back(busy);
@@ -319,8 +320,10 @@ TEST_CASE_FIXTURE(fixture, "a circuit-open failure carries Retry-After") {
 TEST_CASE_FIXTURE(fixture, "concurrent identical misses share one upstream request, per tenant") {
     up.hold = true;
     std::vector<std::optional<response>> a(5), b(3);
-    for (auto& out : a) start(out, "/api/v1/extraction/runs/rc", "key-a");
-    for (auto& out : b) start(out, "/api/v1/extraction/runs/rc", "key-b");
+    for (auto& out : a)
+        start(out, "/api/v1/extraction/runs/rc", "key-a");
+    for (auto& out : b)
+        start(out, "/api/v1/extraction/runs/rc", "key-b");
     CHECK(up.seen.size() == 2);
     CHECK(cache->waiting_clients() == 8);
     up.script.push_back(answer(200, run_json("rc", "SUCCESS")));
@@ -349,8 +352,8 @@ TEST_CASE_FIXTURE(fixture, "a run upstream no longer has is tombstoned (reconcil
               404);
         CHECK(get("/api/v1/extraction/runs/rg").status == 404);
         CHECK(db->find_run("rg")->deleted_at);
-        CHECK_FALSE(db->find_list_page(tenant_of_key("key-a"),
-                                       "extraction_agent_id=agent-1&limit=50"));
+        CHECK_FALSE(
+            db->find_list_page(tenant_of_key("key-a"), "extraction_agent_id=agent-1&limit=50"));
         CHECK(up.seen.size() == 2);
     }
     SUBCASE("a 404 to a tenant that was never shown it changes nothing") {
@@ -365,10 +368,13 @@ TEST_CASE_FIXTURE(fixture, "a list never fetched is assembled when the upstream 
     up.script.push_back(answer(200, run_json("rl", "SUCCESS")));
     get("/api/v1/extraction/runs/rl");
     up.script.push_back(failure(errc::refused));
+    CHECK(get("/api/v1/extraction/runs?extraction_agent_id=agent-1", "key-z").status == 502);
+    up.script.push_back(failure(errc::refused));
     response r = get("/api/v1/extraction/runs?extraction_agent_id=agent-1");
     CHECK(r.status == 200);
     CHECK(cache_status(r) == "runmirror; hit; detail=assembled");
-    CHECK(r.body == "{\"items\":[" + run_json("rl", "SUCCESS") + "],\"total\":1,\"skip\":0,\"limit\":100}");
+    CHECK(r.body ==
+          "{\"items\":[" + run_json("rl", "SUCCESS") + "],\"total\":1,\"skip\":0,\"limit\":100}");
 }
 
 TEST_CASE_FIXTURE(fixture, "forwarded requests ask for identity encoding") {

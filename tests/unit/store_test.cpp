@@ -283,12 +283,15 @@ TEST_CASE("store: grants and revoke_tenant") {
         CHECK_FALSE(s.has_grant("t1", "p3"));
         CHECK_FALSE(s.has_grant("t1", ""));
         CHECK_FALSE(s.has_grant("t3", "p1"));
+        CHECK(s.has_any_grant("t1"));
+        CHECK_FALSE(s.has_any_grant("t3"));
 
         s.put_list_page("t1", "k", "t1 page", t1);
         s.put_list_page("t2", "k", "t2 page", t1);
         s.revoke_tenant("t1");
         CHECK_FALSE(s.has_grant("t1", "p1"));
         CHECK_FALSE(s.has_grant("t1", "p2"));
+        CHECK_FALSE(s.has_any_grant("t1"));
         CHECK_FALSE(s.find_list_page("t1", "k"));
         // Other tenants keep theirs.
         CHECK(s.has_grant("t2", "p1"));
