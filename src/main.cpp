@@ -17,6 +17,7 @@ constexpr const char* usage =
     "\n"
     "Commands:\n"
     "  serve      run the caching proxy daemon\n"
+    "  watches    list the runs and jobs the sync worker is watching (reads the store)\n"
     "\n"
     "Options:\n"
     "  -h [ --help ]  print this help and exit\n"
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
     try {
         if (command == "serve")
             return runmirror::serve_command(rest);
+        if (command == "watches")
+            return runmirror::watches_command(rest);
     } catch (const std::exception& e) {
         // Subcommands report their own failures; this is the last line of defence against
         // std::terminate and its core dump.

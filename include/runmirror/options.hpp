@@ -58,7 +58,12 @@ struct cache_options {
 };
 
 struct sync_options {
-    millis poll_interval{1'000};
+    millis poll_interval{1'000};     // first poll after a run is seen; x1.5 per unchanged answer
+    millis poll_cap{30'000};         // ... up to this (jitter +-20% on top)
+    millis max_age{24 * 3'600'000};  // a watch not final by then is given up
+    unsigned concurrency = 4;        // polls in flight at once
+    double rate = 10;                // upstream polls per second, for the whole worker
+    std::string service_key;         // LLAMA_CLOUD_API_KEY: polls watches whose client is gone
 };
 
 struct serve_options {

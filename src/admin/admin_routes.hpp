@@ -8,6 +8,7 @@
 #include "http/router.hpp"
 #include "runmirror/http_types.hpp"
 #include "runmirror/options.hpp"
+#include "runmirror/store.hpp"
 
 namespace runmirror {
 
@@ -16,7 +17,11 @@ struct admin_context {
     std::string admin_token;
     std::string upstream_url;
     const upstream_health* health = nullptr;  // null in offline mode
+    store* db = nullptr;                      // for the browse API
 };
+
+// Whether |req| carries the admin token (always true when none is configured).
+bool admin_authorised(const request& req, const admin_context& ctx);
 
 response handle_admin(const route_match& route, const request& req, const admin_context& ctx,
                       time_point now);

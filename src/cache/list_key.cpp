@@ -11,14 +11,12 @@
 
 namespace runmirror {
 
-namespace {
-
-using param_list = std::vector<std::pair<std::string, std::string>>;
-
-std::optional<param_list> decode_params(std::string_view query) {
+std::optional<query_params> decode_query(std::string_view query) {
+    // Boost.URL 1.81 reads a null data pointer as a C string (strlen(nullptr)).
+    if (query.empty()) return query_params{};
     auto parsed = boost::urls::parse_query(query);
     if (parsed.has_error()) return std::nullopt;
-    param_list out;
+    query_params out;
     for (auto p : *parsed) {
         // An empty segment ("a=1&&b=2") carries nothing; keeping it would split the cache.
         if (p.key.empty() && !p.has_value) continue;
@@ -26,6 +24,8 @@ std::optional<param_list> decode_params(std::string_view query) {
     }
     return out;
 }
+
+namespace {
 
 std::optional<std::int64_t> parse_count(const std::string& s) {
     std::int64_t v = 0;
@@ -37,7 +37,7 @@ std::optional<std::int64_t> parse_count(const std::string& s) {
 }  // namespace
 
 std::optional<std::string> normalise_list_query(std::string_view query) {
-    auto params = decode_params(query);
+    auto params = decode_query(query);
     if (!params) return std::nullopt;
     std::sort(params->begin(), params->end());
     std::string key;
@@ -51,7 +51,7 @@ std::optional<std::string> normalise_list_query(std::string_view query) {
 }
 
 std::optional<list_params> parse_list_params(std::string_view query) {
-    auto params = decode_params(query);
+    auto params = decode_query(query);
     if (!params) return std::nullopt;
     list_params out;
     for (const auto& [k, v] : *params) {

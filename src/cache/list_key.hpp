@@ -7,8 +7,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace runmirror {
+
+using query_params = std::vector<std::pair<std::string, std::string>>;
+
+// The parameters of |query|, percent-decoded, in order; empty segments ("a=1&&b=2") are
+// skipped. nullopt when |query| is not a valid query string (bad percent-encoding).
+std::optional<query_params> decode_query(std::string_view query);
 
 // nullopt when |query| is not a valid query string (bad percent-encoding).
 std::optional<std::string> normalise_list_query(std::string_view query);

@@ -72,6 +72,7 @@ request upstream_request(const request& client) {
     r.target = client.target;
     r.headers = end_to_end_headers(client.headers);
     erase_header(r.headers, "accept-encoding");
+    r.body = client.body;
     return r;
 }
 
@@ -117,11 +118,15 @@ run_cache::run_cache(store& db, upstream* up, const cache_options& options, cloc
 
 void run_cache::handle(const route_match& route, request req, reply_fn done) {
     try {
+        if (observer_) {
+            if (auto key = bearer_key(req.headers)) observer_->on_api_key(*key);
+        }
         switch (route.kind) {
             case route::run_get:
             case route::run_by_job: return get_run(route, std::move(req), std::move(done));
             case route::runs_list: return list_runs(std::move(req), std::move(done));
             case route::run_delete: return delete_run(route, std::move(req), std::move(done));
+            case route::job_create: return create_job(std::move(req), std::move(done));
             default: break;
         }
         done(json_error(500, "not a runs route"));
@@ -173,8 +178,12 @@ void run_cache::get_run(const route_match& route, request req, reply_fn done) {
             spdlog::warn("upstream run not stored: {}", err.detail);
             return kept::invalid;
         }
+        auto previous = db_.find_run(fields.id);
         db_.put_run(fields, answer.body, now);
         if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
+        if (observer_) {
+            observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
+        }
         return kept::stored;
     };
     const std::string flight =
@@ -243,9 +252,19 @@ void run_cache::list_runs(request req, reply_fn done) {
         for (const auto& [fields, bytes] : list.items) {
             if (!fields.project_id.empty()) projects.insert(fields.project_id);
         }
+        std::vector<std::string> previous;
+        if (observer_) {
+            for (const auto& [fields, bytes] : list.items) {
+                auto before = db_.find_run(fields.id);
+                previous.push_back(before ? before->fields.status : "");
+            }
+        }
         db_.put_runs(list.items, now);
         db_.grant(*tenant, {projects.begin(), projects.end()});
         db_.put_list_page(*tenant, key, answer.body, now);
+        for (std::size_t i = 0; i < previous.size(); ++i) {
+            observer_->on_run_stored(list.items[i].first, previous[i], tenant);
+        }
         return kept::stored;
     };
     const std::string flight = tenant.value_or("") + "\nlist " + *key;
@@ -362,13 +381,41 @@ std::size_t run_cache::waiting_clients() const {
 }
 
 void run_cache::delete_run(const route_match& route, request req, reply_fn done) {
+    forward_write(
+        std::move(req), "deletes",
+        [this, id = route.id](const response&, time_point now) { db_.tombstone_run(id, now); },
+        std::move(done));
+}
+
+void run_cache::create_job(request req, reply_fn done) {
+    auto tenant = tenant_of(req.headers);
+    forward_write(
+        std::move(req), "job creations",
+        [this, tenant](const response& answer, time_point) {
+            // A job answers with its own id and agent; the run comes later.
+            auto [job, err] = parse_run(answer.body);
+            if (err) {
+                spdlog::warn("created job not watched: {}", err.detail);
+                return;
+            }
+            if (observer_) {
+                observer_->on_job_created(job.id, job.extraction_agent_id, tenant);
+            }
+        },
+        std::move(done));
+}
+
+void run_cache::forward_write(request req, std::string_view what, write_fn on_success,
+                              reply_fn done) {
     if (options_.mode == serve_mode::offline) {
-        response r = json_error(503, "runmirror is offline: deletes are refused");
+        response r = json_error(503, "runmirror is offline: " + std::string(what) + " are refused");
         r.headers.push_back({"x-should-retry", "false"});
         return done(with_cache_status(std::move(r), "fwd=method"));
     }
-    up_->async_send(upstream_request(req), [this, id = route.id, tenant = tenant_of(req.headers),
-                                            done = std::move(done)](upstream_reply reply) mutable {
+    // Writes are never coalesced nor retried here: each one is the client's own.
+    up_->async_send(upstream_request(req), [this, tenant = tenant_of(req.headers),
+                                            on_success = std::move(on_success),
+                                            done = std::move(done)](upstream_reply reply) {
         if (reply.failure) {
             return done(
                 with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),
@@ -377,11 +424,11 @@ void run_cache::delete_run(const route_match& route, request req, reply_fn done)
         }
         const int status = reply.answer.status;
         try {
-            if (status >= 200 && status < 300) db_.tombstone_run(id, now_());
+            if (status >= 200 && status < 300) on_success(reply.answer, now_());
             if (status == 401 && tenant) db_.revoke_tenant(*tenant);
         } catch (const store_error& e) {
-            // Upstream deleted it; the client must know, even if the tombstone failed.
-            spdlog::error("store: tombstone of {} failed: {}", id, e.what());
+            // Upstream did it; the client must know, even if recording it failed.
+            spdlog::error("store: recording a {} answer failed: {}", reply.answer.status, e.what());
         }
         done(relayed(std::move(reply.answer), "fwd=method; fwd-status=" + std::to_string(status)));
     });

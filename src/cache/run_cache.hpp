@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cache/list_key.hpp"
+#include "cache/run_observer.hpp"
 #include "http/router.hpp"
 #include "runmirror/clock.hpp"
 #include "runmirror/http_types.hpp"
@@ -29,10 +30,14 @@ class run_cache {
     // the cache.
     run_cache(store& db, upstream* up, const cache_options& options, clock_fn now);
 
-    // Serves |req|, which |route| classified as one of the runs routes. Calls |done| exactly
-    // once, on the caller's thread (store answers) or on the upstream's thread (forwards).
-    // Thread-safe: any number of calls may run concurrently.
+    // Serves |req|, which |route| classified as one of the runs routes (or a job creation). Calls
+    // |done| exactly once, on the caller's thread (store answers) or on the upstream's thread
+    // (forwards). Thread-safe: any number of calls may run concurrently.
     void handle(const route_match& route, request req, reply_fn done);
+
+    // Tells |observer| (the sync worker) what the cache stores and sees. Call before serving;
+    // |observer| must outlive the cache.
+    void set_observer(run_observer* observer) { observer_ = observer; }
 
     // Clients waiting on an upstream request shared with others (coalescing), for tests.
     std::size_t waiting_clients() const;
@@ -55,6 +60,12 @@ class run_cache {
     void get_run(const route_match& route, request req, reply_fn done);
     void list_runs(request req, reply_fn done);
     void delete_run(const route_match& route, request req, reply_fn done);
+    void create_job(request req, reply_fn done);
+    // Acts on a 2xx answer to a write.
+    using write_fn = std::function<void(const response& answer, time_point now)>;
+    // Forwards a write (refused offline, where |what| names it in the error); |on_success| runs
+    // on a 2xx, and a 401 revokes the tenant's grants.
+    void forward_write(request req, std::string_view what, write_fn on_success, reply_fn done);
     response assemble_list(const std::string& tenant, const list_params& params,
                            const std::string& cache_params, time_point now);
     // Forwards a read, shared by every concurrent request with the same |flight| key (tenant
@@ -72,6 +83,7 @@ class run_cache {
     upstream* up_;
     cache_options options_;
     clock_fn now_;
+    run_observer* observer_ = nullptr;
     mutable std::mutex flights_mutex_;
     std::unordered_map<std::string, std::vector<reply_fn>> flights_;
 };

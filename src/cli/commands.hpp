@@ -9,5 +9,7 @@ namespace runmirror {
 
 // `runmirror serve`: loads the options, opens the store and runs the daemon until it stops.
 int serve_command(const std::vector<std::string>& args);
+// `runmirror watches`: lists the sync worker's watches from the store; never creates one.
+int watches_command(const std::vector<std::string>& args);
 
 }  // namespace runmirror

@@ -255,10 +255,32 @@ std::vector<option_spec> option_table(const std::string& default_db) {
              o.cache.mode = parse_bool(v) ? serve_mode::offline : serve_mode::online;
          }},
         {"poll-interval-ms", "N",
-         "first poll interval of the sync worker (accepted now; the worker is not built yet)" +
+         "sync worker: first poll of a pending run or job; x1.5 per unchanged answer" +
              ms_default(d.sync.poll_interval),
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.sync.poll_interval = parse_ms(v, 1); }},
+        {"poll-cap-ms", "N",
+         "sync worker: the poll interval grows up to this" + ms_default(d.sync.poll_cap),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.sync.poll_cap = parse_ms(v, 1); }},
+        {"sync-concurrency", "N",
+         "sync worker: polls in flight at once (default: " + std::to_string(d.sync.concurrency) +
+             ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.sync.concurrency = static_cast<unsigned>(parse_uint(v, 1, 1024));
+         }},
+        {"sync-rate", "N",
+         "sync worker: upstream polls per second at most (default: " +
+             std::to_string(static_cast<int>(d.sync.rate)) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.sync.rate = static_cast<double>(parse_uint(v, 1, 10'000));
+         }},
+        {"watch-max-age-ms", "N",
+         "sync worker: give up on a run not final after this long" + ms_default(d.sync.max_age),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.sync.max_age = parse_ms(v, 1); }},
         {"threads", "N",
          "worker threads, 0 for one per core (default: " + std::to_string(d.listen.threads) + ")",
          where::everywhere,
@@ -372,21 +394,6 @@ std::optional<std::string> env_value(const std::vector<std::string>& environment
         }
     }
     return found;
-}
-
-// Empty when no candidate directory is set. XDG_DATA_HOME must be absolute per the XDG spec.
-std::string default_db_path(const std::vector<std::string>& environment) {
-    namespace fs = std::filesystem;
-    if (auto dir = env_value(environment, "RUNMIRROR_DATA_DIR"); dir && !dir->empty()) {
-        return (fs::path(*dir) / "runmirror.db").string();
-    }
-    if (auto xdg = env_value(environment, "XDG_DATA_HOME"); xdg && fs::path(*xdg).is_absolute()) {
-        return (fs::path(*xdg) / "runmirror" / "runmirror.db").string();
-    }
-    if (auto home = env_value(environment, "HOME"); home && !home->empty()) {
-        return (fs::path(*home) / ".local" / "share" / "runmirror" / "runmirror.db").string();
-    }
-    return {};
 }
 
 std::vector<setting> parse_flags(const std::vector<std::string>& args,
@@ -526,6 +533,11 @@ load_result load_serve_options(const std::vector<std::string>& args,
         return result;
     }
 
+    // The SDKs' own variable: the sync worker's service key. Memory only, never logged.
+    if (auto key = env_value(environment, "LLAMA_CLOUD_API_KEY"); key && !key->empty()) {
+        result.options.sync.service_key = *key;
+    }
+
     if (result.options.store.path.empty()) {
         if (default_db.empty()) {
             result.error =
@@ -536,6 +548,22 @@ load_result load_serve_options(const std::vector<std::string>& args,
         result.options.store.path = default_db;
     }
     return result;
+}
+
+// Public (load_options.hpp) so other commands find the same store; env_value is above.
+// Empty when no candidate directory is set. XDG_DATA_HOME must be absolute per the XDG spec.
+std::string default_db_path(const std::vector<std::string>& environment) {
+    namespace fs = std::filesystem;
+    if (auto dir = env_value(environment, "RUNMIRROR_DATA_DIR"); dir && !dir->empty()) {
+        return (fs::path(*dir) / "runmirror.db").string();
+    }
+    if (auto xdg = env_value(environment, "XDG_DATA_HOME"); xdg && fs::path(*xdg).is_absolute()) {
+        return (fs::path(*xdg) / "runmirror" / "runmirror.db").string();
+    }
+    if (auto home = env_value(environment, "HOME"); home && !home->empty()) {
+        return (fs::path(*home) / ".local" / "share" / "runmirror" / "runmirror.db").string();
+    }
+    return {};
 }
 
 }  // namespace runmirror

@@ -22,4 +22,8 @@ struct load_result {
 load_result load_serve_options(const std::vector<std::string>& args,
                                const std::vector<std::string>& environ);
 
+// The --db default: $RUNMIRROR_DATA_DIR/runmirror.db, else under $XDG_DATA_HOME or $HOME (see
+// `runmirror serve --help`). Empty when none of them is set. |environ| as for load_serve_options.
+std::string default_db_path(const std::vector<std::string>& environ);
+
 }  // namespace runmirror

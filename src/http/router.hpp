@@ -13,6 +13,8 @@ enum class route {
     run_get,      // GET  /api/v1/extraction/runs/{id}
     run_by_job,   // GET  /api/v1/extraction/runs/by-job/{job_id}
     run_delete,   // DELETE /api/v1/extraction/runs/{id}
+    job_create,   // POST /api/v1/extraction/jobs (forwarded, then watched by the sync worker)
+    events,       // GET /_runmirror/events (Server-Sent Events)
     passthrough,  // everything else, streamed to the upstream untouched
 };
 

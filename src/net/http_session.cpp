@@ -10,7 +10,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -64,8 +66,48 @@ constexpr std::size_t relay_chunk_size = 64 * 1024;
 struct session_state {
     explicit session_state(tcp::socket socket) : stream(std::move(socket)) {}
     beast::tcp_stream stream;
-    bool idle = false;  // waiting for the next request; only touched on the stream's strand
+    // Only touched on the stream's strand:
+    bool idle = false;                     // waiting for the next request (or for events)
+    asio::steady_timer* waiter = nullptr;  // the events stream's wait, cancelled at shutdown
 };
+
+constexpr auto events_keepalive = std::chrono::seconds(15);
+
+// GET /_runmirror/events: Server-Sent Events until the client or the server goes away. The
+// body is delimited by the connection's end, so nothing else is read from this client.
+// Waiting is a timer that the event hub's notification cancels; it fires on its own only to
+// send a keep-alive comment, which also notices a client that has gone.
+asio::awaitable<void> stream_events(session_state& state, session_context& ctx) {
+    auto& stream = state.stream;
+    auto wake = std::make_shared<asio::steady_timer>(stream.get_executor());
+    auto subscription = ctx.events.subscribe([weak = std::weak_ptr(wake)] {
+        if (auto timer = weak.lock()) {
+            asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+        }
+    });
+    std::string out =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+        "Connection: close\r\n\r\n: connected\n\n";
+    state.waiter = wake.get();
+    while (!ctx.stopping) {
+        for (auto& frame : subscription->take())
+            out += frame;
+        if (!out.empty()) {
+            state.idle = false;
+            stream.expires_after(ctx.limits.write_timeout);
+            auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), use_tuple);
+            if (ec) break;
+            out.clear();
+            continue;  // more may have arrived while writing
+        }
+        state.idle = true;
+        wake->expires_after(events_keepalive);
+        auto [ec] = co_await wake->async_wait(use_tuple);
+        if (!stream.socket().is_open()) break;  // closed at shutdown
+        if (!ec) out = ": keepalive\n\n";
+    }
+    state.waiter = nullptr;
+}
 
 header_list to_header_list(const http::fields& fields) {
     header_list out;
@@ -403,7 +445,9 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         auto s = weak.lock();
         if (!s) return;
         asio::post(s->stream.get_executor(), [s] {
-            if (s->idle) s->stream.close();
+            if (!s->idle) return;
+            s->stream.close();
+            if (s->waiter) s->waiter->cancel();
         });
     });
     auto& stream = state->stream;
@@ -438,6 +482,15 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         }
         const bool keep_alive = head.keep_alive() && !ctx.stopping;
         const route_match route = match_route(req.method, req.path());
+        if (route.kind == route::events) {
+            if (!admin_authorised(req, ctx.admin)) {
+                co_await write_response(stream, json_error(401, "admin token required"), false,
+                                        ctx.limits);
+            } else {
+                co_await stream_events(*state, ctx);
+            }
+            break;
+        }
         if (route.kind == route::passthrough) {
             if (!co_await pass_through(stream, buffer, head_parser, keep_alive, ctx)) break;
             continue;

@@ -13,6 +13,7 @@
 #include "admin/admin_routes.hpp"
 #include "cache/run_cache.hpp"
 #include "cache/upstream_guard.hpp"
+#include "runmirror/event_hub.hpp"
 #include "runmirror/options.hpp"
 
 namespace runmirror::net {
@@ -42,6 +43,7 @@ struct session_context {
     upstream_health* health;  // null in offline mode
     upstream_guard* guard;    // pass-through reports its exchanges here; null in offline mode
     admin_context admin;
+    event_hub& events;  // /_runmirror/events subscribers
     session_registry& registry;
     std::atomic<bool>& stopping;  // set at shutdown: finish the current request, then close
 };

@@ -25,6 +25,7 @@
 #include "net/http_session.hpp"
 #include "net/upstream_client.hpp"
 #include "net/upstream_pool.hpp"
+#include "sync/sync_worker.hpp"
 
 namespace runmirror {
 
@@ -41,7 +42,8 @@ class server_impl final : public server {
           db_(db),
           ioc_(static_cast<int>(thread_count())),
           signals_(ioc_, SIGINT, SIGTERM),
-          acceptor_(ioc_) {
+          acceptor_(ioc_),
+          keys_(options.sync.service_key) {
         auto now = [] { return clock_type::now(); };
         if (options_.cache.mode == serve_mode::online) {
             pool_ = std::make_unique<net::upstream_pool>(ioc_, options_.upstream);
@@ -55,11 +57,19 @@ class server_impl final : public server {
                 });
         }
         cache_ = std::make_unique<run_cache>(db_, guard_.get(), options_.cache, now);
+        if (guard_) {
+            worker_ =
+                std::make_unique<sync_worker>(db_, *guard_, keys_, events_, options_.sync, now,
+                                              [this](millis delay, std::function<void()> task) {
+                                                  run_after(delay, std::move(task));
+                                              });
+            cache_->set_observer(worker_.get());
+        }
         context_ = std::make_unique<net::session_context>(
             net::session_context{options_.limits, *cache_, pool_.get(), health_.get(), guard_.get(),
                                  admin_context{options_.cache.mode, options_.admin_token,
-                                               options_.upstream.url, health_.get()},
-                                 registry_, stopping_});
+                                               options_.upstream.url, health_.get(), &db_},
+                                 events_, registry_, stopping_});
     }
 
     int run() override {
@@ -70,6 +80,7 @@ class server_impl final : public server {
             begin_shutdown();
         });
         asio::co_spawn(ioc_, accept_loop(), asio::detached);
+        if (worker_) asio::post(ioc_, [this] { worker_->start(); });
         if (stop_requested_) asio::post(ioc_, [this] { begin_shutdown(); });
 
         std::vector<std::thread> threads;
@@ -154,6 +165,7 @@ class server_impl final : public server {
         boost::system::error_code ignored;
         acceptor_.close(ignored);
         signals_.cancel(ignored);
+        if (worker_) worker_->stop();
         registry_.close_idle();
         shutdown_deadline_ = std::chrono::steady_clock::now() + options_.limits.shutdown_grace;
         asio::co_spawn(ioc_, drain(), asio::detached);
@@ -183,6 +195,9 @@ class server_impl final : public server {
     std::unique_ptr<upstream_health> health_;
     std::unique_ptr<upstream_guard> guard_;
     std::unique_ptr<run_cache> cache_;
+    event_hub events_;
+    key_ring keys_;
+    std::unique_ptr<sync_worker> worker_;
     net::session_registry registry_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> stop_requested_{false};

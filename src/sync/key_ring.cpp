@@ -25,4 +25,13 @@ void key_ring::forget(std::string_view tenant) {
     keys_.erase(std::string(tenant));
 }
 
+std::vector<std::string> key_ring::tenants() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    out.reserve(keys_.size());
+    for (const auto& [tenant, key] : keys_)
+        out.push_back(tenant);
+    return out;
+}
+
 }  // namespace runmirror

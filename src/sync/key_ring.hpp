@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace runmirror {
 
@@ -22,6 +23,9 @@ class key_ring {
     std::optional<std::string> key_for(std::string_view tenant) const;
     // The upstream refused the tenant's key (401): drop it.
     void forget(std::string_view tenant);
+    // Tenants with a key of their own (the service key serves every tenant).
+    std::vector<std::string> tenants() const;
+    bool has_service_key() const { return !service_key_.empty(); }
 
   private:
     const std::string service_key_;

@@ -13,8 +13,7 @@ constexpr std::string_view whitespace = " \t";
 
 std::string_view trim(std::string_view s) {
     auto first = s.find_first_not_of(whitespace);
-    if (first == std::string_view::npos)
-        return {};
+    if (first == std::string_view::npos) return {};
     auto last = s.find_last_not_of(whitespace);
     return s.substr(first, last - first + 1);
 }
@@ -39,32 +38,32 @@ std::string tenant_of_key(std::string_view api_key) {
     return out;
 }
 
-std::optional<std::string> tenant_of(const header_list& headers) {
+std::optional<std::string_view> bearer_key(const header_list& headers) {
     // More than one Authorization field: we cannot know which one the upstream would honour,
     // so the request gets no tenant (it is forwarded, never served from the store).
     std::optional<std::string_view> value;
     for (const auto& field : headers) {
-        if (!iequals(field.name, "authorization"))
-            continue;
-        if (value)
-            return std::nullopt;
+        if (!iequals(field.name, "authorization")) continue;
+        if (value) return std::nullopt;
         value = field.value;
     }
-    if (!value)
-        return std::nullopt;
+    if (!value) return std::nullopt;
 
     // RFC 9110 section 11.4: credentials = auth-scheme [ 1*SP token68 ]; the scheme is
     // case-insensitive. Surrounding whitespace is tolerated, as clients add it.
     std::string_view credentials = trim(*value);
     auto space = credentials.find_first_of(whitespace);
-    if (space == std::string_view::npos)
-        return std::nullopt;  // a scheme without a key
-    if (!iequals(credentials.substr(0, space), "bearer"))
-        return std::nullopt;
+    if (space == std::string_view::npos) return std::nullopt;  // a scheme without a key
+    if (!iequals(credentials.substr(0, space), "bearer")) return std::nullopt;
     std::string_view key = trim(credentials.substr(space));
-    if (key.empty())
-        return std::nullopt;
-    return tenant_of_key(key);
+    if (key.empty()) return std::nullopt;
+    return key;
+}
+
+std::optional<std::string> tenant_of(const header_list& headers) {
+    auto key = bearer_key(headers);
+    if (!key) return std::nullopt;
+    return tenant_of_key(*key);
 }
 
 }  // namespace runmirror

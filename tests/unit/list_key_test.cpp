@@ -37,3 +37,10 @@ TEST_CASE("list parameters") {
     CHECK_FALSE(parse_list_params("skip=-1"));
     CHECK_FALSE(parse_list_params("limit=ten"));
 }
+
+TEST_CASE("an absent query decodes to no parameters") {
+    auto none = decode_query(std::string_view());
+    REQUIRE(none);
+    CHECK(none->empty());
+    CHECK(normalise_list_query(std::string_view()) == "");
+}

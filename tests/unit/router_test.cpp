@@ -24,11 +24,14 @@ TEST_CASE("everything else passes through") {
     CHECK(match_route("GET", "/api/v1/extraction/runs/a%2Fb").kind == route::passthrough);
     CHECK(match_route("GET", "/api/v1/extraction/runs/bad%zz").kind == route::passthrough);
     CHECK(match_route("GET", "/api/v1/extraction/runsx").kind == route::passthrough);
-    CHECK(match_route("POST", "/api/v1/extraction/jobs").kind == route::passthrough);
+    CHECK(match_route("POST", "/api/v1/extraction/jobs/file").kind == route::passthrough);
+    CHECK(match_route("GET", "/api/v1/extraction/jobs").kind == route::passthrough);
 }
 
 TEST_CASE("the daemon's own endpoints") {
     CHECK(match_route("GET", "/_runmirror/health").kind == route::health);
     CHECK(match_route("POST", "/_runmirror/health").kind == route::admin);
     CHECK(match_route("GET", "/_runmirror/metrics").kind == route::admin);
+    CHECK(match_route("GET", "/_runmirror/events").kind == route::events);
+    CHECK(match_route("POST", "/api/v1/extraction/jobs").kind == route::job_create);
 }

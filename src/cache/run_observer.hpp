@@ -1,0 +1,28 @@
+#pragma once
+// What the run cache tells the rest of the daemon (the sync worker) about what it sees.
+// Called on the thread that handled the request or the upstream answer; must not block.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "runmirror/run_record.hpp"
+
+namespace runmirror {
+
+class run_observer {
+  public:
+    virtual ~run_observer() = default;
+
+    // An upstream answer about |run| was stored; |previous_status| is what the store held
+    // before ("" when the run is new). |tenant| is whose key fetched it.
+    virtual void on_run_stored(const run_fields& run, std::string_view previous_status,
+                               const std::optional<std::string>& tenant) = 0;
+    // A job was created through the daemon (POST /api/v1/extraction/jobs answered 2xx).
+    virtual void on_job_created(std::string_view job_id, std::string_view extraction_agent_id,
+                                const std::optional<std::string>& tenant) = 0;
+    // A request carried this bearer key: polls for its tenant may use it (memory only).
+    virtual void on_api_key(std::string_view api_key) = 0;
+};
+
+}  // namespace runmirror

@@ -1,0 +1,358 @@
+// `runmirror watches`: what the sync worker is watching, read straight from the store, so it
+// works whether or not the daemon runs (WAL lets a reader in beside the daemon's writer).
+// Every failure ends in one line on stderr: exit 2 for a bad command line or config, 1 when
+// the store cannot be read.
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "admin/watch_json.hpp"
+#include "cli/commands.hpp"
+#include "config/load_options.hpp"
+#include "runmirror/store.hpp"
+
+extern char** environ;  // POSIX
+
+namespace runmirror {
+
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr std::size_t default_limit = 100;
+constexpr std::size_t max_limit = 1'000'000;
+// Table width when stdout is not a terminal and COLUMNS is not set.
+constexpr std::size_t fallback_width = 120;
+// Free-text columns never shrink below this, however narrow the terminal.
+constexpr std::size_t min_text_width = 16;
+// REASON is capped so that LAST ERROR, usually the more telling, keeps most of the room.
+constexpr std::size_t max_reason_width = 40;
+
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct watches_args {
+    std::optional<std::string> db;
+    std::optional<std::string> config;
+    bool all = false;
+    bool json = false;
+    std::size_t limit = default_limit;
+};
+
+std::vector<std::string> process_environment() {
+    std::vector<std::string> out;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        out.emplace_back(*entry);
+    }
+    return out;
+}
+
+po::options_description describe(const std::string& default_db) {
+    po::options_description desc("Options", 100, 40);
+    desc.add_options()                                             //
+        ("help,h", po::bool_switch(), "print this help and exit")  //
+        ("db", po::value<std::string>()->value_name("PATH"),
+         ("SQLite store to read; never created (default: as for serve: RUNMIRROR_DB, the config "
+          "file's db, else under $RUNMIRROR_DATA_DIR, $XDG_DATA_HOME or $HOME; here: " +
+          (default_db.empty() ? std::string("none, set --db") : default_db) + ")")
+             .c_str())  //
+        ("config", po::value<std::string>()->value_name("FILE"),
+         "the serve config file to take db from (default: RUNMIRROR_CONFIG)")  //
+        ("all", po::bool_switch(),
+         "also list ended watches (finished or given up) after the active ones, most recently "
+         "ended first, with ENDED and REASON columns")  //
+        ("json", po::bool_switch(),
+         "print JSON Lines, one object per watch, times in ISO 8601 UTC, instead of a table")  //
+        ("limit", po::value<std::string>()->value_name("N"),
+         ("show at most N watches (default: " + std::to_string(default_limit) + ")").c_str());
+    return desc;
+}
+
+std::string help_text(const std::string& default_db) {
+    std::ostringstream out;
+    out << "Usage: runmirror watches [options]\n"
+           "\n"
+           "Lists the runs and jobs the sync worker polls upstream until they are final, soonest\n"
+           "poll first. Reads the store directly: works whether or not the daemon is running.\n"
+           "The store is the one 'runmirror serve' would open with the same --db, --config and\n"
+           "RUNMIRROR_* environment, which are checked the same way.\n"
+           "\n"
+           "Table columns: KIND (run or job), RUN, JOB, AGENT, NEXT POLL (\"in 3s\", \"due\"),\n"
+           "ATTEMPTS (answers in a row without a change), LAST STATUS, LAST ERROR (cut to fit the\n"
+           "terminal, else $COLUMNS, else " +
+               std::to_string(fallback_width) +
+               " columns; --json has it whole).\n"
+               "\n"
+        << describe(default_db);
+    return out.str();
+}
+
+std::size_t parse_limit(std::string_view text) {
+    std::size_t n = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || n < 1 ||
+        n > max_limit) {
+        throw usage_error("--limit: expected an integer from 1 to " + std::to_string(max_limit) +
+                          ", got '" + std::string(text) + "'");
+    }
+    return n;
+}
+
+watches_args parse_args(const std::vector<std::string>& args, const std::string& default_db) {
+    namespace style = po::command_line_style;
+    const po::options_description desc = describe(default_db);
+    po::variables_map vm;
+    try {
+        // No guessing, as for serve: "--a" must not silently mean --all.
+        const po::parsed_options parsed = po::command_line_parser(args)
+                                              .options(desc)
+                                              .style(style::default_style & ~style::allow_guessing)
+                                              .run();
+        for (const auto& option : parsed.options) {
+            // Without a positional description, a bare word comes back with no name.
+            if (option.string_key.empty()) {
+                throw usage_error("unexpected argument '" + option.value.front() + "'");
+            }
+        }
+        po::store(parsed, vm);
+    } catch (const po::unknown_option& e) {
+        throw usage_error(e.get_option_name() + ": unknown option");
+    } catch (const po::invalid_command_line_syntax& e) {
+        if (e.kind() == po::invalid_syntax::missing_parameter ||
+            e.kind() == po::invalid_syntax::empty_adjacent_parameter) {
+            throw usage_error(e.get_option_name() + ": missing value");
+        }
+        if (e.kind() == po::invalid_syntax::extra_parameter) {
+            throw usage_error(e.get_option_name() + ": takes no value");
+        }
+        throw usage_error(e.what());
+    } catch (const po::multiple_occurrences& e) {
+        throw usage_error(e.get_option_name() + ": given more than once");
+    } catch (const po::error& e) {
+        throw usage_error(e.what());
+    }
+    watches_args out;
+    if (vm.count("db")) out.db = vm["db"].as<std::string>();
+    if (vm.count("config")) out.config = vm["config"].as<std::string>();
+    out.all = vm["all"].as<bool>();
+    out.json = vm["json"].as<bool>();
+    if (vm.count("limit")) out.limit = parse_limit(vm["limit"].as<std::string>());
+    return out;
+}
+
+// The path serve would use: handing --db and --config to serve's own loader keeps the two
+// commands from ever disagreeing about where the store is.
+std::string resolve_db_path(const watches_args& args, const std::vector<std::string>& env) {
+    std::vector<std::string> serve_args;
+    if (args.config) serve_args.insert(serve_args.end(), {"--config", *args.config});
+    if (args.db) serve_args.insert(serve_args.end(), {"--db", *args.db});
+    const load_result loaded = load_serve_options(serve_args, env);
+    if (!loaded.error.empty()) throw usage_error(loaded.error);
+    return loaded.options.store.path;
+}
+
+//--------------------------------------------------------------------------------------------
+// The table
+
+std::size_t terminal_width() {
+    winsize size{};
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
+        return size.ws_col;
+    }
+    if (const char* columns = std::getenv("COLUMNS")) {
+        std::size_t n = 0;
+        std::string_view text(columns);
+        auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+        if (ec == std::errc() && ptr == text.data() + text.size() && n > 0) return n;
+    }
+    return fallback_width;
+}
+
+// Width in terminal cells, approximated as code points (UTF-8 continuation bytes not counted).
+std::size_t display_width(std::string_view text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
+}
+
+// Upstream error texts may hold newlines or tabs, which would break the rows: each run of
+// control characters and spaces becomes one space.
+std::string one_line(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        const bool blank = static_cast<unsigned char>(c) <= 0x20 || c == 0x7F;
+        if (!blank) {
+            out += c;
+        } else if (!out.empty() && out.back() != ' ') {
+            out += ' ';
+        }
+    }
+    return out;
+}
+
+// At most |width| cells, ending in "..." when cut; never splits a UTF-8 sequence.
+std::string truncate(const std::string& text, std::size_t width) {
+    if (display_width(text) <= width) return text;
+    const std::size_t keep = width > 3 ? width - 3 : 0;
+    std::size_t cells = 0;
+    std::size_t end = 0;
+    for (; end < text.size(); ++end) {
+        const bool starts_code_point = (static_cast<unsigned char>(text[end]) & 0xC0) != 0x80;
+        if (starts_code_point && cells++ == keep) break;
+    }
+    return text.substr(0, end) + "...";
+}
+
+// "3s", "5m", "2h", "4d": one unit is enough to see whether the worker keeps up.
+std::string duration_text(millis d) {
+    const std::int64_t s = std::max<std::int64_t>(0, d.count() / 1000);
+    if (s < 60) return std::to_string(s) + "s";
+    if (s < 3600) return std::to_string(s / 60) + "m";
+    if (s < 48 * 3600) return std::to_string(s / 3600) + "h";
+    return std::to_string(s / 86400) + "d";
+}
+
+std::string next_poll_text(const watch& w, time_point now) {
+    if (!w.active()) return "-";
+    if (w.next_poll_at <= now) return "due";
+    // Rounded up, so a poll still ahead never reads "in 0s".
+    const auto ahead = std::chrono::ceil<std::chrono::seconds>(w.next_poll_at - now);
+    return "in " + duration_text(ahead);
+}
+
+std::string ended_text(const watch& w, time_point now) {
+    const auto since = [&](time_point t) {
+        return duration_text(std::chrono::duration_cast<millis>(now - t)) + " ago";
+    };
+    if (w.finished_at) return "finished " + since(*w.finished_at);
+    if (w.given_up_at) return "gave up " + since(*w.given_up_at);
+    return "-";
+}
+
+std::string or_dash(std::string_view text) {
+    return text.empty() ? "-" : one_line(text);
+}
+
+std::string render_table(const std::vector<watch>& watches, bool all, time_point now,
+                         std::size_t width) {
+    std::vector<std::string> header = {"KIND",      "RUN",      "JOB",        "AGENT",
+                                       "NEXT POLL", "ATTEMPTS", "LAST STATUS"};
+    if (all) header.insert(header.end(), {"ENDED", "REASON"});
+    header.push_back("LAST ERROR");
+
+    std::vector<std::vector<std::string>> rows = {header};
+    for (const watch& w : watches) {
+        std::vector<std::string> row = {
+            std::string(to_string(w.kind)), or_dash(w.run_id),      or_dash(w.job_id),
+            or_dash(w.extraction_agent_id), next_poll_text(w, now), std::to_string(w.attempts),
+            or_dash(w.last_status)};
+        if (all) {
+            row.push_back(ended_text(w, now));
+            row.push_back(truncate(or_dash(w.give_up_reason), max_reason_width));
+        }
+        row.push_back(or_dash(w.last_error));
+        rows.push_back(std::move(row));
+    }
+
+    // Every column but the last is as wide as its widest cell; LAST ERROR gets what is left.
+    const std::size_t last = header.size() - 1;
+    std::vector<std::size_t> widths(header.size(), 0);
+    for (const auto& row : rows) {
+        for (std::size_t i = 0; i < last; ++i) {
+            widths[i] = std::max(widths[i], display_width(row[i]));
+        }
+    }
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < last; ++i)
+        used += widths[i] + 2;
+    const std::size_t error_width = width > used + min_text_width ? width - used : min_text_width;
+
+    std::string out;
+    for (const auto& row : rows) {
+        for (std::size_t i = 0; i < last; ++i) {
+            out += row[i];
+            out.append(widths[i] - display_width(row[i]) + 2, ' ');
+        }
+        out += truncate(row[last], error_width);
+        out += '\n';
+    }
+    return out;
+}
+
+}  // namespace
+
+int watches_command(const std::vector<std::string>& args) {
+    const std::vector<std::string> env = process_environment();
+    const std::string default_db = default_db_path(env);
+
+    // --help wins over mistakes elsewhere on the line, as for serve.
+    if (std::find(args.begin(), args.end(), "--help") != args.end() ||
+        std::find(args.begin(), args.end(), "-h") != args.end()) {
+        std::cout << help_text(default_db);
+        return 0;
+    }
+
+    watches_args parsed;
+    std::string db_path;
+    try {
+        parsed = parse_args(args, default_db);
+        db_path = resolve_db_path(parsed, env);
+    } catch (const usage_error& e) {
+        std::cerr << "runmirror watches: " << e.what() << "\n";
+        return 2;
+    }
+
+    // open_sqlite_store would create a missing file (and migrate an empty one into a store):
+    // a typo in --db must be reported, not leave a fresh empty store behind.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(db_path, ec) ||
+        std::filesystem::file_size(db_path, ec) == 0 || ec) {
+        std::cerr << "runmirror watches: no store at " << db_path << "\n";
+        return 1;
+    }
+
+    std::vector<watch> watches;
+    try {
+        // One more than asked, to know whether the listing was cut.
+        watches = open_sqlite_store(db_path)->list_watches(
+            parsed.all ? watch_listing::all : watch_listing::active, parsed.limit + 1);
+    } catch (const store_error& e) {
+        std::cerr << "runmirror watches: " << e.what() << "\n";
+        return 1;
+    }
+    const bool cut = watches.size() > parsed.limit;
+    if (cut) watches.resize(parsed.limit);
+
+    if (parsed.json) {
+        for (const watch& w : watches)
+            std::cout << watch_to_json(w) << "\n";
+    } else if (watches.empty()) {
+        std::cout << (parsed.all ? "no watches\n" : "no active watches\n");
+    } else {
+        std::cout << render_table(watches, parsed.all, clock_type::now(), terminal_width());
+    }
+    if (cut) {
+        // On stderr, so a script reading stdout (JSON Lines above all) sees only watches.
+        std::cerr << "runmirror watches: showing the first " << parsed.limit
+                  << "; use --limit N for more\n";
+    }
+    return 0;
+}
+
+}  // namespace runmirror

@@ -1,0 +1,242 @@
+#include "sync/sync_worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "json/run_fields.hpp"
+#include "util/tenant.hpp"
+
+namespace runmirror {
+
+namespace {
+
+constexpr std::string_view runs_path = "/api/v1/extraction/runs/";
+
+// Time to wait before looking again when nothing is due but polls are in flight: their
+// answers tick the worker anyway; this only bounds how late a newly due watch can start.
+constexpr millis idle_recheck{250};
+
+std::string url_segment(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+sync_worker::sync_worker(store& db, upstream& up, key_ring& keys, event_hub& events,
+                         const sync_options& options, clock_fn now, scheduler schedule)
+    : db_(db),
+      up_(up),
+      keys_(keys),
+      events_(events),
+      options_(options),
+      backoff_{options.poll_interval, options.poll_cap},
+      now_(std::move(now)),
+      schedule_(std::move(schedule)),
+      // No burst: "at most |rate| per second" holds over any one-second window.
+      limiter_(options.rate, 1.0),
+      random_(std::random_device{}()) {}
+
+void sync_worker::start() {
+    {
+        std::lock_guard lock(mutex_);
+        running_ = true;
+    }
+    tick();
+}
+
+void sync_worker::stop() {
+    std::lock_guard lock(mutex_);
+    running_ = false;
+}
+
+std::size_t sync_worker::polls_sent() const {
+    std::lock_guard lock(mutex_);
+    return polls_sent_;
+}
+
+tenant_filter sync_worker::pollable_tenants() {
+    if (keys_.has_service_key()) return tenant_filter::any();
+    return tenant_filter::only(keys_.tenants());
+}
+
+time_point sync_worker::first_poll(time_point now) {
+    std::lock_guard lock(mutex_);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    return now + next_poll_delay(backoff_, 0, unit(random_));
+}
+
+void sync_worker::on_run_stored(const run_fields& run, std::string_view previous_status,
+                                const std::optional<std::string>& tenant) {
+    const time_point now = now_();
+    if (previous_status != run.status) {
+        events_.publish({run.id, run.job_id, run.extraction_agent_id, std::string(previous_status),
+                         run.status, now});
+    }
+    if (is_final_status(run.status) || !tenant) return;
+    if (db_.watch_run(run, *tenant, now, first_poll(now))) tick();
+}
+
+void sync_worker::on_job_created(std::string_view job_id, std::string_view extraction_agent_id,
+                                 const std::optional<std::string>& tenant) {
+    if (!tenant || job_id.empty()) return;
+    const time_point now = now_();
+    db_.watch_job(job_id, extraction_agent_id, *tenant, now, first_poll(now));
+    tick();
+}
+
+void sync_worker::on_api_key(std::string_view api_key) {
+    const bool returning = !keys_.key_for(tenant_of_key(api_key)).has_value();
+    keys_.remember(api_key);
+    if (returning) tick();  // its waiting watches may be due
+}
+
+void sync_worker::tick() {
+    std::vector<launch> launches;
+    {
+        std::lock_guard lock(mutex_);
+        if (!running_) return;
+        armed_at_.reset();
+        const time_point now = now_();
+        const tenant_filter tenants = pollable_tenants();
+        const std::size_t free =
+            options_.concurrency > polling_.size() ? options_.concurrency - polling_.size() : 0;
+        if (free > 0) {
+            // Ask for more than |free|: some of the due ones may be in flight already.
+            for (watch& w : db_.due_watches(now, free + polling_.size(), tenants)) {
+                if (launches.size() >= free) break;
+                if (polling_.count(w.id)) continue;
+                if (now - w.created_at >= options_.max_age) {
+                    db_.give_up_watch(w.id, "not final after the maximum watch age", now);
+                    continue;
+                }
+                auto key = keys_.key_for(w.tenant);
+                if (!key) continue;  // its key went away meanwhile (401)
+                if (auto later = limiter_.acquire(now)) {
+                    arm(*later, now);
+                    break;
+                }
+                polling_.insert(w.id);
+                ++polls_sent_;
+                launches.push_back({std::move(w), std::move(*key)});
+            }
+        }
+        if (!armed_at_) {
+            if (auto next = db_.next_due_time(tenants)) {
+                // Watches in flight are still due until answered; their answers tick us.
+                arm(std::max(*next, now + (polling_.empty() ? millis(1) : idle_recheck)), now);
+            }
+        }
+    }
+    for (auto& l : launches)
+        poll(std::move(l));
+}
+
+void sync_worker::arm(time_point at, time_point now) {
+    if (armed_at_ && *armed_at_ <= at) return;
+    armed_at_ = at;
+    schedule_(std::chrono::duration_cast<millis>(at - now), [this] { tick(); });
+}
+
+void sync_worker::poll(launch l) {
+    request req;
+    req.method = "GET";
+    req.target = std::string(runs_path) + (l.w.run_id.empty() ? "by-job/" + url_segment(l.w.job_id)
+                                                              : url_segment(l.w.run_id));
+    req.headers.push_back({"Authorization", "Bearer " + l.key});
+    req.headers.push_back({"Accept", "application/json"});
+    up_.async_send(std::move(req), [this, w = std::move(l.w)](upstream_reply reply) {
+        on_answer(w, std::move(reply));
+    });
+}
+
+void sync_worker::on_answer(const watch& w, upstream_reply reply) {
+    {
+        std::lock_guard lock(mutex_);
+        polling_.erase(w.id);
+        if (!running_) return;
+    }
+    try {
+        settle(w, reply, now_());
+    } catch (const std::exception& e) {
+        spdlog::error("sync: watch {} not updated: {}", w.id, e.what());
+    }
+    tick();
+}
+
+void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) {
+    const int status = reply.failure ? 0 : reply.answer.status;
+    if (status == 200) {
+        auto [run, err] = parse_run(reply.answer.body);
+        if (err) return reschedule(w, now, w.attempts + 1, w.last_status, err.detail);
+        auto previous = db_.find_run(run.id);
+        db_.put_run(run, reply.answer.body, now);
+        if (!run.project_id.empty()) db_.grant(w.tenant, {run.project_id});
+        const std::string before = previous ? previous->fields.status : std::string();
+        if (before != run.status) {
+            events_.publish({run.id, run.job_id, run.extraction_agent_id, before, run.status, now});
+        }
+        if (w.run_id.empty() && !db_.job_watch_found_run(w.id, run.id, run.project_id, now)) {
+            return;  // the run was tombstoned meanwhile: the watch is over
+        }
+        if (is_final_status(run.status)) {
+            db_.finish_watch(w.id, run.status, now);
+            return;
+        }
+        const bool changed = run.status != w.last_status;
+        return reschedule(w, now, changed ? 0 : w.attempts + 1, run.status, {});
+    }
+    if (status == 404 && !w.run_id.empty()) {
+        // Deleted upstream: never serve it again. The tombstone ends the watch.
+        auto previous = db_.find_run(w.run_id);
+        db_.tombstone_run(w.run_id, now);
+        events_.publish({w.run_id, w.job_id, w.extraction_agent_id,
+                         previous ? previous->fields.status : std::string(), "DELETED", now});
+        return;
+    }
+    if (status == 404) {
+        // The job's run does not exist yet: the job is still being set up.
+        return reschedule(w, now, w.attempts + 1, "", {});
+    }
+    if (status == 401) {
+        keys_.forget(w.tenant);
+        return reschedule(w, now, w.attempts, w.last_status,
+                          "upstream refused the key (401); waiting for its client to return");
+    }
+    if (status == 429) {
+        auto wait = retry_after(reply.answer.headers, now);
+        const millis pause = wait ? *wait : next_poll_delay(backoff_, w.attempts + 1, 0.5);
+        {
+            std::lock_guard lock(mutex_);
+            limiter_.pause_until(now + pause);
+        }
+        spdlog::info("sync: upstream asked to slow down (429); pausing {} ms", pause.count());
+        return reschedule(w, now + pause, w.attempts, w.last_status, "rate limited (429)");
+    }
+    const std::string why =
+        reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
+    reschedule(w, now, w.attempts + 1, w.last_status, why);
+}
+
+void sync_worker::reschedule(const watch& w, time_point now, unsigned attempts,
+                             std::string last_status, std::string last_error) {
+    double jitter;
+    {
+        std::lock_guard lock(mutex_);
+        jitter = std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+    }
+    poll_outcome outcome{now + next_poll_delay(backoff_, attempts, jitter), attempts,
+                         std::move(last_status), std::move(last_error)};
+    db_.reschedule_watch(w.id, outcome, now_());
+}
+
+}  // namespace runmirror

@@ -1,0 +1,88 @@
+#pragma once
+// The sync worker: polls upstream, once for everyone, every run seen CREATED/PENDING and every
+// job created through the daemon, until the run is SUCCESS or ERROR (DESIGN.md "Sync worker").
+// Watches live in the store, so they survive restarts; keys live in a key_ring, in memory.
+//
+// Scheduling: a watch is due at its next_poll_at (backoff: interval x1.5 per unchanged
+// answer, capped, jittered). At most |concurrency| polls are in flight and at most |rate| are
+// sent per second; a 429 pauses the whole worker for its Retry-After. Answers: 200 stores the
+// run and ends the watch when final; 404 tombstones a run (a job's run may simply not exist
+// yet); 401 drops the tenant's key, so its watches wait until the tenant comes back; anything
+// else backs off. A watch older than max_age is given up.
+//
+// Threading: every public method may be called from any thread. Timers come from the injected
+// scheduler; answers arrive on the upstream's threads. stop() makes pending timers and
+// answers no-ops; the owner keeps the worker alive until its executor has stopped.
+
+#include <functional>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "cache/run_observer.hpp"
+#include "runmirror/event_hub.hpp"
+#include "runmirror/options.hpp"
+#include "runmirror/store.hpp"
+#include "runmirror/upstream.hpp"
+#include "sync/backoff.hpp"
+#include "sync/key_ring.hpp"
+#include "sync/rate_limiter.hpp"
+
+namespace runmirror {
+
+class sync_worker final : public run_observer {
+  public:
+    using clock_fn = std::function<time_point()>;
+    using scheduler = std::function<void(millis delay, std::function<void()> task)>;
+
+    sync_worker(store& db, upstream& up, key_ring& keys, event_hub& events,
+                const sync_options& options, clock_fn now, scheduler schedule);
+
+    void start();
+    void stop();
+
+    // run_observer: the run cache reports what it stores, jobs it created, keys it saw.
+    void on_run_stored(const run_fields& run, std::string_view previous_status,
+                       const std::optional<std::string>& tenant) override;
+    void on_job_created(std::string_view job_id, std::string_view extraction_agent_id,
+                        const std::optional<std::string>& tenant) override;
+    void on_api_key(std::string_view api_key) override;
+
+    // Polls answered since start, for tests and metrics.
+    std::size_t polls_sent() const;
+
+  private:
+    struct launch {
+        watch w;
+        std::string key;
+    };
+
+    void tick();
+    void arm(time_point at, time_point now);  // call with mutex_ held
+    void poll(launch l);
+    void on_answer(const watch& w, upstream_reply reply);
+    void settle(const watch& w, upstream_reply& reply, time_point now);
+    void reschedule(const watch& w, time_point now, unsigned attempts, std::string last_status,
+                    std::string last_error);
+    time_point first_poll(time_point now);
+    tenant_filter pollable_tenants();
+
+    store& db_;
+    upstream& up_;
+    key_ring& keys_;
+    event_hub& events_;
+    const sync_options options_;
+    const backoff_options backoff_;
+    clock_fn now_;
+    scheduler schedule_;
+
+    mutable std::mutex mutex_;
+    bool running_ = false;
+    rate_limiter limiter_;
+    std::set<watch_id> polling_;  // watches with a poll in flight
+    std::optional<time_point> armed_at_;
+    std::mt19937_64 random_;
+    std::size_t polls_sent_ = 0;
+};
+
+}  // namespace runmirror
