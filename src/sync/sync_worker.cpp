@@ -1,5 +1,7 @@
 #include "sync/sync_worker.hpp"
 
+#include <map>
+
 #include <spdlog/spdlog.h>
 
 #include "json/run_fields.hpp"
@@ -10,6 +12,10 @@ namespace runmirror {
 namespace {
 
 constexpr std::string_view runs_path = "/api/v1/extraction/runs/";
+
+// How many due watches one tick considers, and the page a batched list request asks for.
+constexpr std::size_t due_scan_limit = 512;
+constexpr int batch_page_size = 100;
 
 // Time to wait before looking again when nothing is due but polls are in flight: their
 // answers tick the worker anyway; this only bounds how late a newly due watch can start.
@@ -108,11 +114,20 @@ void sync_worker::tick() {
         armed_at_.reset();
         const time_point now = now_();
         const tenant_filter tenants = pollable_tenants();
-        const std::size_t free =
-            options_.concurrency > polling_.size() ? options_.concurrency - polling_.size() : 0;
+        const std::size_t free = options_.concurrency > launches_in_flight_
+                                     ? options_.concurrency - launches_in_flight_
+                                     : 0;
         if (free > 0) {
-            // Ask for more than |free|: some of the due ones may be in flight already.
-            for (watch& w : db_.due_watches(now, free + polling_.size(), tenants)) {
+            std::vector<watch> due = db_.due_watches(now, due_scan_limit, tenants);
+            // Due run watches of one tenant and agent: one list request can refresh them all.
+            std::map<std::string, std::vector<const watch*>> by_agent;
+            for (const watch& w : due) {
+                if (!w.run_id.empty() && !w.extraction_agent_id.empty() && !polling_.count(w.id) &&
+                    !solo_.count(w.id)) {
+                    by_agent[w.tenant + '\n' + w.extraction_agent_id].push_back(&w);
+                }
+            }
+            for (watch& w : due) {
                 if (launches.size() >= free) break;
                 if (polling_.count(w.id)) continue;
                 if (now - w.created_at >= options_.max_age) {
@@ -125,9 +140,21 @@ void sync_worker::tick() {
                     arm(*later, now);
                     break;
                 }
-                polling_.insert(w.id);
+                launch l{{}, std::move(*key)};
+                auto group = by_agent.find(w.tenant + '\n' + w.extraction_agent_id);
+                if (!w.run_id.empty() && group != by_agent.end() && group->second.size() >= 2) {
+                    for (const watch* member : group->second) {
+                        if (!polling_.count(member->id)) l.watches.push_back(*member);
+                    }
+                    by_agent.erase(group);
+                } else {
+                    l.watches.push_back(std::move(w));
+                }
+                for (const watch& member : l.watches)
+                    polling_.insert(member.id);
                 ++polls_sent_;
-                launches.push_back({std::move(w), std::move(*key)});
+                ++launches_in_flight_;
+                launches.push_back(std::move(l));
             }
         }
         if (!armed_at_) {
@@ -150,27 +177,94 @@ void sync_worker::arm(time_point at, time_point now) {
 void sync_worker::poll(launch l) {
     request req;
     req.method = "GET";
-    req.target = std::string(runs_path) + (l.w.run_id.empty() ? "by-job/" + url_segment(l.w.job_id)
-                                                              : url_segment(l.w.run_id));
+    const watch& first = l.watches.front();
+    if (l.watches.size() > 1) {
+        // Newest first, as upstream lists: unfinished runs are the recent ones.
+        req.target = "/api/v1/extraction/runs?extraction_agent_id=" +
+                     url_segment(first.extraction_agent_id) +
+                     "&skip=0&limit=" + std::to_string(batch_page_size);
+    } else if (first.run_id.empty()) {
+        req.target = std::string(runs_path) + "by-job/" + url_segment(first.job_id);
+    } else {
+        req.target = std::string(runs_path) + url_segment(first.run_id);
+    }
     req.headers.push_back({"Authorization", "Bearer " + l.key});
     req.headers.push_back({"Accept", "application/json"});
-    up_.async_send(std::move(req), [this, w = std::move(l.w)](upstream_reply reply) {
-        on_answer(w, std::move(reply));
+    up_.async_send(std::move(req), [this, watches = std::move(l.watches)](upstream_reply reply) {
+        on_answer(watches, std::move(reply));
     });
 }
 
-void sync_worker::on_answer(const watch& w, upstream_reply reply) {
+void sync_worker::on_answer(const std::vector<watch>& watches, upstream_reply reply) {
     {
         std::lock_guard lock(mutex_);
-        polling_.erase(w.id);
+        --launches_in_flight_;
+        for (const watch& w : watches)
+            polling_.erase(w.id);
         if (!running_) return;
     }
+    const time_point now = now_();
     try {
-        settle(w, reply, now_());
+        if (watches.size() == 1) {
+            settle(watches.front(), reply, now);
+        } else {
+            settle_batch(watches, reply, now);
+        }
     } catch (const std::exception& e) {
-        spdlog::error("sync: watch {} not updated: {}", w.id, e.what());
+        spdlog::error("sync: {} watch(es) not updated: {}", watches.size(), e.what());
     }
     tick();
+}
+
+void sync_worker::settle_batch(const std::vector<watch>& watches, upstream_reply& reply,
+                               time_point now) {
+    const int status = reply.failure ? 0 : reply.answer.status;
+    if (status == 200) {
+        auto [list, err] = parse_run_list(reply.answer.body);
+        if (!err) {
+            std::map<std::string_view, const std::pair<run_fields, std::string_view>*> found;
+            for (const auto& item : list.items)
+                found[item.first.id] = &item;
+            for (const watch& w : watches) {
+                if (auto it = found.find(w.run_id); it != found.end()) {
+                    settle_run(w, it->second->first, it->second->second, now);
+                } else {
+                    // Not on the first page (an older run): it is polled on its own next.
+                    std::lock_guard lock(mutex_);
+                    solo_.insert(w.id);
+                }
+            }
+            return;
+        }
+    }
+    // A refused or failed list request says nothing about any one run: 401 and 429 apply to
+    // the key and the worker as usual; anything else backs each watch off. Never tombstone.
+    if (status == 401 || status == 429) return settle(watches.front(), reply, now);
+    const std::string why = reply.failure
+                                ? reply.failure.detail
+                                : "list of the agent's runs answered " + std::to_string(status);
+    for (const watch& w : watches)
+        reschedule(w, now, w.attempts + 1, w.last_status, why);
+}
+
+void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_view body,
+                             time_point now) {
+    auto previous = db_.find_run(run.id);
+    db_.put_run(run, body, now);
+    if (!run.project_id.empty()) db_.grant(w.tenant, {run.project_id});
+    const std::string before = previous ? previous->fields.status : std::string();
+    if (before != run.status) {
+        events_.publish({run.id, run.job_id, run.extraction_agent_id, before, run.status, now});
+    }
+    if (w.run_id.empty() && !db_.job_watch_found_run(w.id, run.id, run.project_id, now)) {
+        return;  // the run was tombstoned meanwhile: the watch is over
+    }
+    if (is_final_status(run.status)) {
+        db_.finish_watch(w.id, run.status, now);
+        return;
+    }
+    const bool changed = run.status != w.last_status;
+    reschedule(w, now, changed ? 0 : w.attempts + 1, run.status, {});
 }
 
 void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) {
@@ -178,22 +272,11 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
     if (status == 200) {
         auto [run, err] = parse_run(reply.answer.body);
         if (err) return reschedule(w, now, w.attempts + 1, w.last_status, err.detail);
-        auto previous = db_.find_run(run.id);
-        db_.put_run(run, reply.answer.body, now);
-        if (!run.project_id.empty()) db_.grant(w.tenant, {run.project_id});
-        const std::string before = previous ? previous->fields.status : std::string();
-        if (before != run.status) {
-            events_.publish({run.id, run.job_id, run.extraction_agent_id, before, run.status, now});
+        {
+            std::lock_guard lock(mutex_);
+            solo_.erase(w.id);
         }
-        if (w.run_id.empty() && !db_.job_watch_found_run(w.id, run.id, run.project_id, now)) {
-            return;  // the run was tombstoned meanwhile: the watch is over
-        }
-        if (is_final_status(run.status)) {
-            db_.finish_watch(w.id, run.status, now);
-            return;
-        }
-        const bool changed = run.status != w.last_status;
-        return reschedule(w, now, changed ? 0 : w.attempts + 1, run.status, {});
+        return settle_run(w, run, reply.answer.body, now);
     }
     if (status == 404 && !w.run_id.empty()) {
         // Deleted upstream: never serve it again. The tombstone ends the watch.

@@ -8,7 +8,9 @@
 // sent per second; a 429 pauses the whole worker for its Retry-After. Answers: 200 stores the
 // run and ends the watch when final; 404 tombstones a run (a job's run may simply not exist
 // yet); 401 drops the tenant's key, so its watches wait until the tenant comes back; anything
-// else backs off. A watch older than max_age is given up.
+// else backs off. A watch older than max_age is given up. Several due runs of one agent (and
+// tenant) are refreshed by one list request, newest first; a run not on that page is then
+// polled on its own.
 //
 // Threading: every public method may be called from any thread. Timers come from the injected
 // scheduler; answers arrive on the upstream's threads. stop() makes pending timers and
@@ -52,16 +54,21 @@ class sync_worker final : public run_observer {
     std::size_t polls_sent() const;
 
   private:
+    // One request: a single watch, or several run watches of one agent and tenant refreshed
+    // by one list request (batching).
     struct launch {
-        watch w;
+        std::vector<watch> watches;
         std::string key;
     };
 
     void tick();
     void arm(time_point at, time_point now);  // call with mutex_ held
     void poll(launch l);
-    void on_answer(const watch& w, upstream_reply reply);
+    void on_answer(const std::vector<watch>& watches, upstream_reply reply);
     void settle(const watch& w, upstream_reply& reply, time_point now);
+    void settle_batch(const std::vector<watch>& watches, upstream_reply& reply, time_point now);
+    // A fresh copy of the watched run: store it, publish a change, end or reschedule.
+    void settle_run(const watch& w, const run_fields& run, std::string_view body, time_point now);
     void reschedule(const watch& w, time_point now, unsigned attempts, std::string last_status,
                     std::string last_error);
     time_point first_poll(time_point now);
@@ -80,6 +87,8 @@ class sync_worker final : public run_observer {
     bool running_ = false;
     rate_limiter limiter_;
     std::set<watch_id> polling_;  // watches with a poll in flight
+    std::set<watch_id> solo_;     // missing from their agent's first page: polled on their own
+    std::size_t launches_in_flight_ = 0;
     std::optional<time_point> armed_at_;
     std::mt19937_64 random_;
     std::size_t polls_sent_ = 0;

@@ -1,0 +1,212 @@
+// The sync worker against a scripted upstream, an in-memory store, injected time and a manual
+// scheduler: what it polls, when, and what it does with the answers.
+#include <doctest/doctest.h>
+
+#include <deque>
+
+#include "runmirror/event_hub.hpp"
+#include "sync/sync_worker.hpp"
+#include "util/tenant.hpp"
+
+using namespace runmirror;
+
+namespace {
+
+std::string run_json(std::string_view id, std::string_view status) {
+    return std::string("{\"id\":\"") + std::string(id) +
+           "\",\"project_id\":\"p1\",\"extraction_agent_id\":\"agent-1\",\"status\":\"" +
+           std::string(status) + "\",\"created_at\":\"2026-01-01T00:00:00Z\"}";
+}
+
+struct scripted_upstream : upstream {
+    std::deque<upstream_reply> script;
+    std::vector<request> seen;
+    void async_send(request req, handler on_reply) override {
+        seen.push_back(std::move(req));
+        REQUIRE_FALSE(script.empty());
+        auto r = std::move(script.front());
+        script.pop_front();
+        on_reply(std::move(r));
+    }
+};
+
+upstream_reply answer(int status, std::string body, header_list headers = {}) {
+    upstream_reply r;
+    r.answer.status = status;
+    r.answer.body = std::move(body);
+    r.answer.headers = std::move(headers);
+    return r;
+}
+
+struct fixture {
+    std::unique_ptr<store> db = open_sqlite_store(":memory:");
+    scripted_upstream up;
+    key_ring keys;
+    event_hub events;
+    std::shared_ptr<event_hub::subscription> feed = events.subscribe(nullptr);
+    time_point now = from_unix_ms(1'700'000'000'000);
+    std::vector<std::pair<time_point, std::function<void()>>> timers;
+    sync_options options = [] {
+        sync_options o;
+        o.poll_interval = millis(1'000);
+        o.poll_cap = millis(4'000);
+        o.rate = 100;
+        return o;
+    }();
+    sync_worker worker{*db,
+                       up,
+                       keys,
+                       events,
+                       options,
+                       [this] { return now; },
+                       [this](millis delay, std::function<void()> task) {
+                           timers.emplace_back(now + delay, std::move(task));
+                       }};
+    std::string tenant = keys.remember("key-a");
+
+    fixture() { worker.start(); }
+    ~fixture() { worker.stop(); }
+
+    // Advances the clock to |to| and runs the timers due by then, in order.
+    void advance(millis by) {
+        now += by;
+        for (bool ran = true; ran;) {
+            ran = false;
+            for (std::size_t i = 0; i < timers.size(); ++i) {
+                if (timers[i].first <= now) {
+                    auto task = std::move(timers[i].second);
+                    timers.erase(timers.begin() + static_cast<long>(i));
+                    task();
+                    ran = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    void seen_pending(std::string_view id) { seen_pending(id, worker); }
+    void seen_pending(std::string_view id, sync_worker& by) {
+        run_fields fields;
+        fields.id = std::string(id);
+        fields.project_id = "p1";
+        fields.extraction_agent_id = "agent-1";
+        fields.status = "PENDING";
+        db->put_run(fields, run_json(id, "PENDING"), now);
+        by.on_run_stored(fields, "", tenant);
+    }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(fixture, "a pending run is polled with its client's key until final") {
+    seen_pending("r1");
+    CHECK(up.seen.empty());  // the first poll waits for the interval (+-20%)
+    up.script.push_back(answer(200, run_json("r1", "PENDING")));
+    advance(millis(1'200));
+    REQUIRE(up.seen.size() == 1);
+    CHECK(up.seen[0].target == "/api/v1/extraction/runs/r1");
+    CHECK(find_header(up.seen[0].headers, "Authorization") == "Bearer key-a");
+
+    up.script.push_back(answer(200, run_json("r1", "SUCCESS")));
+    advance(millis(4'800));  // unchanged once: 1.5 s (+-20%) later
+    REQUIRE(up.seen.size() == 2);
+    CHECK(db->find_run("r1")->fields.status == "SUCCESS");
+    CHECK(db->list_watches(watch_listing::active, 10).empty());
+    auto frames = feed->take();
+    REQUIRE(frames.size() == 2);  // "" -> PENDING when first seen, PENDING -> SUCCESS
+    CHECK(frames[1].find("\"old_status\":\"PENDING\",\"new_status\":\"SUCCESS\"") !=
+          std::string::npos);
+
+    advance(millis(60'000));
+    CHECK(up.seen.size() == 2);  // finished: never polled again
+}
+
+TEST_CASE_FIXTURE(fixture, "due runs of one agent are refreshed by one list request") {
+    seen_pending("r1");
+    seen_pending("r2");
+    up.script.push_back(answer(200, "{\"items\":[" + run_json("r2", "ERROR") + "," +
+                                        run_json("r1", "SUCCESS") +
+                                        "],\"total\":2,\"skip\":0,\"limit\":100}"));
+    advance(millis(1'200));
+    REQUIRE(up.seen.size() == 1);
+    CHECK(up.seen[0].target ==
+          "/api/v1/extraction/runs?extraction_agent_id=agent-1&skip=0&limit=100");
+    CHECK(db->find_run("r1")->fields.status == "SUCCESS");
+    CHECK(db->find_run("r2")->fields.status == "ERROR");
+    CHECK(db->list_watches(watch_listing::active, 10).empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "a run missing from its agent's page is then polled on its own") {
+    seen_pending("r1");
+    seen_pending("old");
+    up.script.push_back(answer(200, "{\"items\":[" + run_json("r1", "SUCCESS") +
+                                        "],\"total\":1,\"skip\":0,\"limit\":100}"));
+    up.script.push_back(answer(200, run_json("old", "SUCCESS")));
+    advance(millis(1'200));
+    advance(millis(50));  // the next rate token
+    REQUIRE(up.seen.size() == 2);
+    CHECK(up.seen[1].target == "/api/v1/extraction/runs/old");
+    CHECK(db->list_watches(watch_listing::active, 10).empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "a 429 pauses every poll for its Retry-After") {
+    seen_pending("r1");
+    up.script.push_back(answer(429, R"({"detail":"slow down"})", {{"retry-after-ms", "5000"}}));
+    advance(millis(1'200));
+    REQUIRE(up.seen.size() == 1);
+    seen_pending("r9");  // would be due in about a second, but the worker is paused
+    up.script.push_back(answer(200, "{\"items\":[" + run_json("r1", "SUCCESS") + "," +
+                                        run_json("r9", "SUCCESS") +
+                                        "],\"total\":2,\"skip\":0,\"limit\":100}"));
+    advance(millis(4'700));
+    CHECK(up.seen.size() == 1);
+    advance(millis(3'000));
+    CHECK(up.seen.size() == 2);
+}
+
+TEST_CASE_FIXTURE(fixture, "404 tombstones the run; 401 parks the watch until the key returns") {
+    SUBCASE("404") {
+        seen_pending("r1");
+        up.script.push_back(answer(404, R"({"detail":"Run not found"})"));
+        advance(millis(1'200));
+        CHECK(db->find_run("r1")->deleted_at);
+        CHECK(db->list_watches(watch_listing::active, 10).empty());
+    }
+    SUBCASE("401") {
+        seen_pending("r1");
+        up.script.push_back(answer(401, R"({"detail":"Invalid API key"})"));
+        advance(millis(1'200));
+        CHECK_FALSE(keys.key_for(tenant));
+        advance(millis(60'000));
+        CHECK(up.seen.size() == 1);  // no key: the watch waits
+        up.script.push_back(answer(200, run_json("r1", "SUCCESS")));
+        worker.on_api_key("key-a");  // its client is back
+        advance(millis(1));
+        CHECK(up.seen.size() == 2);
+        CHECK(db->list_watches(watch_listing::active, 10).empty());
+    }
+}
+
+TEST_CASE_FIXTURE(fixture, "a watch older than the maximum age is given up") {
+    options.max_age = millis(10'000);
+    sync_worker short_lived{*db,
+                            up,
+                            keys,
+                            events,
+                            options,
+                            [this] { return now; },
+                            [this](millis delay, std::function<void()> task) {
+                                timers.emplace_back(now + delay, std::move(task));
+                            }};
+    worker.stop();
+    short_lived.start();
+    seen_pending("r1", short_lived);
+    for (int i = 0; i < 4; ++i)
+        up.script.push_back(answer(200, run_json("r1", "PENDING")));
+    advance(millis(20'000));
+    auto all = db->list_watches(watch_listing::all, 10);
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].given_up_at);
+    CHECK(all[0].give_up_reason.find("maximum") != std::string::npos);
+    short_lived.stop();
+}
