@@ -9,7 +9,7 @@
 
 namespace {
 
-// Lists only the subcommands that exist; mirror, runs and db come later.
+// Lists only the subcommands that exist.
 constexpr const char* usage =
     "Usage: runmirror COMMAND [options]\n"
     "\n"
@@ -18,6 +18,7 @@ constexpr const char* usage =
     "Commands:\n"
     "  serve      run the caching proxy daemon\n"
     "  watches    list the runs and jobs the sync worker is watching (reads the store)\n"
+    "  mirror     pull runs of some or all agents into the store for offline use\n"
     "\n"
     "Options:\n"
     "  -h [ --help ]  print this help and exit\n"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
             return runmirror::serve_command(rest);
         if (command == "watches")
             return runmirror::watches_command(rest);
+        if (command == "mirror") return runmirror::mirror_command(rest);
     } catch (const std::exception& e) {
         // Subcommands report their own failures; this is the last line of defence against
         // std::terminate and its core dump.

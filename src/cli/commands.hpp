@@ -12,4 +12,7 @@ int serve_command(const std::vector<std::string>& args);
 // `runmirror watches`: lists the sync worker's watches from the store; never creates one.
 int watches_command(const std::vector<std::string>& args);
 
+// `runmirror mirror`: pulls runs of some or all agents into the store for offline use.
+int mirror_command(const std::vector<std::string>& args);
+
 }  // namespace runmirror

@@ -22,11 +22,10 @@
 #include <boost/program_options.hpp>
 
 #include "admin/watch_json.hpp"
+#include "cli/cli_args.hpp"
 #include "cli/commands.hpp"
 #include "config/load_options.hpp"
 #include "runmirror/store.hpp"
-
-extern char** environ;  // POSIX
 
 namespace runmirror {
 
@@ -43,10 +42,6 @@ constexpr std::size_t min_text_width = 16;
 // REASON is capped so that LAST ERROR, usually the more telling, keeps most of the room.
 constexpr std::size_t max_reason_width = 40;
 
-struct usage_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 struct watches_args {
     std::optional<std::string> db;
     std::optional<std::string> config;
@@ -54,14 +49,6 @@ struct watches_args {
     bool json = false;
     std::size_t limit = default_limit;
 };
-
-std::vector<std::string> process_environment() {
-    std::vector<std::string> out;
-    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-        out.emplace_back(*entry);
-    }
-    return out;
-}
 
 po::options_description describe(const std::string& default_db) {
     po::options_description desc("Options", 100, 40);
@@ -115,38 +102,8 @@ std::size_t parse_limit(std::string_view text) {
 }
 
 watches_args parse_args(const std::vector<std::string>& args, const std::string& default_db) {
-    namespace style = po::command_line_style;
     const po::options_description desc = describe(default_db);
-    po::variables_map vm;
-    try {
-        // No guessing, as for serve: "--a" must not silently mean --all.
-        const po::parsed_options parsed = po::command_line_parser(args)
-                                              .options(desc)
-                                              .style(style::default_style & ~style::allow_guessing)
-                                              .run();
-        for (const auto& option : parsed.options) {
-            // Without a positional description, a bare word comes back with no name.
-            if (option.string_key.empty()) {
-                throw usage_error("unexpected argument '" + option.value.front() + "'");
-            }
-        }
-        po::store(parsed, vm);
-    } catch (const po::unknown_option& e) {
-        throw usage_error(e.get_option_name() + ": unknown option");
-    } catch (const po::invalid_command_line_syntax& e) {
-        if (e.kind() == po::invalid_syntax::missing_parameter ||
-            e.kind() == po::invalid_syntax::empty_adjacent_parameter) {
-            throw usage_error(e.get_option_name() + ": missing value");
-        }
-        if (e.kind() == po::invalid_syntax::extra_parameter) {
-            throw usage_error(e.get_option_name() + ": takes no value");
-        }
-        throw usage_error(e.what());
-    } catch (const po::multiple_occurrences& e) {
-        throw usage_error(e.get_option_name() + ": given more than once");
-    } catch (const po::error& e) {
-        throw usage_error(e.what());
-    }
+    const po::variables_map vm = parse_command_args(args, desc);
     watches_args out;
     if (vm.count("db")) out.db = vm["db"].as<std::string>();
     if (vm.count("config")) out.config = vm["config"].as<std::string>();
@@ -159,12 +116,10 @@ watches_args parse_args(const std::vector<std::string>& args, const std::string&
 // The path serve would use: handing --db and --config to serve's own loader keeps the two
 // commands from ever disagreeing about where the store is.
 std::string resolve_db_path(const watches_args& args, const std::vector<std::string>& env) {
-    std::vector<std::string> serve_args;
-    if (args.config) serve_args.insert(serve_args.end(), {"--config", *args.config});
-    if (args.db) serve_args.insert(serve_args.end(), {"--db", *args.db});
-    const load_result loaded = load_serve_options(serve_args, env);
-    if (!loaded.error.empty()) throw usage_error(loaded.error);
-    return loaded.options.store.path;
+    std::vector<std::pair<std::string, std::string>> flags;
+    if (args.config) flags.emplace_back("--config", *args.config);
+    if (args.db) flags.emplace_back("--db", *args.db);
+    return serve_options_for(flags, env).store.path;
 }
 
 //--------------------------------------------------------------------------------------------
@@ -302,8 +257,7 @@ int watches_command(const std::vector<std::string>& args) {
     const std::string default_db = default_db_path(env);
 
     // --help wins over mistakes elsewhere on the line, as for serve.
-    if (std::find(args.begin(), args.end(), "--help") != args.end() ||
-        std::find(args.begin(), args.end(), "-h") != args.end()) {
+    if (wants_help(args)) {
         std::cout << help_text(default_db);
         return 0;
     }
@@ -320,9 +274,7 @@ int watches_command(const std::vector<std::string>& args) {
 
     // open_sqlite_store would create a missing file (and migrate an empty one into a store):
     // a typo in --db must be reported, not leave a fresh empty store behind.
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(db_path, ec) ||
-        std::filesystem::file_size(db_path, ec) == 0 || ec) {
+    if (!store_exists(db_path)) {
         std::cerr << "runmirror watches: no store at " << db_path << "\n";
         return 1;
     }

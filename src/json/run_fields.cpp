@@ -411,8 +411,7 @@ class json_checker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, json
         return true;
     }
     bool StartObject() {
-        if (first_)
-            top_is_object_ = true;
+        if (first_) top_is_object_ = true;
         first_ = false;
         return ++depth_ <= max_json_depth;
     }
@@ -430,7 +429,54 @@ class json_checker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, json
     bool top_is_object_ = false;
 };
 
+// Collects the "id" of each object in a top-level array: [{"id": "..."}, ...].
+class agent_ids_handler
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, agent_ids_handler> {
+  public:
+    bool Default() { return !top_; }  // a scalar at the top is not a list of agents
+    bool StartArray() {
+        if (depth_ == 0) top_is_array_ = true;
+        top_ = false;
+        return ++depth_ <= max_json_depth;
+    }
+    bool StartObject() {
+        top_ = false;
+        return ++depth_ <= max_json_depth;
+    }
+    bool EndArray(rapidjson::SizeType) { return --depth_, true; }
+    bool EndObject(rapidjson::SizeType) { return --depth_, true; }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        id_next_ = depth_ == 2 && std::string_view(s, n) == "id";
+        return true;
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool) {
+        if (id_next_ && n > 0) ids.emplace_back(s, n);
+        id_next_ = false;
+        return !top_;
+    }
+    bool top_is_array() const { return top_is_array_; }
+
+    std::vector<std::string> ids;
+
+  private:
+    unsigned depth_ = 0;
+    bool top_ = true;
+    bool top_is_array_ = false;
+    bool id_next_ = false;
+};
+
 }  // namespace
+
+std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body) {
+    hiding_stream in(body);
+    agent_ids_handler handler;
+    rapidjson::Reader reader;
+    auto ok = reader.Parse<parse_flags>(in, handler);
+    if (ok.IsError() || in.Tell() != body.size() || !handler.top_is_array()) {
+        return {{}, error{errc::bad_response, "agent list is not a JSON array of agents"}};
+    }
+    return {std::move(handler.ids), error{}};
+}
 
 bool is_json_object(std::string_view body) {
     hiding_stream in(body);

@@ -5,6 +5,7 @@
 // nested input cannot exhaust the stack.
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -30,6 +31,9 @@ struct run_list {
 
 // |body| must be {"items": [ExtractRun...], "total": N, ...}; unknown members are ignored.
 std::pair<run_list, error> parse_run_list(std::string_view body);
+
+// The "id" of every agent in an extraction-agents answer (a JSON array of agent objects).
+std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body);
 
 // Whether |body| is one well-formed JSON object (nesting capped like the parsers above).
 bool is_json_object(std::string_view body);

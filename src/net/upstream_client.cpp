@@ -2,12 +2,15 @@
 
 #include <sys/socket.h>
 
+#include <future>
 #include <stdexcept>
+#include <thread>
 
 #include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -21,6 +24,7 @@
 #include <boost/url/parse.hpp>
 
 #include "http/header_rules.hpp"
+#include "net/standalone_upstream.hpp"
 
 namespace runmirror::net {
 
@@ -289,6 +293,47 @@ class upstream_client final : public upstream {
 std::unique_ptr<upstream> make_upstream_client(asio::io_context& ioc, upstream_pool& pool,
                                                const limits_options& limits) {
     return std::make_unique<upstream_client>(ioc, pool, limits);
+}
+
+namespace {
+
+class standalone_upstream final : public upstream {
+  public:
+    standalone_upstream(const upstream_options& upstream, const limits_options& limits)
+        : work_(asio::make_work_guard(ioc_)),
+          pool_(ioc_, upstream),
+          client_(ioc_, pool_, limits),
+          thread_([this] { ioc_.run(); }) {}
+
+    ~standalone_upstream() override {
+        work_.reset();  // run() returns once the last exchange is done
+        thread_.join();
+    }
+
+    void async_send(request req, handler on_reply) override {
+        client_.async_send(std::move(req), std::move(on_reply));
+    }
+
+  private:
+    asio::io_context ioc_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    upstream_pool pool_;
+    upstream_client client_;
+    std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<upstream> make_standalone_upstream(const upstream_options& upstream,
+                                                   const limits_options& limits) {
+    return std::make_unique<standalone_upstream>(upstream, limits);
+}
+
+upstream_reply send_and_wait(upstream& up, request req) {
+    std::promise<upstream_reply> done;
+    auto reply = done.get_future();
+    up.async_send(std::move(req), [&done](upstream_reply r) { done.set_value(std::move(r)); });
+    return reply.get();
 }
 
 }  // namespace runmirror::net

@@ -337,3 +337,13 @@ TEST_CASE("is_json_object accepts any object and nothing else") {
     CHECK_FALSE(is_json_object(std::string(100000, '[')));
     CHECK_FALSE(is_json_object(std::string("{}\0junk", 7)));
 }
+
+TEST_CASE("agent ids come from a JSON array of agents, top-level ids only") {
+    auto [ids, err] = parse_agent_ids(
+        R"([{"id":"a1","name":"x","config":{"id":"nested"}},{"name":"no id"},{"id":"a2"}])");
+    CHECK_FALSE(err);
+    CHECK(ids == std::vector<std::string>{"a1", "a2"});
+    CHECK(parse_agent_ids(R"({"id":"a1"})").second);
+    CHECK(parse_agent_ids(R"([{"id":"a1"})").second);
+    CHECK(parse_agent_ids("[]").first.empty());
+}
