@@ -119,7 +119,8 @@ run_cache::run_cache(store& db, upstream* up, const cache_options& options, cloc
 void run_cache::handle(const route_match& route, request req, reply_fn done) {
     try {
         if (observer_) {
-            if (auto key = bearer_key(req.headers)) observer_->on_api_key(*key);
+            if (auto key = bearer_key(req.headers))
+                observer_->on_api_key(*key, tenant_of_key(*key));
         }
         switch (route.kind) {
             case route::run_get:

@@ -5,6 +5,9 @@
 #include "net/http_session.hpp"
 
 #include <array>
+#include <functional>
+#include <mutex>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -136,13 +139,61 @@ asio::awaitable<error_code> write_response(beast::tcp_stream& stream, response r
     co_return ec;
 }
 
-// Runs the run cache's callback-style handle() as one awaitable step; the answer is posted
-// back to this session's strand.
+// The meeting point of the run cache's answer and the session waiting for it: the answer may
+// come inline (a hit, answered from the store on this strand) or later from an upstream
+// thread. Inline answers skip the round trip through the executor.
+class cache_answer {
+  public:
+    using handler = std::function<void(response)>;
+
+    // From the run cache, on any thread, exactly once.
+    void complete(response r) {
+        std::unique_lock lock(mutex_);
+        if (!waiter_) {
+            answer_ = std::move(r);
+            return;
+        }
+        handler h = std::move(waiter_);
+        lock.unlock();
+        h(std::move(r));
+    }
+    // From the session, right after handle() returned.
+    std::optional<response> take_if_ready() {
+        std::lock_guard lock(mutex_);
+        return std::exchange(answer_, std::nullopt);
+    }
+    // From the session when the answer was not ready: |h| runs when it arrives (or now).
+    void wait(handler h) {
+        std::unique_lock lock(mutex_);
+        if (!answer_) {
+            waiter_ = std::move(h);
+            return;
+        }
+        response r = std::move(*answer_);
+        answer_.reset();
+        lock.unlock();
+        h(std::move(r));
+    }
+
+  private:
+    std::mutex mutex_;
+    std::optional<response> answer_;
+    handler waiter_;
+};
+
+// Runs the run cache's callback-style handle() as one awaitable step. A deferred answer is
+// posted back to this session's strand.
 asio::awaitable<response> ask_cache(run_cache& cache, const route_match& route, request req) {
+    auto meeting = std::make_shared<cache_answer>();
+    cache.handle(route, std::move(req), [meeting](response r) { meeting->complete(std::move(r)); });
+    if (auto ready = meeting->take_if_ready()) co_return std::move(*ready);
+    // A raw pointer, not a shared_ptr copy: g++ 12 destroys objects captured by value in a
+    // lambda temporary of a co_await expression twice (found with valgrind). |meeting| stays
+    // alive in this frame until the co_await returns.
     co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(response)>(
-        [&](auto handler) {
+        [waiting = meeting.get()](auto handler) {
             auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-            cache.handle(route, std::move(req), [shared](response r) {
+            waiting->wait([shared](response r) {
                 auto executor = asio::get_associated_executor(*shared);
                 asio::post(executor,
                            [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });

@@ -8,9 +8,16 @@ key_ring::key_ring(std::string service_key) : service_key_(std::move(service_key
 
 std::string key_ring::remember(std::string_view api_key) {
     std::string tenant = tenant_of_key(api_key);
-    std::lock_guard lock(mutex_);
-    keys_.insert_or_assign(tenant, std::string(api_key));
+    remember(api_key, tenant);
     return tenant;
+}
+
+bool key_ring::remember(std::string_view api_key, const std::string& tenant) {
+    std::lock_guard lock(mutex_);
+    auto it = keys_.find(tenant);
+    if (it != keys_.end() && it->second == api_key) return false;
+    keys_.insert_or_assign(tenant, std::string(api_key));
+    return true;
 }
 
 std::optional<std::string> key_ring::key_for(std::string_view tenant) const {

@@ -19,6 +19,9 @@ class key_ring {
 
     // Remembers |api_key| for its tenant; returns the tenant.
     std::string remember(std::string_view api_key);
+    // The same for a caller that has the tenant already; returns true when the ring did not
+    // hold this key for it (a new or returning tenant). Cheap when nothing changes.
+    bool remember(std::string_view api_key, const std::string& tenant);
     // The tenant's own key, else the service key, else nullopt (the watch waits).
     std::optional<std::string> key_for(std::string_view tenant) const;
     // The upstream refused the tenant's key (401): drop it.

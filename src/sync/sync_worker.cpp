@@ -100,10 +100,9 @@ void sync_worker::on_job_created(std::string_view job_id, std::string_view extra
     tick();
 }
 
-void sync_worker::on_api_key(std::string_view api_key) {
-    const bool returning = !keys_.key_for(tenant_of_key(api_key)).has_value();
-    keys_.remember(api_key);
-    if (returning) tick();  // its waiting watches may be due
+void sync_worker::on_api_key(std::string_view api_key, const std::string& tenant) {
+    if (keys_.remember(api_key, tenant))
+        tick();  // a new or returning tenant: its watches may be due
 }
 
 void sync_worker::tick() {

@@ -48,7 +48,7 @@ class sync_worker final : public run_observer {
                        const std::optional<std::string>& tenant) override;
     void on_job_created(std::string_view job_id, std::string_view extraction_agent_id,
                         const std::optional<std::string>& tenant) override;
-    void on_api_key(std::string_view api_key) override;
+    void on_api_key(std::string_view api_key, const std::string& tenant) override;
 
     // Polls answered since start, for tests and metrics.
     std::size_t polls_sent() const;

@@ -180,7 +180,7 @@ TEST_CASE_FIXTURE(fixture, "404 tombstones the run; 401 parks the watch until th
         advance(millis(60'000));
         CHECK(up.seen.size() == 1);  // no key: the watch waits
         up.script.push_back(answer(200, run_json("r1", "SUCCESS")));
-        worker.on_api_key("key-a");  // its client is back
+        worker.on_api_key("key-a", tenant);  // its client is back
         advance(millis(1));
         CHECK(up.seen.size() == 2);
         CHECK(db->list_watches(watch_listing::active, 10).empty());
