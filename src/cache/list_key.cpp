@@ -5,9 +5,9 @@
 #include <utility>
 #include <vector>
 
-#include <boost/url/encode.hpp>
 #include <boost/url/parse_query.hpp>
-#include <boost/url/rfc/unreserved_chars.hpp>
+
+#include "util/url_encode.hpp"
 
 namespace runmirror {
 
@@ -43,9 +43,9 @@ std::optional<std::string> normalise_list_query(std::string_view query) {
     std::string key;
     for (const auto& [k, v] : *params) {
         if (!key.empty()) key += '&';
-        key += boost::urls::encode(k, boost::urls::unreserved_chars);
+        key += url_encode(k);
         key += '=';
-        key += boost::urls::encode(v, boost::urls::unreserved_chars);
+        key += url_encode(v);
     }
     return key;
 }

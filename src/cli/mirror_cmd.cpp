@@ -28,6 +28,7 @@
 #include "net/standalone_upstream.hpp"
 #include "runmirror/store.hpp"
 #include "util/tenant.hpp"
+#include "util/url_encode.hpp"
 
 namespace runmirror {
 
@@ -96,19 +97,6 @@ std::string read_key_file(const std::string& path) {
     return key;
 }
 
-std::string url_encode(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += {'%', hex[c >> 4], hex[c & 15]};
-        }
-    }
-    return out;
-}
-
 // One GET with the key; a failure or a non-200 answer becomes the error text.
 class fetcher {
   public:
@@ -159,8 +147,8 @@ class progress {
     void finish(const tally& t, const char* outcome) {
         if (tty_) std::fputs("\r\033[K", stderr);
         const double secs = std::chrono::duration<double>(steady::now() - start_).count();
-        std::fprintf(stderr, "%s: %s, new %zu, updated %zu, unchanged %zu (%.1fs)\n", agent_.c_str(),
-                     outcome, t.added, t.updated, t.unchanged, secs);
+        std::fprintf(stderr, "%s: %s, new %zu, updated %zu, unchanged %zu (%.1fs)\n",
+                     agent_.c_str(), outcome, t.added, t.updated, t.unchanged, secs);
     }
 
   private:

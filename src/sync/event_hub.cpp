@@ -3,33 +3,16 @@
 #include <algorithm>
 
 #include "http/json_error.hpp"
+#include "util/iso_time.hpp"
 
 namespace runmirror {
-
-namespace {
-
-// RFC 3339 UTC with milliseconds, the way the upstream writes its timestamps.
-std::string iso_time(time_point t) {
-    const auto ms = to_unix_ms(t);
-    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<int>(ms % 1000));
-    return buf;
-}
-
-}  // namespace
 
 std::string to_sse(const run_event& e) {
     return "event: run\ndata: {\"run_id\":" + json_quote(e.run_id) +
            ",\"job_id\":" + json_quote(e.job_id) +
            ",\"extraction_agent_id\":" + json_quote(e.extraction_agent_id) +
            ",\"old_status\":" + json_quote(e.old_status) +
-           ",\"new_status\":" + json_quote(e.new_status) + ",\"at\":\"" + iso_time(e.at) +
-           "\"}\n\n";
+           ",\"new_status\":" + json_quote(e.new_status) + ",\"at\":\"" + iso_utc(e.at) + "\"}\n\n";
 }
 
 std::vector<std::string> event_hub::subscription::take() {

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/url_encode.hpp"
+
 #include "json/run_fields.hpp"
 #include "util/tenant.hpp"
 
@@ -20,21 +22,6 @@ constexpr int batch_page_size = 100;
 // Time to wait before looking again when nothing is due but polls are in flight: their
 // answers tick the worker anyway; this only bounds how late a newly due watch can start.
 constexpr millis idle_recheck{250};
-
-std::string url_segment(std::string_view s) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -179,13 +166,13 @@ void sync_worker::poll(launch l) {
     const watch& first = l.watches.front();
     if (l.watches.size() > 1) {
         // Newest first, as upstream lists: unfinished runs are the recent ones.
-        req.target = "/api/v1/extraction/runs?extraction_agent_id=" +
-                     url_segment(first.extraction_agent_id) +
-                     "&skip=0&limit=" + std::to_string(batch_page_size);
+        req.target =
+            "/api/v1/extraction/runs?extraction_agent_id=" + url_encode(first.extraction_agent_id) +
+            "&skip=0&limit=" + std::to_string(batch_page_size);
     } else if (first.run_id.empty()) {
-        req.target = std::string(runs_path) + "by-job/" + url_segment(first.job_id);
+        req.target = std::string(runs_path) + "by-job/" + url_encode(first.job_id);
     } else {
-        req.target = std::string(runs_path) + url_segment(first.run_id);
+        req.target = std::string(runs_path) + url_encode(first.run_id);
     }
     req.headers.push_back({"Authorization", "Bearer " + l.key});
     req.headers.push_back({"Accept", "application/json"});
