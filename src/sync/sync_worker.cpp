@@ -93,61 +93,70 @@ void sync_worker::on_api_key(std::string_view api_key, const std::string& tenant
 }
 
 void sync_worker::tick() {
-    std::vector<launch> launches;
+    // The store is read without the worker's lock held, so an answer (a 429 above all) is
+    // never kept waiting behind a scan; what the scan returns is checked again under the lock.
+    std::size_t free = 0;
     {
         std::lock_guard lock(mutex_);
         if (!running_) return;
         armed_at_.reset();
-        const time_point now = now_();
-        const tenant_filter tenants = pollable_tenants();
-        const std::size_t free = options_.concurrency > launches_in_flight_
-                                     ? options_.concurrency - launches_in_flight_
-                                     : 0;
-        if (free > 0) {
-            std::vector<watch> due = db_.due_watches(now, due_scan_limit, tenants);
-            // Due run watches of one tenant and agent: one list request can refresh them all.
-            std::map<std::string, std::vector<const watch*>> by_agent;
-            for (const watch& w : due) {
-                if (!w.run_id.empty() && !w.extraction_agent_id.empty() && !polling_.count(w.id) &&
-                    !solo_.count(w.id)) {
-                    by_agent[w.tenant + '\n' + w.extraction_agent_id].push_back(&w);
-                }
-            }
-            for (watch& w : due) {
-                if (launches.size() >= free) break;
-                if (polling_.count(w.id)) continue;
-                if (now - w.created_at >= options_.max_age) {
-                    db_.give_up_watch(w.id, "not final after the maximum watch age", now);
-                    continue;
-                }
-                auto key = keys_.key_for(w.tenant);
-                if (!key) continue;  // its key went away meanwhile (401)
-                if (auto later = limiter_.acquire(now)) {
-                    arm(*later, now);
-                    break;
-                }
-                launch l{{}, std::move(*key)};
-                auto group = by_agent.find(w.tenant + '\n' + w.extraction_agent_id);
-                if (!w.run_id.empty() && group != by_agent.end() && group->second.size() >= 2) {
-                    for (const watch* member : group->second) {
-                        if (!polling_.count(member->id)) l.watches.push_back(*member);
-                    }
-                    by_agent.erase(group);
-                } else {
-                    l.watches.push_back(std::move(w));
-                }
-                for (const watch& member : l.watches)
-                    polling_.insert(member.id);
-                ++polls_sent_;
-                ++launches_in_flight_;
-                launches.push_back(std::move(l));
+        free = options_.concurrency > launches_in_flight_
+                   ? options_.concurrency - launches_in_flight_
+                   : 0;
+    }
+    const tenant_filter tenants = pollable_tenants();
+    std::vector<watch> due;
+    if (free > 0) due = db_.due_watches(now_(), due_scan_limit, tenants);
+    const auto next_due = db_.next_due_time(tenants);
+
+    std::vector<launch> launches;
+    {
+        std::lock_guard lock(mutex_);
+        if (!running_) return;
+        // Due run watches of one tenant and agent: one list request can refresh them all.
+        std::map<std::string, std::vector<const watch*>> by_agent;
+        for (const watch& w : due) {
+            if (!w.run_id.empty() && !w.extraction_agent_id.empty() && !polling_.count(w.id) &&
+                !solo_.count(w.id)) {
+                by_agent[w.tenant + '\n' + w.extraction_agent_id].push_back(&w);
             }
         }
-        if (!armed_at_) {
-            if (auto next = db_.next_due_time(tenants)) {
-                // Watches in flight are still due until answered; their answers tick us.
-                arm(std::max(*next, now + (polling_.empty() ? millis(1) : idle_recheck)), now);
+        for (watch& w : due) {
+            if (launches_in_flight_ >= options_.concurrency) break;
+            if (polling_.count(w.id)) continue;  // launched meanwhile, or by another tick
+            const time_point now = now_();
+            if (now - w.created_at >= options_.max_age) {
+                db_.give_up_watch(w.id, "not final after the maximum watch age", now);
+                continue;
             }
+            auto key = keys_.key_for(w.tenant);
+            if (!key) continue;  // its key went away meanwhile (401)
+            // The clock is read right here: a token charged at a stale time would let
+            // requests bunch closer than the rate allows.
+            if (auto later = limiter_.acquire(now)) {
+                arm(*later, now);
+                break;
+            }
+            launch l{{}, std::move(*key)};
+            auto group = by_agent.find(w.tenant + '\n' + w.extraction_agent_id);
+            if (!w.run_id.empty() && group != by_agent.end() && group->second.size() >= 2) {
+                for (const watch* member : group->second) {
+                    if (!polling_.count(member->id)) l.watches.push_back(*member);
+                }
+                by_agent.erase(group);
+            } else {
+                l.watches.push_back(std::move(w));
+            }
+            for (const watch& member : l.watches)
+                polling_.insert(member.id);
+            ++polls_sent_;
+            ++launches_in_flight_;
+            launches.push_back(std::move(l));
+        }
+        if (!armed_at_ && next_due) {
+            // Watches in flight are still due until answered; their answers tick us.
+            const time_point now = now_();
+            arm(std::max(*next_due, now + (polling_.empty() ? millis(1) : idle_recheck)), now);
         }
     }
     for (auto& l : launches)
@@ -184,6 +193,8 @@ void sync_worker::poll(launch l) {
 void sync_worker::on_answer(const std::vector<watch>& watches, upstream_reply reply) {
     {
         std::lock_guard lock(mutex_);
+        // A 429 stops every later send at once, before anything else is done with it.
+        if (!reply.failure && reply.answer.status == 429) pause_for(reply.answer.headers);
         --launches_in_flight_;
         for (const watch& w : watches)
             polling_.erase(w.id);
@@ -282,18 +293,24 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
                           "upstream refused the key (401); waiting for its client to return");
     }
     if (status == 429) {
-        auto wait = retry_after(reply.answer.headers, now);
-        const millis pause = wait ? *wait : next_poll_delay(backoff_, w.attempts + 1, 0.5);
-        {
-            std::lock_guard lock(mutex_);
-            limiter_.pause_until(now + pause);
-        }
-        spdlog::info("sync: upstream asked to slow down (429); pausing {} ms", pause.count());
+        const millis pause = pause_length(reply.answer.headers, now);
         return reschedule(w, now + pause, w.attempts, w.last_status, "rate limited (429)");
     }
     const std::string why =
         reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
     reschedule(w, now, w.attempts + 1, w.last_status, why);
+}
+
+millis sync_worker::pause_length(const header_list& headers, time_point now) const {
+    auto wait = retry_after(headers, now);
+    return wait ? *wait : backoff_.interval;
+}
+
+void sync_worker::pause_for(const header_list& headers) {
+    const time_point now = now_();
+    const millis pause = pause_length(headers, now);
+    limiter_.pause_until(now + pause);
+    spdlog::info("sync: upstream asked to slow down (429); pausing {} ms", pause.count());
 }
 
 void sync_worker::reschedule(const watch& w, time_point now, unsigned attempts,

@@ -69,6 +69,9 @@ class sync_worker final : public run_observer {
     void settle_batch(const std::vector<watch>& watches, upstream_reply& reply, time_point now);
     // A fresh copy of the watched run: store it, publish a change, end or reschedule.
     void settle_run(const watch& w, const run_fields& run, std::string_view body, time_point now);
+    // A 429's Retry-After (or one poll interval when it names none).
+    millis pause_length(const header_list& headers, time_point now) const;
+    void pause_for(const header_list& headers);  // call with mutex_ held
     void reschedule(const watch& w, time_point now, unsigned attempts, std::string last_status,
                     std::string last_error);
     time_point first_poll(time_point now);
