@@ -18,6 +18,7 @@ constexpr const char* usage =
     "Commands:\n"
     "  serve      run the caching proxy daemon\n"
     "  watches    list the runs and jobs the sync worker is watching (reads the store)\n"
+    "  runs       list, show and export the stored runs, offline (reads the store)\n"
     "  mirror     pull runs of some or all agents into the store for offline use\n"
     "\n"
     "Options:\n"
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
             return runmirror::serve_command(rest);
         if (command == "watches")
             return runmirror::watches_command(rest);
+        if (command == "runs")
+            return runmirror::runs_command(rest);
         if (command == "mirror") return runmirror::mirror_command(rest);
     } catch (const std::exception& e) {
         // Subcommands report their own failures; this is the last line of defence against

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runmirror/browse.hpp"
 #include "runmirror/clock.hpp"
 #include "runmirror/run_record.hpp"
 #include "runmirror/watch.hpp"
@@ -47,6 +48,16 @@ class store {
     virtual void tombstone_run(std::string_view id, time_point at) = 0;
     // Stored, not tombstoned runs the tenant holds a grant for, newest first.
     virtual run_page list_runs(const run_query& query) = 0;
+
+    // --- browsing (runmirror/browse.hpp): the browse API and `runmirror runs` -----------------
+    // Stored, not tombstoned runs matching |query|, created_at descending then id descending,
+    // at most |query.limit|, with a cursor when more follow. Every tenant's runs (see
+    // browse.hpp). Runs written between two pages appear on none of the later pages if newer
+    // than the cursor, and in their place otherwise.
+    virtual run_browse_page browse_runs(const run_browse_query& query) = 0;
+    // One summary per (extraction agent, project) with at least one stored, not tombstoned run:
+    // most recently created first, then by agent id and project id.
+    virtual std::vector<agent_summary> agent_summaries() = 0;
 
     // --- list pages -------------------------------------------------------------------------
     virtual void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,

@@ -1,7 +1,17 @@
 #include "admin/admin_routes.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <openssl/crypto.h>
 
+#include <boost/url/pct_string_view.hpp>
+
+#include "admin/browse_json.hpp"
+#include "admin/ui_assets.hpp"
 #include "admin/watch_json.hpp"
 #include "cache/list_key.hpp"
 #include "http/json_error.hpp"
@@ -70,6 +80,122 @@ response watches_json(const request& req, store& db) {
     return r;
 }
 
+//--------------------------------------------------------------------------------------------
+// The browse API: what the mirror holds, for the offline UI and scripts. Every answer is JSON;
+// a bad parameter is 400 {"detail"} naming it, so a typo never silently widens a query.
+
+constexpr std::string_view browse_prefix = "/_runmirror/api/";
+constexpr std::size_t default_browse_limit = 50;
+constexpr std::size_t max_browse_limit = 500;
+
+response json_ok(std::string body) {
+    response r;
+    r.headers.push_back({"Content-Type", "application/json"});
+    // The store changes under the page at any time (sync worker, other clients).
+    r.headers.push_back({"Cache-Control", "no-store"});
+    r.body = std::move(body);
+    return r;
+}
+
+// GET /_runmirror/api/runs?agent=&project=&status=&from=&to=&q=&limit=&cursor=. An empty value
+// means "no filter" (what an HTML form sends for a field left blank); from is inclusive, to
+// exclusive. Returns the detail text of a 400, or "" with |query| filled in.
+std::string parse_browse_query(std::string_view query_string, run_browse_query& query) {
+    auto params = decode_query(query_string);
+    if (!params) return "invalid query string";
+    std::vector<std::string> seen;
+    for (const auto& [name, value] : *params) {
+        if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+            return "parameter '" + name + "' given more than once";
+        }
+        seen.push_back(name);
+        if (name == "agent") {
+            query.extraction_agent_id = value;
+        } else if (name == "project") {
+            query.project_id = value;
+        } else if (name == "status") {
+            // Upstream statuses are upper case; "success" from a hand-typed URL means the same.
+            query.status = value;
+            for (char& c : query.status)
+                c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        } else if (name == "from" || name == "to") {
+            if (value.empty()) continue;
+            auto t = parse_iso_time(value);
+            if (!t) {
+                return name +
+                       ": expected an ISO 8601 date or date-time (2025-01-15, "
+                       "2025-01-15T08:00:00Z), got '" +
+                       value + "'";
+            }
+            (name == "from" ? query.created_from : query.created_before) = *t;
+        } else if (name == "q") {
+            query.search = value;
+        } else if (name == "limit") {
+            if (value.empty() || value.size() > 9 ||
+                value.find_first_not_of("0123456789") != std::string::npos ||
+                std::stoul(value) < 1 || std::stoul(value) > max_browse_limit) {
+                return "limit: expected an integer from 1 to " + std::to_string(max_browse_limit) +
+                       ", got '" + value + "'";
+            }
+            query.limit = std::stoul(value);
+        } else if (name == "cursor") {
+            if (value.empty()) continue;
+            query.after = decode_cursor(value);
+            if (!query.after) return "cursor: not a cursor this API returned";
+        } else {
+            return "unknown parameter '" + name +
+                   "' (known: agent, project, status, from, to, q, limit, cursor)";
+        }
+    }
+    if (query.created_from && query.created_before && *query.created_before < *query.created_from) {
+        return "from must not be later than to";
+    }
+    return "";
+}
+
+// One run, exactly the upstream's bytes. |segment| is the path segment after "runs/", still
+// percent-encoded.
+response stored_run_body(std::string_view segment, store& db) {
+    auto pct = boost::urls::make_pct_string_view(segment);
+    const std::string id = pct.has_error() ? std::string() : pct->decode();
+    if (id.empty() || id.find('/') != std::string::npos) {
+        return json_error(
+            404, "no such runmirror endpoint: /_runmirror/api/runs/" + std::string(segment));
+    }
+    const std::optional<stored_run> run = db.find_run(id);
+    // A tombstoned run was deleted through the daemon: gone, as it is upstream.
+    if (!run || run->deleted_at || run->body.empty()) {
+        return json_error(404, "run '" + id + "' is not in the store");
+    }
+    return json_ok(std::move(run->body));
+}
+
+// The browse routes, or nullopt when |req| is for another path.
+std::optional<response> handle_browse(const request& req, store& db) {
+    const std::string_view path = req.path();
+    if (!path.starts_with(browse_prefix)) return std::nullopt;
+    const std::string_view rest = path.substr(browse_prefix.size());
+    const bool run_path = rest.starts_with("runs/") && rest.size() > 5;
+    if (rest != "runs" && rest != "agents" && !run_path) return std::nullopt;
+    if (req.method != "GET") {
+        response r = json_error(405, "method not allowed; use GET");
+        r.headers.push_back({"Allow", "GET"});
+        return r;
+    }
+    try {
+        if (rest == "agents") return json_ok(agents_to_json(db.agent_summaries()));
+        if (run_path) return stored_run_body(rest.substr(5), db);
+        run_browse_query query;
+        query.limit = default_browse_limit;
+        if (std::string bad = parse_browse_query(req.query(), query); !bad.empty()) {
+            return json_error(400, bad);
+        }
+        return json_ok(run_page_to_json(db.browse_runs(query)));
+    } catch (const store_error& e) {
+        return json_error(500, e.what());
+    }
+}
+
 }  // namespace
 
 response handle_admin(const route_match& route, const request& req, const admin_context& ctx,
@@ -83,9 +209,15 @@ response handle_admin(const route_match& route, const request& req, const admin_
                  "\",\"upstream\":" + upstream_state_json(ctx, now) + "}";
         return r;
     }
+    // The page itself holds no data and a browser cannot send a token to load it; the API
+    // calls it makes carry the token.
+    if (auto ui = serve_ui(req)) return *ui;
     if (!admin_authorised(req, ctx)) return json_error(401, "admin token required");
     if (req.path() == "/_runmirror/api/watches" && req.method == "GET" && ctx.db) {
         return watches_json(req, *ctx.db);
+    }
+    if (ctx.db) {
+        if (std::optional<response> answer = handle_browse(req, *ctx.db)) return *answer;
     }
     return json_error(404, "no such runmirror endpoint: " + std::string(req.path()));
 }

@@ -10,48 +10,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "util/iso_time.hpp"
+#include "util/utf8.hpp"
+
 namespace runmirror {
 
 namespace {
-
-// The Writer copies bytes as they are, so a stray byte from upstream would make the whole line
-// unparseable; each ill-formed sequence is replaced instead.
-std::string valid_utf8(std::string_view text) {
-    struct sink {
-        std::string bytes;
-        void Put(char c) { bytes.push_back(c); }
-    };
-    std::string out;
-    out.reserve(text.size());
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        rapidjson::MemoryStream in(text.data() + pos, text.size() - pos);
-        sink one;  // one code point; Validate writes its bytes even when they turn out bad
-        if (rapidjson::UTF8<>::Validate(in, one)) {
-            out += one.bytes;
-            pos += in.Tell();
-        } else {
-            out += "\xEF\xBF\xBD";
-            pos += 1;
-        }
-    }
-    return out;
-}
-
-// Civil-calendar arithmetic rather than gmtime_r, so no time_t range or sign issues.
-std::string iso_utc(time_point t) {
-    using namespace std::chrono;
-    const auto ms = floor<milliseconds>(t);
-    const auto day = floor<days>(ms);
-    const year_month_day date(day);
-    const hh_mm_ss time(ms - day);
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(date.year()),
-                  unsigned(date.month()), unsigned(date.day()), int(time.hours().count()),
-                  int(time.minutes().count()), int(time.seconds().count()),
-                  int(time.subseconds().count()));
-    return buf;
-}
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 

@@ -11,6 +11,9 @@ namespace runmirror {
 int serve_command(const std::vector<std::string>& args);
 // `runmirror watches`: lists the sync worker's watches from the store; never creates one.
 int watches_command(const std::vector<std::string>& args);
+// `runmirror runs list|show|export`: browses the stored runs offline; reads the store, never
+// writes a run (opening it may apply pending migrations, as for watches).
+int runs_command(const std::vector<std::string>& args);
 
 // `runmirror mirror`: pulls runs of some or all agents into the store for offline use.
 int mirror_command(const std::vector<std::string>& args);

@@ -6,6 +6,9 @@
 // only inside its one connection, so there everything goes through the writer and its mutex.
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <mutex>
@@ -72,6 +75,65 @@ void bind_list_filters(sqlite::statement& s, const run_query& q) {
     if (!q.project_id.empty()) {
         s.bind_text(3, q.project_id);
     }
+}
+
+// read_run's columns with an empty body, for listings that do not show it.
+#define RUN_COLUMNS_NO_BODY                                                         \
+    "id, '', project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
+    "created_at, updated_at, fetched_at, deleted_at"
+
+// A browse bound on created_at in the upstream's own text form, "2025-01-15T08:00:00" plus
+// ".123456" when there is a fraction (trailing zeros dropped), so that comparing texts compares
+// times (see run_browse_query). No zone suffix: with one, a bound would sort after a stored
+// time of the same second ("...:00Z" > "...:00").
+std::string created_at_bound(time_point t) {
+    using namespace std::chrono;
+    const auto us = floor<microseconds>(t);
+    const auto day = floor<days>(us);
+    const year_month_day date(day);
+    const hh_mm_ss time(us - day);
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld", int(date.year()),
+                  unsigned(date.month()), unsigned(date.day()), int(time.hours().count()),
+                  int(time.minutes().count()), int(time.seconds().count()),
+                  static_cast<long long>(time.subseconds().count()));
+    std::string text(buf);
+    while (text.back() == '0')
+        text.pop_back();
+    if (text.back() == '.') text.pop_back();
+    return text;
+}
+
+// |search| as an FTS5 query: every word must occur, each as a prefix ("inv" finds "invoice").
+// Words are quoted, so FTS5 operators typed by a user (AND, NEAR, '*', '"', '-', ':') are plain
+// text and never a syntax error. A word of ASCII punctuation alone ("-", "&") holds no token and
+// would match nothing; it is dropped rather than emptying the result. Returns nullopt when
+// |search| has no words at all (no search), "" when none is left (nothing can match).
+std::optional<std::string> fts_query(std::string_view search) {
+    std::optional<std::string> query;
+    std::size_t pos = 0;
+    while (pos < search.size()) {
+        const std::size_t start = search.find_first_not_of(" \t\r\n\f\v", pos);
+        if (start == std::string_view::npos) break;
+        std::size_t end = search.find_first_of(" \t\r\n\f\v", start);
+        if (end == std::string_view::npos) end = search.size();
+        const std::string_view word = search.substr(start, end - start);
+        pos = end;
+        if (!query) query.emplace();
+        const bool has_token_char = std::any_of(word.begin(), word.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u >= 0x80 || std::isalnum(u);
+        });
+        if (!has_token_char) continue;
+        if (!query->empty()) *query += ' ';
+        *query += '"';
+        for (char c : word) {
+            if (c == '"') *query += '"';
+            *query += c;
+        }
+        *query += "\"*";
+    }
+    return query;
 }
 
 #define WATCH_COLUMNS                                                                         \
@@ -251,6 +313,103 @@ class sqlite_store final : public store {
             snapshot.commit();
             return page;
         });
+    }
+
+    run_browse_page browse_runs(const run_browse_query& query) override {
+        std::optional<std::string> match;
+        if (!query.search.empty()) {
+            match = fts_query(query.search);
+            if (match && match->empty()) return {};
+        }
+        if (query.limit == 0) return {};
+
+        // Filters are spliced in, as for list_runs, so the planner can walk the partial index
+        // that fits (runs_browse*, schema/003_browse.sql), all in browse order, and stop after
+        // limit + 1 rows. The WHERE repeats those indexes' condition word for word, which is
+        // what lets SQLite use them. Unused parameter numbers are simply never bound.
+        std::string sql = query.with_bodies ? "SELECT " RUN_COLUMNS : "SELECT " RUN_COLUMNS_NO_BODY;
+        sql += " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL";
+        if (!query.extraction_agent_id.empty()) sql += " AND extraction_agent_id = ?1";
+        if (!query.project_id.empty()) sql += " AND project_id = ?2";
+        if (!query.status.empty()) sql += " AND status = ?3";
+        if (query.created_from) sql += " AND created_at >= ?4";
+        if (query.created_before) sql += " AND created_at < ?5";
+        // The keyset condition, written so its first half is an index range on created_at.
+        if (query.after) sql += " AND created_at <= ?6 AND (created_at < ?6 OR id < ?7)";
+        // "+id": the search is a membership test on the index walk above, never a lookup of
+        // every match by id followed by a sort. A frequent word matches most runs; reading all
+        // of their rows to sort them took 0.5 s at 100,000 runs, where walking the index stops
+        // after limit + 1 hits. A rare word walks the whole filtered index, still only index
+        // pages.
+        if (match) {
+            sql +=
+                " AND +id IN (SELECT d.run_id FROM run_search"
+                " JOIN run_search_docs AS d ON d.docid = run_search.rowid"
+                " WHERE run_search MATCH ?8)";
+        }
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?9";
+
+        // One row more than asked tells whether another page follows (the cap keeps the + 1
+        // from overflowing).
+        const std::size_t wanted = std::min<std::size_t>(query.limit, 1'000'000'000) + 1;
+        return read([&](sqlite::database& db) {
+            run_browse_page result;
+            sqlite::statement_use s(db, sql);
+            if (!query.extraction_agent_id.empty()) s->bind_text(1, query.extraction_agent_id);
+            if (!query.project_id.empty()) s->bind_text(2, query.project_id);
+            if (!query.status.empty()) s->bind_text(3, query.status);
+            if (query.created_from) s->bind_text(4, created_at_bound(*query.created_from));
+            if (query.created_before) s->bind_text(5, created_at_bound(*query.created_before));
+            if (query.after) {
+                s->bind_text(6, query.after->created_at);
+                s->bind_text(7, query.after->id);
+            }
+            if (match) s->bind_text(8, *match);
+            s->bind_int64(9, sql_limit(wanted));
+            while (s->step()) {
+                result.items.push_back(read_run(*s));
+            }
+            if (result.items.size() == wanted) {
+                result.items.pop_back();
+                const run_fields& last = result.items.back().fields;
+                result.next = run_browse_cursor{last.created_at, last.id};
+            }
+            return result;
+        });
+    }
+
+    std::vector<agent_summary> agent_summaries() override {
+        std::vector<agent_summary> out = read([](sqlite::database& db) {
+            std::vector<agent_summary> rows;
+            // Rows arrive grouped by (agent, project), one per status; the WHERE matches
+            // runs_agent_summary's, so this reads that index alone.
+            sqlite::statement_use s(
+                db,
+                "SELECT extraction_agent_id, project_id, status, count(*), max(created_at)"
+                " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
+                " GROUP BY extraction_agent_id, project_id, status"
+                " ORDER BY extraction_agent_id, project_id, status");
+            while (s->step()) {
+                std::string agent = s->column_text(0);
+                std::string project = s->column_text(1);
+                if (rows.empty() || rows.back().extraction_agent_id != agent ||
+                    rows.back().project_id != project) {
+                    rows.push_back({std::move(agent), std::move(project), 0, {}, {}});
+                }
+                agent_summary& summary = rows.back();
+                const std::int64_t count = s->column_int64(3);
+                summary.runs += count;
+                summary.by_status[s->column_text(2)] += count;
+                summary.latest_created_at = std::max(summary.latest_created_at, s->column_text(4));
+            }
+            return rows;
+        });
+        // Most recently active first: what a user returning to the mirror looks for.
+        std::stable_sort(out.begin(), out.end(),
+                         [](const agent_summary& a, const agent_summary& b) {
+                             return a.latest_created_at > b.latest_created_at;
+                         });
+        return out;
     }
 
     void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,

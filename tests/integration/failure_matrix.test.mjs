@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { startStack, api, flagArgs, makeTempDir, removeDir, makeTestCA, cleanupStack } from '../support/daemon.mjs';
 import { assertSameBytes, assertStaleIfError, assertWithin, cacheStatus, jsonError, bodyText } from '../support/checks.mjs';
 
-const CONNECT_MS = 300;
-const TLS_MS = 500;
-const RESPONSE_MS = 800;
-const TOTAL_MS = 1_500;
+// Large enough that +10% is more than a busy 2-core CI machine's scheduling jitter.
+const CONNECT_MS = 1_000;
+const TLS_MS = 1_000;
+const RESPONSE_MS = 1_200;
+const TOTAL_MS = 2_000;
 const SLACK = 1.1; // a cell may take its governing timeout + 10%
 
 const DAEMON_FLAGS = flagArgs({

@@ -1,0 +1,1383 @@
+// runmirror's offline UI: browse the mirrored extraction runs. Plain ES module, no framework,
+// no build step; everything comes from this runmirror (the page under /_runmirror/ui/, the data
+// from /_runmirror/api/*, live status changes from /_runmirror/events).
+//
+// Routes (hash): #/runs?agent=&status=&from=&to=&q=  the run list (#/ is all agents)
+//                #/runs/<id>                           one run
+
+const API = new URL('../api/', document.baseURI); // /_runmirror/api/
+const EVENTS = new URL('../events', document.baseURI); // /_runmirror/events
+const TOKEN_KEY = 'runmirror.adminToken';
+const PAGE_SIZE = 50;
+const FINAL = new Set(['SUCCESS', 'ERROR', 'CANCELLED', 'PARTIAL_SUCCESS']);
+const STATUS_ORDER = ['SUCCESS', 'ERROR', 'PENDING', 'CREATED'];
+const FILTER_KEYS = ['agent', 'project', 'status', 'from', 'to', 'q'];
+const DATA_ROWS_SHOWN = 200; // rows of a data table shown before "Show more"
+
+const $ = (id) => document.getElementById(id);
+
+// ---- small DOM helpers -------------------------------------------------------------------------
+
+// h('a', { href: '#', class: 'x', onclick: fn }, 'text', child, ...): an element. Attributes
+// whose value is null, undefined or false are left out; children may be strings, nodes, arrays.
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+let toastTimer = null;
+function toast(message) {
+  const el = $('toast');
+  el.textContent = message;
+  el.classList.add('show');
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => el.classList.remove('show'), 3000);
+}
+
+// ---- times ---------------------------------------------------------------------------------------
+
+// Milliseconds since the epoch of an API timestamp ("2025-01-15T08:00:00.123456Z"; microseconds
+// and a missing zone, taken as UTC, are accepted), or NaN.
+function parseTime(s) {
+  if (typeof s !== 'string' || !s) return NaN;
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$/.exec(s.trim());
+  if (!m) return Date.parse(s);
+  const frac = m[2] ? m[2].slice(0, 4) : '';
+  return Date.parse(`${m[1]}${frac}${m[3] ?? 'Z'}`);
+}
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+function formatLocal(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+// <time> showing local time, with the stored value as its tooltip.
+function timeEl(s) {
+  const ms = parseTime(s);
+  if (Number.isNaN(ms)) return h('span', { class: 'muted' }, s ? String(s) : '—');
+  return h('time', { datetime: new Date(ms).toISOString(), title: `${s} (stored, UTC)` }, formatLocal(ms));
+}
+
+function formatDuration(ms) {
+  if (!Number.isFinite(ms) || ms < 0) return '—';
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  const hours = Math.floor(m / 60);
+  if (hours < 48) return `${hours} h ${m % 60} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+// updated_at − created_at for a run in a final status; "—" while it runs.
+function runDuration(status, createdAt, updatedAt) {
+  if (!FINAL.has(status)) return '—';
+  return formatDuration(parseTime(updatedAt) - parseTime(createdAt));
+}
+
+// "2025-01-15" (a date input) as an ISO instant for the API: the start of that local day for
+// `from` (inclusive), the start of the next one for `to` (exclusive), so the whole day is in.
+function dateBound(day, end) {
+  const m = /^(\d{4})-(\d\d)-(\d\d)$/.exec(day ?? '');
+  if (!m) return null;
+  return new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + (end ? 1 : 0)).toISOString();
+}
+
+// ---- status badges ---------------------------------------------------------------------------
+
+function statusClass(status) {
+  switch (status) {
+    case 'SUCCESS':
+    case 'PARTIAL_SUCCESS':
+      return 's-success';
+    case 'ERROR':
+    case 'CANCELLED':
+      return 's-error';
+    case 'PENDING':
+      return 's-pending';
+    default:
+      return 's-other';
+  }
+}
+
+function badge(status, count) {
+  const text = status || 'UNKNOWN';
+  return h(
+    'span',
+    { class: `badge ${statusClass(status)}`, dataset: { status: text } },
+    text,
+    count === undefined ? null : h('span', { class: 'n' }, String(count)),
+  );
+}
+
+function setBadge(el, status) {
+  el.className = `badge ${statusClass(status)}`;
+  el.dataset.status = status;
+  el.textContent = status;
+}
+
+// ---- lossless JSON -----------------------------------------------------------------------------
+// The mirror keeps the upstream's bytes, and so must this page when it shows them: JSON.parse
+// would round 123456789012345678901234567890 and reorder integer-like keys. Values become
+//   { kind: 'object', entries: [[key, value], ...] }  { kind: 'array', items: [...] }
+//   { kind: 'string', value }  { kind: 'number', raw }  { kind: 'bool', value }  { kind: 'null' }
+
+function parseJson(text) {
+  let i = 0;
+  const n = text.length;
+  const fail = (what) => {
+    throw new SyntaxError(`invalid JSON at offset ${i}: ${what}`);
+  };
+  const ws = () => {
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 32 || c === 10 || c === 13 || c === 9) i += 1;
+      else return;
+    }
+  };
+  const string = () => {
+    const start = i; // at the opening quote
+    let escaped = false;
+    for (i += 1; i < n; i += 1) {
+      const c = text.charCodeAt(i);
+      if (c === 92) {
+        escaped = true;
+        i += 1;
+      } else if (c === 34) {
+        i += 1;
+        const slice = text.slice(start, i);
+        return escaped ? JSON.parse(slice) : slice.slice(1, -1);
+      }
+    }
+    return fail('unterminated string');
+  };
+  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  const value = (depth) => {
+    if (depth > 2000) fail('nested too deeply');
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i += 1;
+      const entries = [];
+      ws();
+      if (text[i] === '}') {
+        i += 1;
+        return { kind: 'object', entries };
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('expected a key');
+        const key = string();
+        ws();
+        if (text[i] !== ':') fail("expected ':'");
+        i += 1;
+        entries.push([key, value(depth + 1)]);
+        ws();
+        if (text[i] === ',') i += 1;
+        else if (text[i] === '}') {
+          i += 1;
+          return { kind: 'object', entries };
+        } else fail("expected ',' or '}'");
+      }
+    }
+    if (c === '[') {
+      i += 1;
+      const items = [];
+      ws();
+      if (text[i] === ']') {
+        i += 1;
+        return { kind: 'array', items };
+      }
+      for (;;) {
+        items.push(value(depth + 1));
+        ws();
+        if (text[i] === ',') i += 1;
+        else if (text[i] === ']') {
+          i += 1;
+          return { kind: 'array', items };
+        } else fail("expected ',' or ']'");
+      }
+    }
+    if (c === '"') return { kind: 'string', value: string() };
+    if (text.startsWith('true', i)) {
+      i += 4;
+      return { kind: 'bool', value: true };
+    }
+    if (text.startsWith('false', i)) {
+      i += 5;
+      return { kind: 'bool', value: false };
+    }
+    if (text.startsWith('null', i)) {
+      i += 4;
+      return { kind: 'null' };
+    }
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
+    if (!m || !m[0]) fail('unexpected character');
+    i += m[0].length;
+    return { kind: 'number', raw: m[0] };
+  };
+  const v = value(0);
+  ws();
+  if (i !== n) fail('trailing characters');
+  return v;
+}
+
+// The member |key| of an object value, or undefined.
+function member(v, key) {
+  if (!v || v.kind !== 'object') return undefined;
+  for (const [k, x] of v.entries) if (k === key) return x;
+  return undefined;
+}
+
+// A string member as a JS string; other kinds as their text; undefined when absent or null.
+function memberText(v, key) {
+  const x = member(v, key);
+  if (!x || x.kind === 'null') return undefined;
+  if (x.kind === 'string') return x.value;
+  if (x.kind === 'number') return x.raw;
+  if (x.kind === 'bool') return String(x.value);
+  return undefined;
+}
+
+const isContainer = (v) => v && (v.kind === 'object' || v.kind === 'array');
+const childCount = (v) => (v.kind === 'object' ? v.entries.length : v.items.length);
+
+// Pretty JSON text of a value, numbers as they were written.
+function stringify(v, indent = '') {
+  switch (v.kind) {
+    case 'null':
+      return 'null';
+    case 'bool':
+      return String(v.value);
+    case 'number':
+      return v.raw;
+    case 'string':
+      return JSON.stringify(v.value);
+    case 'array': {
+      if (!v.items.length) return '[]';
+      const inner = `${indent}  `;
+      return `[\n${v.items.map((x) => inner + stringify(x, inner)).join(',\n')}\n${indent}]`;
+    }
+    default: {
+      if (!v.entries.length) return '{}';
+      const inner = `${indent}  `;
+      return `{\n${v.entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${stringify(x, inner)}`).join(',\n')}\n${indent}}`;
+    }
+  }
+}
+
+// ---- rendering JSON values -------------------------------------------------------------------
+
+function scalarEl(v) {
+  switch (v.kind) {
+    case 'string':
+      return v.value === '' ? h('span', { class: 'v-empty' }, '(empty)') : h('span', { class: 'v-string' }, v.value);
+    case 'number':
+      return h('span', { class: 'v-number' }, v.raw);
+    case 'bool':
+      return h('span', { class: 'v-bool' }, String(v.value));
+    case 'null':
+      return h('span', { class: 'v-null' }, 'null');
+    default:
+      return h('span', {}, '');
+  }
+}
+
+function summaryHint(v) {
+  const n = childCount(v);
+  if (v.kind === 'array') return n === 1 ? '[1 item]' : `[${n} items]`;
+  return n === 1 ? '{1 key}' : `{${n} keys}`;
+}
+
+// An array whose items are all objects holding only scalars: shown as a table.
+function isFlatRecordArray(v) {
+  return (
+    v.kind === 'array' &&
+    v.items.length > 0 &&
+    v.items.every((x) => x.kind === 'object' && x.entries.every(([, y]) => !isContainer(y) || childCount(y) === 0))
+  );
+}
+
+// A value anywhere inside the data: scalars inline, containers as a collapsible tree (children
+// are built the first time the node is opened, so a large document costs nothing until looked at).
+function valueEl(v, { label, open = false } = {}) {
+  if (!isContainer(v)) {
+    if (label === undefined) return scalarEl(v);
+    return h('span', {}, h('span', { class: 'tree-key' }, label), scalarEl(v));
+  }
+  if (childCount(v) === 0) {
+    const empty = h('span', { class: 'v-empty' }, v.kind === 'array' ? '[] (empty)' : '{} (empty)');
+    return label === undefined ? empty : h('span', {}, h('span', { class: 'tree-key' }, label), empty);
+  }
+  const summary = h(
+    'summary',
+    {},
+    label === undefined ? null : h('span', { class: 'tree-key' }, label),
+    h('span', { class: 'hint' }, summaryHint(v)),
+  );
+  const details = h('details', { class: 'tree' }, summary);
+  let built = false;
+  const build = () => {
+    if (built) return;
+    built = true;
+    if (isFlatRecordArray(v)) {
+      details.append(h('div', { class: 'nested-table table-wrap' }, recordTable(v.items, {})));
+      return;
+    }
+    const list = h('ul', { class: 'tree-children' });
+    if (v.kind === 'object') for (const [k, x] of v.entries) list.append(h('li', {}, valueEl(x, { label: k })));
+    else v.items.forEach((x, idx) => list.append(h('li', {}, valueEl(x, { label: String(idx) }))));
+    details.append(list);
+  };
+  details.addEventListener('toggle', () => details.open && build());
+  if (open) {
+    build();
+    details.open = true;
+  }
+  return details;
+}
+
+// An object as key/value rows.
+function kvTable(obj, caption) {
+  const body = h('tbody');
+  for (const [k, v] of obj.entries) {
+    body.append(h('tr', {}, h('th', { scope: 'row' }, k), h('td', {}, valueEl(v, { open: isContainer(v) && childCount(v) <= 8 }))));
+  }
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'kv' }, caption ? h('caption', { class: 'visually-hidden' }, caption) : null, body));
+}
+
+// Objects as a table: one row each, one column per key (in order of first appearance).
+function recordTable(items, { caption, limit = Infinity }) {
+  const columns = [];
+  const seen = new Set();
+  for (const item of items) {
+    if (item.kind !== 'object') continue;
+    for (const [k] of item.entries) {
+      if (!seen.has(k)) {
+        seen.add(k);
+        columns.push(k);
+      }
+    }
+  }
+  const table = h(
+    'table',
+    { class: 'data-table' },
+    caption ? h('caption', { class: 'visually-hidden' }, caption) : null,
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col', class: 'index' }, '#'), columns.map((c) => h('th', { scope: 'col' }, c)))),
+  );
+  const body = h('tbody');
+  table.append(body);
+  let shown = 0;
+  const addRows = (count) => {
+    const end = Math.min(items.length, shown + count);
+    const frag = document.createDocumentFragment();
+    for (; shown < end; shown += 1) {
+      const item = items[shown];
+      const tr = h('tr', {}, h('td', { class: 'index' }, String(shown + 1)));
+      if (item.kind !== 'object') {
+        tr.append(h('td', { colspan: Math.max(columns.length, 1) }, valueEl(item)));
+      } else {
+        const byKey = new Map(item.entries);
+        for (const c of columns) {
+          const v = byKey.get(c);
+          tr.append(h('td', {}, v === undefined ? h('span', { class: 'v-empty' }, '—') : valueEl(v)));
+        }
+      }
+      frag.append(tr);
+    }
+    body.append(frag);
+  };
+  addRows(limit);
+  if (shown >= items.length) return table;
+  const more = h('button', { type: 'button' });
+  const label = () => (more.textContent = `Show ${Math.min(DATA_ROWS_SHOWN, items.length - shown)} more of ${items.length - shown} remaining rows`);
+  label();
+  more.addEventListener('click', () => {
+    addRows(DATA_ROWS_SHOWN);
+    if (shown >= items.length) more.remove();
+    else label();
+  });
+  return h('div', {}, table, h('p', {}, more));
+}
+
+// The extracted `data`: an array of objects as a table, an object as key/value rows.
+function dataEl(data, status) {
+  if (!data || data.kind === 'null') {
+    return h('p', { class: 'muted' }, FINAL.has(status) ? 'This run has no extracted data.' : `No data yet: the run is ${status || 'not finished'}.`);
+  }
+  if (data.kind === 'array') {
+    if (data.items.length === 0) return h('p', { class: 'muted' }, 'The extracted data is an empty list.');
+    if (data.items.every((x) => x.kind === 'object')) {
+      return h('div', { class: 'table-wrap' }, recordTable(data.items, { caption: 'Extracted data, one row per item', limit: DATA_ROWS_SHOWN }));
+    }
+    return valueEl(data, { open: true });
+  }
+  if (data.kind === 'object') return kvTable(data, 'Extracted data');
+  return h('p', {}, scalarEl(data));
+}
+
+// data_schema: its fields as a table (nested properties as dotted paths), and the whole schema
+// as a tree.
+function schemaEl(schema) {
+  if (!schema || schema.kind === 'null') return h('p', { class: 'muted' }, 'No schema stored with this run.');
+  const rows = [];
+  const typeOf = (s) => {
+    const t = member(s, 'type');
+    let text = t ? (t.kind === 'array' ? t.items.map((x) => x.value ?? x.raw).join(' | ') : (t.value ?? '')) : '';
+    if (!text && member(s, 'anyOf')) text = 'anyOf';
+    if (!text && member(s, '$ref')) text = memberText(s, '$ref');
+    const items = member(s, 'items');
+    if (text === 'array' && items) text = `array of ${typeOf(items) || 'any'}`;
+    return text;
+  };
+  const walk = (s, prefix, depth) => {
+    const props = member(s, 'properties');
+    if (!props || props.kind !== 'object' || depth > 6) return;
+    const required = member(s, 'required');
+    const req = new Set(required?.kind === 'array' ? required.items.map((x) => x.value) : []);
+    for (const [name, p] of props.entries) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      rows.push({ path, type: typeOf(p), required: req.has(name), description: memberText(p, 'description') ?? '' });
+      walk(p, path, depth + 1);
+      const items = member(p, 'items');
+      if (items) walk(items, `${path}[]`, depth + 1);
+    }
+  };
+  walk(schema, '', 0);
+  const parts = [];
+  if (rows.length) {
+    parts.push(
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { class: 'schema-table' },
+          h('caption', { class: 'visually-hidden' }, 'Schema fields'),
+          h('thead', {}, h('tr', {}, ['Field', 'Type', 'Required', 'Description'].map((c) => h('th', { scope: 'col' }, c)))),
+          h(
+            'tbody',
+            {},
+            rows.map((r) =>
+              h('tr', {}, h('td', { class: 'mono' }, r.path), h('td', {}, r.type), h('td', {}, r.required ? 'yes' : ''), h('td', {}, r.description)),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  parts.push(h('h3', {}, 'Full schema'), valueEl(schema, { open: !rows.length }));
+  return parts;
+}
+
+// ---- admin token and API -----------------------------------------------------------------------
+
+let memoryToken = null; // when sessionStorage is unavailable
+function getToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return memoryToken;
+  }
+}
+function setToken(token) {
+  memoryToken = token;
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // memoryToken holds it
+  }
+  $('forget-token').hidden = !token;
+}
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// One prompt at a time: every request that meets a 401 waits on the same one. Resolves with the
+// new token, or null when the user cancels.
+let tokenPrompt = null;
+function askToken(rejected) {
+  if (tokenPrompt) return tokenPrompt;
+  tokenPrompt = new Promise((resolve) => {
+    const dialog = $('token-dialog');
+    const form = $('token-form');
+    const input = $('token-input');
+    const error = $('token-error');
+    error.hidden = !rejected;
+    error.textContent = rejected ? 'That token was not accepted. Check it and try again.' : '';
+    input.value = '';
+    const finish = (token) => {
+      form.removeEventListener('submit', onSubmit);
+      $('token-cancel').removeEventListener('click', onCancel);
+      dialog.removeEventListener('cancel', onCancel);
+      if (dialog.open) dialog.close();
+      tokenPrompt = null;
+      resolve(token);
+    };
+    const onSubmit = (e) => {
+      e.preventDefault();
+      const token = input.value.trim();
+      if (!token) return;
+      setToken(token);
+      finish(token);
+      startEvents(); // EventSource cannot send the token: the stream is opened again with it
+    };
+    const onCancel = (e) => {
+      e.preventDefault();
+      finish(null);
+    };
+    form.addEventListener('submit', onSubmit);
+    $('token-cancel').addEventListener('click', onCancel);
+    dialog.addEventListener('cancel', onCancel);
+    dialog.showModal();
+    input.focus();
+  });
+  return tokenPrompt;
+}
+
+// GET /_runmirror/api/<path>: parsed JSON, or the body's text with { text: true }. Asks for the
+// admin token on a 401 and tries again with it; throws ApiError for other failures.
+async function apiGet(path, { signal, text = false } = {}) {
+  const url = new URL(path, API);
+  for (;;) {
+    const token = getToken();
+    const headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch(url, { headers, signal, cache: 'no-store' });
+    } catch (err) {
+      if (err.name === 'AbortError') throw err;
+      throw new ApiError(0, 'runmirror cannot be reached. Is the daemon running?');
+    }
+    if (res.status === 401) {
+      const current = getToken();
+      if (current !== token) continue; // another request got a new token meanwhile
+      if (token) setToken(null);
+      const next = await askToken(Boolean(token));
+      if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
+      if (!next) throw new ApiError(401, 'this runmirror needs its admin token (Retry to enter it).');
+      continue;
+    }
+    if (!res.ok) {
+      let detail = `${res.status} ${res.statusText}`;
+      try {
+        const body = await res.json();
+        if (typeof body?.detail === 'string') detail = body.detail;
+      } catch {
+        // not JSON: keep the status line
+      }
+      throw new ApiError(res.status, detail);
+    }
+    return text ? res.text() : res.json();
+  }
+}
+
+// ---- agents (left column) ----------------------------------------------------------------------
+
+const agentsState = { items: [], loaded: false };
+let agentsTimer = null;
+
+function scheduleAgentsRefresh() {
+  if (agentsTimer) return;
+  agentsTimer = setTimeout(() => {
+    agentsTimer = null;
+    loadAgents({ quiet: true });
+  }, 1500);
+}
+
+async function loadAgents({ quiet = false } = {}) {
+  const status = $('agents-status');
+  if (!quiet) status.textContent = 'Loading agents…';
+  try {
+    const body = await apiGet('agents');
+    agentsState.items = Array.isArray(body?.items) ? body.items : [];
+    agentsState.loaded = true;
+    status.textContent = agentsState.items.length ? '' : 'No runs mirrored yet. Runs appear here once clients read them through runmirror.';
+    renderAgents();
+    return true;
+  } catch (err) {
+    if (quiet) return false;
+    status.replaceChildren(
+      h('span', { class: 'error-text' }, `Could not load agents: ${err.message}`),
+      ' ',
+      h('button', { type: 'button', class: 'link-button', onclick: () => loadAgents() }, 'Retry'),
+    );
+    return false;
+  }
+}
+
+function statusCounts(byStatus) {
+  const entries = Object.entries(byStatus ?? {}).filter(([, n]) => Number(n) > 0);
+  entries.sort(([a], [b]) => {
+    const ia = STATUS_ORDER.indexOf(a);
+    const ib = STATUS_ORDER.indexOf(b);
+    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
+  });
+  return entries;
+}
+
+function renderAgents() {
+  const route = currentRoute;
+  const selected = route.view === 'runs' ? route.filters.agent ?? '' : null;
+  const total = agentsState.items.reduce((n, a) => n + (Number(a.runs) || 0), 0);
+  const runsText = (n) => `${Number(n) || 0} run${Number(n) === 1 ? '' : 's'}`;
+  const list = $('agents');
+  const items = [
+    h(
+      'li',
+      {},
+      h(
+        'a',
+        { href: '#/runs', 'aria-current': selected === '' ? 'page' : null, dataset: { agent: '' } },
+        h('span', { class: 'agent-name' }, 'All agents'),
+        h('span', { class: 'agent-sub' }, h('span', {}, `${agentsState.items.length} agent${agentsState.items.length === 1 ? '' : 's'}`), h('span', {}, runsText(total))),
+      ),
+    ),
+  ];
+  for (const a of agentsState.items) {
+    const id = a.extraction_agent_id;
+    const counts = statusCounts(a.by_status);
+    const latest = parseTime(a.latest_created_at);
+    const label = `${id}: ${runsText(a.runs)}${counts.length ? ` (${counts.map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', ')})` : ''}`;
+    items.push(
+      h(
+        'li',
+        {},
+        h(
+          'a',
+          {
+            href: listHash({ agent: id }),
+            'aria-current': selected === id ? 'page' : null,
+            'aria-label': label,
+            title: Number.isNaN(latest) ? null : `Latest run created ${formatLocal(latest)}`,
+            dataset: { agent: id },
+          },
+          h('span', { class: 'agent-name' }, a.name || id),
+          h('span', { class: 'agent-sub' }, h('span', { class: 'mono' }, a.project_id ?? ''), h('span', { class: 'agent-total' }, runsText(a.runs))),
+          h('span', { class: 'agent-counts' }, counts.map(([s, n]) => badge(s, n))),
+        ),
+      ),
+    );
+  }
+  list.replaceChildren(...items);
+}
+
+// ---- routing -------------------------------------------------------------------------------------
+
+let currentRoute = { view: 'runs', filters: {} };
+let lastListHash = '#/runs';
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, '') || '/';
+  const q = raw.indexOf('?');
+  const path = q < 0 ? raw : raw.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
+  const m = /^\/runs\/(.+)$/.exec(path);
+  if (m) {
+    let id = m[1];
+    try {
+      id = decodeURIComponent(id);
+    } catch {
+      // keep it as typed
+    }
+    return { view: 'run', id };
+  }
+  const filters = {};
+  for (const k of FILTER_KEYS) {
+    const v = params.get(k);
+    if (v) filters[k] = v;
+  }
+  return { view: 'runs', filters };
+}
+
+function listHash(filters) {
+  const params = new URLSearchParams();
+  for (const k of FILTER_KEYS) if (filters[k]) params.set(k, filters[k]);
+  const qs = params.toString();
+  return qs ? `#/runs?${qs}` : '#/runs';
+}
+
+function navigate(hash, { replace = false } = {}) {
+  if (hash === location.hash) return;
+  if (replace) {
+    history.replaceState(null, '', hash);
+    route();
+  } else location.hash = hash;
+}
+
+function route() {
+  const previous = currentRoute;
+  currentRoute = parseHash();
+  if (previous.view === 'runs') listState.scrollY = window.scrollY;
+  if (currentRoute.view === 'run') {
+    showRun(currentRoute.id);
+  } else {
+    lastListHash = listHash(currentRoute.filters);
+    showRuns(currentRoute.filters, previous);
+  }
+  if (agentsState.loaded) renderAgents();
+}
+
+// ---- the run list --------------------------------------------------------------------------------
+
+// The list shown last, kept when a run is opened, so going back shows it again at once, where it
+// was scrolled to, without asking the API again.
+const listState = {
+  key: null,
+  filters: {},
+  items: [],
+  next: null, // cursor of the next page; null when there is none
+  loading: null, // AbortController of the request in flight
+  rows: new Map(), // run id -> <tr>
+  scrollY: 0,
+  openedId: null,
+  newRuns: 0,
+  els: null,
+};
+
+function agentLabel(id) {
+  const a = agentsState.items.find((x) => x.extraction_agent_id === id);
+  return a?.name || id;
+}
+
+function showRuns(filters, previous) {
+  runState.ctrl?.abort(); // a run still loading must not replace the list when it arrives
+  runState.ctrl = null;
+  const key = listHash(filters);
+  const main = $('main');
+  const fromRun = previous?.view === 'run';
+  const title = filters.agent ? `Runs of ${agentLabel(filters.agent)}` : 'All runs';
+  document.title = `${title} · runmirror`;
+
+  // Typing in the search box changes the hash: keep the same form (and focus), only reload rows.
+  if (listState.els && main.contains(listState.els.form) && previous?.view === 'runs') {
+    listState.els.heading.textContent = title;
+    listState.els.sub.replaceChildren(...listSubline(filters));
+    syncForm(filters);
+    if (listState.key !== key) reloadList(filters, key);
+    return;
+  }
+
+  const els = buildListView(filters, title);
+  main.replaceChildren(els.root);
+  if (listState.key === key && listState.items.length) {
+    // Back from a run: the same list, re-rendered from memory.
+    renderRows(listState.items, { reset: true });
+    updateFoot();
+    showNewRunsNotice();
+    requestAnimationFrame(() => {
+      window.scrollTo(0, listState.scrollY);
+      const link = listState.rows.get(listState.openedId)?.querySelector('a');
+      if (fromRun && link) link.focus({ preventScroll: true });
+    });
+  } else {
+    reloadList(filters, key);
+    if (fromRun) main.focus({ preventScroll: true });
+  }
+}
+
+function buildListView(filters, title) {
+  const heading = h('h1', { id: 'list-title', tabindex: '-1' }, title);
+  const q = h('input', { id: 'f-q', type: 'search', name: 'q', placeholder: 'File name, run id or job id', autocomplete: 'off', spellcheck: 'false' });
+  const status = h(
+    'select',
+    { id: 'f-status', name: 'status' },
+    h('option', { value: '' }, 'Any status'),
+    STATUS_ORDER.map((s) => h('option', { value: s }, s)),
+  );
+  const from = h('input', { id: 'f-from', type: 'date', name: 'from' });
+  const to = h('input', { id: 'f-to', type: 'date', name: 'to' });
+  const clear = h('button', { type: 'button', id: 'f-clear' }, 'Clear filters');
+  const form = h(
+    'form',
+    { class: 'filters', role: 'search', 'aria-label': 'Filter runs' },
+    h('div', { class: 'field grow' }, h('label', { for: 'f-q' }, 'Search'), q),
+    h('div', { class: 'field' }, h('label', { for: 'f-status' }, 'Status'), status),
+    h('div', { class: 'field' }, h('label', { for: 'f-from' }, 'Created from'), from),
+    h('div', { class: 'field' }, h('label', { for: 'f-to' }, 'Created to'), to),
+    h('div', { class: 'field' }, clear),
+  );
+  const formFilters = () => ({
+    agent: currentRoute.filters?.agent,
+    project: currentRoute.filters?.project,
+    q: q.value.trim(),
+    status: status.value,
+    from: from.value,
+    to: to.value,
+  });
+  let debounce = null;
+  q.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => navigate(listHash(formFilters()), { replace: true }), 300);
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    clearTimeout(debounce);
+    navigate(listHash(formFilters()), { replace: true });
+  });
+  for (const el of [status, from, to]) el.addEventListener('change', () => navigate(listHash(formFilters())));
+  clear.addEventListener('click', () => {
+    clearTimeout(debounce);
+    navigate(listHash({ agent: currentRoute.filters?.agent, project: currentRoute.filters?.project }));
+  });
+
+  const notice = h('div', { class: 'notice', hidden: true });
+  const summary = h('p', { id: 'list-summary', class: 'muted', role: 'status' });
+  const tbody = h('tbody');
+  const table = h(
+    'table',
+    { class: 'runs', 'aria-labelledby': 'list-title', 'aria-describedby': 'list-summary' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'col' }, 'Status'),
+        h('th', { scope: 'col' }, 'File'),
+        h('th', { scope: 'col' }, 'Created'),
+        h('th', { scope: 'col', class: 'duration' }, 'Duration'),
+        h('th', { scope: 'col' }, 'Run ID'),
+        h('th', { scope: 'col', class: 'agent-col' }, 'Agent'),
+      ),
+    ),
+    tbody,
+  );
+  // A click anywhere on a row opens it; the file name is the link (for keyboards and new tabs).
+  tbody.addEventListener('click', (e) => {
+    if (e.target.closest('a, button') || window.getSelection()?.toString()) return;
+    const tr = e.target.closest('tr[data-run-id]');
+    if (tr) navigate(`#/runs/${encodeURIComponent(tr.dataset.runId)}`);
+  });
+  const more = h('button', { type: 'button', id: 'load-more', hidden: true }, 'Load more');
+  more.addEventListener('click', () => loadPage());
+  const foot = h('div', { class: 'list-foot' }, more, h('span', { id: 'list-foot-status', class: 'muted' }));
+  const sub = h('p', { class: 'muted' }, ...listSubline(filters));
+  const root = h('div', {}, h('div', { class: 'list-head' }, heading, sub), form, notice, summary, h('div', { class: 'table-wrap' }, table), foot);
+  const els = { root, heading, sub, form, q, status, from, to, notice, summary, table, tbody, more, foot };
+  listState.els = els;
+  syncForm(filters);
+  return els;
+}
+
+// Under the heading: which agent, and the way back to all of them.
+function listSubline(filters) {
+  if (!filters.agent) return [];
+  return ['Agent ', h('code', {}, filters.agent), ' · ', h('a', { href: listHash({ ...filters, agent: undefined }) }, 'show all agents')];
+}
+
+function syncForm(filters) {
+  const { q, status, from, to } = listState.els;
+  if (document.activeElement !== q) q.value = filters.q ?? '';
+  status.value = filters.status ?? '';
+  from.value = filters.from ?? '';
+  to.value = filters.to ?? '';
+  listState.els.table.classList.toggle('one-agent', Boolean(filters.agent));
+}
+
+function reloadList(filters, key) {
+  listState.loading?.abort();
+  listState.loading = null;
+  listState.key = key;
+  listState.filters = { ...filters };
+  listState.items = [];
+  listState.next = null;
+  listState.newRuns = 0;
+  listState.openedId = null;
+  renderRows([], { reset: true });
+  showNewRunsNotice();
+  loadPage({ first: true });
+}
+
+async function loadPage({ first = false } = {}) {
+  const els = listState.els;
+  if (!first && (!listState.next || listState.loading)) return;
+  const filters = listState.filters;
+  const params = new URLSearchParams();
+  if (filters.agent) params.set('agent', filters.agent);
+  if (filters.project) params.set('project', filters.project);
+  if (filters.status) params.set('status', filters.status);
+  const fromIso = dateBound(filters.from, false);
+  const toIso = dateBound(filters.to, true);
+  if (fromIso) params.set('from', fromIso);
+  if (toIso) params.set('to', toIso);
+  if (filters.q) params.set('q', filters.q);
+  params.set('limit', String(PAGE_SIZE));
+  if (!first) params.set('cursor', listState.next);
+
+  const ctrl = new AbortController();
+  listState.loading = ctrl;
+  const key = listState.key;
+  els.table.setAttribute('aria-busy', 'true');
+  els.more.disabled = true;
+  setFootStatus(first ? 'Loading runs…' : 'Loading more runs…');
+  try {
+    const page = await apiGet(`runs?${params}`, { signal: ctrl.signal });
+    if (listState.key !== key || listState.loading !== ctrl) return;
+    const items = Array.isArray(page?.items) ? page.items : [];
+    listState.items.push(...items);
+    listState.next = page?.next_cursor || null;
+    renderRows(items);
+    // Keyboard users carry on from the first new row.
+    if (!first && items.length) listState.rows.get(items[0].id)?.querySelector('a')?.focus();
+  } catch (err) {
+    if (err.name === 'AbortError' || listState.key !== key) return;
+    setFootStatus('');
+    els.summary.replaceChildren(
+      h('span', { class: 'error-text' }, `Could not load runs: ${err.message}`),
+      ' ',
+      h('button', { type: 'button', class: 'link-button', onclick: () => (first ? reloadList(filters, key) : loadPage()) }, 'Retry'),
+    );
+    return;
+  } finally {
+    if (listState.loading === ctrl) listState.loading = null;
+    els.table.removeAttribute('aria-busy');
+    els.more.disabled = false;
+  }
+  updateFoot();
+}
+
+function setFootStatus(text) {
+  const el = listState.els?.foot.querySelector('#list-foot-status');
+  if (el) el.textContent = text;
+}
+
+function updateFoot() {
+  const { summary, more } = listState.els;
+  const n = listState.items.length;
+  const filtered = Object.keys(listState.filters).some((k) => k !== 'agent' && k !== 'project' && listState.filters[k]);
+  more.hidden = !listState.next;
+  setFootStatus('');
+  if (n === 0) {
+    summary.textContent = filtered ? 'No runs match these filters.' : 'No runs mirrored for this selection yet.';
+  } else if (listState.next) {
+    summary.textContent = `Showing the newest ${n} ${filtered ? 'matching runs' : 'runs'}; more are available.`;
+  } else if (filtered) {
+    summary.textContent = n === 1 ? '1 run matches.' : `All ${n} matching runs shown.`;
+  } else {
+    summary.textContent = n === 1 ? 'Showing the only run.' : `Showing all ${n} runs.`;
+  }
+}
+
+function runRow(run) {
+  const href = `#/runs/${encodeURIComponent(run.id)}`;
+  const name = run.file_name || run.file?.name;
+  return h(
+    'tr',
+    { dataset: { runId: run.id } },
+    h('td', { class: 'status' }, badge(run.status)),
+    h('td', { class: 'file' }, h('a', { href }, name || '(no file name)')),
+    h('td', { class: 'time' }, timeEl(run.created_at)),
+    h('td', { class: 'duration' }, runDuration(run.status, run.created_at, run.updated_at)),
+    h('td', { class: 'id' }, run.id),
+    h('td', { class: 'agent-col mono' }, run.extraction_agent_id ?? ''),
+  );
+}
+
+function renderRows(items, { reset = false } = {}) {
+  const { tbody } = listState.els;
+  if (reset) {
+    tbody.replaceChildren();
+    listState.rows = new Map();
+  }
+  const frag = document.createDocumentFragment();
+  for (const run of items) {
+    const tr = runRow(run);
+    listState.rows.set(run.id, tr);
+    frag.append(tr);
+  }
+  tbody.append(frag);
+}
+
+function showNewRunsNotice() {
+  const notice = listState.els?.notice;
+  if (!notice) return;
+  if (!listState.newRuns) {
+    notice.hidden = true;
+    return;
+  }
+  const n = listState.newRuns;
+  notice.replaceChildren(
+    h('span', {}, `${n} new run${n === 1 ? '' : 's'} mirrored since this list was loaded.`),
+    h('button', { type: 'button', onclick: () => reloadList(listState.filters, listState.key) }, 'Show them'),
+  );
+  notice.hidden = false;
+}
+
+// ---- one run -------------------------------------------------------------------------------------
+
+const runState = { id: null, ctrl: null, raw: null };
+const showingRun = (id) => currentRoute.view === 'run' && currentRoute.id === id;
+
+async function showRun(id, { refresh = false } = {}) {
+  const main = $('main');
+  if (!refresh) listState.openedId = id;
+  runState.ctrl?.abort();
+  const ctrl = new AbortController();
+  runState.ctrl = ctrl;
+  runState.id = id;
+  const back = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: lastListHash }, '← Back to runs'));
+  if (!refresh) {
+    document.title = `Run ${id} · runmirror`;
+    main.replaceChildren(back, h('h1', { tabindex: '-1' }, 'Run ', h('code', {}, id)), h('p', { class: 'muted', role: 'status' }, 'Loading run…'));
+  }
+  let raw;
+  try {
+    raw = await apiGet(`runs/${encodeURIComponent(id)}`, { signal: ctrl.signal, text: true });
+  } catch (err) {
+    if (err.name === 'AbortError' || runState.ctrl !== ctrl || !showingRun(id)) return;
+    if (refresh) return; // keep what is shown
+    const message = err.status === 404 ? 'This run is not in the mirror.' : `Could not load the run: ${err.message}`;
+    main.replaceChildren(
+      back,
+      h('h1', { tabindex: '-1' }, 'Run ', h('code', {}, id)),
+      h('p', { class: 'notice error', role: 'alert' }, message),
+    );
+    main.querySelector('h1').focus();
+    return;
+  }
+  if (runState.ctrl !== ctrl || !showingRun(id)) return;
+  runState.ctrl = null;
+  runState.raw = raw;
+  let run;
+  try {
+    run = parseJson(raw);
+  } catch (err) {
+    main.replaceChildren(back, h('h1', { tabindex: '-1' }, 'Run ', h('code', {}, id)), h('p', { class: 'notice error' }, `The stored JSON could not be read: ${err.message}`), h('pre', { class: 'raw-json' }, raw));
+    return;
+  }
+  const scrollY = window.scrollY;
+  main.replaceChildren(...runView(id, run, raw, back));
+  if (refresh) window.scrollTo(0, scrollY);
+  else main.querySelector('h1').focus();
+}
+
+function runView(id, run, raw, back) {
+  const status = memberText(run, 'status') ?? '';
+  const file = member(run, 'file');
+  const fileName = memberText(file, 'name');
+  const createdAt = memberText(run, 'created_at');
+  const updatedAt = memberText(run, 'updated_at');
+  const agent = memberText(run, 'extraction_agent_id');
+  const project = memberText(run, 'project_id');
+  document.title = `${fileName || id} · runmirror`;
+
+  const copy = h('button', { type: 'button', id: 'copy-json' }, 'Copy JSON');
+  copy.addEventListener('click', () => copyText(raw));
+  const download = h('button', { type: 'button', id: 'download-json' }, 'Download JSON');
+  download.addEventListener('click', () => downloadText(raw, `${id}.json`));
+
+  const meta = h('dl', { class: 'meta' });
+  const row = (label, ...value) => meta.append(h('dt', {}, label), h('dd', {}, ...value));
+  row('Run ID', h('code', {}, id));
+  const jobId = memberText(run, 'job_id');
+  if (jobId) row('Job ID', h('code', {}, jobId));
+  if (agent) row('Agent', h('a', { href: listHash({ agent }) }, agent));
+  if (project) row('Project', h('code', {}, project));
+  row('Created', timeEl(createdAt));
+  row('Updated', timeEl(updatedAt));
+  row('Duration', runDuration(status, createdAt, updatedAt));
+  if (file && file.kind === 'object') {
+    const size = memberText(file, 'file_size');
+    const type = memberText(file, 'file_type');
+    row('File', fileName ?? '(no name)', size || type ? h('span', { class: 'muted' }, ` · ${[type, size && `${Number(size).toLocaleString()} bytes`].filter(Boolean).join(' · ')}`) : null);
+    const fileId = memberText(file, 'id');
+    if (fileId) row('File ID', h('code', {}, fileId));
+  }
+
+  const out = [
+    back,
+    h('div', { class: 'run-title' }, h('h1', { tabindex: '-1' }, fileName || h('code', {}, id)), badge(status)),
+    h('div', { class: 'actions' }, copy, download),
+    meta,
+  ];
+  const section = (title, idPart, ...content) =>
+    h('section', { class: 'card', 'aria-labelledby': `sec-${idPart}` }, h('h2', { id: `sec-${idPart}` }, title), ...content);
+
+  const error = member(run, 'error');
+  if (error && error.kind !== 'null') {
+    out.push(section('Error', 'error', h('pre', { class: 'error-box' }, error.kind === 'string' ? error.value : stringify(error))));
+  }
+  out.push(section('Extracted data', 'data', dataEl(member(run, 'data'), status)));
+  out.push(section('Schema', 'schema', schemaEl(member(run, 'data_schema'))));
+  const config = member(run, 'config');
+  out.push(section('Configuration', 'config', config?.kind === 'object' ? kvTable(config, 'Configuration') : h('p', { class: 'muted' }, 'No configuration stored with this run.')));
+  const metadata = member(run, 'extraction_metadata');
+  if (metadata && isContainer(metadata) && childCount(metadata)) out.push(section('Extraction metadata', 'metadata', valueEl(metadata, { open: false })));
+
+  // The whole stored document, pretty-printed on demand (Copy and Download give the exact bytes).
+  const rawDetails = h('details', {}, h('summary', {}, 'Show the stored JSON, formatted'));
+  rawDetails.addEventListener('toggle', () => {
+    if (rawDetails.open && rawDetails.childElementCount === 1) rawDetails.append(h('pre', { class: 'raw-json', tabindex: '0' }, stringify(run)));
+  });
+  out.push(section('Stored JSON', 'raw', h('p', { class: 'muted' }, `${new Blob([raw]).size.toLocaleString()} bytes, exactly as mirrored from the upstream.`), rawDetails));
+  return out;
+}
+
+async function copyText(text) {
+  try {
+    if (!navigator.clipboard?.writeText) throw new Error('no async clipboard');
+    await navigator.clipboard.writeText(text);
+    toast('JSON copied to the clipboard');
+    return;
+  } catch {
+    // Not a secure context, or permission denied: the old way.
+  }
+  const area = h('textarea', { class: 'visually-hidden', readonly: true });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand('copy');
+  } catch {
+    ok = false;
+  }
+  area.remove();
+  toast(ok ? 'JSON copied to the clipboard' : 'Copying is not allowed here: use Download JSON');
+}
+
+function downloadText(text, filename) {
+  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  const a = h('a', { href: url, download: filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+// ---- live updates --------------------------------------------------------------------------------
+// EventSource when no token is needed; with a token, the same stream read through fetch(), since
+// EventSource cannot send an Authorization header. Reconnects quietly, with backoff.
+
+const live = { es: null, ctrl: null, timer: null, retryMs: 1000, connectedBefore: false, started: false };
+
+function setLive(state) {
+  const el = $('live');
+  el.dataset.state = state;
+  $('live-text').textContent = state === 'on' ? 'Live' : state === 'retry' ? 'Reconnecting…' : 'Live updates off';
+}
+
+function stopEvents() {
+  live.es?.close();
+  live.es = null;
+  live.ctrl?.abort();
+  live.ctrl = null;
+  clearTimeout(live.timer);
+  live.timer = null;
+}
+
+function startEvents() {
+  live.started = true;
+  stopEvents();
+  const token = getToken();
+  if (token) streamEvents(token);
+  else openEventSource();
+}
+
+function scheduleReconnect() {
+  stopEvents();
+  setLive('retry');
+  live.timer = setTimeout(startEvents, live.retryMs);
+  live.retryMs = Math.min(live.retryMs * 2, 30_000);
+}
+
+function onConnected() {
+  setLive('on');
+  live.retryMs = 1000;
+  if (live.connectedBefore) catchUp(); // events may have been missed while disconnected
+  live.connectedBefore = true;
+}
+
+function openEventSource() {
+  const es = new EventSource(EVENTS);
+  live.es = es;
+  es.addEventListener('open', onConnected);
+  es.addEventListener('run', (e) => onEventFrame('run', e.data));
+  es.addEventListener('dropped', (e) => onEventFrame('dropped', e.data));
+  es.addEventListener('error', () => {
+    if (live.es !== es) return;
+    // EventSource retries by itself after a dropped connection, but gives up for good on an
+    // HTTP error (a 401, say): then we retry, more slowly each time.
+    if (es.readyState === EventSource.CLOSED) scheduleReconnect();
+    else setLive('retry');
+  });
+}
+
+async function streamEvents(token) {
+  const ctrl = new AbortController();
+  live.ctrl = ctrl;
+  try {
+    const res = await fetch(EVENTS, { headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` }, signal: ctrl.signal, cache: 'no-store' });
+    if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
+    onConnected();
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n?/g, '\n');
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = 'message';
+        const data = [];
+        for (const line of frame.split('\n')) {
+          if (!line || line.startsWith(':')) continue;
+          const colon = line.indexOf(':');
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+          if (field === 'event') event = val;
+          else if (field === 'data') data.push(val);
+        }
+        if (data.length) onEventFrame(event, data.join('\n'));
+      }
+    }
+  } catch (err) {
+    if (err.name === 'AbortError' || live.ctrl !== ctrl) return;
+  }
+  if (live.ctrl === ctrl) scheduleReconnect();
+}
+
+function onEventFrame(event, data) {
+  if (event === 'dropped') {
+    catchUp();
+    return;
+  }
+  if (event !== 'run') return;
+  let ev;
+  try {
+    ev = JSON.parse(data);
+  } catch {
+    return;
+  }
+  onRunEvent(ev);
+}
+
+function onRunEvent(ev) {
+  scheduleAgentsRefresh();
+  const id = ev.run_id;
+  const item = listState.items.find((x) => x.id === id);
+  if (item) {
+    item.status = ev.new_status;
+    const tr = listState.rows.get(id);
+    if (tr) {
+      const b = tr.querySelector('.badge');
+      if (b) setBadge(b, ev.new_status);
+      tr.classList.remove('changed');
+      void tr.offsetWidth; // restart the highlight
+      tr.classList.add('changed');
+    }
+    if (FINAL.has(ev.new_status)) refreshListItem(id);
+  } else if (!ev.old_status && listState.key !== null) {
+    // A run the mirror did not know: count it if it belongs to the list on screen.
+    const f = listState.filters;
+    if ((!f.agent || f.agent === ev.extraction_agent_id) && (!f.status || f.status === ev.new_status)) {
+      listState.newRuns += 1;
+      showNewRunsNotice();
+    }
+  }
+  if (currentRoute.view === 'run' && currentRoute.id === id) {
+    toast(`This run is now ${ev.new_status}`);
+    showRun(id, { refresh: true });
+  }
+}
+
+// A run of the list turned final: read it again for its new updated_at (the duration).
+async function refreshListItem(id) {
+  try {
+    const run = await apiGet(`runs/${encodeURIComponent(id)}`);
+    const item = listState.items.find((x) => x.id === id);
+    if (!item || !run) return;
+    item.status = run.status ?? item.status;
+    item.updated_at = run.updated_at ?? item.updated_at;
+    const tr = listState.rows.get(id);
+    const cell = tr?.querySelector('td.duration');
+    if (cell) cell.textContent = runDuration(item.status, item.created_at, item.updated_at);
+  } catch {
+    // the badge is already right; the duration waits for the next reload
+  }
+}
+
+// After a gap in the event stream: counts again, and the open run if it was not final.
+function catchUp() {
+  scheduleAgentsRefresh();
+  if (currentRoute.view === 'run' && runState.raw) {
+    try {
+      const status = memberText(parseJson(runState.raw), 'status');
+      if (!FINAL.has(status)) showRun(currentRoute.id, { refresh: true });
+    } catch {
+      // nothing to refresh
+    }
+  }
+}
+
+// ---- start -------------------------------------------------------------------------------------
+
+function onKey(e) {
+  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement || t.isContentEditable) return;
+  const q = $('f-q');
+  if (q) {
+    e.preventDefault();
+    q.focus();
+    q.select();
+  }
+}
+
+async function start() {
+  $('forget-token').hidden = !getToken();
+  $('forget-token').addEventListener('click', () => {
+    setToken(null);
+    location.reload();
+  });
+  document.addEventListener('keydown', onKey);
+  // "#main" would be taken for a route: move the focus instead of the hash.
+  document.querySelector('.skip-link').addEventListener('click', (e) => {
+    e.preventDefault();
+    $('main').focus();
+  });
+  window.addEventListener('hashchange', route);
+  route();
+  // Events open once the API has answered, so a needed token is known by then.
+  if (await loadAgents()) startEvents();
+  else {
+    const retry = setInterval(async () => {
+      if (live.started) clearInterval(retry);
+      else if (await loadAgents({ quiet: true })) {
+        clearInterval(retry);
+        startEvents();
+      }
+    }, 5000);
+  }
+}
+
+start();
