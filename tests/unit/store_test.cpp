@@ -16,29 +16,14 @@
 #include "runmirror/store.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_db.hpp"
+#include "support/store_fixtures.hpp"
 
 using namespace runmirror;
+using runmirror::testing::on_each_store;
+using runmirror::testing::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under /tmp, removed with everything in it.
-class temp_dir {
-  public:
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "runmirror-store-XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-  private:
-    fs::path path_;
-};
 
 run_fields make_fields(std::string id, std::string project = "proj-1",
                        std::string agent = "agent-1", std::string created_at = "") {
@@ -83,18 +68,6 @@ run_query query(std::string tenant, std::string agent = "", std::string project 
 }
 
 // Runs |body| once per backend flavour, as a doctest subcase each.
-template <class Body>
-void on_each_store(Body&& body) {
-    SUBCASE("in memory") {
-        auto s = open_sqlite_store(":memory:");
-        body(*s);
-    }
-    SUBCASE("file (WAL)") {
-        temp_dir dir;
-        auto s = open_sqlite_store(dir.file("runs.db"));
-        body(*s);
-    }
-}
 
 int user_version_of(const std::string& path) {
     sqlite::database db(path);

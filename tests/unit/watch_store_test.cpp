@@ -16,8 +16,11 @@
 #include "runmirror/store.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_db.hpp"
+#include "support/store_fixtures.hpp"
 
 using namespace runmirror;
+using runmirror::testing::on_each_store;
+using runmirror::testing::temp_dir;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -41,36 +44,6 @@ struct StringMaker<watch_kind> {
 }  // namespace doctest
 
 namespace {
-
-class temp_dir {
-  public:
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "runmirror-watch-XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-  private:
-    fs::path path_;
-};
-
-template <class Body>
-void on_each_store(Body&& body) {
-    SUBCASE("in memory") {
-        auto s = open_sqlite_store(":memory:");
-        body(*s);
-    }
-    SUBCASE("file (WAL)") {
-        temp_dir dir;
-        auto s = open_sqlite_store(dir.file("runs.db"));
-        body(*s);
-    }
-}
 
 const time_point t0 = from_unix_ms(1'700'000'000'000);
 
