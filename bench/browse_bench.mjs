@@ -1,0 +1,261 @@
+#!/usr/bin/env node
+// Browse API latency over a large store (issue 5, benchmark): 100,000 generated ExtractRuns of 20
+// agents (mixed statuses, PER_DOC and PER_PAGE data with varied text), then, through the running
+// daemon's browse API, a filtered page (agent + status, limit 50; target p95 < 50 ms) and
+// full-text searches (target p95 < 200 ms), plus the other browse questions for context.
+//
+//   node bench/browse_bench.mjs [--runs 100000] [--agents 20] [--iterations 60] [--seed 7]
+//                               [--db PATH (keep the store there)] [--reuse (PATH already filled)]
+//
+// Filling: the daemon creates the store (schema, migrations), then the sqlite3 command-line tool
+// inserts the runs straight into its runs table in one transaction, so the schema's triggers
+// build the search index exactly as they do for runs the daemon stores (the JSON is not parsed
+// by runmirror's run_fields here; the indexed columns are written alongside, as put_runs would).
+// Measuring: the daemon (build/runmirror or $RUNMIRROR_BIN) runs --offline on that store; each
+// question is asked `iterations` times after a warm-up, one HTTP request each, timed from send to
+// the last body byte. Prints p50/p95/max per question and the fill rate.
+// Exit status: 0 both targets met, 1 a target missed, 2 the benchmark could not run.
+
+import { parseArgs } from 'node:util';
+import { spawn, spawnSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+
+import { RUNMIRROR_BIN, startDaemon, api, makeTempDir, removeDir } from '../tests/support/daemon.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '100000' },
+    agents: { type: 'string', default: '20' },
+    iterations: { type: 'string', default: '60' },
+    seed: { type: 'string', default: '7' },
+    db: { type: 'string' },
+    reuse: { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(opts.runs);
+const AGENTS = Number(opts.agents);
+const ITERATIONS = Number(opts.iterations);
+const TARGET_PAGE_MS = 50;
+const TARGET_SEARCH_MS = 200;
+
+// mulberry32: small, seeded, deterministic.
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = rng(Number(opts.seed));
+const pick = (list) => list[Math.floor(random() * list.length)];
+const int = (lo, hi) => lo + Math.floor(random() * (hi - lo + 1));
+
+// A vocabulary of 4,000 made-up words drawn with Zipf-like weights, so a few words are in most
+// runs and most words in few, like real document text.
+const SYLLABLES = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'ze', 'qua', 'dor', 'len', 'mar', 'pix', 'ston', 'bel',
+  'cra', 'fen', 'gol', 'hup', 'jin', 'kri', 'lum', 'nox', 'ost', 'pra', 'rim', 'sul', 'tor', 'ung', 'vex', 'wal'];
+const VOCAB = [];
+while (VOCAB.length < 4000) {
+  const w = Array.from({ length: int(2, 4) }, () => pick(SYLLABLES)).join('');
+  if (!VOCAB.includes(w)) VOCAB.push(w);
+}
+const ZIPF = (() => {
+  const cumulative = [];
+  let sum = 0;
+  for (let i = 0; i < VOCAB.length; i += 1) cumulative.push((sum += 1 / (i + 1)));
+  return cumulative.map((c) => c / sum);
+})();
+function word() {
+  const r = random();
+  let lo = 0;
+  let hi = ZIPF.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ZIPF[mid] < r) lo = mid + 1;
+    else hi = mid;
+  }
+  return VOCAB[lo];
+}
+const words = (n) => Array.from({ length: n }, word).join(' ');
+const VENDORS = Array.from({ length: 500 }, (_, i) => `${VOCAB[100 + i][0].toUpperCase()}${VOCAB[100 + i].slice(1)} ${pick(['GmbH', 'Ltd', 'Inc', 'SA', 'AG', 'BV'])}`);
+
+const STATUSES = [['SUCCESS', 0.85], ['ERROR', 0.08], ['PENDING', 0.05], ['CREATED', 0.02]];
+function status() {
+  let r = random();
+  for (const [s, p] of STATUSES) if ((r -= p) < 0) return s;
+  return 'SUCCESS';
+}
+
+const NOW = Date.UTC(2025, 5, 1);
+const iso = (ms) => new Date(ms).toISOString().replace(/Z$/, `${String(int(0, 999)).padStart(3, '0')}Z`);
+
+function invoice(n) {
+  const items = Array.from({ length: int(1, 6) }, () => ({
+    description: words(int(3, 7)), quantity: int(1, 40), unit_price: Number((random() * 500).toFixed(2)),
+  }));
+  return {
+    invoice_number: `INV-${2025}-${String(n).padStart(6, '0')}`,
+    vendor: pick(VENDORS),
+    customer: pick(VENDORS),
+    invoice_date: new Date(NOW - int(0, 90) * 86_400_000).toISOString().slice(0, 10),
+    total: Number(items.reduce((s, it) => s + it.quantity * it.unit_price, 0).toFixed(2)),
+    currency: pick(['EUR', 'USD', 'GBP', 'CHF']),
+    notes: words(int(8, 40)),
+    line_items: items,
+  };
+}
+
+function buildRun(n) {
+  const agent = n % AGENTS;
+  const agentId = `agent-${String(agent).padStart(2, '0')}`;
+  const projectId = `project-${agent % 4}`;
+  const id = `run-${String(n).padStart(7, '0')}-${Math.floor(random() * 1e9).toString(36)}`;
+  const s = status();
+  const createdMs = NOW - Math.floor(random() * 90 * 86_400_000);
+  const createdAt = iso(createdMs);
+  const updatedAt = iso(createdMs + int(5, 600) * 1000);
+  const perPage = agent % 5 === 0; // a quarter of the agents extract PER_PAGE: data is an array
+  let data = null;
+  if (s === 'SUCCESS') data = perPage ? Array.from({ length: int(1, 4) }, (_, p) => ({ page: p + 1, ...invoice(n) })) : invoice(n);
+  const fileName = `${(data && (perPage ? data[0] : data).vendor || pick(VENDORS)).replace(/\W+/g, '_')}_${n}.pdf`;
+  const body = JSON.stringify({
+    id, extraction_agent_id: agentId, project_id: projectId, status: s,
+    config: { extraction_target: perPage ? 'PER_PAGE' : 'PER_DOC', extraction_mode: 'BALANCED', chunk_mode: 'PAGE',
+      high_resolution_mode: false, invalidate_cache: false, cite_sources: false, use_reasoning: false,
+      confidence_scores: false, system_prompt: null },
+    data_schema: { type: 'object', properties: { vendor: { type: 'string' }, total: { type: 'number' } } },
+    from_ui: false, created_at: createdAt, updated_at: updatedAt, data,
+    error: s === 'ERROR' ? `Extraction failed on page ${int(1, 9)}: timeout` : null,
+    extraction_metadata: s === 'SUCCESS' ? { usage: { num_pages_extracted: int(1, 12), num_document_tokens: int(500, 9000) } } : {},
+    file: { id: `file-${n}`, name: fileName, project_id: projectId, file_size: int(10_000, 900_000), file_type: 'application/pdf',
+      created_at: createdAt },
+    file_id: `file-${n}`, job_id: `job-${n}`,
+  });
+  return { id, agentId, projectId, status: s, createdAt, updatedAt, fileName, body, jobId: `job-${n}`, fileId: `file-${n}` };
+}
+
+const sql = (s) => `'${s.replaceAll("'", "''")}'`;
+
+async function fill(db) {
+  const proc = spawn('sqlite3', ['-bail', db], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  const write = (text) => (proc.stdin.write(text) ? null : new Promise((r) => proc.stdin.once('drain', r)));
+  await write('PRAGMA journal_mode=WAL;\nBEGIN;\n');
+  let bodyBytes = 0;
+  const batch = 200;
+  for (let n = 0; n < RUNS; n += batch) {
+    const rows = [];
+    for (let i = n; i < Math.min(RUNS, n + batch); i += 1) {
+      const r = buildRun(i);
+      bodyBytes += Buffer.byteLength(r.body);
+      rows.push(`(${[r.id, r.body, r.projectId, r.agentId, r.jobId, r.fileId, r.fileName, r.status, r.createdAt, r.updatedAt].map(sql).join(',')},${NOW})`);
+    }
+    await write(`INSERT INTO runs (id, body, project_id, extraction_agent_id, job_id, file_id, file_name, status, created_at, updated_at, fetched_at) VALUES\n${rows.join(',\n')};\n`);
+  }
+  await write('COMMIT;\nPRAGMA wal_checkpoint(TRUNCATE);\n');
+  proc.stdin.end();
+  const code = await exited;
+  if (code !== 0) throw new Error(`sqlite3 exited with ${code}`);
+  return bodyBytes;
+}
+
+function stats(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+  return { p50: at(0.5), p95: at(0.95), max: sorted.at(-1) };
+}
+
+async function measure(daemon, label, pathOrFn) {
+  const samples = [];
+  let last = null;
+  for (let i = 0; i < ITERATIONS + 5; i += 1) {
+    const target = typeof pathOrFn === 'function' ? await pathOrFn() : pathOrFn;
+    const started = process.hrtime.bigint();
+    const res = await api(daemon, target, { timeoutMs: 30_000 });
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    if (res.status !== 200) throw new Error(`${label}: ${res.status} ${res.body.toString('utf8').slice(0, 200)}`);
+    last = JSON.parse(res.body.toString('utf8'));
+    if (i >= 5) samples.push(ms); // the first few warm the page cache and statement cache
+  }
+  return { label, ...stats(samples), items: last.items.length };
+}
+
+async function main() {
+  if (spawnSync('sqlite3', ['-version']).status !== 0) {
+    console.error('browse_bench: the sqlite3 command-line tool is needed to fill the store');
+    process.exit(2);
+  }
+  const ownDir = opts.db ? null : await makeTempDir('runmirror-browse-bench-');
+  const db = opts.db ?? path.join(ownDir, 'bench.db');
+  try {
+    if (!opts.reuse) {
+      await rm(db, { force: true });
+      const creator = await startDaemon({ db, offline: true });
+      await creator.stop();
+      const started = Date.now();
+      const bodyBytes = await fill(db);
+      const secs = (Date.now() - started) / 1000;
+      console.log(`filled ${RUNS} runs (${(bodyBytes / 1e6).toFixed(0)} MB of JSON) in ${secs.toFixed(1)} s ` +
+        `(${Math.round(RUNS / secs)} runs/s incl. generation and search indexing); store ${(statSync(db).size / 1e6).toFixed(0)} MB`);
+    }
+    const daemon = await startDaemon({ db, offline: true });
+    try {
+      const agents = JSON.parse((await api(daemon, '/_runmirror/api/agents')).body.toString('utf8')).items;
+      const busiest = agents.reduce((a, b) => (a.runs >= b.runs ? a : b)).extraction_agent_id;
+      // A vendor name (in ~1/500 of the runs), a frequent word, a rare word, two words together.
+      const vendorWord = VENDORS[3].split(' ')[0];
+      let cursor = null;
+      const results = [];
+      results.push(await measure(daemon, `page: agent=${busiest}&status=SUCCESS, limit 50`,
+        `/_runmirror/api/runs?agent=${busiest}&status=SUCCESS&limit=50`));
+      results.push(await measure(daemon, `page: agent=${busiest}&status=ERROR, limit 50`,
+        `/_runmirror/api/runs?agent=${busiest}&status=ERROR&limit=50`));
+      results.push(await measure(daemon, 'page: agent + status, next pages by cursor', async () => {
+        const base = `/_runmirror/api/runs?agent=${busiest}&status=SUCCESS&limit=50`;
+        if (!cursor) cursor = JSON.parse((await api(daemon, base)).body.toString('utf8')).next_cursor;
+        const target = `${base}&cursor=${cursor}`;
+        cursor = JSON.parse((await api(daemon, target)).body.toString('utf8')).next_cursor;
+        return target;
+      }));
+      results.push(await measure(daemon, 'page: no filter, limit 50', '/_runmirror/api/runs?limit=50'));
+      results.push(await measure(daemon, 'page: status=PENDING + from (30 days), limit 50',
+        `/_runmirror/api/runs?status=PENDING&from=${new Date(NOW - 30 * 86_400_000).toISOString()}&limit=50`));
+      const search = [];
+      search.push(await measure(daemon, `search: q=${vendorWord} (a vendor)`, `/_runmirror/api/runs?q=${vendorWord}&limit=50`));
+      search.push(await measure(daemon, `search: q=${VOCAB[0]} (most frequent word)`, `/_runmirror/api/runs?q=${VOCAB[0]}&limit=50`));
+      search.push(await measure(daemon, `search: q=${VOCAB[3000]} (rare word)`, `/_runmirror/api/runs?q=${VOCAB[3000]}&limit=50`));
+      search.push(await measure(daemon, `search: q=${VOCAB[5]} ${VOCAB[40]} (two words)`,
+        `/_runmirror/api/runs?q=${encodeURIComponent(`${VOCAB[5]} ${VOCAB[40]}`)}&limit=50`));
+      search.push(await measure(daemon, `search: q=${VOCAB[1]} + agent + status`,
+        `/_runmirror/api/runs?q=${VOCAB[1]}&agent=${busiest}&status=SUCCESS&limit=50`));
+      search.push(await measure(daemon, 'search: q=INV-2025-00424 (invoice number, prefix)', '/_runmirror/api/runs?q=INV-2025-00424&limit=50'));
+      const other = [await measure(daemon, 'agents summary', '/_runmirror/api/agents')];
+
+      const pad = (s, n) => String(s).padEnd(n);
+      const fmt = (v) => v.toFixed(1).padStart(7);
+      console.log(`\n${pad('question (through the daemon, HTTP, ' + ITERATIONS + ' runs each)', 62)}    p50     p95     max  items`);
+      for (const r of [...results, ...search, ...other]) {
+        console.log(`${pad(r.label, 62)}${fmt(r.p50)} ${fmt(r.p95)} ${fmt(r.max)}  ${String(r.items).padStart(5)}`);
+      }
+      const pageOk = results.slice(0, 3).every((r) => r.p95 < TARGET_PAGE_MS);
+      const searchOk = search.every((r) => r.p95 < TARGET_SEARCH_MS);
+      console.log(`\nfiltered page p95 < ${TARGET_PAGE_MS} ms: ${pageOk ? 'met' : 'MISSED'}; ` +
+        `full-text search p95 < ${TARGET_SEARCH_MS} ms: ${searchOk ? 'met' : 'MISSED'}`);
+      process.exitCode = pageOk && searchOk ? 0 : 1;
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
+    if (ownDir) await removeDir(ownDir);
+  }
+}
+
+main().catch((err) => {
+  console.error(`browse_bench: ${err?.stack ?? err}`);
+  process.exit(2);
+});
