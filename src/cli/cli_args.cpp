@@ -1,6 +1,7 @@
 #include "cli/cli_args.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 
 #include <boost/program_options/parsers.hpp>
@@ -70,6 +71,22 @@ serve_options serve_options_for(const std::vector<std::pair<std::string, std::st
     load_result loaded = load_serve_options(serve_args, env);
     if (!loaded.error.empty()) throw usage_error(loaded.error);
     return loaded.options;
+}
+
+std::size_t parse_limit(std::string_view text, std::size_t max) {
+    std::size_t n = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || n < 1 || n > max) {
+        throw usage_error("--limit: expected an integer from 1 to " + std::to_string(max) +
+                          ", got '" + std::string(text) + "'");
+    }
+    return n;
+}
+
+std::size_t display_width(std::string_view text) {
+    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
 }
 
 bool store_exists(const std::string& path) {

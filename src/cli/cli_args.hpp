@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/program_options/options_description.hpp>
@@ -34,6 +35,12 @@ bool wants_help(const std::vector<std::string>& args);
 // with serve on the store, the upstream and their defaults. Throws usage_error.
 serve_options serve_options_for(const std::vector<std::pair<std::string, std::string>>& flags,
                                 const std::vector<std::string>& env);
+
+// --limit: a whole number from 1 to |max|; throws usage_error naming the flag.
+std::size_t parse_limit(std::string_view text, std::size_t max);
+
+// Terminal cells taken by UTF-8 |text| (one per code point; no East Asian width rules).
+std::size_t display_width(std::string_view text);
 
 // Whether |path| holds a store: a missing or empty file is not one (opening it would create it).
 bool store_exists(const std::string& path);

@@ -173,17 +173,6 @@ std::string help_text(action which, const std::string& default_db) {
     return out.str();
 }
 
-std::size_t parse_limit(std::string_view text) {
-    std::size_t n = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || n < 1 ||
-        n > max_limit) {
-        throw usage_error("--limit: expected an integer from 1 to " + std::to_string(max_limit) +
-                          ", got '" + std::string(text) + "'");
-    }
-    return n;
-}
-
 // --since: an ISO 8601 time, or a duration back from |now| ("7d").
 time_point parse_since(const std::string& text, time_point now) {
     if (std::optional<time_point> t = parse_iso_time(text)) return *t;
@@ -238,13 +227,6 @@ std::unique_ptr<store> open_store(const po::variables_map& vm,
 
 //--------------------------------------------------------------------------------------------
 // list
-
-// Width in terminal cells, approximated as code points (UTF-8 continuation bytes not counted).
-std::size_t display_width(std::string_view text) {
-    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-    }));
-}
 
 // A cell on one line: each run of control characters and spaces becomes one space; at most
 // |width| cells, ending in "..." when cut, never splitting a UTF-8 sequence.
@@ -330,7 +312,8 @@ int list_runs(const std::vector<std::string>& args, const std::vector<std::strin
     const po::options_description desc = describe(action::list, default_db_path(env));
     const po::variables_map vm = parse_command_args(args, desc);
     run_browse_query query = filters_from(vm, clock_type::now());
-    query.limit = vm.count("limit") ? parse_limit(vm["limit"].as<std::string>()) : default_limit;
+    query.limit =
+        vm.count("limit") ? parse_limit(vm["limit"].as<std::string>(), max_limit) : default_limit;
     const run_browse_page page = open_store(vm, env)->browse_runs(query);
     if (vm["json"].as<bool>()) {
         for (const stored_run& run : page.items)

@@ -90,17 +90,6 @@ std::string help_text(const std::string& default_db) {
     return out.str();
 }
 
-std::size_t parse_limit(std::string_view text) {
-    std::size_t n = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || n < 1 ||
-        n > max_limit) {
-        throw usage_error("--limit: expected an integer from 1 to " + std::to_string(max_limit) +
-                          ", got '" + std::string(text) + "'");
-    }
-    return n;
-}
-
 watches_args parse_args(const std::vector<std::string>& args, const std::string& default_db) {
     const po::options_description desc = describe(default_db);
     const po::variables_map vm = parse_command_args(args, desc);
@@ -109,7 +98,7 @@ watches_args parse_args(const std::vector<std::string>& args, const std::string&
     if (vm.count("config")) out.config = vm["config"].as<std::string>();
     out.all = vm["all"].as<bool>();
     out.json = vm["json"].as<bool>();
-    if (vm.count("limit")) out.limit = parse_limit(vm["limit"].as<std::string>());
+    if (vm.count("limit")) out.limit = parse_limit(vm["limit"].as<std::string>(), max_limit);
     return out;
 }
 
@@ -137,13 +126,6 @@ std::size_t terminal_width() {
         if (ec == std::errc() && ptr == text.data() + text.size() && n > 0) return n;
     }
     return fallback_width;
-}
-
-// Width in terminal cells, approximated as code points (UTF-8 continuation bytes not counted).
-std::size_t display_width(std::string_view text) {
-    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-    }));
 }
 
 // Upstream error texts may hold newlines or tabs, which would break the rows: each run of
