@@ -118,16 +118,22 @@ run_cache::run_cache(store& db, upstream* up, const cache_options& options, cloc
 
 void run_cache::handle(const route_match& route, request req, reply_fn done) {
     try {
-        if (observer_) {
-            if (auto key = bearer_key(req.headers))
-                observer_->on_api_key(*key, tenant_of_key(*key));
+        // The key's digest is computed once per request: it is on the hit path.
+        std::optional<std::string> tenant;
+        if (auto key = bearer_key(req.headers)) {
+            tenant = tenant_of_key(*key);
+            if (observer_) observer_->on_api_key(*key, *tenant);
         }
         switch (route.kind) {
             case route::run_get:
-            case route::run_by_job: return get_run(route, std::move(req), std::move(done));
-            case route::runs_list: return list_runs(std::move(req), std::move(done));
-            case route::run_delete: return delete_run(route, std::move(req), std::move(done));
-            case route::job_create: return create_job(std::move(req), std::move(done));
+            case route::run_by_job:
+                return get_run(route, std::move(tenant), std::move(req), std::move(done));
+            case route::runs_list:
+                return list_runs(std::move(tenant), std::move(req), std::move(done));
+            case route::run_delete:
+                return delete_run(route, std::move(tenant), std::move(req), std::move(done));
+            case route::job_create:
+                return create_job(std::move(tenant), std::move(req), std::move(done));
             default: break;
         }
         done(json_error(500, "not a runs route"));
@@ -137,8 +143,8 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
     }
 }
 
-void run_cache::get_run(const route_match& route, request req, reply_fn done) {
-    const auto tenant = tenant_of(req.headers);
+void run_cache::get_run(const route_match& route, std::optional<std::string> tenant, request req,
+                        reply_fn done) {
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
     auto stored =
@@ -194,13 +200,12 @@ void run_cache::get_run(const route_match& route, request req, reply_fn done) {
                  std::move(done));
 }
 
-void run_cache::list_runs(request req, reply_fn done) {
+void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_fn done) {
     const auto key = normalise_list_query(req.query());
     const auto params = parse_list_params(req.query());
     if (!key || !params) {
         return done(with_cache_status(json_error(400, "invalid query string"), "fwd=bypass"));
     }
-    const auto tenant = tenant_of(req.headers);
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
     std::optional<stored_list_page> page;
@@ -381,17 +386,17 @@ std::size_t run_cache::waiting_clients() const {
     return n;
 }
 
-void run_cache::delete_run(const route_match& route, request req, reply_fn done) {
+void run_cache::delete_run(const route_match& route, std::optional<std::string> tenant, request req,
+                           reply_fn done) {
     forward_write(
-        std::move(req), "deletes",
+        std::move(tenant), std::move(req), "deletes",
         [this, id = route.id](const response&, time_point now) { db_.tombstone_run(id, now); },
         std::move(done));
 }
 
-void run_cache::create_job(request req, reply_fn done) {
-    auto tenant = tenant_of(req.headers);
+void run_cache::create_job(std::optional<std::string> tenant, request req, reply_fn done) {
     forward_write(
-        std::move(req), "job creations",
+        tenant, std::move(req), "job creations",
         [this, tenant](const response& answer, time_point) {
             // A job answers with its own id and agent; the run comes later.
             auto [job, err] = parse_run(answer.body);
@@ -406,15 +411,15 @@ void run_cache::create_job(request req, reply_fn done) {
         std::move(done));
 }
 
-void run_cache::forward_write(request req, std::string_view what, write_fn on_success,
-                              reply_fn done) {
+void run_cache::forward_write(std::optional<std::string> tenant, request req, std::string_view what,
+                              write_fn on_success, reply_fn done) {
     if (options_.mode == serve_mode::offline) {
         response r = json_error(503, "runmirror is offline: " + std::string(what) + " are refused");
         r.headers.push_back({"x-should-retry", "false"});
         return done(with_cache_status(std::move(r), "fwd=method"));
     }
     // Writes are never coalesced nor retried here: each one is the client's own.
-    up_->async_send(upstream_request(req), [this, tenant = tenant_of(req.headers),
+    up_->async_send(upstream_request(req), [this, tenant = std::move(tenant),
                                             on_success = std::move(on_success),
                                             done = std::move(done)](upstream_reply reply) {
         if (reply.failure) {

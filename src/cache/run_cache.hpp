@@ -57,15 +57,19 @@ class run_cache {
     using fallback_fn =
         std::function<std::optional<response>(const std::string& cache_params, time_point now)>;
 
-    void get_run(const route_match& route, request req, reply_fn done);
-    void list_runs(request req, reply_fn done);
-    void delete_run(const route_match& route, request req, reply_fn done);
-    void create_job(request req, reply_fn done);
+    // |tenant|: the request's, from its bearer key (nullopt without one).
+    void get_run(const route_match& route, std::optional<std::string> tenant, request req,
+                 reply_fn done);
+    void list_runs(std::optional<std::string> tenant, request req, reply_fn done);
+    void delete_run(const route_match& route, std::optional<std::string> tenant, request req,
+                    reply_fn done);
+    void create_job(std::optional<std::string> tenant, request req, reply_fn done);
     // Acts on a 2xx answer to a write.
     using write_fn = std::function<void(const response& answer, time_point now)>;
     // Forwards a write (refused offline, where |what| names it in the error); |on_success| runs
     // on a 2xx, and a 401 revokes the tenant's grants.
-    void forward_write(request req, std::string_view what, write_fn on_success, reply_fn done);
+    void forward_write(std::optional<std::string> tenant, request req, std::string_view what,
+                       write_fn on_success, reply_fn done);
     response assemble_list(const std::string& tenant, const list_params& params,
                            const std::string& cache_params, time_point now);
     // Forwards a read, shared by every concurrent request with the same |flight| key (tenant
