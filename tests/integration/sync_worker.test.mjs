@@ -41,6 +41,7 @@ import {
   ended,
   subscribeEvents,
   runEvents,
+  finishJobThroughWorker,
 } from '../support/sync_helpers.mjs';
 
 const SLACK_MS = 30; // timer and loopback skew allowed on a timing bound
@@ -163,21 +164,7 @@ test('jobs: a job created through the daemon has its run final in the store with
   const job = JSON.parse(res.body);
   assert.equal(job.status, 'PENDING');
   assert.equal(up.count('POST', JOBS), 1, 'the job is created upstream exactly once');
-  const runId = fakeRunIdOfJob(up, job.id);
-
-  // The worker asks by job first (the client never does), then follows the run.
-  await waitForPoll(up, { since: postedAt, path: byJobPath(job.id) }, { label: 'by-job poll: ' });
-  up.finishRun(runId, 'SUCCESS');
-  const finishedAt = Date.now();
-  await waitForPoll(up, { since: finishedAt, run: runId }, { timeoutMs: 3_000, label: 'after the upstream finished: ' });
-  await waitForWatches(
-    daemon,
-    (items) => {
-      const w = watchOfJob(items, job.id);
-      return w && w.run_id === runId && w.finished_at && w.last_status === 'SUCCESS';
-    },
-    { timeoutMs: 3_000, label: 'the job watch: ' },
-  );
+  const runId = await finishJobThroughWorker(daemon, up, job.id, postedAt);
 
   // Everything after the POST came from the worker: polls of this run with the client's key.
   const since = requestsSince(up, postedAt);

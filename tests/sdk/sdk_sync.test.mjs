@@ -22,6 +22,7 @@ import {
   watchOfJob,
   byJobPath,
   sleep,
+  finishJobThroughWorker,
 } from '../support/sync_helpers.mjs';
 import { client } from './sdk_client.mjs';
 
@@ -34,20 +35,7 @@ test('SDK: jobs.create, then the run is final in the store without the SDK ever 
   const createdAt = Date.now();
   assert.equal(job.status, 'PENDING');
   assert.equal(up.count('POST', JOBS), 1, 'jobs.create reaches the upstream exactly once');
-  const runId = fakeRunIdOfJob(up, job.id);
-
-  await waitForPoll(up, { since: createdAt, path: byJobPath(job.id) }, { label: 'the worker asks by job: ' });
-  up.finishRun(runId, 'SUCCESS');
-  const finishedAt = Date.now();
-  await waitForPoll(up, { since: finishedAt, run: runId }, { timeoutMs: 3_000, label: 'after the upstream finished: ' });
-  await waitForWatches(
-    daemon,
-    (items) => {
-      const w = watchOfJob(items, job.id);
-      return w && w.run_id === runId && w.finished_at && w.last_status === 'SUCCESS';
-    },
-    { timeoutMs: 3_000, label: 'the job watch: ' },
-  );
+  const runId = await finishJobThroughWorker(daemon, up, job.id, createdAt);
 
   // The SDK sent nothing after jobs.create: every request since is a worker poll of this run.
   const since = up.log.filter((e) => e.at > createdAt);

@@ -417,3 +417,23 @@ export function runEvents(sub, runId) {
 }
 
 export { sleep };
+
+// A job just created through the daemon, followed by the worker to the end: it asks by job
+// first, then, once the fake finishes the run, polls the run and ends the job's watch.
+// `since` is when the job was created. Returns the run's id.
+export async function finishJobThroughWorker(daemon, up, jobId, since) {
+  const runId = fakeRunIdOfJob(up, jobId);
+  await waitForPoll(up, { since, path: byJobPath(jobId) }, { label: 'the worker asks by job: ' });
+  up.finishRun(runId, 'SUCCESS');
+  const finishedAt = Date.now();
+  await waitForPoll(up, { since: finishedAt, run: runId }, { timeoutMs: 3_000, label: 'after the upstream finished: ' });
+  await waitForWatches(
+    daemon,
+    (items) => {
+      const w = watchOfJob(items, jobId);
+      return w && w.run_id === runId && w.finished_at && w.last_status === 'SUCCESS';
+    },
+    { timeoutMs: 3_000, label: 'the job watch: ' },
+  );
+  return runId;
+}

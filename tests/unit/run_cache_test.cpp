@@ -4,43 +4,13 @@
 #include <deque>
 
 #include "cache/run_cache.hpp"
+#include "support/scripted_upstream.hpp"
 #include "util/tenant.hpp"
 
 using namespace runmirror;
+using runmirror::testing::scripted_upstream;
 
 namespace {
-
-// Answers from a script, in order, and records every request it was sent.
-class scripted_upstream : public upstream {
-  public:
-    std::deque<upstream_reply> script;
-    std::vector<request> seen;
-    bool hold = false;  // keep requests in flight until release()
-    std::vector<handler> held;
-
-    void async_send(request req, handler on_reply) override {
-        seen.push_back(std::move(req));
-        if (hold) {
-            held.push_back(std::move(on_reply));
-            return;
-        }
-        answer_with_script(on_reply);
-    }
-    void release() {
-        auto pending = std::move(held);
-        held.clear();
-        for (auto& h : pending)
-            answer_with_script(h);
-    }
-
-  private:
-    void answer_with_script(const handler& on_reply) {
-        REQUIRE_FALSE(script.empty());
-        upstream_reply r = std::move(script.front());
-        script.pop_front();
-        on_reply(std::move(r));
-    }
-};
 
 upstream_reply answer(int status, std::string body) {
     upstream_reply r;

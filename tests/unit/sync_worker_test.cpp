@@ -5,10 +5,12 @@
 #include <deque>
 
 #include "runmirror/event_hub.hpp"
+#include "support/scripted_upstream.hpp"
 #include "sync/sync_worker.hpp"
 #include "util/tenant.hpp"
 
 using namespace runmirror;
+using runmirror::testing::scripted_upstream;
 
 namespace {
 
@@ -17,18 +19,6 @@ std::string run_json(std::string_view id, std::string_view status) {
            "\",\"project_id\":\"p1\",\"extraction_agent_id\":\"agent-1\",\"status\":\"" +
            std::string(status) + "\",\"created_at\":\"2026-01-01T00:00:00Z\"}";
 }
-
-struct scripted_upstream : upstream {
-    std::deque<upstream_reply> script;
-    std::vector<request> seen;
-    void async_send(request req, handler on_reply) override {
-        seen.push_back(std::move(req));
-        REQUIRE_FALSE(script.empty());
-        auto r = std::move(script.front());
-        script.pop_front();
-        on_reply(std::move(r));
-    }
-};
 
 upstream_reply answer(int status, std::string body, header_list headers = {}) {
     upstream_reply r;

@@ -6,8 +6,10 @@
 
 #include "cache/upstream_guard.hpp"
 #include "cache/upstream_health.hpp"
+#include "support/scripted_upstream.hpp"
 
 using namespace runmirror;
+using runmirror::testing::scripted_upstream;
 
 namespace {
 
@@ -56,18 +58,6 @@ TEST_CASE("what counts as a health failure") {
 
 namespace {
 
-struct counting_upstream : upstream {
-    std::deque<upstream_reply> script;
-    std::vector<request> seen;
-    void async_send(request req, handler on_reply) override {
-        seen.push_back(std::move(req));
-        REQUIRE_FALSE(script.empty());
-        auto r = std::move(script.front());
-        script.pop_front();
-        on_reply(std::move(r));
-    }
-};
-
 upstream_reply refused() {
     upstream_reply r;
     r.failure = {errc::refused, "connection refused"};
@@ -82,15 +72,17 @@ upstream_reply ok() {
 
 }  // namespace
 
-TEST_CASE("the guard fails fast while down and probes in the background until the upstream is back") {
-    counting_upstream inner;
+TEST_CASE(
+    "the guard fails fast while down and probes in the background until the upstream is back") {
+    scripted_upstream inner;
     upstream_health health(2, millis(500), millis(10'000));
     time_point now = t0;
     std::vector<std::pair<millis, std::function<void()>>> timers;
-    upstream_guard guard(inner, health, [&] { return now; },
-                         [&](millis delay, std::function<void()> task) {
-                             timers.emplace_back(delay, std::move(task));
-                         });
+    upstream_guard guard(
+        inner, health, [&] { return now; },
+        [&](millis delay, std::function<void()> task) {
+            timers.emplace_back(delay, std::move(task));
+        });
     auto send = [&] {
         upstream_reply got;
         guard.async_send(request{"GET", "/api/v1/extraction/runs/r", {}, {}},
