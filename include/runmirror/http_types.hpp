@@ -2,6 +2,7 @@
 // The HTTP vocabulary that crosses module boundaries. Beast stays inside src/net/; every other
 // module speaks these plain value types, so it can be unit-tested without sockets.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,13 @@ struct response {
     int status = 200;
     header_list headers;
     std::string body;
+    // Set instead of |body| when the bytes are shared with the store's memory (hits): they are
+    // written to the client from there, never copied.
+    std::shared_ptr<const std::string> shared_body;
+
+    std::string_view body_bytes() const {
+        return shared_body ? std::string_view(*shared_body) : std::string_view(body);
+    }
 
     std::optional<std::string_view> header(std::string_view name) const {
         return find_header(headers, name);

@@ -39,9 +39,10 @@ class store {
     // Several runs in one transaction (a list page's items).
     virtual void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
                           time_point fetched_at) = 0;
-    // The run, including tombstoned ones (check deleted_at).
-    virtual std::optional<stored_run> find_run(std::string_view id) = 0;
-    virtual std::optional<stored_run> find_run_by_job(std::string_view job_id) = 0;
+    // The run, including tombstoned ones (check deleted_at); null when not stored. Shared and
+    // immutable, so that a cache in front of the store hands out the bytes it holds uncopied.
+    virtual std::shared_ptr<const stored_run> find_run(std::string_view id) = 0;
+    virtual std::shared_ptr<const stored_run> find_run_by_job(std::string_view job_id) = 0;
     // Marks the run deleted (creating a bodiless row if it was never stored) and drops every
     // stored list page, since any of them may list it. Finishes the run's active watch (and an
     // active job watch for the run's stored job id) with last_status "DELETED".
@@ -62,8 +63,8 @@ class store {
     // --- list pages -------------------------------------------------------------------------
     virtual void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,
                                time_point fetched_at) = 0;
-    virtual std::optional<stored_list_page> find_list_page(std::string_view tenant,
-                                                           std::string_view key) = 0;
+    virtual std::shared_ptr<const stored_list_page> find_list_page(std::string_view tenant,
+                                                                   std::string_view key) = 0;
 
     // --- grants: tenant x project, learned from successful upstream answers ----------------
     virtual void grant(std::string_view tenant, const std::vector<std::string>& project_ids) = 0;
@@ -131,6 +132,10 @@ class store {
 
     // --- maintenance ------------------------------------------------------------------------
     virtual int schema_version() = 0;
+    // Changes whenever another process (e.g. `runmirror mirror`) committed to the store since
+    // the last call; writes through this object do not change it. Lets a cache in front of
+    // the store notice writes it did not see.
+    virtual std::int64_t external_change_count() = 0;
 };
 
 struct store_options;

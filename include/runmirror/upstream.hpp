@@ -13,8 +13,8 @@
 namespace runmirror {
 
 struct upstream_reply {
-    error failure;    // failure.code != ok: no usable response (refused, timeout, ...)
-    response answer;  // valid when !failure; any HTTP status, 5xx included
+    error failure;       // failure.code != ok: no usable response (refused, timeout, ...)
+    response answer;     // valid when !failure; any HTTP status, 5xx included
     millis retry_in{0};  // failure.code == unavailable: when the upstream is tried again
 };
 

@@ -162,12 +162,14 @@ response stored_run_body(std::string_view segment, store& db) {
         return json_error(
             404, "no such runmirror endpoint: /_runmirror/api/runs/" + std::string(segment));
     }
-    const std::optional<stored_run> run = db.find_run(id);
+    const auto run = db.find_run(id);
     // A tombstoned run was deleted through the daemon: gone, as it is upstream.
     if (!run || run->deleted_at || run->body.empty()) {
         return json_error(404, "run '" + id + "' is not in the store");
     }
-    return json_ok(std::move(run->body));
+    response r = json_ok({});
+    r.shared_body = std::shared_ptr<const std::string>(run, &run->body);
+    return r;
 }
 
 // The browse routes, or nullopt when |req| is for another path.

@@ -40,16 +40,23 @@ std::string cache_status(std::string_view params) {
     return s;
 }
 
-response stored_answer(std::string body, std::string status_params, time_point fetched_at,
-                       time_point now) {
+// |body| is shared with the store's memory cache (or owned by the pointer, for assembled pages).
+response stored_answer(std::shared_ptr<const std::string> body, std::string_view status_params,
+                       time_point fetched_at, time_point now) {
     response r;
     r.status = 200;
+    r.headers.reserve(3);
     r.headers.push_back({"Content-Type", "application/json"});
     auto age = std::chrono::duration_cast<std::chrono::seconds>(now - fetched_at).count();
     r.headers.push_back({"Age", std::to_string(age < 0 ? 0 : age)});
     r.headers.push_back({"Cache-Status", cache_status(status_params)});
-    r.body = std::move(body);
+    r.shared_body = std::move(body);
     return r;
+}
+
+template <class Stored>
+std::shared_ptr<const std::string> body_of(const std::shared_ptr<const Stored>& stored) {
+    return {stored, &stored->body};
 }
 
 response with_cache_status(response r, std::string params) {
@@ -105,6 +112,10 @@ response refusal(action what) {
     }
 }
 
+std::string hit_params(const decision& d) {
+    return d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
+}
+
 std::string_view fwd_reason(action what, bool stored, bool no_cache) {
     if (no_cache) return "request";
     if (what == action::forward && stored) return "stale";
@@ -147,7 +158,7 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
                         reply_fn done) {
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
-    auto stored =
+    const auto stored =
         route.kind == route::run_get ? db_.find_run(route.id) : db_.find_run_by_job(route.id);
     std::optional<run_state> state;
     if (stored) {
@@ -158,8 +169,7 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     const decision d = decide_run(state, tenant.has_value(), directives, options_.mode,
                                   options_.pending_max_age, now);
     if (d.what == action::serve_stored) {
-        std::string params = d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
-        return done(stored_answer(std::move(stored->body), params, stored->fetched_at, now));
+        return done(stored_answer(body_of(stored), hit_params(d), stored->fetched_at, now));
     }
     if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
 
@@ -168,9 +178,8 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     std::string known_id;  // a run this tenant was shown: a 404 now means it was deleted
     if (granted) {
         known_id = stored->fields.id;
-        fallback = [copy = stored_copy{std::move(stored->body), stored->fetched_at}](
-                       const std::string& params, time_point now) -> std::optional<response> {
-            return stored_answer(copy.body, params, copy.fetched_at, now);
+        fallback = [stored](const std::string& params, time_point now) -> std::optional<response> {
+            return stored_answer(body_of(stored), params, stored->fetched_at, now);
         };
     }
     auto settle = [this, tenant, known_id](const response& answer, time_point now) {
@@ -208,7 +217,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
     }
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
-    std::optional<stored_list_page> page;
+    std::shared_ptr<const stored_list_page> page;
     if (tenant) page = db_.find_list_page(*tenant, *key);
     std::optional<time_point> fetched_at;
     if (page) fetched_at = page->fetched_at;
@@ -216,8 +225,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
                                    options_.list_max_age, now);
 
     if (d.what == action::serve_stored) {
-        std::string status = d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
-        return done(stored_answer(std::move(page->body), status, page->fetched_at, now));
+        return done(stored_answer(body_of(page), hit_params(d), page->fetched_at, now));
     }
     // Assembled pages only for a tenant upstream has shown runs: for any other key an empty
     // page would read as "this agent has no runs".
@@ -235,9 +243,8 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
 
     fallback_fn fallback;
     if (page) {
-        fallback = [copy = stored_copy{std::move(page->body), page->fetched_at}](
-                       const std::string& params, time_point now) -> std::optional<response> {
-            return stored_answer(copy.body, params, copy.fetched_at, now);
+        fallback = [page](const std::string& params, time_point now) -> std::optional<response> {
+            return stored_answer(body_of(page), params, page->fetched_at, now);
         };
     } else if (known_tenant) {
         // Never fetched and the upstream fails: what the store has is better than an error.
@@ -275,7 +282,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
     };
     const std::string flight = tenant.value_or("") + "\nlist " + *key;
     forward_read(flight, std::move(req), tenant, std::move(fallback),
-                 std::string(fwd_reason(d.what, page.has_value(), directives.no_cache)),
+                 std::string(fwd_reason(d.what, page != nullptr, directives.no_cache)),
                  std::move(settle), std::move(done));
 }
 
@@ -293,7 +300,8 @@ response run_cache::assemble_list(const std::string& tenant, const list_params& 
     body += "],\"total\":" + std::to_string(found.total) +
             ",\"skip\":" + std::to_string(params.skip) +
             ",\"limit\":" + std::to_string(params.limit) + "}";
-    return stored_answer(std::move(body), cache_params, now, now);
+    return stored_answer(std::make_shared<const std::string>(std::move(body)), cache_params, now,
+                         now);
 }
 
 void run_cache::forward_read(const std::string& flight, request req,

@@ -43,11 +43,6 @@ class run_cache {
     std::size_t waiting_clients() const;
 
   private:
-    // A stored answer kept to serve if the upstream fails (stale-if-error).
-    struct stored_copy {
-        std::string body;
-        time_point fetched_at;
-    };
     enum class kept { stored, not_stored, invalid };
     // Acts on an upstream answer that is not a failure: stores a 200 (invalid: its body is
     // broken, which counts as a failure), reconciles a 404.

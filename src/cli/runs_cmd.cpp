@@ -345,7 +345,7 @@ int show_run(const std::vector<std::string>& args, const std::vector<std::string
         parse_command_args(std::vector<std::string>(args.begin() + 1, args.end()), desc);
     const bool data_only = vm["data"].as<bool>();
 
-    const std::optional<stored_run> run = open_store(vm, env)->find_run(id);
+    const auto run = open_store(vm, env)->find_run(id);
     if (run && run->deleted_at) throw run_error("run " + id + " was deleted");
     if (!run || run->body.empty()) throw run_error("no run " + id + " in the store");
     if (std::optional<std::string> pretty = pretty_json(run->body, data_only)) {

@@ -11,6 +11,7 @@
 #include "config/load_options.hpp"
 #include "runmirror/server.hpp"
 #include "runmirror/store.hpp"
+#include "store/memory_cache.hpp"
 #include "util/logging.hpp"
 
 extern char** environ;  // POSIX; the options loader takes it as a plain list
@@ -67,7 +68,8 @@ int serve_command(const std::vector<std::string>& args) {
 
     std::unique_ptr<store> db;
     try {
-        db = open_sqlite_store(options.store.path);
+        db = with_memory_cache(open_sqlite_store(options.store.path),
+                               {.budget_bytes = options.store.memory_cache_bytes});
     } catch (const store_error& e) {
         std::cerr << "runmirror serve: " << e.what() << "\n";
         return 1;

@@ -248,6 +248,14 @@ std::vector<option_spec> option_table(const std::string& default_db) {
              if (v.empty()) throw bad_value("expected a path, got ''");
              o.store.path = std::string(v);
          }},
+        {"memory-cache-mb", "N",
+         "memory kept for hot runs and list pages in front of the store, 0 to read every hit "
+         "from SQLite (default: " +
+             std::to_string(d.store.memory_cache_bytes >> 20) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.store.memory_cache_bytes = parse_uint(v, 0, 1 << 20) << 20;
+         }},
         {"offline", "",
          "serve only from the store, never contact the upstream (file/env: true or false)",
          where::everywhere,

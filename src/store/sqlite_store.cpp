@@ -231,30 +231,30 @@ class sqlite_store final : public store {
         });
     }
 
-    std::optional<stored_run> find_run(std::string_view id) override {
-        return read([&](sqlite::database& db) -> std::optional<stored_run> {
+    std::shared_ptr<const stored_run> find_run(std::string_view id) override {
+        return read([&](sqlite::database& db) -> std::shared_ptr<const stored_run> {
             sqlite::statement_use s(db, "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1");
             s->bind_text(1, id);
             if (!s->step()) {
-                return std::nullopt;
+                return nullptr;
             }
-            return read_run(*s);
+            return std::make_shared<const stored_run>(read_run(*s));
         });
     }
 
-    std::optional<stored_run> find_run_by_job(std::string_view job_id) override {
+    std::shared_ptr<const stored_run> find_run_by_job(std::string_view job_id) override {
         if (job_id.empty()) {  // '' is what every row without a job holds
-            return std::nullopt;
+            return nullptr;
         }
-        return read([&](sqlite::database& db) -> std::optional<stored_run> {
+        return read([&](sqlite::database& db) -> std::shared_ptr<const stored_run> {
             sqlite::statement_use s(db, "SELECT " RUN_COLUMNS
                                         " FROM runs WHERE job_id = ?1"
                                         " ORDER BY created_at DESC, id DESC LIMIT 1");
             s->bind_text(1, job_id);
             if (!s->step()) {
-                return std::nullopt;
+                return nullptr;
             }
-            return read_run(*s);
+            return std::make_shared<const stored_run>(read_run(*s));
         });
     }
 
@@ -428,17 +428,18 @@ class sqlite_store final : public store {
         });
     }
 
-    std::optional<stored_list_page> find_list_page(std::string_view tenant,
-                                                   std::string_view key) override {
-        return read([&](sqlite::database& db) -> std::optional<stored_list_page> {
+    std::shared_ptr<const stored_list_page> find_list_page(std::string_view tenant,
+                                                           std::string_view key) override {
+        return read([&](sqlite::database& db) -> std::shared_ptr<const stored_list_page> {
             sqlite::statement_use s(
                 db, "SELECT body, fetched_at FROM list_pages WHERE tenant = ?1 AND key = ?2");
             s->bind_text(1, tenant);
             s->bind_text(2, key);
             if (!s->step()) {
-                return std::nullopt;
+                return nullptr;
             }
-            return stored_list_page{s->column_text(0), from_unix_ms(s->column_int64(1))};
+            return std::make_shared<const stored_list_page>(
+                stored_list_page{s->column_text(0), from_unix_ms(s->column_int64(1))});
         });
     }
 
@@ -719,6 +720,15 @@ class sqlite_store final : public store {
 
     int schema_version() override {
         return read([](sqlite::database& db) { return runmirror::schema_version(db); });
+    }
+
+    std::int64_t external_change_count() override {
+        // data_version on the writer counts commits by every other connection; the readers
+        // never write, so those are other processes'.
+        std::lock_guard lock(writer_mutex_);
+        sqlite::statement_use s(*writer_, "PRAGMA data_version");
+        s->step();
+        return s->column_int64(0);
     }
 
   private:

@@ -84,21 +84,21 @@ TEST_CASE_FIXTURE(fixture,
     up.script.push_back(answer(200, body));
     response first = get("/api/v1/extraction/runs/r1");
     CHECK(first.status == 200);
-    CHECK(first.body == body);
+    CHECK(first.body_bytes() == body);
     CHECK(cache_status(first) == "runmirror; fwd=miss; fwd-status=200; stored");
     CHECK_FALSE(first.header("Connection"));  // hop-by-hop fields are not relayed
 
     now += std::chrono::hours(48);
     response second = get("/api/v1/extraction/runs/r1");
     CHECK(second.status == 200);
-    CHECK(second.body == body);
+    CHECK(second.body_bytes() == body);
     CHECK(cache_status(second) == "runmirror; hit");
     CHECK(up.seen.size() == 1);
 
     SUBCASE("by job, too") {
         response by_job = get("/api/v1/extraction/runs/by-job/job-r1");
         CHECK(cache_status(by_job) == "runmirror; hit");
-        CHECK(by_job.body == body);
+        CHECK(by_job.body_bytes() == body);
         CHECK(up.seen.size() == 1);
     }
 }
@@ -109,7 +109,7 @@ TEST_CASE_FIXTURE(fixture, "a tenant without a grant is forwarded and never gets
     up.script.push_back(answer(404, R"({"detail":"Run not found"})"));
     response other = get("/api/v1/extraction/runs/r1", "key-b");
     CHECK(other.status == 404);
-    CHECK(other.body == R"({"detail":"Run not found"})");
+    CHECK(other.body_bytes() == R"({"detail":"Run not found"})");
     REQUIRE(up.seen.size() == 2);
     CHECK(find_header(up.seen[1].headers, "Authorization") == "Bearer key-b");
 
@@ -117,7 +117,7 @@ TEST_CASE_FIXTURE(fixture, "a tenant without a grant is forwarded and never gets
         up.script.push_back(failure(errc::refused));
         response r = get("/api/v1/extraction/runs/r1", "key-b");
         CHECK(r.status == 502);
-        CHECK(r.body.find("\"detail\"") != std::string::npos);
+        CHECK(r.body_bytes().find("\"detail\"") != std::string::npos);
     }
     SUBCASE("nor without a key") {
         up.script.push_back(answer(401, R"({"detail":"unauthorised"})"));
@@ -134,7 +134,7 @@ TEST_CASE_FIXTURE(fixture, "a pending run is refreshed once its max age has pass
     up.script.push_back(answer(200, run_json("r2", "SUCCESS")));
     response r = get("/api/v1/extraction/runs/r2");
     CHECK(cache_status(r) == "runmirror; fwd=stale; fwd-status=200; stored");
-    CHECK(r.body.find("SUCCESS") != std::string::npos);
+    CHECK(r.body_bytes().find("SUCCESS") != std::string::npos);
     CHECK(up.seen.size() == 2);
 }
 
@@ -155,7 +155,7 @@ TEST_CASE_FIXTURE(fixture, "no copy and a failing upstream: a JSON 502 or 504") 
     up.script.push_back(failure(errc::timeout));
     response r = get("/api/v1/extraction/runs/none");
     CHECK(r.status == 504);
-    CHECK(r.body.starts_with("{\"detail\":"));
+    CHECK(r.body_bytes().starts_with("{\"detail\":"));
 }
 
 TEST_CASE_FIXTURE(fixture, "a deleted run is never served again") {
@@ -189,11 +189,11 @@ TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets 
         "{\"items\":[" + a + "," + b + "],\"total\":2,\"skip\":0,\"limit\":50}";
     up.script.push_back(answer(200, page));
     response list = get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50");
-    CHECK(list.body == page);
+    CHECK(list.body_bytes() == page);
     response again = get("/api/v1/extraction/runs?limit=50&extraction_agent_id=agent-1");
     CHECK(cache_status(again) == "runmirror; hit");
     response rb = get("/api/v1/extraction/runs/rb");
-    CHECK(rb.body == b);
+    CHECK(rb.body_bytes() == b);
     CHECK(cache_status(rb) == "runmirror; hit");
     CHECK(up.seen.size() == 1);
 
@@ -204,7 +204,7 @@ TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets 
             get("/api/v1/extraction/runs?extraction_agent_id=agent-1&skip=1&limit=1");
         CHECK(assembled.status == 200);
         CHECK(cache_status(assembled) == "runmirror; hit; detail=assembled");
-        CHECK(assembled.body == "{\"items\":[" + b + "],\"total\":2,\"skip\":1,\"limit\":1}");
+        CHECK(assembled.body_bytes() == "{\"items\":[" + b + "],\"total\":2,\"skip\":1,\"limit\":1}");
         // A key upstream never showed anything gets no (misleadingly empty) page.
         CHECK(get("/api/v1/extraction/runs?extraction_agent_id=agent-1", "key-z").status == 403);
     }
@@ -248,7 +248,7 @@ TEST_CASE_FIXTURE(fixture, "a broken 200 body is never stored nor relayed") {
     up.script.push_back(answer(200, "{\"id\":\"r8\",\"status\":"));
     response r = get("/api/v1/extraction/runs/r8");
     CHECK(r.status == 502);
-    CHECK(r.body.starts_with("{\"detail\":"));
+    CHECK(r.body_bytes().starts_with("{\"detail\":"));
     CHECK(cache_status(r) == "runmirror; fwd=miss; fwd-status=200");
     CHECK_FALSE(db->find_run("r8"));
 
@@ -259,7 +259,7 @@ TEST_CASE_FIXTURE(fixture, "a broken 200 body is never stored nor relayed") {
         up.script.push_back(answer(200, "<html>oops</html>"));
         response stale = get("/api/v1/extraction/runs/r8");
         CHECK(stale.status == 200);
-        CHECK(stale.body == run_json("r8", "PENDING"));
+        CHECK(stale.body_bytes() == run_json("r8", "PENDING"));
         CHECK(cache_status(stale) == "runmirror; hit; detail=stale-if-error; fwd-status=200");
     }
 }
@@ -275,7 +275,7 @@ TEST_CASE_FIXTURE(fixture,
     up.script.push_back(answer(502, "<html>Bad Gateway</html>"));
     r = get("/api/v1/extraction/runs/x");
     CHECK(r.status == 502);
-    CHECK(r.body == R"({"detail":"upstream answered 502 without a JSON body"})");
+    CHECK(r.body_bytes() == R"({"detail":"upstream answered 502 without a JSON body"})");
 }
 
 TEST_CASE_FIXTURE(fixture, "a circuit-open failure carries Retry-After") {
@@ -343,7 +343,7 @@ TEST_CASE_FIXTURE(fixture, "a list never fetched is assembled when the upstream 
     response r = get("/api/v1/extraction/runs?extraction_agent_id=agent-1");
     CHECK(r.status == 200);
     CHECK(cache_status(r) == "runmirror; hit; detail=assembled");
-    CHECK(r.body ==
+    CHECK(r.body_bytes() ==
           "{\"items\":[" + run_json("rl", "SUCCESS") + "],\"total\":1,\"skip\":0,\"limit\":100}");
 }
 

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "runmirror/store.hpp"
+#include "store/memory_cache.hpp"
 
 namespace runmirror::testing {
 
@@ -41,6 +42,14 @@ void on_each_store(Body&& body) {
     SUBCASE("file (WAL)") {
         temp_dir dir;
         auto s = open_sqlite_store(dir.file("runs.db"));
+        body(*s);
+    }
+    // The daemon's store: every store behaviour must hold through the memory cache too. A small
+    // budget makes the tests evict as well as hit.
+    SUBCASE("file (WAL) behind the memory cache") {
+        temp_dir dir;
+        auto s =
+            with_memory_cache(open_sqlite_store(dir.file("runs.db")), {.budget_bytes = 64 * 1024});
         body(*s);
     }
 }

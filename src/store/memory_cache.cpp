@@ -1,0 +1,372 @@
+#include "store/memory_cache.hpp"
+
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace runmirror {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+template <class V>
+using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
+using string_set = std::unordered_set<std::string, string_hash, std::equal_to<>>;
+
+// What an entry costs beyond its bytes: nodes, control blocks, the copies of its indexed fields.
+constexpr std::size_t entry_overhead = 256;
+// Grants are few (keys x projects); this only stops a stream of new keys from growing it.
+constexpr std::size_t max_grants = 65536;
+
+// "a\nb" in a buffer reused by the thread: the hit path builds one per lookup.
+std::string_view pair_key(std::string_view a, std::string_view b) {
+    thread_local std::string key;
+    key.assign(a);
+    key += '\n';
+    key += b;
+    return key;
+}
+
+class memory_cached_store final : public store {
+  public:
+    memory_cached_store(std::unique_ptr<store> inner, const memory_cache_options& options)
+        : inner_(std::move(inner)),
+          options_(options),
+          external_count_(inner_->external_change_count()) {
+        next_external_check_ = (steady::now() + options_.external_check).time_since_epoch().count();
+    }
+
+    // --- runs ---------------------------------------------------------------------------------
+    void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
+        inner_->put_run(fields, body, fetched_at);
+        std::lock_guard lock(mutex_);
+        drop_run(fields.id, fields.job_id);
+    }
+
+    void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
+                  time_point fetched_at) override {
+        inner_->put_runs(runs, fetched_at);
+        std::lock_guard lock(mutex_);
+        for (const auto& [fields, body] : runs)
+            drop_run(fields.id, fields.job_id);
+    }
+
+    std::shared_ptr<const stored_run> find_run(std::string_view id) override {
+        check_external();
+        std::uint64_t generation;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = runs_.find(id); it != runs_.end()) {
+                touch(it->second.pos);
+                return it->second.value;
+            }
+            generation = generation_;
+        }
+        auto run = inner_->find_run(id);
+        if (run) {
+            std::lock_guard lock(mutex_);
+            if (generation == generation_) keep_run(run);
+        }
+        return run;
+    }
+
+    std::shared_ptr<const stored_run> find_run_by_job(std::string_view job_id) override {
+        check_external();
+        std::uint64_t generation;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto job = jobs_.find(job_id); job != jobs_.end()) {
+                auto run = runs_.find(job->second.value);
+                // The run may have been dropped, or re-read with another job id since.
+                if (run != runs_.end() && run->second.value->fields.job_id == job_id) {
+                    touch(job->second.pos);
+                    touch(run->second.pos);
+                    return run->second.value;
+                }
+            }
+            generation = generation_;
+        }
+        auto run = inner_->find_run_by_job(job_id);
+        if (run) {
+            std::lock_guard lock(mutex_);
+            if (generation == generation_) {
+                keep_run(run);
+                keep(jobs_, lru_kind::job, job_id, run->fields.id, run->fields.id.size());
+                // No write came between: a held copy has the same bytes; share it.
+                if (auto held = runs_.find(run->fields.id); held != runs_.end()) {
+                    run = held->second.value;
+                }
+            }
+        }
+        return run;
+    }
+
+    void tombstone_run(std::string_view id, time_point at) override {
+        inner_->tombstone_run(id, at);
+        std::lock_guard lock(mutex_);
+        drop_run(id, {});
+        // Every stored list page was dropped with it.
+        drop_all(pages_);
+    }
+
+    run_page list_runs(const run_query& query) override { return inner_->list_runs(query); }
+    run_browse_page browse_runs(const run_browse_query& query) override {
+        return inner_->browse_runs(query);
+    }
+    std::vector<agent_summary> agent_summaries() override { return inner_->agent_summaries(); }
+
+    // --- list pages ---------------------------------------------------------------------------
+    void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,
+                       time_point fetched_at) override {
+        inner_->put_list_page(tenant, key, body, fetched_at);
+        std::lock_guard lock(mutex_);
+        drop(pages_, pair_key(tenant, key));
+        ++generation_;
+    }
+
+    std::shared_ptr<const stored_list_page> find_list_page(std::string_view tenant,
+                                                           std::string_view key) override {
+        check_external();
+        std::uint64_t generation;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = pages_.find(pair_key(tenant, key)); it != pages_.end()) {
+                touch(it->second.pos);
+                return it->second.value;
+            }
+            generation = generation_;
+        }
+        auto page = inner_->find_list_page(tenant, key);
+        if (page) {
+            std::lock_guard lock(mutex_);
+            if (generation == generation_) {
+                keep(pages_, lru_kind::page, pair_key(tenant, key), page, page->body.size());
+            }
+        }
+        return page;
+    }
+
+    // --- grants -------------------------------------------------------------------------------
+    void grant(std::string_view tenant, const std::vector<std::string>& project_ids) override {
+        // Only present grants are held here, and this adds: nothing to drop.
+        inner_->grant(tenant, project_ids);
+    }
+
+    bool has_grant(std::string_view tenant, std::string_view project_id) override {
+        return remembered_yes(grants_, pair_key(tenant, project_id),
+                              [&] { return inner_->has_grant(tenant, project_id); });
+    }
+
+    bool has_any_grant(std::string_view tenant) override {
+        return remembered_yes(known_tenants_, tenant,
+                              [&] { return inner_->has_any_grant(tenant); });
+    }
+
+    void revoke_tenant(std::string_view tenant) override {
+        inner_->revoke_tenant(tenant);
+        std::lock_guard lock(mutex_);
+        known_tenants_.erase(std::string(tenant));
+        const std::string prefix = std::string(tenant) + '\n';
+        std::erase_if(grants_, [&](const std::string& g) { return g.starts_with(prefix); });
+        std::vector<std::string> pages;
+        for (const auto& [key, slot] : pages_) {
+            if (key.starts_with(prefix)) pages.push_back(key);
+        }
+        for (const auto& key : pages)
+            drop(pages_, key);
+        ++generation_;
+    }
+
+    // --- watches: not cached ------------------------------------------------------------------
+    std::optional<watch_id> watch_run(const run_fields& run, std::string_view tenant,
+                                      time_point now, time_point first_poll_at) override {
+        return inner_->watch_run(run, tenant, now, first_poll_at);
+    }
+    watch_id watch_job(std::string_view job_id, std::string_view extraction_agent_id,
+                       std::string_view tenant, time_point now, time_point first_poll_at) override {
+        return inner_->watch_job(job_id, extraction_agent_id, tenant, now, first_poll_at);
+    }
+    bool job_watch_found_run(watch_id id, std::string_view run_id, std::string_view project_id,
+                             time_point now) override {
+        return inner_->job_watch_found_run(id, run_id, project_id, now);
+    }
+    std::vector<watch> due_watches(time_point now, std::size_t limit,
+                                   const tenant_filter& tenants) override {
+        return inner_->due_watches(now, limit, tenants);
+    }
+    std::optional<time_point> next_due_time(const tenant_filter& tenants) override {
+        return inner_->next_due_time(tenants);
+    }
+    bool reschedule_watch(watch_id id, const poll_outcome& outcome, time_point now) override {
+        return inner_->reschedule_watch(id, outcome, now);
+    }
+    bool finish_watch(watch_id id, std::string_view final_status, time_point now) override {
+        return inner_->finish_watch(id, final_status, now);
+    }
+    bool give_up_watch(watch_id id, std::string_view reason, time_point now) override {
+        return inner_->give_up_watch(id, reason, now);
+    }
+    std::optional<watch> find_watch(watch_id id) override { return inner_->find_watch(id); }
+    std::vector<watch> list_watches(watch_listing which, std::size_t limit) override {
+        return inner_->list_watches(which, limit);
+    }
+
+    int schema_version() override { return inner_->schema_version(); }
+    std::int64_t external_change_count() override { return inner_->external_change_count(); }
+
+  private:
+    enum class lru_kind { run, job, page };
+    struct lru_entry {
+        lru_kind kind;
+        std::string key;
+        std::size_t charge;
+    };
+    using lru_list = std::list<lru_entry>;
+    template <class V>
+    struct slot {
+        V value;
+        lru_list::iterator pos;
+    };
+
+    // The callers hold mutex_ for everything below, up to check_external.
+    void touch(lru_list::iterator pos) { lru_.splice(lru_.begin(), lru_, pos); }
+
+    template <class V>
+    void keep(string_map<slot<V>>& map, lru_kind kind, std::string_view key, V value,
+              std::size_t bytes) {
+        const std::size_t charge = bytes + 2 * key.size() + entry_overhead;
+        // One entry must not push out most others.
+        if (charge > options_.budget_bytes / 8 || map.find(key) != map.end()) return;
+        lru_.push_front({kind, std::string(key), charge});
+        map.emplace(std::string(key), slot<V>{std::move(value), lru_.begin()});
+        used_ += charge;
+        while (used_ > options_.budget_bytes && !lru_.empty())
+            evict(lru_.back());
+    }
+
+    void keep_run(const std::shared_ptr<const stored_run>& run) {
+        keep(runs_, lru_kind::run, run->fields.id, run, run->body.size() + 9 * 32);
+    }
+
+    template <class V>
+    void drop(string_map<slot<V>>& map, std::string_view key) {
+        auto it = map.find(key);
+        if (it == map.end()) return;
+        used_ -= it->second.pos->charge;
+        lru_.erase(it->second.pos);
+        map.erase(it);
+    }
+
+    template <class V>
+    void drop_all(string_map<slot<V>>& map) {
+        for (auto& [key, slot] : map) {
+            used_ -= slot.pos->charge;
+            lru_.erase(slot.pos);
+        }
+        map.clear();
+        ++generation_;
+    }
+
+    void evict(const lru_entry& entry) {
+        // |entry| lives in lru_ and goes with the drop: copy its key first.
+        const std::string key = entry.key;
+        switch (entry.kind) {
+            case lru_kind::run: drop(runs_, key); break;
+            case lru_kind::job: drop(jobs_, key); break;
+            case lru_kind::page: drop(pages_, key); break;
+        }
+    }
+
+    // The run changed in the inner store: forget it and the job entries that may lead to it.
+    void drop_run(std::string_view id, std::string_view job_id) {
+        if (auto it = runs_.find(id); it != runs_.end()) {
+            const std::string old_job = it->second.value->fields.job_id;
+            drop(runs_, id);
+            if (!old_job.empty()) drop(jobs_, old_job);
+        }
+        if (!job_id.empty()) drop(jobs_, job_id);
+        ++generation_;
+    }
+
+    template <class Ask>
+    bool remembered_yes(string_set& set, std::string_view key, Ask ask) {
+        check_external();
+        std::uint64_t generation;
+        {
+            std::lock_guard lock(mutex_);
+            if (set.find(key) != set.end()) return true;
+            generation = generation_;
+        }
+        const std::string owned(key);  // |key| may be the thread's buffer, reused by ask()
+        if (!ask()) return false;
+        std::lock_guard lock(mutex_);
+        if (generation == generation_) {
+            if (set.size() >= max_grants) set.clear();
+            set.insert(owned);
+        }
+        return true;
+    }
+
+    // Another process wrote to the store: what is held here may be stale. Checked at most
+    // every options_.external_check, by one thread at a time.
+    void check_external() {
+        const auto now = steady::now().time_since_epoch().count();
+        if (now < next_external_check_.load(std::memory_order_relaxed)) return;
+        std::unique_lock checking(external_mutex_, std::try_to_lock);
+        if (!checking) return;
+        next_external_check_.store(
+            (steady::now() + options_.external_check).time_since_epoch().count(),
+            std::memory_order_relaxed);
+        const std::int64_t count = inner_->external_change_count();
+        if (count == external_count_) return;
+        external_count_ = count;
+        std::lock_guard lock(mutex_);
+        runs_.clear();
+        jobs_.clear();
+        pages_.clear();
+        lru_.clear();
+        used_ = 0;
+        grants_.clear();
+        known_tenants_.clear();
+        ++generation_;
+    }
+
+    const std::unique_ptr<store> inner_;
+    const memory_cache_options options_;
+
+    std::mutex mutex_;
+    // Bumped by every drop: a value read from inner_ across a bump may be stale, not kept.
+    std::uint64_t generation_ = 0;
+    std::size_t used_ = 0;
+    lru_list lru_;  // most recently used first
+    string_map<slot<std::shared_ptr<const stored_run>>> runs_;
+    string_map<slot<std::string>> jobs_;                               // job id -> run id
+    string_map<slot<std::shared_ptr<const stored_list_page>>> pages_;  // "tenant\nkey"
+    string_set grants_;                                                // "tenant\nproject"
+    string_set known_tenants_;                                         // has_any_grant
+
+    std::mutex external_mutex_;
+    std::atomic<steady::rep> next_external_check_;
+    std::int64_t external_count_;
+};
+
+}  // namespace
+
+std::unique_ptr<store> with_memory_cache(std::unique_ptr<store> inner,
+                                         const memory_cache_options& options) {
+    if (options.budget_bytes == 0) return inner;
+    return std::make_unique<memory_cached_store>(std::move(inner), options);
+}
+
+}  // namespace runmirror

@@ -1,0 +1,282 @@
+// The memory cache in front of the store: hits come from memory, and no write, in this process
+// or another, leaves a stale answer behind. (Every store behaviour also runs through it: see
+// on_each_store.)
+
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <string>
+
+#include "runmirror/store.hpp"
+#include "store/memory_cache.hpp"
+#include "support/store_fixtures.hpp"
+
+using namespace runmirror;
+using runmirror::testing::temp_dir;
+
+namespace {
+
+run_fields fields_of(std::string id, std::string status, std::string job = "") {
+    run_fields f;
+    f.id = std::move(id);
+    f.project_id = "proj-1";
+    f.extraction_agent_id = "agent-1";
+    f.job_id = job.empty() ? "job-" + f.id : std::move(job);
+    f.status = std::move(status);
+    f.created_at = "2024-01-01T00:00:00Z";
+    return f;
+}
+
+std::string body_of(const run_fields& f) {
+    return R"({"id":")" + f.id + R"(","status":")" + f.status + R"("})";
+}
+
+const time_point t1 = from_unix_ms(1'700'000'000'000);
+const time_point t2 = from_unix_ms(1'700'000'100'000);
+
+memory_cache_options small_cache() {
+    memory_cache_options o;
+    o.budget_bytes = 64 * 1024;
+    o.external_check = std::chrono::milliseconds(0);
+    return o;
+}
+
+// A store that counts the reads reaching it, and can run a step between reading a run and
+// handing it back (as another thread's write would land there).
+class observed_store final : public store {
+  public:
+    explicit observed_store(std::unique_ptr<store> inner) : inner_(std::move(inner)) {}
+
+    int run_reads = 0;
+    int grant_reads = 0;
+    std::function<void()> after_read;
+
+    void put_run(const run_fields& f, std::string_view b, time_point t) override {
+        inner_->put_run(f, b, t);
+    }
+    void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& r,
+                  time_point t) override {
+        inner_->put_runs(r, t);
+    }
+    std::shared_ptr<const stored_run> find_run(std::string_view id) override {
+        ++run_reads;
+        auto run = inner_->find_run(id);
+        if (auto step = std::exchange(after_read, nullptr)) step();
+        return run;
+    }
+    std::shared_ptr<const stored_run> find_run_by_job(std::string_view job) override {
+        ++run_reads;
+        return inner_->find_run_by_job(job);
+    }
+    void tombstone_run(std::string_view id, time_point at) override {
+        inner_->tombstone_run(id, at);
+    }
+    run_page list_runs(const run_query& q) override { return inner_->list_runs(q); }
+    run_browse_page browse_runs(const run_browse_query& q) override {
+        return inner_->browse_runs(q);
+    }
+    std::vector<agent_summary> agent_summaries() override { return inner_->agent_summaries(); }
+    void put_list_page(std::string_view t, std::string_view k, std::string_view b,
+                       time_point at) override {
+        inner_->put_list_page(t, k, b, at);
+    }
+    std::shared_ptr<const stored_list_page> find_list_page(std::string_view t,
+                                                           std::string_view k) override {
+        return inner_->find_list_page(t, k);
+    }
+    void grant(std::string_view t, const std::vector<std::string>& p) override {
+        inner_->grant(t, p);
+    }
+    bool has_grant(std::string_view t, std::string_view p) override {
+        ++grant_reads;
+        return inner_->has_grant(t, p);
+    }
+    bool has_any_grant(std::string_view t) override { return inner_->has_any_grant(t); }
+    void revoke_tenant(std::string_view t) override { inner_->revoke_tenant(t); }
+    std::optional<watch_id> watch_run(const run_fields& r, std::string_view t, time_point n,
+                                      time_point f) override {
+        return inner_->watch_run(r, t, n, f);
+    }
+    watch_id watch_job(std::string_view j, std::string_view a, std::string_view t, time_point n,
+                       time_point f) override {
+        return inner_->watch_job(j, a, t, n, f);
+    }
+    bool job_watch_found_run(watch_id id, std::string_view r, std::string_view p,
+                             time_point n) override {
+        return inner_->job_watch_found_run(id, r, p, n);
+    }
+    std::vector<watch> due_watches(time_point n, std::size_t l, const tenant_filter& t) override {
+        return inner_->due_watches(n, l, t);
+    }
+    std::optional<time_point> next_due_time(const tenant_filter& t) override {
+        return inner_->next_due_time(t);
+    }
+    bool reschedule_watch(watch_id id, const poll_outcome& o, time_point n) override {
+        return inner_->reschedule_watch(id, o, n);
+    }
+    bool finish_watch(watch_id id, std::string_view s, time_point n) override {
+        return inner_->finish_watch(id, s, n);
+    }
+    bool give_up_watch(watch_id id, std::string_view r, time_point n) override {
+        return inner_->give_up_watch(id, r, n);
+    }
+    std::optional<watch> find_watch(watch_id id) override { return inner_->find_watch(id); }
+    std::vector<watch> list_watches(watch_listing w, std::size_t l) override {
+        return inner_->list_watches(w, l);
+    }
+    int schema_version() override { return inner_->schema_version(); }
+    std::int64_t external_change_count() override { return inner_->external_change_count(); }
+
+  private:
+    std::unique_ptr<store> inner_;
+};
+
+struct cached_fixture {
+    cached_fixture() {
+        auto inner = std::make_unique<observed_store>(open_sqlite_store(dir.file("runs.db")));
+        observed = inner.get();
+        db = with_memory_cache(std::move(inner), small_cache());
+    }
+    temp_dir dir;
+    observed_store* observed;
+    std::unique_ptr<store> db;
+};
+
+}  // namespace
+
+TEST_CASE("memory cache: a second read of a run is served from memory, unchanged") {
+    cached_fixture f;
+    const auto run = fields_of("r1", "SUCCESS");
+    f.db->put_run(run, body_of(run), t1);
+
+    auto first = f.db->find_run("r1");
+    auto second = f.db->find_run("r1");
+    REQUIRE(second);
+    CHECK(second == first);  // the same bytes, shared, not copied
+    CHECK(second->body == body_of(run));
+    CHECK(f.observed->run_reads == 1);
+
+    CHECK(f.db->find_run_by_job("job-r1") == first);
+    CHECK(f.db->find_run_by_job("job-r1") == first);
+    CHECK(f.observed->run_reads == 2);
+}
+
+TEST_CASE("memory cache: writes replace what is held") {
+    cached_fixture f;
+    auto run = fields_of("r1", "PENDING");
+    f.db->put_run(run, body_of(run), t1);
+    REQUIRE(f.db->find_run("r1")->fields.status == "PENDING");
+    REQUIRE(f.db->find_run_by_job("job-r1")->fields.status == "PENDING");
+
+    SUBCASE("put_run") {
+        run.status = "SUCCESS";
+        f.db->put_run(run, body_of(run), t2);
+    }
+    SUBCASE("put_runs") {
+        run.status = "SUCCESS";
+        f.db->put_runs({{run, body_of(run)}}, t2);
+    }
+    CHECK(f.db->find_run("r1")->fields.status == "SUCCESS");
+    CHECK(f.db->find_run("r1")->body == body_of(run));
+    CHECK(f.db->find_run("r1")->fetched_at == t2);
+    CHECK(f.db->find_run_by_job("job-r1")->fields.status == "SUCCESS");
+}
+
+TEST_CASE("memory cache: by job follows the newest run of the job") {
+    cached_fixture f;
+    auto older = fields_of("r1", "ERROR", "job-x");
+    older.created_at = "2024-01-01T00:00:00Z";
+    f.db->put_run(older, body_of(older), t1);
+    REQUIRE(f.db->find_run_by_job("job-x")->fields.id == "r1");
+
+    auto retry = fields_of("r2", "SUCCESS", "job-x");
+    retry.created_at = "2024-01-02T00:00:00Z";
+    f.db->put_run(retry, body_of(retry), t2);
+    CHECK(f.db->find_run_by_job("job-x")->fields.id == "r2");
+}
+
+TEST_CASE("memory cache: a tombstone is seen at once, and drops the list pages") {
+    cached_fixture f;
+    const auto run = fields_of("r1", "SUCCESS");
+    f.db->put_run(run, body_of(run), t1);
+    f.db->put_list_page("tenant", "k", "page", t1);
+    REQUIRE_FALSE(f.db->find_run("r1")->deleted_at);
+    REQUIRE(f.db->find_list_page("tenant", "k"));
+
+    f.db->tombstone_run("r1", t2);
+    CHECK(f.db->find_run("r1")->deleted_at == t2);
+    CHECK(f.db->find_run_by_job("job-r1")->deleted_at == t2);
+    CHECK_FALSE(f.db->find_list_page("tenant", "k"));
+}
+
+TEST_CASE("memory cache: list pages are replaced by writes and dropped with their tenant") {
+    cached_fixture f;
+    f.db->put_list_page("t1", "k", "first", t1);
+    f.db->put_list_page("t2", "k", "other", t1);
+    REQUIRE(f.db->find_list_page("t1", "k")->body == "first");
+    REQUIRE(f.db->find_list_page("t2", "k")->body == "other");
+
+    f.db->put_list_page("t1", "k", "second", t2);
+    CHECK(f.db->find_list_page("t1", "k")->body == "second");
+
+    f.db->revoke_tenant("t1");
+    CHECK_FALSE(f.db->find_list_page("t1", "k"));
+    CHECK(f.db->find_list_page("t2", "k")->body == "other");
+}
+
+TEST_CASE("memory cache: a grant costs one store read, and a revoke ends it") {
+    cached_fixture f;
+    CHECK_FALSE(f.db->has_grant("t1", "proj-1"));
+    f.db->grant("t1", {"proj-1"});
+    CHECK(f.db->has_grant("t1", "proj-1"));
+    CHECK(f.db->has_grant("t1", "proj-1"));
+    CHECK(f.observed->grant_reads == 2);  // the refusal and the first yes
+    CHECK(f.db->has_any_grant("t1"));
+
+    f.db->revoke_tenant("t1");
+    CHECK_FALSE(f.db->has_grant("t1", "proj-1"));
+    CHECK_FALSE(f.db->has_any_grant("t1"));
+}
+
+TEST_CASE("memory cache: a read that crossed a write is not kept") {
+    cached_fixture f;
+    auto run = fields_of("r1", "PENDING");
+    f.db->put_run(run, body_of(run), t1);
+    // The read gets PENDING from SQLite; before it returns, a write stores SUCCESS.
+    f.observed->after_read = [&] {
+        run.status = "SUCCESS";
+        f.db->put_run(run, body_of(run), t2);
+    };
+    CHECK(f.db->find_run("r1")->fields.status == "PENDING");  // what that read saw
+    CHECK(f.db->find_run("r1")->fields.status == "SUCCESS");  // never the stale copy again
+}
+
+TEST_CASE("memory cache: another process's writes are noticed") {
+    temp_dir dir;
+    auto cached = with_memory_cache(open_sqlite_store(dir.file("runs.db")), small_cache());
+    auto other = open_sqlite_store(dir.file("runs.db"));  // its own connection, as mirror has
+    auto run = fields_of("r1", "PENDING");
+    cached->put_run(run, body_of(run), t1);
+    REQUIRE(cached->find_run("r1")->fields.status == "PENDING");
+
+    run.status = "SUCCESS";
+    other->put_run(run, body_of(run), t2);
+    CHECK(cached->find_run("r1")->fields.status == "SUCCESS");
+}
+
+TEST_CASE("memory cache: holds no more than its budget, and evicted runs still read right") {
+    cached_fixture f;
+    const std::string filler(4000, 'x');
+    for (int i = 0; i < 100; ++i) {  // about 400 KB against a 64 KiB budget
+        auto run = fields_of("r" + std::to_string(i), "SUCCESS");
+        f.db->put_run(run, R"({"pad":")" + filler + R"(","id":")" + run.id + "\"}", t1);
+        REQUIRE(f.db->find_run(run.id));
+    }
+    const int reads = f.observed->run_reads;
+    CHECK(f.db->find_run("r99"));  // recent: held
+    CHECK(f.observed->run_reads == reads);
+    auto first = f.db->find_run("r0");  // long evicted: read again
+    REQUIRE(first);
+    CHECK(first->body.ends_with(R"("id":"r0"})"));
+    CHECK(f.observed->run_reads == reads + 1);
+}
