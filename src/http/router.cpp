@@ -27,6 +27,7 @@ constexpr std::string_view runs_prefix = "/api/v1/extraction/runs";
 // never contains '/', and an invalid escape must not reach the store as a key).
 std::string single_segment(std::string_view s) {
     if (s.empty() || s.find('/') != std::string_view::npos) return {};
+    if (s.find('%') == std::string_view::npos) return std::string(s);  // nothing to decode
     auto pct = boost::urls::make_pct_string_view(s);
     if (pct.has_error()) return {};
     std::string decoded = pct->decode();
