@@ -182,13 +182,21 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
             return stored_answer(body_of(stored), params, stored->fetched_at, now);
         };
     }
-    auto settle = [this, tenant, known_id](const response& answer, time_point now) {
+    auto settle = [this, tenant, known_id, stored, granted](const response& answer,
+                                                            time_point now) {
         if (answer.status == 404 && !known_id.empty()) {
             spdlog::info("run {} is gone upstream: tombstoned", known_id);
             db_.tombstone_run(known_id, now);
             return kept::not_stored;
         }
         if (answer.status != 200) return kept::not_stored;
+        if (granted && !stored->deleted_at && is_final_status(stored->fields.status) &&
+            stored->body == answer.body) {
+            // A final run revalidated with the very bytes the store holds (a client's no-cache
+            // read): nothing to parse, write or grant. Its fetched_at stays: freshness never
+            // reads it for a final run.
+            return kept::stored;
+        }
         auto [fields, err] = parse_run(answer.body);
         if (err) {
             spdlog::warn("upstream run not stored: {}", err.detail);

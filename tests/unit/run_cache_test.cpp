@@ -244,6 +244,27 @@ TEST_CASE_FIXTURE(fixture, "only-if-cached never contacts upstream; no-cache alw
     CHECK(up.seen.size() == 2);
 }
 
+TEST_CASE_FIXTURE(fixture, "a no-cache read refreshes the stored run only when it changed") {
+    const time_point first = now;
+    up.script.push_back(answer(200, run_json("r7", "SUCCESS")));
+    get("/api/v1/extraction/runs/r7");
+    now += std::chrono::seconds(10);
+
+    // The same bytes for a final run: nothing was rewritten (its fetch time is the first one).
+    up.script.push_back(answer(200, run_json("r7", "SUCCESS")));
+    response same = get("/api/v1/extraction/runs/r7", "key-a", {{"Cache-Control", "no-cache"}});
+    CHECK(same.body_bytes() == run_json("r7", "SUCCESS"));
+    CHECK(db->find_run("r7")->fetched_at == first);
+
+    // Different bytes: stored, and served from then on.
+    up.script.push_back(answer(200, run_json("r7", "ERROR")));
+    response changed = get("/api/v1/extraction/runs/r7", "key-a", {{"Cache-Control", "no-cache"}});
+    CHECK(cache_status(changed) == "runmirror; fwd=request; fwd-status=200; stored");
+    CHECK(db->find_run("r7")->fetched_at == now);
+    CHECK(get("/api/v1/extraction/runs/r7").body_bytes() == run_json("r7", "ERROR"));
+    CHECK(up.seen.size() == 3);
+}
+
 TEST_CASE_FIXTURE(fixture, "a broken 200 body is never stored nor relayed") {
     up.script.push_back(answer(200, "{\"id\":\"r8\",\"status\":"));
     response r = get("/api/v1/extraction/runs/r8");
