@@ -50,7 +50,7 @@ struct upstream_options {
 struct store_options {
     std::string path;  // empty: <data dir>/runmirror.db
     // Hot runs and list pages held in memory in front of SQLite (store/memory_cache).
-    std::size_t memory_cache_bytes = 16 << 20;
+    std::size_t memory_cache_bytes = 12 << 20;
 };
 
 struct cache_options {

@@ -21,7 +21,7 @@
 namespace runmirror {
 
 struct memory_cache_options {
-    std::size_t budget_bytes = 16 * 1024 * 1024;
+    std::size_t budget_bytes = 12 * 1024 * 1024;
     std::chrono::milliseconds external_check{100};
 };
 

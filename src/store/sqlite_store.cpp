@@ -934,6 +934,9 @@ class sqlite_store final : public store {
         }
         auto db = std::make_unique<sqlite::database>(path_);
         db->exec("PRAGMA query_only = ON");
+        // Each reader keeps its own page cache (2 MB by default), a copy of what the kernel's
+        // page cache holds anyway; hot answers are kept in the daemon's memory cache.
+        db->exec("PRAGMA cache_size = -512");
         return db;
     }
 
