@@ -125,7 +125,12 @@ class server_impl final : public server {
 
     asio::awaitable<void> accept_loop() {
         while (!stopping_) {
-            auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), use_tuple);
+            // A strand serialises a session's handlers across threads; with one thread there
+            // is nothing to serialise, and it costs a lock and executor copies per handler.
+            const asio::any_io_executor session_executor =
+                thread_count() == 1 ? asio::any_io_executor(ioc_.get_executor())
+                                    : asio::any_io_executor(asio::make_strand(ioc_));
+            auto [ec, socket] = co_await acceptor_.async_accept(session_executor, use_tuple);
             if (ec) {
                 if (ec == asio::error::operation_aborted || stopping_) break;
                 // Out of descriptors or similar: back off briefly instead of spinning.

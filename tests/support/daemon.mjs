@@ -90,6 +90,8 @@ export async function startDaemon({
   if (offline) args.push('--offline');
   if (upstreamCa) args.push('--upstream-ca', upstreamCa);
   if (pollIntervalMs !== undefined) args.push('--poll-interval-ms', String(pollIntervalMs));
+  // Set by the test runner to cover the single-thread server (tests/CMakeLists.txt).
+  if (process.env.RUNMIRROR_TEST_THREADS) args.push('--threads', process.env.RUNMIRROR_TEST_THREADS);
   args.push(...extraArgs);
 
   const proc = spawn(RUNMIRROR_BIN, args, { env: daemonEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
