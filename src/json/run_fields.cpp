@@ -2,6 +2,13 @@
 // the nesting depth and the last key seen at the few depths that matter, and copies out only
 // the strings it needs. Nothing is ever re-serialised: list items are reported as byte ranges.
 //
+// Two passes, the second rare. The fast pass parses a padded copy of the body in place
+// (InsituStringStream: no per-byte stream logic, SIMD scanning of strings and whitespace, number
+// text straight from the buffer). Any failure there, including RapidJSON's own refusal of numbers
+// past DBL_MAX, sends the body through the careful pass (hiding_stream), whose answer stands.
+// Both passes drive the same handler over the same events, and the careful pass accepts every
+// number the fast one does, so a fast success is exactly the careful result.
+//
 // Depths (the number of containers open when an event arrives):
 //   parse_run:       the run's members at depth 1, "file"'s members at depth 2.
 //   parse_run_list:  page members at 1, items at 2, an item's members at 3, its "file"'s at 4.
@@ -9,18 +16,66 @@
 #include "json/run_fields.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <string>
+#include <type_traits>
+#include <vector>
 
+// SSE2 is part of the x86-64 baseline (SSE4.2 is not, so RAPIDJSON_SSE42 stays off). RapidJSON
+// only uses it for its own string streams, i.e. the fast pass. Another namespace, because other
+// files include RapidJSON without SSE2, and one inline function compiled two ways in one program
+// breaks the one-definition rule (the linker would keep either).
+#if defined(__SSE2__) && !defined(RAPIDJSON_SSE2) && !defined(RAPIDJSON_NAMESPACE)
+#define RAPIDJSON_SSE2
+#define RAPIDJSON_NAMESPACE runmirror_rapidjson_sse2
+#define RAPIDJSON_NAMESPACE_BEGIN namespace RAPIDJSON_NAMESPACE {
+#define RAPIDJSON_NAMESPACE_END }
+#endif
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
 namespace runmirror {
 namespace {
 
+namespace rapidjson = ::RAPIDJSON_NAMESPACE;
+
 // Iterative: nesting costs heap, not stack. Numbers as strings: the reader hands us their
 // text (see hiding_stream for why that alone is not enough).
 constexpr unsigned parse_flags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+// The fast pass parses recursively, which costs less per event than the iterative state
+// machine. Its stack stays bounded because every handler below stops the parse once nesting
+// passes max_json_depth, and each StartObject/StartArray reaches the handler before the reader
+// descends further.
+constexpr unsigned fast_flags = rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseInsituFlag;
+
+using fast_stream = rapidjson::InsituStringStream;
+
+// The body copied for the fast pass: NUL-terminated (the string streams read up to the NUL) and
+// zero-padded, because the SIMD scans load whole aligned 16-byte blocks that may reach past the
+// NUL. A thread's buffer is reused so a miss costs a memcpy, not an allocation; bodies over
+// keep_limit get their own, so one huge answer does not pin its size to the thread for good.
+class fast_copy {
+  public:
+    explicit fast_copy(std::string_view body) {
+        constexpr std::size_t pad = 32;
+        constexpr std::size_t keep_limit = std::size_t{1} << 20;
+        std::size_t need = body.size() + pad;
+        thread_local std::vector<char> kept;
+        std::vector<char>& buf = need <= keep_limit ? kept : own_;
+        if (buf.size() < need) {
+            buf.resize(need);
+        }
+        std::memcpy(buf.data(), body.data(), body.size());
+        std::memset(buf.data() + body.size(), 0, pad);
+        data_ = buf.data();
+    }
+    char* data() const { return data_; }
+
+  private:
+    std::vector<char> own_;
+    char* data_ = nullptr;
+};
 
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
@@ -148,6 +203,15 @@ class hiding_stream {
     std::string_view last_number_;
 };
 
+// The text of the number the reader just reported. In place, the reader hands over the bytes of
+// the copy; the careful stream showed the reader a stand-in and kept the real text.
+std::string_view number_text(const fast_stream&, const char* s, rapidjson::SizeType n) {
+    return {s, n};
+}
+std::string_view number_text(const hiding_stream& in, const char*, rapidjson::SizeType) {
+    return in.last_number();
+}
+
 enum class value_kind { string, number, null, other };
 
 // Collects one run object's indexed fields. Scalars of the wrong type count as absent.
@@ -204,17 +268,19 @@ struct run_builder {
     }
 };
 
-class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fields_handler> {
-  public:
-    enum class mode { run, run_list };
+enum class mode { run, run_list };
 
-    fields_handler(mode m, const hiding_stream& in, std::string_view body)
+template <typename Stream>
+class fields_handler
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fields_handler<Stream>> {
+  public:
+    fields_handler(mode m, Stream& in, std::string_view body)
         : mode_(m), in_(in), body_(body), run_depth_(m == mode::run ? 1 : 3) {}
 
     bool Null() { return scalar(value_kind::null, {}); }
     bool Bool(bool) { return scalar(value_kind::other, {}); }
-    bool RawNumber(const char*, rapidjson::SizeType, bool) {
-        return scalar(value_kind::number, in_.last_number());
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        return scalar(value_kind::number, number_text(in_, s, n));
     }
     bool String(const char* s, rapidjson::SizeType n, bool) {
         return scalar(value_kind::string, {s, n});
@@ -312,9 +378,7 @@ class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fi
                 return fail(item_name() + " is not an object");
             }
             begin_run();
-            // The iterative reader calls StartObject before consuming '{' (and EndObject
-            // before '}'), so Tell() is the offset of the brace itself.
-            item_begin_ = in_.Tell();
+            item_begin_ = in_.Tell() - brace_lag;
         } else if (in_run_ && depth_ == run_depth_ && run_key_ == "file" && is_object) {
             in_file_ = true;
         }
@@ -349,7 +413,7 @@ class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fi
 
     bool end_item() {
         in_run_ = false;
-        std::size_t end = in_.Tell();
+        std::size_t end = in_.Tell() - brace_lag;
         // Guards the Tell() assumption above against a RapidJSON that behaves differently.
         if (end >= body_.size() || body_[item_begin_] != '{' || body_[end] != '}') {
             return fail("internal: cannot delimit " + item_name());
@@ -363,8 +427,13 @@ class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fi
         return true;
     }
 
+    // The iterative reader (careful pass) calls StartObject before consuming '{' and EndObject
+    // before '}', so Tell() is the offset of the brace itself; the recursive one (fast pass)
+    // calls them just after.
+    static constexpr std::size_t brace_lag = std::is_same_v<Stream, fast_stream> ? 1 : 0;
+
     const mode mode_;
-    const hiding_stream& in_;
+    Stream& in_;
     const std::string_view body_;
     const unsigned run_depth_;
 
@@ -384,8 +453,16 @@ class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fi
     std::string failure_;
 };
 
-// Runs the reader over all of |body|; returns the error, if any, with the offset it concerns.
-error run_reader(fields_handler& handler, hiding_stream& in, std::string_view body) {
+// Whether the reader took all of |body|: a NUL byte reads as end of input, so it may stop early.
+template <unsigned flags, typename Stream, typename Handler>
+bool read_whole(Stream& in, Handler& handler, std::string_view body) {
+    rapidjson::Reader reader;
+    return !reader.Parse<flags>(in, handler).IsError() && in.Tell() == body.size();
+}
+
+// Runs the careful reader over all of |body|; returns the error, if any, with the offset it
+// concerns.
+error run_reader(fields_handler<hiding_stream>& handler, hiding_stream& in, std::string_view body) {
     rapidjson::Reader reader;
     rapidjson::ParseResult ok = reader.Parse<parse_flags>(in, handler);
     if (!ok) {
@@ -467,37 +544,35 @@ class agent_ids_handler
 
 }  // namespace
 
-std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body) {
+namespace detail {
+
+std::pair<std::vector<std::string>, error> parse_agent_ids_careful(std::string_view body) {
     hiding_stream in(body);
     agent_ids_handler handler;
-    rapidjson::Reader reader;
-    auto ok = reader.Parse<parse_flags>(in, handler);
-    if (ok.IsError() || in.Tell() != body.size() || !handler.top_is_array()) {
+    if (!read_whole<parse_flags>(in, handler, body) || !handler.top_is_array()) {
         return {{}, error{errc::bad_response, "agent list is not a JSON array of agents"}};
     }
     return {std::move(handler.ids), error{}};
 }
 
-bool is_json_object(std::string_view body) {
+bool is_json_object_careful(std::string_view body) {
     hiding_stream in(body);
     json_checker checker;
-    rapidjson::Reader reader;
-    return !reader.Parse<parse_flags>(in, checker).IsError() && in.Tell() == body.size() &&
-           checker.top_is_object();
+    return read_whole<parse_flags>(in, checker, body) && checker.top_is_object();
 }
 
-std::pair<run_fields, error> parse_run(std::string_view body) {
+std::pair<run_fields, error> parse_run_careful(std::string_view body) {
     hiding_stream in(body);
-    fields_handler handler(fields_handler::mode::run, in, body);
+    fields_handler<hiding_stream> handler(mode::run, in, body);
     if (error e = run_reader(handler, in, body)) {
         return {run_fields{}, std::move(e)};
     }
     return {handler.take_run(), error{}};
 }
 
-std::pair<run_list, error> parse_run_list(std::string_view body) {
+std::pair<run_list, error> parse_run_list_careful(std::string_view body) {
     hiding_stream in(body);
-    fields_handler handler(fields_handler::mode::run_list, in, body);
+    fields_handler<hiding_stream> handler(mode::run_list, in, body);
     if (error e = run_reader(handler, in, body)) {
         return {run_list{}, std::move(e)};
     }
@@ -505,6 +580,46 @@ std::pair<run_list, error> parse_run_list(std::string_view body) {
         return {run_list{}, error{errc::bad_response, "run list has no \"items\" array"}};
     }
     return {handler.take_list(), error{}};
+}
+
+}  // namespace detail
+
+std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body) {
+    fast_copy copy(body);
+    fast_stream in(copy.data());
+    agent_ids_handler handler;
+    if (read_whole<fast_flags>(in, handler, body) && handler.top_is_array()) {
+        return {std::move(handler.ids), error{}};
+    }
+    return detail::parse_agent_ids_careful(body);
+}
+
+bool is_json_object(std::string_view body) {
+    fast_copy copy(body);
+    fast_stream in(copy.data());
+    json_checker checker;
+    return (read_whole<fast_flags>(in, checker, body) && checker.top_is_object()) ||
+           detail::is_json_object_careful(body);
+}
+
+std::pair<run_fields, error> parse_run(std::string_view body) {
+    fast_copy copy(body);
+    fast_stream in(copy.data());
+    fields_handler<fast_stream> handler(mode::run, in, body);
+    if (read_whole<fast_flags>(in, handler, body)) {
+        return {handler.take_run(), error{}};
+    }
+    return detail::parse_run_careful(body);
+}
+
+std::pair<run_list, error> parse_run_list(std::string_view body) {
+    fast_copy copy(body);
+    fast_stream in(copy.data());
+    fields_handler<fast_stream> handler(mode::run_list, in, body);
+    if (read_whole<fast_flags>(in, handler, body) && handler.saw_items()) {
+        return {handler.take_list(), error{}};
+    }
+    return detail::parse_run_list_careful(body);
 }
 
 }  // namespace runmirror
