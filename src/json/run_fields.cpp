@@ -269,9 +269,12 @@ class fast_reader {
   private:
     bool at(char c) const { return p_ != end_ && *p_ == c; }
 
+    // Upstream bodies are compact: between tokens there is usually nothing to skip.
     void skip_space() {
-        while (p_ != end_ && is_space(*p_)) {
-            ++p_;
+        if (p_ != end_ && is_space(*p_)) [[unlikely]] {
+            do {
+                ++p_;
+            } while (p_ != end_ && is_space(*p_));
         }
     }
 
