@@ -2,6 +2,12 @@
 // the nesting depth and the last key seen at the few depths that matter, and copies out only
 // the strings it needs. Nothing is ever re-serialised: list items are reported as byte ranges.
 //
+// Two passes, the second rare. The fast pass (fast_reader) is a strict reader for the common case
+// that works on the body where it lies; the careful pass is RapidJSON over hiding_stream. Any
+// failure in the fast pass, whether bad input, a handler refusal or input it does not handle,
+// sends the body through the careful pass, whose answer (and error text) stands. Both drive the
+// same handler with the same events, so a fast success is exactly the careful result.
+//
 // Depths (the number of containers open when an event arrives):
 //   parse_run:       the run's members at depth 1, "file"'s members at depth 2.
 //   parse_run_list:  page members at 1, items at 2, an item's members at 3, its "file"'s at 4.
@@ -9,7 +15,14 @@
 #include "json/run_fields.hpp"
 
 #include <charconv>
+#include <iterator>
+#include <limits>
 #include <string>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
@@ -21,7 +34,6 @@ namespace {
 // text (see hiding_stream for why that alone is not enough).
 constexpr unsigned parse_flags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
-
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
@@ -148,6 +160,254 @@ class hiding_stream {
     std::string_view last_number_;
 };
 
+bool stops_string(char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+}
+
+// The first '"', '\\' or control byte in [p, end), or end. Most strings here are short keys and
+// ids, so 16 bytes at a time (SSE2 is baseline on x86-64), never reading past |end|.
+const char* scan_plain(const char* p, const char* end) {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i control = _mm_set1_epi8(0x1f);
+    while (end - p >= 16) {
+        __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(s, quote), _mm_cmpeq_epi8(s, backslash)),
+                         _mm_cmpeq_epi8(_mm_max_epu8(s, control), control));
+        if (int mask = _mm_movemask_epi8(hit); mask != 0) {
+            return p + __builtin_ctz(static_cast<unsigned>(mask));
+        }
+        p += 16;
+    }
+#endif
+    while (p != end && !stops_string(*p)) {
+        ++p;
+    }
+    return p;
+}
+
+// The fast pass. It accepts only valid JSON as RapidJSON reads it (RFC 8259 with no NUL byte,
+// which RapidJSON takes for the end of input), so the careful pass accepts whatever it accepts,
+// and it makes the same handler calls in the same order: Tell() is the offset of the brace at
+// StartObject/EndObject, number text is exact, escapes decode the same way. The one valid input
+// it gives up on is nesting past max_json_depth + 1, where every handler has stopped already.
+class fast_reader {
+  public:
+    explicit fast_reader(std::string_view body)
+        : begin_(body.data()), p_(body.data()), end_(body.data() + body.size()) {}
+
+    std::size_t Tell() const { return static_cast<std::size_t>(p_ - begin_); }
+
+    template <typename Handler>
+    bool parse(Handler& h) {
+        bool is_object[max_json_depth + 1];  // the open containers, innermost last
+        unsigned depth = 0;
+        skip_space();
+        for (;;) {
+            // A value starts here.
+            if (p_ == end_) return false;
+            switch (*p_) {
+                case '{':
+                case '[': {
+                    bool object = *p_ == '{';
+                    if (depth == std::size(is_object)) return false;
+                    if (!(object ? h.StartObject() : h.StartArray())) return false;
+                    ++p_;
+                    skip_space();
+                    if (at(object ? '}' : ']')) {
+                        if (!(object ? h.EndObject(0) : h.EndArray(0))) return false;
+                        ++p_;
+                        break;
+                    }
+                    is_object[depth++] = object;
+                    if (object && !key(h)) return false;
+                    continue;
+                }
+                case '"':
+                    if (!string(h, false)) return false;
+                    break;
+                case 't':
+                    if (!word("true") || !h.Bool(true)) return false;
+                    break;
+                case 'f':
+                    if (!word("false") || !h.Bool(false)) return false;
+                    break;
+                case 'n':
+                    if (!word("null") || !h.Null()) return false;
+                    break;
+                default: {
+                    const char* start = p_;
+                    const char* e = scan_number(p_, end_);
+                    if (e == nullptr) return false;
+                    p_ = e;
+                    if (!h.RawNumber(start, static_cast<rapidjson::SizeType>(e - start), true)) {
+                        return false;
+                    }
+                }
+            }
+            // After a value: close what ends here, then on to the next member or element.
+            for (;;) {
+                skip_space();
+                if (depth == 0) return p_ == end_;
+                bool object = is_object[depth - 1];
+                if (at(',')) {
+                    ++p_;
+                    skip_space();
+                    if (object && !key(h)) return false;
+                    break;
+                }
+                if (!at(object ? '}' : ']')) return false;
+                if (!(object ? h.EndObject(0) : h.EndArray(0))) return false;
+                ++p_;
+                --depth;
+            }
+        }
+    }
+
+  private:
+    bool at(char c) const { return p_ != end_ && *p_ == c; }
+
+    // Upstream bodies are compact: between tokens there is usually nothing to skip.
+    void skip_space() {
+        if (p_ != end_ && is_space(*p_)) [[unlikely]] {
+            do {
+                ++p_;
+            } while (p_ != end_ && is_space(*p_));
+        }
+    }
+
+    bool word(std::string_view w) {
+        if (static_cast<std::size_t>(end_ - p_) < w.size() || std::string_view(p_, w.size()) != w) {
+            return false;
+        }
+        p_ += w.size();
+        return true;
+    }
+
+    // A member's key and its colon, leaving p_ at the value.
+    template <typename Handler>
+    bool key(Handler& h) {
+        if (!at('"') || !string(h, true)) return false;
+        skip_space();
+        if (!at(':')) return false;
+        ++p_;
+        skip_space();
+        return true;
+    }
+
+    template <typename Handler>
+    bool string(Handler& h, bool is_key) {
+        const char* start = ++p_;
+        p_ = scan_plain(p_, end_);
+        if (p_ == end_) return false;
+        std::string_view text;
+        if (*p_ == '"') {
+            text = std::string_view(start, static_cast<std::size_t>(p_ - start));
+        } else if (*p_ == '\\') {
+            decoded_.assign(start, p_);
+            if (!unescape()) return false;
+            text = decoded_;
+        } else {
+            return false;
+        }
+        ++p_;
+        if (text.size() > std::numeric_limits<rapidjson::SizeType>::max()) return false;
+        auto n = static_cast<rapidjson::SizeType>(text.size());
+        return is_key ? h.Key(text.data(), n, true) : h.String(text.data(), n, true);
+    }
+
+    // From the backslash at p_ to the closing quote, appending to decoded_ as RapidJSON decodes.
+    bool unescape() {
+        for (;;) {
+            if (end_ - p_ < 2) return false;
+            char e = p_[1];
+            p_ += 2;
+            switch (e) {
+                case '"':
+                case '\\':
+                case '/': decoded_ += e; break;
+                case 'b': decoded_ += '\b'; break;
+                case 'f': decoded_ += '\f'; break;
+                case 'n': decoded_ += '\n'; break;
+                case 'r': decoded_ += '\r'; break;
+                case 't': decoded_ += '\t'; break;
+                case 'u': {
+                    unsigned cp = 0;
+                    if (!hex4(cp)) return false;
+                    if (cp >= 0xD800 && cp <= 0xDBFF) {
+                        unsigned low = 0;
+                        if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+                        p_ += 2;
+                        if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+                        cp = (((cp - 0xD800) << 10) | (low - 0xDC00)) + 0x10000;
+                    }
+                    // Like RapidJSON, a lone low surrogate is encoded as it is.
+                    append_utf8(cp);
+                    break;
+                }
+                default: return false;
+            }
+            const char* plain = p_;
+            p_ = scan_plain(p_, end_);
+            decoded_.append(plain, p_);
+            if (p_ == end_ || *p_ != '\\') return p_ != end_ && *p_ == '"';
+        }
+    }
+
+    bool hex4(unsigned& out) {
+        if (end_ - p_ < 4) return false;
+        for (int i = 0; i < 4; ++i) {
+            char c = *p_++;
+            unsigned v;
+            if (c >= '0' && c <= '9') {
+                v = static_cast<unsigned>(c - '0');
+            } else if (c >= 'A' && c <= 'F') {
+                v = static_cast<unsigned>(c - 'A' + 10);
+            } else if (c >= 'a' && c <= 'f') {
+                v = static_cast<unsigned>(c - 'a' + 10);
+            } else {
+                return false;
+            }
+            out = out << 4 | v;
+        }
+        return true;
+    }
+
+    void append_utf8(unsigned cp) {
+        if (cp < 0x80) {
+            decoded_ += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            decoded_ += static_cast<char>(0xC0 | (cp >> 6));
+            decoded_ += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            decoded_ += static_cast<char>(0xE0 | (cp >> 12));
+            decoded_ += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            decoded_ += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            decoded_ += static_cast<char>(0xF0 | (cp >> 18));
+            decoded_ += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            decoded_ += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            decoded_ += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+
+    const char* begin_;
+    const char* p_;
+    const char* end_;
+    std::string decoded_;  // a string with escapes; handlers copy what they keep before the next
+};
+
+// The text of the number just reported: the fast reader passes the body's own bytes; the careful
+// stream showed RapidJSON a stand-in and kept the real text.
+std::string_view number_text(const fast_reader&, const char* s, rapidjson::SizeType n) {
+    return {s, n};
+}
+std::string_view number_text(const hiding_stream& in, const char*, rapidjson::SizeType) {
+    return in.last_number();
+}
+
 enum class value_kind { string, number, null, other };
 
 // Collects one run object's indexed fields. Scalars of the wrong type count as absent.
@@ -204,17 +464,19 @@ struct run_builder {
     }
 };
 
-class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fields_handler> {
-  public:
-    enum class mode { run, run_list };
+enum class mode { run, run_list };
 
-    fields_handler(mode m, const hiding_stream& in, std::string_view body)
+template <typename Stream>
+class fields_handler
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fields_handler<Stream>> {
+  public:
+    fields_handler(mode m, Stream& in, std::string_view body)
         : mode_(m), in_(in), body_(body), run_depth_(m == mode::run ? 1 : 3) {}
 
     bool Null() { return scalar(value_kind::null, {}); }
     bool Bool(bool) { return scalar(value_kind::other, {}); }
-    bool RawNumber(const char*, rapidjson::SizeType, bool) {
-        return scalar(value_kind::number, in_.last_number());
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        return scalar(value_kind::number, number_text(in_, s, n));
     }
     bool String(const char* s, rapidjson::SizeType n, bool) {
         return scalar(value_kind::string, {s, n});
@@ -312,8 +574,8 @@ class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fi
                 return fail(item_name() + " is not an object");
             }
             begin_run();
-            // The iterative reader calls StartObject before consuming '{' (and EndObject
-            // before '}'), so Tell() is the offset of the brace itself.
+            // Both readers call StartObject before consuming '{' (and EndObject before '}'), so
+            // Tell() is the offset of the brace itself.
             item_begin_ = in_.Tell();
         } else if (in_run_ && depth_ == run_depth_ && run_key_ == "file" && is_object) {
             in_file_ = true;
@@ -350,7 +612,7 @@ class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fi
     bool end_item() {
         in_run_ = false;
         std::size_t end = in_.Tell();
-        // Guards the Tell() assumption above against a RapidJSON that behaves differently.
+        // Guards the Tell() assumption above against a reader that behaves differently.
         if (end >= body_.size() || body_[item_begin_] != '{' || body_[end] != '}') {
             return fail("internal: cannot delimit " + item_name());
         }
@@ -364,7 +626,7 @@ class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fi
     }
 
     const mode mode_;
-    const hiding_stream& in_;
+    Stream& in_;
     const std::string_view body_;
     const unsigned run_depth_;
 
@@ -384,8 +646,16 @@ class fields_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fi
     std::string failure_;
 };
 
-// Runs the reader over all of |body|; returns the error, if any, with the offset it concerns.
-error run_reader(fields_handler& handler, hiding_stream& in, std::string_view body) {
+// Whether the reader took all of |body|: a NUL byte reads as end of input, so it may stop early.
+template <unsigned flags, typename Stream, typename Handler>
+bool read_whole(Stream& in, Handler& handler, std::string_view body) {
+    rapidjson::Reader reader;
+    return !reader.Parse<flags>(in, handler).IsError() && in.Tell() == body.size();
+}
+
+// Runs the careful reader over all of |body|; returns the error, if any, with the offset it
+// concerns.
+error run_reader(fields_handler<hiding_stream>& handler, hiding_stream& in, std::string_view body) {
     rapidjson::Reader reader;
     rapidjson::ParseResult ok = reader.Parse<parse_flags>(in, handler);
     if (!ok) {
@@ -467,37 +737,35 @@ class agent_ids_handler
 
 }  // namespace
 
-std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body) {
+namespace detail {
+
+std::pair<std::vector<std::string>, error> parse_agent_ids_careful(std::string_view body) {
     hiding_stream in(body);
     agent_ids_handler handler;
-    rapidjson::Reader reader;
-    auto ok = reader.Parse<parse_flags>(in, handler);
-    if (ok.IsError() || in.Tell() != body.size() || !handler.top_is_array()) {
+    if (!read_whole<parse_flags>(in, handler, body) || !handler.top_is_array()) {
         return {{}, error{errc::bad_response, "agent list is not a JSON array of agents"}};
     }
     return {std::move(handler.ids), error{}};
 }
 
-bool is_json_object(std::string_view body) {
+bool is_json_object_careful(std::string_view body) {
     hiding_stream in(body);
     json_checker checker;
-    rapidjson::Reader reader;
-    return !reader.Parse<parse_flags>(in, checker).IsError() && in.Tell() == body.size() &&
-           checker.top_is_object();
+    return read_whole<parse_flags>(in, checker, body) && checker.top_is_object();
 }
 
-std::pair<run_fields, error> parse_run(std::string_view body) {
+std::pair<run_fields, error> parse_run_careful(std::string_view body) {
     hiding_stream in(body);
-    fields_handler handler(fields_handler::mode::run, in, body);
+    fields_handler<hiding_stream> handler(mode::run, in, body);
     if (error e = run_reader(handler, in, body)) {
         return {run_fields{}, std::move(e)};
     }
     return {handler.take_run(), error{}};
 }
 
-std::pair<run_list, error> parse_run_list(std::string_view body) {
+std::pair<run_list, error> parse_run_list_careful(std::string_view body) {
     hiding_stream in(body);
-    fields_handler handler(fields_handler::mode::run_list, in, body);
+    fields_handler<hiding_stream> handler(mode::run_list, in, body);
     if (error e = run_reader(handler, in, body)) {
         return {run_list{}, std::move(e)};
     }
@@ -505,6 +773,38 @@ std::pair<run_list, error> parse_run_list(std::string_view body) {
         return {run_list{}, error{errc::bad_response, "run list has no \"items\" array"}};
     }
     return {handler.take_list(), error{}};
+}
+
+}  // namespace detail
+
+std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body) {
+    // Careful pass only: an agents answer is rare, and agent_ids_handler takes a numeric "id"
+    // through String(), which from the careful stream is the stand-in "0".
+    return detail::parse_agent_ids_careful(body);
+}
+
+bool is_json_object(std::string_view body) {
+    fast_reader in(body);
+    json_checker checker;
+    return (in.parse(checker) && checker.top_is_object()) || detail::is_json_object_careful(body);
+}
+
+std::pair<run_fields, error> parse_run(std::string_view body) {
+    fast_reader in(body);
+    fields_handler<fast_reader> handler(mode::run, in, body);
+    if (in.parse(handler)) {
+        return {handler.take_run(), error{}};
+    }
+    return detail::parse_run_careful(body);
+}
+
+std::pair<run_list, error> parse_run_list(std::string_view body) {
+    fast_reader in(body);
+    fields_handler<fast_reader> handler(mode::run_list, in, body);
+    if (in.parse(handler) && handler.saw_items()) {
+        return {handler.take_list(), error{}};
+    }
+    return detail::parse_run_list_careful(body);
 }
 
 }  // namespace runmirror

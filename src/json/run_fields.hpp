@@ -38,4 +38,14 @@ std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body
 // Whether |body| is one well-formed JSON object (nesting capped like the parsers above).
 bool is_json_object(std::string_view body);
 
+namespace detail {
+// The byte-by-byte pass the entry points above fall back to whenever their fast pass fails (and
+// the only one parse_agent_ids has), so the reference for what they accept. Exposed for the
+// differential tests only.
+std::pair<run_fields, error> parse_run_careful(std::string_view body);
+std::pair<run_list, error> parse_run_list_careful(std::string_view body);
+std::pair<std::vector<std::string>, error> parse_agent_ids_careful(std::string_view body);
+bool is_json_object_careful(std::string_view body);
+}  // namespace detail
+
 }  // namespace runmirror
