@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "store/forwarding_store.hpp"
+
 namespace runmirror {
 
 namespace {
@@ -38,25 +40,25 @@ std::string_view pair_key(std::string_view a, std::string_view b) {
     return key;
 }
 
-class memory_cached_store final : public store {
+class memory_cached_store final : public forwarding_store {
   public:
     memory_cached_store(std::unique_ptr<store> inner, const memory_cache_options& options)
-        : inner_(std::move(inner)),
+        : forwarding_store(std::move(inner)),
           options_(options),
-          external_count_(inner_->external_change_count()) {
+          external_count_(this->inner().external_change_count()) {
         next_external_check_ = (steady::now() + options_.external_check).time_since_epoch().count();
     }
 
     // --- runs ---------------------------------------------------------------------------------
     void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
-        inner_->put_run(fields, body, fetched_at);
+        inner().put_run(fields, body, fetched_at);
         std::lock_guard lock(mutex_);
         drop_run(fields.id, fields.job_id);
     }
 
     void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
                   time_point fetched_at) override {
-        inner_->put_runs(runs, fetched_at);
+        inner().put_runs(runs, fetched_at);
         std::lock_guard lock(mutex_);
         for (const auto& [fields, body] : runs)
             drop_run(fields.id, fields.job_id);
@@ -73,7 +75,7 @@ class memory_cached_store final : public store {
             }
             generation = generation_;
         }
-        auto run = inner_->find_run(id);
+        auto run = inner().find_run(id);
         if (run) {
             std::lock_guard lock(mutex_);
             if (generation == generation_) keep_run(run);
@@ -97,7 +99,7 @@ class memory_cached_store final : public store {
             }
             generation = generation_;
         }
-        auto run = inner_->find_run_by_job(job_id);
+        auto run = inner().find_run_by_job(job_id);
         if (run) {
             std::lock_guard lock(mutex_);
             if (generation == generation_) {
@@ -113,23 +115,17 @@ class memory_cached_store final : public store {
     }
 
     void tombstone_run(std::string_view id, time_point at) override {
-        inner_->tombstone_run(id, at);
+        inner().tombstone_run(id, at);
         std::lock_guard lock(mutex_);
         drop_run(id, {});
         // Every stored list page was dropped with it.
         drop_all(pages_);
     }
 
-    run_page list_runs(const run_query& query) override { return inner_->list_runs(query); }
-    run_browse_page browse_runs(const run_browse_query& query) override {
-        return inner_->browse_runs(query);
-    }
-    std::vector<agent_summary> agent_summaries() override { return inner_->agent_summaries(); }
-
     // --- list pages ---------------------------------------------------------------------------
     void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,
                        time_point fetched_at) override {
-        inner_->put_list_page(tenant, key, body, fetched_at);
+        inner().put_list_page(tenant, key, body, fetched_at);
         std::lock_guard lock(mutex_);
         drop(pages_, pair_key(tenant, key));
         ++generation_;
@@ -147,7 +143,7 @@ class memory_cached_store final : public store {
             }
             generation = generation_;
         }
-        auto page = inner_->find_list_page(tenant, key);
+        auto page = inner().find_list_page(tenant, key);
         if (page) {
             std::lock_guard lock(mutex_);
             if (generation == generation_) {
@@ -157,24 +153,19 @@ class memory_cached_store final : public store {
         return page;
     }
 
-    // --- grants -------------------------------------------------------------------------------
-    void grant(std::string_view tenant, const std::vector<std::string>& project_ids) override {
-        // Only present grants are held here, and this adds: nothing to drop.
-        inner_->grant(tenant, project_ids);
-    }
-
+    // --- grants: only present ones are held, and grant() only adds: it is not overridden ----
     bool has_grant(std::string_view tenant, std::string_view project_id) override {
         return remembered_yes(grants_, pair_key(tenant, project_id),
-                              [&] { return inner_->has_grant(tenant, project_id); });
+                              [&] { return inner().has_grant(tenant, project_id); });
     }
 
     bool has_any_grant(std::string_view tenant) override {
         return remembered_yes(known_tenants_, tenant,
-                              [&] { return inner_->has_any_grant(tenant); });
+                              [&] { return inner().has_any_grant(tenant); });
     }
 
     void revoke_tenant(std::string_view tenant) override {
-        inner_->revoke_tenant(tenant);
+        inner().revoke_tenant(tenant);
         std::lock_guard lock(mutex_);
         known_tenants_.erase(std::string(tenant));
         const std::string prefix = std::string(tenant) + '\n';
@@ -187,43 +178,6 @@ class memory_cached_store final : public store {
             drop(pages_, key);
         ++generation_;
     }
-
-    // --- watches: not cached ------------------------------------------------------------------
-    std::optional<watch_id> watch_run(const run_fields& run, std::string_view tenant,
-                                      time_point now, time_point first_poll_at) override {
-        return inner_->watch_run(run, tenant, now, first_poll_at);
-    }
-    watch_id watch_job(std::string_view job_id, std::string_view extraction_agent_id,
-                       std::string_view tenant, time_point now, time_point first_poll_at) override {
-        return inner_->watch_job(job_id, extraction_agent_id, tenant, now, first_poll_at);
-    }
-    bool job_watch_found_run(watch_id id, std::string_view run_id, std::string_view project_id,
-                             time_point now) override {
-        return inner_->job_watch_found_run(id, run_id, project_id, now);
-    }
-    std::vector<watch> due_watches(time_point now, std::size_t limit,
-                                   const tenant_filter& tenants) override {
-        return inner_->due_watches(now, limit, tenants);
-    }
-    std::optional<time_point> next_due_time(const tenant_filter& tenants) override {
-        return inner_->next_due_time(tenants);
-    }
-    bool reschedule_watch(watch_id id, const poll_outcome& outcome, time_point now) override {
-        return inner_->reschedule_watch(id, outcome, now);
-    }
-    bool finish_watch(watch_id id, std::string_view final_status, time_point now) override {
-        return inner_->finish_watch(id, final_status, now);
-    }
-    bool give_up_watch(watch_id id, std::string_view reason, time_point now) override {
-        return inner_->give_up_watch(id, reason, now);
-    }
-    std::optional<watch> find_watch(watch_id id) override { return inner_->find_watch(id); }
-    std::vector<watch> list_watches(watch_listing which, std::size_t limit) override {
-        return inner_->list_watches(which, limit);
-    }
-
-    int schema_version() override { return inner_->schema_version(); }
-    std::int64_t external_change_count() override { return inner_->external_change_count(); }
 
   private:
     enum class lru_kind { run, job, page };
@@ -328,7 +282,7 @@ class memory_cached_store final : public store {
         next_external_check_.store(
             (steady::now() + options_.external_check).time_since_epoch().count(),
             std::memory_order_relaxed);
-        const std::int64_t count = inner_->external_change_count();
+        const std::int64_t count = inner().external_change_count();
         if (count == external_count_) return;
         external_count_ = count;
         std::lock_guard lock(mutex_);
@@ -342,7 +296,6 @@ class memory_cached_store final : public store {
         ++generation_;
     }
 
-    const std::unique_ptr<store> inner_;
     const memory_cache_options options_;
 
     std::mutex mutex_;

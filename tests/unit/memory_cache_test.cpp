@@ -8,6 +8,7 @@
 #include <string>
 
 #include "runmirror/store.hpp"
+#include "store/forwarding_store.hpp"
 #include "store/memory_cache.hpp"
 #include "support/store_fixtures.hpp"
 
@@ -43,92 +44,28 @@ memory_cache_options small_cache() {
 
 // A store that counts the reads reaching it, and can run a step between reading a run and
 // handing it back (as another thread's write would land there).
-class observed_store final : public store {
+class observed_store final : public forwarding_store {
   public:
-    explicit observed_store(std::unique_ptr<store> inner) : inner_(std::move(inner)) {}
+    using forwarding_store::forwarding_store;
 
     int run_reads = 0;
     int grant_reads = 0;
     std::function<void()> after_read;
 
-    void put_run(const run_fields& f, std::string_view b, time_point t) override {
-        inner_->put_run(f, b, t);
-    }
-    void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& r,
-                  time_point t) override {
-        inner_->put_runs(r, t);
-    }
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {
         ++run_reads;
-        auto run = inner_->find_run(id);
+        auto run = forwarding_store::find_run(id);
         if (auto step = std::exchange(after_read, nullptr)) step();
         return run;
     }
     std::shared_ptr<const stored_run> find_run_by_job(std::string_view job) override {
         ++run_reads;
-        return inner_->find_run_by_job(job);
-    }
-    void tombstone_run(std::string_view id, time_point at) override {
-        inner_->tombstone_run(id, at);
-    }
-    run_page list_runs(const run_query& q) override { return inner_->list_runs(q); }
-    run_browse_page browse_runs(const run_browse_query& q) override {
-        return inner_->browse_runs(q);
-    }
-    std::vector<agent_summary> agent_summaries() override { return inner_->agent_summaries(); }
-    void put_list_page(std::string_view t, std::string_view k, std::string_view b,
-                       time_point at) override {
-        inner_->put_list_page(t, k, b, at);
-    }
-    std::shared_ptr<const stored_list_page> find_list_page(std::string_view t,
-                                                           std::string_view k) override {
-        return inner_->find_list_page(t, k);
-    }
-    void grant(std::string_view t, const std::vector<std::string>& p) override {
-        inner_->grant(t, p);
+        return forwarding_store::find_run_by_job(job);
     }
     bool has_grant(std::string_view t, std::string_view p) override {
         ++grant_reads;
-        return inner_->has_grant(t, p);
+        return forwarding_store::has_grant(t, p);
     }
-    bool has_any_grant(std::string_view t) override { return inner_->has_any_grant(t); }
-    void revoke_tenant(std::string_view t) override { inner_->revoke_tenant(t); }
-    std::optional<watch_id> watch_run(const run_fields& r, std::string_view t, time_point n,
-                                      time_point f) override {
-        return inner_->watch_run(r, t, n, f);
-    }
-    watch_id watch_job(std::string_view j, std::string_view a, std::string_view t, time_point n,
-                       time_point f) override {
-        return inner_->watch_job(j, a, t, n, f);
-    }
-    bool job_watch_found_run(watch_id id, std::string_view r, std::string_view p,
-                             time_point n) override {
-        return inner_->job_watch_found_run(id, r, p, n);
-    }
-    std::vector<watch> due_watches(time_point n, std::size_t l, const tenant_filter& t) override {
-        return inner_->due_watches(n, l, t);
-    }
-    std::optional<time_point> next_due_time(const tenant_filter& t) override {
-        return inner_->next_due_time(t);
-    }
-    bool reschedule_watch(watch_id id, const poll_outcome& o, time_point n) override {
-        return inner_->reschedule_watch(id, o, n);
-    }
-    bool finish_watch(watch_id id, std::string_view s, time_point n) override {
-        return inner_->finish_watch(id, s, n);
-    }
-    bool give_up_watch(watch_id id, std::string_view r, time_point n) override {
-        return inner_->give_up_watch(id, r, n);
-    }
-    std::optional<watch> find_watch(watch_id id) override { return inner_->find_watch(id); }
-    std::vector<watch> list_watches(watch_listing w, std::size_t l) override {
-        return inner_->list_watches(w, l);
-    }
-    int schema_version() override { return inner_->schema_version(); }
-    std::int64_t external_change_count() override { return inner_->external_change_count(); }
-
-  private:
-    std::unique_ptr<store> inner_;
 };
 
 struct cached_fixture {
