@@ -150,7 +150,8 @@ TEST_CASE("every key reaches its field") {
                       "--db=d.db", "--offline", "--poll-interval-ms=250", "--threads=3",
                       "--admin-token=tok", "--log-level=debug", "--connect-timeout-ms=11",
                       "--response-timeout-ms=12", "--total-timeout-ms=13", "--pending-max-age-ms=0",
-                      "--list-max-age-ms=15", "--max-connections=16", "--shutdown-grace-ms=17"});
+                      "--list-max-age-ms=15", "--max-connections=16", "--shutdown-grace-ms=17",
+                      "--memory-cache-mb=18"});
     CHECK(o.listen.host == "h");
     CHECK(o.listen.port == 1);
     CHECK(o.upstream.url == "http://u:2");
@@ -168,6 +169,7 @@ TEST_CASE("every key reaches its field") {
     CHECK(o.cache.list_max_age == millis(15));
     CHECK(o.listen.max_connections == 16);
     CHECK(o.limits.shutdown_grace == millis(17));
+    CHECK(o.store.memory_cache_bytes == 18u << 20);
 }
 
 TEST_CASE("integer values") {
@@ -182,6 +184,8 @@ TEST_CASE("integer values") {
     CHECK(load_error({"--shutdown-grace-ms", "x"}) ==
           "--shutdown-grace-ms: expected a non-negative integer, got 'x'");
     CHECK(load_ok({"--threads", "0"}).listen.threads == 0);
+    CHECK(load_ok({"--memory-cache-mb", "0"}).store.memory_cache_bytes == 0);  // off
+    CHECK(load_error({"--memory-cache-mb", "2000000"}).starts_with("--memory-cache-mb: "));
     CHECK(load_error({"--max-connections", "0"}).starts_with("--max-connections: "));
     CHECK(load_error({"--connect-timeout-ms", "0"}).starts_with("--connect-timeout-ms: "));
 }
