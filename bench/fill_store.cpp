@@ -20,6 +20,13 @@
 //   assembled.txt  list pages that are not stored (the pages after the stored ones, per agent)
 //   deep.txt       list pages that are not stored, anywhere in an agent's runs (deep skips)
 // Prints one "key value" line per figure: runs, raw_json_bytes, seconds, runs_per_second.
+//
+//   runmirror_fill_store --db PATH --probe DIR
+//
+// instead times the store alone, on one thread, for the requests in DIR's path files (as written
+// by --paths): find_run for ids.txt, find_run_by_job for jobs.txt, list_runs (limit 50, the
+// --key tenant) for assembled.txt and deep.txt; one "probe_CASE_p50_us/p99_us" line each. That
+// is the store's share of what bench/store_scale.sh measures through the daemon.
 
 #include <algorithm>
 #include <cctype>
@@ -323,11 +330,59 @@ struct options {
     std::string key = "bench-key";
     std::int64_t pages = 40;
     std::string paths;
+    std::string probe;
 };
+
+// Times |fn| once per line of |file|, at most |max| lines; prints p50 and p99 in microseconds.
+template <class Fn>
+void probe(const std::string& name, const std::string& file, std::size_t max, Fn&& fn) {
+    std::ifstream in(file);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line) && lines.size() < max;) {
+        if (!line.empty()) lines.push_back(line);
+    }
+    if (lines.empty()) return;
+    std::vector<double> us;
+    for (const std::string& line : lines) {
+        const auto t0 = std::chrono::steady_clock::now();
+        fn(line);
+        us.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count());
+    }
+    std::sort(us.begin(), us.end());
+    std::cout << "probe_" << name << "_p50_us " << us[us.size() / 2] << "\nprobe_" << name
+              << "_p99_us " << us[us.size() * 99 / 100] << "\n";
+}
+
+int run_probe(const std::string& db_path, const std::string& dir, const std::string& key) {
+    auto db = open_sqlite_store(db_path);
+    const std::string tenant = tenant_of_key(key);
+    auto last_segment = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
+    std::size_t found = 0;
+    probe("find_run", dir + "/ids.txt", 20'000,
+          [&](const std::string& path) { found += db->find_run(last_segment(path)).has_value(); });
+    probe("find_run_by_job", dir + "/jobs.txt", 20'000, [&](const std::string& path) {
+        found += db->find_run_by_job(last_segment(path)).has_value();
+    });
+    for (const char* name : {"assembled", "deep"}) {
+        probe(std::string("list_runs_") + name, dir + "/" + name + ".txt", 1'000,
+              [&](const std::string& path) {
+                  const auto params = parse_list_params(path.substr(path.find('?') + 1));
+                  run_page page =
+                      db->list_runs(run_query{tenant, params->extraction_agent_id,
+                                              params->project_id, params->skip, params->limit});
+                  found += !page.items.empty();
+              });
+    }
+    std::cout << "probe_found " << found << "\n";
+    return 0;
+}
 
 int usage(int code) {
     std::cerr << "usage: runmirror_fill_store --db PATH [--runs N] [--agents A] [--projects P]"
-                 " [--seed S] [--batch B] [--key KEY] [--pages P] [--paths DIR]\n";
+                 " [--seed S] [--batch B] [--key KEY] [--pages P] [--paths DIR]\n"
+                 "       runmirror_fill_store --db PATH --probe DIR [--key KEY]\n";
     return code;
 }
 
@@ -503,6 +558,8 @@ int main(int argc, char** argv) {
                 o.pages = std::stoll(value);
             else if (arg == "--paths")
                 o.paths = value;
+            else if (arg == "--probe")
+                o.probe = value;
             else
                 return runmirror::usage(2);
         } catch (const std::exception&) {
@@ -513,6 +570,7 @@ int main(int argc, char** argv) {
         return runmirror::usage(2);
     }
     try {
+        if (!o.probe.empty()) return runmirror::run_probe(o.db, o.probe, o.key);
         return runmirror::fill(o);
     } catch (const std::exception& e) {
         std::cerr << "fill_store: " << e.what() << "\n";
