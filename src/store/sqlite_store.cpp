@@ -858,7 +858,7 @@ class sqlite_store final : public store {
                              old->body.bytes != packed.bytes;
         if (old && reindex) unindex(db, *old);
         sqlite::statement_use s(
-            db, old ? "UPDATE runs SET id = ?1, body = ?2, project_id = ?3,"
+            db, old ? "UPDATE runs SET body = ?2, project_id = ?3,"
                       " extraction_agent_id = ?4, job_id = ?5, file_id = ?6, file_name = ?7,"
                       " status = ?8, created_at = ?9, updated_at = ?10, fetched_at = ?11"
                       " WHERE seq = ?12 RETURNING seq"
