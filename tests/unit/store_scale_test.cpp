@@ -341,6 +341,22 @@ TEST_CASE("store scale file: migration 004 upgrades a version-3 store without lo
     CHECK(found(*s, "archimedes") == std::vector<std::string>{"kept"});
     s->tombstone_run("odd", fetched);
     CHECK(found(*s, "strange").empty());
+    const std::string fresh = tricky_body("fresh", "hypatia");
+    s->put_run(fields_of(fresh), fresh, fetched);
+    CHECK(found(*s, "hypatia") == std::vector<std::string>{"fresh"});
+    s.reset();
+
+    {
+        // AUTOINCREMENT survived the rename: a run deleted outside the store (its words left
+        // behind in the contentless index) never lends its number to a later run.
+        sqlite::database db(path);
+        db.exec("DELETE FROM runs WHERE id = 'fresh'");
+    }
+    s = open_sqlite_store(path);
+    const std::string later = tricky_body("later", "theon");
+    s->put_run(fields_of(later), later, fetched);
+    CHECK(found(*s, "hypatia").empty());
+    CHECK(found(*s, "theon") == std::vector<std::string>{"later"});
     s.reset();
 
     // Bodies are compressed at rest after the migration; the FTS index stays consistent.
