@@ -70,6 +70,7 @@ if [[ $(nproc) -lt 2 ]]; then WRK_CPU=0; SERVER_CPU=0; fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/runmirror-scale.XXXXXX")
 PIDS=()
+REPORTED=0
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 stop_pid() {  # TERM, wait up to 10 s (the writer checkpoints on close), then KILL
@@ -85,7 +86,8 @@ cleanup() {
   trap - EXIT INT TERM
   local i
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
-  if [[ $rc -ne 0 ]]; then log "kept $TMP (logs, wrk outputs)"; else rm -rf "$TMP"; fi
+  # Logs are kept when the script itself failed; a FAIL in the table (exit 1) is a result.
+  if [[ $rc -ne 0 && $REPORTED -eq 0 ]]; then log "kept $TMP (logs, wrk outputs)"; else rm -rf "$TMP"; fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -114,7 +116,9 @@ else
   rm -rf "$DIR"
   mkdir -p "$P"
   log "filling $DB with $RUNS runs"
-  "$FILL" --db "$DB" --runs "$RUNS" --key "$KEY" --paths "$P" > "$DIR/fill.txt"
+  # 40 stored list pages, fewer for a small store so that some pages are left to assemble.
+  "$FILL" --db "$DB" --runs "$RUNS" --key "$KEY" --pages $((RUNS / 100 < 40 ? RUNS / 100 : 40)) \
+    --paths "$P" > "$DIR/fill.txt"
 fi
 fill_value() { awk -v k="$1" '$1 == k { print $2 }' "$DIR/fill.txt"; }
 RAW=$(fill_value raw_json_bytes)
@@ -196,6 +200,7 @@ stop_daemon() { stop_pid "${PIDS[-1]}"; unset 'PIDS[-1]'; }
 
 check_status() {  # check_status PATHS EXPECTED: the first path answers 200 with that Cache-Status
   local path headers
+  [[ -s "$1" ]] || { echo "store_scale.sh: $1 is empty (a store too small for this case)" >&2; exit 2; }
   path=$(head -1 "$1")
   headers=$(curl -s -o /dev/null -D - -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT$path")
   if ! grep -qi "^cache-status: .*$2" <<< "$headers" || ! grep -q "^HTTP/1.1 200" <<< "$headers"; then
@@ -259,6 +264,7 @@ measure deep "$P/deep.txt"
 stop_daemon
 
 # ---- report --------------------------------------------------------------------------------------
+REPORTED=1
 python3 - "$RUNS" "$RAW" "$DB_BYTES" "$WAL_BYTES" "$FILL_S" "$CONNS" \
   "$(startup median)" "$(startup max)" "$(startup rchar_max)" \
   "${P50[byid]}" "${P99[byid]}" "${RPS[byid]}" "${P50[byjob]}" "${P99[byjob]}" "${RPS[byjob]}" \
