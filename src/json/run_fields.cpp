@@ -735,7 +735,66 @@ class agent_ids_handler
     bool id_next_ = false;
 };
 
+// Collects the scalars under the top-level "data" member (its first occurrence, as SQLite's
+// json_extract would pick).
+class search_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, search_handler> {
+  public:
+    explicit search_handler(const hiding_stream& in) : in_(in) {}
+
+    bool Null() { return value({}, false); }
+    bool Bool(bool) { return value({}, false); }
+    bool RawNumber(const char*, rapidjson::SizeType, bool) {
+        return value(in_.last_number(), true);
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool) { return value({s, n}, true); }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        if (depth_ == 1) {
+            in_data_ = !seen_data_ && std::string_view(s, n) == "data";
+            seen_data_ = seen_data_ || in_data_;
+        }
+        return true;
+    }
+    bool StartObject() { return open(); }
+    bool StartArray() { return open(); }
+    bool EndObject(rapidjson::SizeType) { return close(); }
+    bool EndArray(rapidjson::SizeType) { return close(); }
+
+    std::string text;
+
+  private:
+    bool open() {
+        if (depth_ >= max_json_depth) return false;
+        ++depth_;
+        return true;
+    }
+    bool close() {
+        if (--depth_ == 1) in_data_ = false;  // "data" was a container and just closed
+        return true;
+    }
+    bool value(std::string_view v, bool indexed) {
+        if (in_data_ && indexed) {
+            if (!text.empty()) text += ' ';
+            text += v;
+        }
+        if (depth_ == 1) in_data_ = false;  // "data" was a scalar
+        return true;
+    }
+
+    const hiding_stream& in_;
+    unsigned depth_ = 0;
+    bool in_data_ = false;
+    bool seen_data_ = false;
+};
+
 }  // namespace
+
+std::string search_data_text(std::string_view body) {
+    hiding_stream in(body);
+    search_handler handler(in);
+    rapidjson::Reader reader;
+    if (reader.Parse<parse_flags>(in, handler).IsError() || in.Tell() != body.size()) return {};
+    return std::move(handler.text);
+}
 
 namespace detail {
 

@@ -35,6 +35,15 @@ std::pair<run_list, error> parse_run_list(std::string_view body);
 // The "id" of every agent in an extraction-agents answer (a JSON array of agent objects).
 std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body);
 
+// The text full-text search indexes for a run: every string and number under the top-level
+// "data" member of |body|, in document order, separated by single spaces; strings unescaped,
+// numbers as written. Empty when there are none, or when |body| is not well-formed JSON (an
+// odd body is still stored, just not searchable by its data). Keys, booleans and nulls are left
+// out. The store keeps no copy of this text and deletes a run's index entries by computing it
+// again, so its output for given bytes must never change without a migration that rebuilds
+// the search index.
+std::string search_data_text(std::string_view body);
+
 // Whether |body| is one well-formed JSON object (nesting capped like the parsers above).
 bool is_json_object(std::string_view body);
 

@@ -1,6 +1,9 @@
 #include "store/migrations.hpp"
 
+#include <chrono>
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 #include "store/sqlite_db.hpp"
 
@@ -19,6 +22,7 @@ void apply_migrations(sqlite::database& db, std::span<const migration> migration
                           std::to_string(current) + ", newer than this runmirror knows (" +
                           std::to_string(known) + "); refusing to open it");
     }
+    const bool upgrading = current > 0;  // not a store being created
     for (const migration& step : migrations) {
         if (step.version <= current) {
             continue;
@@ -29,6 +33,10 @@ void apply_migrations(sqlite::database& db, std::span<const migration> migration
         if (step.version <= current) {
             continue;
         }
+        // Upgrading a store that holds data: some steps rewrite every stored run (004 compresses
+        // them, minutes for a million), so say what the wait is for.
+        const auto started = std::chrono::steady_clock::now();
+        if (upgrading) spdlog::info("store '{}': applying {}", db.path(), step.name);
         try {
             db.exec(step.sql);
         } catch (const store_error& e) {
@@ -37,6 +45,12 @@ void apply_migrations(sqlite::database& db, std::span<const migration> migration
         db.exec("PRAGMA user_version = " + std::to_string(step.version));
         tx.commit();
         current = step.version;
+        if (upgrading) {
+            spdlog::info("store '{}': {} applied in {} ms", db.path(), step.name,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count());
+        }
     }
 }
 

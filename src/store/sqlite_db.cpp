@@ -4,6 +4,8 @@
 
 #include <sqlite3.h>
 
+#include <exception>
+
 namespace runmirror::sqlite {
 
 void database::closer::operator()(sqlite3* db) const noexcept {
@@ -60,6 +62,51 @@ statement& database::cached(std::string_view sql) {
 
 std::int64_t database::changes() const {
     return sqlite3_changes64(db_.get());
+}
+
+namespace {
+
+void call_unary(sqlite3_context* ctx, int, sqlite3_value** argv) {
+    const auto fn = reinterpret_cast<unary_function>(sqlite3_user_data(ctx));
+    value_view arg;
+    switch (sqlite3_value_type(argv[0])) {
+        case SQLITE_NULL: break;
+        case SQLITE_BLOB: arg.type = value::kind::blob; break;
+        default: arg.type = value::kind::text; break;
+    }
+    if (arg.type != value::kind::null) {
+        // Blob first, then bytes: the documented order that keeps the pointer valid.
+        const void* data = arg.type == value::kind::blob ? sqlite3_value_blob(argv[0])
+                                                         : sqlite3_value_text(argv[0]);
+        const int size = sqlite3_value_bytes(argv[0]);
+        arg.bytes = std::string_view(static_cast<const char*>(data), data ? size : 0);
+    }
+    try {
+        value out = fn(arg);
+        switch (out.type) {
+            case value::kind::null: sqlite3_result_null(ctx); break;
+            case value::kind::text:
+                sqlite3_result_text64(ctx, out.bytes.data(), out.bytes.size(), SQLITE_TRANSIENT,
+                                      SQLITE_UTF8);
+                break;
+            case value::kind::blob:
+                sqlite3_result_blob64(ctx, out.bytes.data(), out.bytes.size(), SQLITE_TRANSIENT);
+                break;
+        }
+    } catch (const std::exception& e) {
+        sqlite3_result_error(ctx, e.what(), -1);
+    }
+}
+
+}  // namespace
+
+void database::define_function(const std::string& name, unary_function fn) {
+    int rc = sqlite3_create_function_v2(
+        db_.get(), name.c_str(), 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, reinterpret_cast<void*>(fn),
+        call_unary, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+        fail(rc, "define function " + name);
+    }
 }
 
 bool database::autocommit() const noexcept {
@@ -157,6 +204,17 @@ std::int64_t statement::column_int64(int index) const {
 
 bool statement::column_is_null(int index) const {
     return sqlite3_column_type(stmt_.get(), index) == SQLITE_NULL;
+}
+
+bool statement::column_is_blob(int index) const {
+    return sqlite3_column_type(stmt_.get(), index) == SQLITE_BLOB;
+}
+
+std::string_view statement::column_view(int index) const {
+    const void* data = sqlite3_column_blob(stmt_.get(), index);
+    int size = sqlite3_column_bytes(stmt_.get(), index);
+    return data == nullptr ? std::string_view()
+                           : std::string_view(static_cast<const char*>(data), size);
 }
 
 // --- transaction ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,6 +22,22 @@ struct sqlite3_stmt;
 namespace runmirror::sqlite {
 
 class statement;
+
+// One value handed to or returned by an application-defined SQL function (define_function).
+struct value {
+    enum class kind { null, text, blob };
+    kind type = kind::null;
+    std::string bytes;  // text or blob bytes; empty for NULL
+};
+
+// A deterministic SQL function of one argument. |arg| views SQLite's copy of the argument and
+// is valid only during the call. Throwing std::exception makes the SQL statement fail with the
+// exception's message.
+struct value_view {
+    value::kind type = value::kind::null;
+    std::string_view bytes;
+};
+using unary_function = value (*)(value_view arg);
 
 class database {
   public:
@@ -36,6 +53,10 @@ class database {
     // A prepared statement kept for the life of the connection, prepared on first use. The
     // caller must let the previous use of the same text finish (see statement_use).
     statement& cached(std::string_view sql);
+
+    // Makes |fn| callable as |name|(x) in SQL on this connection (migrations, queries). Marked
+    // deterministic: the same argument must always give the same result.
+    void define_function(const std::string& name, unary_function fn);
 
     // Rows changed by the last INSERT, UPDATE or DELETE on this connection.
     std::int64_t changes() const;
@@ -82,6 +103,10 @@ class statement {
     std::string column_text(int index) const;
     std::int64_t column_int64(int index) const;
     bool column_is_null(int index) const;
+    bool column_is_blob(int index) const;
+    // The column's bytes (text or blob) without a copy; valid until the next step, reset or
+    // column call on this statement.
+    std::string_view column_view(int index) const;
 
   private:
     struct finalizer {

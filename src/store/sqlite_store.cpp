@@ -18,7 +18,9 @@
 #include <utility>
 #include <vector>
 
+#include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
+#include "store/body_codec.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_db.hpp"
 
@@ -32,10 +34,15 @@ constexpr std::size_t max_idle_readers = 8;
     "id, body, project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
     "created_at, updated_at, fetched_at, deleted_at"
 
+// Bodies are kept packed (store/body_codec): a BLOB is a zstd frame, TEXT the body itself.
+std::string read_body(const sqlite::statement& row, int column) {
+    return unpack_body(row.column_view(column), row.column_is_blob(column));
+}
+
 stored_run read_run(const sqlite::statement& row) {
     stored_run run;
     run.fields.id = row.column_text(0);
-    run.body = row.column_text(1);
+    run.body = read_body(row, 1);
     run.fields.project_id = row.column_text(2);
     run.fields.extraction_agent_id = row.column_text(3);
     run.fields.job_id = row.column_text(4);
@@ -55,9 +62,15 @@ stored_run read_run(const sqlite::statement& row) {
 // "(?2 = '' OR ...)" so that SQLite can walk the (agent|project, created_at, id) indexes.
 // Parameters: ?1 tenant, ?2 agent, ?3 project.
 std::string list_runs_where(const run_query& q) {
-    std::string where =
-        " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
-        " AND project_id IN (SELECT project_id FROM grants WHERE tenant = ?1)";
+    // With neither filter, "+project_id" keeps the planner off runs_browse_by_project (which
+    // would sort every run of the tenant's projects) and on runs_browse, already in page order
+    // with project_id in each entry.
+    const bool unfiltered = q.extraction_agent_id.empty() && q.project_id.empty();
+    std::string where = unfiltered ? " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
+                                     " AND +project_id IN"
+                                   : " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
+                                     " AND project_id IN";
+    where += " (SELECT project_id FROM grants WHERE tenant = ?1)";
     if (!q.extraction_agent_id.empty()) {
         where += " AND extraction_agent_id = ?2";
     }
@@ -207,11 +220,82 @@ std::int64_t sql_limit(std::size_t limit) {
         std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
 }
 
+// The SQL functions migration 004 uses (see schema/004_compact_runs.sql).
+sqlite::value sql_pack_body(sqlite::value_view body) {
+    if (body.type == sqlite::value::kind::null) return {};
+    if (body.type == sqlite::value::kind::blob) {  // already packed
+        return {sqlite::value::kind::blob, std::string(body.bytes)};
+    }
+    packed_body packed = pack_body(body.bytes);
+    return {packed.compressed ? sqlite::value::kind::blob : sqlite::value::kind::text,
+            std::move(packed.bytes)};
+}
+
+sqlite::value sql_search_data(sqlite::value_view body) {
+    if (body.type == sqlite::value::kind::null) return {};
+    std::string text =
+        search_data_text(unpack_body(body.bytes, body.type == sqlite::value::kind::blob));
+    if (text.empty()) return {};
+    return {sqlite::value::kind::text, std::move(text)};
+}
+
+// What the store holds for a run id, as far as writing it needs to know.
+struct current_run {
+    std::int64_t seq = 0;
+    bool deleted = false;
+    bool has_body = false;
+    packed_body body;
+    std::string file_name;
+};
+
+std::optional<current_run> find_current(sqlite::database& db, std::string_view id) {
+    sqlite::statement_use s(db, "SELECT seq, deleted_at, body, file_name FROM runs WHERE id = ?1");
+    s->bind_text(1, id);
+    if (!s->step()) return std::nullopt;
+    current_run run;
+    run.seq = s->column_int64(0);
+    run.deleted = !s->column_is_null(1);
+    run.has_body = !s->column_is_null(2);
+    run.body.compressed = s->column_is_blob(2);
+    run.body.bytes = std::string(s->column_view(2));
+    run.file_name = s->column_text(3);
+    return run;
+}
+
+// The search index (run_search, schema/004) is contentless: it is told a document's text when
+// the document is added and again, identical, when it is removed. Both come from here, computed
+// from the body, so they always agree.
+void search_index_write(sqlite::database& db, bool add, std::int64_t seq,
+                        std::string_view file_name, std::string_view body) {
+    sqlite::statement_use s(
+        db, add ? "INSERT INTO run_search (rowid, file_name, data) VALUES (?1, ?2, ?3)"
+                : "INSERT INTO run_search (run_search, rowid, file_name, data)"
+                  " VALUES ('delete', ?1, ?2, ?3)");
+    s->bind_int64(1, seq);
+    s->bind_text(2, file_name);
+    const std::string data = search_data_text(body);
+    if (data.empty()) {
+        s->bind_null(3);
+    } else {
+        s->bind_text(3, data);
+    }
+    s->run();
+}
+
+// Removes a stored, not deleted run from the search index.
+void unindex(sqlite::database& db, const current_run& run) {
+    if (run.deleted || !run.has_body) return;  // never indexed
+    search_index_write(db, false, run.seq, run.file_name,
+                       unpack_body(run.body.bytes, run.body.compressed));
+}
+
 class sqlite_store final : public store {
   public:
     explicit sqlite_store(const std::string& path) : path_(path), in_memory_(path == ":memory:") {
         writer_ = std::make_unique<sqlite::database>(path);
         configure_writer();
+        writer_->define_function("runmirror_pack_body", sql_pack_body);
+        writer_->define_function("runmirror_search_data", sql_search_data);
         apply_migrations(*writer_, embedded_migrations());
     }
 
@@ -260,6 +344,7 @@ class sqlite_store final : public store {
 
     void tombstone_run(std::string_view id, time_point at) override {
         write([&](sqlite::database& db) {
+            if (std::optional<current_run> run = find_current(db, id)) unindex(db, *run);
             {
                 // The first deletion time is the one that counts.
                 sqlite::statement_use s(
@@ -290,7 +375,13 @@ class sqlite_store final : public store {
 
     run_page list_runs(const run_query& query) override {
         std::string where = list_runs_where(query);
-        std::string count_sql = "SELECT count(*)" + where;
+        // The total from the counts the triggers keep (schema/004), not by counting the runs:
+        // an agent may have hundreds of thousands.
+        std::string count_sql =
+            "SELECT coalesce(sum(runs), 0) FROM run_counts"
+            " WHERE project_id IN (SELECT project_id FROM grants WHERE tenant = ?1)";
+        if (!query.extraction_agent_id.empty()) count_sql += " AND extraction_agent_id = ?2";
+        if (!query.project_id.empty()) count_sql += " AND project_id = ?3";
         std::string page_sql =
             "SELECT " RUN_COLUMNS + where + " ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
         return read([&](sqlite::database& db) {
@@ -342,10 +433,7 @@ class sqlite_store final : public store {
         // after limit + 1 hits. A rare word walks the whole filtered index, still only index
         // pages.
         if (match) {
-            sql +=
-                " AND +id IN (SELECT d.run_id FROM run_search"
-                " JOIN run_search_docs AS d ON d.docid = run_search.rowid"
-                " WHERE run_search MATCH ?8)";
+            sql += " AND +seq IN (SELECT rowid FROM run_search WHERE run_search MATCH ?8)";
         }
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?9";
 
@@ -381,14 +469,17 @@ class sqlite_store final : public store {
     std::vector<agent_summary> agent_summaries() override {
         std::vector<agent_summary> out = read([](sqlite::database& db) {
             std::vector<agent_summary> rows;
-            // Rows arrive grouped by (agent, project), one per status; the WHERE matches
-            // runs_agent_summary's, so this reads that index alone.
-            sqlite::statement_use s(
-                db,
-                "SELECT extraction_agent_id, project_id, status, count(*), max(created_at)"
-                " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
-                " GROUP BY extraction_agent_id, project_id, status"
-                " ORDER BY extraction_agent_id, project_id, status");
+            // Rows arrive grouped by (agent, project), one per status. The counts are kept by
+            // triggers (run_counts, schema/004); the newest created_at of each is one seek in
+            // runs_agent_summary, whose condition the subquery repeats.
+            sqlite::statement_use s(db,
+                                    "SELECT c.extraction_agent_id, c.project_id, c.status, c.runs,"
+                                    " (SELECT max(r.created_at) FROM runs AS r"
+                                    " WHERE r.deleted_at IS NULL AND r.body IS NOT NULL"
+                                    " AND r.extraction_agent_id = c.extraction_agent_id"
+                                    " AND r.project_id = c.project_id AND r.status = c.status)"
+                                    " FROM run_counts AS c WHERE c.runs > 0"
+                                    " ORDER BY c.extraction_agent_id, c.project_id, c.status");
             while (s->step()) {
                 std::string agent = s->column_text(0);
                 std::string project = s->column_text(1);
@@ -733,6 +824,17 @@ class sqlite_store final : public store {
 
   private:
     void configure_writer() {
+        // A new file gets 16 KiB pages, not SQLite's 4 KiB: a compressed run's row is about
+        // 2 KiB, and a 4 KiB page then often holds one row and a gap (at 100,000 generated
+        // runs: 4 KiB pages 1.06x the raw JSON, 8 KiB 0.88x, 16 KiB 0.82x; a lookup by id
+        // costs the same within 1 us). Only an empty database can still choose (the size is
+        // fixed once WAL is on); an existing one keeps its own.
+        bool empty = false;
+        {
+            sqlite::statement_use s(*writer_, "PRAGMA page_count");
+            empty = s->step() && s->column_int64(0) == 0;
+        }  // reset: a statement still open would keep the page size from changing
+        if (empty) writer_->exec("PRAGMA page_size = 16384");
         // journal_mode answers with the mode in force; anything but "wal" means readers would
         // block behind the writer, which the rest of the daemon does not expect.
         std::string mode;
@@ -754,21 +856,31 @@ class sqlite_store final : public store {
         if (f.id.empty()) {
             throw std::invalid_argument("store: put_run without a run id");
         }
+        const std::optional<current_run> old = find_current(db, f.id);
         // A tombstoned row is left exactly as it is: the run stays deleted, with the body it
         // had when it was deleted.
+        if (old && old->deleted) return;
+        const packed_body packed = pack_body(body);
+        // A refresh that brought the same bytes (the common case for a final run) changes
+        // nothing searchable and skips the reindexing.
+        const bool reindex = !old || !old->has_body || old->file_name != f.file_name ||
+                             old->body.compressed != packed.compressed ||
+                             old->body.bytes != packed.bytes;
+        if (old && reindex) unindex(db, *old);
         sqlite::statement_use s(
-            db,
-            "INSERT INTO runs (id, body, project_id, extraction_agent_id, job_id, file_id,"
-            " file_name, status, created_at, updated_at, fetched_at)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            " ON CONFLICT (id) DO UPDATE SET body = excluded.body,"
-            " project_id = excluded.project_id, extraction_agent_id = excluded.extraction_agent_id,"
-            " job_id = excluded.job_id, file_id = excluded.file_id, file_name = excluded.file_name,"
-            " status = excluded.status, created_at = excluded.created_at,"
-            " updated_at = excluded.updated_at, fetched_at = excluded.fetched_at"
-            " WHERE runs.deleted_at IS NULL");
+            db, old ? "UPDATE runs SET body = ?2, project_id = ?3,"
+                      " extraction_agent_id = ?4, job_id = ?5, file_id = ?6, file_name = ?7,"
+                      " status = ?8, created_at = ?9, updated_at = ?10, fetched_at = ?11"
+                      " WHERE seq = ?12 RETURNING seq"
+                    : "INSERT INTO runs (id, body, project_id, extraction_agent_id, job_id,"
+                      " file_id, file_name, status, created_at, updated_at, fetched_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq");
         s->bind_text(1, f.id);
-        s->bind_text(2, body);
+        if (packed.compressed) {
+            s->bind_blob(2, packed.bytes);
+        } else {
+            s->bind_text(2, packed.bytes);
+        }
         s->bind_text(3, f.project_id);
         s->bind_text(4, f.extraction_agent_id);
         s->bind_text(5, f.job_id);
@@ -778,7 +890,11 @@ class sqlite_store final : public store {
         s->bind_text(9, f.created_at);
         s->bind_text(10, f.updated_at);
         s->bind_int64(11, to_unix_ms(fetched_at));
-        s->run();
+        if (old) s->bind_int64(12, old->seq);
+        if (!s->step()) throw store_error("store: writing run '" + f.id + "' returned no row");
+        const std::int64_t seq = s->column_int64(0);
+        s->run();  // RETURNING: the write completes when the statement does
+        if (reindex) search_index_write(db, true, seq, f.file_name, body);
     }
 
     // --- watch helpers; each runs inside the caller's write transaction ---------------------
