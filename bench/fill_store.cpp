@@ -361,9 +361,9 @@ int run_probe(const std::string& db_path, const std::string& dir, const std::str
     auto last_segment = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
     std::size_t found = 0;
     probe("find_run", dir + "/ids.txt", 20'000,
-          [&](const std::string& path) { found += db->find_run(last_segment(path)).has_value(); });
+          [&](const std::string& path) { found += db->find_run(last_segment(path)) != nullptr; });
     probe("find_run_by_job", dir + "/jobs.txt", 20'000, [&](const std::string& path) {
-        found += db->find_run_by_job(last_segment(path)).has_value();
+        found += db->find_run_by_job(last_segment(path)) != nullptr;
     });
     for (const char* name : {"assembled", "deep"}) {
         probe(std::string("list_runs_") + name, dir + "/" + name + ".txt", 1'000,
