@@ -28,7 +28,7 @@ namespace runmirror {
 namespace {
 
 // Idle reader connections kept open; a burst beyond this opens and closes extra ones.
-constexpr std::size_t max_idle_readers = 8;
+constexpr std::size_t max_idle_readers = 4;
 
 #define RUN_COLUMNS                                                                   \
     "id, body, project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
@@ -849,6 +849,7 @@ class sqlite_store final : public store {
         // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts.
         writer_->exec("PRAGMA synchronous = NORMAL");
         writer_->exec("PRAGMA foreign_keys = ON");
+        writer_->exec("PRAGMA cache_size = -1024");
     }
 
     static void insert_run(sqlite::database& db, const run_fields& f, std::string_view body,
