@@ -248,7 +248,7 @@ NGINX_PID=${PIDS[-1]}
 
 # shellcheck disable=SC2086
 taskset -c "$SERVER_CPU" ${RM_WRAP:-} "$BIN" serve --listen "127.0.0.1:$RM_PORT" \
-  --upstream "http://127.0.0.1:$ORIGIN_PORT" --db "$TMP/rm.db" --threads 1 \
+  --upstream "http://127.0.0.1:$ORIGIN_PORT" --db "$TMP/rm.db" --threads 1 --upstream-max-idle 256 \
   --list-max-age-ms "$RM_LIST_MAX_AGE_MS" $RM_EXTRA_ARGS > "$TMP/runmirror.log" 2>&1 &
 RM_PID=$!
 PIDS+=("$RM_PID")

@@ -317,6 +317,13 @@ std::vector<option_spec> option_table(const std::string& default_db) {
         {"tls-timeout-ms", "N",
          "upstream TLS handshake deadline" + ms_default(d.upstream.tls_timeout), where::everywhere,
          [](serve_options& o, std::string_view v) { o.upstream.tls_timeout = parse_ms(v, 1); }},
+        {"upstream-max-idle", "N",
+         "idle keep-alive connections kept open to the upstream for reuse (default: " +
+             std::to_string(d.upstream.max_idle_per_host) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.upstream.max_idle_per_host = parse_uint(v, 0, 4096);
+         }},
         {"upstream-failure-threshold", "N",
          "consecutive upstream failures that mark it down (answers come from the store at "
          "once) (default: " +

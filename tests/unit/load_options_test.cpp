@@ -151,7 +151,7 @@ TEST_CASE("every key reaches its field") {
                       "--admin-token=tok", "--log-level=debug", "--connect-timeout-ms=11",
                       "--response-timeout-ms=12", "--total-timeout-ms=13", "--pending-max-age-ms=0",
                       "--list-max-age-ms=15", "--max-connections=16", "--shutdown-grace-ms=17",
-                      "--memory-cache-mb=18"});
+                      "--memory-cache-mb=18", "--upstream-max-idle=19"});
     CHECK(o.listen.host == "h");
     CHECK(o.listen.port == 1);
     CHECK(o.upstream.url == "http://u:2");
@@ -170,6 +170,7 @@ TEST_CASE("every key reaches its field") {
     CHECK(o.listen.max_connections == 16);
     CHECK(o.limits.shutdown_grace == millis(17));
     CHECK(o.store.memory_cache_bytes == 18u << 20);
+    CHECK(o.upstream.max_idle_per_host == 19);
 }
 
 TEST_CASE("integer values") {
