@@ -737,14 +737,16 @@ class agent_ids_handler
 
 // Collects the scalars under the top-level "data" member (its first occurrence, as SQLite's
 // json_extract would pick).
-class search_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, search_handler> {
+template <typename Stream>
+class search_handler
+    : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, search_handler<Stream>> {
   public:
-    explicit search_handler(const hiding_stream& in) : in_(in) {}
+    explicit search_handler(const Stream& in) : in_(in) {}
 
     bool Null() { return value({}, false); }
     bool Bool(bool) { return value({}, false); }
-    bool RawNumber(const char*, rapidjson::SizeType, bool) {
-        return value(in_.last_number(), true);
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        return value(number_text(in_, s, n), true);
     }
     bool String(const char* s, rapidjson::SizeType n, bool) { return value({s, n}, true); }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
@@ -780,7 +782,7 @@ class search_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, se
         return true;
     }
 
-    const hiding_stream& in_;
+    const Stream& in_;
     unsigned depth_ = 0;
     bool in_data_ = false;
     bool seen_data_ = false;
@@ -788,15 +790,23 @@ class search_handler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, se
 
 }  // namespace
 
+// Computed for every run the store writes: the fast pass first, as for parse_run.
 std::string search_data_text(std::string_view body) {
+    fast_reader in(body);
+    search_handler<fast_reader> handler(in);
+    if (in.parse(handler)) return std::move(handler.text);
+    return detail::search_data_text_careful(body);
+}
+
+namespace detail {
+
+std::string search_data_text_careful(std::string_view body) {
     hiding_stream in(body);
-    search_handler handler(in);
+    search_handler<hiding_stream> handler(in);
     rapidjson::Reader reader;
     if (reader.Parse<parse_flags>(in, handler).IsError() || in.Tell() != body.size()) return {};
     return std::move(handler.text);
 }
-
-namespace detail {
 
 std::pair<std::vector<std::string>, error> parse_agent_ids_careful(std::string_view body) {
     hiding_stream in(body);

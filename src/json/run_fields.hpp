@@ -55,6 +55,7 @@ std::pair<run_fields, error> parse_run_careful(std::string_view body);
 std::pair<run_list, error> parse_run_list_careful(std::string_view body);
 std::pair<std::vector<std::string>, error> parse_agent_ids_careful(std::string_view body);
 bool is_json_object_careful(std::string_view body);
+std::string search_data_text_careful(std::string_view body);
 }  // namespace detail
 
 }  // namespace runmirror

@@ -71,6 +71,7 @@ void check_agrees(const std::string& body, tally& t) {
     (list_ref_err ? t.lists_bad : t.lists_ok) += 1;
 
     CHECK(is_json_object(body) == detail::is_json_object_careful(body));
+    CHECK(search_data_text(body) == detail::search_data_text_careful(body));
 }
 
 const char* const keys[] = {
