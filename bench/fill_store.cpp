@@ -27,6 +27,12 @@
 // by --paths): find_run for ids.txt, find_run_by_job for jobs.txt, list_runs (limit 50, the
 // --key tenant) for assembled.txt and deep.txt; one "probe_CASE_p50_us/p99_us" line each. That
 // is the store's share of what bench/store_scale.sh measures through the daemon.
+//
+//   runmirror_fill_store --db PATH --jsonl FILE [--batch 1000]
+//
+// instead stores the runs in FILE ('-': standard input), one JSON object a line, as the daemon
+// stores an upstream answer (parse_run, put_runs): for benchmarks that generate their own runs
+// (bench/browse_bench.mjs). Prints "runs N" and "raw_json_bytes N".
 
 #include <algorithm>
 #include <cctype>
@@ -331,7 +337,45 @@ struct options {
     std::int64_t pages = 40;
     std::string paths;
     std::string probe;
+    std::string jsonl;
 };
+
+int fill_jsonl(const options& o) {
+    auto db = open_sqlite_store(o.db);
+    std::ifstream file;
+    if (o.jsonl != "-") {
+        file.open(o.jsonl);
+        if (!file) throw std::runtime_error("cannot read " + o.jsonl);
+    }
+    std::istream& in = o.jsonl == "-" ? std::cin : file;
+    const time_point fetched = clock_type::now();
+    std::vector<std::pair<std::size_t, std::string>> lines;  // line number, text
+    std::size_t runs = 0, bytes = 0, line_number = 0;
+    auto flush = [&] {
+        std::vector<std::pair<run_fields, std::string_view>> items;
+        for (const auto& [number, text] : lines) {
+            auto [fields, err] = parse_run(text);
+            if (err || fields.id.empty()) {
+                throw std::runtime_error("line " + std::to_string(number) +
+                                         ": not an extraction run " + err.detail);
+            }
+            items.emplace_back(std::move(fields), text);
+        }
+        db->put_runs(items, fetched);
+        runs += items.size();
+        lines.clear();
+    };
+    for (std::string line; std::getline(in, line);) {
+        ++line_number;
+        if (line.empty()) continue;
+        bytes += line.size();
+        lines.emplace_back(line_number, std::move(line));
+        if (lines.size() >= o.batch) flush();
+    }
+    flush();
+    std::cout << "runs " << runs << "\nraw_json_bytes " << bytes << "\n";
+    return 0;
+}
 
 // Times |fn| once per line of |file|, at most |max| lines; prints p50 and p99 in microseconds.
 template <class Fn>
@@ -382,7 +426,8 @@ int run_probe(const std::string& db_path, const std::string& dir, const std::str
 int usage(int code) {
     std::cerr << "usage: runmirror_fill_store --db PATH [--runs N] [--agents A] [--projects P]"
                  " [--seed S] [--batch B] [--key KEY] [--pages P] [--paths DIR]\n"
-                 "       runmirror_fill_store --db PATH --probe DIR [--key KEY]\n";
+                 "       runmirror_fill_store --db PATH --probe DIR [--key KEY]\n"
+                 "       runmirror_fill_store --db PATH --jsonl FILE|- [--batch B]\n";
     return code;
 }
 
@@ -560,6 +605,8 @@ int main(int argc, char** argv) {
                 o.paths = value;
             else if (arg == "--probe")
                 o.probe = value;
+            else if (arg == "--jsonl")
+                o.jsonl = value;
             else
                 return runmirror::usage(2);
         } catch (const std::exception&) {
@@ -571,6 +618,7 @@ int main(int argc, char** argv) {
     }
     try {
         if (!o.probe.empty()) return runmirror::run_probe(o.db, o.probe, o.key);
+        if (!o.jsonl.empty()) return runmirror::fill_jsonl(o);
         return runmirror::fill(o);
     } catch (const std::exception& e) {
         std::cerr << "fill_store: " << e.what() << "\n";
