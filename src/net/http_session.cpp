@@ -127,10 +127,13 @@ void copy_headers(const header_list& from, http::fields& to) {
 }
 
 // The head and the body in one gather write: a stored body goes out from the store's memory.
+// An answer to HEAD has the head a GET would get (its Content-Length included) and no body.
 asio::awaitable<error_code> write_response(beast::tcp_stream& stream, response r, bool keep_alive,
-                                           const limits_options& limits) {
+                                           const limits_options& limits,
+                                           bool to_head_request = false) {
     const std::string head = response_head(r, keep_alive);
-    const std::string_view body = status_has_body(r.status) ? r.body_bytes() : std::string_view();
+    const std::string_view body =
+        status_has_body(r.status) && !to_head_request ? r.body_bytes() : std::string_view();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
                                                     asio::buffer(body.data(), body.size())};
     stream.expires_after(limits.write_timeout);
@@ -531,6 +534,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             break;
         }
         const bool keep_alive = head.keep_alive() && !ctx.stopping;
+        const bool head_request = head.method() == http::verb::head;
         const route_match route = match_route(req.method, req.path());
         if (route.kind == route::events) {
             if (!admin_authorised(req, ctx.admin)) {
@@ -568,7 +572,8 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         } else {
             answer = co_await ask_cache(ctx.cache, route, std::move(req));
         }
-        if (auto wec = co_await write_response(stream, std::move(answer), keep_alive, ctx.limits);
+        if (auto wec = co_await write_response(stream, std::move(answer), keep_alive, ctx.limits,
+                                               head_request);
             wec || !keep_alive) {
             break;
         }

@@ -37,3 +37,17 @@ test('health is answered by the daemon itself, without the upstream', async (t) 
   assert.match(res.data.toString('latin1'), /^HTTP\/1\.1 200 /);
   assert.equal(up.count(), 0);
 });
+
+test('HEAD /_runmirror/health has the GET answer\'s head and no body', async (t) => {
+  const { daemon } = await startStack(t);
+  // Two requests on one connection: a body after the HEAD answer would be read as the start of
+  // the next response.
+  const res = await rawRequest(daemon.port,
+    `HEAD /_runmirror/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n` +
+    `GET /_runmirror/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+  const text = res.data.toString('latin1');
+  const [head, rest] = text.split('\r\n\r\n', 2);
+  assert.match(head, /^HTTP\/1\.1 200 /);
+  assert.match(head, /\r\nContent-Length: [1-9]\d*/i, 'the length the GET body would have');
+  assert.match(rest, /^HTTP\/1\.1 200 /, `bytes after the HEAD answer's head: ${JSON.stringify(rest.slice(0, 80))}`);
+});
