@@ -17,6 +17,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 DURATION=10
 REPEAT=1
@@ -71,17 +73,6 @@ if [[ $(nproc) -lt 2 ]]; then WRK_CPU=0; SERVER_CPU=0; echo "run.sh: one core on
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/runmirror-bench.XXXXXX")
 PIDS=()        # every long-lived process started here, stopped in cleanup
 CHILD=""       # the current foreground helper (wrk, warm-up), run in background + wait
-
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-stop_pid() {  # stop_pid PID: TERM, wait up to 5 s, then KILL
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?

@@ -27,6 +27,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
 
 RUNS=1000000
 BUILD="$ROOT/build"
@@ -71,21 +73,12 @@ if [[ $(nproc) -lt 2 ]]; then WRK_CPU=0; SERVER_CPU=0; fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/runmirror-scale.XXXXXX")
 PIDS=()
 REPORTED=0
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-stop_pid() {  # TERM, wait up to 10 s (the writer checkpoints on close), then KILL
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+  # 10 s: the writer checkpoints the WAL on close.
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}" 10; done
   # Logs are kept when the script itself failed; a FAIL in the table (exit 1) is a result.
   if [[ $rc -ne 0 && $REPORTED -eq 0 ]]; then log "kept $TMP (logs, wrk outputs)"; else rm -rf "$TMP"; fi
   exit "$rc"
@@ -196,7 +189,7 @@ start_daemon() {  # start_daemon NAME EXTRA_ARGS...: sets PORT
   done
   echo "store_scale.sh: $name not healthy" >&2; return 1
 }
-stop_daemon() { stop_pid "${PIDS[-1]}"; unset 'PIDS[-1]'; }
+stop_daemon() { stop_pid "${PIDS[-1]}" 10; unset 'PIDS[-1]'; }
 
 check_status() {  # check_status PATHS EXPECTED: the first path answers 200 with that Cache-Status
   local path headers
