@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runmirror/body_file.hpp"
+
 namespace runmirror {
 
 struct header_field {
@@ -44,9 +46,18 @@ struct response {
     // Set instead of |body| when the bytes are shared with the store's memory (hits): they are
     // written to the client from there, never copied.
     std::shared_ptr<const std::string> shared_body;
+    // Set instead of both when the bytes are in a sealed memory file (large cached pages): the
+    // session sends them with sendfile. body_bytes() is empty then; body_size() is not.
+    std::shared_ptr<const body_file> file_body;
 
+    // The bytes held in memory (|shared_body| or |body|).
     std::string_view body_bytes() const {
         return shared_body ? std::string_view(*shared_body) : std::string_view(body);
+    }
+    std::size_t body_size() const { return file_body ? file_body->size() : body_bytes().size(); }
+    // The bytes wherever they are, as a copy: for tests and logs, not the hit path.
+    std::string body_text() const {
+        return file_body ? file_body->read() : std::string(body_bytes());
     }
 
     std::optional<std::string_view> header(std::string_view name) const {

@@ -3,10 +3,12 @@
 // exactly as received; the other fields are indexed copies pulled out of those bytes.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "runmirror/body_file.hpp"
 #include "runmirror/clock.hpp"
 
 namespace runmirror {
@@ -37,8 +39,12 @@ struct stored_run {
 
 // One cached list answer, for one tenant and one normalised query.
 struct stored_list_page {
-    std::string body;  // upstream bytes of the whole page
+    std::string body;  // upstream bytes of the whole page; empty when |file| holds them
     time_point fetched_at;
+    // Set by the memory cache for large pages, which it keeps in a sealed memory file.
+    std::shared_ptr<const body_file> file;
+
+    std::string text() const { return file ? file->read() : body; }
 };
 
 // A query over stored runs, used to assemble list pages offline and by the browse API.

@@ -59,6 +59,15 @@ std::shared_ptr<const std::string> body_of(const std::shared_ptr<const Stored>& 
     return {stored, &stored->body};
 }
 
+// A stored page's answer: from its memory file when the memory cache keeps it in one.
+response stored_page_answer(const std::shared_ptr<const stored_list_page>& page,
+                            std::string_view status_params, time_point now) {
+    if (!page->file) return stored_answer(body_of(page), status_params, page->fetched_at, now);
+    response r = stored_answer(nullptr, status_params, page->fetched_at, now);
+    r.file_body = page->file;
+    return r;
+}
+
 response with_cache_status(response r, std::string params) {
     set_header(r.headers, "Cache-Status", cache_status(params));
     return r;
@@ -233,7 +242,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
                                    options_.list_max_age, now);
 
     if (d.what == action::serve_stored) {
-        return done(stored_answer(body_of(page), hit_params(d), page->fetched_at, now));
+        return done(stored_page_answer(page, hit_params(d), now));
     }
     // Assembled pages only for a tenant upstream has shown runs: for any other key an empty
     // page would read as "this agent has no runs".
@@ -252,7 +261,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
     fallback_fn fallback;
     if (page) {
         fallback = [page](const std::string& params, time_point now) -> std::optional<response> {
-            return stored_answer(body_of(page), params, page->fetched_at, now);
+            return stored_page_answer(page, params, now);
         };
     } else if (known_tenant) {
         // Never fetched and the upstream fails: what the store has is better than an error.

@@ -78,7 +78,7 @@ std::string response_head(const response& r, bool keep_alive) {
     }
     if (status_has_body(r.status)) {
         out += "Content-Length: ";
-        append_number(out, r.body_bytes().size());
+        append_number(out, r.body_size());
         out += "\r\n";
     }
     if (!keep_alive) out += "Connection: close\r\n";

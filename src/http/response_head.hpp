@@ -12,7 +12,7 @@ namespace runmirror {
 // 1xx, 204 and 304 answers have no body, and so no Content-Length.
 bool status_has_body(int status);
 
-// |r|'s head as HTTP/1.1, framing its body_bytes() with a Content-Length. Framing headers in
+// |r|'s head as HTTP/1.1, framing its body (body_size()) with a Content-Length. Framing headers in
 // r.headers (Content-Length, Transfer-Encoding, Connection, Keep-Alive) are replaced, not
 // repeated. |keep_alive| false adds "Connection: close".
 std::string response_head(const response& r, bool keep_alive);

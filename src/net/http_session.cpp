@@ -30,6 +30,7 @@
 #include "http/json_error.hpp"
 #include "http/response_head.hpp"
 #include "http/router.hpp"
+#include "net/file_send.hpp"
 #include "net/upstream_pool.hpp"
 
 namespace runmirror::net {
@@ -126,14 +127,19 @@ void copy_headers(const header_list& from, http::fields& to) {
         to.insert(f.name, f.value);
 }
 
-// The head and the body in one gather write: a stored body goes out from the store's memory.
+// The head and the body in one gather write: a stored body goes out from the store's memory,
+// or from its memory file with sendfile.
 // An answer to HEAD has the head a GET would get (its Content-Length included) and no body.
 asio::awaitable<error_code> write_response(beast::tcp_stream& stream, response r, bool keep_alive,
                                            const limits_options& limits,
                                            bool to_head_request = false) {
     const std::string head = response_head(r, keep_alive);
-    const std::string_view body =
-        status_has_body(r.status) && !to_head_request ? r.body_bytes() : std::string_view();
+    const bool with_body = status_has_body(r.status) && !to_head_request;
+    if (with_body && r.file_body) {
+        co_return co_await send_head_and_file(stream.socket(), head, *r.file_body,
+                                              limits.write_timeout);
+    }
+    const std::string_view body = with_body ? r.body_bytes() : std::string_view();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head),
                                                     asio::buffer(body.data(), body.size())};
     stream.expires_after(limits.write_timeout);

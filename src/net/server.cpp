@@ -4,6 +4,7 @@
 #include "runmirror/server.hpp"
 
 #include <atomic>
+#include <csignal>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -73,6 +74,9 @@ class server_impl final : public server {
     }
 
     int run() override {
+        // A client that goes away mid-answer must end its session, not the daemon: sendfile(2)
+        // has no MSG_NOSIGNAL, so a broken pipe is an error code here, never a signal.
+        std::signal(SIGPIPE, SIG_IGN);
         bind();
         signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
             if (ec) return;

@@ -144,12 +144,17 @@ class memory_cached_store final : public forwarding_store {
             generation = generation_;
         }
         auto page = inner().find_list_page(tenant, key);
-        if (page) {
-            std::lock_guard lock(mutex_);
-            if (generation == generation_) {
-                keep(pages_, lru_kind::page, pair_key(tenant, key), page, page->body.size());
-            }
+        if (!page) return page;
+        // Copied to a file outside the lock: a few hundred KB take tens of microseconds.
+        auto filed = page->body.size() >= options_.file_threshold_bytes ? in_file(*page) : nullptr;
+        std::lock_guard lock(mutex_);
+        if (generation != generation_) return filed ? filed : page;
+        if (filed && files_held_ < options_.max_files) {
+            if (keep(pages_, lru_kind::page, pair_key(tenant, key), filed, filed->file->size()))
+                ++files_held_;
+            return filed;
         }
+        keep(pages_, lru_kind::page, pair_key(tenant, key), page, page->body.size());
         return page;
     }
 
@@ -196,17 +201,34 @@ class memory_cached_store final : public forwarding_store {
     // The callers hold mutex_ for everything below, up to check_external.
     void touch(lru_list::iterator pos) { lru_.splice(lru_.begin(), lru_, pos); }
 
+    // Whether |value| is now held (it is not when too large, or when |key| is already held).
     template <class V>
-    void keep(string_map<slot<V>>& map, lru_kind kind, std::string_view key, V value,
+    bool keep(string_map<slot<V>>& map, lru_kind kind, std::string_view key, V value,
               std::size_t bytes) {
         const std::size_t charge = bytes + 2 * key.size() + entry_overhead;
         // One entry must not push out most others.
-        if (charge > options_.budget_bytes / 8 || map.find(key) != map.end()) return;
+        if (charge > options_.budget_bytes / 8 || map.find(key) != map.end()) return false;
         lru_.push_front({kind, std::string(key), charge});
         map.emplace(std::string(key), slot<V>{std::move(value), lru_.begin()});
         used_ += charge;
+        // An entry as large as the budget was refused above, so this one is not evicted.
         while (used_ > options_.budget_bytes && !lru_.empty())
             evict(lru_.back());
+        return true;
+    }
+
+    // The page with its bytes in a sealed memory file, or null when none could be made.
+    static std::shared_ptr<const stored_list_page> in_file(const stored_list_page& page) {
+        auto file = body_file::copy_of(page.body);
+        if (!file) return nullptr;
+        return std::make_shared<const stored_list_page>(
+            stored_list_page{{}, page.fetched_at, std::move(file)});
+    }
+
+    template <class V>
+    void released(const V&) {}
+    void released(const std::shared_ptr<const stored_list_page>& page) {
+        if (page->file) --files_held_;
     }
 
     void keep_run(const std::shared_ptr<const stored_run>& run) {
@@ -218,6 +240,7 @@ class memory_cached_store final : public forwarding_store {
         auto it = map.find(key);
         if (it == map.end()) return;
         used_ -= it->second.pos->charge;
+        released(it->second.value);
         lru_.erase(it->second.pos);
         map.erase(it);
     }
@@ -226,6 +249,7 @@ class memory_cached_store final : public forwarding_store {
     void drop_all(string_map<slot<V>>& map) {
         for (auto& [key, slot] : map) {
             used_ -= slot.pos->charge;
+            released(slot.value);
             lru_.erase(slot.pos);
         }
         map.clear();
@@ -289,6 +313,7 @@ class memory_cached_store final : public forwarding_store {
         runs_.clear();
         jobs_.clear();
         pages_.clear();
+        files_held_ = 0;
         lru_.clear();
         used_ = 0;
         grants_.clear();
@@ -302,7 +327,8 @@ class memory_cached_store final : public forwarding_store {
     // Bumped by every drop: a value read from inner_ across a bump may be stale, not kept.
     std::uint64_t generation_ = 0;
     std::size_t used_ = 0;
-    lru_list lru_;  // most recently used first
+    std::size_t files_held_ = 0;  // pages in pages_ whose bytes are in a body_file
+    lru_list lru_;                // most recently used first
     string_map<slot<std::shared_ptr<const stored_run>>> runs_;
     string_map<slot<std::string>> jobs_;                               // job id -> run id
     string_map<slot<std::shared_ptr<const stored_list_page>>> pages_;  // "tenant\nkey"

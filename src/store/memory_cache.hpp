@@ -11,6 +11,10 @@
 //
 // Runs and list pages are bounded together by bytes, least recently used first out. Grants
 // are kept only when present (a missing grant sends the request upstream anyway) and are few.
+//
+// Large list pages are kept in sealed memory files (runmirror/body_file.hpp), not on the heap:
+// the session sends them with sendfile, without copying them into the socket. Each holds a
+// file descriptor, so at most |max_files| are kept that way; past that they stay on the heap.
 
 #include <chrono>
 #include <cstddef>
@@ -23,6 +27,8 @@ namespace runmirror {
 struct memory_cache_options {
     std::size_t budget_bytes = 12 * 1024 * 1024;
     std::chrono::milliseconds external_check{100};
+    std::size_t file_threshold_bytes = 64 * 1024;  // pages at least this large go to a file
+    std::size_t max_files = 256;
 };
 
 // Wraps |inner|; a budget of 0 returns |inner| itself.

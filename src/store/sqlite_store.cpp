@@ -530,7 +530,7 @@ class sqlite_store final : public store {
                 return nullptr;
             }
             return std::make_shared<const stored_list_page>(
-                stored_list_page{s->column_text(0), from_unix_ms(s->column_int64(1))});
+                stored_list_page{s->column_text(0), from_unix_ms(s->column_int64(1)), nullptr});
         });
     }
 

@@ -49,6 +49,7 @@ class observed_store final : public forwarding_store {
     using forwarding_store::forwarding_store;
 
     int run_reads = 0;
+    int page_reads = 0;
     int grant_reads = 0;
     std::function<void()> after_read;
 
@@ -62,6 +63,11 @@ class observed_store final : public forwarding_store {
         ++run_reads;
         return forwarding_store::find_run_by_job(job);
     }
+    std::shared_ptr<const stored_list_page> find_list_page(std::string_view tenant,
+                                                           std::string_view key) override {
+        ++page_reads;
+        return forwarding_store::find_list_page(tenant, key);
+    }
     bool has_grant(std::string_view t, std::string_view p) override {
         ++grant_reads;
         return forwarding_store::has_grant(t, p);
@@ -69,10 +75,10 @@ class observed_store final : public forwarding_store {
 };
 
 struct cached_fixture {
-    cached_fixture() {
+    explicit cached_fixture(const memory_cache_options& options = small_cache()) {
         auto inner = std::make_unique<observed_store>(open_sqlite_store(dir.file("runs.db")));
         observed = inner.get();
-        db = with_memory_cache(std::move(inner), small_cache());
+        db = with_memory_cache(std::move(inner), options);
     }
     temp_dir dir;
     observed_store* observed;
@@ -159,6 +165,59 @@ TEST_CASE("memory cache: list pages are replaced by writes and dropped with thei
     f.db->revoke_tenant("t1");
     CHECK_FALSE(f.db->find_list_page("t1", "k"));
     CHECK(f.db->find_list_page("t2", "k")->body == "other");
+}
+
+memory_cache_options files_from_1k(std::size_t max_files = 256) {
+    memory_cache_options o = small_cache();
+    o.file_threshold_bytes = 1024;
+    o.max_files = max_files;
+    return o;
+}
+
+std::string large_page(char fill) {
+    return "{\"items\":\"" + std::string(4000, fill) + "\"}";
+}
+
+TEST_CASE("memory cache: a large list page is held in a sealed file and served from it") {
+    cached_fixture f(files_from_1k());
+    f.db->put_list_page("t1", "k", large_page('a'), t1);
+    f.db->put_list_page("t1", "small", "{}", t1);
+
+    auto first = f.db->find_list_page("t1", "k");
+    REQUIRE(first);
+    REQUIRE(first->file);
+    CHECK(first->body.empty());
+    CHECK(first->text() == large_page('a'));
+    CHECK(first->fetched_at == t1);
+    CHECK(f.db->find_list_page("t1", "k") == first);  // held: the same file, no store read
+    CHECK(f.observed->page_reads == 1);
+
+    auto small = f.db->find_list_page("t1", "small");
+    CHECK_FALSE(small->file);
+    CHECK(small->body == "{}");
+
+    f.db->put_list_page("t1", "k", large_page('b'), t2);
+    auto replaced = f.db->find_list_page("t1", "k");
+    REQUIRE(replaced->file);
+    CHECK(replaced->text() == large_page('b'));
+    CHECK(first->text() == large_page('a'));  // an answer still being sent keeps its bytes
+}
+
+TEST_CASE("memory cache: past max_files large pages stay on the heap; a dropped file frees one") {
+    cached_fixture f(files_from_1k(1));
+    f.db->put_list_page("t1", "k1", large_page('a'), t1);
+    f.db->put_list_page("t1", "k2", large_page('b'), t1);
+    REQUIRE(f.db->find_list_page("t1", "k1")->file);
+    auto heap = f.db->find_list_page("t1", "k2");
+    CHECK_FALSE(heap->file);
+    CHECK(heap->body == large_page('b'));
+    CHECK(f.db->find_list_page("t1", "k2") == heap);  // held all the same
+    CHECK(f.observed->page_reads == 2);
+
+    f.db->put_list_page("t1", "k1", large_page('c'), t2);  // drops the one file held
+    auto again = f.db->find_list_page("t1", "k1");
+    REQUIRE(again->file);
+    CHECK(again->text() == large_page('c'));
 }
 
 TEST_CASE("memory cache: a grant costs one store read, and a revoke ends it") {

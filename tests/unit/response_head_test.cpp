@@ -25,6 +25,13 @@ TEST_CASE("response head: a shared body is measured like an owned one") {
     CHECK(response_head(r, true) == "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
 }
 
+TEST_CASE("response head: a body in a file is measured by the file's size") {
+    response r;
+    r.file_body = body_file::copy_of(std::string(70000, 'y'));
+    REQUIRE(r.file_body);
+    CHECK(response_head(r, true) == "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n");
+}
+
 TEST_CASE("response head: framing headers from elsewhere are replaced, not repeated") {
     response r;
     r.status = 404;

@@ -4,6 +4,7 @@
 #include <deque>
 
 #include "cache/run_cache.hpp"
+#include "store/memory_cache.hpp"
 #include "support/scripted_upstream.hpp"
 #include "util/tenant.hpp"
 
@@ -182,6 +183,23 @@ TEST_CASE_FIXTURE(fixture, "a failed delete leaves the run served") {
     CHECK(get("/api/v1/extraction/runs/r5").status == 200);
 }
 
+TEST_CASE_FIXTURE(fixture, "a list page the memory cache holds in a file is answered from it") {
+    cache.reset();  // it holds the store being replaced
+    db = with_memory_cache(open_sqlite_store(":memory:"), {.file_threshold_bytes = 64});
+    make_cache();
+    const std::string page = "{\"items\":[" + run_json("ra", "SUCCESS") + "],\"total\":1}";
+    up.script.push_back(answer(200, page));
+    CHECK(get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50").body_text() == page);
+
+    response hit = get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50");
+    CHECK(cache_status(hit) == "runmirror; hit");
+    REQUIRE(hit.file_body);
+    CHECK(hit.body_bytes().empty());
+    CHECK(hit.body_size() == page.size());
+    CHECK(hit.body_text() == page);
+    CHECK(up.seen.size() == 1);
+}
+
 TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets by id") {
     const std::string a = run_json("ra", "SUCCESS", "p1", "2026-01-02T00:00:00Z");
     const std::string b = run_json("rb", "ERROR", "p1", "2026-01-01T00:00:00Z");
@@ -204,7 +222,8 @@ TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets 
             get("/api/v1/extraction/runs?extraction_agent_id=agent-1&skip=1&limit=1");
         CHECK(assembled.status == 200);
         CHECK(cache_status(assembled) == "runmirror; hit; detail=assembled");
-        CHECK(assembled.body_bytes() == "{\"items\":[" + b + "],\"total\":2,\"skip\":1,\"limit\":1}");
+        CHECK(assembled.body_bytes() ==
+              "{\"items\":[" + b + "],\"total\":2,\"skip\":1,\"limit\":1}");
         // A key upstream never showed anything gets no (misleadingly empty) page.
         CHECK(get("/api/v1/extraction/runs?extraction_agent_id=agent-1", "key-z").status == 403);
     }

@@ -231,15 +231,15 @@ TEST_CASE("store: list pages") {
 
         auto got = s.find_list_page("t1", "k");
         REQUIRE(got);
-        CHECK(got->body == R"({"items":[],"total":0})");
+        CHECK(got->text() == R"({"items":[],"total":0})");
         CHECK(got->fetched_at == t1);
 
         s.put_list_page("t1", "k", "replaced", t2);
         got = s.find_list_page("t1", "k");
         REQUIRE(got);
-        CHECK(got->body == "replaced");
+        CHECK(got->text() == "replaced");
         CHECK(got->fetched_at == t2);
-        CHECK(s.find_list_page("t2", "k")->body == "other tenant");
+        CHECK(s.find_list_page("t2", "k")->text() == "other tenant");
         CHECK_FALSE(s.find_list_page("t1", "other-key"));
     });
 }

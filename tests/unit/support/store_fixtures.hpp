@@ -45,11 +45,12 @@ void on_each_store(Body&& body) {
         body(*s);
     }
     // The daemon's store: every store behaviour must hold through the memory cache too. A small
-    // budget makes the tests evict as well as hit.
+    // budget makes the tests evict as well as hit; a tiny file threshold puts every list page
+    // it holds in a memory file.
     SUBCASE("file (WAL) behind the memory cache") {
         temp_dir dir;
-        auto s =
-            with_memory_cache(open_sqlite_store(dir.file("runs.db")), {.budget_bytes = 64 * 1024});
+        auto s = with_memory_cache(open_sqlite_store(dir.file("runs.db")),
+                                   {.budget_bytes = 64 * 1024, .file_threshold_bytes = 4});
         body(*s);
     }
 }
