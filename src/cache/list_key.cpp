@@ -11,7 +11,9 @@
 
 namespace runmirror {
 
-std::optional<query_params> decode_query(std::string_view query) {
+namespace detail {
+
+std::optional<query_params> decode_query_with_boost_url(std::string_view query) {
     // Boost.URL 1.81 reads a null data pointer as a C string (strlen(nullptr)).
     if (query.empty()) return query_params{};
     auto parsed = boost::urls::parse_query(query);
@@ -21,6 +23,44 @@ std::optional<query_params> decode_query(std::string_view query) {
         // An empty segment ("a=1&&b=2") carries nothing; keeping it would split the cache.
         if (p.key.empty() && !p.has_value) continue;
         out.emplace_back(p.key.decode(), p.has_value ? p.value.decode() : std::string());
+    }
+    return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+// RFC 3986 query characters that stand for themselves: unreserved ("-._~" and alphanumerics),
+// sub-delims ("!$&'()*+,;=") and ":@/?". ('%' is not: a query with escapes takes Boost.URL's
+// way.)
+constexpr std::string_view plain_query_marks = "-._~!$&'()*+,;=:@/?";
+
+bool is_plain_query_char(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return plain_query_marks.find(c) != std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<query_params> decode_query(std::string_view query) {
+    for (char c : query) {
+        if (!is_plain_query_char(c)) return detail::decode_query_with_boost_url(query);
+    }
+    // Nothing to decode: split at '&', then at the first '='.
+    query_params out;
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view segment = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        if (segment.empty()) continue;
+        const auto eq = segment.find('=');
+        if (eq == std::string_view::npos) {
+            out.emplace_back(std::string(segment), std::string());
+        } else {
+            out.emplace_back(std::string(segment.substr(0, eq)),
+                             std::string(segment.substr(eq + 1)));
+        }
     }
     return out;
 }
@@ -39,9 +79,13 @@ std::optional<std::int64_t> parse_count(const std::string& s) {
 std::optional<std::string> normalise_list_query(std::string_view query) {
     auto params = decode_query(query);
     if (!params) return std::nullopt;
-    std::sort(params->begin(), params->end());
+    return list_key_of(std::move(*params));
+}
+
+std::string list_key_of(query_params params) {
+    std::sort(params.begin(), params.end());
     std::string key;
-    for (const auto& [k, v] : *params) {
+    for (const auto& [k, v] : params) {
         if (!key.empty()) key += '&';
         key += url_encode(k);
         key += '=';
@@ -53,8 +97,12 @@ std::optional<std::string> normalise_list_query(std::string_view query) {
 std::optional<list_params> parse_list_params(std::string_view query) {
     auto params = decode_query(query);
     if (!params) return std::nullopt;
+    return list_params_of(*params);
+}
+
+std::optional<list_params> list_params_of(const query_params& params) {
     list_params out;
-    for (const auto& [k, v] : *params) {
+    for (const auto& [k, v] : params) {
         if (k == "extraction_agent_id") {
             out.extraction_agent_id = v;
         } else if (k == "project_id") {

@@ -15,11 +15,14 @@ namespace runmirror {
 using query_params = std::vector<std::pair<std::string, std::string>>;
 
 // The parameters of |query|, percent-decoded, in order; empty segments ("a=1&&b=2") are
-// skipped. nullopt when |query| is not a valid query string (bad percent-encoding).
+// skipped. nullopt when |query| is not a valid query string (bad percent-encoding). '+' is
+// kept as it is (the API does not use form encoding).
 std::optional<query_params> decode_query(std::string_view query);
 
 // nullopt when |query| is not a valid query string (bad percent-encoding).
 std::optional<std::string> normalise_list_query(std::string_view query);
+// The key of parameters already decoded.
+std::string list_key_of(query_params params);
 
 // The filters and window of a list request, for assembling a page from stored runs.
 struct list_params {
@@ -31,5 +34,13 @@ struct list_params {
 
 // nullopt when skip/limit are not non-negative integers.
 std::optional<list_params> parse_list_params(std::string_view query);
+std::optional<list_params> list_params_of(const query_params& params);
+
+namespace detail {
+// decode_query through Boost.URL for any query. decode_query takes a shorter way for queries
+// with nothing to decode (no '%', only characters a query may carry as they are) and must
+// agree with this on every input: the unit tests compare the two.
+std::optional<query_params> decode_query_with_boost_url(std::string_view query);
+}  // namespace detail
 
 }  // namespace runmirror

@@ -227,8 +227,9 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
 }
 
 void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_fn done) {
-    const auto key = normalise_list_query(req.query());
-    const auto params = parse_list_params(req.query());
+    auto decoded = decode_query(req.query());
+    const auto params = decoded ? list_params_of(*decoded) : std::nullopt;
+    const auto key = params ? std::optional(list_key_of(std::move(*decoded))) : std::nullopt;
     if (!key || !params) {
         return done(with_cache_status(json_error(400, "invalid query string"), "fwd=bypass"));
     }

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "cache/list_key.hpp"
 
 using namespace runmirror;
@@ -43,4 +47,45 @@ TEST_CASE("an absent query decodes to no parameters") {
     REQUIRE(none);
     CHECK(none->empty());
     CHECK(normalise_list_query(std::string_view()) == "");
+}
+
+TEST_CASE("the short way of decoding a query agrees with Boost.URL's on every query") {
+    const std::vector<std::string> fixed = {
+        "",          "&",           "&&",           "=",
+        "a",         "a=",          "=v",           "a=b=c",
+        "a=1&&b=2&", "a+b=c+d",     "x=%41%2d",     "x=%zz",
+        "x=%4",      "a b=c",       "a=\xc3\xa9",   "a=b#c",
+        "a=[1]",     "q=a/b?c:d@e", "k='(x)!*,;$'", "extraction_agent_id=agent-1&skip=50&limit=50"};
+    for (const auto& q : fixed) {
+        CAPTURE(q);
+        CHECK(decode_query(q) == detail::decode_query_with_boost_url(q));
+    }
+    // Random queries: half of plain characters only (the short way), half with what needs
+    // escaping too (Boost.URL's way, or a refusal).
+    const std::string plain = "ab09-._~!$&'()*+,;=:@/?";
+    const std::string alphabet = plain + "%2fFz #[]\"<>\\^`{|}\x01\x7f\xc3\xa9";
+    std::uint64_t state = 12345;
+    auto next = [&] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<std::size_t>(state >> 33);
+    };
+    for (int i = 0; i < 20000; ++i) {
+        std::string q;
+        const std::size_t length = next() % 24;
+        for (std::size_t j = 0; j < length; ++j)
+            q += i % 2 ? alphabet[next() % alphabet.size()] : plain[next() % plain.size()];
+        CAPTURE(q);
+        REQUIRE(decode_query(q) == detail::decode_query_with_boost_url(q));
+    }
+}
+
+TEST_CASE("a list request's key and window come from one decoding") {
+    auto params = decode_query("skip=50&extraction_agent_id=a%20b&limit=10");
+    REQUIRE(params);
+    CHECK(list_key_of(*params) == "extraction_agent_id=a%20b&limit=10&skip=50");
+    auto window = list_params_of(*params);
+    REQUIRE(window);
+    CHECK(window->extraction_agent_id == "a b");
+    CHECK(window->skip == 50);
+    CHECK(window->limit == 10);
 }
