@@ -724,6 +724,12 @@ class agent_ids_handler
         id_next_ = false;
         return !top_;
     }
+    // An id that is not a string is no agent id, as for runs' fields. (Without this, numbers
+    // would reach String() as the careful stream's stand-in text "0".)
+    bool RawNumber(const char*, rapidjson::SizeType, bool) {
+        id_next_ = false;
+        return !top_;
+    }
     bool top_is_array() const { return top_is_array_; }
 
     std::vector<std::string> ids;
@@ -847,8 +853,7 @@ std::pair<run_list, error> parse_run_list_careful(std::string_view body) {
 }  // namespace detail
 
 std::pair<std::vector<std::string>, error> parse_agent_ids(std::string_view body) {
-    // Careful pass only: an agents answer is rare, and agent_ids_handler takes a numeric "id"
-    // through String(), which from the careful stream is the stand-in "0".
+    // Careful pass only: an agents answer is rare.
     return detail::parse_agent_ids_careful(body);
 }
 

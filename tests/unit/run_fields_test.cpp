@@ -347,3 +347,10 @@ TEST_CASE("agent ids come from a JSON array of agents, top-level ids only") {
     CHECK(parse_agent_ids(R"([{"id":"a1"})").second);
     CHECK(parse_agent_ids("[]").first.empty());
 }
+
+TEST_CASE("an agent whose id is not a string has no id") {
+    auto [ids, err] = parse_agent_ids(R"([{"id":42},{"id":null},{"id":"a1"},{"id":1e999}])");
+    CHECK_FALSE(err);
+    CHECK(ids == std::vector<std::string>{"a1"});
+    CHECK(parse_agent_ids("7").second);
+}
