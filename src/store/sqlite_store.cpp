@@ -60,17 +60,19 @@ stored_run read_run(const sqlite::statement& row) {
 
 // The WHERE clause of list_runs. Filters are spliced in rather than written as
 // "(?2 = '' OR ...)" so that SQLite can walk the (agent|project, created_at, id) indexes.
-// Parameters: ?1 tenant, ?2 agent, ?3 project.
-std::string list_runs_where(const run_query& q) {
-    // With neither filter, "+project_id" keeps the planner off runs_browse_by_project (which
-    // would sort every run of the tenant's projects) and on runs_browse, already in page order
-    // with project_id in each entry.
-    const bool unfiltered = q.extraction_agent_id.empty() && q.project_id.empty();
-    std::string where = unfiltered ? " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
-                                     " AND +project_id IN"
-                                   : " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
-                                     " AND project_id IN";
-    where += " (SELECT project_id FROM grants WHERE tenant = ?1)";
+// Parameters: ?1 tenant, ?2 agent, ?3 project. |check_grants| false leaves out the test of each
+// run's project against the tenant's grants; only for a tenant that holds every project the
+// filters select (tenant_holds_every_project).
+std::string list_runs_where(const run_query& q, bool check_grants) {
+    std::string where = " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL";
+    if (check_grants) {
+        // With neither filter, "+project_id" keeps the planner off runs_browse_by_project (which
+        // would sort every run of the tenant's projects) and on runs_browse, already in page
+        // order with project_id in each entry.
+        const bool unfiltered = q.extraction_agent_id.empty() && q.project_id.empty();
+        where += unfiltered ? " AND +project_id IN" : " AND project_id IN";
+        where += " (SELECT project_id FROM grants WHERE tenant = ?1)";
+    }
     if (!q.extraction_agent_id.empty()) {
         where += " AND extraction_agent_id = ?2";
     }
@@ -78,6 +80,26 @@ std::string list_runs_where(const run_query& q) {
         where += " AND project_id = ?3";
     }
     return where;
+}
+
+// True when every stored, not deleted run that |q|'s filters select is in a project the tenant
+// holds a grant for: then a page needs no grant test per run. That test is one probe of the
+// grant list per index entry walked, and a page at skip S walks S + limit entries; a tenant
+// that mirrored an agent usually holds all of its projects. Decided from run_counts (kept by
+// triggers, schema/004), whose rows are exactly those runs grouped by (agent, project, status),
+// so it must be asked in the same read transaction as the page. Parameters as list_runs_where.
+bool tenant_holds_every_project(sqlite::database& db, const run_query& q) {
+    std::string sql =
+        "SELECT NOT EXISTS (SELECT 1 FROM run_counts WHERE runs > 0"
+        " AND project_id NOT IN (SELECT project_id FROM grants WHERE tenant = ?1)";
+    if (!q.extraction_agent_id.empty()) sql += " AND extraction_agent_id = ?2";
+    if (!q.project_id.empty()) sql += " AND project_id = ?3";
+    sql += ")";
+    sqlite::statement_use s(db, sql);
+    s->bind_text(1, q.tenant);
+    if (!q.extraction_agent_id.empty()) s->bind_text(2, q.extraction_agent_id);
+    if (!q.project_id.empty()) s->bind_text(3, q.project_id);
+    return s->step() && s->column_int64(0) == 1;
 }
 
 void bind_list_filters(sqlite::statement& s, const run_query& q) {
@@ -374,7 +396,6 @@ class sqlite_store final : public store {
     }
 
     run_page list_runs(const run_query& query) override {
-        std::string where = list_runs_where(query);
         // The total from the counts the triggers keep (schema/004), not by counting the runs:
         // an agent may have hundreds of thousands.
         std::string count_sql =
@@ -382,10 +403,8 @@ class sqlite_store final : public store {
             " WHERE project_id IN (SELECT project_id FROM grants WHERE tenant = ?1)";
         if (!query.extraction_agent_id.empty()) count_sql += " AND extraction_agent_id = ?2";
         if (!query.project_id.empty()) count_sql += " AND project_id = ?3";
-        std::string page_sql =
-            "SELECT " RUN_COLUMNS + where + " ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
         return read([&](sqlite::database& db) {
-            // One snapshot, so total and items agree.
+            // One snapshot, so total, items and the grant decision agree.
             sqlite::transaction snapshot(db, sqlite::transaction::kind::deferred);
             run_page page;
             {
@@ -394,6 +413,15 @@ class sqlite_store final : public store {
                 count->step();
                 page.total = count->column_int64(0);
             }
+            // No run to show, no page to walk (an unknown tenant, or none granted).
+            if (page.total == 0) {
+                snapshot.commit();
+                return page;
+            }
+            const bool check_grants = !tenant_holds_every_project(db, query);
+            const std::string page_sql = "SELECT " RUN_COLUMNS +
+                                         list_runs_where(query, check_grants) +
+                                         " ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
             sqlite::statement_use items(db, page_sql);
             bind_list_filters(*items, query);
             items->bind_int64(4, std::max<std::int64_t>(query.limit, 0));

@@ -350,6 +350,72 @@ TEST_CASE("store: list_runs") {
     });
 }
 
+// A tenant that holds every project of what a page selects is served without a grant test per
+// run; these cases move a tenant in and out of that state and check nothing leaks either way.
+TEST_CASE("store: list_runs for a tenant holding every project, and after that changes") {
+    on_each_store([](store& s) {
+        std::vector<run_fields> runs = {
+            make_fields("r1", "p1", "a1", "2024-01-01T00:00:01Z"),
+            make_fields("r2", "p2", "a1", "2024-01-01T00:00:02Z"),
+            make_fields("r3", "p1", "a2", "2024-01-01T00:00:03Z"),
+        };
+        for (const run_fields& f : runs)
+            s.put_run(f, body_for(f), t1);
+        s.grant("tenant", {"p1", "p2"});
+
+        run_page page = s.list_runs(query("tenant"));
+        CHECK(page.total == 3);
+        CHECK(ids(page) == std::vector<std::string>{"r3", "r2", "r1"});
+        CHECK(page.items[1].body == body_for(runs[1]));
+        page = s.list_runs(query("tenant", "a1", "", 1, 1));
+        CHECK(page.total == 2);
+        CHECK(ids(page) == std::vector<std::string>{"r1"});
+
+        SUBCASE("a run of a project not granted arrives: hidden from every query") {
+            const run_fields late = make_fields("r9", "p9", "a1", "2024-01-01T00:00:09Z");
+            s.put_run(late, body_for(late), t2);
+            CHECK(ids(s.list_runs(query("tenant"))) == std::vector<std::string>{"r3", "r2", "r1"});
+            page = s.list_runs(query("tenant", "a1"));
+            CHECK(page.total == 2);
+            CHECK(ids(page) == std::vector<std::string>{"r2", "r1"});
+            CHECK(s.list_runs(query("tenant", "a1", "p9")).items.empty());
+            // a2 still has only granted projects.
+            CHECK(ids(s.list_runs(query("tenant", "a2"))) == std::vector<std::string>{"r3"});
+
+            SUBCASE("and is deleted again: the agent is all granted once more") {
+                s.tombstone_run("r9", t2);
+                CHECK(ids(s.list_runs(query("tenant", "a1"))) ==
+                      std::vector<std::string>{"r2", "r1"});
+            }
+            SUBCASE("and its project is granted") {
+                s.grant("tenant", {"p9"});
+                page = s.list_runs(query("tenant", "a1"));
+                CHECK(page.total == 3);
+                CHECK(ids(page) == std::vector<std::string>{"r9", "r2", "r1"});
+            }
+        }
+        SUBCASE("a run moves to a project not granted: hidden") {
+            run_fields moved = runs[0];
+            moved.project_id = "p9";
+            s.put_run(moved, body_for(moved), t2);
+            CHECK(ids(s.list_runs(query("tenant", "a1"))) == std::vector<std::string>{"r2"});
+            CHECK(ids(s.list_runs(query("tenant"))) == std::vector<std::string>{"r3", "r2"});
+        }
+        SUBCASE("a tenant holding only some of the projects sees only those") {
+            s.grant("partial", {"p2"});
+            CHECK(ids(s.list_runs(query("partial"))) == std::vector<std::string>{"r2"});
+            CHECK(ids(s.list_runs(query("partial", "a1"))) == std::vector<std::string>{"r2"});
+            CHECK(s.list_runs(query("partial", "a2")).items.empty());
+            CHECK(s.list_runs(query("partial", "", "p1")).items.empty());
+        }
+        SUBCASE("revoked: nothing") {
+            s.revoke_tenant("tenant");
+            CHECK(s.list_runs(query("tenant", "a1")).items.empty());
+            CHECK(s.list_runs(query("tenant")).items.empty());
+        }
+    });
+}
+
 TEST_CASE("store: schema version is the last embedded migration") {
     auto migrations = embedded_migrations();
     REQUIRE_FALSE(migrations.empty());
