@@ -34,7 +34,8 @@ constexpr std::size_t max_idle_readers = 4;
     "id, body, project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
     "created_at, updated_at, fetched_at, deleted_at"
 
-// Bodies are kept packed (store/body_codec): a BLOB is a zstd frame, TEXT the body itself.
+// Bodies are kept packed (store/body_codec): a BLOB is an LZ4 frame (zstd in older rows), TEXT
+// the body itself.
 std::string read_body(const sqlite::statement& row, int column) {
     return unpack_body(row.column_view(column), row.column_is_blob(column));
 }
