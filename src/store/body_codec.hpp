@@ -1,6 +1,7 @@
 #pragma once
 // How run bodies are kept at rest: an LZ4 frame (lz4 frame format 1.6.x, with its content size
-// and content checksum) when that is smaller, the text itself otherwise. The store keeps a
+// and content checksum, the latter not verified on reads) when that is smaller, the text itself
+// otherwise. The store keeps a
 // compressed body as an SQL BLOB and an uncompressed one as TEXT, so the column's type says
 // which it is, and a store written before compression (all TEXT) reads the same way.
 //
@@ -26,8 +27,8 @@ struct packed_body {
 packed_body pack_body(std::string_view text);
 
 // The original bytes of a body stored by pack_body, now or at schema 004 (zstd). Throws
-// store_error when |bytes| claims to be compressed and is not one complete, intact LZ4 or zstd
-// frame.
+// store_error when |bytes| claims to be compressed and is not one complete, well-formed LZ4
+// frame or one complete zstd frame with a matching checksum.
 std::string unpack_body(std::string_view bytes, bool compressed);
 
 }  // namespace runmirror

