@@ -22,6 +22,7 @@
 #include "runmirror/store.hpp"
 #include "store/body_codec.hpp"
 #include "store/migrations.hpp"
+#include "store/page_ends.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace runmirror {
@@ -170,6 +171,18 @@ std::optional<std::string> fts_query(std::string_view search) {
         *query += "\"*";
     }
     return query;
+}
+
+// The count of list-changing writes (schema/005_run_changes.sql) in the caller's snapshot.
+std::int64_t list_changes(sqlite::database& db) {
+    sqlite::statement_use s(db, "SELECT changes FROM run_changes");
+    return s->step() ? s->column_int64(0) : 0;
+}
+
+// page_ends' key for the position |skip| of the list |q|'s filters select, without the grant
+// test (so whatever the tenant).
+std::string page_end_key(const run_query& q, std::int64_t skip) {
+    return q.extraction_agent_id + '\n' + q.project_id + '\n' + std::to_string(skip);
 }
 
 #define WATCH_COLUMNS                                                                         \
@@ -420,15 +433,37 @@ class sqlite_store final : public store {
                 return page;
             }
             const bool check_grants = !tenant_holds_every_project(db, query);
-            const std::string page_sql = "SELECT " RUN_COLUMNS +
-                                         list_runs_where(query, check_grants) +
-                                         " ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
+            const std::int64_t skip = std::max<std::int64_t>(query.skip, 0);
+            // Without the grant test the walk is the same for every tenant, so where an earlier
+            // page of these filters ended (page_ends) is where this one starts: a seek there
+            // instead of walking |skip| index entries.
+            std::optional<std::int64_t> changes;
+            std::optional<list_position> from;
+            if (!check_grants && query.limit > 0) {
+                changes = list_changes(db);
+                if (skip > 0) from = page_ends_.find(page_end_key(query, skip), *changes);
+            }
+            std::string page_sql = "SELECT " RUN_COLUMNS + list_runs_where(query, check_grants);
+            // As browse_runs' keyset: the first half is an index range on created_at.
+            page_sql += from ? " AND created_at <= ?6 AND (created_at < ?6 OR id < ?7)"
+                               " ORDER BY created_at DESC, id DESC LIMIT ?4"
+                             : " ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
             sqlite::statement_use items(db, page_sql);
             bind_list_filters(*items, query);
             items->bind_int64(4, std::max<std::int64_t>(query.limit, 0));
-            items->bind_int64(5, std::max<std::int64_t>(query.skip, 0));
+            items->bind_int64(5, skip);
+            if (from) {
+                items->bind_text(6, from->created_at);
+                items->bind_text(7, from->id);
+            }
             while (items->step()) {
                 page.items.push_back(read_run(*items));
+            }
+            if (changes && !page.items.empty()) {
+                const run_fields& last = page.items.back().fields;
+                page_ends_.remember(
+                    page_end_key(query, skip + static_cast<std::int64_t>(page.items.size())),
+                    *changes, {last.created_at, last.id});
             }
             snapshot.commit();
             return page;
@@ -1101,6 +1136,7 @@ class sqlite_store final : public store {
     // checkpoints the WAL and removes it.
     std::mutex pool_mutex_;
     std::vector<std::unique_ptr<sqlite::database>> idle_readers_;
+    page_ends page_ends_;  // where list pages ended, for list_runs
 };
 
 }  // namespace
