@@ -29,8 +29,10 @@ struct list_position {
 
 class page_ends {
   public:
-    // |capacity| positions at most; when full, all are forgotten and remembering starts over.
-    explicit page_ends(std::size_t capacity = 4096) : capacity_(capacity) {}
+    // |capacity| positions at most (a few hundred bytes each); when full, all are forgotten
+    // and remembering starts over. 1024: a position per page for dozens of lists paged
+    // hundreds of pages deep.
+    explicit page_ends(std::size_t capacity = 1024) : capacity_(capacity) {}
 
     // The position remembered for |key| at |changes|, if any.
     std::optional<list_position> find(std::string_view key, std::int64_t changes);
