@@ -367,14 +367,24 @@ class sqlite_store final : public store {
             return nullptr;
         }
         return read([&](sqlite::database& db) -> std::shared_ptr<const stored_run> {
-            sqlite::statement_use s(db, "SELECT " RUN_COLUMNS
-                                        " FROM runs WHERE job_id = ?1"
-                                        " ORDER BY created_at DESC, id DESC LIMIT 1");
+            // The newest (created_at, then id, as list order) of the job's runs, picked here: a
+            // job has one run, a retried one a few. "ORDER BY ... LIMIT 1" had SQLite build a
+            // temporary b-tree for every lookup and copy each candidate row into it, body and
+            // all: 40% of a get by job's instructions.
+            sqlite::statement_use s(db, "SELECT " RUN_COLUMNS " FROM runs WHERE job_id = ?1");
             s->bind_text(1, job_id);
-            if (!s->step()) {
-                return nullptr;
+            std::optional<stored_run> newest;
+            while (s->step()) {
+                // Compared as SQLite compares TEXT (BINARY: bytewise), as ORDER BY would.
+                if (newest && std::pair(s->column_view(8), s->column_view(0)) <=
+                                  std::pair(std::string_view(newest->fields.created_at),
+                                            std::string_view(newest->fields.id))) {
+                    continue;
+                }
+                newest = read_run(*s);
             }
-            return std::make_shared<const stored_run>(read_run(*s));
+            if (!newest) return nullptr;
+            return std::make_shared<const stored_run>(std::move(*newest));
         });
     }
 

@@ -140,6 +140,34 @@ TEST_CASE("store: find_run_by_job") {
     });
 }
 
+TEST_CASE("store: find_run_by_job gives the newest of a job's runs, ties by larger id") {
+    on_each_store([](store& s) {
+        // Stored in an order that is neither newest first nor last.
+        const run_fields runs[] = {
+            make_fields("r-b", "proj-1", "agent-1", "2024-01-02T00:00:00Z"),
+            make_fields("r-c", "proj-1", "agent-1", "2024-01-03T00:00:00Z"),
+            make_fields("r-a", "proj-1", "agent-1", "2024-01-01T00:00:00Z"),
+            make_fields("r-d", "proj-1", "agent-1", "2024-01-03T00:00:00Z"),  // ties r-c
+            make_fields("r-0", "proj-1", "agent-1", "2024-01-02T12:00:00Z"),
+        };
+        for (run_fields f : runs) {
+            f.job_id = "job-x";
+            s.put_run(f, body_for(f), t1);
+        }
+        auto got = s.find_run_by_job("job-x");
+        REQUIRE(got);
+        CHECK(got->fields.id == "r-d");
+        CHECK(got->body == body_for(runs[3]));
+        s.tombstone_run("r-d", t2);  // a deleted run is still the job's run, as it was
+        CHECK(s.find_run_by_job("job-x")->fields.id == "r-d");
+        run_fields later = runs[2];
+        later.job_id = "job-x";
+        later.created_at = "2024-02-01T00:00:00Z";
+        s.put_run(later, body_for(later), t2);
+        CHECK(s.find_run_by_job("job-x")->fields.id == "r-a");
+    });
+}
+
 TEST_CASE("store: put_runs is one transaction") {
     on_each_store([](store& s) {
         run_fields a = make_fields("run-a");
