@@ -374,14 +374,16 @@ class sqlite_store final : public store {
             sqlite::statement_use s(db, "SELECT " RUN_COLUMNS " FROM runs WHERE job_id = ?1");
             s->bind_text(1, job_id);
             std::optional<stored_run> newest;
+            // Compared as SQLite compares TEXT (BINARY: bytewise), as ORDER BY would; each view
+            // is used before the next column call, as column_view asks.
+            auto newer_than_newest = [&] {
+                if (!newest) return true;
+                const int by_time = s->column_view(8).compare(newest->fields.created_at);
+                if (by_time != 0) return by_time > 0;
+                return s->column_view(0) > std::string_view(newest->fields.id);
+            };
             while (s->step()) {
-                // Compared as SQLite compares TEXT (BINARY: bytewise), as ORDER BY would.
-                if (newest && std::pair(s->column_view(8), s->column_view(0)) <=
-                                  std::pair(std::string_view(newest->fields.created_at),
-                                            std::string_view(newest->fields.id))) {
-                    continue;
-                }
-                newest = read_run(*s);
+                if (newer_than_newest()) newest = read_run(*s);
             }
             if (!newest) return nullptr;
             return std::make_shared<const stored_run>(std::move(*newest));
