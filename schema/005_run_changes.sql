@@ -8,6 +8,10 @@
 -- deleted (the browse indexes' condition), and a run's id, created_at, agent or project (their
 -- order and filters). Triggers keep the count, so writes by any process, and any later prune,
 -- count without knowing of it. Other updates (a refreshed body, fetched_at, status) leave it.
+--
+-- Version 5 also marks a store that may hold LZ4 bodies (src/store/body_codec.cpp), written by
+-- the same builds: a build that knows only up to 004 refuses the store (migrations.cpp) rather
+-- than failing on those rows as corrupt.
 CREATE TABLE run_changes (
     only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
     changes  INTEGER NOT NULL
