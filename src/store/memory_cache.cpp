@@ -1,6 +1,8 @@
 #include "store/memory_cache.hpp"
 
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <list>
 #include <mutex>
 #include <string>
@@ -40,6 +42,30 @@ std::string_view pair_key(std::string_view a, std::string_view b) {
     return key;
 }
 
+// Which runs were read from the inner store recently and not kept: a fingerprint per slot,
+// 4096 slots (32 KiB), a newer fingerprint taking over the slot of an older one. Random reads
+// over a store many times the budget (a million runs against ~2,500 held) would otherwise
+// each evict a held run to keep one that is not asked for again; a run asked for twice while
+// its fingerprint is still here is worth keeping. Not thread-safe: the caller holds mutex_.
+class recent_misses {
+  public:
+    // True when |key| was noted since its slot last changed (and forgets it); otherwise notes it.
+    bool seen_before(std::string_view key) {
+        // 0 marks an empty slot, so no key may have it.
+        const std::uint64_t print = std::hash<std::string_view>{}(key) | 1;
+        std::uint64_t& slot = slots_[print % slots_.size()];
+        if (slot == print) {
+            slot = 0;
+            return true;
+        }
+        slot = print;
+        return false;
+    }
+
+  private:
+    std::array<std::uint64_t, 4096> slots_{};
+};
+
 class memory_cached_store final : public forwarding_store {
   public:
     memory_cached_store(std::unique_ptr<store> inner, const memory_cache_options& options)
@@ -78,7 +104,7 @@ class memory_cached_store final : public forwarding_store {
         auto run = inner().find_run(id);
         if (run) {
             std::lock_guard lock(mutex_);
-            if (generation == generation_) keep_run(run);
+            if (generation == generation_ && admit_run(id, *run)) keep_run(run);
         }
         return run;
     }
@@ -102,7 +128,7 @@ class memory_cached_store final : public forwarding_store {
         auto run = inner().find_run_by_job(job_id);
         if (run) {
             std::lock_guard lock(mutex_);
-            if (generation == generation_) {
+            if (generation == generation_ && admit_run(job_id, *run)) {
                 keep_run(run);
                 keep(jobs_, lru_kind::job, job_id, run->fields.id, run->fields.id.size());
                 // No write came between: a held copy has the same bytes; share it.
@@ -231,6 +257,15 @@ class memory_cached_store final : public forwarding_store {
         if (page->file) --files_held_;
     }
 
+    // Whether |run|, just read from the inner store by its id or job id (|key|), is kept. While
+    // it fits in what is left of the budget, yes: nothing is evicted for it. Otherwise only when
+    // it was read recently before (recent_misses), so that one-off reads do not churn what is
+    // held.
+    bool admit_run(std::string_view key, const stored_run& run) {
+        if (used_ + run.body.size() + entry_overhead <= options_.budget_bytes) return true;
+        return run_misses_.seen_before(key);
+    }
+
     void keep_run(const std::shared_ptr<const stored_run>& run) {
         keep(runs_, lru_kind::run, run->fields.id, run, run->body.size() + 9 * 32);
     }
@@ -334,6 +369,7 @@ class memory_cached_store final : public forwarding_store {
     string_map<slot<std::shared_ptr<const stored_list_page>>> pages_;  // "tenant\nkey"
     string_set grants_;                                                // "tenant\nproject"
     string_set known_tenants_;                                         // has_any_grant
+    recent_misses run_misses_;  // runs read and not kept, for admit_run
 
     std::mutex external_mutex_;
     std::atomic<steady::rep> next_external_check_;

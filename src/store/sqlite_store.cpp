@@ -22,6 +22,7 @@
 #include "runmirror/store.hpp"
 #include "store/body_codec.hpp"
 #include "store/migrations.hpp"
+#include "store/page_ends.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace runmirror {
@@ -34,7 +35,8 @@ constexpr std::size_t max_idle_readers = 4;
     "id, body, project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
     "created_at, updated_at, fetched_at, deleted_at"
 
-// Bodies are kept packed (store/body_codec): a BLOB is a zstd frame, TEXT the body itself.
+// Bodies are kept packed (store/body_codec): a BLOB is an LZ4 frame (zstd in older rows), TEXT
+// the body itself.
 std::string read_body(const sqlite::statement& row, int column) {
     return unpack_body(row.column_view(column), row.column_is_blob(column));
 }
@@ -60,17 +62,19 @@ stored_run read_run(const sqlite::statement& row) {
 
 // The WHERE clause of list_runs. Filters are spliced in rather than written as
 // "(?2 = '' OR ...)" so that SQLite can walk the (agent|project, created_at, id) indexes.
-// Parameters: ?1 tenant, ?2 agent, ?3 project.
-std::string list_runs_where(const run_query& q) {
-    // With neither filter, "+project_id" keeps the planner off runs_browse_by_project (which
-    // would sort every run of the tenant's projects) and on runs_browse, already in page order
-    // with project_id in each entry.
-    const bool unfiltered = q.extraction_agent_id.empty() && q.project_id.empty();
-    std::string where = unfiltered ? " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
-                                     " AND +project_id IN"
-                                   : " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
-                                     " AND project_id IN";
-    where += " (SELECT project_id FROM grants WHERE tenant = ?1)";
+// Parameters: ?1 tenant, ?2 agent, ?3 project. |check_grants| false leaves out the test of each
+// run's project against the tenant's grants; only for a tenant that holds every project the
+// filters select (tenant_holds_every_project).
+std::string list_runs_where(const run_query& q, bool check_grants) {
+    std::string where = " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL";
+    if (check_grants) {
+        // With neither filter, "+project_id" keeps the planner off runs_browse_by_project (which
+        // would sort every run of the tenant's projects) and on runs_browse, already in page
+        // order with project_id in each entry.
+        const bool unfiltered = q.extraction_agent_id.empty() && q.project_id.empty();
+        where += unfiltered ? " AND +project_id IN" : " AND project_id IN";
+        where += " (SELECT project_id FROM grants WHERE tenant = ?1)";
+    }
     if (!q.extraction_agent_id.empty()) {
         where += " AND extraction_agent_id = ?2";
     }
@@ -78,6 +82,26 @@ std::string list_runs_where(const run_query& q) {
         where += " AND project_id = ?3";
     }
     return where;
+}
+
+// True when every stored, not deleted run that |q|'s filters select is in a project the tenant
+// holds a grant for: then a page needs no grant test per run. That test is one probe of the
+// grant list per index entry walked, and a page at skip S walks S + limit entries; a tenant
+// that mirrored an agent usually holds all of its projects. Decided from run_counts (kept by
+// triggers, schema/004), whose rows are exactly those runs grouped by (agent, project, status),
+// so it must be asked in the same read transaction as the page. Parameters as list_runs_where.
+bool tenant_holds_every_project(sqlite::database& db, const run_query& q) {
+    std::string sql =
+        "SELECT NOT EXISTS (SELECT 1 FROM run_counts WHERE runs > 0"
+        " AND project_id NOT IN (SELECT project_id FROM grants WHERE tenant = ?1)";
+    if (!q.extraction_agent_id.empty()) sql += " AND extraction_agent_id = ?2";
+    if (!q.project_id.empty()) sql += " AND project_id = ?3";
+    sql += ")";
+    sqlite::statement_use s(db, sql);
+    s->bind_text(1, q.tenant);
+    if (!q.extraction_agent_id.empty()) s->bind_text(2, q.extraction_agent_id);
+    if (!q.project_id.empty()) s->bind_text(3, q.project_id);
+    return s->step() && s->column_int64(0) == 1;
 }
 
 void bind_list_filters(sqlite::statement& s, const run_query& q) {
@@ -147,6 +171,18 @@ std::optional<std::string> fts_query(std::string_view search) {
         *query += "\"*";
     }
     return query;
+}
+
+// The count of list-changing writes (schema/005_run_changes.sql) in the caller's snapshot.
+std::int64_t list_changes(sqlite::database& db) {
+    sqlite::statement_use s(db, "SELECT changes FROM run_changes");
+    return s->step() ? s->column_int64(0) : 0;
+}
+
+// page_ends' key for the position |skip| of the list |q|'s filters select, without the grant
+// test (so whatever the tenant).
+std::string page_end_key(const run_query& q, std::int64_t skip) {
+    return q.extraction_agent_id + '\n' + q.project_id + '\n' + std::to_string(skip);
 }
 
 #define WATCH_COLUMNS                                                                         \
@@ -331,14 +367,26 @@ class sqlite_store final : public store {
             return nullptr;
         }
         return read([&](sqlite::database& db) -> std::shared_ptr<const stored_run> {
-            sqlite::statement_use s(db, "SELECT " RUN_COLUMNS
-                                        " FROM runs WHERE job_id = ?1"
-                                        " ORDER BY created_at DESC, id DESC LIMIT 1");
+            // The newest (created_at, then id, as list order) of the job's runs, picked here: a
+            // job has one run, a retried one a few. "ORDER BY ... LIMIT 1" had SQLite build a
+            // temporary b-tree for every lookup and copy each candidate row into it, body and
+            // all: 40% of a get by job's instructions.
+            sqlite::statement_use s(db, "SELECT " RUN_COLUMNS " FROM runs WHERE job_id = ?1");
             s->bind_text(1, job_id);
-            if (!s->step()) {
-                return nullptr;
+            std::optional<stored_run> newest;
+            // Compared as SQLite compares TEXT (BINARY: bytewise), as ORDER BY would; each view
+            // is used before the next column call, as column_view asks.
+            auto newer_than_newest = [&] {
+                if (!newest) return true;
+                const int by_time = s->column_view(8).compare(newest->fields.created_at);
+                if (by_time != 0) return by_time > 0;
+                return s->column_view(0) > std::string_view(newest->fields.id);
+            };
+            while (s->step()) {
+                if (newer_than_newest()) newest = read_run(*s);
             }
-            return std::make_shared<const stored_run>(read_run(*s));
+            if (!newest) return nullptr;
+            return std::make_shared<const stored_run>(std::move(*newest));
         });
     }
 
@@ -374,7 +422,6 @@ class sqlite_store final : public store {
     }
 
     run_page list_runs(const run_query& query) override {
-        std::string where = list_runs_where(query);
         // The total from the counts the triggers keep (schema/004), not by counting the runs:
         // an agent may have hundreds of thousands.
         std::string count_sql =
@@ -382,10 +429,8 @@ class sqlite_store final : public store {
             " WHERE project_id IN (SELECT project_id FROM grants WHERE tenant = ?1)";
         if (!query.extraction_agent_id.empty()) count_sql += " AND extraction_agent_id = ?2";
         if (!query.project_id.empty()) count_sql += " AND project_id = ?3";
-        std::string page_sql =
-            "SELECT " RUN_COLUMNS + where + " ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
         return read([&](sqlite::database& db) {
-            // One snapshot, so total and items agree.
+            // One snapshot, so total, items and the grant decision agree.
             sqlite::transaction snapshot(db, sqlite::transaction::kind::deferred);
             run_page page;
             {
@@ -394,12 +439,43 @@ class sqlite_store final : public store {
                 count->step();
                 page.total = count->column_int64(0);
             }
+            // No run to show, no page to walk (an unknown tenant, or none granted).
+            if (page.total == 0) {
+                snapshot.commit();
+                return page;
+            }
+            const bool check_grants = !tenant_holds_every_project(db, query);
+            const std::int64_t skip = std::max<std::int64_t>(query.skip, 0);
+            // Without the grant test the walk is the same for every tenant, so where an earlier
+            // page of these filters ended (page_ends) is where this one starts: a seek there
+            // instead of walking |skip| index entries.
+            std::optional<std::int64_t> changes;
+            std::optional<list_position> from;
+            if (!check_grants && query.limit > 0) {
+                changes = list_changes(db);
+                if (skip > 0) from = page_ends_.find(page_end_key(query, skip), *changes);
+            }
+            std::string page_sql = "SELECT " RUN_COLUMNS + list_runs_where(query, check_grants);
+            // As browse_runs' keyset: the first half is an index range on created_at.
+            page_sql += from ? " AND created_at <= ?6 AND (created_at < ?6 OR id < ?7)"
+                               " ORDER BY created_at DESC, id DESC LIMIT ?4"
+                             : " ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
             sqlite::statement_use items(db, page_sql);
             bind_list_filters(*items, query);
             items->bind_int64(4, std::max<std::int64_t>(query.limit, 0));
-            items->bind_int64(5, std::max<std::int64_t>(query.skip, 0));
+            items->bind_int64(5, skip);
+            if (from) {
+                items->bind_text(6, from->created_at);
+                items->bind_text(7, from->id);
+            }
             while (items->step()) {
                 page.items.push_back(read_run(*items));
+            }
+            if (changes && !page.items.empty()) {
+                const run_fields& last = page.items.back().fields;
+                page_ends_.remember(
+                    page_end_key(query, skip + static_cast<std::int64_t>(page.items.size())),
+                    *changes, {last.created_at, last.id});
             }
             snapshot.commit();
             return page;
@@ -1072,6 +1148,7 @@ class sqlite_store final : public store {
     // checkpoints the WAL and removes it.
     std::mutex pool_mutex_;
     std::vector<std::unique_ptr<sqlite::database>> idle_readers_;
+    page_ends page_ends_;  // where list pages ended, for list_runs
 };
 
 }  // namespace

@@ -260,14 +260,21 @@ TEST_CASE("memory cache: another process's writes are noticed") {
     CHECK(cached->find_run("r1")->fields.status == "SUCCESS");
 }
 
-TEST_CASE("memory cache: holds no more than its budget, and evicted runs still read right") {
-    cached_fixture f;
+// 100 runs of about 4 KB (against a 64 KiB budget), each read twice in turn: read twice, a run
+// is worth keeping once the budget is full.
+void put_and_read_100_runs(cached_fixture& f) {
     const std::string filler(4000, 'x');
-    for (int i = 0; i < 100; ++i) {  // about 400 KB against a 64 KiB budget
+    for (int i = 0; i < 100; ++i) {
         auto run = fields_of("r" + std::to_string(i), "SUCCESS");
         f.db->put_run(run, R"({"pad":")" + filler + R"(","id":")" + run.id + "\"}", t1);
         REQUIRE(f.db->find_run(run.id));
+        REQUIRE(f.db->find_run(run.id));
     }
+}
+
+TEST_CASE("memory cache: holds no more than its budget, and evicted runs still read right") {
+    cached_fixture f;
+    put_and_read_100_runs(f);
     const int reads = f.observed->run_reads;
     CHECK(f.db->find_run("r99"));  // recent: held
     CHECK(f.observed->run_reads == reads);
@@ -275,4 +282,40 @@ TEST_CASE("memory cache: holds no more than its budget, and evicted runs still r
     REQUIRE(first);
     CHECK(first->body.ends_with(R"("id":"r0"})"));
     CHECK(f.observed->run_reads == reads + 1);
+}
+
+TEST_CASE("memory cache: once full, runs read only once do not push out those held") {
+    cached_fixture f;
+    put_and_read_100_runs(f);
+    // Reads of 50 runs no longer held, once each, as random reads over a large store are.
+    for (int i = 0; i < 50; ++i)
+        REQUIRE(f.db->find_run("r" + std::to_string(i)));
+    int reads = f.observed->run_reads;
+    for (int i = 90; i < 100; ++i)
+        CHECK(f.db->find_run("r" + std::to_string(i)));  // still held
+    CHECK(f.observed->run_reads == reads);
+
+    SUBCASE("a run read a second time soon after is kept") {
+        REQUIRE(f.db->find_run("r49"));
+        CHECK(f.observed->run_reads == reads + 1);
+        CHECK(f.db->find_run("r49"));
+        CHECK(f.observed->run_reads == reads + 1);
+    }
+    SUBCASE("so is a run read twice by its job") {
+        REQUIRE(f.db->find_run_by_job("job-r48"));
+        REQUIRE(f.db->find_run_by_job("job-r48"));
+        reads = f.observed->run_reads;
+        CHECK(f.db->find_run_by_job("job-r48")->fields.id == "r48");
+        CHECK(f.db->find_run("r48"));
+        CHECK(f.observed->run_reads == reads);
+    }
+}
+
+TEST_CASE("memory cache: while the budget has room, a run read once is kept") {
+    cached_fixture f;
+    const auto run = fields_of("r1", "SUCCESS");
+    f.db->put_run(run, body_of(run), t1);
+    REQUIRE(f.db->find_run_by_job("job-r1"));
+    REQUIRE(f.db->find_run("r1"));
+    CHECK(f.observed->run_reads == 1);
 }

@@ -72,6 +72,57 @@ run_query tenant_query(std::string agent = "", std::string project = "") {
     return q;
 }
 
+// Frames as earlier versions wrote them, byte for byte, for the text golden_body(). Stores hold
+// such bytes and must read them for as long as they exist.
+std::string golden_body() {
+    return R"({"id":"golden","status":"SUCCESS","data":{"vendor":"Acme Acme Acme","total":1.0e+2,)"
+           R"("items":["bolt","bolt","bolt","bolt","bolt"]},"note":"Z\u00fcrich Zürich","lines":[)"
+           R"("Stainless steel hex bolts M8x40, box of 200","Stainless steel hex bolts M8x40, )"
+           R"(box of 200","Stainless steel hex bolts M8x40, box of 200"]})";
+}
+
+// Schema 004 before LZ4: zstd level 3 with its content checksum (175 bytes).
+const std::string zstd_golden = std::string(
+    "\x28\xb5\x2f\xfd\x64\x32\x00\x0d\x05\x00\x62\xca\x22\x25\x80\xb5\xcd\x01\x7d\x46\x62\x24\xd6"
+    "\x56"
+    "\x76\x63\x8b\xa9\x25\x35\xc4\xa2\xc9\x9a\x47\x5b\xe4\x50\x61\x3d\x1b\xad\x1b\xab\x09\x32\x66"
+    "\x09"
+    "\x67\x00\x80\x53\xb2\x57\xca\x50\x46\x6a\x24\x15\x5d\x65\x88\x0e\x0a\x9d\x1a\x71\xa3\x90\xb9"
+    "\xa7"
+    "\xce\xc9\x30\xbe\xd6\x8c\xe3\x83\xdf\x13\x14\x20\xda\x2c\xef\x59\x18\xa5\xa0\x00\xe4\xeb\xdc"
+    "\x32"
+    "\x7e\xa7\x64\xdf\x50\x2a\x07\x58\x9f\x0e\xf7\xfb\x1a\x03\x56\x84\xc2\x3a\x6c\x2d\xfb\x7b\x65"
+    "\x67"
+    "\x41\x7c\xfd\x91\x2e\xf2\xc0\xa5\xf5\xd6\xcd\x7d\xcf\x58\xe2\x38\x16\xec\xeb\x13\xea\xd6\xf3"
+    "\xfb"
+    "\xc8\x0e\x4a\x81\xaf\xbb\x77\x29\x06\x00\x31\xea\x30\x62\x18\x73\x42\x1b\x57\xd6\x11\x95\x40"
+    "\x12"
+    "\x5a\xd9\x03\xa5\x95\x20\xa6",
+    175);
+
+// Since LZ4: an LZ4 frame with content size and content checksum, 64 KiB blocks (222 bytes).
+const std::string lz4_golden = std::string(
+    "\x04\x22\x4d\x18\x6c\x40\x32\x01\x00\x00\x00\x00\x00\x00\xa7\xc3\x00\x00\x00\xf5\x2a\x7b\x22"
+    "\x69"
+    "\x64\x22\x3a\x22\x67\x6f\x6c\x64\x65\x6e\x22\x2c\x22\x73\x74\x61\x74\x75\x73\x22\x3a\x22\x53"
+    "\x55"
+    "\x43\x43\x45\x53\x53\x22\x2c\x22\x64\x61\x74\x61\x22\x3a\x7b\x22\x76\x65\x6e\x64\x6f\x72\x22"
+    "\x3a"
+    "\x22\x41\x63\x6d\x65\x20\x05\x00\xff\x12\x22\x2c\x22\x74\x6f\x74\x61\x6c\x22\x3a\x31\x2e\x30"
+    "\x65"
+    "\x2b\x32\x2c\x22\x69\x74\x65\x6d\x73\x22\x3a\x5b\x22\x62\x6f\x6c\x74\x22\x2c\x07\x00\x08\xf0"
+    "\x0b"
+    "\x5d\x7d\x2c\x22\x6e\x6f\x74\x65\x22\x3a\x22\x5a\x5c\x75\x30\x30\x66\x63\x72\x69\x63\x68\x20"
+    "\x5a"
+    "\xc3\xbc\x08\x00\x71\x22\x2c\x22\x6c\x69\x6e\x65\x4b\x00\xf0\x05\x53\x74\x61\x69\x6e\x6c\x65"
+    "\x73"
+    "\x73\x20\x73\x74\x65\x65\x6c\x20\x68\x65\x78\x20\x5f\x00\xff\x06\x73\x20\x4d\x38\x78\x34\x30"
+    "\x2c"
+    "\x20\x62\x6f\x78\x20\x6f\x66\x20\x32\x30\x30\x22\x2c\x2e\x00\x45\x50\x30\x30\x22\x5d\x7d\x00"
+    "\x00"
+    "\x00\x00\x69\xd5\x74\x8e",
+    222);
+
 }  // namespace
 
 TEST_CASE("body codec: every byte string comes back unchanged") {
@@ -96,16 +147,46 @@ TEST_CASE("body codec: every byte string comes back unchanged") {
     CHECK(pack_body(std::string(100'000, 'a')).bytes.size() < 1000);
 }
 
-TEST_CASE("body codec: a damaged compressed body is an error, never wrong bytes") {
-    const packed_body packed = pack_body(tricky_body("r", "w"));
-    REQUIRE(packed.compressed);
-    std::string flipped = packed.bytes;
+TEST_CASE("body codec: a damaged frame is an error") {
+    // New frames (LZ4) and the zstd frames of older stores alike.
+    for (const std::string& frame : {pack_body(tricky_body("r", "w")).bytes, zstd_golden}) {
+        CAPTURE(frame.substr(0, 4));
+        CHECK_THROWS_AS(unpack_body(frame.substr(0, frame.size() - 3), true), store_error);
+        CHECK_THROWS_AS(unpack_body(frame.substr(0, 6), true), store_error);
+        CHECK_THROWS_AS(unpack_body(frame + "x", true), store_error);
+        CHECK_THROWS_AS(unpack_body(frame + frame, true), store_error);
+        std::string header = frame;
+        header[4] ^= 0x40;  // the frame descriptor's flags
+        CHECK_THROWS_AS(unpack_body(header, true), store_error);
+    }
+    CHECK_THROWS_AS(unpack_body("not a compressed frame", true), store_error);
+    CHECK_THROWS_AS(unpack_body("", true), store_error);
+    CHECK_THROWS_AS(unpack_body(std::string("\x04\x22\x4d", 3), true), store_error);
+    // An LZ4 frame without its content size is not one the store wrote.
+    CHECK_THROWS_AS(unpack_body(std::string("\x04\x22\x4d\x18\x60\x40\x82\0\0\0\0", 11), true),
+                    store_error);
+    // A changed content size (the frame header's own checksum catches it), or blocks cut short
+    // of it.
+    std::string longer = lz4_golden;
+    longer[6] = static_cast<char>(longer[6] + 1);  // content size, low byte
+    CHECK_THROWS_AS(unpack_body(longer, true), store_error);
+    std::string cut = lz4_golden;
+    cut[15] = static_cast<char>(cut[15] - 1);  // the block's size, low byte
+    CHECK_THROWS_AS(unpack_body(cut, true), store_error);
+    // zstd checks its content checksum as it decodes: a changed byte anywhere is an error.
+    std::string flipped = zstd_golden;
     flipped[flipped.size() / 2] ^= 0x55;
     CHECK_THROWS_AS(unpack_body(flipped, true), store_error);
-    CHECK_THROWS_AS(unpack_body(packed.bytes.substr(0, packed.bytes.size() - 3), true),
-                    store_error);
-    CHECK_THROWS_AS(unpack_body(packed.bytes + "x", true), store_error);
-    CHECK_THROWS_AS(unpack_body("not a zstd frame", true), store_error);
+}
+
+TEST_CASE("body codec: new bodies are LZ4 frames; zstd frames of older stores still read") {
+    const packed_body packed = pack_body(golden_body());
+    REQUIRE(packed.compressed);
+    CHECK(packed.bytes.substr(0, 4) == std::string("\x04\x22\x4d\x18", 4));
+    CHECK(unpack_body(lz4_golden, true) == golden_body());
+    CHECK(unpack_body(zstd_golden, true) == golden_body());
+    // A body kept as text before compression existed (TEXT column).
+    CHECK(unpack_body(golden_body(), false) == golden_body());
 }
 
 TEST_CASE("search text: strings and numbers under data, as written") {
@@ -163,6 +244,90 @@ TEST_CASE("store scale file: bodies are compressed at rest") {
     REQUIRE(s.step());
     CHECK(s.column_text(0) == "blob");
     CHECK(static_cast<std::size_t>(s.column_int64(1)) * 3 < body.size());
+}
+
+TEST_CASE("store scale file: runs stored as zstd or as text by older versions read unchanged") {
+    temp_dir dir;
+    const std::string path = dir.file("runs.db");
+    // Three runs of one body; then, as an older version would have left them on disk, one
+    // body is made a zstd frame (schema 004 before LZ4) and one plain TEXT (before 004).
+    std::string body = golden_body();
+    auto with_id = [&](const std::string& id) {
+        std::string b = body;
+        b.replace(b.find("golden"), 6, id);
+        return b;
+    };
+    {
+        auto s = open_sqlite_store(path);
+        for (const char* id : {"zstd", "text", "lz4zz"}) {
+            const std::string b = with_id(id);
+            run_fields f = fields_of(b);
+            f.extraction_agent_id = "agent-1";
+            f.project_id = "proj-1";
+            f.job_id = std::string("job-") + id;
+            f.created_at = std::string("2025-01-0") + (id[0] == 'z'   ? "3"
+                                                       : id[0] == 't' ? "2"
+                                                                      : "1");
+            s->put_run(f, b, fetched);
+        }
+        s->grant("tenant", {"proj-1"});
+    }
+    {
+        sqlite::database db(path);
+        sqlite::statement z(db, "UPDATE runs SET body = ?1 WHERE id = 'golden'");
+        // The golden frame's run id is "golden": store it under that id and compare.
+        sqlite::statement rename(db, "UPDATE runs SET id = 'golden' WHERE id = 'zstd'");
+        rename.run();
+        z.bind_blob(1, zstd_golden);
+        z.run();
+        sqlite::statement t(db, "UPDATE runs SET body = ?1 WHERE id = 'text'");
+        t.bind_text(1, with_id("text"));
+        t.run();
+        sqlite::statement kinds(db,
+                                "SELECT id, typeof(body), hex(substr(body, 1, 4)) FROM runs"
+                                " ORDER BY id");
+        std::vector<std::string> seen;
+        while (kinds.step())
+            seen.push_back(kinds.column_text(0) + " " + kinds.column_text(1) + " " +
+                           kinds.column_text(2));
+        CHECK(seen == std::vector<std::string>{"golden blob 28B52FFD", "lz4zz blob 04224D18",
+                                               "text text 7B226964"});
+    }
+    auto s = open_sqlite_store(path);
+    REQUIRE(s->find_run("golden"));
+    CHECK(s->find_run("golden")->body == golden_body());
+    CHECK(s->find_run("text")->body == with_id("text"));
+    CHECK(s->find_run("lz4zz")->body == with_id("lz4zz"));
+    REQUIRE(s->find_run_by_job("job-zstd"));
+    CHECK(s->find_run_by_job("job-zstd")->body == golden_body());
+    const run_page page = s->list_runs(tenant_query("agent-1"));
+    REQUIRE(page.items.size() == 3);
+    CHECK(page.items[0].body == golden_body());
+    CHECK(page.items[1].body == with_id("text"));
+    CHECK(page.items[2].body == with_id("lz4zz"));
+    run_browse_query q;
+    q.with_bodies = true;
+    q.search = "acme";
+    CHECK(s->browse_runs(q).items.size() == 3);
+    // Written again with new words: the old words (read back from the zstd and text bodies to
+    // take them out of the search index) go, and the body is now an LZ4 frame.
+    for (const char* id : {"golden", "text"}) {
+        std::string b = with_id(id);
+        b.replace(b.find("Acme Acme Acme"), 14, "Initech");
+        run_fields f = s->find_run(id)->fields;
+        s->put_run(f, b, fetched);
+        CHECK(s->find_run(id)->body == b);
+    }
+    CHECK(found(*s, "acme") == std::vector<std::string>{"lz4zz"});
+    CHECK(found(*s, "initech").size() == 2);
+    s->tombstone_run("golden", fetched);
+    CHECK(found(*s, "initech") == std::vector<std::string>{"text"});
+    sqlite::database db(path);
+    sqlite::statement kinds(db,
+                            "SELECT count(*) FROM runs WHERE typeof(body) = 'blob'"
+                            " AND substr(body, 1, 4) = x'04224D18'");
+    REQUIRE(kinds.step());
+    CHECK(kinds.column_int64(0) == 3);
 }
 
 TEST_CASE("store scale: search finds data values, follows replacements and tombstones") {
@@ -305,7 +470,7 @@ TEST_CASE("store scale file: migration 004 upgrades a version-3 store without lo
         CHECK(schema_version(db) == 3);
     }
     auto s = open_sqlite_store(path);
-    CHECK(s->schema_version() == 4);
+    CHECK(s->schema_version() == embedded_migrations().back().version);
 
     // Every run, byte for byte, tombstones kept.
     CHECK(s->find_run("kept")->body == kept);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -136,6 +137,34 @@ TEST_CASE("store: find_run_by_job") {
         CHECK_FALSE(s.find_run_by_job("job-unknown"));
         // Runs without a job must not match an empty job id.
         CHECK_FALSE(s.find_run_by_job(""));
+    });
+}
+
+TEST_CASE("store: find_run_by_job gives the newest of a job's runs, ties by larger id") {
+    on_each_store([](store& s) {
+        // Stored in an order that is neither newest first nor last.
+        const run_fields runs[] = {
+            make_fields("r-b", "proj-1", "agent-1", "2024-01-02T00:00:00Z"),
+            make_fields("r-c", "proj-1", "agent-1", "2024-01-03T00:00:00Z"),
+            make_fields("r-a", "proj-1", "agent-1", "2024-01-01T00:00:00Z"),
+            make_fields("r-d", "proj-1", "agent-1", "2024-01-03T00:00:00Z"),  // ties r-c
+            make_fields("r-0", "proj-1", "agent-1", "2024-01-02T12:00:00Z"),
+        };
+        for (run_fields f : runs) {
+            f.job_id = "job-x";
+            s.put_run(f, body_for(f), t1);
+        }
+        auto got = s.find_run_by_job("job-x");
+        REQUIRE(got);
+        CHECK(got->fields.id == "r-d");
+        CHECK(got->body == body_for(runs[3]));
+        s.tombstone_run("r-d", t2);  // a deleted run is still the job's run, as it was
+        CHECK(s.find_run_by_job("job-x")->fields.id == "r-d");
+        run_fields later = runs[2];
+        later.job_id = "job-x";
+        later.created_at = "2024-02-01T00:00:00Z";
+        s.put_run(later, body_for(later), t2);
+        CHECK(s.find_run_by_job("job-x")->fields.id == "r-a");
     });
 }
 
@@ -348,6 +377,194 @@ TEST_CASE("store: list_runs") {
             CHECK(page.items.empty());
         }
     });
+}
+
+// A tenant that holds every project of what a page selects is served without a grant test per
+// run; these cases move a tenant in and out of that state and check nothing leaks either way.
+TEST_CASE("store: list_runs for a tenant holding every project, and after that changes") {
+    on_each_store([](store& s) {
+        std::vector<run_fields> runs = {
+            make_fields("r1", "p1", "a1", "2024-01-01T00:00:01Z"),
+            make_fields("r2", "p2", "a1", "2024-01-01T00:00:02Z"),
+            make_fields("r3", "p1", "a2", "2024-01-01T00:00:03Z"),
+        };
+        for (const run_fields& f : runs)
+            s.put_run(f, body_for(f), t1);
+        s.grant("tenant", {"p1", "p2"});
+
+        run_page page = s.list_runs(query("tenant"));
+        CHECK(page.total == 3);
+        CHECK(ids(page) == std::vector<std::string>{"r3", "r2", "r1"});
+        CHECK(page.items[1].body == body_for(runs[1]));
+        page = s.list_runs(query("tenant", "a1", "", 1, 1));
+        CHECK(page.total == 2);
+        CHECK(ids(page) == std::vector<std::string>{"r1"});
+
+        SUBCASE("a run of a project not granted arrives: hidden from every query") {
+            const run_fields late = make_fields("r9", "p9", "a1", "2024-01-01T00:00:09Z");
+            s.put_run(late, body_for(late), t2);
+            CHECK(ids(s.list_runs(query("tenant"))) == std::vector<std::string>{"r3", "r2", "r1"});
+            page = s.list_runs(query("tenant", "a1"));
+            CHECK(page.total == 2);
+            CHECK(ids(page) == std::vector<std::string>{"r2", "r1"});
+            CHECK(s.list_runs(query("tenant", "a1", "p9")).items.empty());
+            // a2 still has only granted projects.
+            CHECK(ids(s.list_runs(query("tenant", "a2"))) == std::vector<std::string>{"r3"});
+
+            SUBCASE("and is deleted again: the agent is all granted once more") {
+                s.tombstone_run("r9", t2);
+                CHECK(ids(s.list_runs(query("tenant", "a1"))) ==
+                      std::vector<std::string>{"r2", "r1"});
+            }
+            SUBCASE("and its project is granted") {
+                s.grant("tenant", {"p9"});
+                page = s.list_runs(query("tenant", "a1"));
+                CHECK(page.total == 3);
+                CHECK(ids(page) == std::vector<std::string>{"r9", "r2", "r1"});
+            }
+        }
+        SUBCASE("a run moves to a project not granted: hidden") {
+            run_fields moved = runs[0];
+            moved.project_id = "p9";
+            s.put_run(moved, body_for(moved), t2);
+            CHECK(ids(s.list_runs(query("tenant", "a1"))) == std::vector<std::string>{"r2"});
+            CHECK(ids(s.list_runs(query("tenant"))) == std::vector<std::string>{"r3", "r2"});
+        }
+        SUBCASE("a tenant holding only some of the projects sees only those") {
+            s.grant("partial", {"p2"});
+            CHECK(ids(s.list_runs(query("partial"))) == std::vector<std::string>{"r2"});
+            CHECK(ids(s.list_runs(query("partial", "a1"))) == std::vector<std::string>{"r2"});
+            CHECK(s.list_runs(query("partial", "a2")).items.empty());
+            CHECK(s.list_runs(query("partial", "", "p1")).items.empty());
+        }
+        SUBCASE("revoked: nothing") {
+            s.revoke_tenant("tenant");
+            CHECK(s.list_runs(query("tenant", "a1")).items.empty());
+            CHECK(s.list_runs(query("tenant")).items.empty());
+        }
+    });
+}
+
+// An SDK pages with skip += items; the store then starts each page where the one before ended
+// (schema/005, page_ends) instead of walking |skip| entries. Whatever is written between two
+// pages, by this store or another process, each page must be the same as a fresh one.
+namespace {
+
+std::vector<run_fields> paging_runs() {
+    std::vector<run_fields> runs;
+    for (int i = 0; i < 20; ++i) {
+        // Agent a1 in two projects, a2 beside it; every third time equal to the one before.
+        const int second = i - i % 3 / 2;
+        char created[32];
+        std::snprintf(created, sizeof created, "2024-01-01T00:00:%02dZ", second);
+        runs.push_back(make_fields("r" + std::to_string(100 + i), i % 4 == 0 ? "p2" : "p1",
+                                   i % 5 == 0 ? "a2" : "a1", created));
+    }
+    return runs;
+}
+
+// The page at |skip| as an OFFSET over the whole listing would give it.
+std::vector<std::string> slice(const run_page& all, std::size_t skip, std::size_t limit) {
+    std::vector<std::string> out = ids(all);
+    if (skip >= out.size()) return {};
+    out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(skip));
+    if (out.size() > limit) out.resize(limit);
+    return out;
+}
+
+// Pages through |q| by |limit|, checking each page against a fresh full listing.
+void page_through(store& s, run_query q, std::int64_t limit, std::int64_t until = 1000) {
+    q.limit = limit;
+    for (q.skip = 0; q.skip < until; q.skip += limit) {
+        run_query everything = q;
+        everything.skip = 0;
+        everything.limit = 1000;
+        const run_page all = s.list_runs(everything);
+        const run_page page = s.list_runs(q);
+        CAPTURE(q.skip);
+        CHECK(page.total == all.total);
+        CHECK(ids(page) ==
+              slice(all, static_cast<std::size_t>(q.skip), static_cast<std::size_t>(limit)));
+        if (page.items.empty()) break;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("store: list_runs paged in order, with writes between the pages") {
+    on_each_store([](store& s) {
+        std::vector<run_fields> runs = paging_runs();
+        for (const run_fields& f : runs)
+            s.put_run(f, body_for(f), t1);
+        s.grant("tenant", {"p1", "p2"});
+
+        for (const std::string agent : {"a1", "a2", ""}) {
+            for (const std::string project : {"", "p1"}) {
+                CAPTURE(agent);
+                CAPTURE(project);
+                for (std::int64_t limit : {1, 3, 7})
+                    page_through(s, query("tenant", agent, project), limit);
+            }
+        }
+        // Up to skip 6 by 3; then a write; then the pages after it, by 3 and by another limit.
+        page_through(s, query("tenant", "a1"), 3, 6);
+        SUBCASE("a new newest run") {
+            const run_fields f = make_fields("r900", "p1", "a1", "2024-01-02T00:00:00Z");
+            s.put_run(f, body_for(f), t2);
+        }
+        SUBCASE("a new run in the middle, same time as another, larger id") {
+            const run_fields f = make_fields("r999", "p1", "a1", runs[9].created_at);
+            s.put_run(f, body_for(f), t2);
+        }
+        SUBCASE("a run of the first page deleted") {
+            s.tombstone_run(ids(s.list_runs(query("tenant", "a1", "", 0, 1)))[0], t2);
+        }
+        SUBCASE("a run moved in time") {
+            run_fields moved = runs[1];
+            moved.created_at = "2023-12-31T00:00:00Z";
+            s.put_run(moved, body_for(moved), t2);
+        }
+        SUBCASE("a run moved to another agent") {
+            run_fields moved = runs[2];
+            moved.extraction_agent_id = "a2";
+            s.put_run(moved, body_for(moved), t2);
+        }
+        SUBCASE("a run moved to a project the tenant does not hold") {
+            run_fields moved = runs[3];
+            moved.project_id = "p9";
+            s.put_run(moved, body_for(moved), t2);
+        }
+        SUBCASE("only a status changed: nothing moved") {
+            run_fields changed = runs[4];
+            changed.status = "ERROR";
+            s.put_run(changed, body_for(changed), t2);
+        }
+        run_query q = query("tenant", "a1", "", 6, 3);
+        CHECK(ids(s.list_runs(q)) == slice(s.list_runs(query("tenant", "a1")), 6, 3));
+        q.limit = 5;
+        CHECK(ids(s.list_runs(q)) == slice(s.list_runs(query("tenant", "a1")), 6, 5));
+        page_through(s, query("tenant", "a1"), 3);
+        // A tenant holding only some projects walks with the grant test, whatever others did.
+        s.grant("partial", {"p1"});
+        page_through(s, query("partial", "a1"), 3);
+    });
+}
+
+TEST_CASE("store file: pages after another process's write are fresh") {
+    temp_dir dir;
+    auto s = open_sqlite_store(dir.file("runs.db"));
+    for (const run_fields& f : paging_runs())
+        s->put_run(f, body_for(f), t1);
+    s->grant("tenant", {"p1", "p2"});
+    page_through(*s, query("tenant", "a1"), 3, 6);
+    {
+        auto other = open_sqlite_store(dir.file("runs.db"));  // as `runmirror mirror` would
+        const run_fields f = make_fields("r900", "p1", "a1", "2024-01-02T00:00:00Z");
+        other->put_run(f, body_for(f), t2);
+    }
+    const run_page all = s->list_runs(query("tenant", "a1"));
+    REQUIRE(ids(all)[0] == "r900");
+    CHECK(ids(s->list_runs(query("tenant", "a1", "", 6, 3))) == slice(all, 6, 3));
 }
 
 TEST_CASE("store: schema version is the last embedded migration") {
