@@ -21,10 +21,8 @@ void for_each_token(std::string_view value, Fn&& fn) {
     while (!value.empty()) {
         auto comma = value.find(',');
         std::string_view item = trim(value.substr(0, comma));
-        if (!item.empty())
-            fn(item);
-        if (comma == std::string_view::npos)
-            break;
+        if (!item.empty()) fn(item);
+        if (comma == std::string_view::npos) break;
         value.remove_prefix(comma + 1);
     }
 }
@@ -41,10 +39,8 @@ bool is_canonical_length(std::string_view s) {
 // client sends them.
 bool is_plain_field_value(std::string_view v) {
     for (unsigned char c : v) {
-        if (c == '\t')
-            continue;
-        if (c < 0x20 || c >= 0x7f)
-            return false;
+        if (c == '\t') continue;
+        if (c < 0x20 || c >= 0x7f) return false;
     }
     return true;
 }
@@ -63,8 +59,7 @@ std::optional<framing_error> check_request_framing(std::string_view method, std:
         // for CONNECT and OPTIONS *, which a reverse proxy does not serve.
         return framing_error{400, "request target must be origin-form (start with '/')"};
     }
-    if (method == "CONNECT")
-        return framing_error{400, "CONNECT is not supported"};
+    if (method == "CONNECT") return framing_error{400, "CONNECT is not supported"};
 
     int hosts = 0;
     int transfer_encodings = 0;
@@ -84,24 +79,20 @@ std::optional<framing_error> check_request_framing(std::string_view method, std:
                 other_coding = true;
             }
             for_each_token(f.value, [&](std::string_view coding) {
-                if (chunked_last || !iequals(coding, "chunked"))
-                    other_coding = true;
+                if (chunked_last || !iequals(coding, "chunked")) other_coding = true;
                 chunked_last = iequals(coding, "chunked");
             });
         } else if (iequals(f.name, "content-length")) {
             std::string_view v = trim(f.value);
-            if (!is_canonical_length(v))
-                return framing_error{400, "invalid Content-Length"};
+            if (!is_canonical_length(v)) return framing_error{400, "invalid Content-Length"};
             if (content_length && *content_length != v) {
                 return framing_error{400, "conflicting Content-Length values"};
             }
             content_length = v;
         }
     }
-    if (hosts == 0)
-        return framing_error{400, "missing Host header"};
-    if (hosts > 1)
-        return framing_error{400, "repeated Host header"};
+    if (hosts == 0) return framing_error{400, "missing Host header"};
+    if (hosts > 1) return framing_error{400, "repeated Host header"};
     if (transfer_encodings > 0 && content_length) {
         return framing_error{400, "both Content-Length and Transfer-Encoding"};
     }
@@ -119,13 +110,11 @@ std::optional<framing_error> check_request_framing(std::string_view method, std:
 
 bool is_hop_by_hop(std::string_view name, const header_list& headers) {
     for (auto h : hop_by_hop_fields) {
-        if (iequals(name, h))
-            return true;
+        if (iequals(name, h)) return true;
     }
     bool listed = false;
     for (const auto& f : headers) {
-        if (!iequals(f.name, "connection"))
-            continue;
+        if (!iequals(f.name, "connection")) continue;
         for_each_token(f.value, [&](std::string_view token) { listed |= iequals(token, name); });
     }
     return listed;
@@ -135,10 +124,8 @@ header_list end_to_end_headers(const header_list& headers) {
     header_list out;
     out.reserve(headers.size());
     for (const auto& f : headers) {
-        if (iequals(f.name, "host") || iequals(f.name, "content-length"))
-            continue;
-        if (is_hop_by_hop(f.name, headers))
-            continue;
+        if (iequals(f.name, "host") || iequals(f.name, "content-length")) continue;
+        if (is_hop_by_hop(f.name, headers)) continue;
         out.push_back(f);
     }
     return out;
@@ -153,21 +140,17 @@ cache_directives parse_cache_directives(const header_list& headers) {
             has_cache_control = true;
             for_each_token(f.value, [&](std::string_view token) {
                 std::string_view name = trim(token.substr(0, token.find('=')));
-                if (iequals(name, "no-cache"))
-                    d.no_cache = true;
-                if (iequals(name, "only-if-cached"))
-                    d.only_if_cached = true;
+                if (iequals(name, "no-cache")) d.no_cache = true;
+                if (iequals(name, "only-if-cached")) d.only_if_cached = true;
             });
         } else if (iequals(f.name, "pragma")) {
             for_each_token(f.value, [&](std::string_view token) {
-                if (iequals(token, "no-cache"))
-                    pragma_no_cache = true;
+                if (iequals(token, "no-cache")) pragma_no_cache = true;
             });
         }
     }
     // RFC 9111 §5.4: Pragma is ignored when Cache-Control is present.
-    if (!has_cache_control && pragma_no_cache)
-        d.no_cache = true;
+    if (!has_cache_control && pragma_no_cache) d.no_cache = true;
     return d;
 }
 
