@@ -45,10 +45,30 @@ bool is_plain_field_value(std::string_view v) {
     return true;
 }
 
-constexpr std::array<std::string_view, 9> hop_by_hop_fields = {
-    "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
-    "upgrade",    "proxy-authenticate", "proxy-authorization",
-};
+// The fields a proxy never forwards (RFC 9110 §7.6.1, plus the obsolete Keep-Alive and
+// Proxy-Connection). Most fields differ from all of them in length, so that is checked first.
+bool is_hop_by_hop_name(std::string_view name) {
+    switch (name.size()) {
+        case 2: return iequals(name, "te");
+        case 7: return iequals(name, "trailer") || iequals(name, "upgrade");
+        case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
+        case 16: return iequals(name, "proxy-connection");
+        case 17: return iequals(name, "transfer-encoding");
+        case 18: return iequals(name, "proxy-authenticate");
+        case 19: return iequals(name, "proxy-authorization");
+        default: return false;
+    }
+}
+
+// True when a Connection field of |headers| lists |name| (RFC 9110 §7.6.1).
+bool named_by_connection(std::string_view name, const header_list& headers) {
+    bool listed = false;
+    for (const auto& f : headers) {
+        if (!iequals(f.name, "connection")) continue;
+        for_each_token(f.value, [&](std::string_view token) { listed |= iequals(token, name); });
+    }
+    return listed;
+}
 
 }  // namespace
 
@@ -109,26 +129,56 @@ std::optional<framing_error> check_request_framing(std::string_view method, std:
 }
 
 bool is_hop_by_hop(std::string_view name, const header_list& headers) {
-    for (auto h : hop_by_hop_fields) {
-        if (iequals(name, h)) return true;
+    if (is_hop_by_hop_name(name)) return true;
+    return named_by_connection(name, headers);
+}
+
+end_to_end_filter::end_to_end_filter(const header_list& headers) : headers_(headers) {
+    for (const auto& f : headers_) {
+        if (iequals(f.name, "connection")) {
+            has_connection_ = true;
+            break;
+        }
     }
-    bool listed = false;
-    for (const auto& f : headers) {
-        if (!iequals(f.name, "connection")) continue;
-        for_each_token(f.value, [&](std::string_view token) { listed |= iequals(token, name); });
+}
+
+bool end_to_end_filter::keeps(std::string_view name) const {
+    if (is_hop_by_hop_name(name) || iequals(name, "host") || iequals(name, "content-length")) {
+        return false;
     }
-    return listed;
+    return !has_connection_ || !named_by_connection(name, headers_);
 }
 
 header_list end_to_end_headers(const header_list& headers) {
     header_list out;
     out.reserve(headers.size());
-    for (const auto& f : headers) {
-        if (iequals(f.name, "host") || iequals(f.name, "content-length")) continue;
-        if (is_hop_by_hop(f.name, headers)) continue;
-        out.push_back(f);
-    }
+    for_each_end_to_end(headers, [&](const header_field& f) { out.push_back(f); });
     return out;
+}
+
+void keep_end_to_end(header_list& headers) {
+    // Every field is judged against the list as received (a Connection field may name a field
+    // that comes before or after it), then the kept ones are moved down in one pass.
+    constexpr std::size_t max_marked = 64;
+    if (headers.size() > max_marked) {
+        headers = end_to_end_headers(headers);
+        return;
+    }
+    std::array<bool, max_marked> keep{};
+    const end_to_end_filter filter(headers);
+    bool all_kept = true;
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+        keep[i] = filter.keeps(headers[i].name);
+        all_kept &= keep[i];
+    }
+    if (all_kept) return;
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+        if (!keep[i]) continue;
+        if (out != i) headers[out] = std::move(headers[i]);
+        ++out;
+    }
+    headers.resize(out);
 }
 
 cache_directives parse_cache_directives(const header_list& headers) {
