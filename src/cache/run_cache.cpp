@@ -67,20 +67,16 @@ response with_cache_status(response r, std::string params) {
 // The upstream's answer as the client should see it: end-to-end headers only (the session
 // sets framing), plus Cache-Status.
 response relayed(response upstream_answer, std::string params) {
-    upstream_answer.headers = end_to_end_headers(upstream_answer.headers);
+    keep_end_to_end(upstream_answer.headers);
     return with_cache_status(std::move(upstream_answer), std::move(params));
 }
 
 // What the daemon sends upstream for a runs route: the client's end-to-end headers, minus
 // Accept-Encoding, because the body must arrive as JSON the store can index.
-request upstream_request(const request& client) {
-    request r;
-    r.method = client.method;
-    r.target = client.target;
-    r.headers = end_to_end_headers(client.headers);
-    erase_header(r.headers, "accept-encoding");
-    r.body = client.body;
-    return r;
+request upstream_request(request client) {
+    keep_end_to_end(client.headers);
+    erase_header(client.headers, "accept-encoding");
+    return client;
 }
 
 bool is_retryable_failure(int status) {
@@ -210,10 +206,11 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
         }
         return kept::stored;
     };
-    const std::string flight =
-        tenant.value_or("") + (route.kind == route::run_get ? "\nrun " : "\njob ") + route.id;
-    forward_read(flight, std::move(req), tenant, std::move(fallback),
-                 std::string(fwd_reason(d.what, granted, directives.no_cache)), std::move(settle),
+    std::string flight = tenant.value_or("");
+    flight += route.kind == route::run_get ? "\nrun " : "\njob ";
+    flight += route.id;
+    forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
+                 fwd_reason(d.what, granted, directives.no_cache), std::move(settle),
                  std::move(done));
 }
 
@@ -288,10 +285,10 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
         }
         return kept::stored;
     };
-    const std::string flight = tenant.value_or("") + "\nlist " + *key;
-    forward_read(flight, std::move(req), tenant, std::move(fallback),
-                 std::string(fwd_reason(d.what, page != nullptr, directives.no_cache)),
-                 std::move(settle), std::move(done));
+    std::string flight = tenant.value_or("") + "\nlist " + *key;
+    forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
+                 fwd_reason(d.what, page != nullptr, directives.no_cache), std::move(settle),
+                 std::move(done));
 }
 
 // Assembles a page from stored runs this tenant may see, in the upstream's order
@@ -312,19 +309,32 @@ response run_cache::assemble_list(const std::string& tenant, const list_params& 
                          now);
 }
 
-void run_cache::forward_read(const std::string& flight, request req,
-                             std::optional<std::string> tenant, fallback_fn fallback,
-                             std::string fwd, settle_fn settle, reply_fn done) {
-    if (!join_flight(flight, std::move(done))) return;  // a request for it is already out
-    up_->async_send(upstream_request(req),
-                    [this, flight, tenant = std::move(tenant), fallback = std::move(fallback),
-                     fwd = std::move(fwd), settle = std::move(settle)](upstream_reply reply) {
-                        finish_flight(flight, answer_read(reply, tenant, fallback, fwd, settle));
-                    });
+void run_cache::forward_read(std::string key, request req, std::optional<std::string> tenant,
+                             fallback_fn fallback, std::string_view fwd, settle_fn settle,
+                             reply_fn done) {
+    flight_map::value_type* entry;
+    {
+        std::lock_guard lock(flights_mutex_);
+        auto [it, first] = flights_.try_emplace(std::move(key));
+        it->second.waiters.push_back(std::move(done));
+        if (!first) return;  // a request for it is already out
+        entry = &*it;
+    }
+    // Only this request's callback reads these or erases the flight; later waiters touch
+    // nothing but |waiters|, under the lock.
+    flight& f = entry->second;
+    f.tenant = std::move(tenant);
+    f.fallback = std::move(fallback);
+    f.fwd = fwd;
+    f.settle = std::move(settle);
+    up_->async_send(upstream_request(std::move(req)), [this, entry](upstream_reply reply) {
+        const flight& f = entry->second;
+        finish_flight(*entry, answer_read(reply, f.tenant, f.fallback, f.fwd, f.settle));
+    });
 }
 
 response run_cache::answer_read(upstream_reply& reply, const std::optional<std::string>& tenant,
-                                const fallback_fn& fallback, const std::string& fwd,
+                                const fallback_fn& fallback, std::string_view fwd,
                                 const settle_fn& settle) {
     try {
         const time_point now = now_();
@@ -352,7 +362,7 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
                 r.headers.push_back(
                     {"Retry-After", std::to_string((reply.retry_in.count() + 999) / 1000)});
             }
-            return with_cache_status(std::move(r), "fwd=" + fwd);
+            return with_cache_status(std::move(r), "fwd=" + std::string(fwd));
         }
         if (outcome == kept::invalid) {
             return with_cache_status(json_error(502,
@@ -370,23 +380,17 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
             fwd_params(fwd, status, false));
     } catch (const store_error& e) {
         spdlog::error("store: {}", e.what());
-        return with_cache_status(json_error(500, "runmirror store failure"), "fwd=" + fwd);
+        return with_cache_status(json_error(500, "runmirror store failure"),
+                                 "fwd=" + std::string(fwd));
     }
 }
 
-bool run_cache::join_flight(const std::string& flight, reply_fn done) {
-    std::lock_guard lock(flights_mutex_);
-    auto [it, first] = flights_.try_emplace(flight);
-    it->second.push_back(std::move(done));
-    return first;
-}
-
-void run_cache::finish_flight(const std::string& flight, response answer) {
+void run_cache::finish_flight(const flight_map::value_type& entry, response answer) {
     std::vector<reply_fn> waiters;
     {
         std::lock_guard lock(flights_mutex_);
-        auto it = flights_.find(flight);
-        waiters = std::move(it->second);
+        auto it = flights_.find(entry.first);
+        waiters = std::move(it->second.waiters);
         flights_.erase(it);
     }
     for (std::size_t i = 0; i + 1 < waiters.size(); ++i)
@@ -397,8 +401,8 @@ void run_cache::finish_flight(const std::string& flight, response answer) {
 std::size_t run_cache::waiting_clients() const {
     std::lock_guard lock(flights_mutex_);
     std::size_t n = 0;
-    for (const auto& [flight, waiters] : flights_)
-        n += waiters.size();
+    for (const auto& [key, f] : flights_)
+        n += f.waiters.size();
     return n;
 }
 
@@ -435,9 +439,10 @@ void run_cache::forward_write(std::optional<std::string> tenant, request req, st
         return done(with_cache_status(std::move(r), "fwd=method"));
     }
     // Writes are never coalesced nor retried here: each one is the client's own.
-    up_->async_send(upstream_request(req), [this, tenant = std::move(tenant),
-                                            on_success = std::move(on_success),
-                                            done = std::move(done)](upstream_reply reply) {
+    up_->async_send(upstream_request(std::move(req)), [this, tenant = std::move(tenant),
+                                                       on_success = std::move(on_success),
+                                                       done =
+                                                           std::move(done)](upstream_reply reply) {
         if (reply.failure) {
             return done(
                 with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),

@@ -68,15 +68,26 @@ class run_cache {
     response assemble_list(const std::string& tenant, const list_params& params,
                            const std::string& cache_params, time_point now);
     // Forwards a read, shared by every concurrent request with the same |flight| key (tenant
-    // and normalised request), and answers all of them with the one result.
-    void forward_read(const std::string& flight, request req, std::optional<std::string> tenant,
-                      fallback_fn fallback, std::string fwd, settle_fn settle, reply_fn done);
+    // and normalised request), and answers all of them with the one result. |fwd| is one of
+    // fwd_reason's static texts.
+    void forward_read(std::string flight, request req, std::optional<std::string> tenant,
+                      fallback_fn fallback, std::string_view fwd, settle_fn settle, reply_fn done);
     response answer_read(upstream_reply& reply, const std::optional<std::string>& tenant,
-                         const fallback_fn& fallback, const std::string& fwd,
+                         const fallback_fn& fallback, std::string_view fwd,
                          const settle_fn& settle);
-    // Returns true when |done| is the first waiter for |flight|: the caller sends the request.
-    bool join_flight(const std::string& flight, reply_fn done);
-    void finish_flight(const std::string& flight, response answer);
+
+    // One upstream request and the clients waiting for its answer (coalescing). Created by
+    // the first client; what the answer needs is set by it, waiters are added under the lock.
+    struct flight {
+        std::optional<std::string> tenant;
+        fallback_fn fallback;
+        std::string_view fwd;
+        settle_fn settle;
+        std::vector<reply_fn> waiters;  // guarded by flights_mutex_
+    };
+    using flight_map = std::unordered_map<std::string, flight>;
+    // Answers every waiter of |entry| (an element of flights_) and forgets it.
+    void finish_flight(const flight_map::value_type& entry, response answer);
 
     store& db_;
     upstream* up_;
@@ -84,7 +95,9 @@ class run_cache {
     clock_fn now_;
     run_observer* observer_ = nullptr;
     mutable std::mutex flights_mutex_;
-    std::unordered_map<std::string, std::vector<reply_fn>> flights_;
+    // Elements stay where they are until erased (unordered_map never moves its nodes), so the
+    // upstream's callback holds a pointer to its flight rather than a copy of the key.
+    flight_map flights_;
 };
 
 }  // namespace runmirror
