@@ -1,27 +1,26 @@
+// The buffered upstream client: one request out, one whole response back, over a pooled
+// connection. Every forwarded miss pays for what happens here, so an exchange is a small state
+// machine driven by completion handlers on the connection's executor, not a coroutine over
+// Beast's composed operations: the request is serialised once into one string and written with
+// a plain non-blocking send, the response is read without blocking as soon as the socket is
+// readable and fed to Beast's parser (which keeps the framing rules: Content-Length, chunked,
+// close-delimited, limits). One timer per exchange bounds it. On a TLS connection the same
+// state machine reads and writes through the TLS stream's asynchronous operations.
 #include "net/upstream_client.hpp"
 
-#include <sys/socket.h>
-
+#include <array>
+#include <cstring>
 #include <future>
-#include <stdexcept>
+#include <optional>
 #include <thread>
 
-#include <openssl/ssl.h>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/url/parse.hpp>
 
 #include "http/header_rules.hpp"
 #include "net/standalone_upstream.hpp"
@@ -31,268 +30,325 @@ namespace runmirror::net {
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using steady = std::chrono::steady_clock;
+using boost::system::error_code;
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-// An idle connection older than this is dropped rather than reused: servers commonly close
-// idle keep-alive connections after 5 to 60 seconds, and a connection they already closed
-// costs a failed write and a retry.
-constexpr auto max_idle_age = std::chrono::seconds(4);
-
-// True when the peer has not closed the idle connection and sent nothing unexpected: a
-// non-blocking peek returns EAGAIN. EOF or stray bytes make it unusable.
-bool looks_open(upstream_connection& conn) {
-    if (conn.buffer.size() != 0) return false;
-    auto& socket = conn.tcp().socket();
-    if (!socket.is_open()) return false;
-    char byte;
-    ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-}  // namespace
-
-upstream_endpoint parse_upstream_url(const std::string& url) {
-    auto parsed = boost::urls::parse_absolute_uri(url);
-    if (parsed.has_error()) throw std::invalid_argument("invalid upstream URL: " + url);
-    upstream_endpoint ep;
-    const std::string scheme = parsed->scheme();
-    if (scheme == "https") {
-        ep.tls = true;
-    } else if (scheme == "http") {
-        ep.tls = false;
-    } else {
-        throw std::invalid_argument("upstream URL must be http:// or https://: " + url);
-    }
-    ep.host = parsed->host_address();
-    if (ep.host.empty()) throw std::invalid_argument("upstream URL has no host: " + url);
-    const std::string default_port = ep.tls ? "443" : "80";
-    ep.port = parsed->has_port() ? std::string(parsed->port()) : default_port;
-    std::string authority_host(parsed->encoded_host_and_port());
-    ep.host_header = ep.port == default_port ? std::string(parsed->encoded_host()) : authority_host;
-    return ep;
-}
-
-error upstream_error(const boost::system::error_code& ec, std::string_view during) {
-    std::string detail = std::string(during) + ": " + ec.message();
-    if (ec == beast::error::timeout) return {errc::timeout, std::string(during) + ": timed out"};
-    if (ec == http::error::body_limit || ec == http::error::header_limit) {
-        return {errc::too_large, std::move(detail)};
-    }
-    if (ec.category() == asio::error::get_ssl_category() ||
-        ec == asio::ssl::error::stream_truncated) {
-        return {errc::tls, std::move(detail)};
-    }
-    if (ec == http::error::end_of_stream) return {errc::reset, std::move(detail)};
-    if (ec.category() == http::make_error_code(http::error::partial_message).category()) {
-        return {errc::bad_response, std::move(detail)};  // malformed or truncated HTTP
-    }
-    if (ec == asio::error::connection_refused || ec == asio::error::host_unreachable ||
-        ec == asio::error::network_unreachable || ec == asio::error::host_not_found ||
-        ec == asio::error::host_not_found_try_again) {
-        return {errc::refused, std::move(detail)};
-    }
-    return {errc::reset, std::move(detail)};
-}
-
-upstream_pool::upstream_pool(asio::io_context& ioc, const upstream_options& options)
-    : ioc_(ioc),
-      options_(options),
-      endpoint_(parse_upstream_url(options.url)),
-      tls_context_(asio::ssl::context::tls_client) {
-    tls_context_.set_default_verify_paths();
-    if (!options.ca_file.empty()) {
-        boost::system::error_code ec;
-        tls_context_.load_verify_file(options.ca_file, ec);
-        if (ec) {
-            throw std::runtime_error("cannot load upstream CA file " + options.ca_file + ": " +
-                                     ec.message());
-        }
-    }
-    tls_context_.set_verify_mode(asio::ssl::verify_peer);
-}
-
-connection_ptr upstream_pool::take_idle() {
-    std::lock_guard lock(mutex_);
-    while (!idle_.empty()) {
-        connection_ptr conn = std::move(idle_.back());
-        idle_.pop_back();
-        if (steady::now() - conn->idle_since < max_idle_age && looks_open(*conn)) {
-            conn->reused = true;
-            return conn;
-        }
-    }
-    return nullptr;
-}
-
-void upstream_pool::release(connection_ptr conn) {
-    conn->idle_since = steady::now();
-    conn->tcp().expires_never();
-    std::lock_guard lock(mutex_);
-    if (idle_.size() >= options_.max_idle_per_host) idle_.pop_front();
-    idle_.push_back(std::move(conn));
-}
-
-asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fresh) {
-    if (!fresh) {
-        if (auto conn = take_idle()) co_return std::pair{std::move(conn), error{}};
-    }
-    auto executor = asio::make_strand(ioc_);
-    // Name resolution counts against the connect deadline; the resolver has none of its own.
-    // Both run on this coroutine's executor, so the timer's handler never races with it.
-    auto here = co_await asio::this_coro::executor;
-    tcp::resolver resolver(here);
-    asio::steady_timer resolve_deadline(here, options_.connect_timeout);
-    bool resolve_timed_out = false;
-    resolve_deadline.async_wait([&](const boost::system::error_code& ec) {
-        if (ec) return;  // cancelled: resolution finished first (the frame may be gone)
-        resolve_timed_out = true;
-        resolver.cancel();
+// The request as it goes on the wire: request line, the caller's end-to-end fields, Host, and
+// a Content-Length when there is a body (or the method expects one).
+std::string serialise_request(const request& req, const std::string& host_header) {
+    std::string out;
+    out.reserve(128 + req.target.size() + req.body.size() + 64 * req.headers.size());
+    out += req.method;
+    out += ' ';
+    out += req.target;
+    out += " HTTP/1.1\r\n";
+    for_each_end_to_end(req.headers, [&](const header_field& f) {
+        out += f.name;
+        out += ": ";
+        out += f.value;
+        out += "\r\n";
     });
-    auto [rec, endpoints] =
-        co_await resolver.async_resolve(endpoint_.host, endpoint_.port, use_tuple);
-    resolve_deadline.cancel();
-    if (resolve_timed_out) {
-        co_return std::pair{nullptr,
-                            error{errc::timeout, "resolving " + endpoint_.host + ": timed out"}};
+    out += "Host: ";
+    out += host_header;
+    out += "\r\n";
+    if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+        out += "Content-Length: ";
+        out += std::to_string(req.body.size());
+        out += "\r\n";
     }
-    if (rec) co_return std::pair{nullptr, upstream_error(rec, "resolving " + endpoint_.host)};
-
-    auto conn = std::make_unique<upstream_connection>(upstream_connection{
-        endpoint_.tls
-            ? decltype(upstream_connection::stream)(std::in_place_type<tls_stream>, executor,
-                                                    tls_context_)
-            : decltype(upstream_connection::stream)(std::in_place_type<plain_stream>, executor),
-        {},
-        false,
-        {}});
-    auto& tcp_layer = conn->tcp();
-    tcp_layer.expires_after(options_.connect_timeout);
-    auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_tuple);
-    if (cec) co_return std::pair{nullptr, upstream_error(cec, "connecting to upstream")};
-    tcp_layer.socket().set_option(tcp::no_delay(true));
-
-    if (auto* tls = std::get_if<tls_stream>(&conn->stream)) {
-        boost::system::error_code addr_ec;
-        asio::ip::make_address(endpoint_.host, addr_ec);
-        // SNI carries host names only (RFC 6066 §3), never IP literals.
-        if (addr_ec && !SSL_set_tlsext_host_name(tls->native_handle(), endpoint_.host.c_str())) {
-            co_return std::pair{nullptr, error{errc::tls, "cannot set TLS SNI"}};
-        }
-        tls->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
-        tcp_layer.expires_after(options_.tls_timeout);
-        auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
-        if (hec) co_return std::pair{nullptr, upstream_error(hec, "TLS handshake with upstream")};
-    }
-    co_return std::pair{std::move(conn), error{}};
+    out += "\r\n";
+    out += req.body;
+    return out;
 }
 
-namespace {
+// Reads on a plain connection land here first: one read takes a whole response of up to this
+// size (a run is a few KB, a list page a few hundred), and idle connections keep no buffer.
+// Bytes the parser could not take yet (a header cut in two) move to the connection's buffer.
+constexpr std::size_t scratch_size = 64 * 1024;
+thread_local std::array<char, scratch_size> read_scratch;
 
-class upstream_client final : public upstream {
+// TLS reads go through the connection's buffer, in pieces of this size.
+constexpr std::size_t tls_read_size = 16 * 1024;
+
+class exchange : public std::enable_shared_from_this<exchange> {
   public:
-    upstream_client(asio::io_context& ioc, upstream_pool& pool, const limits_options& limits)
-        : ioc_(ioc), pool_(pool), limits_(limits) {}
+    exchange(upstream_pool& pool, const limits_options& limits, const request& req,
+             upstream::handler on_reply)
+        : pool_(pool),
+          limits_(limits),
+          wire_(serialise_request(req, pool.endpoint().host_header)),
+          head_(req.method == "HEAD"),
+          on_reply_(std::move(on_reply)),
+          total_deadline_(steady::now() + pool.options().total_timeout) {}
 
-    void async_send(request req, handler on_reply) override {
-        asio::co_spawn(asio::make_strand(ioc_), exchange(std::move(req)),
-                       [on_reply = std::move(on_reply)](std::exception_ptr e, upstream_reply r) {
-                           if (e) {
-                               r = {};
-                               r.failure = {errc::internal, "upstream exchange failed"};
-                           }
-                           on_reply(std::move(r));
+    // From any thread: takes a connection and runs the exchange on its executor.
+    void start(bool fresh) {
+        if (!fresh) {
+            if (auto conn = pool_.try_idle()) return run_on(std::move(conn));
+        }
+        // Resolve, connect and handshake are rare (a cold pool or a retry): a coroutine does.
+        asio::co_spawn(pool_.connection_executor(), pool_.acquire(true),
+                       [self = shared_from_this()](std::exception_ptr e,
+                                                   std::pair<connection_ptr, error> got) {
+                           if (e) got.second = {errc::internal, "upstream connect failed"};
+                           if (got.second) return self->reply_failure(std::move(got.second));
+                           self->run_on(std::move(got.first));
                        });
     }
 
   private:
-    asio::awaitable<upstream_reply> exchange(request req) {
-        const auto deadline = steady::now() + pool_.options().total_timeout;
-        http::request<http::string_body> out;
-        out.method_string(req.method);
-        out.target(req.target);
-        out.version(11);
-        for (auto& f : end_to_end_headers(req.headers))
-            out.insert(f.name, f.value);
-        out.set(http::field::host, pool_.endpoint().host_header);
-        out.body() = std::move(req.body);
-        if (!out.body().empty() || req.method == "POST" || req.method == "PUT" ||
-            req.method == "PATCH") {
-            out.prepare_payload();
-        }
-        out.keep_alive(true);
-
-        upstream_reply reply;
-        // A reused connection may have been closed by the upstream since it was parked; such
-        // a failure before any response byte is retried once on a new connection. Every
-        // request sent here is buffered, so it can be replayed whole.
-        for (int attempt = 0; attempt < 2; ++attempt) {
-            auto [conn, err] = co_await pool_.acquire(attempt > 0);
-            if (err) {
-                reply.failure = std::move(err);
-                co_return reply;
-            }
-            auto remaining = [&] {
-                return std::chrono::duration_cast<millis>(deadline - steady::now());
-            };
-            auto& tcp_layer = conn->tcp();
-            tcp_layer.expires_after(std::min(pool_.options().response_timeout, remaining()));
-            boost::system::error_code ec;
-            http::response_parser<http::string_body> parser;
-            parser.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
-            parser.body_limit(limits_.response_body_limit);
-            if (req.method == "HEAD") parser.skip(true);
-
-            ec = co_await std::visit(
-                [&](auto& stream) -> asio::awaitable<boost::system::error_code> {
-                    auto [wec, wn] = co_await http::async_write(stream, out, use_tuple);
-                    if (wec) co_return wec;
-                    auto [hec, hn] =
-                        co_await http::async_read_header(stream, conn->buffer, parser, use_tuple);
-                    if (hec) co_return hec;
-                    tcp_layer.expires_after(remaining());
-                    auto [bec, bn] =
-                        co_await http::async_read(stream, conn->buffer, parser, use_tuple);
-                    co_return bec;
-                },
-                conn->stream);
-            if (ec) {
-                const bool nothing_received = !parser.got_some();
-                if (conn->reused && nothing_received && attempt == 0 &&
-                    ec != beast::error::timeout) {
-                    continue;
-                }
-                reply.failure =
-                    upstream_error(ec, nothing_received ? "waiting for upstream response"
-                                                        : "reading upstream response");
-                co_return reply;
-            }
-            auto& msg = parser.get();
-            reply.answer.status = static_cast<int>(msg.result_int());
-            for (auto& f : msg) {
-                reply.answer.headers.push_back(
-                    {std::string(f.name_string()), std::string(f.value())});
-            }
-            reply.answer.body = std::move(msg.body());
-            if (msg.keep_alive()) pool_.release(std::move(conn));
-            co_return reply;
-        }
-        reply.failure = {errc::reset, "upstream closed the connection twice"};
-        co_return reply;
+    void run_on(connection_ptr conn) {
+        auto executor = conn->timer.get_executor();
+        asio::dispatch(executor, [self = shared_from_this(), conn = std::move(conn)]() mutable {
+            self->begin(std::move(conn));
+        });
     }
 
-    asio::io_context& ioc_;
+    // On the connection's executor from here on.
+    void begin(connection_ptr conn) {
+        conn_ = std::move(conn);
+        ++attempt_;
+        finished_ = false;
+        timed_out_ = false;
+        written_ = 0;
+        parser_.emplace();
+        parser_->eager(true);
+        parser_->header_limit(static_cast<std::uint32_t>(limits_.header_limit));
+        parser_->body_limit(limits_.response_body_limit);
+        if (head_) parser_->skip(true);
+
+        // Until the response header: the response timeout (within the total); then the rest
+        // of the total. The timer is armed once; when it fires it looks at the deadline again.
+        deadline_ = std::min(steady::now() + pool_.options().response_timeout, total_deadline_);
+        conn_->timer.expires_at(deadline_);
+        arm_timer();
+        if (is_tls()) {
+            write_tls();
+        } else {
+            write_plain();
+        }
+    }
+
+    bool is_tls() const { return std::holds_alternative<tls_stream>(conn_->stream); }
+    tcp::socket& socket() { return conn_->tcp().socket(); }
+
+    void arm_timer() {
+        conn_->timer.async_wait([self = shared_from_this(), attempt = attempt_](error_code ec) {
+            self->on_timer(ec, attempt);
+        });
+    }
+
+    void on_timer(error_code ec, int attempt) {
+        if (ec || finished_ || attempt != attempt_ || !conn_) return;  // cancelled or stale
+        if (steady::now() < deadline_) {                               // the deadline moved
+            conn_->timer.expires_at(deadline_);
+            return arm_timer();
+        }
+        timed_out_ = true;
+        error_code ignored;
+        socket().cancel(ignored);  // the pending wait or read completes with operation_aborted
+    }
+
+    // ---- plain TCP: non-blocking calls, waiting for readiness only when the socket says so
+
+    void write_plain() {
+        while (written_ < wire_.size()) {
+            error_code ec;
+            written_ += socket().write_some(
+                asio::buffer(wire_.data() + written_, wire_.size() - written_), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                if (timed_out_) return fail(beast::error::timeout);
+                return socket().async_wait(tcp::socket::wait_write,
+                                           [self = shared_from_this()](error_code wec) {
+                                               if (wec) return self->fail(wec);
+                                               self->write_plain();
+                                           });
+            }
+            if (ec) return fail(ec);
+        }
+        wait_readable();
+    }
+
+    void wait_readable() {
+        if (timed_out_) return fail(beast::error::timeout);  // it fired while a read was queued
+        socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+            if (ec) return self->fail(ec);
+            self->read_plain();
+        });
+    }
+
+    void read_plain() {
+        for (;;) {
+            auto& buffered = conn_->buffer;
+            error_code ec;
+            std::size_t n;
+            if (buffered.size() == 0) {
+                n = socket().read_some(asio::buffer(read_scratch), ec);
+            } else {
+                n = socket().read_some(buffered.prepare(scratch_size), ec);
+                buffered.commit(n);
+            }
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                return wait_readable();
+            }
+            if (ec) return fail_read(ec);
+            if (buffered.size() == 0) {
+                const std::size_t used = feed(asio::const_buffer(read_scratch.data(), n), ec);
+                if (!ec || ec == http::error::need_more) {
+                    // A cut header, or bytes past the response: kept for the next feed (or,
+                    // after the response, to make the connection unusable).
+                    auto rest = buffered.prepare(n - used);
+                    std::memcpy(rest.data(), read_scratch.data() + used, n - used);
+                    buffered.commit(n - used);
+                }
+            } else {
+                buffered.consume(feed(buffered.data(), ec));
+            }
+            if (ec == http::error::need_more) continue;
+            if (ec) return fail(ec);
+            if (parser_->is_done()) return complete();
+        }
+    }
+
+    // ---- TLS: the stream's asynchronous operations, through the connection's buffer
+
+    template <class Stream>
+    static Stream& tls_of(upstream_connection& conn) {
+        return std::get<Stream>(conn.stream);
+    }
+
+    void write_tls() {
+        asio::async_write(tls_of<tls_stream>(*conn_), asio::buffer(wire_),
+                          [self = shared_from_this()](error_code ec, std::size_t) {
+                              if (ec) return self->fail(ec);
+                              self->read_tls();
+                          });
+    }
+
+    void read_tls() {
+        auto& buffered = conn_->buffer;
+        if (buffered.size() > 0) {
+            error_code ec;
+            buffered.consume(feed(buffered.data(), ec));
+            if (ec && ec != http::error::need_more) return fail(ec);
+            if (!ec && parser_->is_done()) return complete();
+        }
+        if (timed_out_) return fail(beast::error::timeout);  // it fired while a read was queued
+        tls_of<tls_stream>(*conn_).async_read_some(
+            buffered.prepare(tls_read_size),
+            [self = shared_from_this()](error_code ec, std::size_t n) {
+                self->conn_->buffer.commit(n);
+                if (ec) return self->fail_read(ec);
+                self->read_tls();
+            });
+    }
+
+    // ---- parsing and the end of an exchange
+
+    // Hands |bytes| to the parser; returns how many it took. Once the header is in, the rest
+    // of the total deadline applies.
+    std::size_t feed(asio::const_buffer bytes, error_code& ec) {
+        const bool had_header = parser_->is_header_done();
+        const std::size_t used = parser_->put(bytes, ec);
+        if (!had_header && parser_->is_header_done()) deadline_ = total_deadline_;
+        return used;
+    }
+
+    // A read error: the end of the stream finishes a close-delimited body (as Beast's read).
+    void fail_read(error_code ec) {
+        if (ec != asio::error::eof) return fail(ec);
+        if (!parser_->got_some()) return fail(http::error::end_of_stream);
+        ec = {};
+        parser_->put_eof(ec);
+        if (ec) return fail(ec);
+        complete();
+    }
+
+    void complete() {
+        finish_attempt();
+        auto& msg = parser_->get();
+        upstream_reply reply;
+        reply.answer.status = static_cast<int>(msg.result_int());
+        reply.answer.headers.reserve(16);
+        for (const auto& f : msg) {
+            reply.answer.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+        }
+        reply.answer.body = std::move(msg.body());
+        // Bytes after the response, or a response without keep-alive: not reused.
+        if (msg.keep_alive() && conn_->buffer.size() == 0) pool_.release(std::move(conn_));
+        conn_.reset();
+        deliver(std::move(reply));
+    }
+
+    void fail(error_code ec) {
+        if (timed_out_) ec = beast::error::timeout;
+        const bool nothing_received = !parser_->got_some();
+        const bool reused = conn_->reused;
+        finish_attempt();
+        conn_.reset();
+        // A reused connection may have been closed by the upstream since it was parked; such
+        // a failure before any response byte is retried once on a new connection. The request
+        // is held whole, so it can be replayed.
+        if (reused && nothing_received && attempt_ == 1 && ec != beast::error::timeout) {
+            return start(true);
+        }
+        reply_failure(upstream_error(
+            ec, nothing_received ? "waiting for upstream response" : "reading upstream response"));
+    }
+
+    // The attempt is over: a late timer must not touch the connection, which may already be
+    // someone else's.
+    void finish_attempt() {
+        finished_ = true;
+        conn_->timer.cancel();
+    }
+
+    void reply_failure(error failure) {
+        upstream_reply reply;
+        reply.failure = std::move(failure);
+        deliver(std::move(reply));
+    }
+
+    void deliver(upstream_reply reply) {
+        auto on_reply = std::move(on_reply_);
+        on_reply(std::move(reply));
+    }
+
+    upstream_pool& pool_;
+    const limits_options& limits_;
+    const std::string wire_;  // the whole request, kept for a replay
+    const bool head_;
+    upstream::handler on_reply_;
+    const steady::time_point total_deadline_;
+
+    connection_ptr conn_;
+    std::optional<http::response_parser<http::string_body>> parser_;
+    std::size_t written_ = 0;
+    steady::time_point deadline_;
+    int attempt_ = 0;
+    bool timed_out_ = false;
+    bool finished_ = false;
+};
+
+class upstream_client final : public upstream {
+  public:
+    upstream_client(upstream_pool& pool, const limits_options& limits)
+        : pool_(pool), limits_(limits) {}
+
+    void async_send(request req, handler on_reply) override {
+        std::make_shared<exchange>(pool_, limits_, req, std::move(on_reply))->start(false);
+    }
+
+  private:
     upstream_pool& pool_;
     limits_options limits_;
 };
 
 }  // namespace
 
-std::unique_ptr<upstream> make_upstream_client(asio::io_context& ioc, upstream_pool& pool,
-                                               const limits_options& limits) {
-    return std::make_unique<upstream_client>(ioc, pool, limits);
+std::unique_ptr<upstream> make_upstream_client(upstream_pool& pool, const limits_options& limits) {
+    return std::make_unique<upstream_client>(pool, limits);
 }
 
 namespace {
@@ -301,8 +357,8 @@ class standalone_upstream final : public upstream {
   public:
     standalone_upstream(const upstream_options& upstream, const limits_options& limits)
         : work_(asio::make_work_guard(ioc_)),
-          pool_(ioc_, upstream),
-          client_(ioc_, pool_, limits),
+          pool_(ioc_, upstream, 1),
+          client_(pool_, limits),
           thread_([this] { ioc_.run(); }) {}
 
     ~standalone_upstream() override {
