@@ -135,10 +135,14 @@ bool is_hop_by_hop(std::string_view name, const header_list& headers) {
 
 end_to_end_filter::end_to_end_filter(const header_list& headers) : headers_(headers) {
     for (const auto& f : headers_) {
-        if (iequals(f.name, "connection")) {
-            has_connection_ = true;
-            break;
-        }
+        if (!iequals(f.name, "connection")) continue;
+        for_each_token(f.value, [&](std::string_view token) {
+            if (named_count_ < max_named) {
+                named_[named_count_++] = token;
+            } else {
+                named_overflow_ = true;
+            }
+        });
     }
 }
 
@@ -146,7 +150,10 @@ bool end_to_end_filter::keeps(std::string_view name) const {
     if (is_hop_by_hop_name(name) || iequals(name, "host") || iequals(name, "content-length")) {
         return false;
     }
-    return !has_connection_ || !named_by_connection(name, headers_);
+    for (std::size_t i = 0; i < named_count_; ++i) {
+        if (iequals(name, named_[i])) return false;
+    }
+    return !named_overflow_ || !named_by_connection(name, headers_);
 }
 
 header_list end_to_end_headers(const header_list& headers) {

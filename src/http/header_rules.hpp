@@ -2,6 +2,7 @@
 // Header rules shared by every route: framing checks done before routing, hop-by-hop stripping
 // (RFC 9110 §7.6.1) and request Cache-Control directives (RFC 9111 §5.2.1). Pure functions.
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,8 +38,13 @@ class end_to_end_filter {
     bool keeps(std::string_view name) const;
 
   private:
+    // What Connection fields name (views into |headers|); the ones that do not fit here are
+    // looked up in |headers| again.
+    static constexpr std::size_t max_named = 4;
+    std::array<std::string_view, max_named> named_{};
+    std::size_t named_count_ = 0;
+    bool named_overflow_ = false;
     const header_list& headers_;
-    bool has_connection_ = false;  // only then can a field be hop-by-hop by name
 };
 
 // |headers| without hop-by-hop fields, Host and Content-Length: what a proxy forwards before it
