@@ -18,9 +18,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include "http/header_rules.hpp"
 #include "net/standalone_upstream.hpp"
@@ -62,6 +61,44 @@ std::string serialise_request(const request& req, const std::string& host_header
     return out;
 }
 
+// Beast's HTTP/1 response parser (framing: Content-Length, chunked, close-delimited; the header
+// and body limits; keep-alive) writing straight into the response the run cache takes. Beast's
+// parser<string_body> would build a basic_fields, a node per field, to be copied out, and
+// zero-fills the body before copying each piece into it.
+class reply_parser final : public http::basic_parser<false> {
+  public:
+    response& answer() { return answer_; }
+
+  private:
+    void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                         error_code&) override {}  // a response parser never sees a request line
+    void on_response_impl(int status, beast::string_view, int, error_code&) override {
+        answer_.status = status;
+        answer_.headers.reserve(16);
+    }
+    void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                       error_code&) override {
+        answer_.headers.push_back({std::string(name), std::string(value)});
+    }
+    void on_header_impl(error_code&) override {}
+    // The length was checked against the body limit before this is called.
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+        if (length) answer_.body.reserve(static_cast<std::size_t>(*length));
+    }
+    std::size_t on_body_impl(beast::string_view bytes, error_code&) override {
+        answer_.body.append(bytes.data(), bytes.size());
+        return bytes.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view bytes, error_code&) override {
+        answer_.body.append(bytes.data(), bytes.size());
+        return bytes.size();
+    }
+    void on_finish_impl(error_code&) override {}
+
+    response answer_;
+};
+
 // Reads on a plain connection land here first: one read takes a whole response of up to this
 // size (a run is a few KB, a list page a few hundred), and idle connections keep no buffer.
 // Bytes the parser could not take yet (a header cut in two) move to the connection's buffer.
@@ -99,6 +136,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
   private:
     void run_on(connection_ptr conn) {
+        if (pool_.runs_here()) return begin(std::move(conn));
         auto executor = conn->timer.get_executor();
         asio::dispatch(executor, [self = shared_from_this(), conn = std::move(conn)]() mutable {
             self->begin(std::move(conn));
@@ -267,16 +305,10 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
     void complete() {
         finish_attempt();
-        auto& msg = parser_->get();
         upstream_reply reply;
-        reply.answer.status = static_cast<int>(msg.result_int());
-        reply.answer.headers.reserve(16);
-        for (const auto& f : msg) {
-            reply.answer.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-        }
-        reply.answer.body = std::move(msg.body());
+        reply.answer = std::move(parser_->answer());
         // Bytes after the response, or a response without keep-alive: not reused.
-        if (msg.keep_alive() && conn_->buffer.size() == 0) pool_.release(std::move(conn_));
+        if (parser_->keep_alive() && conn_->buffer.size() == 0) pool_.release(std::move(conn_));
         conn_.reset();
         deliver(std::move(reply));
     }
@@ -323,7 +355,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
     const steady::time_point total_deadline_;
 
     connection_ptr conn_;
-    std::optional<http::response_parser<http::string_body>> parser_;
+    std::optional<reply_parser> parser_;
     std::size_t written_ = 0;
     steady::time_point deadline_;
     int attempt_ = 0;

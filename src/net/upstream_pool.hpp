@@ -92,6 +92,10 @@ class upstream_pool {
     // fit for a coroutine that opens one.
     asio::any_io_executor connection_executor();
 
+    // True when the caller may use any connection's socket right here: connections have no
+    // strand and this thread runs the io_context.
+    bool runs_here() const { return one_thread_ && ioc_.get_executor().running_in_this_thread(); }
+
   private:
     asio::io_context& ioc_;
     bool one_thread_;
