@@ -16,6 +16,8 @@
 // Cache-Status (RFC 9211, https://www.rfc-editor.org/rfc/rfc9211) is set on every answer.
 #include "cache/run_cache.hpp"
 
+#include <array>
+#include <charconv>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -34,7 +36,9 @@ namespace {
 constexpr std::string_view cache_name = "runmirror";
 
 std::string cache_status(std::string_view params) {
-    std::string s(cache_name);
+    std::string s;
+    s.reserve(cache_name.size() + 2 + params.size());
+    s += cache_name;
     s += "; ";
     s += params;
     return s;
@@ -84,9 +88,14 @@ bool is_retryable_failure(int status) {
 }
 
 std::string fwd_params(std::string_view fwd, int status, bool stored) {
-    std::string s = "fwd=";
+    std::array<char, 16> digits;
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), status).ptr;
+    std::string s;
+    s.reserve(48);
+    s += "fwd=";
     s += fwd;
-    s += "; fwd-status=" + std::to_string(status);
+    s += "; fwd-status=";
+    s.append(digits.data(), end);
     if (stored) s += "; stored";
     return s;
 }
