@@ -45,17 +45,23 @@ bool is_plain_field_value(std::string_view v) {
     return true;
 }
 
+// iequals with the length test inline: in this file's loops most comparisons fail on length,
+// and then cost no call.
+inline bool same_name(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && iequals(a, b);
+}
+
 // The fields a proxy never forwards (RFC 9110 §7.6.1, plus the obsolete Keep-Alive and
 // Proxy-Connection). Most fields differ from all of them in length, so that is checked first.
 bool is_hop_by_hop_name(std::string_view name) {
     switch (name.size()) {
-        case 2: return iequals(name, "te");
-        case 7: return iequals(name, "trailer") || iequals(name, "upgrade");
-        case 10: return iequals(name, "connection") || iequals(name, "keep-alive");
-        case 16: return iequals(name, "proxy-connection");
-        case 17: return iequals(name, "transfer-encoding");
-        case 18: return iequals(name, "proxy-authenticate");
-        case 19: return iequals(name, "proxy-authorization");
+        case 2: return same_name(name, "te");
+        case 7: return same_name(name, "trailer") || same_name(name, "upgrade");
+        case 10: return same_name(name, "connection") || same_name(name, "keep-alive");
+        case 16: return same_name(name, "proxy-connection");
+        case 17: return same_name(name, "transfer-encoding");
+        case 18: return same_name(name, "proxy-authenticate");
+        case 19: return same_name(name, "proxy-authorization");
         default: return false;
     }
 }
@@ -64,8 +70,8 @@ bool is_hop_by_hop_name(std::string_view name) {
 bool named_by_connection(std::string_view name, const header_list& headers) {
     bool listed = false;
     for (const auto& f : headers) {
-        if (!iequals(f.name, "connection")) continue;
-        for_each_token(f.value, [&](std::string_view token) { listed |= iequals(token, name); });
+        if (!same_name(f.name, "connection")) continue;
+        for_each_token(f.value, [&](std::string_view token) { listed |= same_name(token, name); });
     }
     return listed;
 }
@@ -90,19 +96,19 @@ std::optional<framing_error> check_request_framing(std::string_view method, std:
         if (!is_plain_field_value(f.value)) {
             return framing_error{400, "header " + f.name + " has control or non-ASCII bytes"};
         }
-        if (iequals(f.name, "host")) {
+        if (same_name(f.name, "host")) {
             ++hosts;
-        } else if (iequals(f.name, "transfer-encoding")) {
+        } else if (same_name(f.name, "transfer-encoding")) {
             ++transfer_encodings;
             // Empty list elements (",chunked") are read differently by different parsers.
             if (trim(f.value).empty() || f.value.find(',') != std::string::npos) {
                 other_coding = true;
             }
             for_each_token(f.value, [&](std::string_view coding) {
-                if (chunked_last || !iequals(coding, "chunked")) other_coding = true;
-                chunked_last = iequals(coding, "chunked");
+                if (chunked_last || !same_name(coding, "chunked")) other_coding = true;
+                chunked_last = same_name(coding, "chunked");
             });
-        } else if (iequals(f.name, "content-length")) {
+        } else if (same_name(f.name, "content-length")) {
             std::string_view v = trim(f.value);
             if (!is_canonical_length(v)) return framing_error{400, "invalid Content-Length"};
             if (content_length && *content_length != v) {
@@ -135,7 +141,7 @@ bool is_hop_by_hop(std::string_view name, const header_list& headers) {
 
 end_to_end_filter::end_to_end_filter(const header_list& headers) : headers_(headers) {
     for (const auto& f : headers_) {
-        if (!iequals(f.name, "connection")) continue;
+        if (!same_name(f.name, "connection")) continue;
         for_each_token(f.value, [&](std::string_view token) {
             if (named_count_ < max_named) {
                 named_[named_count_++] = token;
@@ -147,11 +153,11 @@ end_to_end_filter::end_to_end_filter(const header_list& headers) : headers_(head
 }
 
 bool end_to_end_filter::keeps(std::string_view name) const {
-    if (is_hop_by_hop_name(name) || iequals(name, "host") || iequals(name, "content-length")) {
+    if (is_hop_by_hop_name(name) || same_name(name, "host") || same_name(name, "content-length")) {
         return false;
     }
     for (std::size_t i = 0; i < named_count_; ++i) {
-        if (iequals(name, named_[i])) return false;
+        if (same_name(name, named_[i])) return false;
     }
     return !named_overflow_ || !named_by_connection(name, headers_);
 }
@@ -193,16 +199,16 @@ cache_directives parse_cache_directives(const header_list& headers) {
     bool has_cache_control = false;
     bool pragma_no_cache = false;
     for (const auto& f : headers) {
-        if (iequals(f.name, "cache-control")) {
+        if (same_name(f.name, "cache-control")) {
             has_cache_control = true;
             for_each_token(f.value, [&](std::string_view token) {
                 std::string_view name = trim(token.substr(0, token.find('=')));
-                if (iequals(name, "no-cache")) d.no_cache = true;
-                if (iequals(name, "only-if-cached")) d.only_if_cached = true;
+                if (same_name(name, "no-cache")) d.no_cache = true;
+                if (same_name(name, "only-if-cached")) d.only_if_cached = true;
             });
-        } else if (iequals(f.name, "pragma")) {
+        } else if (same_name(f.name, "pragma")) {
             for_each_token(f.value, [&](std::string_view token) {
-                if (iequals(token, "no-cache")) pragma_no_cache = true;
+                if (same_name(token, "no-cache")) pragma_no_cache = true;
             });
         }
     }
