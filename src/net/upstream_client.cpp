@@ -4,8 +4,9 @@
 // Beast's composed operations: the request is serialised once into one string and written with
 // a plain non-blocking send, the response is read without blocking as soon as the socket is
 // readable and fed to Beast's parser (which keeps the framing rules: Content-Length, chunked,
-// close-delimited, limits). One timer per exchange bounds it. On a TLS connection the same
-// state machine reads and writes through the TLS stream's asynchronous operations.
+// close-delimited, limits). A timer per connection, armed lazily, bounds the exchange. On a
+// TLS connection the same state machine reads and writes through the TLS stream's asynchronous
+// operations.
 #include "net/upstream_client.hpp"
 
 #include <array>
@@ -17,6 +18,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
@@ -30,6 +32,43 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using steady = std::chrono::steady_clock;
 using boost::system::error_code;
+
+namespace {
+class exchange;
+}  // namespace
+
+// The deadline of the exchange in progress on one connection. Its timer stays armed between
+// exchanges and, when it fires, looks at |deadline| again: starting an exchange, moving on
+// from the response timeout to the total timeout and finishing are a few stores, not a wait
+// and a cancel (with its completion) each. It fires about once per response timeout while
+// the connection is busy, and stops when it finds it idle.
+//
+// Only touched on the connection's executor. The pending wait holds the watch, so a connection
+// that goes away leaves it to expire on its own.
+struct exchange_watch : std::enable_shared_from_this<exchange_watch> {
+    explicit exchange_watch(const asio::any_io_executor& executor) : timer(executor) {}
+
+    // |e| is bounded by |at| from now on.
+    void watch(exchange* e, steady::time_point at) {
+        current = e;
+        deadline = at;
+        if (armed && timer.expiry() <= at) return;  // fires in time and looks again
+        timer.expires_at(at);                       // a later wait ends as cancelled
+        arm();
+    }
+
+    void arm() {
+        armed = true;
+        timer.async_wait([self = shared_from_this()](error_code ec) { self->on_fire(ec); });
+    }
+
+    void on_fire(error_code ec);
+
+    asio::steady_timer timer;
+    bool armed = false;
+    steady::time_point deadline;
+    exchange* current = nullptr;  // the exchange |deadline| is for; null between exchanges
+};
 
 namespace {
 
@@ -74,7 +113,7 @@ class reply_parser final : public http::basic_parser<false> {
                          error_code&) override {}  // a response parser never sees a request line
     void on_response_impl(int status, beast::string_view, int, error_code&) override {
         answer_.status = status;
-        answer_.headers.reserve(16);
+        answer_.headers.reserve(12);  // 768 bytes: still in malloc's per-thread cache
     }
     void on_field_impl(http::field, beast::string_view name, beast::string_view value,
                        error_code&) override {
@@ -137,7 +176,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   private:
     void run_on(connection_ptr conn) {
         if (pool_.runs_here()) return begin(std::move(conn));
-        auto executor = conn->timer.get_executor();
+        auto executor = conn->tcp().get_executor();
         asio::dispatch(executor, [self = shared_from_this(), conn = std::move(conn)]() mutable {
             self->begin(std::move(conn));
         });
@@ -147,7 +186,6 @@ class exchange : public std::enable_shared_from_this<exchange> {
     void begin(connection_ptr conn) {
         conn_ = std::move(conn);
         ++attempt_;
-        finished_ = false;
         timed_out_ = false;
         written_ = 0;
         parser_.emplace();
@@ -157,10 +195,11 @@ class exchange : public std::enable_shared_from_this<exchange> {
         if (head_) parser_->skip(true);
 
         // Until the response header: the response timeout (within the total); then the rest
-        // of the total. The timer is armed once; when it fires it looks at the deadline again.
-        deadline_ = std::min(steady::now() + pool_.options().response_timeout, total_deadline_);
-        conn_->timer.expires_at(deadline_);
-        arm_timer();
+        // of the total (see feed).
+        if (!conn_->watch)
+            conn_->watch = std::make_shared<exchange_watch>(conn_->tcp().get_executor());
+        conn_->watch->watch(
+            this, std::min(steady::now() + pool_.options().response_timeout, total_deadline_));
         if (is_tls()) {
             write_tls();
         } else {
@@ -171,23 +210,16 @@ class exchange : public std::enable_shared_from_this<exchange> {
     bool is_tls() const { return std::holds_alternative<tls_stream>(conn_->stream); }
     tcp::socket& socket() { return conn_->tcp().socket(); }
 
-    void arm_timer() {
-        conn_->timer.async_wait([self = shared_from_this(), attempt = attempt_](error_code ec) {
-            self->on_timer(ec, attempt);
-        });
-    }
-
-    void on_timer(error_code ec, int attempt) {
-        if (ec || finished_ || attempt != attempt_ || !conn_) return;  // cancelled or stale
-        if (steady::now() < deadline_) {                               // the deadline moved
-            conn_->timer.expires_at(deadline_);
-            return arm_timer();
-        }
+  public:
+    // From the watch, when the deadline has passed: the pending wait or read completes with
+    // operation_aborted, which fail() reports as a timeout.
+    void on_timeout() {
         timed_out_ = true;
         error_code ignored;
-        socket().cancel(ignored);  // the pending wait or read completes with operation_aborted
+        socket().cancel(ignored);
     }
 
+  private:
     // ---- plain TCP: non-blocking calls, waiting for readiness only when the socket says so
 
     void write_plain() {
@@ -289,7 +321,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
     std::size_t feed(asio::const_buffer bytes, error_code& ec) {
         const bool had_header = parser_->is_header_done();
         const std::size_t used = parser_->put(bytes, ec);
-        if (!had_header && parser_->is_header_done()) deadline_ = total_deadline_;
+        if (!had_header && parser_->is_header_done()) conn_->watch->deadline = total_deadline_;
         return used;
     }
 
@@ -329,12 +361,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
             ec, nothing_received ? "waiting for upstream response" : "reading upstream response"));
     }
 
-    // The attempt is over: a late timer must not touch the connection, which may already be
-    // someone else's.
-    void finish_attempt() {
-        finished_ = true;
-        conn_->timer.cancel();
-    }
+    // The attempt is over: the watch must not call back, the connection may soon be someone
+    // else's.
+    void finish_attempt() { conn_->watch->current = nullptr; }
 
     void reply_failure(error failure) {
         upstream_reply reply;
@@ -357,10 +386,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
     connection_ptr conn_;
     std::optional<reply_parser> parser_;
     std::size_t written_ = 0;
-    steady::time_point deadline_;
     int attempt_ = 0;
     bool timed_out_ = false;
-    bool finished_ = false;
 };
 
 class upstream_client final : public upstream {
@@ -378,6 +405,17 @@ class upstream_client final : public upstream {
 };
 
 }  // namespace
+
+void exchange_watch::on_fire(error_code ec) {
+    if (ec) return;  // replaced by an earlier wait, which is the one that counts
+    armed = false;
+    if (!current) return;  // idle: armed again by the next exchange
+    if (steady::now() < deadline) {
+        timer.expires_at(deadline);
+        return arm();
+    }
+    current->on_timeout();
+}
 
 std::unique_ptr<upstream> make_upstream_client(upstream_pool& pool, const limits_options& limits) {
     return std::make_unique<upstream_client>(pool, limits);

@@ -11,6 +11,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -48,8 +49,7 @@ bool looks_open(upstream_connection& conn) {
 upstream_connection::upstream_connection(const asio::any_io_executor& executor,
                                          asio::ssl::context* tls)
     : stream(tls ? decltype(stream)(std::in_place_type<tls_stream>, executor, *tls)
-                 : decltype(stream)(std::in_place_type<plain_stream>, executor)),
-      timer(executor) {}
+                 : decltype(stream)(std::in_place_type<plain_stream>, executor)) {}
 
 upstream_endpoint parse_upstream_url(const std::string& url) {
     auto parsed = boost::urls::parse_absolute_uri(url);

@@ -22,7 +22,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -38,16 +37,19 @@ namespace beast = boost::beast;
 using plain_stream = beast::tcp_stream;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
+struct exchange_watch;  // the buffered client's, in upstream_client.cpp
+
 struct upstream_connection {
-    // |executor| runs the socket's and the timer's handlers (see above); |tls| null: plain TCP.
+    // |executor| runs the socket's handlers (see above); |tls| null: plain TCP.
     upstream_connection(const asio::any_io_executor& executor, asio::ssl::context* tls);
 
     std::variant<plain_stream, tls_stream> stream;
     beast::flat_buffer buffer;  // bytes read past the previous response stay here
     bool reused = false;        // taken from the idle list: it may have been closed meanwhile
     std::chrono::steady_clock::time_point idle_since;
-    // The buffered client's deadline for one exchange (pass-through uses the stream's own).
-    asio::steady_timer timer;
+    // The buffered client's deadlines, created on its first exchange here (pass-through uses
+    // the stream's own timeouts).
+    std::shared_ptr<exchange_watch> watch;
 
     plain_stream& tcp() {
         return std::visit([](auto& s) -> plain_stream& { return beast::get_lowest_layer(s); },
