@@ -187,28 +187,33 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
             return stored_answer(body_of(stored), params, stored->fetched_at, now);
         };
     }
-    auto settle = [this, tenant, known_id, stored, granted](const response& answer,
-                                                            time_point now) {
+    // A final run the tenant may see, asked again (no-cache): the upstream client compares
+    // the answer with the stored bytes as it reads it, and shares them when they are the same.
+    const bool revalidating =
+        granted && !stored->deleted_at && is_final_status(stored->fields.status);
+    auto settle = [this, tenant, known_id, stored, revalidating](const response& answer,
+                                                                 time_point now) {
         if (answer.status == 404 && !known_id.empty()) {
             spdlog::info("run {} is gone upstream: tombstoned", known_id);
             db_.tombstone_run(known_id, now);
             return kept::not_stored;
         }
         if (answer.status != 200) return kept::not_stored;
-        if (granted && !stored->deleted_at && is_final_status(stored->fields.status) &&
-            stored->body == answer.body) {
+        if (revalidating && (answer.shared_body.get() == &stored->body ||
+                             answer.body_bytes() == std::string_view(stored->body))) {
             // A final run revalidated with the very bytes the store holds (a client's no-cache
             // read): nothing to parse, write or grant. Its fetched_at stays: freshness never
             // reads it for a final run.
             return kept::stored;
         }
-        auto [fields, err] = parse_run(answer.body);
+        const std::string_view body = answer.body_bytes();
+        auto [fields, err] = parse_run(body);
         if (err) {
             spdlog::warn("upstream run not stored: {}", err.detail);
             return kept::invalid;
         }
         auto previous = db_.find_run(fields.id);
-        db_.put_run(fields, answer.body, now);
+        db_.put_run(fields, body, now);
         if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
         if (observer_) {
             observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
@@ -220,7 +225,7 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     flight += route.id;
     forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
                  fwd_reason(d.what, granted, directives.no_cache), std::move(settle),
-                 std::move(done));
+                 revalidating ? body_of(stored) : nullptr, std::move(done));
 }
 
 void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_fn done) {
@@ -297,7 +302,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
     std::string flight = tenant.value_or("") + "\nlist " + *key;
     forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
                  fwd_reason(d.what, page != nullptr, directives.no_cache), std::move(settle),
-                 std::move(done));
+                 nullptr, std::move(done));
 }
 
 // Assembles a page from stored runs this tenant may see, in the upstream's order
@@ -320,7 +325,7 @@ response run_cache::assemble_list(const std::string& tenant, const list_params& 
 
 void run_cache::forward_read(std::string key, request req, std::optional<std::string> tenant,
                              fallback_fn fallback, std::string_view fwd, settle_fn settle,
-                             reply_fn done) {
+                             std::shared_ptr<const std::string> known_body, reply_fn done) {
     flight_map::value_type* entry;
     {
         std::lock_guard lock(flights_mutex_);
@@ -336,10 +341,16 @@ void run_cache::forward_read(std::string key, request req, std::optional<std::st
     f.fallback = std::move(fallback);
     f.fwd = fwd;
     f.settle = std::move(settle);
-    up_->async_send(upstream_request(std::move(req)), [this, entry](upstream_reply reply) {
+    auto on_reply = [this, entry](upstream_reply reply) {
         const flight& f = entry->second;
         finish_flight(*entry, answer_read(reply, f.tenant, f.fallback, f.fwd, f.settle));
-    });
+    };
+    if (known_body) {
+        up_->async_revalidate(upstream_request(std::move(req)), std::move(known_body),
+                              std::move(on_reply));
+    } else {
+        up_->async_send(upstream_request(std::move(req)), std::move(on_reply));
+    }
 }
 
 response run_cache::answer_read(upstream_reply& reply, const std::optional<std::string>& tenant,

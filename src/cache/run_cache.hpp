@@ -69,9 +69,11 @@ class run_cache {
                            const std::string& cache_params, time_point now);
     // Forwards a read, shared by every concurrent request with the same |flight| key (tenant
     // and normalised request), and answers all of them with the one result. |fwd| is one of
-    // fwd_reason's static texts.
+    // fwd_reason's static texts. |known_body|: the stored bytes being revalidated, if any
+    // (upstream::async_revalidate).
     void forward_read(std::string flight, request req, std::optional<std::string> tenant,
-                      fallback_fn fallback, std::string_view fwd, settle_fn settle, reply_fn done);
+                      fallback_fn fallback, std::string_view fwd, settle_fn settle,
+                      std::shared_ptr<const std::string> known_body, reply_fn done);
     response answer_read(upstream_reply& reply, const std::optional<std::string>& tenant,
                          const fallback_fn& fallback, std::string_view fwd,
                          const settle_fn& settle);

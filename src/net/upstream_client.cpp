@@ -104,8 +104,14 @@ std::string serialise_request(const request& req, const std::string& host_header
 // and body limits; keep-alive) writing straight into the response the run cache takes. Beast's
 // parser<string_body> would build a basic_fields, a node per field, to be copied out, and
 // zero-fills the body before copying each piece into it.
+//
+// With |known| bytes (a revalidation), a 200 whose Content-Length matches is compared as it
+// arrives instead of copied; if it is the same to the end, the answer shares |known|. At the
+// first difference the part that matched is copied from |known| and copying goes on as usual.
 class reply_parser final : public http::basic_parser<false> {
   public:
+    explicit reply_parser(std::shared_ptr<const std::string> known) : known_(std::move(known)) {}
+
     response& answer() { return answer_; }
 
   private:
@@ -122,9 +128,21 @@ class reply_parser final : public http::basic_parser<false> {
     void on_header_impl(error_code&) override {}
     // The length was checked against the body limit before this is called.
     void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
-        if (length) answer_.body.reserve(static_cast<std::size_t>(*length));
+        if (!length) return;
+        length_ = static_cast<std::size_t>(*length);
+        comparing_ = known_ && answer_.status == 200 && length_ == known_->size();
+        if (!comparing_) answer_.body.reserve(length_);
     }
     std::size_t on_body_impl(beast::string_view bytes, error_code&) override {
+        if (comparing_) {
+            if (known_->compare(matched_, bytes.size(), bytes.data(), bytes.size()) == 0) {
+                matched_ += bytes.size();
+                return bytes.size();
+            }
+            comparing_ = false;  // changed upstream: a copy after all
+            answer_.body.reserve(length_);
+            answer_.body.assign(*known_, 0, matched_);
+        }
         answer_.body.append(bytes.data(), bytes.size());
         return bytes.size();
     }
@@ -133,9 +151,15 @@ class reply_parser final : public http::basic_parser<false> {
         answer_.body.append(bytes.data(), bytes.size());
         return bytes.size();
     }
-    void on_finish_impl(error_code&) override {}
+    void on_finish_impl(error_code&) override {
+        if (comparing_) answer_.shared_body = std::move(known_);
+    }
 
     response answer_;
+    std::shared_ptr<const std::string> known_;
+    std::size_t length_ = 0;   // the Content-Length, when there is one
+    bool comparing_ = false;   // every body byte so far was |known_|'s
+    std::size_t matched_ = 0;  // how many
 };
 
 // Reads on a plain connection land here first: one read takes a whole response of up to this
@@ -150,11 +174,12 @@ constexpr std::size_t tls_read_size = 16 * 1024;
 class exchange : public std::enable_shared_from_this<exchange> {
   public:
     exchange(upstream_pool& pool, const limits_options& limits, const request& req,
-             upstream::handler on_reply)
+             std::shared_ptr<const std::string> known_body, upstream::handler on_reply)
         : pool_(pool),
           limits_(limits),
           wire_(serialise_request(req, pool.endpoint().host_header)),
           head_(req.method == "HEAD"),
+          known_body_(std::move(known_body)),
           on_reply_(std::move(on_reply)),
           total_deadline_(steady::now() + pool.options().total_timeout) {}
 
@@ -188,7 +213,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
         ++attempt_;
         timed_out_ = false;
         written_ = 0;
-        parser_.emplace();
+        parser_.emplace(known_body_);
         parser_->eager(true);
         parser_->header_limit(static_cast<std::uint32_t>(limits_.header_limit));
         parser_->body_limit(limits_.response_body_limit);
@@ -380,6 +405,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
     const limits_options& limits_;
     const std::string wire_;  // the whole request, kept for a replay
     const bool head_;
+    const std::shared_ptr<const std::string> known_body_;  // see reply_parser
     upstream::handler on_reply_;
     const steady::time_point total_deadline_;
 
@@ -396,7 +422,13 @@ class upstream_client final : public upstream {
         : pool_(pool), limits_(limits) {}
 
     void async_send(request req, handler on_reply) override {
-        std::make_shared<exchange>(pool_, limits_, req, std::move(on_reply))->start(false);
+        std::make_shared<exchange>(pool_, limits_, req, nullptr, std::move(on_reply))->start(false);
+    }
+
+    void async_revalidate(request req, std::shared_ptr<const std::string> known_body,
+                          handler on_reply) override {
+        std::make_shared<exchange>(pool_, limits_, req, std::move(known_body), std::move(on_reply))
+            ->start(false);
     }
 
   private:
