@@ -26,7 +26,10 @@ class upstream {
     // Sends |req| (origin-form target, end-to-end headers; Host and framing are set by the
     // implementation) and calls |on_reply| exactly once, on a thread of the implementation's
     // choosing, possibly before async_send returns. The response body is buffered up to the
-    // configured limit; beyond it the reply fails with errc::too_large.
+    // configured limit; beyond it the reply fails with errc::too_large. The answer's fields are
+    // the upstream's, less those that only framed it on the connection: Content-Length,
+    // Transfer-Encoding and the hop-by-hop fields (a Connection field that names other fields
+    // may stay, for the caller's own filter).
     virtual void async_send(request req, handler on_reply) = 0;
 
     // As async_send, to revalidate bytes the caller holds (|known_body|: a stored run). When

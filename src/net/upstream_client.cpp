@@ -10,6 +10,8 @@
 #include "net/upstream_client.hpp"
 
 #include <array>
+#include <cassert>
+#include <charconv>
 #include <cstring>
 #include <future>
 #include <optional>
@@ -75,28 +77,48 @@ namespace {
 // The request as it goes on the wire: request line, the caller's end-to-end fields, Host, and
 // a Content-Length when there is a body (or the method expects one).
 std::string serialise_request(const request& req, const std::string& host_header) {
-    std::string out;
-    out.reserve(128 + req.target.size() + req.body.size() + 64 * req.headers.size());
-    out += req.method;
-    out += ' ';
-    out += req.target;
-    out += " HTTP/1.1\r\n";
-    for_each_end_to_end(req.headers, [&](const header_field& f) {
-        out += f.name;
-        out += ": ";
-        out += f.value;
-        out += "\r\n";
-    });
-    out += "Host: ";
-    out += host_header;
-    out += "\r\n";
+    const end_to_end_filter filter(req.headers);
+    std::array<char, 24> length;
+    std::size_t length_size = 0;
     if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-        out += "Content-Length: ";
-        out += std::to_string(req.body.size());
-        out += "\r\n";
+        length_size = static_cast<std::size_t>(
+            std::to_chars(length.data(), length.data() + length.size(), req.body.size()).ptr -
+            length.data());
     }
-    out += "\r\n";
-    out += req.body;
+    // Sized first, then written in place: one allocation, no growth checks per piece.
+    std::size_t size = req.method.size() + 1 + req.target.size() + 11 + 6 + host_header.size() + 2 +
+                       (length_size ? 16 + length_size + 2 : 0) + 2 + req.body.size();
+    for (const auto& f : req.headers) {
+        if (filter.keeps(f.name)) size += f.name.size() + 2 + f.value.size() + 2;
+    }
+    std::string out(size, '\0');
+    char* at = out.data();
+    auto put = [&at](std::string_view s) {
+        std::memcpy(at, s.data(), s.size());
+        at += s.size();
+    };
+    put(req.method);
+    put(" ");
+    put(req.target);
+    put(" HTTP/1.1\r\n");
+    for (const auto& f : req.headers) {
+        if (!filter.keeps(f.name)) continue;
+        put(f.name);
+        put(": ");
+        put(f.value);
+        put("\r\n");
+    }
+    put("Host: ");
+    put(host_header);
+    put("\r\n");
+    if (length_size) {
+        put("Content-Length: ");
+        put({length.data(), length_size});
+        put("\r\n");
+    }
+    put("\r\n");
+    put(req.body);
+    assert(at == out.data() + out.size());
     return out;
 }
 
@@ -121,8 +143,27 @@ class reply_parser final : public http::basic_parser<false> {
         answer_.status = status;
         answer_.headers.reserve(12);  // 768 bytes: still in malloc's per-thread cache
     }
-    void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+    void on_field_impl(http::field field, beast::string_view name, beast::string_view value,
                        error_code&) override {
+        // Fields that only frame this response on this connection were the parser's business
+        // (see upstream.hpp); everyone after the client would drop them anyway.
+        switch (field) {
+            case http::field::content_length:
+            case http::field::transfer_encoding:
+            case http::field::keep_alive:
+            case http::field::proxy_connection:
+            case http::field::te:
+            case http::field::trailer:
+            case http::field::upgrade:
+            case http::field::proxy_authenticate:
+            case http::field::proxy_authorization:
+            case http::field::host: return;
+            case http::field::connection:
+                // Kept when it names other fields, so that they are dropped downstream too.
+                if (iequals(value, "keep-alive") || iequals(value, "close")) return;
+                break;
+            default: break;
+        }
         answer_.headers.push_back({std::string(name), std::string(value)});
     }
     void on_header_impl(error_code&) override {}
