@@ -178,11 +178,10 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     }
     if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
 
+    // |granted|: a run this tenant was shown, so a 404 now means it was deleted.
     const bool granted = state && state->granted;
     fallback_fn fallback;
-    std::string known_id;  // a run this tenant was shown: a 404 now means it was deleted
     if (granted) {
-        known_id = stored->fields.id;
         fallback = [stored](const std::string& params, time_point now) -> std::optional<response> {
             return stored_answer(body_of(stored), params, stored->fetched_at, now);
         };
@@ -191,9 +190,11 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     // the answer with the stored bytes as it reads it, and shares them when they are the same.
     const bool revalidating =
         granted && !stored->deleted_at && is_final_status(stored->fields.status);
-    auto settle = [this, tenant, known_id, stored, revalidating](const response& answer,
-                                                                 time_point now) {
-        if (answer.status == 404 && !known_id.empty()) {
+    auto settle = [this, stored, granted, revalidating](const response& answer,
+                                                        const std::optional<std::string>& tenant,
+                                                        time_point now) {
+        if (answer.status == 404 && granted) {
+            const std::string& known_id = stored->fields.id;
             spdlog::info("run {} is gone upstream: tombstoned", known_id);
             db_.tombstone_run(known_id, now);
             return kept::not_stored;
@@ -220,8 +221,11 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
         }
         return kept::stored;
     };
-    std::string flight = tenant.value_or("");
-    flight += route.kind == route::run_get ? "\nrun " : "\njob ";
+    const std::string_view kind = route.kind == route::run_get ? "\nrun " : "\njob ";
+    std::string flight;
+    flight.reserve((tenant ? tenant->size() : 0) + kind.size() + route.id.size());
+    if (tenant) flight += *tenant;
+    flight += kind;
     flight += route.id;
     forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
                  fwd_reason(d.what, granted, directives.no_cache), std::move(settle),
@@ -272,7 +276,8 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
             return assemble_list(tenant, params, "hit; detail=assembled", now);
         };
     }
-    auto settle = [this, tenant, key = *key](const response& answer, time_point now) {
+    auto settle = [this, key = *key](const response& answer,
+                                     const std::optional<std::string>& tenant, time_point now) {
         if (answer.status != 200) return kept::not_stored;
         auto [list, err] = parse_run_list(answer.body);
         if (err) {
@@ -329,13 +334,16 @@ void run_cache::forward_read(std::string key, request req, std::optional<std::st
     flight_map::value_type* entry;
     {
         std::lock_guard lock(flights_mutex_);
-        auto [it, first] = flights_.try_emplace(std::move(key));
-        it->second.waiters.push_back(std::move(done));
-        if (!first) return;  // a request for it is already out
+        auto [it, created] = flights_.try_emplace(std::move(key));
+        if (!created) {
+            it->second.others.push_back(std::move(done));
+            return;  // a request for it is already out
+        }
+        it->second.first = std::move(done);
         entry = &*it;
     }
     // Only this request's callback reads these or erases the flight; later waiters touch
-    // nothing but |waiters|, under the lock.
+    // nothing but |others|, under the lock.
     flight& f = entry->second;
     f.tenant = std::move(tenant);
     f.fallback = std::move(fallback);
@@ -361,7 +369,7 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
         const int status = reply.failure ? 0 : reply.answer.status;
         kept outcome = kept::not_stored;
         if (!reply.failure && !is_retryable_failure(status)) {
-            outcome = settle(reply.answer, now);
+            outcome = settle(reply.answer, tenant, now);
             if (outcome != kept::invalid) {
                 if (status == 401 && tenant) db_.revoke_tenant(*tenant);
                 return relayed(std::move(reply.answer),
@@ -406,23 +414,28 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
 }
 
 void run_cache::finish_flight(const flight_map::value_type& entry, response answer) {
-    std::vector<reply_fn> waiters;
+    reply_fn first;
+    std::vector<reply_fn> others;
     {
         std::lock_guard lock(flights_mutex_);
         auto it = flights_.find(entry.first);
-        waiters = std::move(it->second.waiters);
+        first = std::move(it->second.first);
+        others = std::move(it->second.others);
         flights_.erase(it);
     }
-    for (std::size_t i = 0; i + 1 < waiters.size(); ++i)
-        waiters[i](answer);
-    waiters.back()(std::move(answer));
+    // In the order they came; the last one takes the answer itself, the others a copy.
+    if (others.empty()) return first(std::move(answer));
+    first(answer);
+    for (std::size_t i = 0; i + 1 < others.size(); ++i)
+        others[i](answer);
+    others.back()(std::move(answer));
 }
 
 std::size_t run_cache::waiting_clients() const {
     std::lock_guard lock(flights_mutex_);
     std::size_t n = 0;
     for (const auto& [key, f] : flights_)
-        n += f.waiters.size();
+        n += 1 + f.others.size();
     return n;
 }
 

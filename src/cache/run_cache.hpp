@@ -46,7 +46,9 @@ class run_cache {
     enum class kept { stored, not_stored, invalid };
     // Acts on an upstream answer that is not a failure: stores a 200 (invalid: its body is
     // broken, which counts as a failure), reconciles a 404.
-    using settle_fn = std::function<kept(const response& answer, time_point now)>;
+    // |tenant|: the request's (the flight's), passed rather than captured: no copy per miss.
+    using settle_fn = std::function<kept(const response& answer,
+                                         const std::optional<std::string>& tenant, time_point now)>;
     // What to serve when the upstream fails, given the Cache-Status parameters; empty or
     // nullopt: nothing.
     using fallback_fn =
@@ -85,7 +87,10 @@ class run_cache {
         fallback_fn fallback;
         std::string_view fwd;
         settle_fn settle;
-        std::vector<reply_fn> waiters;  // guarded by flights_mutex_
+        // Guarded by flights_mutex_. The first waiter is kept apart: most flights have no other,
+        // and then need no vector.
+        reply_fn first;
+        std::vector<reply_fn> others;
     };
     using flight_map = std::unordered_map<std::string, flight>;
     // Answers every waiter of |entry| (an element of flights_) and forgets it.
