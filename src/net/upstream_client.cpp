@@ -2,13 +2,13 @@
 // connection. Every forwarded miss pays for what happens here, so an exchange is a small state
 // machine driven by completion handlers on the connection's executor, not a coroutine over
 // Beast's composed operations: the request is serialised once into one string and written with
-// a plain non-blocking send, the response is read without blocking as soon as the socket is
-// readable and fed to Beast's parser (which keeps the framing rules: Content-Length, chunked,
-// close-delimited, limits). A timer per connection, armed lazily, bounds the exchange. On a
-// TLS connection the same state machine reads and writes through the TLS stream's asynchronous
-// operations.
+// a plain non-blocking send, the response is read into the connection's buffer and fed to
+// Beast's parser (which keeps the framing rules: Content-Length, chunked, close-delimited,
+// limits). A timer per connection, armed lazily, bounds the exchange. On a TLS connection the
+// same state machine writes and reads through the TLS stream's asynchronous operations.
 #include "net/upstream_client.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <charconv>
@@ -203,14 +203,10 @@ class reply_parser final : public http::basic_parser<false> {
     std::size_t matched_ = 0;  // how many
 };
 
-// Reads on a plain connection land here first: one read takes a whole response of up to this
-// size (a run is a few KB, a list page a few hundred), and idle connections keep no buffer.
-// Bytes the parser could not take yet (a header cut in two) move to the connection's buffer.
-constexpr std::size_t scratch_size = 64 * 1024;
-thread_local std::array<char, scratch_size> read_scratch;
-
-// TLS reads go through the connection's buffer, in pieces of this size.
-constexpr std::size_t tls_read_size = 16 * 1024;
+// Reads go into the connection's buffer in pieces of this size, larger while a long body is
+// still to come; a buffer grown past the piece size is given back when the exchange ends.
+constexpr std::size_t read_piece = 16 * 1024;
+constexpr std::size_t max_read_piece = 64 * 1024;
 
 class exchange : public std::enable_shared_from_this<exchange> {
   public:
@@ -266,11 +262,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
             conn_->watch = std::make_shared<exchange_watch>(conn_->tcp().get_executor());
         conn_->watch->watch(
             this, std::min(steady::now() + pool_.options().response_timeout, total_deadline_));
-        if (is_tls()) {
-            write_tls();
-        } else {
-            write_plain();
-        }
+        if (is_tls()) return write_tls();
+        write_plain();
     }
 
     bool is_tls() const { return std::holds_alternative<tls_stream>(conn_->stream); }
@@ -286,7 +279,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
     }
 
   private:
-    // ---- plain TCP: non-blocking calls, waiting for readiness only when the socket says so
+    // ---- writing: a plain socket is written at once (the request is small, the socket
+    // empty); a TLS stream through its asynchronous write.
 
     void write_plain() {
         while (written_ < wire_.size()) {
@@ -303,66 +297,24 @@ class exchange : public std::enable_shared_from_this<exchange> {
             }
             if (ec) return fail(ec);
         }
-        wait_readable();
-    }
-
-    void wait_readable() {
-        if (timed_out_) return fail(beast::error::timeout);  // it fired while a read was queued
-        socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
-            if (ec) return self->fail(ec);
-            self->read_plain();
-        });
-    }
-
-    void read_plain() {
-        for (;;) {
-            auto& buffered = conn_->buffer;
-            error_code ec;
-            std::size_t n;
-            if (buffered.size() == 0) {
-                n = socket().read_some(asio::buffer(read_scratch), ec);
-            } else {
-                n = socket().read_some(buffered.prepare(scratch_size), ec);
-                buffered.commit(n);
-            }
-            if (ec == asio::error::would_block || ec == asio::error::try_again) {
-                return wait_readable();
-            }
-            if (ec) return fail_read(ec);
-            if (buffered.size() == 0) {
-                const std::size_t used = feed(asio::const_buffer(read_scratch.data(), n), ec);
-                if (!ec || ec == http::error::need_more) {
-                    // A cut header, or bytes past the response: kept for the next feed (or,
-                    // after the response, to make the connection unusable).
-                    auto rest = buffered.prepare(n - used);
-                    std::memcpy(rest.data(), read_scratch.data() + used, n - used);
-                    buffered.commit(n - used);
-                }
-            } else {
-                buffered.consume(feed(buffered.data(), ec));
-            }
-            if (ec == http::error::need_more) continue;
-            if (ec) return fail(ec);
-            if (parser_->is_done()) return complete();
-        }
-    }
-
-    // ---- TLS: the stream's asynchronous operations, through the connection's buffer
-
-    template <class Stream>
-    static Stream& tls_of(upstream_connection& conn) {
-        return std::get<Stream>(conn.stream);
+        read();
     }
 
     void write_tls() {
-        asio::async_write(tls_of<tls_stream>(*conn_), asio::buffer(wire_),
+        asio::async_write(std::get<tls_stream>(conn_->stream), asio::buffer(wire_),
                           [self = shared_from_this()](error_code ec, std::size_t) {
                               if (ec) return self->fail(ec);
-                              self->read_tls();
+                              self->read();
                           });
     }
 
-    void read_tls() {
+    // ---- reading: parse what the connection's buffer holds, read more until the response is
+    // whole. A plain socket reads through async_receive rather than async_wait and a read of
+    // its own: Asio then tries the read at once only when the previous one did not drain the
+    // socket, and otherwise queues it without a system call, where async_wait re-arms epoll
+    // (an epoll_ctl) every time.
+
+    void read() {
         auto& buffered = conn_->buffer;
         if (buffered.size() > 0) {
             error_code ec;
@@ -371,13 +323,22 @@ class exchange : public std::enable_shared_from_this<exchange> {
             if (!ec && parser_->is_done()) return complete();
         }
         if (timed_out_) return fail(beast::error::timeout);  // it fired while a read was queued
-        tls_of<tls_stream>(*conn_).async_read_some(
-            buffered.prepare(tls_read_size),
-            [self = shared_from_this()](error_code ec, std::size_t n) {
-                self->conn_->buffer.commit(n);
-                if (ec) return self->fail_read(ec);
-                self->read_tls();
-            });
+        std::size_t piece = read_piece;
+        if (auto rest = parser_->content_length_remaining()) {
+            piece = std::clamp<std::size_t>(static_cast<std::size_t>(*rest), read_piece,
+                                            max_read_piece);
+        }
+        auto on_read = [self = shared_from_this()](error_code ec, std::size_t n) {
+            self->conn_->buffer.commit(n);
+            if (ec) return self->fail_read(ec);
+            self->read();
+        };
+        if (is_tls()) {
+            std::get<tls_stream>(conn_->stream)
+                .async_read_some(buffered.prepare(piece), std::move(on_read));
+        } else {
+            socket().async_receive(buffered.prepare(piece), std::move(on_read));
+        }
     }
 
     // ---- parsing and the end of an exchange
@@ -406,7 +367,10 @@ class exchange : public std::enable_shared_from_this<exchange> {
         upstream_reply reply;
         reply.answer = std::move(parser_->answer());
         // Bytes after the response, or a response without keep-alive: not reused.
-        if (parser_->keep_alive() && conn_->buffer.size() == 0) pool_.release(std::move(conn_));
+        if (parser_->keep_alive() && conn_->buffer.size() == 0) {
+            if (conn_->buffer.capacity() > read_piece) conn_->buffer.shrink_to_fit();
+            pool_.release(std::move(conn_));
+        }
         conn_.reset();
         deliver(std::move(reply));
     }
