@@ -16,6 +16,8 @@
 // Cache-Status (RFC 9211, https://www.rfc-editor.org/rfc/rfc9211) is set on every answer.
 #include "cache/run_cache.hpp"
 
+#include <array>
+#include <charconv>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -34,7 +36,9 @@ namespace {
 constexpr std::string_view cache_name = "runmirror";
 
 std::string cache_status(std::string_view params) {
-    std::string s(cache_name);
+    std::string s;
+    s.reserve(cache_name.size() + 2 + params.size());
+    s += cache_name;
     s += "; ";
     s += params;
     return s;
@@ -76,20 +80,16 @@ response with_cache_status(response r, std::string params) {
 // The upstream's answer as the client should see it: end-to-end headers only (the session
 // sets framing), plus Cache-Status.
 response relayed(response upstream_answer, std::string params) {
-    upstream_answer.headers = end_to_end_headers(upstream_answer.headers);
+    keep_end_to_end(upstream_answer.headers);
     return with_cache_status(std::move(upstream_answer), std::move(params));
 }
 
 // What the daemon sends upstream for a runs route: the client's end-to-end headers, minus
 // Accept-Encoding, because the body must arrive as JSON the store can index.
-request upstream_request(const request& client) {
-    request r;
-    r.method = client.method;
-    r.target = client.target;
-    r.headers = end_to_end_headers(client.headers);
-    erase_header(r.headers, "accept-encoding");
-    r.body = client.body;
-    return r;
+request upstream_request(request client) {
+    keep_end_to_end(client.headers);
+    erase_header(client.headers, "accept-encoding");
+    return client;
 }
 
 bool is_retryable_failure(int status) {
@@ -97,9 +97,14 @@ bool is_retryable_failure(int status) {
 }
 
 std::string fwd_params(std::string_view fwd, int status, bool stored) {
-    std::string s = "fwd=";
+    std::array<char, 16> digits;
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), status).ptr;
+    std::string s;
+    s.reserve(48);
+    s += "fwd=";
     s += fwd;
-    s += "; fwd-status=" + std::to_string(status);
+    s += "; fwd-status=";
+    s.append(digits.data(), end);
     if (stored) s += "; stored";
     return s;
 }
@@ -182,48 +187,58 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     }
     if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
 
+    // |granted|: a run this tenant was shown, so a 404 now means it was deleted.
     const bool granted = state && state->granted;
     fallback_fn fallback;
-    std::string known_id;  // a run this tenant was shown: a 404 now means it was deleted
     if (granted) {
-        known_id = stored->fields.id;
         fallback = [stored](const std::string& params, time_point now) -> std::optional<response> {
             return stored_answer(body_of(stored), params, stored->fetched_at, now);
         };
     }
-    auto settle = [this, tenant, known_id, stored, granted](const response& answer,
-                                                            time_point now) {
-        if (answer.status == 404 && !known_id.empty()) {
+    // A final run the tenant may see, asked again (no-cache): the upstream client compares
+    // the answer with the stored bytes as it reads it, and shares them when they are the same.
+    const bool revalidating =
+        granted && !stored->deleted_at && is_final_status(stored->fields.status);
+    auto settle = [this, stored, granted, revalidating](const response& answer,
+                                                        const std::optional<std::string>& tenant,
+                                                        time_point now) {
+        if (answer.status == 404 && granted) {
+            const std::string& known_id = stored->fields.id;
             spdlog::info("run {} is gone upstream: tombstoned", known_id);
             db_.tombstone_run(known_id, now);
             return kept::not_stored;
         }
         if (answer.status != 200) return kept::not_stored;
-        if (granted && !stored->deleted_at && is_final_status(stored->fields.status) &&
-            stored->body == answer.body) {
+        if (revalidating && (answer.shared_body.get() == &stored->body ||
+                             answer.body_bytes() == std::string_view(stored->body))) {
             // A final run revalidated with the very bytes the store holds (a client's no-cache
             // read): nothing to parse, write or grant. Its fetched_at stays: freshness never
             // reads it for a final run.
             return kept::stored;
         }
-        auto [fields, err] = parse_run(answer.body);
+        const std::string_view body = answer.body_bytes();
+        auto [fields, err] = parse_run(body);
         if (err) {
             spdlog::warn("upstream run not stored: {}", err.detail);
             return kept::invalid;
         }
         auto previous = db_.find_run(fields.id);
-        db_.put_run(fields, answer.body, now);
+        db_.put_run(fields, body, now);
         if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
         if (observer_) {
             observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
         }
         return kept::stored;
     };
-    const std::string flight =
-        tenant.value_or("") + (route.kind == route::run_get ? "\nrun " : "\njob ") + route.id;
-    forward_read(flight, std::move(req), tenant, std::move(fallback),
-                 std::string(fwd_reason(d.what, granted, directives.no_cache)), std::move(settle),
-                 std::move(done));
+    const std::string_view kind = route.kind == route::run_get ? "\nrun " : "\njob ";
+    std::string flight;
+    flight.reserve((tenant ? tenant->size() : 0) + kind.size() + route.id.size());
+    if (tenant) flight += *tenant;
+    flight += kind;
+    flight += route.id;
+    forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
+                 fwd_reason(d.what, granted, directives.no_cache), std::move(settle),
+                 revalidating ? body_of(stored) : nullptr, std::move(done));
 }
 
 void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_fn done) {
@@ -271,7 +286,8 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
             return assemble_list(tenant, params, "hit; detail=assembled", now);
         };
     }
-    auto settle = [this, tenant, key = *key](const response& answer, time_point now) {
+    auto settle = [this, key = *key](const response& answer,
+                                     const std::optional<std::string>& tenant, time_point now) {
         if (answer.status != 200) return kept::not_stored;
         auto [list, err] = parse_run_list(answer.body);
         if (err) {
@@ -298,10 +314,10 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
         }
         return kept::stored;
     };
-    const std::string flight = tenant.value_or("") + "\nlist " + *key;
-    forward_read(flight, std::move(req), tenant, std::move(fallback),
-                 std::string(fwd_reason(d.what, page != nullptr, directives.no_cache)),
-                 std::move(settle), std::move(done));
+    std::string flight = tenant.value_or("") + "\nlist " + *key;
+    forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
+                 fwd_reason(d.what, page != nullptr, directives.no_cache), std::move(settle),
+                 nullptr, std::move(done));
 }
 
 // Assembles a page from stored runs this tenant may see, in the upstream's order
@@ -329,26 +345,48 @@ response run_cache::assemble_list(const std::string& tenant, const list_params& 
                          now);
 }
 
-void run_cache::forward_read(const std::string& flight, request req,
-                             std::optional<std::string> tenant, fallback_fn fallback,
-                             std::string fwd, settle_fn settle, reply_fn done) {
-    if (!join_flight(flight, std::move(done))) return;  // a request for it is already out
-    up_->async_send(upstream_request(req),
-                    [this, flight, tenant = std::move(tenant), fallback = std::move(fallback),
-                     fwd = std::move(fwd), settle = std::move(settle)](upstream_reply reply) {
-                        finish_flight(flight, answer_read(reply, tenant, fallback, fwd, settle));
-                    });
+void run_cache::forward_read(std::string key, request req, std::optional<std::string> tenant,
+                             fallback_fn fallback, std::string_view fwd, settle_fn settle,
+                             std::shared_ptr<const std::string> known_body, reply_fn done) {
+    flight_map::value_type* entry;
+    {
+        std::lock_guard lock(flights_mutex_);
+        auto [it, created] = flights_.try_emplace(std::move(key));
+        if (!created) {
+            it->second.others.push_back(std::move(done));
+            return;  // a request for it is already out
+        }
+        it->second.first = std::move(done);
+        entry = &*it;
+    }
+    // Only this request's callback reads these or erases the flight; later waiters touch
+    // nothing but |others|, under the lock.
+    flight& f = entry->second;
+    f.tenant = std::move(tenant);
+    f.fallback = std::move(fallback);
+    f.fwd = fwd;
+    f.settle = std::move(settle);
+    auto on_reply = [this, entry](upstream_reply reply) {
+        const flight& f = entry->second;
+        finish_flight(*entry, answer_read(reply, f.tenant, f.fallback, f.fwd, f.settle));
+    };
+    if (known_body) {
+        up_->async_revalidate(upstream_request(std::move(req)), std::move(known_body),
+                              std::move(on_reply));
+    } else {
+        up_->async_send(upstream_request(std::move(req)), std::move(on_reply));
+    }
 }
 
 response run_cache::answer_read(upstream_reply& reply, const std::optional<std::string>& tenant,
-                                const fallback_fn& fallback, const std::string& fwd,
+                                const fallback_fn& fallback, std::string_view fwd,
                                 const settle_fn& settle) {
     try {
         const time_point now = now_();
         const int status = reply.failure ? 0 : reply.answer.status;
         kept outcome = kept::not_stored;
         if (!reply.failure && !is_retryable_failure(status)) {
-            outcome = settle(reply.answer, now);
+            outcome = settle(reply.answer, tenant, now);
             if (outcome != kept::invalid) {
                 if (status == 401 && tenant) db_.revoke_tenant(*tenant);
                 return relayed(std::move(reply.answer),
@@ -369,7 +407,7 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
                 r.headers.push_back(
                     {"Retry-After", std::to_string((reply.retry_in.count() + 999) / 1000)});
             }
-            return with_cache_status(std::move(r), "fwd=" + fwd);
+            return with_cache_status(std::move(r), "fwd=" + std::string(fwd));
         }
         if (outcome == kept::invalid) {
             return with_cache_status(json_error(502,
@@ -387,35 +425,34 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
             fwd_params(fwd, status, false));
     } catch (const store_error& e) {
         spdlog::error("store: {}", e.what());
-        return with_cache_status(json_error(500, "runmirror store failure"), "fwd=" + fwd);
+        return with_cache_status(json_error(500, "runmirror store failure"),
+                                 "fwd=" + std::string(fwd));
     }
 }
 
-bool run_cache::join_flight(const std::string& flight, reply_fn done) {
-    std::lock_guard lock(flights_mutex_);
-    auto [it, first] = flights_.try_emplace(flight);
-    it->second.push_back(std::move(done));
-    return first;
-}
-
-void run_cache::finish_flight(const std::string& flight, response answer) {
-    std::vector<reply_fn> waiters;
+void run_cache::finish_flight(const flight_map::value_type& entry, response answer) {
+    reply_fn first;
+    std::vector<reply_fn> others;
     {
         std::lock_guard lock(flights_mutex_);
-        auto it = flights_.find(flight);
-        waiters = std::move(it->second);
+        auto it = flights_.find(entry.first);
+        first = std::move(it->second.first);
+        others = std::move(it->second.others);
         flights_.erase(it);
     }
-    for (std::size_t i = 0; i + 1 < waiters.size(); ++i)
-        waiters[i](answer);
-    waiters.back()(std::move(answer));
+    // In the order they came; the last one takes the answer itself, the others a copy.
+    if (others.empty()) return first(std::move(answer));
+    first(answer);
+    for (std::size_t i = 0; i + 1 < others.size(); ++i)
+        others[i](answer);
+    others.back()(std::move(answer));
 }
 
 std::size_t run_cache::waiting_clients() const {
     std::lock_guard lock(flights_mutex_);
     std::size_t n = 0;
-    for (const auto& [flight, waiters] : flights_)
-        n += waiters.size();
+    for (const auto& [key, f] : flights_)
+        n += 1 + f.others.size();
     return n;
 }
 
@@ -452,9 +489,10 @@ void run_cache::forward_write(std::optional<std::string> tenant, request req, st
         return done(with_cache_status(std::move(r), "fwd=method"));
     }
     // Writes are never coalesced nor retried here: each one is the client's own.
-    up_->async_send(upstream_request(req), [this, tenant = std::move(tenant),
-                                            on_success = std::move(on_success),
-                                            done = std::move(done)](upstream_reply reply) {
+    up_->async_send(upstream_request(std::move(req)), [this, tenant = std::move(tenant),
+                                                       on_success = std::move(on_success),
+                                                       done =
+                                                           std::move(done)](upstream_reply reply) {
         if (reply.failure) {
             return done(
                 with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),

@@ -46,7 +46,9 @@ class run_cache {
     enum class kept { stored, not_stored, invalid };
     // Acts on an upstream answer that is not a failure: stores a 200 (invalid: its body is
     // broken, which counts as a failure), reconciles a 404.
-    using settle_fn = std::function<kept(const response& answer, time_point now)>;
+    // |tenant|: the request's (the flight's), passed rather than captured: no copy per miss.
+    using settle_fn = std::function<kept(const response& answer,
+                                         const std::optional<std::string>& tenant, time_point now)>;
     // What to serve when the upstream fails, given the Cache-Status parameters; empty or
     // nullopt: nothing.
     using fallback_fn =
@@ -68,15 +70,31 @@ class run_cache {
     response assemble_list(const std::string& tenant, const list_params& params,
                            const std::string& cache_params, time_point now);
     // Forwards a read, shared by every concurrent request with the same |flight| key (tenant
-    // and normalised request), and answers all of them with the one result.
-    void forward_read(const std::string& flight, request req, std::optional<std::string> tenant,
-                      fallback_fn fallback, std::string fwd, settle_fn settle, reply_fn done);
+    // and normalised request), and answers all of them with the one result. |fwd| is one of
+    // fwd_reason's static texts. |known_body|: the stored bytes being revalidated, if any
+    // (upstream::async_revalidate).
+    void forward_read(std::string flight, request req, std::optional<std::string> tenant,
+                      fallback_fn fallback, std::string_view fwd, settle_fn settle,
+                      std::shared_ptr<const std::string> known_body, reply_fn done);
     response answer_read(upstream_reply& reply, const std::optional<std::string>& tenant,
-                         const fallback_fn& fallback, const std::string& fwd,
+                         const fallback_fn& fallback, std::string_view fwd,
                          const settle_fn& settle);
-    // Returns true when |done| is the first waiter for |flight|: the caller sends the request.
-    bool join_flight(const std::string& flight, reply_fn done);
-    void finish_flight(const std::string& flight, response answer);
+
+    // One upstream request and the clients waiting for its answer (coalescing). Created by
+    // the first client; what the answer needs is set by it, waiters are added under the lock.
+    struct flight {
+        std::optional<std::string> tenant;
+        fallback_fn fallback;
+        std::string_view fwd;
+        settle_fn settle;
+        // Guarded by flights_mutex_. The first waiter is kept apart: most flights have no other,
+        // and then need no vector.
+        reply_fn first;
+        std::vector<reply_fn> others;
+    };
+    using flight_map = std::unordered_map<std::string, flight>;
+    // Answers every waiter of |entry| (an element of flights_) and forgets it.
+    void finish_flight(const flight_map::value_type& entry, response answer);
 
     store& db_;
     upstream* up_;
@@ -84,7 +102,9 @@ class run_cache {
     clock_fn now_;
     run_observer* observer_ = nullptr;
     mutable std::mutex flights_mutex_;
-    std::unordered_map<std::string, std::vector<reply_fn>> flights_;
+    // Elements stay where they are until erased (unordered_map never moves its nodes), so the
+    // upstream's callback holds a pointer to its flight rather than a copy of the key.
+    flight_map flights_;
 };
 
 }  // namespace runmirror

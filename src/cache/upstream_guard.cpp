@@ -8,7 +8,8 @@ upstream_guard::upstream_guard(upstream& inner, upstream_health& health, clock_f
                                scheduler schedule)
     : inner_(inner), health_(health), now_(std::move(now)), schedule_(std::move(schedule)) {}
 
-void upstream_guard::async_send(request req, handler on_reply) {
+template <class Send>
+void upstream_guard::guarded(handler on_reply, Send&& send) {
     const time_point now = now_();
     if (!health_.allow(now)) {
         const health_snapshot s = health_.snapshot(now);
@@ -21,9 +22,21 @@ void upstream_guard::async_send(request req, handler on_reply) {
         on_reply(std::move(reply));
         return;
     }
-    inner_.async_send(std::move(req), [this, on_reply = std::move(on_reply)](upstream_reply reply) {
+    send([this, on_reply = std::move(on_reply)](upstream_reply reply) {
         observe(reply.failure, reply.answer.status);
         on_reply(std::move(reply));
+    });
+}
+
+void upstream_guard::async_send(request req, handler on_reply) {
+    guarded(std::move(on_reply),
+            [&](handler observed) { inner_.async_send(std::move(req), std::move(observed)); });
+}
+
+void upstream_guard::async_revalidate(request req, std::shared_ptr<const std::string> known_body,
+                                      handler on_reply) {
+    guarded(std::move(on_reply), [&](handler observed) {
+        inner_.async_revalidate(std::move(req), std::move(known_body), std::move(observed));
     });
 }
 

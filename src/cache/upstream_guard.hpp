@@ -23,12 +23,18 @@ class upstream_guard final : public upstream {
     upstream_guard(upstream& inner, upstream_health& health, clock_fn now, scheduler schedule);
 
     void async_send(request req, handler on_reply) override;
+    void async_revalidate(request req, std::shared_ptr<const std::string> known_body,
+                          handler on_reply) override;
 
     // Feeds the outcome of an exchange made around this guard (pass-through) to the health
     // state, so the two paths agree on whether the upstream is up.
     void observe(const error& failure, int status);
 
   private:
+    // Fails at once while the circuit is open; otherwise |send| (to the inner upstream) with a
+    // handler that feeds the outcome to the health state.
+    template <class Send>
+    void guarded(handler on_reply, Send&& send);
     void schedule_probe();
     void probe();
 

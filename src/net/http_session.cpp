@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -190,7 +191,9 @@ class cache_answer {
 };
 
 // Runs the run cache's callback-style handle() as one awaitable step. A deferred answer is
-// posted back to this session's strand.
+// dispatched to this session's executor: on the thread that already runs it (one thread, no
+// strands: the upstream client's handler), the session resumes at once instead of going
+// through the scheduler's queue again; otherwise it is posted there.
 asio::awaitable<response> ask_cache(run_cache& cache, const route_match& route, request req) {
     auto meeting = std::make_shared<cache_answer>();
     cache.handle(route, std::move(req), [meeting](response r) { meeting->complete(std::move(r)); });
@@ -203,8 +206,8 @@ asio::awaitable<response> ask_cache(run_cache& cache, const route_match& route, 
             auto shared = std::make_shared<decltype(handler)>(std::move(handler));
             waiting->wait([shared](response r) {
                 auto executor = asio::get_associated_executor(*shared);
-                asio::post(executor,
-                           [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
+                asio::dispatch(executor,
+                               [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
             });
         },
         asio::use_awaitable);

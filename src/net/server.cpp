@@ -47,8 +47,8 @@ class server_impl final : public server {
           keys_(options.sync.service_key) {
         auto now = [] { return clock_type::now(); };
         if (options_.cache.mode == serve_mode::online) {
-            pool_ = std::make_unique<net::upstream_pool>(ioc_, options_.upstream);
-            client_ = net::make_upstream_client(ioc_, *pool_, options_.limits);
+            pool_ = std::make_unique<net::upstream_pool>(ioc_, options_.upstream, thread_count());
+            client_ = net::make_upstream_client(*pool_, options_.limits);
             health_ = std::make_unique<upstream_health>(options_.upstream.failure_threshold,
                                                         options_.upstream.cooldown,
                                                         options_.upstream.max_cooldown);

@@ -1,27 +1,29 @@
+// The buffered upstream client: one request out, one whole response back, over a pooled
+// connection. Every forwarded miss pays for what happens here, so an exchange is a small state
+// machine driven by completion handlers on the connection's executor, not a coroutine over
+// Beast's composed operations: the request is serialised once into one string and written with
+// a plain non-blocking send, the response is read into the connection's buffer and fed to
+// Beast's parser (which keeps the framing rules: Content-Length, chunked, close-delimited,
+// limits). A timer per connection, armed lazily, bounds the exchange. On a TLS connection the
+// same state machine writes and reads through the TLS stream's asynchronous operations.
 #include "net/upstream_client.hpp"
 
-#include <sys/socket.h>
-
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <charconv>
+#include <cstring>
 #include <future>
-#include <stdexcept>
+#include <optional>
 #include <thread>
 
-#include <openssl/ssl.h>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/url/parse.hpp>
 
 #include "http/header_rules.hpp"
 #include "net/standalone_upstream.hpp"
@@ -31,268 +33,429 @@ namespace runmirror::net {
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using steady = std::chrono::steady_clock;
+using boost::system::error_code;
 
 namespace {
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-// An idle connection older than this is dropped rather than reused: servers commonly close
-// idle keep-alive connections after 5 to 60 seconds, and a connection they already closed
-// costs a failed write and a retry.
-constexpr auto max_idle_age = std::chrono::seconds(4);
-
-// True when the peer has not closed the idle connection and sent nothing unexpected: a
-// non-blocking peek returns EAGAIN. EOF or stray bytes make it unusable.
-bool looks_open(upstream_connection& conn) {
-    if (conn.buffer.size() != 0) return false;
-    auto& socket = conn.tcp().socket();
-    if (!socket.is_open()) return false;
-    char byte;
-    ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
+class exchange;
 }  // namespace
 
-upstream_endpoint parse_upstream_url(const std::string& url) {
-    auto parsed = boost::urls::parse_absolute_uri(url);
-    if (parsed.has_error()) throw std::invalid_argument("invalid upstream URL: " + url);
-    upstream_endpoint ep;
-    const std::string scheme = parsed->scheme();
-    if (scheme == "https") {
-        ep.tls = true;
-    } else if (scheme == "http") {
-        ep.tls = false;
-    } else {
-        throw std::invalid_argument("upstream URL must be http:// or https://: " + url);
-    }
-    ep.host = parsed->host_address();
-    if (ep.host.empty()) throw std::invalid_argument("upstream URL has no host: " + url);
-    const std::string default_port = ep.tls ? "443" : "80";
-    ep.port = parsed->has_port() ? std::string(parsed->port()) : default_port;
-    std::string authority_host(parsed->encoded_host_and_port());
-    ep.host_header = ep.port == default_port ? std::string(parsed->encoded_host()) : authority_host;
-    return ep;
-}
+// The deadline of the exchange in progress on one connection. Its timer stays armed between
+// exchanges and, when it fires, looks at |deadline| again: starting an exchange, moving on
+// from the response timeout to the total timeout and finishing are a few stores, not a wait
+// and a cancel (with its completion) each. It fires about once per response timeout while
+// the connection is busy, and stops when it finds it idle.
+//
+// Only touched on the connection's executor. The pending wait holds the watch, so a connection
+// that goes away leaves it to expire on its own.
+struct exchange_watch : std::enable_shared_from_this<exchange_watch> {
+    explicit exchange_watch(const asio::any_io_executor& executor) : timer(executor) {}
 
-error upstream_error(const boost::system::error_code& ec, std::string_view during) {
-    std::string detail = std::string(during) + ": " + ec.message();
-    if (ec == beast::error::timeout) return {errc::timeout, std::string(during) + ": timed out"};
-    if (ec == http::error::body_limit || ec == http::error::header_limit) {
-        return {errc::too_large, std::move(detail)};
+    // |e| is bounded by |at| from now on.
+    void watch(exchange* e, steady::time_point at) {
+        current = e;
+        deadline = at;
+        if (armed && timer.expiry() <= at) return;  // fires in time and looks again
+        timer.expires_at(at);                       // a later wait ends as cancelled
+        arm();
     }
-    if (ec.category() == asio::error::get_ssl_category() ||
-        ec == asio::ssl::error::stream_truncated) {
-        return {errc::tls, std::move(detail)};
-    }
-    if (ec == http::error::end_of_stream) return {errc::reset, std::move(detail)};
-    if (ec.category() == http::make_error_code(http::error::partial_message).category()) {
-        return {errc::bad_response, std::move(detail)};  // malformed or truncated HTTP
-    }
-    if (ec == asio::error::connection_refused || ec == asio::error::host_unreachable ||
-        ec == asio::error::network_unreachable || ec == asio::error::host_not_found ||
-        ec == asio::error::host_not_found_try_again) {
-        return {errc::refused, std::move(detail)};
-    }
-    return {errc::reset, std::move(detail)};
-}
 
-upstream_pool::upstream_pool(asio::io_context& ioc, const upstream_options& options)
-    : ioc_(ioc),
-      options_(options),
-      endpoint_(parse_upstream_url(options.url)),
-      tls_context_(asio::ssl::context::tls_client) {
-    tls_context_.set_default_verify_paths();
-    if (!options.ca_file.empty()) {
-        boost::system::error_code ec;
-        tls_context_.load_verify_file(options.ca_file, ec);
-        if (ec) {
-            throw std::runtime_error("cannot load upstream CA file " + options.ca_file + ": " +
-                                     ec.message());
-        }
+    void arm() {
+        armed = true;
+        timer.async_wait([self = shared_from_this()](error_code ec) { self->on_fire(ec); });
     }
-    tls_context_.set_verify_mode(asio::ssl::verify_peer);
-}
 
-connection_ptr upstream_pool::take_idle() {
-    std::lock_guard lock(mutex_);
-    while (!idle_.empty()) {
-        connection_ptr conn = std::move(idle_.back());
-        idle_.pop_back();
-        if (steady::now() - conn->idle_since < max_idle_age && looks_open(*conn)) {
-            conn->reused = true;
-            return conn;
-        }
-    }
-    return nullptr;
-}
+    void on_fire(error_code ec);
 
-void upstream_pool::release(connection_ptr conn) {
-    conn->idle_since = steady::now();
-    conn->tcp().expires_never();
-    std::lock_guard lock(mutex_);
-    if (idle_.size() >= options_.max_idle_per_host) idle_.pop_front();
-    idle_.push_back(std::move(conn));
-}
-
-asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fresh) {
-    if (!fresh) {
-        if (auto conn = take_idle()) co_return std::pair{std::move(conn), error{}};
-    }
-    auto executor = asio::make_strand(ioc_);
-    // Name resolution counts against the connect deadline; the resolver has none of its own.
-    // Both run on this coroutine's executor, so the timer's handler never races with it.
-    auto here = co_await asio::this_coro::executor;
-    tcp::resolver resolver(here);
-    asio::steady_timer resolve_deadline(here, options_.connect_timeout);
-    bool resolve_timed_out = false;
-    resolve_deadline.async_wait([&](const boost::system::error_code& ec) {
-        if (ec) return;  // cancelled: resolution finished first (the frame may be gone)
-        resolve_timed_out = true;
-        resolver.cancel();
-    });
-    auto [rec, endpoints] =
-        co_await resolver.async_resolve(endpoint_.host, endpoint_.port, use_tuple);
-    resolve_deadline.cancel();
-    if (resolve_timed_out) {
-        co_return std::pair{nullptr,
-                            error{errc::timeout, "resolving " + endpoint_.host + ": timed out"}};
-    }
-    if (rec) co_return std::pair{nullptr, upstream_error(rec, "resolving " + endpoint_.host)};
-
-    auto conn = std::make_unique<upstream_connection>(upstream_connection{
-        endpoint_.tls
-            ? decltype(upstream_connection::stream)(std::in_place_type<tls_stream>, executor,
-                                                    tls_context_)
-            : decltype(upstream_connection::stream)(std::in_place_type<plain_stream>, executor),
-        {},
-        false,
-        {}});
-    auto& tcp_layer = conn->tcp();
-    tcp_layer.expires_after(options_.connect_timeout);
-    auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_tuple);
-    if (cec) co_return std::pair{nullptr, upstream_error(cec, "connecting to upstream")};
-    tcp_layer.socket().set_option(tcp::no_delay(true));
-
-    if (auto* tls = std::get_if<tls_stream>(&conn->stream)) {
-        boost::system::error_code addr_ec;
-        asio::ip::make_address(endpoint_.host, addr_ec);
-        // SNI carries host names only (RFC 6066 §3), never IP literals.
-        if (addr_ec && !SSL_set_tlsext_host_name(tls->native_handle(), endpoint_.host.c_str())) {
-            co_return std::pair{nullptr, error{errc::tls, "cannot set TLS SNI"}};
-        }
-        tls->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
-        tcp_layer.expires_after(options_.tls_timeout);
-        auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
-        if (hec) co_return std::pair{nullptr, upstream_error(hec, "TLS handshake with upstream")};
-    }
-    co_return std::pair{std::move(conn), error{}};
-}
+    asio::steady_timer timer;
+    bool armed = false;
+    steady::time_point deadline;
+    exchange* current = nullptr;  // the exchange |deadline| is for; null between exchanges
+};
 
 namespace {
 
-class upstream_client final : public upstream {
-  public:
-    upstream_client(asio::io_context& ioc, upstream_pool& pool, const limits_options& limits)
-        : ioc_(ioc), pool_(pool), limits_(limits) {}
+// The request as it goes on the wire: request line, the caller's end-to-end fields, Host, and
+// a Content-Length when there is a body (or the method expects one).
+std::string serialise_request(const request& req, const std::string& host_header) {
+    const end_to_end_filter filter(req.headers);
+    std::array<char, 24> length;
+    std::size_t length_size = 0;
+    if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+        length_size = static_cast<std::size_t>(
+            std::to_chars(length.data(), length.data() + length.size(), req.body.size()).ptr -
+            length.data());
+    }
+    // Sized first, then written in place: one allocation, no growth checks per piece.
+    std::size_t size = req.method.size() + 1 + req.target.size() + 11 + 6 + host_header.size() + 2 +
+                       (length_size ? 16 + length_size + 2 : 0) + 2 + req.body.size();
+    for (const auto& f : req.headers) {
+        if (filter.keeps(f.name)) size += f.name.size() + 2 + f.value.size() + 2;
+    }
+    std::string out(size, '\0');
+    char* at = out.data();
+    auto put = [&at](std::string_view s) {
+        std::memcpy(at, s.data(), s.size());
+        at += s.size();
+    };
+    put(req.method);
+    put(" ");
+    put(req.target);
+    put(" HTTP/1.1\r\n");
+    for (const auto& f : req.headers) {
+        if (!filter.keeps(f.name)) continue;
+        put(f.name);
+        put(": ");
+        put(f.value);
+        put("\r\n");
+    }
+    put("Host: ");
+    put(host_header);
+    put("\r\n");
+    if (length_size) {
+        put("Content-Length: ");
+        put({length.data(), length_size});
+        put("\r\n");
+    }
+    put("\r\n");
+    put(req.body);
+    assert(at == out.data() + out.size());
+    return out;
+}
 
-    void async_send(request req, handler on_reply) override {
-        asio::co_spawn(asio::make_strand(ioc_), exchange(std::move(req)),
-                       [on_reply = std::move(on_reply)](std::exception_ptr e, upstream_reply r) {
-                           if (e) {
-                               r = {};
-                               r.failure = {errc::internal, "upstream exchange failed"};
-                           }
-                           on_reply(std::move(r));
+// Beast's HTTP/1 response parser (framing: Content-Length, chunked, close-delimited; the header
+// and body limits; keep-alive) writing straight into the response the run cache takes. Beast's
+// parser<string_body> would build a basic_fields, a node per field, to be copied out, and
+// zero-fills the body before copying each piece into it.
+//
+// With |known| bytes (a revalidation), a 200 whose Content-Length matches is compared as it
+// arrives instead of copied; if it is the same to the end, the answer shares |known|. At the
+// first difference the part that matched is copied from |known| and copying goes on as usual.
+class reply_parser final : public http::basic_parser<false> {
+  public:
+    explicit reply_parser(std::shared_ptr<const std::string> known) : known_(std::move(known)) {}
+
+    response& answer() { return answer_; }
+
+  private:
+    void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                         error_code&) override {}  // a response parser never sees a request line
+    void on_response_impl(int status, beast::string_view, int, error_code&) override {
+        answer_.status = status;
+        answer_.headers.reserve(12);  // 768 bytes: still in malloc's per-thread cache
+    }
+    void on_field_impl(http::field field, beast::string_view name, beast::string_view value,
+                       error_code&) override {
+        // Fields that only frame this response on this connection were the parser's business
+        // (see upstream.hpp); everyone after the client would drop them anyway.
+        switch (field) {
+            case http::field::content_length:
+            case http::field::transfer_encoding:
+            case http::field::keep_alive:
+            case http::field::proxy_connection:
+            case http::field::te:
+            case http::field::trailer:
+            case http::field::upgrade:
+            case http::field::proxy_authenticate:
+            case http::field::proxy_authorization:
+            case http::field::host: return;
+            case http::field::connection:
+                // Kept when it names other fields, so that they are dropped downstream too.
+                if (iequals(value, "keep-alive") || iequals(value, "close")) return;
+                break;
+            default: break;
+        }
+        answer_.headers.push_back({std::string(name), std::string(value)});
+    }
+    void on_header_impl(error_code&) override {}
+    // The length was checked against the body limit before this is called.
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+        if (!length) return;
+        length_ = static_cast<std::size_t>(*length);
+        comparing_ = known_ && answer_.status == 200 && length_ == known_->size();
+        if (!comparing_) answer_.body.reserve(length_);
+    }
+    std::size_t on_body_impl(beast::string_view bytes, error_code&) override {
+        if (comparing_) {
+            if (known_->compare(matched_, bytes.size(), bytes.data(), bytes.size()) == 0) {
+                matched_ += bytes.size();
+                return bytes.size();
+            }
+            comparing_ = false;  // changed upstream: a copy after all
+            answer_.body.reserve(length_);
+            answer_.body.assign(*known_, 0, matched_);
+        }
+        answer_.body.append(bytes.data(), bytes.size());
+        return bytes.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view bytes, error_code&) override {
+        answer_.body.append(bytes.data(), bytes.size());
+        return bytes.size();
+    }
+    void on_finish_impl(error_code&) override {
+        if (comparing_) answer_.shared_body = std::move(known_);
+    }
+
+    response answer_;
+    std::shared_ptr<const std::string> known_;
+    std::size_t length_ = 0;   // the Content-Length, when there is one
+    bool comparing_ = false;   // every body byte so far was |known_|'s
+    std::size_t matched_ = 0;  // how many
+};
+
+// Reads go into the connection's buffer in pieces of this size, larger while a long body is
+// still to come; a buffer grown past the piece size is given back when the exchange ends.
+constexpr std::size_t read_piece = 16 * 1024;
+constexpr std::size_t max_read_piece = 64 * 1024;
+
+class exchange : public std::enable_shared_from_this<exchange> {
+  public:
+    exchange(upstream_pool& pool, const limits_options& limits, const request& req,
+             std::shared_ptr<const std::string> known_body, upstream::handler on_reply)
+        : pool_(pool),
+          limits_(limits),
+          wire_(serialise_request(req, pool.endpoint().host_header)),
+          head_(req.method == "HEAD"),
+          known_body_(std::move(known_body)),
+          on_reply_(std::move(on_reply)),
+          total_deadline_(steady::now() + pool.options().total_timeout) {}
+
+    // From any thread: takes a connection and runs the exchange on its executor.
+    void start(bool fresh) {
+        if (!fresh) {
+            if (auto conn = pool_.try_idle()) return run_on(std::move(conn));
+        }
+        // Resolve, connect and handshake are rare (a cold pool or a retry): a coroutine does.
+        asio::co_spawn(pool_.connection_executor(), pool_.acquire(true),
+                       [self = shared_from_this()](std::exception_ptr e,
+                                                   std::pair<connection_ptr, error> got) {
+                           if (e) got.second = {errc::internal, "upstream connect failed"};
+                           if (got.second) return self->reply_failure(std::move(got.second));
+                           self->run_on(std::move(got.first));
                        });
     }
 
   private:
-    asio::awaitable<upstream_reply> exchange(request req) {
-        const auto deadline = steady::now() + pool_.options().total_timeout;
-        http::request<http::string_body> out;
-        out.method_string(req.method);
-        out.target(req.target);
-        out.version(11);
-        for (auto& f : end_to_end_headers(req.headers))
-            out.insert(f.name, f.value);
-        out.set(http::field::host, pool_.endpoint().host_header);
-        out.body() = std::move(req.body);
-        if (!out.body().empty() || req.method == "POST" || req.method == "PUT" ||
-            req.method == "PATCH") {
-            out.prepare_payload();
-        }
-        out.keep_alive(true);
-
-        upstream_reply reply;
-        // A reused connection may have been closed by the upstream since it was parked; such
-        // a failure before any response byte is retried once on a new connection. Every
-        // request sent here is buffered, so it can be replayed whole.
-        for (int attempt = 0; attempt < 2; ++attempt) {
-            auto [conn, err] = co_await pool_.acquire(attempt > 0);
-            if (err) {
-                reply.failure = std::move(err);
-                co_return reply;
-            }
-            auto remaining = [&] {
-                return std::chrono::duration_cast<millis>(deadline - steady::now());
-            };
-            auto& tcp_layer = conn->tcp();
-            tcp_layer.expires_after(std::min(pool_.options().response_timeout, remaining()));
-            boost::system::error_code ec;
-            http::response_parser<http::string_body> parser;
-            parser.header_limit(static_cast<std::uint32_t>(limits_.header_limit));
-            parser.body_limit(limits_.response_body_limit);
-            if (req.method == "HEAD") parser.skip(true);
-
-            ec = co_await std::visit(
-                [&](auto& stream) -> asio::awaitable<boost::system::error_code> {
-                    auto [wec, wn] = co_await http::async_write(stream, out, use_tuple);
-                    if (wec) co_return wec;
-                    auto [hec, hn] =
-                        co_await http::async_read_header(stream, conn->buffer, parser, use_tuple);
-                    if (hec) co_return hec;
-                    tcp_layer.expires_after(remaining());
-                    auto [bec, bn] =
-                        co_await http::async_read(stream, conn->buffer, parser, use_tuple);
-                    co_return bec;
-                },
-                conn->stream);
-            if (ec) {
-                const bool nothing_received = !parser.got_some();
-                if (conn->reused && nothing_received && attempt == 0 &&
-                    ec != beast::error::timeout) {
-                    continue;
-                }
-                reply.failure =
-                    upstream_error(ec, nothing_received ? "waiting for upstream response"
-                                                        : "reading upstream response");
-                co_return reply;
-            }
-            auto& msg = parser.get();
-            reply.answer.status = static_cast<int>(msg.result_int());
-            for (auto& f : msg) {
-                reply.answer.headers.push_back(
-                    {std::string(f.name_string()), std::string(f.value())});
-            }
-            reply.answer.body = std::move(msg.body());
-            if (msg.keep_alive()) pool_.release(std::move(conn));
-            co_return reply;
-        }
-        reply.failure = {errc::reset, "upstream closed the connection twice"};
-        co_return reply;
+    void run_on(connection_ptr conn) {
+        if (pool_.runs_here()) return begin(std::move(conn));
+        auto executor = conn->tcp().get_executor();
+        asio::dispatch(executor, [self = shared_from_this(), conn = std::move(conn)]() mutable {
+            self->begin(std::move(conn));
+        });
     }
 
-    asio::io_context& ioc_;
+    // On the connection's executor from here on.
+    void begin(connection_ptr conn) {
+        conn_ = std::move(conn);
+        ++attempt_;
+        timed_out_ = false;
+        written_ = 0;
+        parser_.emplace(known_body_);
+        parser_->eager(true);
+        parser_->header_limit(static_cast<std::uint32_t>(limits_.header_limit));
+        parser_->body_limit(limits_.response_body_limit);
+        if (head_) parser_->skip(true);
+
+        // Until the response header: the response timeout (within the total); then the rest
+        // of the total (see feed).
+        if (!conn_->watch)
+            conn_->watch = std::make_shared<exchange_watch>(conn_->tcp().get_executor());
+        conn_->watch->watch(
+            this, std::min(steady::now() + pool_.options().response_timeout, total_deadline_));
+        if (is_tls()) return write_tls();
+        write_plain();
+    }
+
+    bool is_tls() const { return std::holds_alternative<tls_stream>(conn_->stream); }
+    tcp::socket& socket() { return conn_->tcp().socket(); }
+
+  public:
+    // From the watch, when the deadline has passed: the pending wait or read completes with
+    // operation_aborted, which fail() reports as a timeout.
+    void on_timeout() {
+        timed_out_ = true;
+        error_code ignored;
+        socket().cancel(ignored);
+    }
+
+  private:
+    // ---- writing: a plain socket is written at once (the request is small, the socket
+    // empty); a TLS stream through its asynchronous write.
+
+    void write_plain() {
+        while (written_ < wire_.size()) {
+            error_code ec;
+            written_ += socket().write_some(
+                asio::buffer(wire_.data() + written_, wire_.size() - written_), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                if (timed_out_) return fail(beast::error::timeout);
+                return socket().async_wait(tcp::socket::wait_write,
+                                           [self = shared_from_this()](error_code wec) {
+                                               if (wec) return self->fail(wec);
+                                               self->write_plain();
+                                           });
+            }
+            if (ec) return fail(ec);
+        }
+        read();
+    }
+
+    void write_tls() {
+        asio::async_write(std::get<tls_stream>(conn_->stream), asio::buffer(wire_),
+                          [self = shared_from_this()](error_code ec, std::size_t) {
+                              if (ec) return self->fail(ec);
+                              self->read();
+                          });
+    }
+
+    // ---- reading: parse what the connection's buffer holds, read more until the response is
+    // whole. A plain socket reads through async_receive rather than async_wait and a read of
+    // its own: Asio then tries the read at once only when the previous one did not drain the
+    // socket, and otherwise queues it without a system call, where async_wait re-arms epoll
+    // (an epoll_ctl) every time.
+
+    void read() {
+        auto& buffered = conn_->buffer;
+        if (buffered.size() > 0) {
+            error_code ec;
+            buffered.consume(feed(buffered.data(), ec));
+            if (ec && ec != http::error::need_more) return fail(ec);
+            if (!ec && parser_->is_done()) return complete();
+        }
+        if (timed_out_) return fail(beast::error::timeout);  // it fired while a read was queued
+        std::size_t piece = read_piece;
+        if (auto rest = parser_->content_length_remaining()) {
+            piece = std::clamp<std::size_t>(static_cast<std::size_t>(*rest), read_piece,
+                                            max_read_piece);
+        }
+        auto on_read = [self = shared_from_this()](error_code ec, std::size_t n) {
+            self->conn_->buffer.commit(n);
+            if (ec) return self->fail_read(ec);
+            self->read();
+        };
+        if (is_tls()) {
+            std::get<tls_stream>(conn_->stream)
+                .async_read_some(buffered.prepare(piece), std::move(on_read));
+        } else {
+            socket().async_receive(buffered.prepare(piece), std::move(on_read));
+        }
+    }
+
+    // ---- parsing and the end of an exchange
+
+    // Hands |bytes| to the parser; returns how many it took. Once the header is in, the rest
+    // of the total deadline applies.
+    std::size_t feed(asio::const_buffer bytes, error_code& ec) {
+        const bool had_header = parser_->is_header_done();
+        const std::size_t used = parser_->put(bytes, ec);
+        if (!had_header && parser_->is_header_done()) conn_->watch->deadline = total_deadline_;
+        return used;
+    }
+
+    // A read error: the end of the stream finishes a close-delimited body (as Beast's read).
+    void fail_read(error_code ec) {
+        if (ec != asio::error::eof) return fail(ec);
+        if (!parser_->got_some()) return fail(http::error::end_of_stream);
+        ec = {};
+        parser_->put_eof(ec);
+        if (ec) return fail(ec);
+        complete();
+    }
+
+    void complete() {
+        finish_attempt();
+        upstream_reply reply;
+        reply.answer = std::move(parser_->answer());
+        // Bytes after the response, or a response without keep-alive: not reused.
+        if (parser_->keep_alive() && conn_->buffer.size() == 0) {
+            if (conn_->buffer.capacity() > read_piece) conn_->buffer.shrink_to_fit();
+            pool_.release(std::move(conn_));
+        }
+        conn_.reset();
+        deliver(std::move(reply));
+    }
+
+    void fail(error_code ec) {
+        if (timed_out_) ec = beast::error::timeout;
+        const bool nothing_received = !parser_->got_some();
+        const bool reused = conn_->reused;
+        finish_attempt();
+        conn_.reset();
+        // A reused connection may have been closed by the upstream since it was parked; such
+        // a failure before any response byte is retried once on a new connection. The request
+        // is held whole, so it can be replayed.
+        if (reused && nothing_received && attempt_ == 1 && ec != beast::error::timeout) {
+            return start(true);
+        }
+        reply_failure(upstream_error(
+            ec, nothing_received ? "waiting for upstream response" : "reading upstream response"));
+    }
+
+    // The attempt is over: the watch must not call back, the connection may soon be someone
+    // else's.
+    void finish_attempt() { conn_->watch->current = nullptr; }
+
+    void reply_failure(error failure) {
+        upstream_reply reply;
+        reply.failure = std::move(failure);
+        deliver(std::move(reply));
+    }
+
+    void deliver(upstream_reply reply) {
+        auto on_reply = std::move(on_reply_);
+        on_reply(std::move(reply));
+    }
+
+    upstream_pool& pool_;
+    const limits_options& limits_;
+    const std::string wire_;  // the whole request, kept for a replay
+    const bool head_;
+    const std::shared_ptr<const std::string> known_body_;  // see reply_parser
+    upstream::handler on_reply_;
+    const steady::time_point total_deadline_;
+
+    connection_ptr conn_;
+    std::optional<reply_parser> parser_;
+    std::size_t written_ = 0;
+    int attempt_ = 0;
+    bool timed_out_ = false;
+};
+
+class upstream_client final : public upstream {
+  public:
+    upstream_client(upstream_pool& pool, const limits_options& limits)
+        : pool_(pool), limits_(limits) {}
+
+    void async_send(request req, handler on_reply) override {
+        std::make_shared<exchange>(pool_, limits_, req, nullptr, std::move(on_reply))->start(false);
+    }
+
+    void async_revalidate(request req, std::shared_ptr<const std::string> known_body,
+                          handler on_reply) override {
+        std::make_shared<exchange>(pool_, limits_, req, std::move(known_body), std::move(on_reply))
+            ->start(false);
+    }
+
+  private:
     upstream_pool& pool_;
     limits_options limits_;
 };
 
 }  // namespace
 
-std::unique_ptr<upstream> make_upstream_client(asio::io_context& ioc, upstream_pool& pool,
-                                               const limits_options& limits) {
-    return std::make_unique<upstream_client>(ioc, pool, limits);
+void exchange_watch::on_fire(error_code ec) {
+    if (ec) return;  // replaced by an earlier wait, which is the one that counts
+    armed = false;
+    if (!current) return;  // idle: armed again by the next exchange
+    if (steady::now() < deadline) {
+        timer.expires_at(deadline);
+        return arm();
+    }
+    current->on_timeout();
+}
+
+std::unique_ptr<upstream> make_upstream_client(upstream_pool& pool, const limits_options& limits) {
+    return std::make_unique<upstream_client>(pool, limits);
 }
 
 namespace {
@@ -301,8 +464,8 @@ class standalone_upstream final : public upstream {
   public:
     standalone_upstream(const upstream_options& upstream, const limits_options& limits)
         : work_(asio::make_work_guard(ioc_)),
-          pool_(ioc_, upstream),
-          client_(ioc_, pool_, limits),
+          pool_(ioc_, upstream, 1),
+          client_(pool_, limits),
           thread_([this] { ioc_.run(); }) {}
 
     ~standalone_upstream() override {

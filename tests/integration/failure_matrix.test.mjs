@@ -114,6 +114,14 @@ const FAULTS = [
     noneStatus: [502],
   },
   {
+    // The header comes at once; the total timeout, not the response timeout, ends the wait.
+    name: 'body stalls',
+    on: (up) => up.setFault({ path: RUNS_ROUTES, respond: 'stalled' }),
+    limitMs: TOTAL_MS,
+    noneStatus: [504],
+    fwdStatus: null,
+  },
+  {
     name: '503',
     on: (up) =>
       up.setFault({ path: RUNS_ROUTES, status: 503, body: '{"detail":"upstream overloaded"}', headers: { 'retry-after': '5' } }),
@@ -237,5 +245,19 @@ test('TLS handshake that never completes: the copy or a 504 within --tls-timeout
   await stack.up.setMode('serving');
   for (const target of TARGETS) {
     await t.test(`tls stall: healed, ${target.name}`, () => afterHealing(stack, target, `tls stall, healed, ${target.name}: `));
+  }
+});
+
+test('a body slower than --response-timeout-ms but within --total-timeout-ms is read whole', async (t) => {
+  const { daemon, up } = await startStack(t, { daemon: DAEMON });
+  // The header at once, the second half of the body after the response timeout has passed.
+  const bodyDelayMs = RESPONSE_MS + 300;
+  up.setFault({ path: RUNS_ROUTES, respond: 'slow-body', bodyDelayMs });
+  for (const target of TARGETS) {
+    const res = await get(daemon, target.none);
+    t.diagnostic(`${target.name}: ${res.ms} ms`);
+    target.checkNone(up, res, `${target.name}: `);
+    assert.ok(res.ms >= bodyDelayMs, `${target.name}: answered in ${res.ms} ms, before the body was complete`);
+    assertWithin(res, TOTAL_MS * SLACK, `${target.name}: `);
   }
 });

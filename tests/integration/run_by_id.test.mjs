@@ -137,3 +137,30 @@ test('GET by job id: forwarded once, then a final run is served from the store',
   assert.equal(beta.status, 404, 'key-beta has no grant for p-alpha');
   assert.equal(up.count('GET', p), 2);
 });
+
+test('no-cache on a stored final run: the same bytes are relayed, bytes changed at the same length replace the copy', async (t) => {
+  const { daemon, up } = await startStack(t);
+  const id = 'run-alpha-success';
+  const NO_CACHE = { 'cache-control': 'no-cache' };
+  const before = up.runBytes(id);
+  assert.equal((await api(daemon, runPath(id), { key: 'key-alpha' })).status, 200);
+
+  const same = await api(daemon, runPath(id), { key: 'key-alpha', headers: NO_CACHE });
+  assert.equal(same.status, 200, bodyText(same));
+  assertSameBytes(same.body, before, 'unchanged revalidation');
+  assert.equal(cacheStatus(same), 'runmirror; fwd=request; fwd-status=200; stored');
+
+  // The daemon compares an answer of the stored length as it arrives: a change in the middle
+  // (updated_at) must still be seen, relayed and stored.
+  up.finishRun(id, 'SUCCESS');
+  const after = up.runBytes(id);
+  assert.equal(after.length, before.length, 'precondition: the same length');
+  assert.notDeepEqual(after, before, 'precondition: other bytes');
+  const changed = await api(daemon, runPath(id), { key: 'key-alpha', headers: NO_CACHE });
+  assert.equal(changed.status, 200, bodyText(changed));
+  assertSameBytes(changed.body, after, 'changed revalidation');
+  const stored = await api(daemon, runPath(id), { key: 'key-alpha' });
+  assert.match(cacheStatus(stored), /\bhit\b/);
+  assertSameBytes(stored.body, after, 'the changed run is what the store serves now');
+  assert.equal(up.count('GET', runPath(id)), 3);
+});

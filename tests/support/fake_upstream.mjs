@@ -195,7 +195,8 @@ class FakeUpstream {
   }
 
   // Faults are checked in order before routing. A fault is
-  //   { method?, path: string | RegExp, status?, body?, headers?, delayMs?, hang?, destroy?, respond?, times? }
+  //   { method?, path: string | RegExp, status?, body?, headers?, delayMs?, hang?, destroy?, respond?,
+  //     bodyDelayMs?, times? }
   // `hang` never answers, `destroy` drops the connection, `times` (default: forever) counts uses.
   // Without `respond`, the fault answers `status` (default 500) with `body` after `delayMs`.
   // With `respond`, the request is routed as usual after `delayMs`, and its JSON answer is sent:
@@ -203,6 +204,8 @@ class FakeUpstream {
   //   'invalid-json'  with complete framing, but only the first half of the body: not JSON
   //   'truncated'     with the full Content-Length, half the body, then the connection closes (FIN)
   //   'reset'         with the full Content-Length, half the body, then a TCP reset (RST)
+  //   'stalled'       with the full Content-Length, half the body, then nothing (left open)
+  //   'slow-body'     with the full Content-Length, half the body, the rest `bodyDelayMs` later
   setFault(fault) {
     if (fault.respond && !RESPOND_MODES.includes(fault.respond)) throw new Error(`unknown respond mode ${fault.respond}`);
     this.faults.push({ times: Infinity, ...fault });
@@ -252,6 +255,7 @@ class FakeUpstream {
         return;
       }
       res.respond = fault.respond; // read by sendJson
+      res.bodyDelayMs = fault.bodyDelayMs ?? 0;
       delayMs = fault.delayMs ?? 0;
     }
 
@@ -563,7 +567,7 @@ class FakeUpstream {
   }
 }
 
-const RESPOND_MODES = ['normal', 'invalid-json', 'truncated', 'reset'];
+const RESPOND_MODES = ['normal', 'invalid-json', 'truncated', 'reset', 'stalled', 'slow-body'];
 
 // Send a JSON answer, broken as `res.respond` asks (see setFault).
 function sendJson(res, status, body, headers = {}) {
@@ -579,6 +583,17 @@ function sendJson(res, status, body, headers = {}) {
       res.writeHead(status, { ...head, 'content-length': half.length });
       res.end(half);
       return;
+    case 'stalled':
+      res.writeHead(status, head);
+      res.write(half);
+      return;
+    case 'slow-body': {
+      res.writeHead(status, head);
+      res.write(half);
+      const timer = setTimeout(() => res.end(buf.subarray(half.length)), res.bodyDelayMs);
+      res.socket.once('close', () => clearTimeout(timer));
+      return;
+    }
     default:
       sendCutShort(res.socket, status, head, half, res.respond);
   }

@@ -77,3 +77,37 @@ TEST_CASE("request cache directives") {
         parse_cache_directives({{"Cache-Control", "max-age=5"}, {"Pragma", "no-cache"}}).no_cache);
     CHECK_FALSE(parse_cache_directives({{"Cache-Control", "no-cache-please"}}).no_cache);
 }
+
+TEST_CASE("keep_end_to_end drops in place what end_to_end_headers drops, in the same order") {
+    // Connection names fields before and after itself, more of them than the filter keeps at
+    // hand, in any case.
+    header_list in = {{"X-Before", "1"},
+                      {"Content-Type", "application/json"},
+                      {"Connection", "x-before, X-A, x-b, x-c, x-d, X-After"},
+                      {"Host", "h"},
+                      {"x-after", "2"},
+                      {"X-Kept", "3"},
+                      {"Transfer-Encoding", "chunked"},
+                      {"connection", "Keep-Alive"},
+                      {"keep-alive", "timeout=5"},
+                      {"X-D", "4"}};
+    header_list copied = end_to_end_headers(in);
+    header_list in_place = in;
+    keep_end_to_end(in_place);
+    REQUIRE(copied.size() == 2);
+    CHECK(copied[0].name == "Content-Type");
+    CHECK(copied[1].name == "X-Kept");
+    REQUIRE(in_place.size() == copied.size());
+    for (std::size_t i = 0; i < copied.size(); ++i) {
+        CHECK(in_place[i].name == copied[i].name);
+        CHECK(in_place[i].value == copied[i].value);
+    }
+
+    header_list clean = {{"Content-Type", "application/json"}, {"ETag", "\"1\""}};
+    keep_end_to_end(clean);
+    CHECK(clean.size() == 2);
+
+    std::vector<std::string> seen;
+    for_each_end_to_end(in, [&](const header_field& f) { seen.push_back(f.name); });
+    CHECK(seen == std::vector<std::string>{"Content-Type", "X-Kept"});
+}

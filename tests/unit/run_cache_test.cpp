@@ -284,6 +284,40 @@ TEST_CASE_FIXTURE(fixture, "a no-cache read refreshes the stored run only when i
     CHECK(up.seen.size() == 3);
 }
 
+TEST_CASE_FIXTURE(
+    fixture, "a no-cache read of a final run hands its stored bytes to the upstream to compare") {
+    up.share_known = true;
+    up.script.push_back(answer(200, run_json("r8", "SUCCESS")));
+    get("/api/v1/extraction/runs/r8");
+    REQUIRE(up.known.size() == 0);  // nothing stored yet: a plain send
+    const time_point first = now;
+    now += std::chrono::seconds(10);
+
+    // Unchanged: the answer shares the stored bytes; relayed as they are, nothing rewritten.
+    up.script.push_back(answer(200, run_json("r8", "SUCCESS")));
+    response same = get("/api/v1/extraction/runs/r8", "key-a", {{"Cache-Control", "no-cache"}});
+    REQUIRE(up.known.size() == 1);
+    REQUIRE(up.known[0]);
+    CHECK(*up.known[0] == run_json("r8", "SUCCESS"));
+    CHECK(same.status == 200);
+    CHECK(same.body.empty());
+    CHECK(same.body_bytes() == run_json("r8", "SUCCESS"));
+    CHECK(cache_status(same) == "runmirror; fwd=request; fwd-status=200; stored");
+    CHECK(db->find_run("r8")->fetched_at == first);
+
+    // Changed: a copy, stored and served from then on.
+    up.script.push_back(answer(200, run_json("r8", "ERROR")));
+    response changed = get("/api/v1/extraction/runs/r8", "key-a", {{"Cache-Control", "no-cache"}});
+    CHECK(changed.body_bytes() == run_json("r8", "ERROR"));
+    CHECK(db->find_run("r8")->fetched_at == now);
+    CHECK(get("/api/v1/extraction/runs/r8").body_bytes() == run_json("r8", "ERROR"));
+
+    // A tenant without a grant is not revalidating anything of its own: a plain send.
+    up.script.push_back(answer(200, run_json("r8", "ERROR")));
+    get("/api/v1/extraction/runs/r8", "key-b");
+    CHECK(up.known.size() == 2);
+}
+
 TEST_CASE_FIXTURE(fixture, "a broken 200 body is never stored nor relayed") {
     up.script.push_back(answer(200, "{\"id\":\"r8\",\"status\":"));
     response r = get("/api/v1/extraction/runs/r8");

@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 #include <deque>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "runmirror/upstream.hpp"
@@ -17,6 +19,26 @@ class scripted_upstream : public upstream {
     std::vector<request> seen;
     bool hold = false;
     std::vector<handler> held;
+
+    // What async_revalidate was given, in order (null for a plain async_send).
+    std::vector<std::shared_ptr<const std::string>> known;
+    // As the network client does: a 200 with the known bytes shares them instead of a copy.
+    bool share_known = false;
+
+    void async_revalidate(request req, std::shared_ptr<const std::string> known_body,
+                          handler on_reply) override {
+        known.push_back(known_body);
+        if (!share_known || hold) return async_send(std::move(req), std::move(on_reply));
+        seen.push_back(std::move(req));
+        REQUIRE_FALSE(script.empty());
+        upstream_reply r = std::move(script.front());
+        script.pop_front();
+        if (!r.failure && r.answer.status == 200 && r.answer.body == *known_body) {
+            r.answer.body.clear();
+            r.answer.shared_body = known_body;
+        }
+        on_reply(std::move(r));
+    }
 
     void async_send(request req, handler on_reply) override {
         seen.push_back(std::move(req));
