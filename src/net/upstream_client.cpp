@@ -12,8 +12,10 @@
 #include <array>
 #include <cassert>
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -468,16 +470,35 @@ class standalone_upstream final : public upstream {
           client_(pool_, limits),
           thread_([this] { ioc_.run(); }) {}
 
+    // Waits for the exchanges still running, then stops. Not by letting run() run dry: a pooled
+    // connection's deadline timer (exchange_watch) stays armed for up to the response timeout
+    // after its last exchange, and the process would wait for it.
     ~standalone_upstream() override {
-        work_.reset();  // run() returns once the last exchange is done
+        {
+            std::unique_lock lock(mutex_);
+            all_answered_.wait(lock, [this] { return in_flight_ == 0; });
+        }
+        ioc_.stop();
         thread_.join();
     }
 
     void async_send(request req, handler on_reply) override {
-        client_.async_send(std::move(req), std::move(on_reply));
+        {
+            std::lock_guard lock(mutex_);
+            ++in_flight_;
+        }
+        client_.async_send(std::move(req),
+                           [this, on_reply = std::move(on_reply)](upstream_reply reply) mutable {
+                               on_reply(std::move(reply));
+                               std::lock_guard lock(mutex_);
+                               if (--in_flight_ == 0) all_answered_.notify_all();
+                           });
     }
 
   private:
+    std::mutex mutex_;
+    std::condition_variable all_answered_;
+    int in_flight_ = 0;
     asio::io_context ioc_;
     asio::executor_work_guard<asio::io_context::executor_type> work_;
     upstream_pool pool_;

@@ -47,8 +47,11 @@ async function offlineIds(t, db) {
 
 test('mirror fills the store; a second pass asks for one page per agent; the result serves offline', async (t) => {
   const { up, db } = await setup(t);
+  // Done is done: the process does not linger on an upstream deadline (30 s by default).
+  const started = Date.now();
   const first = await mirror(['--agent', 'agent-big', '--db', db, '--upstream', up.url]);
   assert.equal(first.code, 0, first.stderr);
+  assert.ok(Date.now() - started < 20_000, `mirror took ${Date.now() - started} ms to exit`);
   assert.match(first.stderr, /new 130, updated 0, unchanged 0/);
   const firstRequests = up.count('GET', '/api/v1/extraction/runs');
   assert.equal(firstRequests, Math.ceil(BIG_AGENT_RUNS / 100));
