@@ -76,12 +76,6 @@ std::optional<std::int64_t> parse_count(const std::string& s) {
 
 }  // namespace
 
-std::optional<std::string> normalise_list_query(std::string_view query) {
-    auto params = decode_query(query);
-    if (!params) return std::nullopt;
-    return list_key_of(std::move(*params));
-}
-
 std::string list_key_of(query_params params) {
     std::sort(params.begin(), params.end());
     std::string key;
@@ -92,12 +86,6 @@ std::string list_key_of(query_params params) {
         key += url_encode(v);
     }
     return key;
-}
-
-std::optional<list_params> parse_list_params(std::string_view query) {
-    auto params = decode_query(query);
-    if (!params) return std::nullopt;
-    return list_params_of(*params);
 }
 
 std::optional<list_params> list_params_of(const query_params& params) {

@@ -19,9 +19,7 @@ using query_params = std::vector<std::pair<std::string, std::string>>;
 // kept as it is (the API does not use form encoding).
 std::optional<query_params> decode_query(std::string_view query);
 
-// nullopt when |query| is not a valid query string (bad percent-encoding).
-std::optional<std::string> normalise_list_query(std::string_view query);
-// The key of parameters already decoded.
+// The cache key of decoded list parameters.
 std::string list_key_of(query_params params);
 
 // The filters and window of a list request, for assembling a page from stored runs.
@@ -33,7 +31,6 @@ struct list_params {
 };
 
 // nullopt when skip/limit are not non-negative integers.
-std::optional<list_params> parse_list_params(std::string_view query);
 std::optional<list_params> list_params_of(const query_params& params);
 
 namespace detail {

@@ -8,6 +8,23 @@
 
 using namespace runmirror;
 
+namespace {
+
+// A list request's key and window, as the run cache derives them from its query string.
+std::optional<std::string> normalise_list_query(std::string_view query) {
+    auto params = decode_query(query);
+    if (!params) return std::nullopt;
+    return list_key_of(std::move(*params));
+}
+
+std::optional<list_params> parse_list_params(std::string_view query) {
+    auto params = decode_query(query);
+    if (!params) return std::nullopt;
+    return list_params_of(*params);
+}
+
+}  // namespace
+
 TEST_CASE("equivalent list queries share one key") {
     auto a = normalise_list_query("limit=50&extraction_agent_id=agent-1&skip=0");
     auto b = normalise_list_query("skip=0&extraction_agent_id=agent%2D1&limit=50&");
