@@ -289,7 +289,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
     auto settle = [this, key = *key](const response& answer,
                                      const std::optional<std::string>& tenant, time_point now) {
         if (answer.status != 200) return kept::not_stored;
-        auto [list, err] = parse_run_list(answer.body);
+        auto [list, err] = parse_run_list(answer.body_bytes());
         if (err) {
             spdlog::warn("upstream list not stored: {}", err.detail);
             return kept::invalid;
@@ -308,7 +308,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
         }
         db_.put_runs(list.items, now);
         db_.grant(*tenant, {projects.begin(), projects.end()});
-        db_.put_list_page(*tenant, key, answer.body, now);
+        db_.put_list_page(*tenant, key, answer.body_bytes(), now);
         for (std::size_t i = 0; i < previous.size(); ++i) {
             observer_->on_run_stored(list.items[i].first, previous[i], tenant);
         }
@@ -417,7 +417,7 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
         }
         // A 5xx or 429 and nothing stored: the upstream's own JSON error (with its Retry-After,
         // which the SDKs obey), or a JSON 502 in place of a gateway's HTML page.
-        if (is_json_object(reply.answer.body)) {
+        if (is_json_object(reply.answer.body_bytes())) {
             return relayed(std::move(reply.answer), fwd_params(fwd, status, false));
         }
         return with_cache_status(
@@ -469,7 +469,7 @@ void run_cache::create_job(std::optional<std::string> tenant, request req, reply
         tenant, std::move(req), "job creations",
         [this, tenant](const response& answer, time_point) {
             // A job answers with its own id and agent; the run comes later.
-            auto [job, err] = parse_run(answer.body);
+            auto [job, err] = parse_run(answer.body_bytes());
             if (err) {
                 spdlog::warn("created job not watched: {}", err.detail);
                 return;
