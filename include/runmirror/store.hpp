@@ -8,6 +8,7 @@
 // write is one transaction: after a crash a write is either wholly there or wholly absent.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -25,6 +26,15 @@ namespace runmirror {
 class store_error : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
+};
+
+// Whether writes reach the disk. Reads keep working while they do not (disk full, EIO, a
+// read-only file): the daemon then relays upstream answers without storing them.
+struct store_write_health {
+    bool writable = true;
+    std::string last_error;           // what failed the latest write; empty while writable
+    std::optional<time_point> since;  // when writes started failing; nullopt while writable
+    std::uint64_t failed_writes = 0;  // since the store was opened
 };
 
 class store {
@@ -132,6 +142,9 @@ class store {
 
     // --- maintenance ------------------------------------------------------------------------
     virtual int schema_version() = 0;
+    // Every write updates it: a failed write starts (or continues) an episode, the next write
+    // that commits ends it. Cheap: no I/O.
+    virtual store_write_health write_health() { return {}; }
     // Changes whenever another process (e.g. `runmirror mirror`) committed to the store since
     // the last call; writes through this object do not change it. Lets a cache in front of
     // the store notice writes it did not see.
