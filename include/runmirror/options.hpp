@@ -57,6 +57,8 @@ struct cache_options {
     serve_mode mode = serve_mode::online;
     millis pending_max_age{2'000};  // CREATED/PENDING runs served from the store this long
     millis list_max_age{5'000};     // list pages served from the store this long
+    // ... and past that, served at once for this long while refreshed in the background.
+    millis stale_while_revalidate{60'000};
 };
 
 struct sync_options {

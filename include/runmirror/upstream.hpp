@@ -42,6 +42,11 @@ class upstream {
         (void)known_body;
         async_send(std::move(req), std::move(on_reply));
     }
+
+    // Whether the upstream is believed down right now (a circuit breaker's view): a caller that
+    // holds a stored answer may serve it at once rather than wait on a request likely to fail.
+    // It is only a hint; requests sent meanwhile are still sent.
+    virtual bool believed_down() const { return false; }
 };
 
 }  // namespace runmirror

@@ -15,6 +15,7 @@
 #include "admin/watch_json.hpp"
 #include "cache/list_key.hpp"
 #include "http/json_error.hpp"
+#include "util/iso_time.hpp"
 
 namespace runmirror {
 
@@ -48,6 +49,40 @@ std::string upstream_state_json(const admin_context& ctx, time_point now) {
     return out + ",\"state\":\"" + (s.up ? "up" : "down") +
            "\",\"consecutive_failures\":" + std::to_string(s.consecutive_failures) +
            ",\"retry_in_ms\":" + std::to_string(s.retry_in.count()) + "}";
+}
+
+// {"writable": true} or {"writable": false, "error": ..., "since": ..., "failed_writes": N}.
+std::string store_state_json(const admin_context& ctx) {
+    if (!ctx.db) return "{\"writable\":false,\"error\":\"no store\"}";
+    const store_write_health w = ctx.db->write_health();
+    std::string out = std::string("{\"writable\":") + (w.writable ? "true" : "false");
+    if (!w.writable) {
+        out += ",\"error\":" + json_quote(w.last_error);
+        if (w.since) out += ",\"since\":" + json_quote(iso_utc(*w.since));
+    }
+    return out + ",\"failed_writes\":" + std::to_string(w.failed_writes) + "}";
+}
+
+// GET /_runmirror/ready: 200 while stored answers can be kept; 503 (with the reason, as a
+// JSON detail) while the store refuses writes: the daemon still answers, from upstream and from
+// what it has, but a readiness probe should know that nothing new is being kept.
+response ready_json(const admin_context& ctx) {
+    response r;
+    r.headers.push_back({"Content-Type", "application/json"});
+    r.headers.push_back({"Cache-Control", "no-store"});
+    const std::string store = store_state_json(ctx);
+    const bool writable = ctx.db && ctx.db->write_health().writable;
+    r.status = writable ? 200 : 503;
+    if (writable) {
+        r.body = "{\"status\":\"ready\",\"store\":" + store + "}";
+    } else {
+        r.body =
+            "{\"detail\":\"the store cannot write: answers are relayed but not kept\","
+            "\"status\":\"degraded\",\"store\":" +
+            store + "}";
+        r.headers.push_back({"Retry-After", "5"});
+    }
+    return r;
 }
 
 // GET /_runmirror/api/watches[?all=1][&limit=N]: what the sync worker watches.
@@ -208,9 +243,11 @@ response handle_admin(const route_match& route, const request& req, const admin_
         r.headers.push_back({"Cache-Control", "no-store"});
         r.body = std::string("{\"status\":\"ok\",\"version\":") + json_quote(RUNMIRROR_VERSION) +
                  ",\"mode\":\"" + (ctx.mode == serve_mode::offline ? "offline" : "online") +
-                 "\",\"upstream\":" + upstream_state_json(ctx, now) + "}";
+                 "\",\"upstream\":" + upstream_state_json(ctx, now) +
+                 ",\"store\":" + store_state_json(ctx) + "}";
         return r;
     }
+    if (route.kind == route::ready) return ready_json(ctx);
     // The page itself holds no data and a browser cannot send a token to load it; the API
     // calls it makes carry the token.
     if (auto ui = serve_ui(req)) return *ui;

@@ -20,6 +20,9 @@ enum class action {
     cached_miss,      // only-if-cached and nothing usable stored: 504 (RFC 9111 §5.2.1.7)
     unauthenticated,  // offline and no bearer key: 401
     forbidden,        // offline and the tenant holds no grant for the run's project: 403
+    // Past max age but within the stale-while-revalidate window (RFC 5861): serve the stored
+    // answer at once and refresh it in the background, so no client waits on a refresh.
+    serve_and_revalidate,
 };
 
 std::string_view to_string(action a);
@@ -38,14 +41,16 @@ struct decision {
 };
 
 // |stored| is nullopt when the store has no such run. |has_tenant| is false when the request
-// carries no bearer key (such a request is never answered from the store).
+// carries no bearer key (such a request is never answered from the store). A run that is not
+// final is fresh for |max_age|; for |stale_window| after that it is served while refreshed in
+// the background, unless the client asked for a fresh answer (no-cache, max-age=0).
 decision decide_run(const std::optional<run_state>& stored, bool has_tenant,
                     const cache_directives& directives, serve_mode mode, millis max_age,
-                    time_point now);
+                    time_point now, millis stale_window = millis(0));
 
-// |fetched_at| of the tenant's stored page for this exact query, if any.
+// |fetched_at| of the tenant's stored page for this exact query, if any. Same windows.
 decision decide_list(const std::optional<time_point>& fetched_at, bool has_tenant,
                      const cache_directives& directives, serve_mode mode, millis max_age,
-                     time_point now);
+                     time_point now, millis stale_window = millis(0));
 
 }  // namespace runmirror

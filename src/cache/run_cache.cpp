@@ -4,6 +4,14 @@
 //                                                                 per tenant and key, shared by
 //                                                                 concurrent misses); a 200 is
 //                                                                 stored, the tenant granted
+//   stale-while-revalidate: not final (or a list page) past max age, within the window
+//                                                              -> serve stored bytes, refresh
+//                                                                 in the background (one
+//                                                                 request, shared as above)
+//   upstream down:   the breaker says so, and a granted copy   -> serve it at once
+//                                                                 (stale-if-error); without
+//                                                                 one, forward all the same
+//   store failure:   a 200 the store cannot write              -> relay it (detail=not-stored)
 //   forward fails:   no answer, 5xx, 429 or a broken body, and
 //                    a granted copy                            -> serve it (stale-if-error)
 //                    ... a list and no copy                    -> assemble from stored runs
@@ -96,6 +104,11 @@ bool is_retryable_failure(int status) {
     return status == 429 || status >= 500;
 }
 
+constexpr std::string_view stale_if_error = "hit; detail=stale-if-error";
+
+// Why a 200 was not stored, for Cache-Status: the store refused the write.
+constexpr std::string_view not_stored_detail = "; detail=not-stored";
+
 std::string fwd_params(std::string_view fwd, int status, bool stored) {
     std::array<char, 16> digits;
     const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), status).ptr;
@@ -151,10 +164,8 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
         }
         switch (route.kind) {
             case route::run_get:
-            case route::run_by_job:
-                return get_run(route, std::move(tenant), std::move(req), std::move(done));
-            case route::runs_list:
-                return list_runs(std::move(tenant), std::move(req), std::move(done));
+            case route::run_by_job: return get_run(route, std::move(tenant), req, done);
+            case route::runs_list: return list_runs(std::move(tenant), req, done);
             case route::run_delete:
                 return delete_run(route, std::move(tenant), std::move(req), std::move(done));
             case route::job_create:
@@ -163,13 +174,44 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
         }
         done(json_error(500, "not a runs route"));
     } catch (const store_error& e) {
+        // The store cannot even be read: the upstream may still answer. |req| and |done| are
+        // moved from only after the store has been consulted (a moved-from std::function is
+        // empty); if the answer is already on its way, there is nothing left to do.
         spdlog::error("store: {}", e.what());
-        done(with_cache_status(json_error(500, "runmirror store failure"), "fwd=bypass"));
+        if (!done) return;
+        if (options_.mode == serve_mode::offline) {
+            return done(with_cache_status(json_error(500, "runmirror store failure"), "fwd=miss"));
+        }
+        forward_unstored(std::move(req), std::move(done));
     }
 }
 
-void run_cache::get_run(const route_match& route, std::optional<std::string> tenant, request req,
-                        reply_fn done) {
+void run_cache::forward_unstored(request req, reply_fn done) {
+    up_->async_send(
+        upstream_request(std::move(req)), [done = std::move(done)](upstream_reply reply) {
+            if (reply.failure) {
+                return done(
+                    with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),
+                                                 "upstream unavailable: " + reply.failure.detail),
+                                      "fwd=miss"));
+            }
+            const int status = reply.answer.status;
+            done(relayed(std::move(reply.answer),
+                         fwd_params("miss", status, false) + std::string(not_stored_detail)));
+        });
+}
+
+// Starts the one background refresh of a stale entry (joins it if it is already out): its
+// answer is stored, and nobody waits for it.
+void run_cache::refresh_in_background(std::string flight, request req,
+                                      std::optional<std::string> tenant, std::string_view fwd,
+                                      settle_fn settle) {
+    forward_read(std::move(flight), std::move(req), std::move(tenant), nullptr, fwd,
+                 std::move(settle), nullptr, [](response) {});
+}
+
+void run_cache::get_run(const route_match& route, std::optional<std::string> tenant, request& req,
+                        reply_fn& done) {
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
     const auto stored =
@@ -181,14 +223,20 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
                           stored->fetched_at};
     }
     const decision d = decide_run(state, tenant.has_value(), directives, options_.mode,
-                                  options_.pending_max_age, now);
+                                  options_.pending_max_age, now, options_.stale_while_revalidate);
     if (d.what == action::serve_stored) {
         return done(stored_answer(body_of(stored), hit_params(d), stored->fetched_at, now));
     }
-    if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
+    if (d.what != action::forward && d.what != action::serve_and_revalidate) {
+        return done(with_cache_status(refusal(d.what), "fwd=miss"));
+    }
 
     // |granted|: a run this tenant was shown, so a 404 now means it was deleted.
     const bool granted = state && state->granted;
+    if (granted && up_->believed_down()) {
+        // Knowing the upstream is down only makes the stored copy the answer sooner.
+        return done(stored_answer(body_of(stored), stale_if_error, stored->fetched_at, now));
+    }
     fallback_fn fallback;
     if (granted) {
         fallback = [stored](const std::string& params, time_point now) -> std::optional<response> {
@@ -236,12 +284,17 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     if (tenant) flight += *tenant;
     flight += kind;
     flight += route.id;
+    if (d.what == action::serve_and_revalidate) {
+        done(stored_answer(body_of(stored), hit_params(d), stored->fetched_at, now));
+        return refresh_in_background(std::move(flight), std::move(req), std::move(tenant), "stale",
+                                     std::move(settle));
+    }
     forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
                  fwd_reason(d.what, granted, directives.no_cache), std::move(settle),
                  revalidating ? body_of(stored) : nullptr, std::move(done));
 }
 
-void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_fn done) {
+void run_cache::list_runs(std::optional<std::string> tenant, request& req, reply_fn& done) {
     auto decoded = decode_query(req.query());
     const auto params = decoded ? list_params_of(*decoded) : std::nullopt;
     const auto key = params ? std::optional(list_key_of(std::move(*decoded))) : std::nullopt;
@@ -255,7 +308,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
     std::optional<time_point> fetched_at;
     if (page) fetched_at = page->fetched_at;
     const decision d = decide_list(fetched_at, tenant.has_value(), directives, options_.mode,
-                                   options_.list_max_age, now);
+                                   options_.list_max_age, now, options_.stale_while_revalidate);
 
     if (d.what == action::serve_stored) {
         return done(stored_page_answer(page, hit_params(d), now));
@@ -272,7 +325,13 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
                 "fwd=miss"));
         }
     }
-    if (d.what != action::forward) return done(with_cache_status(refusal(d.what), "fwd=miss"));
+    if (d.what != action::forward && d.what != action::serve_and_revalidate) {
+        return done(with_cache_status(refusal(d.what), "fwd=miss"));
+    }
+    if (page && up_->believed_down()) return done(stored_page_answer(page, stale_if_error, now));
+    if (!page && known_tenant && up_->believed_down()) {
+        return done(assemble_list(*tenant, *params, "hit; detail=assembled", now));
+    }
 
     fallback_fn fallback;
     if (page) {
@@ -315,6 +374,11 @@ void run_cache::list_runs(std::optional<std::string> tenant, request req, reply_
         return kept::stored;
     };
     std::string flight = tenant.value_or("") + "\nlist " + *key;
+    if (d.what == action::serve_and_revalidate) {
+        done(stored_page_answer(page, hit_params(d), now));
+        return refresh_in_background(std::move(flight), std::move(req), std::move(tenant), "stale",
+                                     std::move(settle));
+    }
     forward_read(std::move(flight), std::move(req), std::move(tenant), std::move(fallback),
                  fwd_reason(d.what, page != nullptr, directives.no_cache), std::move(settle),
                  nullptr, std::move(done));
@@ -386,15 +450,25 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
         const int status = reply.failure ? 0 : reply.answer.status;
         kept outcome = kept::not_stored;
         if (!reply.failure && !is_retryable_failure(status)) {
-            outcome = settle(reply.answer, tenant, now);
+            try {
+                outcome = settle(reply.answer, tenant, now);
+                if (outcome != kept::invalid && status == 401 && tenant) {
+                    db_.revoke_tenant(*tenant);
+                }
+            } catch (const store_error& e) {
+                // The store keeps the episode (write_health, one log line); the client still
+                // gets what upstream said.
+                spdlog::debug("store: {}", e.what());
+                return relayed(std::move(reply.answer),
+                               fwd_params(fwd, status, false) + std::string(not_stored_detail));
+            }
             if (outcome != kept::invalid) {
-                if (status == 401 && tenant) db_.revoke_tenant(*tenant);
                 return relayed(std::move(reply.answer),
                                fwd_params(fwd, status, outcome == kept::stored));
             }
         }
         // The exchange failed: no answer, 5xx, 429, or a 200 whose body is broken.
-        std::string stale = "hit; detail=stale-if-error";
+        std::string stale(stale_if_error);
         if (!reply.failure) stale += "; fwd-status=" + std::to_string(status);
         if (fallback) {
             if (auto r = fallback(stale, now)) return std::move(*r);

@@ -54,10 +54,12 @@ class run_cache {
     using fallback_fn =
         std::function<std::optional<response>(const std::string& cache_params, time_point now)>;
 
-    // |tenant|: the request's, from its bearer key (nullopt without one).
-    void get_run(const route_match& route, std::optional<std::string> tenant, request req,
-                 reply_fn done);
-    void list_runs(std::optional<std::string> tenant, request req, reply_fn done);
+    // |tenant|: the request's, from its bearer key (nullopt without one). |req| and |done| are
+    // moved from only once the store has been consulted, so that handle() can still forward
+    // the request when the store throws.
+    void get_run(const route_match& route, std::optional<std::string> tenant, request& req,
+                 reply_fn& done);
+    void list_runs(std::optional<std::string> tenant, request& req, reply_fn& done);
     void delete_run(const route_match& route, std::optional<std::string> tenant, request req,
                     reply_fn done);
     void create_job(std::optional<std::string> tenant, request req, reply_fn done);
@@ -67,6 +69,10 @@ class run_cache {
     // on a 2xx, and a 401 revokes the tenant's grants.
     void forward_write(std::optional<std::string> tenant, request req, std::string_view what,
                        write_fn on_success, reply_fn done);
+    // Forwards a read without consulting or writing the store (it failed to read).
+    void forward_unstored(request req, reply_fn done);
+    void refresh_in_background(std::string flight, request req, std::optional<std::string> tenant,
+                               std::string_view fwd, settle_fn settle);
     response assemble_list(const std::string& tenant, const list_params& params,
                            const std::string& cache_params, time_point now);
     // Forwards a read, shared by every concurrent request with the same |flight| key (tenant

@@ -5,13 +5,20 @@
 namespace runmirror {
 
 upstream_guard::upstream_guard(upstream& inner, upstream_health& health, clock_fn now,
-                               scheduler schedule)
-    : inner_(inner), health_(health), now_(std::move(now)), schedule_(std::move(schedule)) {}
+                               scheduler schedule, when_down policy)
+    : inner_(inner),
+      health_(health),
+      now_(std::move(now)),
+      schedule_(std::move(schedule)),
+      policy_(policy) {}
+
+bool upstream_guard::believed_down() const {
+    return !health_.allow(now_());
+}
 
 template <class Send>
 void upstream_guard::guarded(handler on_reply, Send&& send) {
-    const time_point now = now_();
-    if (!health_.allow(now)) {
+    if (const time_point now = now_(); policy_ == when_down::fail_fast && !health_.allow(now)) {
         const health_snapshot s = health_.snapshot(now);
         upstream_reply reply;
         reply.failure = {errc::unavailable, "upstream is down after " +

@@ -1,8 +1,13 @@
 #pragma once
-// An `upstream` that consults upstream_health: while the circuit is open it fails at once
-// (errc::unavailable) instead of waiting for timeouts, and it probes the upstream in the
-// background until the upstream answers again. Every reply of the wrapped upstream is fed to
-// the health state.
+// An `upstream` that keeps upstream_health up to date: every reply of the wrapped upstream is
+// fed to it, and while the circuit is open the upstream is probed in the background until it
+// answers again. What a request does while the circuit is open is the guard's policy:
+//  - send: it is sent anyway, and its outcome counts as a probe (a success closes the circuit at
+//    once). Clients' requests: knowing the upstream is down only lets the run cache answer
+//    sooner from the store (believed_down()); a request with no stored answer is still tried,
+//    as nginx never marks the only server of an upstream group unavailable.
+//  - fail_fast: it fails at once (errc::unavailable, with retry_in), so background work (the
+//    sync worker's polls) waits for the upstream instead of piling onto it.
 
 #include <atomic>
 #include <functional>
@@ -20,19 +25,23 @@ class upstream_guard final : public upstream {
 
     // |inner| and |health| must outlive the guard; so must the scheduler's pending tasks'
     // target (the daemon stops its timers before destroying the guard).
-    upstream_guard(upstream& inner, upstream_health& health, clock_fn now, scheduler schedule);
+    enum class when_down { send, fail_fast };
+
+    upstream_guard(upstream& inner, upstream_health& health, clock_fn now, scheduler schedule,
+                   when_down policy = when_down::send);
 
     void async_send(request req, handler on_reply) override;
     void async_revalidate(request req, std::shared_ptr<const std::string> known_body,
                           handler on_reply) override;
+    bool believed_down() const override;
 
     // Feeds the outcome of an exchange made around this guard (pass-through) to the health
     // state, so the two paths agree on whether the upstream is up.
     void observe(const error& failure, int status);
 
   private:
-    // Fails at once while the circuit is open; otherwise |send| (to the inner upstream) with a
-    // handler that feeds the outcome to the health state.
+    // |send| (to the inner upstream) with a handler that feeds the outcome to the health state;
+    // with when_down::fail_fast, fails at once instead while the circuit is open.
     template <class Send>
     void guarded(handler on_reply, Send&& send);
     void schedule_probe();
@@ -42,6 +51,7 @@ class upstream_guard final : public upstream {
     upstream_health& health_;
     clock_fn now_;
     scheduler schedule_;
+    const when_down policy_;
     std::atomic<bool> probe_pending_{false};
 };
 

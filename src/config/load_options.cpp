@@ -356,6 +356,14 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          "serve a list page from the store this long" + ms_default(d.cache.list_max_age),
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.cache.list_max_age = parse_ms(v, 0); }},
+        {"stale-while-revalidate-ms", "N",
+         "past its max age, serve a stored CREATED/PENDING run or list page at once for this "
+         "long while one background request refreshes it (0: wait for the refresh)" +
+             ms_default(d.cache.stale_while_revalidate),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.cache.stale_while_revalidate = parse_ms(v, 0);
+         }},
         {"shutdown-grace-ms", "N",
          "on SIGTERM, let in-flight requests finish this long" +
              ms_default(d.limits.shutdown_grace),

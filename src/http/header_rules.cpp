@@ -205,6 +205,15 @@ cache_directives parse_cache_directives(const header_list& headers) {
                 std::string_view name = trim(token.substr(0, token.find('=')));
                 if (same_name(name, "no-cache")) d.no_cache = true;
                 if (same_name(name, "only-if-cached")) d.only_if_cached = true;
+                // A client that accepts nothing older than 0 s wants what upstream says now
+                // (RFC 9111 §5.2.1.1); other max-age values are left to the daemon's own.
+                if (const auto eq = token.find('=');
+                    same_name(name, "max-age") && eq != std::string_view::npos) {
+                    const std::string_view seconds = trim(token.substr(eq + 1));
+                    if (!seconds.empty() && seconds.find_first_not_of('0') == seconds.npos) {
+                        d.no_cache = true;
+                    }
+                }
             });
         } else if (same_name(f.name, "pragma")) {
             for_each_token(f.value, [&](std::string_view token) {

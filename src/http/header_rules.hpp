@@ -64,7 +64,7 @@ void for_each_end_to_end(const header_list& headers, Fn&& fn) {
 }
 
 struct cache_directives {
-    bool no_cache = false;        // revalidate with upstream (also "Pragma: no-cache")
+    bool no_cache = false;        // revalidate with upstream (also "Pragma: no-cache", "max-age=0")
     bool only_if_cached = false;  // never contact upstream for this request
 };
 

@@ -7,6 +7,7 @@ namespace runmirror {
 std::string_view to_string(route r) {
     switch (r) {
         case route::health: return "health";
+        case route::ready: return "ready";
         case route::admin: return "admin";
         case route::runs_list: return "runs_list";
         case route::run_get: return "run_get";
@@ -41,6 +42,9 @@ route_match match_route(std::string_view method, std::string_view path) {
     if (path.starts_with("/_runmirror/") || path == "/_runmirror") {
         if (path == "/_runmirror/health" && (method == "GET" || method == "HEAD")) {
             return {route::health, {}};
+        }
+        if (path == "/_runmirror/ready" && (method == "GET" || method == "HEAD")) {
+            return {route::ready, {}};
         }
         if (path == "/_runmirror/events" && method == "GET") return {route::events, {}};
         return {route::admin, {}};

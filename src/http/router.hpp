@@ -7,7 +7,8 @@
 namespace runmirror {
 
 enum class route {
-    health,       // GET /_runmirror/health
+    health,       // GET /_runmirror/health (liveness: the daemon answers)
+    ready,        // GET /_runmirror/ready (200 while the daemon can do its whole job, else 503)
     admin,        // anything else under /_runmirror/
     runs_list,    // GET  /api/v1/extraction/runs
     run_get,      // GET  /api/v1/extraction/runs/{id}

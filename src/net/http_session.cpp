@@ -576,7 +576,8 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         }
 
         response answer;
-        if (route.kind == route::health || route.kind == route::admin) {
+        if (route.kind == route::health || route.kind == route::ready ||
+            route.kind == route::admin) {
             answer = handle_admin(route, req, ctx.admin, clock_type::now());
         } else {
             answer = co_await ask_cache(ctx.cache, route, std::move(req));

@@ -52,18 +52,21 @@ class server_impl final : public server {
             health_ = std::make_unique<upstream_health>(options_.upstream.failure_threshold,
                                                         options_.upstream.cooldown,
                                                         options_.upstream.max_cooldown);
-            guard_ = std::make_unique<upstream_guard>(
-                *client_, *health_, now, [this](millis delay, std::function<void()> task) {
-                    run_after(delay, std::move(task));
-                });
+            auto probe_timer = [this](millis delay, std::function<void()> task) {
+                run_after(delay, std::move(task));
+            };
+            guard_ = std::make_unique<upstream_guard>(*client_, *health_, now, probe_timer);
+            // The sync worker's polls wait while the upstream is down rather than pile onto it.
+            worker_guard_ = std::make_unique<upstream_guard>(*client_, *health_, now, probe_timer,
+                                                             upstream_guard::when_down::fail_fast);
         }
         cache_ = std::make_unique<run_cache>(db_, guard_.get(), options_.cache, now);
         if (guard_) {
-            worker_ =
-                std::make_unique<sync_worker>(db_, *guard_, keys_, events_, options_.sync, now,
-                                              [this](millis delay, std::function<void()> task) {
-                                                  run_after(delay, std::move(task));
-                                              });
+            worker_ = std::make_unique<sync_worker>(
+                db_, *worker_guard_, keys_, events_, options_.sync, now,
+                [this](millis delay, std::function<void()> task) {
+                    run_after(delay, std::move(task));
+                });
             cache_->set_observer(worker_.get());
         }
         context_ = std::make_unique<net::session_context>(
@@ -202,7 +205,8 @@ class server_impl final : public server {
     std::unique_ptr<net::upstream_pool> pool_;
     std::unique_ptr<upstream> client_;
     std::unique_ptr<upstream_health> health_;
-    std::unique_ptr<upstream_guard> guard_;
+    std::unique_ptr<upstream_guard> guard_;         // clients' requests
+    std::unique_ptr<upstream_guard> worker_guard_;  // the sync worker's polls
     std::unique_ptr<run_cache> cache_;
     event_hub events_;
     key_ring keys_;

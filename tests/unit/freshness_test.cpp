@@ -93,3 +93,34 @@ TEST_CASE("list pages are served while younger than max age") {
     CHECK(decide_list(t0, false, {}, serve_mode::offline, max_age, t0).what ==
           action::unauthenticated);
 }
+
+TEST_CASE("stale-while-revalidate: past max age and within the window, served and refreshed") {
+    const millis window{10'000};
+    run_state pending = final_granted();
+    pending.final = false;
+    auto run = [&](time_point now, cache_directives d = {}, serve_mode m = serve_mode::online) {
+        return decide_run(pending, true, d, m, max_age, now, window);
+    };
+    CHECK(run(t0 + millis(1'999)).what == action::serve_stored);
+    const decision aged = run(t0 + millis(2'000));
+    CHECK(aged.what == action::serve_and_revalidate);
+    CHECK(aged.detail == "stale-while-revalidate");
+    CHECK(run(t0 + millis(11'999)).what == action::serve_and_revalidate);
+    CHECK(run(t0 + millis(12'000)).what == action::forward);  // past the window: wait
+    CHECK(run(t0 + millis(3'000), {.no_cache = true}).what == action::forward);
+    CHECK(run(t0 + millis(3'000), {.only_if_cached = true}).what == action::serve_stored);
+    CHECK(run(t0 + millis(3'000), {}, serve_mode::offline).what == action::serve_stored);
+    pending.final = true;  // final runs never age
+    CHECK(run(t0 + std::chrono::hours(1)).what == action::serve_stored);
+    pending.final = false;
+    pending.granted = false;  // no grant: only upstream may answer
+    CHECK(run(t0 + millis(3'000)).what == action::forward);
+
+    auto list = [&](time_point now, cache_directives d = {}) {
+        return decide_list(t0, true, d, serve_mode::online, max_age, now, window).what;
+    };
+    CHECK(list(t0 + millis(1'999)) == action::serve_stored);
+    CHECK(list(t0 + millis(2'000)) == action::serve_and_revalidate);
+    CHECK(list(t0 + millis(12'000)) == action::forward);
+    CHECK(list(t0 + millis(3'000), {.no_cache = true}) == action::forward);
+}

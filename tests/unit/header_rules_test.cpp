@@ -76,6 +76,11 @@ TEST_CASE("request cache directives") {
     CHECK_FALSE(
         parse_cache_directives({{"Cache-Control", "max-age=5"}, {"Pragma", "no-cache"}}).no_cache);
     CHECK_FALSE(parse_cache_directives({{"Cache-Control", "no-cache-please"}}).no_cache);
+    // max-age=0 accepts nothing stored: the same as no-cache (it must wait for upstream).
+    CHECK(parse_cache_directives({{"Cache-Control", "max-age=0"}}).no_cache);
+    CHECK(parse_cache_directives({{"Cache-Control", "public, MAX-AGE = 0"}}).no_cache);
+    CHECK_FALSE(parse_cache_directives({{"Cache-Control", "max-age=00x"}}).no_cache);
+    CHECK_FALSE(parse_cache_directives({{"Cache-Control", "max-age"}}).no_cache);
 }
 
 TEST_CASE("keep_end_to_end drops in place what end_to_end_headers drops, in the same order") {

@@ -31,6 +31,9 @@ TEST_CASE("everything else passes through") {
 TEST_CASE("the daemon's own endpoints") {
     CHECK(match_route("GET", "/_runmirror/health").kind == route::health);
     CHECK(match_route("POST", "/_runmirror/health").kind == route::admin);
+    CHECK(match_route("GET", "/_runmirror/ready").kind == route::ready);
+    CHECK(match_route("HEAD", "/_runmirror/ready").kind == route::ready);
+    CHECK(match_route("GET", "/_runmirror/ready/x").kind == route::admin);
     CHECK(match_route("GET", "/_runmirror/metrics").kind == route::admin);
     CHECK(match_route("GET", "/_runmirror/events").kind == route::events);
     CHECK(match_route("POST", "/api/v1/extraction/jobs").kind == route::job_create);

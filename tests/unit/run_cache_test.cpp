@@ -4,6 +4,7 @@
 #include <deque>
 
 #include "cache/run_cache.hpp"
+#include "store/forwarding_store.hpp"
 #include "store/memory_cache.hpp"
 #include "support/scripted_upstream.hpp"
 #include "util/tenant.hpp"
@@ -42,7 +43,11 @@ struct fixture {
     cache_options options;
     std::unique_ptr<run_cache> cache;
 
-    fixture() { make_cache(); }
+    // The cases below that do not name it test the rules without stale-while-revalidate.
+    fixture() {
+        options.stale_while_revalidate = millis(0);
+        make_cache();
+    }
     void make_cache() {
         cache =
             std::make_unique<run_cache>(*db, options.mode == serve_mode::offline ? nullptr : &up,
@@ -425,4 +430,178 @@ TEST_CASE_FIXTURE(fixture, "forwarded requests ask for identity encoding") {
     up.script.push_back(answer(200, run_json("r9", "SUCCESS")));
     get("/api/v1/extraction/runs/r9", "key-a", {{"Accept-Encoding", "gzip"}});
     CHECK_FALSE(find_header(up.seen[0].headers, "Accept-Encoding"));
+}
+
+namespace {
+
+// A store whose writes (or reads) fail on demand, as a full disk or an I/O error makes them.
+class failing_store final : public forwarding_store {
+  public:
+    using forwarding_store::forwarding_store;
+    bool fail_writes = false;
+    bool fail_reads = false;
+
+    void put_run(const run_fields& fields, std::string_view body, time_point at) override {
+        if (fail_writes) throw store_error("disk I/O error");
+        forwarding_store::put_run(fields, body, at);
+    }
+    void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
+                  time_point at) override {
+        if (fail_writes) throw store_error("database or disk is full");
+        forwarding_store::put_runs(runs, at);
+    }
+    std::shared_ptr<const stored_run> find_run(std::string_view id) override {
+        if (fail_reads) throw store_error("disk I/O error");
+        return forwarding_store::find_run(id);
+    }
+};
+
+struct failing_fixture : fixture {
+    failing_store* failing;
+    failing_fixture() {
+        auto wrapped = std::make_unique<failing_store>(std::move(db));
+        failing = wrapped.get();
+        db = std::move(wrapped);
+        make_cache();
+    }
+};
+
+const std::string list_target = "/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50";
+
+std::string page_of(const std::string& run) {
+    return "{\"items\":[" + run + "],\"total\":1,\"skip\":0,\"limit\":50}";
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(fixture,
+                  "stale-while-revalidate: a pending run past max age is served at "
+                  "once while one background request refreshes it") {
+    options.stale_while_revalidate = millis(10'000);
+    make_cache();
+    up.script.push_back(answer(200, run_json("rs", "PENDING")));
+    get("/api/v1/extraction/runs/rs");
+    now += millis(3'000);  // past the 2 s max age, within the window
+
+    up.hold = true;
+    response first = get("/api/v1/extraction/runs/rs");
+    CHECK(first.body_bytes() == run_json("rs", "PENDING"));
+    CHECK(cache_status(first) == "runmirror; hit; detail=stale-while-revalidate");
+    response second = get("/api/v1/extraction/runs/rs");
+    CHECK(cache_status(second) == "runmirror; hit; detail=stale-while-revalidate");
+    CHECK(up.seen.size() == 2);  // one refresh for both
+    CHECK(up.held.size() == 1);
+
+    up.script.push_back(answer(200, run_json("rs", "SUCCESS")));
+    up.release();
+    CHECK(cache->waiting_clients() == 0);
+    response fresh = get("/api/v1/extraction/runs/rs");
+    CHECK(cache_status(fresh) == "runmirror; hit");
+    CHECK(fresh.body_bytes() == run_json("rs", "SUCCESS"));
+    CHECK(up.seen.size() == 2);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "stale-while-revalidate: no-cache, max-age=0 and an entry past the "
+                  "window wait for the fresh answer") {
+    options.stale_while_revalidate = millis(10'000);
+    make_cache();
+    up.script.push_back(answer(200, run_json("rw", "PENDING")));
+    get("/api/v1/extraction/runs/rw");
+    now += millis(3'000);
+    for (const char* directive : {"no-cache", "max-age=0"}) {
+        up.script.push_back(answer(200, run_json("rw", "PENDING")));
+        response r = get("/api/v1/extraction/runs/rw", "key-a", {{"Cache-Control", directive}});
+        CHECK(cache_status(r) == "runmirror; fwd=request; fwd-status=200; stored");
+    }
+    now += millis(2'000 + 10'000);  // past max age and window
+    up.script.push_back(answer(200, run_json("rw", "SUCCESS")));
+    response r = get("/api/v1/extraction/runs/rw");
+    CHECK(cache_status(r) == "runmirror; fwd=stale; fwd-status=200; stored");
+    CHECK(r.body_bytes() == run_json("rw", "SUCCESS"));
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "stale-while-revalidate: a list page is served at once and "
+                  "refreshed once in the background") {
+    options.stale_while_revalidate = millis(10'000);
+    make_cache();
+    up.script.push_back(answer(200, page_of(run_json("ra", "PENDING"))));
+    get(list_target);
+    now += options.list_max_age + millis(1);
+    up.hold = true;
+    for (int i = 0; i < 3; ++i) {
+        response r = get(list_target);
+        CHECK(r.body_bytes() == page_of(run_json("ra", "PENDING")));
+        CHECK(cache_status(r) == "runmirror; hit; detail=stale-while-revalidate");
+    }
+    CHECK(up.held.size() == 1);
+    up.script.push_back(answer(200, page_of(run_json("ra", "SUCCESS"))));
+    up.release();
+    response r = get(list_target);
+    CHECK(cache_status(r) == "runmirror; hit");
+    CHECK(r.body_bytes() == page_of(run_json("ra", "SUCCESS")));
+    CHECK(up.seen.size() == 2);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "upstream believed down: a copy is served at once, anything else "
+                  "is still sent") {
+    up.script.push_back(answer(200, run_json("rd", "PENDING")));
+    get("/api/v1/extraction/runs/rd");
+    up.script.push_back(answer(200, page_of(run_json("rd", "PENDING"))));
+    get(list_target);
+    now += std::chrono::minutes(5);
+    up.down = true;
+
+    response copy = get("/api/v1/extraction/runs/rd");
+    CHECK(copy.body_bytes() == run_json("rd", "PENDING"));
+    CHECK(cache_status(copy) == "runmirror; hit; detail=stale-if-error");
+    response page = get(list_target);
+    CHECK(cache_status(page) == "runmirror; hit; detail=stale-if-error");
+    response assembled = get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=7");
+    CHECK(cache_status(assembled) == "runmirror; hit; detail=assembled");
+    CHECK(up.seen.size() == 2);
+
+    // Nothing stored to give: the request goes out, and its answer is the client's.
+    up.script.push_back(answer(200, run_json("rn", "SUCCESS")));
+    response miss = get("/api/v1/extraction/runs/rn");
+    CHECK(miss.status == 200);
+    CHECK(cache_status(miss) == "runmirror; fwd=miss; fwd-status=200; stored");
+    up.script.push_back(answer(200, "{}"));
+    CHECK(get("/api/v1/extraction/runs/rn", "key-a", {}, "DELETE").status == 200);
+    CHECK(up.seen.size() == 4);
+}
+
+TEST_CASE_FIXTURE(failing_fixture, "a store that cannot write never costs the client its answer") {
+    failing->fail_writes = true;
+    up.script.push_back(answer(200, run_json("rf", "SUCCESS")));
+    response r = get("/api/v1/extraction/runs/rf");
+    CHECK(r.status == 200);
+    CHECK(r.body_bytes() == run_json("rf", "SUCCESS"));
+    CHECK(cache_status(r) == "runmirror; fwd=miss; fwd-status=200; detail=not-stored");
+
+    up.script.push_back(answer(200, page_of(run_json("rf", "SUCCESS"))));
+    response list = get(list_target);
+    CHECK(list.status == 200);
+    CHECK(list.body_bytes() == page_of(run_json("rf", "SUCCESS")));
+    CHECK(cache_status(list) == "runmirror; fwd=miss; fwd-status=200; detail=not-stored");
+
+    // Space again: the next miss is stored, and then served from the store.
+    failing->fail_writes = false;
+    up.script.push_back(answer(200, run_json("rf", "SUCCESS")));
+    CHECK(cache_status(get("/api/v1/extraction/runs/rf")) ==
+          "runmirror; fwd=miss; fwd-status=200; stored");
+    CHECK(cache_status(get("/api/v1/extraction/runs/rf")) == "runmirror; hit");
+    CHECK(up.seen.size() == 3);
+}
+
+TEST_CASE_FIXTURE(failing_fixture, "a store that cannot be read: the request is forwarded") {
+    failing->fail_reads = true;
+    up.script.push_back(answer(200, run_json("rr", "SUCCESS")));
+    response r = get("/api/v1/extraction/runs/rr");
+    CHECK(r.status == 200);
+    CHECK(r.body_bytes() == run_json("rr", "SUCCESS"));
+    CHECK(cache_status(r) == "runmirror; fwd=miss; fwd-status=200; detail=not-stored");
+    CHECK(up.seen.size() == 1);
 }

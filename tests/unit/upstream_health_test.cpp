@@ -73,7 +73,8 @@ upstream_reply ok() {
 }  // namespace
 
 TEST_CASE(
-    "the guard fails fast while down and probes in the background until the upstream is back") {
+    "a fail-fast guard (the sync worker's) fails fast while down and probes in the "
+    "background until the upstream is back") {
     scripted_upstream inner;
     upstream_health health(2, millis(500), millis(10'000));
     time_point now = t0;
@@ -82,7 +83,8 @@ TEST_CASE(
         inner, health, [&] { return now; },
         [&](millis delay, std::function<void()> task) {
             timers.emplace_back(delay, std::move(task));
-        });
+        },
+        upstream_guard::when_down::fail_fast);
     auto send = [&] {
         upstream_reply got;
         guard.async_send(request{"GET", "/api/v1/extraction/runs/r", {}, {}},
@@ -121,4 +123,41 @@ TEST_CASE(
     CHECK(timers.empty());
     inner.script = {ok()};
     CHECK_FALSE(send().failure);
+}
+
+TEST_CASE("a clients' guard still sends while down; the first success closes the circuit") {
+    scripted_upstream inner;
+    upstream_health health(2, millis(500), millis(10'000));
+    time_point now = t0;
+    std::vector<std::pair<millis, std::function<void()>>> timers;
+    upstream_guard guard(
+        inner, health, [&] { return now; },
+        [&](millis delay, std::function<void()> task) {
+            timers.emplace_back(delay, std::move(task));
+        });
+    auto send = [&] {
+        upstream_reply got;
+        guard.async_send(request{"DELETE", "/api/v1/extraction/runs/r", {}, {}},
+                         [&](upstream_reply r) { got = std::move(r); });
+        return got;
+    };
+
+    inner.script = {refused(), refused()};
+    send();
+    CHECK_FALSE(guard.believed_down());
+    send();
+    CHECK(guard.believed_down());
+    REQUIRE(timers.size() == 1);  // the background probe, as for any guard
+
+    inner.script = {refused()};
+    CHECK(send().failure.code == errc::refused);  // sent, not refused by the guard
+    CHECK(inner.seen.size() == 3);
+    CHECK(guard.believed_down());
+
+    now += millis(100);  // the upstream is back before the cool-down ends
+    inner.script = {ok()};
+    CHECK_FALSE(send().failure);
+    CHECK(inner.seen.size() == 4);
+    CHECK(health.snapshot(now).up);
+    CHECK_FALSE(guard.believed_down());
 }

@@ -24,6 +24,10 @@ class scripted_upstream : public upstream {
     std::vector<std::shared_ptr<const std::string>> known;
     // As the network client does: a 200 with the known bytes shares them instead of a copy.
     bool share_known = false;
+    // What a circuit breaker in front of it would say.
+    bool down = false;
+
+    bool believed_down() const override { return down; }
 
     void async_revalidate(request req, std::shared_ptr<const std::string> known_body,
                           handler on_reply) override {
