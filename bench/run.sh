@@ -10,7 +10,8 @@
 # (pinned to one core) against each target (pinned to the other) and prints a table. Everything it
 # starts is stopped on exit, Ctrl-C included.
 # Environment: RUNMIRROR_BIN, WRK_CPU (0), SERVER_CPU (1), WRK_THREADS (1), BENCH_KEY (bench-key),
-# RM_LIST_MAX_AGE_MS (3600000), RM_EXTRA_ARGS, NGINX_MISS_STORE (0), RM_WRAP (a command the daemon
+# RM_LIST_MAX_AGE_MS (3600000), RM_DEFAULTS (0; 1: the daemon at its defaults, no tuning flags),
+# RM_EXTRA_ARGS, NGINX_MISS_STORE (0), RM_WRAP (a command the daemon
 # runs under, e.g. "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out" to count its
 # instructions per request, which a busy machine does not change; see bench/README.md).
 set -euo pipefail
@@ -237,10 +238,17 @@ ORIGIN_PID=${PIDS[-1]}
 start_nginx nginx "$TMP/nginx" "$NGINX_PORT"
 NGINX_PID=${PIDS[-1]}
 
+# RM_DEFAULTS=1: the daemon exactly as users run it (threads, idle upstream connections and list
+# max age at their defaults), pinned to one CPU like every server here.
+if [[ "${RM_DEFAULTS:-0}" == 1 ]]; then
+  RM_TUNING=()
+else
+  RM_TUNING=(--threads 1 --upstream-max-idle 256 --list-max-age-ms "$RM_LIST_MAX_AGE_MS")
+fi
 # shellcheck disable=SC2086
 taskset -c "$SERVER_CPU" ${RM_WRAP:-} "$BIN" serve --listen "127.0.0.1:$RM_PORT" \
-  --upstream "http://127.0.0.1:$ORIGIN_PORT" --db "$TMP/rm.db" --threads 1 --upstream-max-idle 256 \
-  --list-max-age-ms "$RM_LIST_MAX_AGE_MS" $RM_EXTRA_ARGS > "$TMP/runmirror.log" 2>&1 &
+  --upstream "http://127.0.0.1:$ORIGIN_PORT" --db "$TMP/rm.db" "${RM_TUNING[@]}" \
+  $RM_EXTRA_ARGS > "$TMP/runmirror.log" 2>&1 &
 RM_PID=$!
 PIDS+=("$RM_PID")
 wait_port "$RM_PORT" "$RM_PID" runmirror
