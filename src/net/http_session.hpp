@@ -39,9 +39,8 @@ class session_registry {
 struct session_context {
     limits_options limits;
     run_cache& cache;
-    upstream_pool* pool;      // null in offline mode: pass-through is refused
-    upstream_health* health;  // null in offline mode
-    upstream_guard* guard;    // pass-through reports its exchanges here; null in offline mode
+    upstream_pool* pool;    // null in offline mode: pass-through is refused
+    upstream_guard* guard;  // pass-through reports its exchanges here; null in offline mode
     admin_context admin;
     event_hub& events;  // /_runmirror/events subscribers
     session_registry& registry;

@@ -50,6 +50,13 @@ asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::fl
     co_return error_code{};
 }
 
+// One of the daemon's own answers on the pass-through route.
+asio::awaitable<void> answer(beast::tcp_stream& client, response r, bool keep_alive,
+                             const limits_options& limits) {
+    r.headers.push_back({"Cache-Status", pass_through_cache_status});
+    co_await write_response(client, std::move(r), keep_alive, limits);
+}
+
 }  // namespace
 
 asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer& buffer,
@@ -61,19 +68,12 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     if (!ctx.pool) {
         response r = json_error(503, "runmirror is offline: requests cannot be forwarded");
         r.headers.push_back({"x-should-retry", "false"});
-        co_await write_response(client, std::move(r), reusable_without_body, ctx.limits);
+        co_await answer(client, std::move(r), reusable_without_body, ctx.limits);
         co_return reusable_without_body;
     }
-    if (const time_point now = clock_type::now(); !ctx.health->allow(now)) {
-        const health_snapshot down = ctx.health->snapshot(now);
-        response r =
-            json_error(503, "upstream is down after " + std::to_string(down.consecutive_failures) +
-                                " consecutive failures; next attempt in " +
-                                std::to_string(down.retry_in.count()) + " ms");
-        r.headers.push_back({"Retry-After", std::to_string((down.retry_in.count() + 999) / 1000)});
-        co_await write_response(client, std::move(r), reusable_without_body, ctx.limits);
-        co_return reusable_without_body;
-    }
+    // No circuit-breaker check here: knowing the upstream is down only lets the daemon answer
+    // sooner from its store, and pass-through has nothing stored. The request is tried, and its
+    // outcome is a probe like any other (see the observe() calls below).
 
     auto& in = head_parser.get();
     http::request<http::buffer_body> out;
@@ -106,8 +106,8 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         if (auto ec =
                 co_await read_body_start(client, buffer, body_parser, body_start,
                                          ctx.limits.request_buffer_size, ctx.limits.read_timeout)) {
-            if (auto answer = answer_for_read_error(ec)) {
-                co_await write_response(client, std::move(*answer), false, ctx.limits);
+            if (auto refusal = answer_for_read_error(ec)) {
+                co_await answer(client, std::move(*refusal), false, ctx.limits);
             }
             co_return false;
         }
@@ -136,10 +136,10 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             ctx.guard->observe(err, 0);
             spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
                          std::string(out.target()), err.detail);
-            co_await write_response(client,
-                                    json_error(status_for_upstream_failure(err.code),
-                                               "upstream unavailable: " + err.detail),
-                                    keep_alive && body_complete, ctx.limits);
+            co_await answer(client,
+                            json_error(status_for_upstream_failure(err.code),
+                                       "upstream unavailable: " + err.detail),
+                            keep_alive && body_complete, ctx.limits);
             co_return keep_alive&& body_complete;
         }
         const relay_request exchange{client,     buffer,     body_parser, out,
@@ -148,25 +148,39 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             [&](auto& stream) { return relay_exchange(exchange, stream, conn->buffer); },
             conn->stream);
         if (!outcome.ec) {
+            // Any answer, the upstream's errors included, is the upstream's word on its health:
+            // a success closes an open circuit at once.
+            ctx.guard->observe({}, static_cast<int>(outcome.status));
             if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
             co_return keep_alive;
         }
-        const bool replayable = conn->reused && body_complete &&
+        const bool replayable = conn->reused && body_complete && !outcome.client_side &&
                                 outcome.stage != relay_stage::responding &&
                                 outcome.ec != beast::error::timeout;
         if (!replayable) break;
     }
-    if (outcome.stage == relay_stage::responding)
-        co_return false;  // the client saw a partial answer
-    error failure = upstream_error(outcome.ec, outcome.stage == relay_stage::awaiting_response
+    if (outcome.client_side) {
+        // The client went away, stalled or sent a malformed body: nothing about the upstream.
+        if (auto refusal = answer_for_read_error(outcome.ec);
+            refusal && outcome.stage == relay_stage::sending) {
+            co_await answer(client, std::move(*refusal), false, ctx.limits);
+        }
+        co_return false;
+    }
+    error failure = upstream_error(outcome.ec, outcome.stage == relay_stage::responding
+                                                   ? "relaying upstream response"
+                                               : outcome.stage == relay_stage::awaiting_response
                                                    ? "waiting for upstream response"
                                                    : "sending request upstream");
+    ctx.guard->observe(failure, 0);
     spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
                  std::string(out.target()), failure.detail);
-    co_await write_response(client,
-                            json_error(status_for_upstream_failure(failure.code),
-                                       "upstream unavailable: " + failure.detail),
-                            false, ctx.limits);
+    if (outcome.stage == relay_stage::responding)
+        co_return false;  // the client saw a partial answer
+    co_await answer(client,
+                    json_error(status_for_upstream_failure(failure.code),
+                               "upstream unavailable: " + failure.detail),
+                    false, ctx.limits);
     co_return false;
 }
 

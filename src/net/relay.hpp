@@ -20,12 +20,20 @@
 
 namespace runmirror::net {
 
+// Every answer on the pass-through route says in its Cache-Status (RFC 9211) that the daemon
+// forwards the request without looking for a stored answer: the upstream's relayed answer and
+// the daemon's own refusals and errors alike.
+constexpr const char* pass_through_cache_status = "runmirror; fwd=bypass";
+
 // How far a pass-through exchange got, which decides what the client can still be told.
 enum class relay_stage { connecting, sending, awaiting_response, responding, done };
 
 struct relay_outcome {
     relay_stage stage = relay_stage::connecting;
     boost::system::error_code ec;
+    // |ec| came from the client's side (gone, stalled, a malformed body), not the upstream's:
+    // it says nothing about the upstream's health.
+    bool client_side = false;
     unsigned status = 0;  // the upstream's, once its response header was read
     bool upstream_reusable = false;
 };

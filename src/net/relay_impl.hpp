@@ -22,12 +22,18 @@ using boost::system::error_code;
 
 constexpr std::size_t relay_chunk_size = 64 * 1024;
 
+// A relay_body error and which of its two streams it came from.
+struct body_error {
+    error_code ec;
+    bool reading = false;  // from |in|; otherwise from |out|
+};
+
 // Copies the body that |parser| reads from |in| to |out| through |serializer|, one chunk at
 // a time: memory stays bounded whatever the body's size. |already_read| is a first part of the
 // body that was read before (it is sent first). Each read and write has its own deadline, so
 // a stalled peer ends the relay rather than holding it.
 template <bool isRequest, class InStream, class OutStream>
-asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buffer,
+asio::awaitable<body_error> relay_body(InStream& in, beast::flat_buffer& in_buffer,
                                        http::parser<isRequest, http::buffer_body>& parser,
                                        OutStream& out,
                                        http::message<isRequest, http::buffer_body>& message,
@@ -41,7 +47,7 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
         beast::get_lowest_layer(out).expires_after(timeout);
         auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
         if (ec == http::error::need_buffer) ec = {};  // the serializer wants the next chunk
-        if (ec) co_return ec;
+        if (ec) co_return body_error{ec, false};
     }
     while (!parser.is_done() || !serializer.is_done()) {
         if (!parser.is_done()) {
@@ -50,7 +56,7 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
             beast::get_lowest_layer(in).expires_after(timeout);
             auto [ec, n] = co_await http::async_read(in, in_buffer, parser, use_tuple);
             if (ec == http::error::need_buffer) ec = {};  // the chunk is full, not an error
-            if (ec) co_return ec;
+            if (ec) co_return body_error{ec, true};
             message.body().data = chunk.data();
             message.body().size = chunk.size() - parser.get().body().size;
             message.body().more = !parser.is_done();
@@ -62,9 +68,9 @@ asio::awaitable<error_code> relay_body(InStream& in, beast::flat_buffer& in_buff
         beast::get_lowest_layer(out).expires_after(timeout);
         auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
         if (ec == http::error::need_buffer) ec = {};
-        if (ec) co_return ec;
+        if (ec) co_return body_error{ec, false};
     }
-    co_return error_code{};
+    co_return body_error{};
 }
 
 inline bool response_has_no_body(unsigned status) {
@@ -82,10 +88,14 @@ asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, UpstreamSt
         outcome.ec = ec;
         co_return outcome;
     }
-    outcome.ec =
+    const body_error sent =
         co_await relay_body(r.client, r.client_buffer, r.request_in, upstream, r.request_out,
                             request_writer, r.body_read, r.limits.read_timeout);
-    if (outcome.ec) co_return outcome;
+    if (sent.ec) {
+        outcome.ec = sent.ec;
+        outcome.client_side = sent.reading;
+        co_return outcome;
+    }
 
     outcome.stage = relay_stage::awaiting_response;
     const bool head = r.request_in.get().method() == http::verb::head;
@@ -113,6 +123,8 @@ asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, UpstreamSt
     response_out.reason(upstream_head.reason());
     response_out.version(11);
     copy_headers(end_to_end_headers(to_header_list(upstream_head)), response_out);
+    // After any Cache-Status of caches nearer the upstream, as RFC 9211 lists them.
+    response_out.insert("Cache-Status", pass_through_cache_status);
     const unsigned status = upstream_head.result_int();
     if (auto length = response_in->content_length()) {
         response_out.content_length(*length);
@@ -125,13 +137,18 @@ asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, UpstreamSt
     if (auto [ec, n] = co_await http::async_write_header(r.client, response_writer, use_tuple);
         ec) {
         outcome.ec = ec;
+        outcome.client_side = true;
         co_return outcome;
     }
     if (!head) {
-        outcome.ec =
+        const body_error relayed =
             co_await relay_body(upstream, upstream_buffer, *response_in, r.client, response_out,
                                 response_writer, {}, r.upstream_limits.response_timeout);
-        if (outcome.ec) co_return outcome;
+        if (relayed.ec) {
+            outcome.ec = relayed.ec;
+            outcome.client_side = !relayed.reading;
+            co_return outcome;
+        }
     }
     outcome.stage = relay_stage::done;
     outcome.upstream_reusable = response_in->keep_alive() && (head || response_in->is_done());
