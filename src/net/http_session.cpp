@@ -11,7 +11,6 @@
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -22,6 +21,7 @@
 #include "http/json_error.hpp"
 #include "http/router.hpp"
 #include "net/events_stream.hpp"
+#include "net/overload.hpp"
 #include "net/pass_through.hpp"
 #include "net/session_io.hpp"
 #include "net/session_state.hpp"
@@ -33,28 +33,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-
-std::uint64_t session_registry::add(closer close_if_idle) {
-    std::lock_guard lock(mutex_);
-    sessions_.emplace(++next_id_, std::move(close_if_idle));
-    return next_id_;
-}
-
-void session_registry::remove(std::uint64_t id) {
-    std::lock_guard lock(mutex_);
-    sessions_.erase(id);
-}
-
-void session_registry::close_idle() {
-    std::lock_guard lock(mutex_);
-    for (auto& [id, close] : sessions_)
-        close();
-}
-
-std::size_t session_registry::size() {
-    std::lock_guard lock(mutex_);
-    return sessions_.size();
-}
 
 namespace {
 
@@ -127,15 +105,7 @@ asio::awaitable<response> ask_cache(run_cache& cache, const route_match& route, 
 
 asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx) {
     auto state = std::make_shared<session_state>(std::move(socket));
-    const auto id = ctx.registry.add([weak = std::weak_ptr<session_state>(state)] {
-        auto s = weak.lock();
-        if (!s) return;
-        asio::post(s->stream.get_executor(), [s] {
-            if (!s->idle) return;
-            s->stream.close();
-            if (s->waiter) s->waiter->cancel();
-        });
-    });
+    const auto id = ctx.registry.add(state);
     auto& stream = state->stream;
     beast::flat_buffer buffer;
 
@@ -146,9 +116,12 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         // routes set theirs below. (Beast checks Content-Length against this at header time.)
         head_parser.body_limit(boost::none);
         state->idle = true;
-        stream.expires_after(first ? ctx.limits.read_timeout : ctx.limits.idle_timeout);
+        state->head_wait_since = std::chrono::steady_clock::now();
+        stream.expires_after(
+            ctx.overload.head_timeout(first ? ctx.limits.read_timeout : ctx.limits.idle_timeout));
         auto [ec, n] = co_await http::async_read_header(stream, buffer, head_parser, use_tuple);
         state->idle = false;
+        state->head_wait_since = {};
         if (ec) {
             if (auto answer = answer_for_read_error(ec)) {
                 co_await write_response(stream, std::move(*answer), false, ctx.limits);

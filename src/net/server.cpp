@@ -24,6 +24,7 @@
 #include "cache/run_cache.hpp"
 #include "cache/upstream_guard.hpp"
 #include "net/http_session.hpp"
+#include "net/overload.hpp"
 #include "net/upstream_client.hpp"
 #include "net/upstream_pool.hpp"
 #include "sync/sync_worker.hpp"
@@ -70,7 +71,7 @@ class server_impl final : public server {
             net::session_context{options_.limits, *cache_, pool_.get(), guard_.get(),
                                  admin_context{options_.cache.mode, options_.admin_token,
                                                options_.upstream.url, health_.get(), &db_},
-                                 events_, registry_, stopping_});
+                                 events_, registry_, stopping_, overload_});
     }
 
     int run() override {
@@ -143,13 +144,12 @@ class server_impl final : public server {
                 co_await pause.async_wait(use_tuple);
                 continue;
             }
-            if (registry_.size() >= options_.listen.max_connections) {
-                continue;  // the socket closes as it goes out of scope
-            }
+            if (!overload_.admit(socket)) continue;  // full: it answers 503 and closes
             socket.set_option(tcp::no_delay(true));
             auto executor = socket.get_executor();
             asio::co_spawn(executor, net::run_http_session(std::move(socket), *context_),
-                           [](std::exception_ptr e) {
+                           [this](std::exception_ptr e) {
+                               overload_.release();
                                if (!e) return;
                                try {
                                    std::rethrow_exception(e);
@@ -209,6 +209,7 @@ class server_impl final : public server {
     std::unique_ptr<sync_worker> worker_;
     net::session_registry registry_;
     std::atomic<bool> stopping_{false};
+    net::overload_control overload_{ioc_, registry_, options_.listen, stopping_};
     std::atomic<bool> stop_requested_{false};
     std::unique_ptr<net::session_context> context_;
     std::chrono::steady_clock::time_point shutdown_deadline_;
