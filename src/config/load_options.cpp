@@ -290,7 +290,9 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.sync.max_age = parse_ms(v, 1); }},
         {"threads", "N",
-         "worker threads, 0 for one per core (default: " + std::to_string(d.listen.threads) + ")",
+         "worker threads, 0 for one per CPU the process may use (affinity mask, cgroup v2 CPU "
+         "quota) (default: " +
+             std::to_string(d.listen.threads) + ")",
          where::everywhere,
          [](serve_options& o, std::string_view v) {
              o.listen.threads = static_cast<unsigned>(parse_uint(v, 0, 1024));

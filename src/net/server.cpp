@@ -28,6 +28,7 @@
 #include "net/upstream_client.hpp"
 #include "net/upstream_pool.hpp"
 #include "sync/sync_worker.hpp"
+#include "util/cpu_budget.hpp"
 
 namespace runmirror {
 
@@ -42,6 +43,7 @@ class server_impl final : public server {
     server_impl(const serve_options& options, store& db)
         : options_(options),
           db_(db),
+          threads_(choose_thread_count(options.listen.threads)),
           ioc_(static_cast<int>(thread_count())),
           signals_(ioc_, SIGINT, SIGTERM),
           acceptor_(ioc_),
@@ -104,9 +106,20 @@ class server_impl final : public server {
     }
 
   private:
-    unsigned thread_count() const {
-        if (options_.listen.threads > 0) return options_.listen.threads;
-        return std::max(1u, std::thread::hardware_concurrency());
+    unsigned thread_count() const { return threads_; }
+
+    // --threads N, or with 0 one per CPU the process may use (affinity mask, cgroup quota):
+    // more threads than CPUs only add contention and context switches.
+    static unsigned choose_thread_count(unsigned requested) {
+        if (requested > 0) {
+            spdlog::info("{} worker thread(s) (--threads)", requested);
+            return requested;
+        }
+        const cpu_budget budget = read_cpu_budget();
+        spdlog::info("{} worker thread(s) (affinity {} CPUs, cgroup quota {})", budget.usable(),
+                     budget.affinity,
+                     budget.quota ? std::to_string(*budget.quota) + " CPUs" : "none");
+        return budget.usable();
     }
 
     void bind() {
@@ -196,6 +209,7 @@ class server_impl final : public server {
 
     serve_options options_;
     store& db_;
+    unsigned threads_;  // runs ioc_; also sizes the upstream pool and decides on strands
     asio::io_context ioc_;
     asio::signal_set signals_;
     tcp::acceptor acceptor_;
