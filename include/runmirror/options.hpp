@@ -15,7 +15,7 @@ enum class serve_mode { online, offline };
 struct listen_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8787;  // 0: pick a free port (tests); the chosen one is logged
-    unsigned threads = 0;       // 0: one per core
+    unsigned threads = 0;       // 0: one per CPU the process may use (util/cpu_budget)
     std::size_t max_connections = 4096;
 };
 

@@ -290,14 +290,18 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.sync.max_age = parse_ms(v, 1); }},
         {"threads", "N",
-         "worker threads, 0 for one per core (default: " + std::to_string(d.listen.threads) + ")",
+         "worker threads, 0 for one per CPU the process may use (affinity mask, cgroup v2 CPU "
+         "quota) (default: " +
+             std::to_string(d.listen.threads) + ")",
          where::everywhere,
          [](serve_options& o, std::string_view v) {
              o.listen.threads = static_cast<unsigned>(parse_uint(v, 0, 1024));
          }},
         {"max-connections", "N",
-         "client connections served at once (default: " + std::to_string(d.listen.max_connections) +
-             ")",
+         "client connections served at once; past it a new connection gets 503 with "
+         "Retry-After, and from 80% of it connections without a complete request head "
+         "(idle, slow senders) get 1 s instead of the usual timeouts (default: " +
+             std::to_string(d.listen.max_connections) + ")",
          where::everywhere,
          [](serve_options& o, std::string_view v) {
              o.listen.max_connections = static_cast<std::size_t>(parse_uint(v, 1, 1'000'000));

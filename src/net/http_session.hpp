@@ -2,10 +2,6 @@
 // Private to src/net: one client connection, from accept to close.
 
 #include <atomic>
-#include <cstdint>
-#include <functional>
-#include <map>
-#include <mutex>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,39 +9,26 @@
 #include "admin/admin_routes.hpp"
 #include "cache/run_cache.hpp"
 #include "cache/upstream_guard.hpp"
+#include "net/session_registry.hpp"
 #include "runmirror/event_hub.hpp"
 #include "runmirror/options.hpp"
 
 namespace runmirror::net {
 
 class upstream_pool;
-
-// Lets the server close idle keep-alive connections at shutdown. Thread-safe.
-class session_registry {
-  public:
-    using closer = std::function<void()>;  // closes the session if it waits for a request
-    std::uint64_t add(closer close_if_idle);
-    void remove(std::uint64_t id);
-    void close_idle();
-    std::size_t size();
-
-  private:
-    std::mutex mutex_;
-    std::uint64_t next_id_ = 0;
-    std::map<std::uint64_t, closer> sessions_;
-};
+class overload_control;
 
 // What every session shares. Owned by the server, which outlives its sessions.
 struct session_context {
     limits_options limits;
     run_cache& cache;
-    upstream_pool* pool;      // null in offline mode: pass-through is refused
-    upstream_health* health;  // null in offline mode
-    upstream_guard* guard;    // pass-through reports its exchanges here; null in offline mode
+    upstream_pool* pool;    // null in offline mode: pass-through is refused
+    upstream_guard* guard;  // pass-through reports its exchanges here; null in offline mode
     admin_context admin;
     event_hub& events;  // /_runmirror/events subscribers
     session_registry& registry;
-    std::atomic<bool>& stopping;  // set at shutdown: finish the current request, then close
+    std::atomic<bool>& stopping;       // set at shutdown: finish the current request, then close
+    const overload_control& overload;  // shortens the wait for a request head under pressure
 };
 
 // Serves requests on |socket| until the client closes, an error, or shutdown. Runs on the

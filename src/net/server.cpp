@@ -24,9 +24,11 @@
 #include "cache/run_cache.hpp"
 #include "cache/upstream_guard.hpp"
 #include "net/http_session.hpp"
+#include "net/overload.hpp"
 #include "net/upstream_client.hpp"
 #include "net/upstream_pool.hpp"
 #include "sync/sync_worker.hpp"
+#include "util/cpu_budget.hpp"
 
 namespace runmirror {
 
@@ -41,6 +43,7 @@ class server_impl final : public server {
     server_impl(const serve_options& options, store& db)
         : options_(options),
           db_(db),
+          threads_(choose_thread_count(options.listen.threads)),
           ioc_(static_cast<int>(thread_count())),
           signals_(ioc_, SIGINT, SIGTERM),
           acceptor_(ioc_),
@@ -70,10 +73,10 @@ class server_impl final : public server {
             cache_->set_observer(worker_.get());
         }
         context_ = std::make_unique<net::session_context>(
-            net::session_context{options_.limits, *cache_, pool_.get(), health_.get(), guard_.get(),
+            net::session_context{options_.limits, *cache_, pool_.get(), guard_.get(),
                                  admin_context{options_.cache.mode, options_.admin_token,
                                                options_.upstream.url, health_.get(), &db_},
-                                 events_, registry_, stopping_});
+                                 events_, registry_, stopping_, overload_});
     }
 
     int run() override {
@@ -106,9 +109,20 @@ class server_impl final : public server {
     }
 
   private:
-    unsigned thread_count() const {
-        if (options_.listen.threads > 0) return options_.listen.threads;
-        return std::max(1u, std::thread::hardware_concurrency());
+    unsigned thread_count() const { return threads_; }
+
+    // --threads N, or with 0 one per CPU the process may use (affinity mask, cgroup quota):
+    // more threads than CPUs only add contention and context switches.
+    static unsigned choose_thread_count(unsigned requested) {
+        if (requested > 0) {
+            spdlog::info("{} worker thread(s) (--threads)", requested);
+            return requested;
+        }
+        const cpu_budget budget = read_cpu_budget();
+        spdlog::info("{} worker thread(s) (affinity {} CPUs, cgroup quota {})", budget.usable(),
+                     budget.affinity,
+                     budget.quota ? std::to_string(*budget.quota) + " CPUs" : "none");
+        return budget.usable();
     }
 
     void bind() {
@@ -146,13 +160,12 @@ class server_impl final : public server {
                 co_await pause.async_wait(use_tuple);
                 continue;
             }
-            if (registry_.size() >= options_.listen.max_connections) {
-                continue;  // the socket closes as it goes out of scope
-            }
+            if (!overload_.admit(socket)) continue;  // full: it answers 503 and closes
             socket.set_option(tcp::no_delay(true));
             auto executor = socket.get_executor();
             asio::co_spawn(executor, net::run_http_session(std::move(socket), *context_),
-                           [](std::exception_ptr e) {
+                           [this](std::exception_ptr e) {
+                               overload_.release();
                                if (!e) return;
                                try {
                                    std::rethrow_exception(e);
@@ -199,6 +212,7 @@ class server_impl final : public server {
 
     serve_options options_;
     store& db_;
+    unsigned threads_;  // runs ioc_; also sizes the upstream pool and decides on strands
     asio::io_context ioc_;
     asio::signal_set signals_;
     tcp::acceptor acceptor_;
@@ -213,6 +227,7 @@ class server_impl final : public server {
     std::unique_ptr<sync_worker> worker_;
     net::session_registry registry_;
     std::atomic<bool> stopping_{false};
+    net::overload_control overload_{ioc_, registry_, options_.listen, stopping_};
     std::atomic<bool> stop_requested_{false};
     std::unique_ptr<net::session_context> context_;
     std::chrono::steady_clock::time_point shutdown_deadline_;

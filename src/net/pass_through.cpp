@@ -1,0 +1,187 @@
+// Pass-through: the request's head checked and rewritten for the upstream (hop-by-hop headers
+// dropped, Host replaced, 100-continue answered here), the start of its body read and
+// validated before the upstream sees anything, then the exchange relayed (net/relay.hpp) over
+// a pooled connection, replayed once on a fresh one when a reused connection turns out dead.
+#include "net/pass_through.hpp"
+
+#include <string>
+#include <variant>
+
+#include <spdlog/spdlog.h>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "http/header_rules.hpp"
+#include "http/json_error.hpp"
+#include "net/relay.hpp"
+#include "net/session_io.hpp"
+#include "net/upstream_pool.hpp"
+
+namespace runmirror::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+
+namespace {
+
+// Reads the start of a request body, up to |max| bytes, before anything is sent upstream: a
+// malformed body (bad chunk sizes and the like, the stuff of request smuggling) is refused
+// while the upstream has seen nothing, and a body that fits whole is forwarded with a plain
+// Content-Length and can be replayed. Larger bodies continue streaming from where this stops.
+asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                            http::request_parser<http::buffer_body>& parser,
+                                            std::string& out, std::size_t max, millis timeout) {
+    out.resize(max);
+    std::size_t filled = 0;
+    while (!parser.is_done() && filled < out.size()) {
+        parser.get().body().data = out.data() + filled;
+        parser.get().body().size = out.size() - filled;
+        client.expires_after(timeout);
+        auto [ec, n] = co_await http::async_read(client, buffer, parser, use_tuple);
+        if (ec == http::error::need_buffer) ec = {};
+        filled = out.size() - parser.get().body().size;
+        if (ec) co_return ec;
+    }
+    out.resize(filled);
+    co_return error_code{};
+}
+
+// One of the daemon's own answers on the pass-through route.
+asio::awaitable<void> answer(beast::tcp_stream& client, response r, bool keep_alive,
+                             const limits_options& limits) {
+    r.headers.push_back({"Cache-Status", pass_through_cache_status});
+    co_await write_response(client, std::move(r), keep_alive, limits);
+}
+
+}  // namespace
+
+asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                   http::request_parser<http::empty_body>& head_parser,
+                                   bool keep_alive, session_context& ctx) {
+    const bool has_body = head_parser.chunked() || head_parser.content_length().value_or(0) > 0;
+    // An answer given before the body was read leaves the body on the wire: close after it.
+    const bool reusable_without_body = keep_alive && !has_body;
+    if (!ctx.pool) {
+        response r = json_error(503, "runmirror is offline: requests cannot be forwarded");
+        r.headers.push_back({"x-should-retry", "false"});
+        co_await answer(client, std::move(r), reusable_without_body, ctx.limits);
+        co_return reusable_without_body;
+    }
+    // No circuit-breaker check here: knowing the upstream is down only lets the daemon answer
+    // sooner from its store, and pass-through has nothing stored. The request is tried, and its
+    // outcome is a probe like any other (see the observe() calls below).
+
+    auto& in = head_parser.get();
+    http::request<http::buffer_body> out;
+    out.method_string(in.method_string());
+    out.target(in.target());
+    out.version(11);
+    bool expect_continue = false;
+    for (auto& f : end_to_end_headers(to_header_list(in))) {
+        // The daemon answers 100-continue itself, so the upstream never waits on it.
+        if (iequals(f.name, "expect")) {
+            expect_continue = iequals(f.value, "100-continue");
+            continue;
+        }
+        out.insert(f.name, f.value);
+    }
+    out.set(http::field::host, ctx.pool->endpoint().host_header);
+    out.keep_alive(true);
+
+    if (expect_continue && has_body) {
+        http::response<http::empty_body> go_on{http::status::continue_, 11};
+        client.expires_after(ctx.limits.write_timeout);
+        if (auto [ec, n] = co_await http::async_write(client, go_on, use_tuple); ec) {
+            co_return false;
+        }
+    }
+    http::request_parser<http::buffer_body> body_parser(std::move(head_parser));
+    body_parser.body_limit(boost::none);  // streamed, never held whole
+    std::string body_start;
+    if (has_body) {
+        if (auto ec =
+                co_await read_body_start(client, buffer, body_parser, body_start,
+                                         ctx.limits.request_buffer_size, ctx.limits.read_timeout)) {
+            if (auto refusal = answer_for_read_error(ec)) {
+                co_await answer(client, std::move(*refusal), false, ctx.limits);
+            }
+            co_return false;
+        }
+    }
+    // The client's framing is never forwarded: a body read whole gets a Content-Length, the
+    // rest is re-framed by the serializer (chunked, or the validated Content-Length).
+    const bool body_complete = body_parser.is_done();
+    if (body_complete) {
+        if (has_body || in.method() == http::verb::post || in.method() == http::verb::put ||
+            in.method() == http::verb::patch) {
+            out.content_length(body_start.size());
+        }
+    } else if (body_parser.chunked()) {
+        out.chunked(true);
+    } else {
+        out.content_length(body_parser.content_length().value_or(0));
+    }
+
+    relay_outcome outcome;
+    // A reused upstream connection may have been closed while idle. A request held whole in
+    // memory can be replayed on a new connection; one still streaming cannot, so it always
+    // gets a fresh connection.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto [conn, err] = co_await ctx.pool->acquire(!body_complete || attempt > 0);
+        if (err) {
+            ctx.guard->observe(err, 0);
+            spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
+                         std::string(out.target()), err.detail);
+            co_await answer(client,
+                            json_error(status_for_upstream_failure(err.code),
+                                       "upstream unavailable: " + err.detail),
+                            keep_alive && body_complete, ctx.limits);
+            co_return keep_alive&& body_complete;
+        }
+        const relay_request exchange{client,     buffer,     body_parser, out,
+                                     body_start, keep_alive, ctx.limits,  ctx.pool->options()};
+        outcome = co_await std::visit(
+            [&](auto& stream) { return relay_exchange(exchange, stream, conn->buffer); },
+            conn->stream);
+        if (!outcome.ec) {
+            // Any answer, the upstream's errors included, is the upstream's word on its health:
+            // a success closes an open circuit at once.
+            ctx.guard->observe({}, static_cast<int>(outcome.status));
+            if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
+            co_return keep_alive;
+        }
+        const bool replayable = conn->reused && body_complete && !outcome.client_side &&
+                                outcome.stage != relay_stage::responding &&
+                                outcome.ec != beast::error::timeout;
+        if (!replayable) break;
+    }
+    if (outcome.client_side) {
+        // The client went away, stalled or sent a malformed body: nothing about the upstream.
+        if (auto refusal = answer_for_read_error(outcome.ec);
+            refusal && outcome.stage == relay_stage::sending) {
+            co_await answer(client, std::move(*refusal), false, ctx.limits);
+        }
+        co_return false;
+    }
+    error failure = upstream_error(outcome.ec, outcome.stage == relay_stage::responding
+                                                   ? "relaying upstream response"
+                                               : outcome.stage == relay_stage::awaiting_response
+                                                   ? "waiting for upstream response"
+                                                   : "sending request upstream");
+    ctx.guard->observe(failure, 0);
+    spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
+                 std::string(out.target()), failure.detail);
+    if (outcome.stage == relay_stage::responding)
+        co_return false;  // the client saw a partial answer
+    co_await answer(client,
+                    json_error(status_for_upstream_failure(failure.code),
+                               "upstream unavailable: " + failure.detail),
+                    false, ctx.limits);
+    co_return false;
+}
+
+}  // namespace runmirror::net

@@ -1,0 +1,61 @@
+#pragma once
+// Private to src/net: one pass-through exchange over an upstream connection, the request
+// streamed out and the response streamed back. Declared once per upstream stream type and
+// compiled in a TU of its own each (relay_plain.cpp, relay_tls.cpp): the Beast read/write
+// coroutines instantiated for a stream type are what make these TUs slow to compile, and two
+// of them in parallel halve the wait.
+
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "net/upstream_pool.hpp"
+#include "runmirror/options.hpp"
+
+namespace runmirror::net {
+
+// Every answer on the pass-through route says in its Cache-Status (RFC 9211) that the daemon
+// forwards the request without looking for a stored answer: the upstream's relayed answer and
+// the daemon's own refusals and errors alike.
+constexpr const char* pass_through_cache_status = "runmirror; fwd=bypass";
+
+// How far a pass-through exchange got, which decides what the client can still be told.
+enum class relay_stage { connecting, sending, awaiting_response, responding, done };
+
+struct relay_outcome {
+    relay_stage stage = relay_stage::connecting;
+    boost::system::error_code ec;
+    // |ec| came from the client's side (gone, stalled, a malformed body), not the upstream's:
+    // it says nothing about the upstream's health.
+    bool client_side = false;
+    unsigned status = 0;  // the upstream's, once its response header was read
+    bool upstream_reusable = false;
+};
+
+// The client's side of an exchange: its connection, the request being read from it (head
+// already parsed, |body_read| the start of the body read before) and the request to send.
+struct relay_request {
+    beast::tcp_stream& client;
+    beast::flat_buffer& client_buffer;
+    beast::http::request_parser<beast::http::buffer_body>& request_in;
+    beast::http::request<beast::http::buffer_body>& request_out;
+    std::string_view body_read;
+    bool client_keep_alive;
+    const limits_options& limits;
+    const upstream_options& upstream_limits;
+};
+
+// The request head and streamed body out, the response head and streamed body back to the
+// client. |r| and |upstream_buffer| must outlive the returned awaitable.
+boost::asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, plain_stream& upstream,
+                                                     beast::flat_buffer& upstream_buffer);
+boost::asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, tls_stream& upstream,
+                                                     beast::flat_buffer& upstream_buffer);
+
+}  // namespace runmirror::net
