@@ -13,6 +13,7 @@
 #include "admin/admin_routes.hpp"
 #include "cache/run_cache.hpp"
 #include "cache/upstream_guard.hpp"
+#include "http/request_site.hpp"
 #include "runmirror/event_hub.hpp"
 #include "runmirror/options.hpp"
 
@@ -46,6 +47,7 @@ struct session_context {
     event_hub& events;  // /_runmirror/events subscribers
     session_registry& registry;
     std::atomic<bool>& stopping;  // set at shutdown: finish the current request, then close
+    site_policy site;             // which Host and Origin names are answered
 };
 
 // Serves requests on |socket| until the client closes, an error, or shutdown. Runs on the
