@@ -36,7 +36,6 @@
 #include <spdlog/common.h>
 #include <boost/program_options.hpp>
 #include <boost/url/ipv4_address.hpp>
-#include <boost/url/ipv6_address.hpp>
 #include <boost/url/parse.hpp>
 
 #include "http/request_site.hpp"
@@ -612,11 +611,11 @@ load_result load_serve_options(const std::vector<std::string>& args,
 
 std::string listen_refusal(const serve_options& options) {
     const std::string& host = options.listen.host;
-    // A name is not an address: binding fails on it and says so.
-    if (!options.admin_token.empty() || is_loopback_ip(host) ||
-        (!boost::urls::parse_ipv4_address(host) && !boost::urls::parse_ipv6_address(host))) {
-        return {};
-    }
+    // A name is not an address: binding fails on it and says so. Any colon means IPv6 (the
+    // listen parser lets none into a name), with or without a scope ("fe80::1%eth0").
+    const bool address =
+        boost::urls::parse_ipv4_address(host) || host.find(':') != std::string::npos;
+    if (!options.admin_token.empty() || !address || is_loopback_ip(host)) return {};
     const std::string shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
     return "refusing to listen on " + shown + ":" + std::to_string(options.listen.port) +
            " without an admin token: anyone who can reach this port could read every stored "

@@ -402,6 +402,8 @@ TEST_CASE("listen_refusal: beyond loopback only with an admin token") {
           "RUNMIRROR_ADMIN_TOKEN) to listen beyond loopback");
     CHECK(refusal({"--listen", "[::]:0"}).starts_with("refusing to listen on [::]:0 without"));
     CHECK(refusal({"--listen", "192.168.1.5:8787"}).starts_with("refusing"));
+    CHECK(refusal({"--listen", "[fe80::1%eth0]:8787"}).starts_with("refusing"));
+    CHECK(refusal({"--listen", "[::ffff:10.0.0.1]:8787"}).starts_with("refusing"));
     CHECK(refusal({"--listen", "0.0.0.0:8787", "--admin-token", "t"}) == "");
     // A name is no address: binding refuses it with its own message.
     CHECK(refusal({"--listen", "localhost:8787"}) == "");
