@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "runmirror/clock.hpp"
 
@@ -17,6 +18,9 @@ struct listen_options {
     std::uint16_t port = 8787;  // 0: pick a free port (tests); the chosen one is logged
     unsigned threads = 0;       // 0: one per CPU the process may use (util/cpu_budget)
     std::size_t max_connections = 4096;
+    // Host/Origin names accepted besides loopback ones and |host| (http/request_site.hpp),
+    // canonical (lower case, IPv6 in brackets).
+    std::vector<std::string> allowed_hosts;
 };
 
 struct limits_options {
@@ -77,7 +81,8 @@ struct serve_options {
     store_options store;
     cache_options cache;
     sync_options sync;
-    std::string admin_token;  // empty: /_runmirror/* is open (it listens on loopback by default)
+    // Empty: /_runmirror/* is open, and only a loopback listen address is accepted.
+    std::string admin_token;
     std::string log_level = "info";
 };
 

@@ -45,6 +45,10 @@ int serve_command(const std::vector<std::string>& args) {
         return 2;
     }
     const serve_options& options = loaded.options;
+    if (const std::string refusal = listen_refusal(options); !refusal.empty()) {
+        std::cerr << "runmirror serve: " << refusal << "\n";
+        return 2;
+    }
 
     try {
         setup_logging(options.log_level);
@@ -77,6 +81,12 @@ int serve_command(const std::vector<std::string>& args) {
     spdlog::info("runmirror {}: store {}, upstream {}, {}", RUNMIRROR_VERSION, options.store.path,
                  options.upstream.url,
                  options.cache.mode == serve_mode::offline ? "offline" : "online");
+    if (!options.listen.allowed_hosts.empty()) {
+        std::string names;
+        for (const auto& name : options.listen.allowed_hosts)
+            names += (names.empty() ? "" : ", ") + name;
+        spdlog::info("also answering requests addressed to: {}", names);
+    }
 
     try {
         return make_server(options, *db)->run();

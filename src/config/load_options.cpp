@@ -13,6 +13,9 @@
 // - Relative paths (--db, --upstream-ca, --config) are relative to the working directory, not to
 //   the config file, so the same conf works from the command line and in tests.
 // - The default --db comes from the environment handed in, not from getenv(), so tests control it.
+// - allowed-host is a list: one source's values (repeated, or comma-separated) replace an
+//   earlier source's, like any other key, instead of adding to them, so the environment or a
+//   flag can narrow what a config file opened.
 
 #include "config/load_options.hpp"
 
@@ -28,10 +31,14 @@
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <utility>
 
 #include <spdlog/common.h>
 #include <boost/program_options.hpp>
+#include <boost/url/ipv4_address.hpp>
 #include <boost/url/parse.hpp>
+
+#include "http/request_site.hpp"
 
 namespace runmirror {
 
@@ -172,6 +179,29 @@ std::string parse_upstream(std::string_view text) {
     return scheme + "://" + std::string(url.encoded_host_and_port());
 }
 
+// Comma-separated host names or IP literals, without ports; empty items are skipped, so an
+// empty value means "none". Appends them in canonical form (http/request_site.hpp).
+void parse_allowed_hosts(std::string_view text, std::vector<std::string>& out) {
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        std::string_view item = text.substr(0, comma);
+        while (!item.empty() && item.front() == ' ')
+            item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ')
+            item.remove_suffix(1);
+        if (!item.empty()) {
+            auto name = canonical_host(item);
+            if (!name) {
+                throw bad_value("expected a host name or IP address without a port, got " +
+                                in_quotes(item));
+            }
+            if (std::find(out.begin(), out.end(), *name) == out.end()) out.push_back(*name);
+        }
+        if (comma == std::string_view::npos) break;
+        text.remove_prefix(comma + 1);
+    }
+}
+
 std::string parse_existing_file(std::string_view text) {
     std::string path(text);
     std::error_code ec;
@@ -228,10 +258,19 @@ std::vector<option_spec> option_table(const std::string& default_db) {
         {"config", "FILE", "read settings from FILE (key = value, keys as the long flags)",
          where::flags_and_env, no_op},
         {"listen", "HOST:PORT",
-         "address to listen on; [::1]:PORT for IPv6, port 0 picks a free port (default: " +
+         "address to listen on; [::1]:PORT for IPv6, port 0 picks a free port; an address "
+         "beyond loopback needs admin-token (default: " +
              d.listen.host + ":" + std::to_string(d.listen.port) + ")",
          where::everywhere,
          [](serve_options& o, std::string_view v) { parse_listen(v, o.listen); }},
+        {"allowed-host", "NAME",
+         "also answer requests whose Host or Origin names NAME (any port); others are refused, "
+         "so that web pages cannot read the mirror. Always allowed: localhost, 127.0.0.1, [::1] "
+         "and the listen address. Repeatable, or comma-separated (default: none)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             parse_allowed_hosts(v, o.listen.allowed_hosts);
+         }},
         {"upstream", "URL",
          "LlamaCloud origin, http:// or https://, no path (default: " + d.upstream.url + ")",
          where::everywhere,
@@ -307,7 +346,8 @@ std::vector<option_spec> option_table(const std::string& default_db) {
              o.listen.max_connections = static_cast<std::size_t>(parse_uint(v, 1, 1'000'000));
          }},
         {"admin-token", "TOKEN",
-         "bearer token required by /_runmirror/* (default: none, the admin API is open)",
+         "bearer token required by /_runmirror/*, and to listen beyond loopback (default: none, "
+         "the admin API is open)",
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.admin_token = std::string(v); }},
         {"log-level", "LEVEL",
@@ -545,7 +585,11 @@ load_result load_serve_options(const std::vector<std::string>& args,
         if (config) file = parse_file(config->value, config->label, table);
 
         for (const auto* source : {&file, &env, &flags}) {
+            bool hosts_replaced = false;
             for (const auto& s : *source) {
+                if (s.key == "allowed-host" && !std::exchange(hosts_replaced, true)) {
+                    result.options.listen.allowed_hosts.clear();
+                }
                 // Every key was checked against the table while parsing its source.
                 const option_spec* spec = find_spec(table, s.key);
                 try {
@@ -575,6 +619,20 @@ load_result load_serve_options(const std::vector<std::string>& args,
         result.options.store.path = default_db;
     }
     return result;
+}
+
+std::string listen_refusal(const serve_options& options) {
+    const std::string& host = options.listen.host;
+    // A name is not an address: binding fails on it and says so. Any colon means IPv6 (the
+    // listen parser lets none into a name), with or without a scope ("fe80::1%eth0").
+    const bool address =
+        boost::urls::parse_ipv4_address(host) || host.find(':') != std::string::npos;
+    if (!options.admin_token.empty() || !address || is_loopback_ip(host)) return {};
+    const std::string shown = host.find(':') == std::string::npos ? host : "[" + host + "]";
+    return "refusing to listen on " + shown + ":" + std::to_string(options.listen.port) +
+           " without an admin token: anyone who can reach this port could read every stored "
+           "run; set admin-token (--admin-token or RUNMIRROR_ADMIN_TOKEN) to listen beyond "
+           "loopback";
 }
 
 // Public (load_options.hpp) so other commands find the same store; env_value is above.

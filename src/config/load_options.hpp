@@ -22,6 +22,12 @@ struct load_result {
 load_result load_serve_options(const std::vector<std::string>& args,
                                const std::vector<std::string>& environ);
 
+// Empty when the daemon may listen where |options| say; otherwise the one-line reason it must
+// not: an address beyond loopback without an admin token would hand every stored run to
+// whoever reaches the port. Only `serve` asks; other commands read the same options to find
+// the store, and listen nowhere.
+std::string listen_refusal(const serve_options& options);
+
 // The --db default: $RUNMIRROR_DATA_DIR/runmirror.db, else under $XDG_DATA_HOME or $HOME (see
 // `runmirror serve --help`). Empty when none of them is set. |environ| as for load_serve_options.
 std::string default_db_path(const std::vector<std::string>& environ);

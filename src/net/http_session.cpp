@@ -139,6 +139,12 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
                                     ctx.limits);
             break;
         }
+        // DNS rebinding and cross-site pages; the connection closes, as any body is left unread.
+        if (auto refused = check_request_site(req.path(), req.headers, ctx.site)) {
+            co_await write_response(stream, json_error(refused->status, refused->detail), false,
+                                    ctx.limits);
+            break;
+        }
         const bool keep_alive = head.keep_alive() && !ctx.stopping;
         const bool head_request = head.method() == http::verb::head;
         const route_match route = match_route(req.method, req.path());

@@ -9,6 +9,7 @@
 #include "admin/admin_routes.hpp"
 #include "cache/run_cache.hpp"
 #include "cache/upstream_guard.hpp"
+#include "http/request_site.hpp"
 #include "net/session_registry.hpp"
 #include "runmirror/event_hub.hpp"
 #include "runmirror/options.hpp"
@@ -29,6 +30,7 @@ struct session_context {
     session_registry& registry;
     std::atomic<bool>& stopping;       // set at shutdown: finish the current request, then close
     const overload_control& overload;  // shortens the wait for a request head under pressure
+    site_policy site;                  // which Host and Origin names are answered
 };
 
 // Serves requests on |socket| until the client closes, an error, or shutdown. Runs on the

@@ -350,3 +350,61 @@ TEST_CASE("help and version") {
         CHECK(r.error.empty());
     }
 }
+
+TEST_CASE("allowed-host: a list, canonical, replaced by a later source") {
+    using hosts = std::vector<std::string>;
+    CHECK(load_ok({}).listen.allowed_hosts.empty());
+    SUBCASE("repeated and comma-separated flags add up, in canonical form") {
+        CHECK(load_ok({"--allowed-host", "Mirror.LAN.", "--allowed-host=a, b,,[FD00::1],::2,a"})
+                  .listen.allowed_hosts == hosts{"mirror.lan", "a", "b", "[fd00::1]", "[::2]"});
+    }
+    SUBCASE("environment, comma-separated") {
+        CHECK(load_ok({}, {"HOME=/h", "RUNMIRROR_ALLOWED_HOST=x.lan,y.lan"}).listen.allowed_hosts ==
+              hosts{"x.lan", "y.lan"});
+    }
+    SUBCASE("a later source replaces an earlier one's list; an empty value clears it") {
+        temp_file conf("allowed-host = f1\nallowed-host = f2\n");
+        const std::string config = "--config=" + conf.str();
+        CHECK(load_ok({config}).listen.allowed_hosts == hosts{"f1", "f2"});
+        CHECK(load_ok({config}, {"HOME=/h", "RUNMIRROR_ALLOWED_HOST=e1"}).listen.allowed_hosts ==
+              hosts{"e1"});
+        CHECK(load_ok({config, "--allowed-host", "g1", "--allowed-host", "g2"},
+                      {"HOME=/h", "RUNMIRROR_ALLOWED_HOST=e1"})
+                  .listen.allowed_hosts == hosts{"g1", "g2"});
+        CHECK(
+            load_ok({config}, {"HOME=/h", "RUNMIRROR_ALLOWED_HOST="}).listen.allowed_hosts.empty());
+    }
+    SUBCASE("a port, a URL or junk is an error that names the key") {
+        CHECK(load_error({"--allowed-host", "a,localhost:8787"}) ==
+              "--allowed-host: expected a host name or IP address without a port, got "
+              "'localhost:8787'");
+        for (std::string bad : {"http://a", "u@a", "a b", "*", "[::1"}) {
+            CAPTURE(bad);
+            CHECK(load_error({"--allowed-host", bad}).starts_with("--allowed-host: expected"));
+        }
+        CHECK(load_error({}, {"HOME=/h", "RUNMIRROR_ALLOWED_HOST=a/b"})
+                  .starts_with("environment RUNMIRROR_ALLOWED_HOST: expected"));
+    }
+    SUBCASE("help names it") {
+        CHECK(load({"--help"}).help_text.find("--allowed-host NAME") != std::string::npos);
+    }
+}
+
+TEST_CASE("listen_refusal: beyond loopback only with an admin token") {
+    auto refusal = [](const strings& args) { return listen_refusal(load_ok(args)); };
+    CHECK(refusal({}) == "");
+    CHECK(refusal({"--listen", "127.0.0.1:0"}) == "");
+    CHECK(refusal({"--listen", "127.0.0.2:9000"}) == "");
+    CHECK(refusal({"--listen", "[::1]:8787"}) == "");
+    CHECK(refusal({"--listen", "0.0.0.0:8787"}) ==
+          "refusing to listen on 0.0.0.0:8787 without an admin token: anyone who can reach this "
+          "port could read every stored run; set admin-token (--admin-token or "
+          "RUNMIRROR_ADMIN_TOKEN) to listen beyond loopback");
+    CHECK(refusal({"--listen", "[::]:0"}).starts_with("refusing to listen on [::]:0 without"));
+    CHECK(refusal({"--listen", "192.168.1.5:8787"}).starts_with("refusing"));
+    CHECK(refusal({"--listen", "[fe80::1%eth0]:8787"}).starts_with("refusing"));
+    CHECK(refusal({"--listen", "[::ffff:10.0.0.1]:8787"}).starts_with("refusing"));
+    CHECK(refusal({"--listen", "0.0.0.0:8787", "--admin-token", "t"}) == "");
+    // A name is no address: binding refuses it with its own message.
+    CHECK(refusal({"--listen", "localhost:8787"}) == "");
+}
