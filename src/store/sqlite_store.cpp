@@ -6,6 +6,7 @@
 // only inside its one connection, so there everything goes through the writer and its mutex.
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -24,6 +25,7 @@
 #include "store/migrations.hpp"
 #include "store/page_ends.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/write_health.hpp"
 
 namespace runmirror {
 namespace {
@@ -327,12 +329,16 @@ void unindex(sqlite::database& db, const current_run& run) {
 
 class sqlite_store final : public store {
   public:
-    explicit sqlite_store(const std::string& path) : path_(path), in_memory_(path == ":memory:") {
-        writer_ = std::make_unique<sqlite::database>(path);
-        configure_writer();
-        writer_->define_function("runmirror_pack_body", sql_pack_body);
-        writer_->define_function("runmirror_search_data", sql_search_data);
-        apply_migrations(*writer_, embedded_migrations());
+    explicit sqlite_store(const std::string& path)
+        : path_(path), in_memory_(path == ":memory:"), health_(path) {
+        try {
+            writer_ = open_writer();
+        } catch (const sqlite::sqlite_error& e) {
+            // A store that cannot be written (read-only file or directory, full disk during a
+            // migration) may still be read: offline browsing and hits need nothing else.
+            if (in_memory_ || !sqlite::is_storage_fault(e.code())) throw;
+            open_for_reading(e.what());
+        }
     }
 
     void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
@@ -889,6 +895,8 @@ class sqlite_store final : public store {
         return read([](sqlite::database& db) { return runmirror::schema_version(db); });
     }
 
+    store_write_health write_health() override { return health_.snapshot(); }
+
     std::int64_t external_change_count() override {
         // data_version on the writer counts commits by every other connection; the readers
         // never write, so those are other processes'.
@@ -899,7 +907,87 @@ class sqlite_store final : public store {
     }
 
   private:
-    void configure_writer() {
+    // The writer connection, configured and migrated. Throws sqlite_error (SQLITE_READONLY)
+    // when SQLite could only open the file read-only, rather than a connection every write on
+    // which would fail.
+    std::unique_ptr<sqlite::database> open_writer() {
+        auto db = std::make_unique<sqlite::database>(path_);
+        if (db->read_only()) {
+            throw sqlite::sqlite_error("the database file is read-only", sqlite::readonly_code);
+        }
+        configure_writer(*db);
+        db->define_function("runmirror_pack_body", sql_pack_body);
+        db->define_function("runmirror_search_data", sql_search_data);
+        apply_migrations(*db, embedded_migrations());
+        return db;
+    }
+
+    // Opens the store for reading only, because writing it failed with |why|. Throws
+    // store_error (one line: path and reason) when even that is not possible or would not do.
+    void open_for_reading(const std::string& why) {
+        std::unique_ptr<sqlite::database> db;
+        int version = 0;
+        bool empty = true;
+        // read_only first: it shares the -shm, so writes by another process stay visible. In a
+        // read-only directory without a -shm file, only an immutable open can read a WAL
+        // database, and there nobody can be writing it (a writer would need that directory).
+        for (sqlite::open_mode mode :
+             {sqlite::open_mode::read_only, sqlite::open_mode::immutable}) {
+            try {
+                db = std::make_unique<sqlite::database>(path_, 5000, mode);
+                version = runmirror::schema_version(*db);
+                sqlite::statement_use pages(*db, "PRAGMA page_count");
+                empty = !pages->step() || pages->column_int64(0) == 0;
+                break;
+            } catch (const sqlite::sqlite_error& e) {
+                db.reset();
+                if (mode == sqlite::open_mode::immutable) {
+                    throw store_error("store '" + path_ +
+                                      "' cannot be opened, not even for reading: " + e.what() +
+                                      " (writing failed: " + why + ")");
+                }
+            }
+        }
+        const auto migrations = embedded_migrations();
+        const int known = migrations.empty() ? 0 : migrations.back().version;
+        if (empty) {
+            throw store_error("store '" + path_ + "' cannot be created: " + why);
+        }
+        if (version > known) {
+            throw store_error("store '" + path_ + "' has schema version " +
+                              std::to_string(version) + ", newer than this runmirror knows (" +
+                              std::to_string(known) + "); refusing to open it");
+        }
+        if (version < known) {
+            throw store_error("store '" + path_ + "' needs its schema upgraded (version " +
+                              std::to_string(version) + " to " + std::to_string(known) +
+                              ") but cannot be written: " + why);
+        }
+        writer_ = std::move(db);
+        reader_mode_.store(writer_->mode());
+        health_.start_unwritable(why, clock_type::now());
+    }
+
+    // Called before every write while the store is open for reading only: the fault may be
+    // gone (a chmod, a remount), and a write needs a read-write connection to find out.
+    // Throws sqlite_error when the store still cannot be written.
+    void reopen_for_writing() {
+        std::unique_ptr<sqlite::database> db;
+        try {
+            db = open_writer();
+        } catch (const sqlite::sqlite_error& e) {
+            throw sqlite::sqlite_error("store '" + path_ + "' is still not writable: " + e.what(),
+                                       e.code());
+        }
+        writer_ = std::move(db);
+        // Readers opened read-only (or immutable, blind to writes) are replaced as they come
+        // back (give_back compares modes).
+        reader_mode_.store(sqlite::open_mode::read_write);
+        std::lock_guard lock(pool_mutex_);
+        idle_readers_.clear();
+    }
+
+    void configure_writer(sqlite::database& db) {
         // A new file gets 16 KiB pages, not SQLite's 4 KiB: a compressed run's row is about
         // 2 KiB, and a 4 KiB page then often holds one row and a gap (at 100,000 generated
         // runs: 4 KiB pages 1.06x the raw JSON, 8 KiB 0.88x, 16 KiB 0.82x; a lookup by id
@@ -907,15 +995,15 @@ class sqlite_store final : public store {
         // fixed once WAL is on); an existing one keeps its own.
         bool empty = false;
         {
-            sqlite::statement_use s(*writer_, "PRAGMA page_count");
+            sqlite::statement_use s(db, "PRAGMA page_count");
             empty = s->step() && s->column_int64(0) == 0;
         }  // reset: a statement still open would keep the page size from changing
-        if (empty) writer_->exec("PRAGMA page_size = 16384");
+        if (empty) db.exec("PRAGMA page_size = 16384");
         // journal_mode answers with the mode in force; anything but "wal" means readers would
         // block behind the writer, which the rest of the daemon does not expect.
         std::string mode;
         {
-            sqlite::statement_use s(*writer_, "PRAGMA journal_mode = WAL");
+            sqlite::statement_use s(db, "PRAGMA journal_mode = WAL");
             mode = s->step() ? s->column_text(0) : "";
         }
         if (!in_memory_ && mode != "wal") {
@@ -923,9 +1011,9 @@ class sqlite_store final : public store {
                               "')");
         }
         // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts.
-        writer_->exec("PRAGMA synchronous = NORMAL");
-        writer_->exec("PRAGMA foreign_keys = ON");
-        writer_->exec("PRAGMA cache_size = -1024");
+        db.exec("PRAGMA synchronous = NORMAL");
+        db.exec("PRAGMA foreign_keys = ON");
+        db.exec("PRAGMA cache_size = -1024");
     }
 
     static void insert_run(sqlite::database& db, const run_fields& f, std::string_view body,
@@ -1094,12 +1182,22 @@ class sqlite_store final : public store {
     }
 
     // Runs |fn(db)| in one write transaction on the writer connection.
+    // A storage fault (see sqlite::is_storage_fault) is recorded in write_health and thrown on.
     template <class Fn>
     void write(Fn&& fn) {
         std::lock_guard lock(writer_mutex_);
-        sqlite::transaction tx(*writer_);
-        fn(*writer_);
-        tx.commit();
+        try {
+            if (writer_->mode() != sqlite::open_mode::read_write) reopen_for_writing();
+            sqlite::transaction tx(*writer_);
+            fn(*writer_);
+            tx.commit();
+        } catch (const sqlite::sqlite_error& e) {
+            // The transaction has rolled back: what was committed before is untouched.
+            if (sqlite::is_storage_fault(e.code()))
+                health_.write_failed(e.what(), clock_type::now());
+            throw;
+        }
+        health_.write_committed();
     }
 
     // Runs |fn(db)| on a connection of its own (the writer, for ":memory:").
@@ -1125,7 +1223,7 @@ class sqlite_store final : public store {
                 return db;
             }
         }
-        auto db = std::make_unique<sqlite::database>(path_);
+        auto db = std::make_unique<sqlite::database>(path_, 5000, reader_mode_.load());
         db->exec("PRAGMA query_only = ON");
         // Each reader keeps its own page cache (2 MB by default), a copy of what the kernel's
         // page cache holds anyway; hot answers are kept in the daemon's memory cache.
@@ -1135,7 +1233,7 @@ class sqlite_store final : public store {
 
     void give_back(std::unique_ptr<sqlite::database> db) {
         std::lock_guard lock(pool_mutex_);
-        if (idle_readers_.size() < max_idle_readers) {
+        if (idle_readers_.size() < max_idle_readers && db->mode() == reader_mode_.load()) {
             idle_readers_.push_back(std::move(db));
         }
     }
@@ -1148,6 +1246,10 @@ class sqlite_store final : public store {
     // checkpoints the WAL and removes it.
     std::mutex pool_mutex_;
     std::vector<std::unique_ptr<sqlite::database>> idle_readers_;
+    // How readers open the file: read_write normally, as the writer was opened while the store
+    // cannot be written (open_for_reading).
+    std::atomic<sqlite::open_mode> reader_mode_{sqlite::open_mode::read_write};
+    write_health_tracker health_;
     page_ends page_ends_;  // where list pages ended, for list_runs
 };
 
