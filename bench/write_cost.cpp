@@ -4,17 +4,21 @@
 // unchanged 50-run list page R times with put_runs, as a list refresh every few seconds does.
 //
 //   runmirror_write_cost --db PATH [--runs 10000] [--refreshes 100] [--seed 1] [--shuffle]
+//                        [--per-transaction N]
 //
 // PATH must not exist. --shuffle stores the runs in random created_at order (misses by id
 // across an old history) instead of oldest first (new runs as they are created).
+// --per-transaction N stores N runs per put_runs call (one transaction) instead of one
+// put_run each: what grouping the writes of several misses into one commit would save.
 //
 // Bytes are counted where SQLite hands them to the file system: a VFS wrapped around the default
 // one (tests/unit/support/shim_vfs.hpp) adds up every xWrite to the database file and to its
 // WAL, checkpoints included. /proc/self/io is no help here: tmpfs and overlayfs do not account
 // write_bytes. Prints one "key value" line per figure:
 //   runs, json_bytes_per_run, stored_body_bytes_per_run (the LZ4 frame, as kept),
-//   wal_bytes_per_run, db_bytes_per_run, written_per_run, ratio (written / stored body),
-//   wal_max_bytes (the largest the WAL file grew), wal_bytes_at_end, db_file_bytes,
+//   wal_bytes_per_run, db_bytes_per_run, put_run_wal_bytes_p50/p99 (WAL bytes during one
+//   put_run call, or put_runs with --per-transaction), written_per_run, ratio (written / stored
+//   body), wal_max_bytes (the largest the WAL file grew), wal_bytes_at_end, db_file_bytes,
 //   close_bytes (the final checkpoint when the store closes), seconds, runs_per_second,
 //   refresh_bytes_per_page (one put_runs of 50 unchanged runs).
 
@@ -48,12 +52,13 @@ struct options {
     std::int64_t refreshes = 100;
     std::uint64_t seed = 1;
     bool shuffle = false;
+    std::size_t per_transaction = 1;
 };
 
 int usage(int code) {
     (code ? std::cerr : std::cout)
         << "usage: runmirror_write_cost --db PATH [--runs 10000] [--refreshes 100] [--seed 1]"
-           " [--shuffle]\n";
+           " [--shuffle] [--per-transaction N]\n";
     return code;
 }
 
@@ -85,16 +90,37 @@ int run(const options& o) {
     const std::uint64_t wal0 = vfs.wal_bytes, db0 = vfs.db_bytes;
     std::uint64_t json_bytes = 0, stored_bytes = 0;
     std::chrono::steady_clock::duration spent{};
-    for (std::int64_t i : order) {
-        const generated g = make_run(i, o.seed, agents, projects);
-        auto [fields, err] = parse_run(g.body);
-        if (err || fields.id.empty()) throw std::runtime_error("generated run does not parse");
-        json_bytes += g.body.size();
-        stored_bytes += pack_body(g.body).bytes.size();
+    // WAL bytes written during each put_run call: the request path's own share (background
+    // indexing and checkpoints land between calls or inside whichever call triggers them).
+    std::vector<std::uint64_t> per_call_wal;
+    std::vector<generated> group;
+    std::vector<std::pair<run_fields, std::string_view>> batch;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        group.push_back(make_run(order[k], o.seed, agents, projects));
+        if (group.size() < o.per_transaction && k + 1 < order.size()) continue;
+        batch.clear();
+        for (const generated& g : group) {
+            auto [fields, err] = parse_run(g.body);
+            if (err || fields.id.empty()) throw std::runtime_error("generated run does not parse");
+            json_bytes += g.body.size();
+            stored_bytes += pack_body(g.body).bytes.size();
+            batch.emplace_back(std::move(fields), g.body);
+        }
         const auto started = std::chrono::steady_clock::now();
-        s->put_run(fields, g.body, clock_type::now());
+        const std::uint64_t wal_before = vfs.wal_bytes;
+        if (batch.size() == 1) {
+            s->put_run(batch[0].first, batch[0].second, clock_type::now());
+        } else {
+            s->put_runs(batch, clock_type::now());
+        }
         spent += std::chrono::steady_clock::now() - started;
+        per_call_wal.push_back(vfs.wal_bytes - wal_before);
+        group.clear();
     }
+    std::sort(per_call_wal.begin(), per_call_wal.end());
+    auto percentile = [&](double p) {
+        return per_call_wal[static_cast<std::size_t>(p * (per_call_wal.size() - 1))];
+    };
     const std::uint64_t wal = vfs.wal_bytes - wal0, db = vfs.db_bytes - db0;
     const std::uint64_t wal_at_end = file_size(o.db + "-wal");
 
@@ -121,6 +147,8 @@ int run(const options& o) {
     std::printf("stored_body_bytes_per_run %.0f\n", stored_bytes / n);
     std::printf("wal_bytes_per_run %.0f\n", wal / n);
     std::printf("db_bytes_per_run %.0f\n", db / n);
+    std::printf("put_run_wal_bytes_p50 %llu\n", static_cast<unsigned long long>(percentile(0.5)));
+    std::printf("put_run_wal_bytes_p99 %llu\n", static_cast<unsigned long long>(percentile(0.99)));
     std::printf("written_per_run %.0f\n", (wal + db) / n);
     std::printf("ratio %.2f\n", static_cast<double>(wal + db) / static_cast<double>(stored_bytes));
     std::printf("wal_max_bytes %llu\n", static_cast<unsigned long long>(vfs.wal_high_water.load()));
@@ -158,6 +186,8 @@ int main(int argc, char** argv) {
                 o.refreshes = std::stoll(value);
             else if (arg == "--seed")
                 o.seed = std::stoull(value);
+            else if (arg == "--per-transaction")
+                o.per_transaction = std::max<std::size_t>(1, std::stoul(value));
             else
                 return usage(2);
         } catch (const std::exception&) {

@@ -1,9 +1,11 @@
+-- Cheaper writes of runs (bench/write_cost.cpp measures them).
+--
 -- The full-text index (run_search, schema/004) is brought up to date in batches rather than in
--- each write of a run: indexing one run touched about six pages of the FTS5 tables (a new
--- segment, the structure and averages records, %_idx, %_docsize), the largest share of what a
--- stored run cost the disk. A stored run now only joins the runs table; src/store/
--- sqlite_store.cpp indexes every run past |indexed_through| shortly after (a background
--- batch), and always before a search is answered, so a search never misses a stored run.
+-- each write of a run: indexing one run touched about five pages of the FTS5 tables (a new
+-- segment, the structure and averages records, %_idx, %_docsize), a quarter of what a stored
+-- run cost the disk. A stored run now only joins the runs table; src/store/sqlite_store.cpp
+-- indexes every run past |indexed_through| about a second later (a background batch), and
+-- always before a search is answered, so a search never misses a stored run.
 --
 -- |indexed_through|: every run with seq <= it that is stored and not deleted is in run_search;
 -- none with a larger seq is. seq only grows (AUTOINCREMENT), so new runs are always past it.
