@@ -153,8 +153,12 @@ class store {
 
 struct store_options;
 // Opens (creating if needed) the SQLite store at |path| (":memory:" for tests), in WAL mode,
-// applying pending migrations from the built-in schema. Throws store_error with a message
-// naming the path when the file cannot be opened or migrated.
+// applying pending migrations from the built-in schema. A store that exists but cannot be
+// written (read-only file or directory, a file system full or failing) opens for reading, with
+// write_health() not writable from the start; each later write first tries to reopen it for
+// writing, so a chmod or remount needs no restart. Throws store_error with a one-line message
+// naming the path when the file cannot be opened at all, created, or migrated (a read-only
+// store with migrations pending).
 std::unique_ptr<store> open_sqlite_store(const std::string& path);
 
 }  // namespace runmirror

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <cstdio>
 #include <exception>
 
 namespace runmirror::sqlite {
@@ -13,10 +14,62 @@ void database::closer::operator()(sqlite3* db) const noexcept {
     sqlite3_close_v2(db);
 }
 
-database::database(const std::string& path, int busy_timeout_ms) : path_(path) {
+static_assert(readonly_code == SQLITE_READONLY);
+
+bool is_storage_fault(int code) noexcept {
+    switch (code & 0xff) {  // the primary code
+        case SQLITE_FULL:
+        case SQLITE_IOERR:
+        case SQLITE_READONLY:
+        case SQLITE_CANTOPEN:
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+        case SQLITE_PERM:
+        case SQLITE_NOMEM:
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+        case SQLITE_NOLFS:
+        case SQLITE_PROTOCOL: return true;
+        default: return false;
+    }
+}
+
+namespace {
+
+// |path| as an SQLite URI with |query|: the characters a URI gives a meaning to are escaped.
+std::string file_uri(const std::string& path, const char* query) {
+    std::string uri = "file:";
+    for (unsigned char c : path) {
+        if (c == '%' || c == '?' || c == '#' || c < 0x21 || c >= 0x7f) {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "%%%02X", c);
+            uri += buf;
+        } else {
+            uri += static_cast<char>(c);
+        }
+    }
+    return uri + "?" + query;
+}
+
+}  // namespace
+
+database::database(const std::string& path, int busy_timeout_ms, open_mode mode)
+    : path_(path), mode_(mode) {
     sqlite3* raw = nullptr;
-    int rc =
-        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    int rc = SQLITE_OK;
+    switch (mode) {
+        case open_mode::read_write:
+            rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                 nullptr);
+            break;
+        case open_mode::read_only:
+            rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+            break;
+        case open_mode::immutable:
+            rc = sqlite3_open_v2(file_uri(path, "immutable=1").c_str(), &raw,
+                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+            break;
+    }
     // SQLite hands back a handle even on failure; it carries the message and must be closed.
     db_.reset(raw);
     if (rc != SQLITE_OK) {
@@ -40,7 +93,7 @@ void database::fail(int rc, std::string_view operation) const {
     message += ": ";
     message += db_ ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc);
     message += " (code " + std::to_string(rc) + ", file '" + path_ + "')";
-    throw store_error(message);
+    throw sqlite_error(message, rc);
 }
 
 void database::exec(std::string_view sql) {
@@ -111,6 +164,10 @@ void database::define_function(const std::string& name, unary_function fn) {
 
 bool database::autocommit() const noexcept {
     return sqlite3_get_autocommit(db_.get()) != 0;
+}
+
+bool database::read_only() const noexcept {
+    return sqlite3_db_readonly(db_.get(), "main") == 1;
 }
 
 // --- statement ------------------------------------------------------------------------------

@@ -23,6 +23,33 @@ namespace runmirror::sqlite {
 
 class statement;
 
+// A store_error raised by SQLite itself, with its (extended) result code, so that a caller can
+// tell a storage fault (disk full, EIO, read-only file) from a mistake in the SQL.
+class sqlite_error : public store_error {
+  public:
+    sqlite_error(const std::string& message, int code) : store_error(message), code_(code) {}
+    int code() const noexcept { return code_; }
+
+  private:
+    int code_;
+};
+
+// True for result codes that mean the database could not be written or read as storage
+// (disk full, I/O error, read-only file or directory, locked by another process, ...), as
+// opposed to a constraint or an SQL error, which retrying the same write would repeat.
+bool is_storage_fault(int code) noexcept;
+// SQLITE_READONLY, for a sqlite_error raised outside SQLite (sqlite_db.cpp checks the value).
+inline constexpr int readonly_code = 8;
+
+// How a connection opens its file.
+enum class open_mode {
+    read_write,  // creating the file if missing (SQLite may still fall back to read-only)
+    read_only,   // the file must exist; -wal and -shm are used as usual
+    // Read-only and assuming nobody else writes the file: reads without the -shm file, which
+    // is what a WAL database in a read-only directory needs when no -shm was left behind.
+    immutable,
+};
+
 // One value handed to or returned by an application-defined SQL function (define_function).
 struct value {
     enum class kind { null, text, blob };
@@ -43,7 +70,8 @@ class database {
   public:
     // Opens (creating if missing) the database at |path|; ":memory:" for a private in-memory
     // database. Sets a busy timeout so a writer in another process makes us wait, not fail.
-    explicit database(const std::string& path, int busy_timeout_ms = 5000);
+    explicit database(const std::string& path, int busy_timeout_ms = 5000,
+                      open_mode mode = open_mode::read_write);
     ~database();
     database(const database&) = delete;
     database& operator=(const database&) = delete;
@@ -62,9 +90,13 @@ class database {
     std::int64_t changes() const;
     // False while a transaction is open.
     bool autocommit() const noexcept;
+    // True when the main database can only be read: opened so, or SQLite fell back to
+    // read-only because the file is not writable.
+    bool read_only() const noexcept;
+    open_mode mode() const noexcept { return mode_; }
     const std::string& path() const { return path_; }
 
-    // Throws store_error for |rc| (a failed SQLite result code) during |operation|.
+    // Throws sqlite_error for |rc| (a failed SQLite result code) during |operation|.
     [[noreturn]] void fail(int rc, std::string_view operation) const;
     sqlite3* handle() const { return db_.get(); }
 
@@ -73,6 +105,7 @@ class database {
         void operator()(sqlite3* db) const noexcept;
     };
     std::string path_;
+    open_mode mode_;
     std::unique_ptr<sqlite3, closer> db_;
     // Declared after db_ so statements are finalised before the connection closes.
     std::unordered_map<std::string, std::unique_ptr<statement>> cache_;

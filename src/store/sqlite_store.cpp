@@ -6,17 +6,23 @@
 // only inside its one connection, so there everything goes through the writer and its mutex.
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
@@ -24,6 +30,7 @@
 #include "store/migrations.hpp"
 #include "store/page_ends.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/write_health.hpp"
 
 namespace runmirror {
 namespace {
@@ -31,9 +38,24 @@ namespace {
 // Idle reader connections kept open; a burst beyond this opens and closes extra ones.
 constexpr std::size_t max_idle_readers = 4;
 
+// The search index is written in batches (schema/006): at most this many runs a transaction,
+// and |index_delay| after a write, so that the misses of that time share one batch. A search
+// does not wait for it (it indexes what is pending first).
+constexpr std::size_t index_batch = 100;
+constexpr std::chrono::milliseconds index_delay{1000};
+
+// SQLite checkpoints once the WAL holds 1,000 pages (its default: 4 MiB of 4 KiB pages) and
+// then starts it over, but the file stays as large as it ever grew (a batch of search indexing
+// or a long reader can push it past that); it is cut back to this size at each restart.
+constexpr int wal_size_limit = 4 << 20;
+
+// fetched_at: a refresh that brought the same bytes is recorded in run_refreshed (schema/006).
+#define RUN_FETCHED_AT \
+    "coalesce((SELECT f.fetched_at FROM run_refreshed AS f WHERE f.seq = runs.seq), fetched_at)"
+
 #define RUN_COLUMNS                                                                   \
     "id, body, project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
-    "created_at, updated_at, fetched_at, deleted_at"
+    "created_at, updated_at, " RUN_FETCHED_AT ", deleted_at"
 
 // Bodies are kept packed (store/body_codec): a BLOB is an LZ4 frame (zstd in older rows), TEXT
 // the body itself.
@@ -117,7 +139,7 @@ void bind_list_filters(sqlite::statement& s, const run_query& q) {
 // read_run's columns with an empty body, for listings that do not show it.
 #define RUN_COLUMNS_NO_BODY                                                         \
     "id, '', project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
-    "created_at, updated_at, fetched_at, deleted_at"
+    "created_at, updated_at, " RUN_FETCHED_AT ", deleted_at"
 
 // A browse bound on created_at in the upstream's own text form, "2025-01-15T08:00:00" plus
 // ".123456" when there is a fraction (trailing zeros dropped), so that comparing texts compares
@@ -281,11 +303,14 @@ struct current_run {
     bool deleted = false;
     bool has_body = false;
     packed_body body;
-    std::string file_name;
+    run_fields fields;  // id and the columns kept beside the body
 };
 
 std::optional<current_run> find_current(sqlite::database& db, std::string_view id) {
-    sqlite::statement_use s(db, "SELECT seq, deleted_at, body, file_name FROM runs WHERE id = ?1");
+    sqlite::statement_use s(db,
+                            "SELECT seq, deleted_at, body, file_name, project_id,"
+                            " extraction_agent_id, job_id, file_id, status, created_at, updated_at"
+                            " FROM runs WHERE id = ?1");
     s->bind_text(1, id);
     if (!s->step()) return std::nullopt;
     current_run run;
@@ -294,9 +319,36 @@ std::optional<current_run> find_current(sqlite::database& db, std::string_view i
     run.has_body = !s->column_is_null(2);
     run.body.compressed = s->column_is_blob(2);
     run.body.bytes = std::string(s->column_view(2));
-    run.file_name = s->column_text(3);
+    run.fields.id = std::string(id);
+    run.fields.file_name = s->column_text(3);
+    run.fields.project_id = s->column_text(4);
+    run.fields.extraction_agent_id = s->column_text(5);
+    run.fields.job_id = s->column_text(6);
+    run.fields.file_id = s->column_text(7);
+    run.fields.status = s->column_text(8);
+    run.fields.created_at = s->column_text(9);
+    run.fields.updated_at = s->column_text(10);
     return run;
 }
+
+bool same_columns(const run_fields& a, const run_fields& b) {
+    return a.id == b.id && a.project_id == b.project_id &&
+           a.extraction_agent_id == b.extraction_agent_id && a.job_id == b.job_id &&
+           a.file_id == b.file_id && a.file_name == b.file_name && a.status == b.status &&
+           a.created_at == b.created_at && a.updated_at == b.updated_at;
+}
+
+// The search index holds every stored, not deleted run with seq at or below this, and no other
+// (schema/006_deferred_search.sql).
+std::int64_t search_indexed_through(sqlite::database& db) {
+    sqlite::statement_use s(db, "SELECT indexed_through FROM run_search_state");
+    return s->step() ? s->column_int64(0) : 0;
+}
+
+// Indexes up to |limit| runs past the watermark, in seq order, and moves it past them; the
+// caller's write transaction makes both one step. Returns how many runs it looked at: fewer
+// than |limit| means the index has caught up.
+std::size_t index_pending_runs(sqlite::database& db, std::size_t limit);
 
 // The search index (run_search, schema/004) is contentless: it is told a document's text when
 // the document is added and again, identical, when it is removed. Both come from here, computed
@@ -318,25 +370,74 @@ void search_index_write(sqlite::database& db, bool add, std::int64_t seq,
     s->run();
 }
 
-// Removes a stored, not deleted run from the search index.
+// Removes a stored, not deleted run from the search index, if it is there.
 void unindex(sqlite::database& db, const current_run& run) {
-    if (run.deleted || !run.has_body) return;  // never indexed
-    search_index_write(db, false, run.seq, run.file_name,
+    if (run.deleted || !run.has_body) return;          // never indexed
+    if (run.seq > search_indexed_through(db)) return;  // not indexed yet
+    search_index_write(db, false, run.seq, run.fields.file_name,
                        unpack_body(run.body.bytes, run.body.compressed));
+}
+
+std::size_t index_pending_runs(sqlite::database& db, std::size_t limit) {
+    const std::int64_t through = search_indexed_through(db);
+    struct pending {
+        std::int64_t seq;
+        std::string file_name;
+        std::string body;  // empty: deleted or bodiless, nothing to index
+    };
+    std::vector<pending> runs;
+    {
+        sqlite::statement_use s(
+            db,
+            "SELECT seq, file_name, body, deleted_at IS NULL AND body IS NOT NULL"
+            " FROM runs WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+        s->bind_int64(1, through);
+        s->bind_int64(2, static_cast<std::int64_t>(limit));
+        while (s->step()) {
+            pending run{s->column_int64(0), s->column_text(1), {}};
+            if (s->column_int64(3) == 1) run.body = read_body(*s, 2);
+            runs.push_back(std::move(run));
+        }
+    }
+    if (runs.empty()) return 0;
+    for (const pending& run : runs) {
+        if (!run.body.empty()) search_index_write(db, true, run.seq, run.file_name, run.body);
+    }
+    sqlite::statement_use s(db, "UPDATE run_search_state SET indexed_through = ?1");
+    s->bind_int64(1, runs.back().seq);
+    s->run();
+    return runs.size();
 }
 
 class sqlite_store final : public store {
   public:
-    explicit sqlite_store(const std::string& path) : path_(path), in_memory_(path == ":memory:") {
-        writer_ = std::make_unique<sqlite::database>(path);
-        configure_writer();
-        writer_->define_function("runmirror_pack_body", sql_pack_body);
-        writer_->define_function("runmirror_search_data", sql_search_data);
-        apply_migrations(*writer_, embedded_migrations());
+    explicit sqlite_store(const std::string& path)
+        : path_(path), in_memory_(path == ":memory:"), health_(path) {
+        try {
+            writer_ = open_writer();
+        } catch (const sqlite::sqlite_error& e) {
+            // A store that cannot be written (read-only file or directory, full disk during a
+            // migration) may still be read: offline browsing and hits need nothing else.
+            if (in_memory_ || !sqlite::is_storage_fault(e.code())) throw;
+            open_for_reading(e.what());
+        }
+    }
+
+    ~sqlite_store() override {
+        maintenance_.request_stop();
+        if (maintenance_.joinable()) maintenance_.join();
+        // What the indexer had not reached yet, so a short-lived process (runmirror mirror)
+        // leaves a store whose index is complete. Failing here loses nothing: the next store
+        // opened on the file, or the next search, indexes them.
+        try {
+            if (health_.snapshot().writable) index_all_pending();
+        } catch (const std::exception&) {
+        }
     }
 
     void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
         write([&](sqlite::database& db) { insert_run(db, fields, body, fetched_at); });
+        wake_indexer();
     }
 
     void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
@@ -349,6 +450,7 @@ class sqlite_store final : public store {
                 insert_run(db, fields, body, fetched_at);
             }
         });
+        wake_indexer();
     }
 
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {
@@ -489,6 +591,8 @@ class sqlite_store final : public store {
             if (match && match->empty()) return {};
         }
         if (query.limit == 0) return {};
+        // A search sees every stored run, indexed in a batch or not yet.
+        if (match) catch_up_search();
 
         // Filters are spliced in, as for list_runs, so the planner can walk the partial index
         // that fits (runs_browse*, schema/003_browse.sql), all in browse order, and stop after
@@ -889,6 +993,8 @@ class sqlite_store final : public store {
         return read([](sqlite::database& db) { return runmirror::schema_version(db); });
     }
 
+    store_write_health write_health() override { return health_.snapshot(); }
+
     std::int64_t external_change_count() override {
         // data_version on the writer counts commits by every other connection; the readers
         // never write, so those are other processes'.
@@ -899,23 +1005,106 @@ class sqlite_store final : public store {
     }
 
   private:
-    void configure_writer() {
-        // A new file gets 16 KiB pages, not SQLite's 4 KiB: a compressed run's row is about
-        // 2 KiB, and a 4 KiB page then often holds one row and a gap (at 100,000 generated
-        // runs: 4 KiB pages 1.06x the raw JSON, 8 KiB 0.88x, 16 KiB 0.82x; a lookup by id
-        // costs the same within 1 us). Only an empty database can still choose (the size is
-        // fixed once WAL is on); an existing one keeps its own.
+    // The writer connection, configured and migrated. Throws sqlite_error (SQLITE_READONLY)
+    // when SQLite could only open the file read-only, rather than a connection every write on
+    // which would fail.
+    std::unique_ptr<sqlite::database> open_writer() {
+        auto db = std::make_unique<sqlite::database>(path_);
+        if (db->read_only()) {
+            throw sqlite::sqlite_error("the database file is read-only", sqlite::readonly_code);
+        }
+        configure_writer(*db);
+        db->define_function("runmirror_pack_body", sql_pack_body);
+        db->define_function("runmirror_search_data", sql_search_data);
+        apply_migrations(*db, embedded_migrations());
+        return db;
+    }
+
+    // Opens the store for reading only, because writing it failed with |why|. Throws
+    // store_error (one line: path and reason) when even that is not possible or would not do.
+    void open_for_reading(const std::string& why) {
+        std::unique_ptr<sqlite::database> db;
+        int version = 0;
+        bool empty = true;
+        // read_only first: it shares the -shm, so writes by another process stay visible. In a
+        // read-only directory without a -shm file, only an immutable open can read a WAL
+        // database, and there nobody can be writing it (a writer would need that directory).
+        for (sqlite::open_mode mode :
+             {sqlite::open_mode::read_only, sqlite::open_mode::immutable}) {
+            try {
+                db = std::make_unique<sqlite::database>(path_, 5000, mode);
+                version = runmirror::schema_version(*db);
+                sqlite::statement_use pages(*db, "PRAGMA page_count");
+                empty = !pages->step() || pages->column_int64(0) == 0;
+                break;
+            } catch (const sqlite::sqlite_error& e) {
+                db.reset();
+                if (mode == sqlite::open_mode::immutable) {
+                    throw store_error("store '" + path_ +
+                                      "' cannot be opened, not even for reading: " + e.what() +
+                                      " (writing failed: " + why + ")");
+                }
+            }
+        }
+        const auto migrations = embedded_migrations();
+        const int known = migrations.empty() ? 0 : migrations.back().version;
+        if (empty) {
+            throw store_error("store '" + path_ + "' cannot be created: " + why);
+        }
+        if (version > known) {
+            throw store_error("store '" + path_ + "' has schema version " +
+                              std::to_string(version) + ", newer than this runmirror knows (" +
+                              std::to_string(known) + "); refusing to open it");
+        }
+        if (version < known) {
+            throw store_error("store '" + path_ + "' needs its schema upgraded (version " +
+                              std::to_string(version) + " to " + std::to_string(known) +
+                              ") but cannot be written: " + why);
+        }
+        writer_ = std::move(db);
+        reader_mode_.store(writer_->mode());
+        health_.start_unwritable(why, clock_type::now());
+    }
+
+    // Called before every write while the store is open for reading only: the fault may be
+    // gone (a chmod, a remount), and a write needs a read-write connection to find out.
+    // Throws sqlite_error when the store still cannot be written.
+    void reopen_for_writing() {
+        std::unique_ptr<sqlite::database> db;
+        try {
+            db = open_writer();
+        } catch (const sqlite::sqlite_error& e) {
+            throw sqlite::sqlite_error("store '" + path_ + "' is still not writable: " + e.what(),
+                                       e.code());
+        }
+        writer_ = std::move(db);
+        // Readers opened read-only (or immutable, blind to writes) are replaced as they come
+        // back (give_back compares modes).
+        reader_mode_.store(sqlite::open_mode::read_write);
+        std::lock_guard lock(pool_mutex_);
+        idle_readers_.clear();
+    }
+
+    void configure_writer(sqlite::database& db) {
+        // A new file gets 4 KiB pages. Every commit writes each page it changed to the WAL
+        // whole, and storing one run changes a dozen b-trees (the run, its id, job and six
+        // browse indexes, counts): with 16 KiB pages a 2.5 KiB run cost 250 KiB of WAL, with
+        // 4 KiB 60-90 KiB (bench/write_cost.cpp). The price is space: a compressed run's row
+        // is about 2.5 KiB, so a 4 KiB page often holds one row and a gap (10,000 generated
+        // runs: 62 MB against 52 MB with 16 KiB pages). Only an empty database can still
+        // choose (the size is fixed once WAL is on); an existing one keeps its own, since
+        // changing it means rewriting every page (VACUUM).
         bool empty = false;
         {
-            sqlite::statement_use s(*writer_, "PRAGMA page_count");
+            sqlite::statement_use s(db, "PRAGMA page_count");
             empty = s->step() && s->column_int64(0) == 0;
         }  // reset: a statement still open would keep the page size from changing
-        if (empty) writer_->exec("PRAGMA page_size = 16384");
+        if (empty) db.exec("PRAGMA page_size = 4096");
         // journal_mode answers with the mode in force; anything but "wal" means readers would
         // block behind the writer, which the rest of the daemon does not expect.
         std::string mode;
         {
-            sqlite::statement_use s(*writer_, "PRAGMA journal_mode = WAL");
+            sqlite::statement_use s(db, "PRAGMA journal_mode = WAL");
             mode = s->step() ? s->column_text(0) : "";
         }
         if (!in_memory_ && mode != "wal") {
@@ -923,9 +1112,10 @@ class sqlite_store final : public store {
                               "')");
         }
         // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts.
-        writer_->exec("PRAGMA synchronous = NORMAL");
-        writer_->exec("PRAGMA foreign_keys = ON");
-        writer_->exec("PRAGMA cache_size = -1024");
+        db.exec("PRAGMA synchronous = NORMAL");
+        db.exec("PRAGMA foreign_keys = ON");
+        db.exec("PRAGMA cache_size = -1024");
+        db.exec("PRAGMA journal_size_limit = " + std::to_string(wal_size_limit));
     }
 
     static void insert_run(sqlite::database& db, const run_fields& f, std::string_view body,
@@ -938,12 +1128,34 @@ class sqlite_store final : public store {
         // had when it was deleted.
         if (old && old->deleted) return;
         const packed_body packed = pack_body(body);
-        // A refresh that brought the same bytes (the common case for a final run) changes
-        // nothing searchable and skips the reindexing.
-        const bool reindex = !old || !old->has_body || old->file_name != f.file_name ||
-                             old->body.compressed != packed.compressed ||
-                             old->body.bytes != packed.bytes;
-        if (old && reindex) unindex(db, *old);
+        const bool same_body = old && old->has_body && old->body.compressed == packed.compressed &&
+                               old->body.bytes == packed.bytes;
+        if (same_body && same_columns(old->fields, f)) {
+            // A refresh that brought the same bytes (a final run, or a list page re-fetched
+            // while nothing changed): only when it was fetched is new, and that goes to the
+            // narrow run_refreshed, not the run's row, whose page (and every index) it would
+            // rewrite.
+            sqlite::statement_use s(db,
+                                    "INSERT INTO run_refreshed (seq, fetched_at) VALUES (?1, ?2)"
+                                    " ON CONFLICT (seq) DO UPDATE SET fetched_at = ?2");
+            s->bind_int64(1, old->seq);
+            s->bind_int64(2, to_unix_ms(fetched_at));
+            s->run();
+            return;
+        }
+        if (old) {
+            // The row takes the new fetched_at itself. Usually there is nothing to delete,
+            // which writes nothing.
+            sqlite::statement_use s(db, "DELETE FROM run_refreshed WHERE seq = ?1");
+            s->bind_int64(1, old->seq);
+            s->run();
+        }
+        // A new run, or one not indexed yet, is indexed later in a batch
+        // (index_pending_runs); an indexed one whose searchable text may have changed is
+        // reindexed here, so the index never holds text the run no longer has.
+        const bool reindex = old && old->seq <= search_indexed_through(db) &&
+                             (!same_body || old->fields.file_name != f.file_name);
+        if (reindex) unindex(db, *old);
         sqlite::statement_use s(
             db, old ? "UPDATE runs SET body = ?2, project_id = ?3,"
                       " extraction_agent_id = ?4, job_id = ?5, file_id = ?6, file_name = ?7,"
@@ -1093,13 +1305,81 @@ class sqlite_store final : public store {
         return changed;
     }
 
+    // --- the search index, kept up to date off the write path (schema/006) ---------------
+
+    void wake_indexer() {
+        {
+            std::lock_guard lock(maintenance_mutex_);
+            if (index_at_) return;  // already due: this write joins that batch
+            index_at_ = std::chrono::steady_clock::now() + index_delay;
+        }
+        maintenance_cv_.notify_one();
+    }
+
+    // Indexes every run past the watermark, in batches of their own transactions, so a write
+    // waiting for the writer lock waits for one batch at most.
+    void index_all_pending() {
+        for (;;) {
+            std::size_t looked_at = 0;
+            write([&](sqlite::database& db) { looked_at = index_pending_runs(db, index_batch); });
+            if (looked_at < index_batch) return;
+        }
+    }
+
+    // Before a search: index what is pending (written by this process or another one).
+    void catch_up_search() {
+        const bool behind = read([](sqlite::database& db) {
+            sqlite::statement_use s(db,
+                                    "SELECT EXISTS (SELECT 1 FROM runs WHERE seq >"
+                                    " (SELECT indexed_through FROM run_search_state))");
+            return s->step() && s->column_int64(0) == 1;
+        });
+        // A store that cannot be written searches what is indexed.
+        if (!behind || !health_.snapshot().writable) return;
+        try {
+            index_all_pending();
+        } catch (const store_error& e) {
+            spdlog::debug("store '{}': indexing for a search failed: {}", path_, e.what());
+        }
+    }
+
+    // The maintenance thread: indexes for search |index_delay| after a write (wake_indexer),
+    // so that the writes of that time share one batch.
+    void run_maintenance(std::stop_token stop) {
+        std::unique_lock lock(maintenance_mutex_);
+        while (maintenance_cv_.wait(lock, stop, [&] { return index_at_.has_value(); })) {
+            if (maintenance_cv_.wait_until(lock, stop, *index_at_, [] { return false; }) ||
+                stop.stop_requested()) {
+                return;
+            }
+            index_at_.reset();
+            lock.unlock();
+            try {
+                if (health_.snapshot().writable) index_all_pending();
+            } catch (const std::exception& e) {
+                spdlog::debug("store '{}': indexing for search failed: {}", path_, e.what());
+            }
+            lock.lock();
+        }
+    }
+
     // Runs |fn(db)| in one write transaction on the writer connection.
+    // A storage fault (see sqlite::is_storage_fault) is recorded in write_health and thrown on.
     template <class Fn>
     void write(Fn&& fn) {
         std::lock_guard lock(writer_mutex_);
-        sqlite::transaction tx(*writer_);
-        fn(*writer_);
-        tx.commit();
+        try {
+            if (writer_->mode() != sqlite::open_mode::read_write) reopen_for_writing();
+            sqlite::transaction tx(*writer_);
+            fn(*writer_);
+            tx.commit();
+        } catch (const sqlite::sqlite_error& e) {
+            // The transaction has rolled back: what was committed before is untouched.
+            if (sqlite::is_storage_fault(e.code()))
+                health_.write_failed(e.what(), clock_type::now());
+            throw;
+        }
+        health_.write_committed();
     }
 
     // Runs |fn(db)| on a connection of its own (the writer, for ":memory:").
@@ -1125,7 +1405,7 @@ class sqlite_store final : public store {
                 return db;
             }
         }
-        auto db = std::make_unique<sqlite::database>(path_);
+        auto db = std::make_unique<sqlite::database>(path_, 5000, reader_mode_.load());
         db->exec("PRAGMA query_only = ON");
         // Each reader keeps its own page cache (2 MB by default), a copy of what the kernel's
         // page cache holds anyway; hot answers are kept in the daemon's memory cache.
@@ -1135,7 +1415,7 @@ class sqlite_store final : public store {
 
     void give_back(std::unique_ptr<sqlite::database> db) {
         std::lock_guard lock(pool_mutex_);
-        if (idle_readers_.size() < max_idle_readers) {
+        if (idle_readers_.size() < max_idle_readers && db->mode() == reader_mode_.load()) {
             idle_readers_.push_back(std::move(db));
         }
     }
@@ -1148,6 +1428,16 @@ class sqlite_store final : public store {
     // checkpoints the WAL and removes it.
     std::mutex pool_mutex_;
     std::vector<std::unique_ptr<sqlite::database>> idle_readers_;
+    // How readers open the file: read_write normally, as the writer was opened while the store
+    // cannot be written (open_for_reading).
+    std::atomic<sqlite::open_mode> reader_mode_{sqlite::open_mode::read_write};
+    write_health_tracker health_;
+    // The maintenance thread (run_maintenance) and what it is asked to do; declared last, so
+    // that it starts after everything it uses exists.
+    std::mutex maintenance_mutex_;
+    std::condition_variable_any maintenance_cv_;
+    std::optional<std::chrono::steady_clock::time_point> index_at_;  // when to index next
+    std::jthread maintenance_{[this](std::stop_token stop) { run_maintenance(std::move(stop)); }};
     page_ends page_ends_;  // where list pages ended, for list_runs
 };
 

@@ -532,7 +532,7 @@ TEST_CASE("store scale file: migration 004 upgrades a version-3 store without lo
     db.exec("INSERT INTO run_search (run_search) VALUES ('integrity-check')");
 }
 
-TEST_CASE("store scale file: a new store has 16 KiB pages, an existing one keeps its own") {
+TEST_CASE("store scale file: a new store has 4 KiB pages, an existing one keeps its own") {
     temp_dir dir;
     auto page_size = [](const std::string& path) {
         sqlite::database db(path);
@@ -541,13 +541,13 @@ TEST_CASE("store scale file: a new store has 16 KiB pages, an existing one keeps
         return s.column_int64(0);
     };
     open_sqlite_store(dir.file("new.db"));
-    CHECK(page_size(dir.file("new.db")) == 16384);
+    CHECK(page_size(dir.file("new.db")) == 4096);
     {
         sqlite::database db(dir.file("old.db"));
-        db.exec("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL");
+        db.exec("PRAGMA page_size = 16384; PRAGMA journal_mode = WAL");
         apply_migrations(db, embedded_migrations().first(1));
     }
     open_sqlite_store(dir.file("old.db"))
         ->put_run(fields_of(tricky_body("r", "w")), tricky_body("r", "w"), fetched);
-    CHECK(page_size(dir.file("old.db")) == 4096);
+    CHECK(page_size(dir.file("old.db")) == 16384);
 }

@@ -1,0 +1,204 @@
+// runmirror_write_cost: what storing a run costs the disk. Stores N distinct generated runs
+// (bench/run_gen.hpp, ~4.7 KB of JSON each) one put_run at a time, one transaction each, as the
+// daemon does on a miss, into a new store through the real store code; then re-stores an
+// unchanged 50-run list page R times with put_runs, as a list refresh every few seconds does.
+//
+//   runmirror_write_cost --db PATH [--runs 10000] [--refreshes 100] [--seed 1] [--shuffle]
+//                        [--per-transaction N]
+//
+// PATH must not exist. --shuffle stores the runs in random created_at order (misses by id
+// across an old history) instead of oldest first (new runs as they are created).
+// --per-transaction N stores N runs per put_runs call (one transaction) instead of one
+// put_run each: what grouping the writes of several misses into one commit would save.
+//
+// Bytes are counted where SQLite hands them to the file system: a VFS wrapped around the default
+// one (tests/unit/support/shim_vfs.hpp) adds up every xWrite to the database file and to its
+// WAL, checkpoints included. /proc/self/io is no help here: tmpfs and overlayfs do not account
+// write_bytes. Prints one "key value" line per figure:
+//   runs, json_bytes_per_run, stored_body_bytes_per_run (the LZ4 frame, as kept),
+//   wal_bytes_per_run, db_bytes_per_run, put_run_wal_bytes_p50/p99 (WAL bytes during one
+//   put_run call, or put_runs with --per-transaction), written_per_run, ratio (written / stored
+//   body), wal_max_bytes (the largest the WAL file grew), wal_bytes_at_end, db_file_bytes,
+//   close_bytes (the final checkpoint when the store closes), seconds, runs_per_second,
+//   refresh_bytes_per_page (one put_runs of 50 unchanged runs).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "json/run_fields.hpp"
+#include "run_gen.hpp"
+#include "runmirror/store.hpp"
+#include "shim_vfs.hpp"
+#include "store/body_codec.hpp"
+
+namespace {
+
+using namespace runmirror;
+using namespace runmirror::bench;
+
+struct options {
+    std::string db;
+    std::int64_t runs = 10'000;
+    std::int64_t refreshes = 100;
+    std::uint64_t seed = 1;
+    bool shuffle = false;
+    std::size_t per_transaction = 1;
+};
+
+int usage(int code) {
+    (code ? std::cerr : std::cout)
+        << "usage: runmirror_write_cost --db PATH [--runs 10000] [--refreshes 100] [--seed 1]"
+           " [--shuffle] [--per-transaction N]\n";
+    return code;
+}
+
+std::uint64_t file_size(const std::string& path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    return ec ? 0 : size;
+}
+
+int run(const options& o) {
+    if (std::filesystem::exists(o.db)) {
+        std::cerr << "runmirror_write_cost: " << o.db << " exists; give a new path\n";
+        return 2;
+    }
+    testing::shim_vfs vfs;  // counts from here on, the store's creation included
+    rng ids(o.seed * 7919);
+    std::vector<std::string> projects, agents;
+    for (int k = 0; k < 2; ++k)
+        projects.push_back(uuid4(ids));
+    for (int k = 0; k < 8; ++k)
+        agents.push_back(uuid4(ids));
+
+    std::vector<std::int64_t> order(static_cast<std::size_t>(o.runs));
+    // Oldest first: run i is the i-th newest.
+    std::iota(order.rbegin(), order.rend(), std::int64_t{0});
+    if (o.shuffle) std::shuffle(order.begin(), order.end(), std::mt19937_64(o.seed));
+
+    auto s = open_sqlite_store(o.db);
+    const std::uint64_t wal0 = vfs.wal_bytes, db0 = vfs.db_bytes;
+    std::uint64_t json_bytes = 0, stored_bytes = 0;
+    std::chrono::steady_clock::duration spent{};
+    // WAL bytes written during each put_run call: the request path's own share (background
+    // indexing and checkpoints land between calls or inside whichever call triggers them).
+    std::vector<std::uint64_t> per_call_wal;
+    std::vector<generated> group;
+    std::vector<std::pair<run_fields, std::string_view>> batch;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        group.push_back(make_run(order[k], o.seed, agents, projects));
+        if (group.size() < o.per_transaction && k + 1 < order.size()) continue;
+        batch.clear();
+        for (const generated& g : group) {
+            auto [fields, err] = parse_run(g.body);
+            if (err || fields.id.empty()) throw std::runtime_error("generated run does not parse");
+            json_bytes += g.body.size();
+            stored_bytes += pack_body(g.body).bytes.size();
+            batch.emplace_back(std::move(fields), g.body);
+        }
+        const auto started = std::chrono::steady_clock::now();
+        const std::uint64_t wal_before = vfs.wal_bytes;
+        if (batch.size() == 1) {
+            s->put_run(batch[0].first, batch[0].second, clock_type::now());
+        } else {
+            s->put_runs(batch, clock_type::now());
+        }
+        spent += std::chrono::steady_clock::now() - started;
+        per_call_wal.push_back(vfs.wal_bytes - wal_before);
+        group.clear();
+    }
+    std::sort(per_call_wal.begin(), per_call_wal.end());
+    auto percentile = [&](double p) {
+        return per_call_wal[static_cast<std::size_t>(p * (per_call_wal.size() - 1))];
+    };
+    const std::uint64_t wal = vfs.wal_bytes - wal0, db = vfs.db_bytes - db0;
+    const std::uint64_t wal_at_end = file_size(o.db + "-wal");
+
+    // A list page refreshed while nothing changed: the 50 newest runs of agent 0.
+    std::vector<generated> page;
+    for (std::int64_t p = 0; p < 50 && p * 8 < o.runs; ++p)
+        page.push_back(make_run(p * 8, o.seed, agents, projects));
+    std::vector<std::pair<run_fields, std::string_view>> items;
+    for (const generated& g : page)
+        items.emplace_back(parse_run(g.body).first, g.body);
+    const std::uint64_t before_refresh = vfs.wal_bytes + vfs.db_bytes;
+    for (std::int64_t r = 0; r < o.refreshes; ++r)
+        s->put_runs(items, clock_type::now());
+    const std::uint64_t refresh = vfs.wal_bytes + vfs.db_bytes - before_refresh;
+
+    const std::uint64_t before_close = vfs.wal_bytes + vfs.db_bytes;
+    s.reset();
+    const std::uint64_t close_bytes = vfs.wal_bytes + vfs.db_bytes - before_close;
+
+    const double n = static_cast<double>(o.runs);
+    const double seconds = std::chrono::duration<double>(spent).count();
+    std::printf("runs %lld\n", static_cast<long long>(o.runs));
+    std::printf("json_bytes_per_run %.0f\n", json_bytes / n);
+    std::printf("stored_body_bytes_per_run %.0f\n", stored_bytes / n);
+    std::printf("wal_bytes_per_run %.0f\n", wal / n);
+    std::printf("db_bytes_per_run %.0f\n", db / n);
+    std::printf("put_run_wal_bytes_p50 %llu\n", static_cast<unsigned long long>(percentile(0.5)));
+    std::printf("put_run_wal_bytes_p99 %llu\n", static_cast<unsigned long long>(percentile(0.99)));
+    std::printf("written_per_run %.0f\n", (wal + db) / n);
+    std::printf("ratio %.2f\n", static_cast<double>(wal + db) / static_cast<double>(stored_bytes));
+    std::printf("wal_max_bytes %llu\n", static_cast<unsigned long long>(vfs.wal_high_water.load()));
+    std::printf("wal_bytes_at_end %llu\n", static_cast<unsigned long long>(wal_at_end));
+    std::printf("db_file_bytes %llu\n", static_cast<unsigned long long>(file_size(o.db)));
+    std::printf("close_bytes %llu\n", static_cast<unsigned long long>(close_bytes));
+    std::printf("seconds %.2f\n", seconds);
+    std::printf("runs_per_second %.0f\n", n / seconds);
+    if (o.refreshes > 0) {
+        std::printf("refresh_bytes_per_page %.0f\n",
+                    static_cast<double>(refresh) / static_cast<double>(o.refreshes));
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options o;
+    for (int k = 1; k < argc; ++k) {
+        const std::string_view arg = argv[k];
+        if (arg == "-h" || arg == "--help") return usage(0);
+        if (arg == "--shuffle") {
+            o.shuffle = true;
+            continue;
+        }
+        if (k + 1 >= argc) return usage(2);
+        const std::string value = argv[++k];
+        try {
+            if (arg == "--db")
+                o.db = value;
+            else if (arg == "--runs")
+                o.runs = std::stoll(value);
+            else if (arg == "--refreshes")
+                o.refreshes = std::stoll(value);
+            else if (arg == "--seed")
+                o.seed = std::stoull(value);
+            else if (arg == "--per-transaction")
+                o.per_transaction = std::max<std::size_t>(1, std::stoul(value));
+            else
+                return usage(2);
+        } catch (const std::exception&) {
+            return usage(2);
+        }
+    }
+    if (o.db.empty() || o.runs <= 0) return usage(2);
+    try {
+        return run(o);
+    } catch (const std::exception& e) {
+        std::cerr << "runmirror_write_cost: " << e.what() << "\n";
+        return 1;
+    }
+}
