@@ -145,10 +145,12 @@ TEST_CASE("health answers any Host: a container check may use the container's na
     CHECK(status("/_runmirror/health", "runmirror:8787") == 0);
     CHECK(status("/_runmirror/health", "evil.example") == 0);
     CHECK(status("/_runmirror/health", "junk@x") == 0);
-    // Only health: neighbours and look-alikes are not exempt.
+    // Readiness, which holds no data either, is exempt too.
+    CHECK(status("/_runmirror/ready", "runmirror:8787") == 0);
+    // Only those two: neighbours and look-alikes are not exempt.
     CHECK(status("/_runmirror/healthz", "evil.example") == 421);
     CHECK(status("/_runmirror/health/x", "evil.example") == 421);
-    CHECK(status("/_runmirror/ready", "evil.example") == 421);
+    CHECK(status("/_runmirror/ready/x", "evil.example") == 421);
     // The Origin rule still applies to it.
     CHECK(status("/_runmirror/health", "127.0.0.1", "https://evil.example") == 403);
 }
