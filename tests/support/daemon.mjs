@@ -92,6 +92,10 @@ export async function startDaemon({
   if (pollIntervalMs !== undefined) args.push('--poll-interval-ms', String(pollIntervalMs));
   // Set by the test runner to cover the single-thread server (tests/CMakeLists.txt).
   if (process.env.RUNMIRROR_TEST_THREADS) args.push('--threads', process.env.RUNMIRROR_TEST_THREADS);
+  // Most tests check what happens once a stored copy is past its max age (forwarded, then
+  // stale-if-error or tombstoned); stale-while-revalidate would answer them from the store first.
+  // Tests of stale-while-revalidate itself pass the flag again (a later flag wins).
+  if (!extraArgs.includes('--stale-while-revalidate-ms')) args.push('--stale-while-revalidate-ms', '0');
   args.push(...extraArgs);
 
   const proc = spawn(RUNMIRROR_BIN, args, { env: daemonEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
