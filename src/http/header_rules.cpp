@@ -5,8 +5,6 @@
 
 namespace runmirror {
 
-namespace {
-
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
         s.remove_prefix(1);
@@ -14,6 +12,8 @@ std::string_view trim(std::string_view s) {
         s.remove_suffix(1);
     return s;
 }
+
+namespace {
 
 // Calls |fn| on each trimmed, non-empty element of a comma-separated field value.
 template <class Fn>

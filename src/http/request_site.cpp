@@ -1,5 +1,7 @@
 #include "http/request_site.hpp"
 
+#include "http/header_rules.hpp"
+
 #include <algorithm>
 
 #include <boost/url/ipv4_address.hpp>
@@ -18,14 +20,6 @@ constexpr std::string_view ui_root = "/_runmirror/ui";
 constexpr std::size_t max_host_size = 253;
 // Refusals quote what the client sent; this much is enough to recognise it.
 constexpr std::size_t max_quoted = 100;
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
 
 std::string quoted(std::string_view s) {
     if (s.size() > max_quoted) return "'" + std::string(s.substr(0, max_quoted)) + "...'";
