@@ -10,17 +10,23 @@
 
 #include "runmirror/body_file.hpp"
 #include "runmirror/clock.hpp"
+#include "runmirror/resource_kind.hpp"
 
 namespace runmirror {
 
-// Indexed fields of one ExtractRun, read from its JSON (json/run_fields).
+// Indexed fields of one resource (an ExtractRun, a v2 job), read from its JSON
+// (json/run_fields) by the members its kind names.
 struct run_fields {
+    const resource_kind* kind = &kinds::v1_run;
+    // Which representation the body is, for kinds with a variant_param ("expand=usage"); empty
+    // for the plain one. Set by the cache from the request, not read from the JSON.
+    std::string variant;
     std::string id;
     std::string project_id;
-    std::string extraction_agent_id;
-    std::string job_id;      // empty when absent or null
-    std::string file_id;     // "file_id", or "file"."id" when only that is present
-    std::string file_name;   // "file"."name"; empty when absent
+    std::string extraction_agent_id;  // the kind's owner_member (v2: "configuration_id")
+    std::string job_id;               // empty when absent or null
+    std::string file_id;              // "file_id", or "file"."id" when only that is present
+    std::string file_name;            // "file"."name"; empty when absent
     std::string status;      // CREATED, PENDING, SUCCESS, ERROR (or whatever upstream says)
     std::string created_at;  // ISO 8601 as sent; empty when absent
     std::string updated_at;

@@ -9,10 +9,12 @@ std::string_view to_string(route r) {
         case route::health: return "health";
         case route::ready: return "ready";
         case route::admin: return "admin";
-        case route::runs_list: return "runs_list";
-        case route::run_get: return "run_get";
-        case route::run_by_job: return "run_by_job";
-        case route::run_delete: return "run_delete";
+        case route::list: return "list";
+        case route::item_get: return "item_get";
+        case route::item_by_job: return "item_by_job";
+        case route::item_delete: return "item_delete";
+        case route::item_cancel: return "item_cancel";
+        case route::item_create: return "item_create";
         case route::job_create: return "job_create";
         case route::events: return "events";
         case route::passthrough: return "passthrough";
@@ -22,9 +24,7 @@ std::string_view to_string(route r) {
 
 namespace {
 
-constexpr std::string_view runs_prefix = "/api/v1/extraction/runs";
-
-// One path segment, percent-decoded; empty when it is not a single valid segment (a run id
+// One path segment, percent-decoded; empty when it is not a single valid segment (an id
 // never contains '/', and an invalid escape must not reach the store as a key).
 std::string single_segment(std::string_view s) {
     if (s.empty() || s.find('/') != std::string_view::npos) return {};
@@ -34,6 +34,33 @@ std::string single_segment(std::string_view s) {
     std::string decoded = pct->decode();
     if (decoded.find('/') != std::string::npos) return {};
     return decoded;
+}
+
+// |rest|: the path after the kind's collection.
+route_match match_resource(const resource_kind& kind, std::string_view method,
+                           std::string_view rest) {
+    if (rest.empty() || rest == "/") {
+        if (method == "GET") return {route::list, {}, &kind};
+        if (method == "POST" && kind.created_by_post) return {route::item_create, {}, &kind};
+        return {};
+    }
+    if (rest.front() != '/') return {};
+    rest.remove_prefix(1);
+    if (!kind.by_job_segment.empty() && rest.starts_with(kind.by_job_segment)) {
+        std::string job = single_segment(rest.substr(kind.by_job_segment.size()));
+        if (method == "GET" && !job.empty()) return {route::item_by_job, std::move(job), &kind};
+        return {};
+    }
+    if (!kind.cancel_suffix.empty() && rest.ends_with(kind.cancel_suffix)) {
+        std::string id = single_segment(rest.substr(0, rest.size() - kind.cancel_suffix.size()));
+        if (method == "POST" && !id.empty()) return {route::item_cancel, std::move(id), &kind};
+        return {};
+    }
+    std::string id = single_segment(rest);
+    if (id.empty()) return {};
+    if (method == "GET") return {route::item_get, std::move(id), &kind};
+    if (method == "DELETE") return {route::item_delete, std::move(id), &kind};
+    return {};
 }
 
 }  // namespace
@@ -49,23 +76,14 @@ route_match match_route(std::string_view method, std::string_view path) {
         if (path == "/_runmirror/events" && method == "GET") return {route::events, {}};
         return {route::admin, {}};
     }
-    if (path == "/api/v1/extraction/jobs" && method == "POST") return {route::job_create, {}};
-    if (!path.starts_with(runs_prefix)) return {};
-    std::string_view rest = path.substr(runs_prefix.size());
-    if (rest.empty() || rest == "/") {
-        return method == "GET" ? route_match{route::runs_list, {}} : route_match{};
+    if (path == "/api/v1/extraction/jobs" && method == "POST") {
+        return {route::job_create, {}, &kinds::v1_run};
     }
-    if (rest.front() != '/') return {};
-    rest.remove_prefix(1);
-    if (rest.starts_with("by-job/")) {
-        std::string job = single_segment(rest.substr(7));
-        if (method == "GET" && !job.empty()) return {route::run_by_job, std::move(job)};
-        return {};
+    for (const resource_kind* kind : all_kinds()) {
+        if (path.starts_with(kind->collection)) {
+            return match_resource(*kind, method, path.substr(kind->collection.size()));
+        }
     }
-    std::string id = single_segment(rest);
-    if (id.empty()) return {};
-    if (method == "GET") return {route::run_get, std::move(id)};
-    if (method == "DELETE") return {route::run_delete, std::move(id)};
     return {};
 }
 

@@ -4,16 +4,21 @@
 #include <string>
 #include <string_view>
 
+#include "runmirror/resource_kind.hpp"
+
 namespace runmirror {
 
 enum class route {
-    health,       // GET /_runmirror/health (liveness: the daemon answers)
-    ready,        // GET /_runmirror/ready (200 while the daemon can do its whole job, else 503)
-    admin,        // anything else under /_runmirror/
-    runs_list,    // GET  /api/v1/extraction/runs
-    run_get,      // GET  /api/v1/extraction/runs/{id}
-    run_by_job,   // GET  /api/v1/extraction/runs/by-job/{job_id}
-    run_delete,   // DELETE /api/v1/extraction/runs/{id}
+    health,  // GET /_runmirror/health (liveness: the daemon answers)
+    ready,   // GET /_runmirror/ready (200 while the daemon can do its whole job, else 503)
+    admin,   // anything else under /_runmirror/
+    // The routes of a resource kind (route_match::resource); paths from its resource_kind.
+    list,         // GET    collection
+    item_get,     // GET    collection/{id}
+    item_by_job,  // GET    collection/by-job/{job_id} (v1 runs)
+    item_delete,  // DELETE collection/{id}
+    item_cancel,  // POST   collection/{id}/cancel (v2 jobs)
+    item_create,  // POST   collection (v2 jobs: the answer is the new resource)
     job_create,   // POST /api/v1/extraction/jobs (forwarded, then watched by the sync worker)
     events,       // GET /_runmirror/events (Server-Sent Events)
     passthrough,  // everything else, streamed to the upstream untouched
@@ -23,7 +28,9 @@ std::string_view to_string(route r);
 
 struct route_match {
     route kind = route::passthrough;
-    std::string id;  // run id (run_get, run_delete) or job id (run_by_job), percent-decoded
+    std::string id;  // the resource's id (or job id for item_by_job), percent-decoded
+    // The kind a resource route serves (v1 runs for job_create); null for the others.
+    const resource_kind* resource = nullptr;
 };
 
 // |path| is the target without its query.

@@ -410,41 +410,47 @@ std::string_view number_text(const hiding_stream& in, const char*, rapidjson::Si
 
 enum class value_kind { string, number, null, other };
 
-// Collects one run object's indexed fields. Scalars of the wrong type count as absent.
+// Collects one resource object's indexed fields, named by its kind. Scalars of the wrong type
+// count as absent.
 struct run_builder {
+    const resource_kind* kind = &kinds::v1_run;
     run_fields fields;
     bool has_id = false;
     bool has_top_file_id = false;
     std::string nested_file_id;
 
-    void member(std::string_view key, value_kind kind, std::string_view text) {
+    static bool is(std::string_view key, std::string_view member) {
+        return !member.empty() && key == member;
+    }
+
+    void member(std::string_view key, value_kind type, std::string_view text) {
         std::string* target = nullptr;
         if (key == "id") {
             target = &fields.id;
-            has_id = kind == value_kind::string;
+            has_id = type == value_kind::string;
         } else if (key == "project_id") {
             target = &fields.project_id;
-        } else if (key == "extraction_agent_id") {
-            target = &fields.extraction_agent_id;
-        } else if (key == "job_id") {
-            target = &fields.job_id;
-        } else if (key == "file_id") {
-            target = &fields.file_id;
-            has_top_file_id = kind == value_kind::string;
         } else if (key == "status") {
             target = &fields.status;
         } else if (key == "created_at") {
             target = &fields.created_at;
         } else if (key == "updated_at") {
             target = &fields.updated_at;
+        } else if (is(key, kind->owner_member)) {
+            target = &fields.extraction_agent_id;
+        } else if (is(key, kind->job_member)) {
+            target = &fields.job_id;
+        } else if (is(key, kind->file_id_member)) {
+            target = &fields.file_id;
+            has_top_file_id = type == value_kind::string;
         }
         if (target != nullptr) {
-            target->assign(kind == value_kind::string ? text : std::string_view{});
+            target->assign(type == value_kind::string ? text : std::string_view{});
         }
     }
 
-    void file_member(std::string_view key, value_kind kind, std::string_view text) {
-        std::string_view value = kind == value_kind::string ? text : std::string_view{};
+    void file_member(std::string_view key, value_kind type, std::string_view text) {
+        std::string_view value = type == value_kind::string ? text : std::string_view{};
         if (key == "id") {
             nested_file_id.assign(value);
         } else if (key == "name") {
@@ -452,7 +458,7 @@ struct run_builder {
         }
     }
 
-    // The fields once the object closed; empty id means the object is not a run.
+    // The fields once the object closed; empty id means the object is not a resource.
     run_fields finish() {
         if (!has_top_file_id) {
             fields.file_id = std::move(nested_file_id);
@@ -460,6 +466,7 @@ struct run_builder {
         if (!has_id) {
             fields.id.clear();
         }
+        fields.kind = kind;
         return std::move(fields);
     }
 };
@@ -470,8 +477,8 @@ template <typename Stream>
 class fields_handler
     : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fields_handler<Stream>> {
   public:
-    fields_handler(mode m, Stream& in, std::string_view body)
-        : mode_(m), in_(in), body_(body), run_depth_(m == mode::run ? 1 : 3) {}
+    fields_handler(mode m, const resource_kind& kind, Stream& in, std::string_view body)
+        : mode_(m), kind_(kind), in_(in), body_(body), run_depth_(m == mode::run ? 1 : 3) {}
 
     bool Null() { return scalar(value_kind::null, {}); }
     bool Bool(bool) { return scalar(value_kind::other, {}); }
@@ -542,6 +549,13 @@ class fields_handler
             target = &list_.limit;
         } else if (page_key_ == "items" && kind != value_kind::null) {
             return fail("\"items\" is not an array");
+        } else if (page_key_ == "next_page_token") {
+            if (kind == value_kind::string) {
+                list_.next_page_token.assign(text);
+            } else if (kind != value_kind::null) {
+                return fail("\"next_page_token\" is not a string");
+            }
+            return true;
         }
         if (target == nullptr || kind == value_kind::null) {
             return true;
@@ -577,7 +591,8 @@ class fields_handler
             // Both readers call StartObject before consuming '{' (and EndObject before '}'), so
             // Tell() is the offset of the brace itself.
             item_begin_ = in_.Tell();
-        } else if (in_run_ && depth_ == run_depth_ && run_key_ == "file" && is_object) {
+        } else if (in_run_ && depth_ == run_depth_ && is_object &&
+                   run_builder::is(run_key_, kind_.file_object)) {
             in_file_ = true;
         }
         ++depth_;
@@ -605,6 +620,7 @@ class fields_handler
 
     void begin_run() {
         builder_ = run_builder{};
+        builder_.kind = &kind_;
         in_run_ = true;
         run_key_.clear();
     }
@@ -626,6 +642,7 @@ class fields_handler
     }
 
     const mode mode_;
+    const resource_kind& kind_;
     Stream& in_;
     const std::string_view body_;
     const unsigned run_depth_;
@@ -747,7 +764,7 @@ template <typename Stream>
 class search_handler
     : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, search_handler<Stream>> {
   public:
-    explicit search_handler(const Stream& in) : in_(in) {}
+    search_handler(const Stream& in, std::string_view member) : in_(in), member_(member) {}
 
     bool Null() { return value({}, false); }
     bool Bool(bool) { return value({}, false); }
@@ -757,7 +774,7 @@ class search_handler
     bool String(const char* s, rapidjson::SizeType n, bool) { return value({s, n}, true); }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
         if (depth_ == 1) {
-            in_data_ = !seen_data_ && std::string_view(s, n) == "data";
+            in_data_ = !seen_data_ && std::string_view(s, n) == member_;
             seen_data_ = seen_data_ || in_data_;
         }
         return true;
@@ -789,6 +806,7 @@ class search_handler
     }
 
     const Stream& in_;
+    const std::string_view member_;
     unsigned depth_ = 0;
     bool in_data_ = false;
     bool seen_data_ = false;
@@ -797,18 +815,18 @@ class search_handler
 }  // namespace
 
 // Computed for every run the store writes: the fast pass first, as for parse_run.
-std::string search_data_text(std::string_view body) {
+std::string search_data_text(std::string_view body, std::string_view member) {
     fast_reader in(body);
-    search_handler<fast_reader> handler(in);
+    search_handler<fast_reader> handler(in, member);
     if (in.parse(handler)) return std::move(handler.text);
-    return detail::search_data_text_careful(body);
+    return detail::search_data_text_careful(body, member);
 }
 
 namespace detail {
 
-std::string search_data_text_careful(std::string_view body) {
+std::string search_data_text_careful(std::string_view body, std::string_view member) {
     hiding_stream in(body);
-    search_handler<hiding_stream> handler(in);
+    search_handler<hiding_stream> handler(in, member);
     rapidjson::Reader reader;
     if (reader.Parse<parse_flags>(in, handler).IsError() || in.Tell() != body.size()) return {};
     return std::move(handler.text);
@@ -829,18 +847,19 @@ bool is_json_object_careful(std::string_view body) {
     return read_whole<parse_flags>(in, checker, body) && checker.top_is_object();
 }
 
-std::pair<run_fields, error> parse_run_careful(std::string_view body) {
+std::pair<run_fields, error> parse_run_careful(std::string_view body, const resource_kind& kind) {
     hiding_stream in(body);
-    fields_handler<hiding_stream> handler(mode::run, in, body);
+    fields_handler<hiding_stream> handler(mode::run, kind, in, body);
     if (error e = run_reader(handler, in, body)) {
         return {run_fields{}, std::move(e)};
     }
     return {handler.take_run(), error{}};
 }
 
-std::pair<run_list, error> parse_run_list_careful(std::string_view body) {
+std::pair<run_list, error> parse_run_list_careful(std::string_view body,
+                                                  const resource_kind& kind) {
     hiding_stream in(body);
-    fields_handler<hiding_stream> handler(mode::run_list, in, body);
+    fields_handler<hiding_stream> handler(mode::run_list, kind, in, body);
     if (error e = run_reader(handler, in, body)) {
         return {run_list{}, std::move(e)};
     }
@@ -863,22 +882,22 @@ bool is_json_object(std::string_view body) {
     return (in.parse(checker) && checker.top_is_object()) || detail::is_json_object_careful(body);
 }
 
-std::pair<run_fields, error> parse_run(std::string_view body) {
+std::pair<run_fields, error> parse_run(std::string_view body, const resource_kind& kind) {
     fast_reader in(body);
-    fields_handler<fast_reader> handler(mode::run, in, body);
+    fields_handler<fast_reader> handler(mode::run, kind, in, body);
     if (in.parse(handler)) {
         return {handler.take_run(), error{}};
     }
-    return detail::parse_run_careful(body);
+    return detail::parse_run_careful(body, kind);
 }
 
-std::pair<run_list, error> parse_run_list(std::string_view body) {
+std::pair<run_list, error> parse_run_list(std::string_view body, const resource_kind& kind) {
     fast_reader in(body);
-    fields_handler<fast_reader> handler(mode::run_list, in, body);
+    fields_handler<fast_reader> handler(mode::run_list, kind, in, body);
     if (in.parse(handler) && handler.saw_items()) {
         return {handler.take_list(), error{}};
     }
-    return detail::parse_run_list_careful(body);
+    return detail::parse_run_list_careful(body, kind);
 }
 
 }  // namespace runmirror

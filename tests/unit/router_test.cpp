@@ -5,16 +5,47 @@
 using namespace runmirror;
 
 TEST_CASE("runs routes") {
-    CHECK(match_route("GET", "/api/v1/extraction/runs").kind == route::runs_list);
-    CHECK(match_route("GET", "/api/v1/extraction/runs/").kind == route::runs_list);
+    CHECK(match_route("GET", "/api/v1/extraction/runs").kind == route::list);
+    CHECK(match_route("GET", "/api/v1/extraction/runs/").kind == route::list);
     auto get = match_route("GET", "/api/v1/extraction/runs/run-1");
-    CHECK(get.kind == route::run_get);
+    CHECK(get.kind == route::item_get);
     CHECK(get.id == "run-1");
     auto del = match_route("DELETE", "/api/v1/extraction/runs/run-1");
-    CHECK(del.kind == route::run_delete);
+    CHECK(del.kind == route::item_delete);
     auto job = match_route("GET", "/api/v1/extraction/runs/by-job/job%2D7");
-    CHECK(job.kind == route::run_by_job);
+    CHECK(job.kind == route::item_by_job);
     CHECK(job.id == "job-7");
+}
+
+TEST_CASE("v1 runs routes carry their kind") {
+    CHECK(match_route("GET", "/api/v1/extraction/runs").resource == &kinds::v1_run);
+    CHECK(match_route("GET", "/api/v1/extraction/runs/r").resource == &kinds::v1_run);
+    CHECK(match_route("POST", "/api/v1/extraction/jobs").resource == &kinds::v1_run);
+    CHECK(match_route("GET", "/_runmirror/health").resource == nullptr);
+    CHECK(match_route("GET", "/api/v1/files").resource == nullptr);
+}
+
+TEST_CASE("extract v2 routes") {
+    auto list = match_route("GET", "/api/v2/extract");
+    CHECK(list.kind == route::list);
+    CHECK(list.resource == &kinds::v2_job);
+    CHECK(match_route("GET", "/api/v2/extract/").kind == route::list);
+    CHECK(match_route("POST", "/api/v2/extract").kind == route::item_create);
+    auto get = match_route("GET", "/api/v2/extract/job%2D1");
+    CHECK(get.kind == route::item_get);
+    CHECK(get.id == "job-1");
+    CHECK(get.resource == &kinds::v2_job);
+    CHECK(match_route("DELETE", "/api/v2/extract/j1").kind == route::item_delete);
+    auto cancel = match_route("POST", "/api/v2/extract/j1/cancel");
+    CHECK(cancel.kind == route::item_cancel);
+    CHECK(cancel.id == "j1");
+    // No by-job route, no cancel by GET, nothing deeper, nothing that only shares a prefix.
+    CHECK(match_route("GET", "/api/v2/extract/by-job/j").kind == route::passthrough);
+    CHECK(match_route("GET", "/api/v2/extract/j1/cancel").kind == route::passthrough);
+    CHECK(match_route("POST", "/api/v2/extract/j1").kind == route::passthrough);
+    CHECK(match_route("GET", "/api/v2/extract/j1/x/y").kind == route::passthrough);
+    CHECK(match_route("GET", "/api/v2/extraction/jobs").kind == route::passthrough);
+    CHECK(match_route("POST", "/api/v1/extraction/runs/r/cancel").kind == route::passthrough);
 }
 
 TEST_CASE("everything else passes through") {

@@ -1,0 +1,72 @@
+#pragma once
+// The kinds of extraction resource the mirror serves, each described once (DESIGN.md
+// "Resources: one model, several kinds"). The router, the JSON field reader, the cache, the
+// store and freshness read what differs between kinds from here: paths, field names, final
+// statuses, paging, writes. A new kind (a new API version) is a new row in kinds.cpp and its
+// tests, not a new copy of the cache.
+
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace runmirror {
+
+// How a kind's list answers page.
+enum class list_paging {
+    skip_limit,  // ?skip=S&limit=L -> {"items": [...], "total": N, "skip": S, "limit": L}
+    cursor,      // ?page_size=N&page_token=T -> {"items": [...], "next_page_token": "..."}
+};
+
+struct resource_kind {
+    // Stored in the store's kind column and shown by the browse API; never changes once a
+    // store holds it.
+    std::string_view name;
+    std::string_view label;  // for people: "v1 run", "v2 extract job"
+
+    // --- paths -------------------------------------------------------------------------------
+    std::string_view collection;      // list: GET it; item: GET/DELETE collection + "/{id}"
+    std::string_view by_job_segment;  // "by-job/": GET collection/by-job/{job_id}; "" if none
+    std::string_view cancel_suffix;   // "/cancel": POST collection/{id}/cancel; "" if none
+    bool created_by_post = false;     // POST collection creates one (and answers with it)
+
+    // --- the resource's JSON ------------------------------------------------------------------
+    // Members of the resource object read into run_fields. Empty: the kind has none.
+    std::string_view owner_member;       // the agent (v1) or configuration (v2) that ran it
+    std::string_view job_member;         // the job a run belongs to
+    std::string_view file_id_member;     // the file it read
+    std::string_view file_object;        // an object member holding the file's "id" and "name"
+    std::string_view searchable_member;  // what the extraction produced: full-text searched
+    std::span<const std::string_view> final_statuses;
+
+    // --- lists and representations -------------------------------------------------------------
+    list_paging paging = list_paging::skip_limit;
+    // A query parameter that changes what an item's answer holds (v2 "expand"): each value is
+    // its own stored representation. Empty: every answer for an id is the same representation.
+    std::string_view variant_param;
+    // Put before the ids of this kind in the store, whose key is the id alone (changing that
+    // key would rewrite every stored run): "" for v1 runs, the first kind.
+    std::string_view store_prefix;
+
+    bool is_final(std::string_view status) const;
+    bool operator==(const resource_kind& other) const { return this == &other; }
+};
+
+namespace kinds {
+extern const resource_kind v1_run;
+extern const resource_kind v2_job;
+}  // namespace kinds
+
+// The store's key of a representation: the kind's prefix, the id, and "?" + |variant| when
+// there is one (schema/007_kinds.sql). v1 runs are keyed by their id alone.
+std::string store_key(const resource_kind& kind, std::string_view id,
+                      std::string_view variant = {});
+
+// The kind of a store key: the kind whose store_prefix it starts with (v1 runs have none).
+const resource_kind& kind_of_store_key(std::string_view key);
+
+// Every kind, in a fixed order (the router tries them in it).
+std::span<const resource_kind* const> all_kinds();
+// The kind stored as |name|; nullptr when there is none.
+const resource_kind* find_kind(std::string_view name);
+
+}  // namespace runmirror

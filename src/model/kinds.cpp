@@ -1,0 +1,93 @@
+// The rows of the resource model: one per kind of extraction resource the mirror serves.
+// Facts from the official SDKs (DESIGN.md "The upstream API").
+#include <array>
+
+#include "runmirror/resource_kind.hpp"
+
+namespace runmirror {
+
+bool resource_kind::is_final(std::string_view status) const {
+    for (std::string_view s : final_statuses)
+        if (s == status) return true;
+    return false;
+}
+
+std::string store_key(const resource_kind& kind, std::string_view id, std::string_view variant) {
+    std::string key;
+    key.reserve(kind.store_prefix.size() + id.size() + (variant.empty() ? 0 : 1 + variant.size()));
+    key += kind.store_prefix;
+    key += id;
+    if (!variant.empty()) {
+        key += '?';
+        key += variant;
+    }
+    return key;
+}
+
+namespace {
+constexpr std::array<std::string_view, 2> v1_run_final{"SUCCESS", "ERROR"};
+constexpr std::array<std::string_view, 3> v2_job_final{"COMPLETED", "FAILED", "CANCELLED"};
+}  // namespace
+
+namespace kinds {
+
+const resource_kind v1_run{
+    .name = "run",
+    .label = "v1 run",
+    .collection = "/api/v1/extraction/runs",
+    .by_job_segment = "by-job/",
+    .cancel_suffix = "",
+    .created_by_post = false,  // runs come from jobs (POST /api/v1/extraction/jobs)
+    .owner_member = "extraction_agent_id",
+    .job_member = "job_id",
+    .file_id_member = "file_id",
+    .file_object = "file",
+    .searchable_member = "data",
+    .final_statuses = v1_run_final,
+    .paging = list_paging::skip_limit,
+    .variant_param = "",
+    .store_prefix = "",
+};
+
+const resource_kind v2_job{
+    .name = "v2_job",
+    .label = "v2 extract job",
+    .collection = "/api/v2/extract",
+    .by_job_segment = "",
+    .cancel_suffix = "/cancel",
+    .created_by_post = true,
+    .owner_member = "configuration_id",
+    .job_member = "",
+    .file_id_member = "file_input",
+    .file_object = "",
+    .searchable_member = "extract_result",
+    .final_statuses = v2_job_final,
+    .paging = list_paging::cursor,
+    .variant_param = "expand",
+    .store_prefix = "v2/",
+};
+
+}  // namespace kinds
+
+std::span<const resource_kind* const> all_kinds() {
+    static constexpr std::array<const resource_kind*, 2> table{&kinds::v1_run, &kinds::v2_job};
+    return table;
+}
+
+const resource_kind* find_kind(std::string_view name) {
+    for (const resource_kind* k : all_kinds())
+        if (k->name == name) return k;
+    return nullptr;
+}
+
+}  // namespace runmirror
+
+namespace runmirror {
+
+const resource_kind& kind_of_store_key(std::string_view key) {
+    for (const resource_kind* k : all_kinds())
+        if (!k->store_prefix.empty() && key.starts_with(k->store_prefix)) return *k;
+    return kinds::v1_run;
+}
+
+}  // namespace runmirror
