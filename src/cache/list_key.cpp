@@ -104,4 +104,27 @@ std::optional<list_params> list_params_of(const query_params& params) {
     return out;
 }
 
+std::string variant_of(const query_params& params, std::string_view param) {
+    if (param.empty()) return {};
+    std::vector<std::string_view> items;
+    for (const auto& [k, v] : params) {
+        if (k != param) continue;
+        std::string_view rest = v;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            std::string_view item = rest.substr(0, comma);
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            if (!item.empty()) items.push_back(item);
+        }
+    }
+    std::sort(items.begin(), items.end());
+    items.erase(std::unique(items.begin(), items.end()), items.end());
+    std::string out;
+    for (std::string_view item : items) {
+        if (!out.empty()) out += ',';
+        out += item;
+    }
+    return out;
+}
+
 }  // namespace runmirror

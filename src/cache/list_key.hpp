@@ -33,6 +33,12 @@ struct list_params {
 // nullopt when skip/limit are not non-negative integers.
 std::optional<list_params> list_params_of(const query_params& params);
 
+// Which representation a request asks for, by its |param| values (v2 "expand"): every value,
+// repeated ("expand=a&expand=b") or comma-separated ("expand=b,a"), sorted, without
+// duplicates or empty items, joined by commas ("a,b"). Empty when it asks for none, or when
+// |param| is empty (the kind has one representation).
+std::string variant_of(const query_params& params, std::string_view param);
+
 namespace detail {
 // decode_query through Boost.URL for any query. decode_query takes a shorter way for queries
 // with nothing to decode (no '%', only characters a query may carry as they are) and must

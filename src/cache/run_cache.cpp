@@ -143,6 +143,11 @@ std::string hit_params(const decision& d) {
     return d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
 }
 
+// Whether the sync worker watches resources of |kind| (so far: v1 runs).
+bool watched_kind(const resource_kind& kind) {
+    return kind == kinds::v1_run;
+}
+
 std::string_view fwd_reason(action what, bool stored, bool no_cache) {
     if (no_cache) return "request";
     if (what == action::forward && stored) return "stale";
@@ -162,17 +167,22 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
             tenant = tenant_of_key(*key);
             if (observer_) observer_->on_api_key(*key, *tenant);
         }
-        switch (route.kind) {
-            case route::run_get:
-            case route::run_by_job: return get_run(route, std::move(tenant), req, done);
-            case route::runs_list: return list_runs(std::move(tenant), req, done);
-            case route::run_delete:
-                return delete_run(route, std::move(tenant), std::move(req), std::move(done));
-            case route::job_create:
-                return create_job(std::move(tenant), std::move(req), std::move(done));
-            default: break;
+        if (route.resource != nullptr) {
+            switch (route.kind) {
+                case route::item_get:
+                case route::item_by_job: return get_run(route, std::move(tenant), req, done);
+                case route::list: return list_runs(route, std::move(tenant), req, done);
+                case route::item_delete:
+                    return delete_run(route, std::move(tenant), std::move(req), std::move(done));
+                case route::item_cancel:
+                case route::item_create:
+                    return write_item(route, std::move(tenant), std::move(req), std::move(done));
+                case route::job_create:
+                    return create_job(std::move(tenant), std::move(req), std::move(done));
+                default: break;
+            }
         }
-        done(json_error(500, "not a runs route"));
+        done(json_error(500, "not a resource route"));
     } catch (const store_error& e) {
         // The store cannot even be read: the upstream may still answer. |req| and |done| are
         // moved from only after the store has been consulted (a moved-from std::function is
@@ -212,13 +222,23 @@ void run_cache::refresh_in_background(std::string flight, request req,
 
 void run_cache::get_run(const route_match& route, std::optional<std::string> tenant, request& req,
                         reply_fn& done) {
+    const resource_kind& kind = *route.resource;
+    // Each representation (v2 "?expand=") is stored and served as its own; a query that is
+    // not valid asks for one the store cannot tell, so it goes upstream unstored.
+    std::string variant;
+    if (!kind.variant_param.empty()) {
+        auto decoded = decode_query(req.query());
+        if (!decoded) return forward_unstored(std::move(req), std::move(done));
+        variant = variant_of(*decoded, kind.variant_param);
+    }
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
-    const auto stored =
-        route.kind == route::run_get ? db_.find_run(route.id) : db_.find_run_by_job(route.id);
+    const auto stored = route.kind == route::item_by_job
+                            ? db_.find_run_by_job(route.id)
+                            : db_.find_run(store_key(kind, route.id, variant));
     std::optional<run_state> state;
     if (stored) {
-        state = run_state{stored->deleted_at.has_value(), is_final_status(stored->fields.status),
+        state = run_state{stored->deleted_at.has_value(), kind.is_final(stored->fields.status),
                           tenant && db_.has_grant(*tenant, stored->fields.project_id),
                           stored->fetched_at};
     }
@@ -246,14 +266,14 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     // A final run the tenant may see, asked again (no-cache): the upstream client compares
     // the answer with the stored bytes as it reads it, and shares them when they are the same.
     const bool revalidating =
-        granted && !stored->deleted_at && is_final_status(stored->fields.status);
-    auto settle = [this, stored, granted, revalidating](const response& answer,
-                                                        const std::optional<std::string>& tenant,
-                                                        time_point now) {
+        granted && !stored->deleted_at && kind.is_final(stored->fields.status);
+    auto settle = [this, &kind, variant, stored, granted, revalidating](
+                      const response& answer, const std::optional<std::string>& tenant,
+                      time_point now) {
         if (answer.status == 404 && granted) {
             const std::string& known_id = stored->fields.id;
-            spdlog::info("run {} is gone upstream: tombstoned", known_id);
-            db_.tombstone_run(known_id, now);
+            spdlog::info("{} {} is gone upstream: tombstoned", kind.label, known_id);
+            db_.tombstone_run(store_key(kind, known_id), now);
             return kept::not_stored;
         }
         if (answer.status != 200) return kept::not_stored;
@@ -265,25 +285,35 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
             return kept::stored;
         }
         const std::string_view body = answer.body_bytes();
-        auto [fields, err] = parse_run(body);
+        auto [fields, err] = parse_run(body, kind);
         if (err) {
-            spdlog::warn("upstream run not stored: {}", err.detail);
+            spdlog::warn("upstream {} not stored: {}", kind.label, err.detail);
             return kept::invalid;
         }
-        auto previous = db_.find_run(fields.id);
+        fields.variant = variant;
+        const bool observed = observer_ && watched_kind(kind);
+        auto previous = observed ? db_.find_run(store_key(kind, fields.id)) : nullptr;
         db_.put_run(fields, body, now);
         if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
-        if (observer_) {
+        if (observed) {
             observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
         }
         return kept::stored;
     };
-    const std::string_view kind = route.kind == route::run_get ? "\nrun " : "\njob ";
+    // Tenant, kind, how it is asked for (by id or by job id) and which representation.
+    const std::string_view by = route.kind == route::item_by_job ? " job " : " ";
     std::string flight;
-    flight.reserve((tenant ? tenant->size() : 0) + kind.size() + route.id.size());
+    flight.reserve((tenant ? tenant->size() : 0) + 1 + kind.name.size() + by.size() +
+                   route.id.size() + 1 + variant.size());
     if (tenant) flight += *tenant;
-    flight += kind;
+    flight += '\n';
+    flight += kind.name;
+    flight += by;
     flight += route.id;
+    if (!variant.empty()) {
+        flight += '?';
+        flight += variant;
+    }
     if (d.what == action::serve_and_revalidate) {
         done(stored_answer(body_of(stored), hit_params(d), stored->fetched_at, now));
         return refresh_in_background(std::move(flight), std::move(req), std::move(tenant), "stale",
@@ -294,13 +324,23 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
                  revalidating ? body_of(stored) : nullptr, std::move(done));
 }
 
-void run_cache::list_runs(std::optional<std::string> tenant, request& req, reply_fn& done) {
+void run_cache::list_runs(const route_match& route, std::optional<std::string> tenant, request& req,
+                          reply_fn& done) {
+    const resource_kind& kind = *route.resource;
     auto decoded = decode_query(req.query());
-    const auto params = decoded ? list_params_of(*decoded) : std::nullopt;
-    const auto key = params ? std::optional(list_key_of(std::move(*decoded))) : std::nullopt;
-    if (!key || !params) {
+    // Only skip/limit pages can be assembled from stored resources (so far); a cursor kind's
+    // paging parameters are the upstream's to judge.
+    const bool assemblable = kind.paging == list_paging::skip_limit;
+    std::optional<list_params> params;
+    if (decoded && assemblable) params = list_params_of(*decoded);
+    if (!decoded || (assemblable && !params)) {
         return done(with_cache_status(json_error(400, "invalid query string"), "fwd=bypass"));
     }
+    // Items of a list asked with "expand" are that representation of each resource.
+    std::string variant = variant_of(*decoded, kind.variant_param);
+    // v1 runs' pages keep the keys stores already hold; other kinds' carry the kind's name.
+    std::optional<std::string> key = list_key_of(std::move(*decoded));
+    if (!kind.store_prefix.empty()) key->insert(0, std::string(kind.name) + '\n');
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
     std::shared_ptr<const stored_list_page> page;
@@ -315,11 +355,11 @@ void run_cache::list_runs(std::optional<std::string> tenant, request& req, reply
     }
     // Assembled pages only for a tenant upstream has shown runs: for any other key an empty
     // page would read as "this agent has no runs".
-    const bool known_tenant = tenant && db_.has_any_grant(*tenant);
+    const bool known_tenant = assemblable && tenant && db_.has_any_grant(*tenant);
     if (d.what == action::offline_miss || d.what == action::cached_miss) {
         if (known_tenant)
             return done(assemble_list(*tenant, *params, "hit; detail=assembled", now));
-        if (tenant && options_.mode == serve_mode::offline) {
+        if (tenant && assemblable && options_.mode == serve_mode::offline) {
             return done(with_cache_status(
                 json_error(403, "runmirror is offline: upstream has never shown this key any runs"),
                 "fwd=miss"));
@@ -345,23 +385,25 @@ void run_cache::list_runs(std::optional<std::string> tenant, request& req, reply
             return assemble_list(tenant, params, "hit; detail=assembled", now);
         };
     }
-    auto settle = [this, key = *key](const response& answer,
-                                     const std::optional<std::string>& tenant, time_point now) {
+    auto settle = [this, &kind, variant, key = *key](const response& answer,
+                                                     const std::optional<std::string>& tenant,
+                                                     time_point now) {
         if (answer.status != 200) return kept::not_stored;
-        auto [list, err] = parse_run_list(answer.body_bytes());
+        auto [list, err] = parse_run_list(answer.body_bytes(), kind);
         if (err) {
             spdlog::warn("upstream list not stored: {}", err.detail);
             return kept::invalid;
         }
         if (!tenant) return kept::not_stored;
         std::set<std::string> projects;
-        for (const auto& [fields, bytes] : list.items) {
+        for (auto& [fields, bytes] : list.items) {
             if (!fields.project_id.empty()) projects.insert(fields.project_id);
+            fields.variant = variant;
         }
         std::vector<std::string> previous;
-        if (observer_) {
+        if (observer_ && watched_kind(kind)) {
             for (const auto& [fields, bytes] : list.items) {
-                auto before = db_.find_run(fields.id);
+                auto before = db_.find_run(store_key(kind, fields.id));
                 previous.push_back(before ? before->fields.status : "");
             }
         }
@@ -373,7 +415,7 @@ void run_cache::list_runs(std::optional<std::string> tenant, request& req, reply
         }
         return kept::stored;
     };
-    std::string flight = tenant.value_or("") + "\nlist " + *key;
+    std::string flight = tenant.value_or("") + "\nlist " + *key;  // the key names the kind
     if (d.what == action::serve_and_revalidate) {
         done(stored_page_answer(page, hit_params(d), now));
         return refresh_in_background(std::move(flight), std::move(req), std::move(tenant), "stale",
@@ -534,7 +576,30 @@ void run_cache::delete_run(const route_match& route, std::optional<std::string> 
                            reply_fn done) {
     forward_write(
         std::move(tenant), std::move(req), "deletes",
-        [this, id = route.id](const response&, time_point now) { db_.tombstone_run(id, now); },
+        [this, key = store_key(*route.resource, route.id)](const response&, time_point now) {
+            db_.tombstone_run(key, now);
+        },
+        std::move(done));
+}
+
+// A write that answers with the resource itself (v2: a created job, a cancelled one): what
+// upstream said is the resource's newest state, stored like a read's answer.
+void run_cache::write_item(const route_match& route, std::optional<std::string> tenant, request req,
+                           reply_fn done) {
+    const resource_kind& kind = *route.resource;
+    const std::string_view what = route.kind == route::item_create ? "creations" : "cancels";
+    forward_write(
+        tenant, std::move(req), what,
+        [this, &kind, tenant, id = route.id](const response& answer, time_point now) {
+            auto [fields, err] = parse_run(answer.body_bytes(), kind);
+            if (err || (!id.empty() && fields.id != id)) {
+                spdlog::warn("{} answer not stored: {}", kind.label,
+                             err ? err.detail : "it names another " + std::string(kind.label));
+                return;
+            }
+            db_.put_run(fields, answer.body_bytes(), now);
+            if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
+        },
         std::move(done));
 }
 

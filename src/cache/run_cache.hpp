@@ -59,10 +59,15 @@ class run_cache {
     // the request when the store throws.
     void get_run(const route_match& route, std::optional<std::string> tenant, request& req,
                  reply_fn& done);
-    void list_runs(std::optional<std::string> tenant, request& req, reply_fn& done);
+    void list_runs(const route_match& route, std::optional<std::string> tenant, request& req,
+                   reply_fn& done);
     void delete_run(const route_match& route, std::optional<std::string> tenant, request req,
                     reply_fn done);
     void create_job(std::optional<std::string> tenant, request req, reply_fn done);
+    // Creates or cancels a resource whose answer is the resource (route::item_create,
+    // route::item_cancel): forwarded, the answer stored.
+    void write_item(const route_match& route, std::optional<std::string> tenant, request req,
+                    reply_fn done);
     // Acts on a 2xx answer to a write.
     using write_fn = std::function<void(const response& answer, time_point now)>;
     // Forwards a write (refused offline, where |what| names it in the error); |on_success| runs

@@ -79,7 +79,7 @@ class memory_cached_store final : public forwarding_store {
     void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
         inner().put_run(fields, body, fetched_at);
         std::lock_guard lock(mutex_);
-        drop_run(fields.id, fields.job_id);
+        drop_run(store_key(*fields.kind, fields.id, fields.variant), fields.job_id);
     }
 
     void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
@@ -87,7 +87,7 @@ class memory_cached_store final : public forwarding_store {
         inner().put_runs(runs, fetched_at);
         std::lock_guard lock(mutex_);
         for (const auto& [fields, body] : runs)
-            drop_run(fields.id, fields.job_id);
+            drop_run(store_key(*fields.kind, fields.id, fields.variant), fields.job_id);
     }
 
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {
@@ -130,9 +130,10 @@ class memory_cached_store final : public forwarding_store {
             std::lock_guard lock(mutex_);
             if (generation == generation_ && admit_run(job_id, *run)) {
                 keep_run(run);
-                keep(jobs_, lru_kind::job, job_id, run->fields.id, run->fields.id.size());
+                std::string key = store_key(*run->fields.kind, run->fields.id, run->fields.variant);
+                keep(jobs_, lru_kind::job, job_id, key, key.size());
                 // No write came between: a held copy has the same bytes; share it.
-                if (auto held = runs_.find(run->fields.id); held != runs_.end()) {
+                if (auto held = runs_.find(key); held != runs_.end()) {
                     run = held->second.value;
                 }
             }
@@ -144,6 +145,16 @@ class memory_cached_store final : public forwarding_store {
         inner().tombstone_run(id, at);
         std::lock_guard lock(mutex_);
         drop_run(id, {});
+        // And its other representations ("id?variant"); deletes are rare enough to look
+        // through what is held.
+        if (!kind_of_store_key(id).variant_param.empty()) {
+            const std::string prefix = std::string(id) + '?';
+            std::vector<std::string> variants;
+            for (const auto& [key, held] : runs_)
+                if (std::string_view(key).starts_with(prefix)) variants.push_back(key);
+            for (const std::string& key : variants)
+                drop_run(key, {});
+        }
         // Every stored list page was dropped with it.
         drop_all(pages_);
     }
@@ -267,7 +278,9 @@ class memory_cached_store final : public forwarding_store {
     }
 
     void keep_run(const std::shared_ptr<const stored_run>& run) {
-        keep(runs_, lru_kind::run, run->fields.id, run, run->body.size() + 9 * 32);
+        keep(runs_, lru_kind::run,
+             store_key(*run->fields.kind, run->fields.id, run->fields.variant), run,
+             run->body.size() + 9 * 32);
     }
 
     template <class V>

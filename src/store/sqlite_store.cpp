@@ -55,7 +55,7 @@ constexpr int wal_size_limit = 4 << 20;
 
 #define RUN_COLUMNS                                                                   \
     "id, body, project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
-    "created_at, updated_at, " RUN_FETCHED_AT ", deleted_at"
+    "created_at, updated_at, " RUN_FETCHED_AT ", deleted_at, kind, variant"
 
 // Bodies are kept packed (store/body_codec): a BLOB is an LZ4 frame (zstd in older rows), TEXT
 // the body itself.
@@ -63,9 +63,20 @@ std::string read_body(const sqlite::statement& row, int column) {
     return unpack_body(row.column_view(column), row.column_is_blob(column));
 }
 
+// The resource's own id, from its store key (resource_kind::store_prefix, the variant).
+std::string id_of_key(const resource_kind& kind, std::string_view key, std::string_view variant) {
+    if (key.starts_with(kind.store_prefix)) key.remove_prefix(kind.store_prefix.size());
+    if (!variant.empty() && key.size() > variant.size()) {
+        key.remove_suffix(variant.size() + 1);
+    }
+    return std::string(key);
+}
+
 stored_run read_run(const sqlite::statement& row) {
     stored_run run;
-    run.fields.id = row.column_text(0);
+    run.fields.kind = &kind_of_store_key(row.column_view(0));
+    run.fields.variant = row.column_text(13);
+    run.fields.id = id_of_key(*run.fields.kind, row.column_view(0), run.fields.variant);
     run.body = read_body(row, 1);
     run.fields.project_id = row.column_text(2);
     run.fields.extraction_agent_id = row.column_text(3);
@@ -88,7 +99,7 @@ stored_run read_run(const sqlite::statement& row) {
 // run's project against the tenant's grants; only for a tenant that holds every project the
 // filters select (tenant_holds_every_project).
 std::string list_runs_where(const run_query& q, bool check_grants) {
-    std::string where = " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL";
+    std::string where = " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL AND kind = 'run'";
     if (check_grants) {
         // With neither filter, "+project_id" keeps the planner off runs_browse_by_project (which
         // would sort every run of the tenant's projects) and on runs_browse, already in page
@@ -139,7 +150,7 @@ void bind_list_filters(sqlite::statement& s, const run_query& q) {
 // read_run's columns with an empty body, for listings that do not show it.
 #define RUN_COLUMNS_NO_BODY                                                         \
     "id, '', project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
-    "created_at, updated_at, " RUN_FETCHED_AT ", deleted_at"
+    "created_at, updated_at, " RUN_FETCHED_AT ", deleted_at, kind, variant"
 
 // A browse bound on created_at in the upstream's own text form, "2025-01-15T08:00:00" plus
 // ".123456" when there is a fraction (trailing zeros dropped), so that comparing texts compares
@@ -319,7 +330,8 @@ std::optional<current_run> find_current(sqlite::database& db, std::string_view i
     run.has_body = !s->column_is_null(2);
     run.body.compressed = s->column_is_blob(2);
     run.body.bytes = std::string(s->column_view(2));
-    run.fields.id = std::string(id);
+    run.fields.kind = &kind_of_store_key(id);
+    run.fields.id = std::string(id);  // the store key
     run.fields.file_name = s->column_text(3);
     run.fields.project_id = s->column_text(4);
     run.fields.extraction_agent_id = s->column_text(5);
@@ -331,11 +343,11 @@ std::optional<current_run> find_current(sqlite::database& db, std::string_view i
     return run;
 }
 
+// |a| and |b| are of one store key: the id, kind and variant are the same.
 bool same_columns(const run_fields& a, const run_fields& b) {
-    return a.id == b.id && a.project_id == b.project_id &&
-           a.extraction_agent_id == b.extraction_agent_id && a.job_id == b.job_id &&
-           a.file_id == b.file_id && a.file_name == b.file_name && a.status == b.status &&
-           a.created_at == b.created_at && a.updated_at == b.updated_at;
+    return a.project_id == b.project_id && a.extraction_agent_id == b.extraction_agent_id &&
+           a.job_id == b.job_id && a.file_id == b.file_id && a.file_name == b.file_name &&
+           a.status == b.status && a.created_at == b.created_at && a.updated_at == b.updated_at;
 }
 
 // The search index holds every stored, not deleted run with seq at or below this, and no other
@@ -353,7 +365,7 @@ std::size_t index_pending_runs(sqlite::database& db, std::size_t limit);
 // The search index (run_search, schema/004) is contentless: it is told a document's text when
 // the document is added and again, identical, when it is removed. Both come from here, computed
 // from the body, so they always agree.
-void search_index_write(sqlite::database& db, bool add, std::int64_t seq,
+void search_index_write(sqlite::database& db, bool add, std::int64_t seq, const resource_kind& kind,
                         std::string_view file_name, std::string_view body) {
     sqlite::statement_use s(
         db, add ? "INSERT INTO run_search (rowid, file_name, data) VALUES (?1, ?2, ?3)"
@@ -361,7 +373,7 @@ void search_index_write(sqlite::database& db, bool add, std::int64_t seq,
                   " VALUES ('delete', ?1, ?2, ?3)");
     s->bind_int64(1, seq);
     s->bind_text(2, file_name);
-    const std::string data = search_data_text(body);
+    const std::string data = search_data_text(body, kind.searchable_member);
     if (data.empty()) {
         s->bind_null(3);
     } else {
@@ -374,7 +386,7 @@ void search_index_write(sqlite::database& db, bool add, std::int64_t seq,
 void unindex(sqlite::database& db, const current_run& run) {
     if (run.deleted || !run.has_body) return;          // never indexed
     if (run.seq > search_indexed_through(db)) return;  // not indexed yet
-    search_index_write(db, false, run.seq, run.fields.file_name,
+    search_index_write(db, false, run.seq, *run.fields.kind, run.fields.file_name,
                        unpack_body(run.body.bytes, run.body.compressed));
 }
 
@@ -382,6 +394,7 @@ std::size_t index_pending_runs(sqlite::database& db, std::size_t limit) {
     const std::int64_t through = search_indexed_through(db);
     struct pending {
         std::int64_t seq;
+        const resource_kind* kind;
         std::string file_name;
         std::string body;  // empty: deleted or bodiless, nothing to index
     };
@@ -389,19 +402,22 @@ std::size_t index_pending_runs(sqlite::database& db, std::size_t limit) {
     {
         sqlite::statement_use s(
             db,
-            "SELECT seq, file_name, body, deleted_at IS NULL AND body IS NOT NULL"
+            "SELECT seq, file_name, body, deleted_at IS NULL AND body IS NOT NULL, id"
             " FROM runs WHERE seq > ?1 ORDER BY seq LIMIT ?2");
         s->bind_int64(1, through);
         s->bind_int64(2, static_cast<std::int64_t>(limit));
         while (s->step()) {
-            pending run{s->column_int64(0), s->column_text(1), {}};
+            pending run{
+                s->column_int64(0), &kind_of_store_key(s->column_view(4)), s->column_text(1), {}};
             if (s->column_int64(3) == 1) run.body = read_body(*s, 2);
             runs.push_back(std::move(run));
         }
     }
     if (runs.empty()) return 0;
     for (const pending& run : runs) {
-        if (!run.body.empty()) search_index_write(db, true, run.seq, run.file_name, run.body);
+        if (!run.body.empty()) {
+            search_index_write(db, true, run.seq, *run.kind, run.file_name, run.body);
+        }
     }
     sqlite::statement_use s(db, "UPDATE run_search_state SET indexed_through = ?1");
     s->bind_int64(1, runs.back().seq);
@@ -497,15 +513,17 @@ class sqlite_store final : public store {
             if (std::optional<current_run> run = find_current(db, id)) unindex(db, *run);
             {
                 // The first deletion time is the one that counts.
-                sqlite::statement_use s(
-                    db,
-                    "INSERT INTO runs (id, body, fetched_at, deleted_at) VALUES (?1, NULL, ?2, ?2)"
-                    " ON CONFLICT (id) DO UPDATE SET deleted_at = ?2"
-                    " WHERE runs.deleted_at IS NULL");
+                sqlite::statement_use s(db,
+                                        "INSERT INTO runs (id, body, fetched_at, deleted_at, kind)"
+                                        " VALUES (?1, NULL, ?2, ?2, ?3)"
+                                        " ON CONFLICT (id) DO UPDATE SET deleted_at = ?2"
+                                        " WHERE runs.deleted_at IS NULL");
                 s->bind_text(1, id);
                 s->bind_int64(2, to_unix_ms(at));
+                s->bind_text(3, kind_of_store_key(id).name);
                 s->run();
             }
+            tombstone_variants(db, id, at);
             sqlite::statement_use pages(db, "DELETE FROM list_pages");
             pages->run();
             // No active watch of a deleted run: its watch, and a job watch still looking
@@ -599,7 +617,7 @@ class sqlite_store final : public store {
         // limit + 1 rows. The WHERE repeats those indexes' condition word for word, which is
         // what lets SQLite use them. Unused parameter numbers are simply never bound.
         std::string sql = query.with_bodies ? "SELECT " RUN_COLUMNS : "SELECT " RUN_COLUMNS_NO_BODY;
-        sql += " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL";
+        sql += " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL AND kind = 'run'";
         if (!query.extraction_agent_id.empty()) sql += " AND extraction_agent_id = ?1";
         if (!query.project_id.empty()) sql += " AND project_id = ?2";
         if (!query.status.empty()) sql += " AND status = ?3";
@@ -1118,12 +1136,38 @@ class sqlite_store final : public store {
         db.exec("PRAGMA journal_size_limit = " + std::to_string(wal_size_limit));
     }
 
+    // Every stored representation of the resource |key| (its "key?variant" rows,
+    // schema/007_kinds.sql) goes with it.
+    static void tombstone_variants(sqlite::database& db, std::string_view key, time_point at) {
+        std::vector<current_run> variants;
+        {
+            sqlite::statement_use s(db,
+                                    "SELECT id FROM runs WHERE id > ?1 || '?' AND id < ?1 || '@'"
+                                    " AND deleted_at IS NULL");
+            s->bind_text(1, key);
+            std::vector<std::string> ids;
+            while (s->step())
+                ids.push_back(s->column_text(0));
+            for (const std::string& variant_key : ids) {
+                if (auto run = find_current(db, variant_key)) variants.push_back(std::move(*run));
+            }
+        }
+        for (const current_run& run : variants) {
+            unindex(db, run);
+            sqlite::statement_use s(db, "UPDATE runs SET deleted_at = ?2 WHERE seq = ?1");
+            s->bind_int64(1, run.seq);
+            s->bind_int64(2, to_unix_ms(at));
+            s->run();
+        }
+    }
+
     static void insert_run(sqlite::database& db, const run_fields& f, std::string_view body,
                            time_point fetched_at) {
         if (f.id.empty()) {
             throw std::invalid_argument("store: put_run without a run id");
         }
-        const std::optional<current_run> old = find_current(db, f.id);
+        const std::string key = store_key(*f.kind, f.id, f.variant);
+        const std::optional<current_run> old = find_current(db, key);
         // A tombstoned row is left exactly as it is: the run stays deleted, with the body it
         // had when it was deleted.
         if (old && old->deleted) return;
@@ -1162,9 +1206,10 @@ class sqlite_store final : public store {
                       " status = ?8, created_at = ?9, updated_at = ?10, fetched_at = ?11"
                       " WHERE seq = ?12 RETURNING seq"
                     : "INSERT INTO runs (id, body, project_id, extraction_agent_id, job_id,"
-                      " file_id, file_name, status, created_at, updated_at, fetched_at)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq");
-        s->bind_text(1, f.id);
+                      " file_id, file_name, status, created_at, updated_at, fetched_at, kind,"
+                      " variant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14)"
+                      " RETURNING seq");
+        s->bind_text(1, key);
         if (packed.compressed) {
             s->bind_blob(2, packed.bytes);
         } else {
@@ -1179,11 +1224,16 @@ class sqlite_store final : public store {
         s->bind_text(9, f.created_at);
         s->bind_text(10, f.updated_at);
         s->bind_int64(11, to_unix_ms(fetched_at));
-        if (old) s->bind_int64(12, old->seq);
-        if (!s->step()) throw store_error("store: writing run '" + f.id + "' returned no row");
+        if (old) {
+            s->bind_int64(12, old->seq);
+        } else {
+            s->bind_text(13, f.kind->name);
+            s->bind_text(14, f.variant);
+        }
+        if (!s->step()) throw store_error("store: writing run '" + key + "' returned no row");
         const std::int64_t seq = s->column_int64(0);
         s->run();  // RETURNING: the write completes when the statement does
-        if (reindex) search_index_write(db, true, seq, f.file_name, body);
+        if (reindex) search_index_write(db, true, seq, *f.kind, f.file_name, body);
     }
 
     // --- watch helpers; each runs inside the caller's write transaction ---------------------
