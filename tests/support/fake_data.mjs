@@ -25,14 +25,14 @@ export function isoTimestamp(ms, micros = 0) {
   return `${s.slice(0, 23)}${String(micros % 1000).padStart(3, '0')}Z`;
 }
 
-function q(s) {
+export function q(s) {
   // A JSON string literal for plain ASCII identifiers (ids, names): no escaping needed.
   if (!/^[\x20-\x7e]*$/.test(s) || /["\\]/.test(s)) throw new Error(`not a plain string: ${s}`);
   return `"${s}"`;
 }
 
 // Build `{"k":v,...}` from [key, rawValue] pairs; `spaced` uses Python's default separators.
-function obj(pairs, spaced = false) {
+export function obj(pairs, spaced = false) {
   const colon = spaced ? ': ' : ':';
   const comma = spaced ? ', ' : ',';
   return `{${pairs.map(([k, v]) => `${q(k)}${colon}${v}`).join(comma)}}`;

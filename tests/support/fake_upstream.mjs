@@ -6,6 +6,7 @@
 //   up.runBytes('run-alpha-success')                  // exact bytes the fake sends for that run
 //   await up.stop(); await up.start();                // down and up again, same port, same data
 //   await up.setMode('blackhole'); await up.setMode('serving');  // connection-level failures
+//   up.v2.finish('v2-new-1'); up.v2.jobBytes('v2-alpha-completed', ['usage'])  // Extract v2, fake_v2.mjs
 //
 // Keys: key-alpha sees project p-alpha, key-beta sees p-beta, key-both sees both; any other key
 // (or none) gets 401 {"detail":"Invalid API key"}. See fake_data.mjs for agents and runs.
@@ -26,21 +27,25 @@ import {
   buildJobResultRaw,
   patternBytes,
 } from './fake_data.mjs';
+import { FakeExtractV2, V2_EXTRACT } from './fake_v2.mjs';
 
+export { V2_EXTRACT, v2JobPath, V2_STATUSES, V2_FINAL, V2_EXPANDS, V2_BIG_JOBS } from './fake_v2.mjs';
 export { KEYS, BIG_AGENT_RUNS, BIG_INTEGER, UNICODE_RAW, UNICODE_ESCAPED, patternBytes } from './fake_data.mjs';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 100;
 const KEEP_BODY_BYTES = 64 * 1024; // bodies of logged requests are kept up to this size
 
-export async function startFakeUpstream({ tls, autoFinishMs, host = '127.0.0.1', port = 0 } = {}) {
-  const up = new FakeUpstream({ tls, autoFinishMs, host });
+// `autoFinishMs`: runs of v1 jobs created through the fake become SUCCESS that long after; so do v2
+// jobs, unless `v2` says how they move (fake_v2.mjs: runningAfterPolls, finalAfterPolls, ...).
+export async function startFakeUpstream({ tls, autoFinishMs, v2, host = '127.0.0.1', port = 0 } = {}) {
+  const up = new FakeUpstream({ tls, autoFinishMs, v2, host });
   await up.start(port);
   return up;
 }
 
 class FakeUpstream {
-  constructor({ tls, autoFinishMs, host }) {
+  constructor({ tls, autoFinishMs, v2, host }) {
     this.tls = tls;
     this.autoFinishMs = autoFinishMs;
     this.host = host;
@@ -53,6 +58,11 @@ class FakeUpstream {
     this.log = [];
     this.faults = [];
     this.data = initialData();
+    this.v2 = new FakeExtractV2({
+      sendJson,
+      withAuth: (req, res, fn) => this.withAuth(req, res, fn),
+      progress: v2 ?? (autoFinishMs !== undefined ? { finalAfterMs: autoFinishMs } : {}),
+    });
   }
 
   get url() {
@@ -125,6 +135,7 @@ class FakeUpstream {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.data = initialData();
+    this.v2.reset();
     this.log = [];
     this.faults = [];
   }
@@ -223,7 +234,8 @@ class FakeUpstream {
       method: req.method,
       url: req.url,
       path: url.pathname,
-      query: Object.fromEntries(url.searchParams),
+      query: Object.fromEntries(url.searchParams), // a repeated parameter: its last value
+      search: url.search, // the query as sent, '' or '?...'
       headers: req.headers,
       rawHeaders: req.rawHeaders,
       httpVersion: req.httpVersion,
@@ -327,6 +339,7 @@ class FakeUpstream {
     let g;
 
     if (p === '/api/v1/echo' || p.startsWith('/api/v1/echo/')) return this.echo(req, res, url, entry);
+    if (p === V2_EXTRACT || p.startsWith(`${V2_EXTRACT}/`)) return this.v2.route(req, res, url, entry);
 
     if (p === '/api/v1/extraction/runs') {
       if (m !== 'GET') return methodNotAllowed(res);
