@@ -43,6 +43,12 @@ struct resource_kind {
     // A query parameter that changes what an item's answer holds (v2 "expand"): each value is
     // its own stored representation. Empty: every answer for an id is the same representation.
     std::string_view variant_param;
+    // How the sync worker refreshes several unfinished resources of one tenant with one list
+    // request: v1 runs by owner (a page of the agent's runs, newest first), v2 jobs by id (a
+    // list filtered to them).
+    std::string_view batch_ids_param;    // "job_ids": repeated, one per due resource
+    std::string_view batch_owner_param;  // "extraction_agent_id": the owner of the due ones
+    std::string_view page_size_param;    // "limit" / "page_size"
     // Put before the ids of this kind in the store, whose key is the id alone (changing that
     // key would rewrite every stored run): "" for v1 runs, the first kind.
     std::string_view store_prefix;
@@ -63,6 +69,9 @@ std::string store_key(const resource_kind& kind, std::string_view id,
 
 // The kind of a store key: the kind whose store_prefix it starts with (v1 runs have none).
 const resource_kind& kind_of_store_key(std::string_view key);
+
+// The resource's own id in a store key: without the prefix and the variant.
+std::string_view id_of_store_key(std::string_view key);
 
 // Every kind, in a fixed order (the router tries them in it).
 std::span<const resource_kind* const> all_kinds();

@@ -29,7 +29,9 @@ inline std::string_view to_string(watch_kind k) {
 struct watch {
     watch_id id = 0;
     watch_kind kind = watch_kind::run;
-    std::string run_id;               // empty while a job watch has not found its run
+    // The watched resource's store key (its kind's prefix and id: kind_of_store_key tells the
+    // kind; a v1 run's key is its id); empty while a job watch has not found its run.
+    std::string run_id;
     std::string job_id;               // empty for a run seen directly
     std::string tenant;               // whose key polls it (SHA-256 of the key); never the key
     std::string project_id;           // empty when not known yet

@@ -143,11 +143,6 @@ std::string hit_params(const decision& d) {
     return d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
 }
 
-// Whether the sync worker watches resources of |kind| (so far: v1 runs).
-bool watched_kind(const resource_kind& kind) {
-    return kind == kinds::v1_run;
-}
-
 std::string_view fwd_reason(action what, bool stored, bool no_cache) {
     if (no_cache) return "request";
     if (what == action::forward && stored) return "stale";
@@ -291,11 +286,10 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
             return kept::invalid;
         }
         fields.variant = variant;
-        const bool observed = observer_ && watched_kind(kind);
-        auto previous = observed ? db_.find_run(store_key(kind, fields.id)) : nullptr;
+        auto previous = observer_ ? db_.find_run(store_key(kind, fields.id)) : nullptr;
         db_.put_run(fields, body, now);
         if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
-        if (observed) {
+        if (observer_) {
             observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
         }
         return kept::stored;
@@ -401,7 +395,7 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
             fields.variant = variant;
         }
         std::vector<std::string> previous;
-        if (observer_ && watched_kind(kind)) {
+        if (observer_) {
             for (const auto& [fields, bytes] : list.items) {
                 auto before = db_.find_run(store_key(kind, fields.id));
                 previous.push_back(before ? before->fields.status : "");
@@ -597,8 +591,13 @@ void run_cache::write_item(const route_match& route, std::optional<std::string> 
                              err ? err.detail : "it names another " + std::string(kind.label));
                 return;
             }
+            auto previous = observer_ ? db_.find_run(store_key(kind, fields.id)) : nullptr;
             db_.put_run(fields, answer.body_bytes(), now);
             if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
+            // A new job is watched until final, whether or not its client polls it.
+            if (observer_) {
+                observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
+            }
         },
         std::move(done));
 }

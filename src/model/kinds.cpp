@@ -46,6 +46,9 @@ const resource_kind v1_run{
     .final_statuses = v1_run_final,
     .paging = list_paging::skip_limit,
     .variant_param = "",
+    .batch_ids_param = "",
+    .batch_owner_param = "extraction_agent_id",
+    .page_size_param = "limit",
     .store_prefix = "",
 };
 
@@ -64,6 +67,9 @@ const resource_kind v2_job{
     .final_statuses = v2_job_final,
     .paging = list_paging::cursor,
     .variant_param = "expand",
+    .batch_ids_param = "job_ids",
+    .batch_owner_param = "",
+    .page_size_param = "page_size",
     .store_prefix = "v2/",
 };
 
@@ -83,6 +89,11 @@ const resource_kind* find_kind(std::string_view name) {
 }  // namespace runmirror
 
 namespace runmirror {
+
+std::string_view id_of_store_key(std::string_view key) {
+    key.remove_prefix(kind_of_store_key(key).store_prefix.size());
+    return key.substr(0, key.find('?'));
+}
 
 const resource_kind& kind_of_store_key(std::string_view key) {
     for (const resource_kind* k : all_kinds())

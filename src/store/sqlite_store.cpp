@@ -791,18 +791,20 @@ class sqlite_store final : public store {
         if (run.id.empty()) {
             throw std::invalid_argument("store: watch_run without a run id");
         }
+        // A watch names the resource by its store key, which says its kind (v1 runs: the id).
+        const std::string key = store_key(*run.kind, run.id);
         std::optional<watch_id> result;
         write([&](sqlite::database& db) {
-            if (run_is_tombstoned(db, run.id)) {
+            if (run_is_tombstoned(db, key)) {
                 return;
             }
-            std::optional<watch_id> by_run = watch_id_where(db, "run_id = ?1", run.id);
+            std::optional<watch_id> by_run = watch_id_where(db, "run_id = ?1", key);
             std::optional<watch_id> by_job;
             if (!run.job_id.empty()) {
                 by_job = watch_id_where(db, "job_id = ?1 AND run_id IS NULL", run.job_id);
             }
             if (!by_run && !by_job) {
-                result = insert_watch(db, run.id, run.job_id, tenant, run.project_id,
+                result = insert_watch(db, key, run.job_id, tenant, run.project_id,
                                       run.extraction_agent_id, now, first_poll_at);
                 return;
             }
@@ -816,7 +818,7 @@ class sqlite_store final : public store {
                 }
             } else {
                 id = *by_job;
-                bind_run(db, id, run.id);
+                bind_run(db, id, key);
             }
             update_watch_details(db, id, tenant, run.project_id, run.extraction_agent_id,
                                  run.job_id, now);

@@ -13,11 +13,27 @@ namespace runmirror {
 
 namespace {
 
-constexpr std::string_view runs_path = "/api/v1/extraction/runs/";
-
 // How many due watches one tick considers, and the page a batched list request asks for.
 constexpr std::size_t due_scan_limit = 512;
-constexpr int batch_page_size = 100;
+constexpr std::size_t batch_page_size = 100;
+
+// What one list request can refresh together: due resources of one tenant and kind, and for a
+// kind batched by owner, one owner. Empty: the watch is polled on its own.
+std::string batch_group(const watch& w) {
+    if (w.run_id.empty()) return {};
+    const resource_kind& kind = kind_of_store_key(w.run_id);
+    const bool by_ids = !kind.batch_ids_param.empty();
+    const bool by_owner = !kind.batch_owner_param.empty() && !w.extraction_agent_id.empty();
+    if (!by_ids && !by_owner) return {};
+    std::string group = w.tenant;
+    group += '\n';
+    group += kind.name;
+    if (!by_ids) {
+        group += '\n';
+        group += w.extraction_agent_id;
+    }
+    return group;
+}
 
 // Time to wait before looking again when nothing is due but polls are in flight: their
 // answers tick the worker anyway; this only bounds how late a newly due watch can start.
@@ -75,7 +91,7 @@ void sync_worker::on_run_stored(const run_fields& run, std::string_view previous
         events_.publish({run.id, run.job_id, run.extraction_agent_id, std::string(previous_status),
                          run.status, now});
     }
-    if (is_final_status(run.status) || !tenant) return;
+    if (run.kind->is_final(run.status) || !tenant) return;
     if (db_.watch_run(run, *tenant, now, first_poll(now))) tick();
 }
 
@@ -113,13 +129,12 @@ void sync_worker::tick() {
     {
         std::lock_guard lock(mutex_);
         if (!running_) return;
-        // Due run watches of one tenant and agent: one list request can refresh them all.
-        std::map<std::string, std::vector<const watch*>> by_agent;
+        // Due watches one list request can refresh together (batch_group).
+        std::map<std::string, std::vector<const watch*>> batches;
         for (const watch& w : due) {
-            if (!w.run_id.empty() && !w.extraction_agent_id.empty() && !polling_.count(w.id) &&
-                !solo_.count(w.id)) {
-                by_agent[w.tenant + '\n' + w.extraction_agent_id].push_back(&w);
-            }
+            if (polling_.count(w.id) || solo_.count(w.id)) continue;
+            std::string group = batch_group(w);
+            if (!group.empty()) batches[std::move(group)].push_back(&w);
         }
         for (watch& w : due) {
             if (launches_in_flight_ >= options_.concurrency) break;
@@ -138,12 +153,13 @@ void sync_worker::tick() {
                 break;
             }
             launch l{{}, std::move(*key)};
-            auto group = by_agent.find(w.tenant + '\n' + w.extraction_agent_id);
-            if (!w.run_id.empty() && group != by_agent.end() && group->second.size() >= 2) {
+            auto group = batches.find(batch_group(w));
+            if (group != batches.end() && group->second.size() >= 2) {
                 for (const watch* member : group->second) {
+                    if (l.watches.size() == batch_page_size) break;
                     if (!polling_.count(member->id)) l.watches.push_back(*member);
                 }
-                by_agent.erase(group);
+                batches.erase(group);
             } else {
                 l.watches.push_back(std::move(w));
             }
@@ -173,15 +189,37 @@ void sync_worker::poll(launch l) {
     request req;
     req.method = "GET";
     const watch& first = l.watches.front();
-    if (l.watches.size() > 1) {
+    const resource_kind& kind =
+        first.run_id.empty() ? kinds::v1_run : kind_of_store_key(first.run_id);
+    req.target = std::string(kind.collection);
+    if (l.watches.size() > 1 && !kind.batch_ids_param.empty()) {
+        req.target += '?';
+        for (const watch& w : l.watches) {
+            req.target += kind.batch_ids_param;
+            req.target += '=';
+            req.target += url_encode(id_of_store_key(w.run_id));
+            req.target += '&';
+        }
+        req.target += kind.page_size_param;
+        req.target += '=';
+        req.target += std::to_string(batch_page_size);
+    } else if (l.watches.size() > 1) {
         // Newest first, as upstream lists: unfinished runs are the recent ones.
-        req.target =
-            "/api/v1/extraction/runs?extraction_agent_id=" + url_encode(first.extraction_agent_id) +
-            "&skip=0&limit=" + std::to_string(batch_page_size);
+        req.target += '?';
+        req.target += kind.batch_owner_param;
+        req.target += '=';
+        req.target += url_encode(first.extraction_agent_id);
+        req.target += "&skip=0&";
+        req.target += kind.page_size_param;
+        req.target += '=';
+        req.target += std::to_string(batch_page_size);
     } else if (first.run_id.empty()) {
-        req.target = std::string(runs_path) + "by-job/" + url_encode(first.job_id);
+        req.target += '/';
+        req.target += kind.by_job_segment;
+        req.target += url_encode(first.job_id);
     } else {
-        req.target = std::string(runs_path) + url_encode(first.run_id);
+        req.target += '/';
+        req.target += url_encode(id_of_store_key(first.run_id));
     }
     req.headers.push_back({"Authorization", "Bearer " + l.key});
     req.headers.push_back({"Accept", "application/json"});
@@ -217,11 +255,12 @@ void sync_worker::settle_batch(const std::vector<watch>& watches, upstream_reply
                                time_point now) {
     const int status = reply.failure ? 0 : reply.answer.status;
     if (status == 200) {
-        auto [list, err] = parse_run_list(reply.answer.body);
+        const resource_kind& kind = kind_of_store_key(watches.front().run_id);
+        auto [list, err] = parse_run_list(reply.answer.body, kind);
         if (!err) {
-            std::map<std::string_view, const std::pair<run_fields, std::string_view>*> found;
+            std::map<std::string, const std::pair<run_fields, std::string_view>*> found;
             for (const auto& item : list.items)
-                found[item.first.id] = &item;
+                found[store_key(kind, item.first.id)] = &item;
             for (const watch& w : watches) {
                 if (auto it = found.find(w.run_id); it != found.end()) {
                     settle_run(w, it->second->first, it->second->second, now);
@@ -239,14 +278,14 @@ void sync_worker::settle_batch(const std::vector<watch>& watches, upstream_reply
     if (status == 401 || status == 429) return settle(watches.front(), reply, now);
     const std::string why = reply.failure
                                 ? reply.failure.detail
-                                : "list of the agent's runs answered " + std::to_string(status);
+                                : "a list request for them answered " + std::to_string(status);
     for (const watch& w : watches)
         reschedule(w, now, w.attempts + 1, w.last_status, why);
 }
 
 void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_view body,
                              time_point now) {
-    auto previous = db_.find_run(run.id);
+    auto previous = db_.find_run(store_key(*run.kind, run.id));
     db_.put_run(run, body, now);
     if (!run.project_id.empty()) db_.grant(w.tenant, {run.project_id});
     const std::string before = previous ? previous->fields.status : std::string();
@@ -256,7 +295,7 @@ void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_
     if (w.run_id.empty() && !db_.job_watch_found_run(w.id, run.id, run.project_id, now)) {
         return;  // the run was tombstoned meanwhile: the watch is over
     }
-    if (is_final_status(run.status)) {
+    if (run.kind->is_final(run.status)) {
         db_.finish_watch(w.id, run.status, now);
         return;
     }
@@ -267,7 +306,8 @@ void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_
 void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) {
     const int status = reply.failure ? 0 : reply.answer.status;
     if (status == 200) {
-        auto [run, err] = parse_run(reply.answer.body);
+        const resource_kind& kind = w.run_id.empty() ? kinds::v1_run : kind_of_store_key(w.run_id);
+        auto [run, err] = parse_run(reply.answer.body, kind);
         if (err) return reschedule(w, now, w.attempts + 1, w.last_status, err.detail);
         {
             std::lock_guard lock(mutex_);
@@ -279,7 +319,7 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
         // Deleted upstream: never serve it again. The tombstone ends the watch.
         auto previous = db_.find_run(w.run_id);
         db_.tombstone_run(w.run_id, now);
-        events_.publish({w.run_id, w.job_id, w.extraction_agent_id,
+        events_.publish({std::string(id_of_store_key(w.run_id)), w.job_id, w.extraction_agent_id,
                          previous ? previous->fields.status : std::string(), "DELETED", now});
         return;
     }

@@ -161,8 +161,10 @@ test('SDK 2: cancel and delete through the daemon', async (t) => {
   assert.deepEqual(await via.extract.delete('v2-alpha-completed'), {});
   assert.equal(up.v2.job('v2-alpha-completed').deleted, true);
   for (const expand of EXPANDS) {
+    // The daemon answers for a resource deleted through it (its tombstone), in its own words.
     const gone = await failure(via.extract.get('v2-alpha-completed', { expand }));
-    assert.deepEqual(gone, { status: 404, body: { detail: 'Extract job v2-alpha-completed not found' } });
+    assert.equal(gone.status, 404);
+    assert.match(gone.body.detail, /not found/i);
   }
   assert.equal((await failure(via.extract.delete('v2-alpha-completed'))).status, 404);
   assert.ok(!(await listAllV2(via, {})).ids.includes('v2-alpha-completed'));
