@@ -25,11 +25,15 @@ namespace runmirror {
 // it only as an opaque token (browse_json: encode_cursor / decode_cursor).
 struct run_browse_cursor {
     std::string created_at;  // the run's created_at exactly as stored
-    std::string id;
+    std::string id;          // its store key (resource_kind.hpp: store_key)
 };
 
 struct run_browse_query {
-    std::string extraction_agent_id;  // exact match; empty: any
+    const resource_kind* kind = &kinds::v1_run;  // nullptr: every kind
+    // Only resources of projects this tenant holds a grant for (pages assembled for an SDK);
+    // nullopt: every tenant's (the browse API, the CLI).
+    std::optional<std::string> tenant;
+    std::string extraction_agent_id;  // the owner (v1 agent, v2 configuration); empty: any
     std::string project_id;           // exact match; empty: any
     std::string status;               // exact match ("SUCCESS"); empty: any
     // A half-open window on created_at: from <= created_at < before. The stored created_at is

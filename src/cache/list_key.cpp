@@ -104,6 +104,33 @@ std::optional<list_params> list_params_of(const query_params& params) {
     return out;
 }
 
+std::optional<cursor_list_params> cursor_list_params_of(const query_params& params,
+                                                        std::string_view owner_param) {
+    cursor_list_params out;
+    std::vector<std::string_view> seen;
+    for (const auto& [k, v] : params) {
+        if (v.empty()) continue;  // the SDK sends a null filter as "key="
+        if (std::find(seen.begin(), seen.end(), k) != seen.end()) return std::nullopt;
+        seen.push_back(k);
+        if (k == owner_param) {
+            out.owner = v;
+        } else if (k == "project_id") {
+            out.project_id = v;
+        } else if (k == "status") {
+            out.status = v;
+        } else if (k == "page_token") {
+            out.page_token = v;
+        } else if (k == "page_size") {
+            auto n = parse_count(v);
+            if (!n || *n < 1 || *n > 100) return std::nullopt;
+            out.page_size = *n;
+        } else if (k != "organization_id") {
+            return std::nullopt;
+        }
+    }
+    return out;
+}
+
 std::string variant_of(const query_params& params, std::string_view param) {
     if (param.empty()) return {};
     std::vector<std::string_view> items;

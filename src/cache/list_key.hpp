@@ -33,6 +33,22 @@ struct list_params {
 // nullopt when skip/limit are not non-negative integers.
 std::optional<list_params> list_params_of(const query_params& params);
 
+// The filters and window of a cursor-paged list request (v2), for assembling a page from
+// stored resources. Only what the store can answer exactly: the owner, project and status
+// filters and the page size.
+struct cursor_list_params {
+    std::string owner;  // the kind's owner filter (v2: configuration_id)
+    std::string project_id;
+    std::string status;
+    std::string page_token;  // as sent; empty on a first page
+    std::int64_t page_size = 50;
+};
+
+// nullopt when |params| holds anything else (expand, job_ids, a time bound...), a repeated
+// filter, or a page_size that is not an integer from 1 to 100.
+std::optional<cursor_list_params> cursor_list_params_of(const query_params& params,
+                                                        std::string_view owner_param);
+
 // Which representation a request asks for, by its |param| values (v2 "expand"): every value,
 // repeated ("expand=a&expand=b") or comma-separated ("expand=b,a"), sorted, without
 // duplicates or empty items, joined by commas ("a,b"). Empty when it asks for none, or when

@@ -30,6 +30,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/browse_json.hpp"
 #include "cache/freshness.hpp"
 #include "cache/list_key.hpp"
 #include "http/header_rules.hpp"
@@ -105,6 +106,19 @@ bool is_retryable_failure(int status) {
 }
 
 constexpr std::string_view stale_if_error = "hit; detail=stale-if-error";
+
+// Page tokens runmirror issues for pages it assembles; the upstream's never start so.
+constexpr std::string_view own_token_prefix = "runmirror.";
+
+bool is_own_page_token(std::string_view token) {
+    return token.starts_with(own_token_prefix);
+}
+
+std::string_view param_value(const query_params& params, std::string_view name) {
+    for (const auto& [k, v] : params)
+        if (k == name) return v;
+    return {};
+}
 
 // Why a 200 was not stored, for Cache-Status: the store refused the write.
 constexpr std::string_view not_stored_detail = "; detail=not-stored";
@@ -322,13 +336,32 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
                           reply_fn& done) {
     const resource_kind& kind = *route.resource;
     auto decoded = decode_query(req.query());
-    // Only skip/limit pages can be assembled from stored resources (so far); a cursor kind's
-    // paging parameters are the upstream's to judge.
-    const bool assemblable = kind.paging == list_paging::skip_limit;
-    std::optional<list_params> params;
-    if (decoded && assemblable) params = list_params_of(*decoded);
-    if (!decoded || (assemblable && !params)) {
+    if (!decoded) {
         return done(with_cache_status(json_error(400, "invalid query string"), "fwd=bypass"));
+    }
+    // How a page never fetched is made from stored resources, when the store can answer the
+    // query exactly; empty when it cannot.
+    std::function<response(const std::string& tenant, time_point now)> assemble;
+    bool own_token = false;  // a page_token runmirror issued: only it can answer
+    if (kind.paging == list_paging::skip_limit) {
+        auto params = list_params_of(*decoded);
+        if (!params) {
+            return done(with_cache_status(json_error(400, "invalid query string"), "fwd=bypass"));
+        }
+        assemble = [this, params = *params](const std::string& tenant, time_point now) {
+            return assemble_list(tenant, params, "hit; detail=assembled", now);
+        };
+    } else if (auto params = cursor_list_params_of(*decoded, kind.owner_member)) {
+        own_token = is_own_page_token(params->page_token);
+        assemble = [this, &kind, params = *params](const std::string& tenant, time_point now) {
+            return assemble_cursor_page(kind, tenant, params, now);
+        };
+    } else if (is_own_page_token(param_value(*decoded, "page_token"))) {
+        return done(with_cache_status(
+            json_error(400,
+                       "this page_token was issued by runmirror for a query it can answer "
+                       "from its store; change only page_token between pages"),
+            "fwd=miss"));
     }
     // Items of a list asked with "expand" are that representation of each resource.
     std::string variant = variant_of(*decoded, kind.variant_param);
@@ -337,6 +370,16 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
     if (!kind.store_prefix.empty()) key->insert(0, std::string(kind.name) + '\n');
     const auto directives = parse_cache_directives(req.headers);
     const time_point now = now_();
+    // Assembled pages only for a tenant upstream has shown resources: for any other key an
+    // empty page would read as "this agent has none".
+    if (own_token) {
+        if (!tenant || !db_.has_any_grant(*tenant)) {
+            return done(with_cache_status(
+                json_error(403, "this page_token was issued by runmirror to another key"),
+                "fwd=miss"));
+        }
+        return done(assemble(*tenant, now));
+    }
     std::shared_ptr<const stored_list_page> page;
     if (tenant) page = db_.find_list_page(*tenant, *key);
     std::optional<time_point> fetched_at;
@@ -347,15 +390,13 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
     if (d.what == action::serve_stored) {
         return done(stored_page_answer(page, hit_params(d), now));
     }
-    // Assembled pages only for a tenant upstream has shown runs: for any other key an empty
-    // page would read as "this agent has no runs".
-    const bool known_tenant = assemblable && tenant && db_.has_any_grant(*tenant);
+    const bool known_tenant = assemble && tenant && db_.has_any_grant(*tenant);
     if (d.what == action::offline_miss || d.what == action::cached_miss) {
-        if (known_tenant)
-            return done(assemble_list(*tenant, *params, "hit; detail=assembled", now));
-        if (tenant && assemblable && options_.mode == serve_mode::offline) {
+        if (known_tenant) return done(assemble(*tenant, now));
+        if (tenant && assemble && options_.mode == serve_mode::offline) {
             return done(with_cache_status(
-                json_error(403, "runmirror is offline: upstream has never shown this key any runs"),
+                json_error(403, "runmirror is offline: upstream has never shown this key any " +
+                                    std::string(kind.label) + "s"),
                 "fwd=miss"));
         }
     }
@@ -363,9 +404,7 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
         return done(with_cache_status(refusal(d.what), "fwd=miss"));
     }
     if (page && up_->believed_down()) return done(stored_page_answer(page, stale_if_error, now));
-    if (!page && known_tenant && up_->believed_down()) {
-        return done(assemble_list(*tenant, *params, "hit; detail=assembled", now));
-    }
+    if (!page && known_tenant && up_->believed_down()) return done(assemble(*tenant, now));
 
     fallback_fn fallback;
     if (page) {
@@ -374,9 +413,9 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
         };
     } else if (known_tenant) {
         // Never fetched and the upstream fails: what the store has is better than an error.
-        fallback = [this, tenant = *tenant, params = *params](
-                       const std::string&, time_point now) -> std::optional<response> {
-            return assemble_list(tenant, params, "hit; detail=assembled", now);
+        fallback = [tenant = *tenant, assemble](const std::string&,
+                                                time_point now) -> std::optional<response> {
+            return assemble(tenant, now);
         };
     }
     auto settle = [this, &kind, variant, key = *key](const response& answer,
@@ -443,6 +482,50 @@ response run_cache::assemble_list(const std::string& tenant, const list_params& 
             ",\"limit\":" + std::to_string(params.limit) + "}";
     return stored_answer(std::make_shared<const std::string>(std::move(body)), cache_params, now,
                          now);
+}
+
+// A cursor page (v2) from stored resources this tenant may see, newest first, with a
+// page_token of runmirror's own for the next one: the keyset of its last item.
+response run_cache::assemble_cursor_page(const resource_kind& kind, const std::string& tenant,
+                                         const cursor_list_params& params, time_point now) {
+    run_browse_query query;
+    query.kind = &kind;
+    query.tenant = tenant;
+    query.extraction_agent_id = params.owner;
+    query.project_id = params.project_id;
+    query.status = params.status;
+    query.limit = static_cast<std::size_t>(params.page_size);
+    query.with_bodies = true;
+    if (!params.page_token.empty()) {
+        query.after = decode_cursor(params.page_token.substr(own_token_prefix.size()));
+        if (!query.after) {
+            return with_cache_status(json_error(400, "page_token is not one runmirror issued"),
+                                     "fwd=miss");
+        }
+    }
+    const run_browse_page found = db_.browse_runs(query);
+    std::size_t size = 64;
+    for (const stored_run& item : found.items)
+        size += item.body.size() + 1;
+    std::string body;
+    body.reserve(size);
+    body = "{\"items\":[";
+    for (std::size_t i = 0; i < found.items.size(); ++i) {
+        if (i) body += ',';
+        body += found.items[i].body;
+    }
+    body += "],\"next_page_token\":";
+    if (found.next) {
+        body += '"';
+        body += own_token_prefix;
+        body += encode_cursor(*found.next);  // base64url: nothing to escape
+        body += '"';
+    } else {
+        body += "null";
+    }
+    body += '}';
+    return stored_answer(std::make_shared<const std::string>(std::move(body)),
+                         "hit; detail=assembled", now, now);
 }
 
 void run_cache::forward_read(std::string key, request req, std::optional<std::string> tenant,

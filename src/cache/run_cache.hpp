@@ -80,6 +80,8 @@ class run_cache {
                                std::string_view fwd, settle_fn settle);
     response assemble_list(const std::string& tenant, const list_params& params,
                            const std::string& cache_params, time_point now);
+    response assemble_cursor_page(const resource_kind& kind, const std::string& tenant,
+                                  const cursor_list_params& params, time_point now);
     // Forwards a read, shared by every concurrent request with the same |flight| key (tenant
     // and normalised request), and answers all of them with the one result. |fwd| is one of
     // fwd_reason's static texts. |known_body|: the stored bytes being revalidated, if any

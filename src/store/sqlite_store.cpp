@@ -617,7 +617,10 @@ class sqlite_store final : public store {
         // limit + 1 rows. The WHERE repeats those indexes' condition word for word, which is
         // what lets SQLite use them. Unused parameter numbers are simply never bound.
         std::string sql = query.with_bodies ? "SELECT " RUN_COLUMNS : "SELECT " RUN_COLUMNS_NO_BODY;
-        sql += " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL AND kind = 'run'";
+        sql += " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL AND variant = ''";
+        if (query.kind) sql += " AND kind = ?10";
+        if (query.tenant)
+            sql += " AND project_id IN (SELECT project_id FROM grants WHERE tenant = ?11)";
         if (!query.extraction_agent_id.empty()) sql += " AND extraction_agent_id = ?1";
         if (!query.project_id.empty()) sql += " AND project_id = ?2";
         if (!query.status.empty()) sql += " AND status = ?3";
@@ -652,13 +655,15 @@ class sqlite_store final : public store {
             }
             if (match) s->bind_text(8, *match);
             s->bind_int64(9, sql_limit(wanted));
+            if (query.kind) s->bind_text(10, query.kind->name);
+            if (query.tenant) s->bind_text(11, *query.tenant);
             while (s->step()) {
                 result.items.push_back(read_run(*s));
             }
             if (result.items.size() == wanted) {
                 result.items.pop_back();
                 const run_fields& last = result.items.back().fields;
-                result.next = run_browse_cursor{last.created_at, last.id};
+                result.next = run_browse_cursor{last.created_at, store_key(*last.kind, last.id)};
             }
             return result;
         });

@@ -74,6 +74,33 @@ test('SDK 2 cache: two full extract.list passes within the max age reach the ups
   assert.match(cacheStatus(await rawBytes(sdk.extract.get(top, { expand: ['configuration'] }))), /fwd=miss/);
 });
 
+test('SDK 2 cache: offline, a full extract.list pass returns every stored job in the upstream\'s order', async (t) => {
+  const { daemon, up, dir } = await startStack(t);
+  const sdk = clientV2(daemon, 'key-alpha');
+  const online = await listAllV2(sdk, { page_size: 10 });
+  assert.equal(online.ids.length, V2_BIG_JOBS + 7);
+  await daemon.stop();
+  await up.stop();
+  const offline = await startDaemon({ db: path.join(dir, 'rm.db'), offline: true });
+  t.after(() => offline.stop());
+  const off = clientV2(offline, 'key-alpha');
+  // The pages fetched before: served as stored, the upstream's tokens included.
+  assert.deepEqual(await listAllV2(off, { page_size: 10 }), online);
+  // Pages never fetched: assembled from stored jobs, newest first, with runmirror's own tokens.
+  const assembled = await listAllV2(off, { page_size: 7 });
+  assert.deepEqual(assembled.ids, online.ids);
+  assert.equal(assembled.pages, Math.ceil(online.ids.length / 7));
+  const first = await rawBytes(off.extract.list({ page_size: 7 }));
+  assert.equal(cacheStatus(first), 'runmirror; hit; detail=assembled');
+  assert.match(JSON.parse(first.body).next_page_token, /^runmirror\./);
+  const completed = await listAllV2(off, { status: 'COMPLETED' });
+  assert.deepEqual(completed.ids, online.ids.filter((id) => JSON.parse(up.v2.jobRaw(id)).status === 'COMPLETED'));
+  // Another key holds no grant for these jobs: nothing assembled for it.
+  assert.equal((await failure(clientV2(offline, 'key-beta').extract.list({}))).status, 403);
+  // A filter the store cannot answer exactly is not guessed at.
+  assert.equal((await failure(off.extract.list({ job_ids: ['v2-big-001'] }))).status, 503);
+});
+
 test('SDK 2 cache: run() polls become local while the job is unfinished', async (t) => {
   const { daemon, up } = await startStack(t, { upstream: { v2: { runningAfterMs: 500, finalAfterMs: 3000 } } });
   let sdkPolls = 0;
