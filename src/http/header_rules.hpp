@@ -70,7 +70,4 @@ struct cache_directives {
 
 cache_directives parse_cache_directives(const header_list& headers);
 
-// |s| without leading and trailing spaces and tabs (HTTP's optional whitespace).
-std::string_view trim(std::string_view s);
-
 }  // namespace runmirror

@@ -1,11 +1,11 @@
 #include "http/request_site.hpp"
 
-#include "http/header_rules.hpp"
-
 #include <algorithm>
 
 #include <boost/url/ipv4_address.hpp>
 #include <boost/url/ipv6_address.hpp>
+
+#include "util/trim.hpp"
 
 namespace runmirror {
 

@@ -144,9 +144,14 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         }
         const relay_request exchange{client,     buffer,     body_parser, out,
                                      body_start, keep_alive, ctx.limits,  ctx.pool->options()};
-        outcome = co_await std::visit(
-            [&](auto& stream) { return relay_exchange(exchange, stream, conn->buffer); },
-            conn->stream);
+        // Two calls, not one: each half is compiled in a TU of its own (net/relay.hpp).
+        outcome = co_await std::visit([&](auto& stream) { return send_request(exchange, stream); },
+                                      conn->stream);
+        if (!outcome.ec) {
+            outcome = co_await std::visit(
+                [&](auto& stream) { return relay_response(exchange, stream, conn->buffer); },
+                conn->stream);
+        }
         if (!outcome.ec) {
             // Any answer, the upstream's errors included, is the upstream's word on its health:
             // a success closes an open circuit at once.

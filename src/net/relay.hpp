@@ -1,9 +1,11 @@
 #pragma once
-// Private to src/net: one pass-through exchange over an upstream connection, the request
-// streamed out and the response streamed back. Declared once per upstream stream type and
-// compiled in a TU of its own each (relay_plain.cpp, relay_tls.cpp): the Beast read/write
-// coroutines instantiated for a stream type are what make these TUs slow to compile, and two
-// of them in parallel halve the wait.
+// Private to src/net: one pass-through exchange over an upstream connection, in two halves:
+// the request streamed out (send_request), then the response streamed back (relay_response).
+// Each half is declared once per upstream stream type. Plain TCP compiles both in
+// relay_plain.cpp; TLS, slower to compile, spreads them over relay_tls_send.cpp,
+// relay_tls_write.cpp (the request body's writes) and relay_tls_response.cpp, so that no TU
+// holds more than a share of the Beast coroutines instantiated over the TLS stream, and the
+// shares compile in parallel.
 
 #include <string_view>
 
@@ -51,11 +53,17 @@ struct relay_request {
     const upstream_options& upstream_limits;
 };
 
-// The request head and streamed body out, the response head and streamed body back to the
-// client. |r| and |upstream_buffer| must outlive the returned awaitable.
-boost::asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, plain_stream& upstream,
+// The request head and streamed body out to the upstream. On success the outcome is at
+// relay_stage::sending with no error: go on with relay_response. |r| must outlive the
+// returned awaitable.
+boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, plain_stream& upstream);
+boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, tls_stream& upstream);
+
+// After send_request succeeded: the response head and streamed body back to the client.
+// |r| and |upstream_buffer| must outlive the returned awaitable.
+boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, plain_stream& upstream,
                                                      beast::flat_buffer& upstream_buffer);
-boost::asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, tls_stream& upstream,
+boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, tls_stream& upstream,
                                                      beast::flat_buffer& upstream_buffer);
 
 }  // namespace runmirror::net

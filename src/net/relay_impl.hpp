@@ -1,8 +1,10 @@
 #pragma once
-// Private to src/net, included only by relay_plain.cpp and relay_tls.cpp: the relay's
+// Private to src/net, included only by relay_plain.cpp and relay_tls_*.cpp: the relay's
 // templates, instantiated there once per upstream stream type.
 
+#include <cstddef>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include <boost/beast/http/error.hpp>
@@ -28,6 +30,24 @@ struct body_error {
     bool reading = false;  // from |in|; otherwise from |out|
 };
 
+// Writes of the request to the upstream. Over plain TCP these are Beast's operations, inline.
+// Over TLS they are functions of their own TUs (relay_tls_send.cpp, relay_tls_write.cpp):
+// Beast's ssl_stream flattens each buffer sequence the serializer hands it (flat_stream), once
+// per buffer type the serializer has, and those instantiations are the slowest part of the
+// relay to compile. A plain call per write, nothing virtual.
+using write_result = asio::awaitable<std::tuple<error_code, std::size_t>>;
+
+template <class Stream, bool isRequest>
+write_result write_header(Stream& out, http::serializer<isRequest, http::buffer_body>& serializer) {
+    return http::async_write_header(out, serializer, use_tuple);
+}
+template <class Stream, bool isRequest>
+write_result write_body(Stream& out, http::serializer<isRequest, http::buffer_body>& serializer) {
+    return http::async_write(out, serializer, use_tuple);
+}
+write_result write_header(tls_stream& out, http::request_serializer<http::buffer_body>& serializer);
+write_result write_body(tls_stream& out, http::request_serializer<http::buffer_body>& serializer);
+
 // Copies the body that |parser| reads from |in| to |out| through |serializer|, one chunk at
 // a time: memory stays bounded whatever the body's size. |already_read| is a first part of the
 // body that was read before (it is sent first). Each read and write has its own deadline, so
@@ -45,7 +65,7 @@ asio::awaitable<body_error> relay_body(InStream& in, beast::flat_buffer& in_buff
         message.body().size = already_read.size();
         message.body().more = !parser.is_done();
         beast::get_lowest_layer(out).expires_after(timeout);
-        auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
+        auto [ec, n] = co_await write_body(out, serializer);
         if (ec == http::error::need_buffer) ec = {};  // the serializer wants the next chunk
         if (ec) co_return body_error{ec, false};
     }
@@ -66,7 +86,7 @@ asio::awaitable<body_error> relay_body(InStream& in, beast::flat_buffer& in_buff
             message.body().more = false;
         }
         beast::get_lowest_layer(out).expires_after(timeout);
-        auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
+        auto [ec, n] = co_await write_body(out, serializer);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return body_error{ec, false};
     }
@@ -78,13 +98,12 @@ inline bool response_has_no_body(unsigned status) {
 }
 
 template <class UpstreamStream>
-asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, UpstreamStream& upstream,
-                                              beast::flat_buffer& upstream_buffer) {
+asio::awaitable<relay_outcome> send_request(const relay_request& r, UpstreamStream& upstream) {
     relay_outcome outcome;
     outcome.stage = relay_stage::sending;
     http::request_serializer<http::buffer_body> request_writer(r.request_out);
     beast::get_lowest_layer(upstream).expires_after(r.limits.write_timeout);
-    if (auto [ec, n] = co_await http::async_write_header(upstream, request_writer, use_tuple); ec) {
+    if (auto [ec, n] = co_await write_header(upstream, request_writer); ec) {
         outcome.ec = ec;
         co_return outcome;
     }
@@ -94,9 +113,14 @@ asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, UpstreamSt
     if (sent.ec) {
         outcome.ec = sent.ec;
         outcome.client_side = sent.reading;
-        co_return outcome;
     }
+    co_return outcome;
+}
 
+template <class UpstreamStream>
+asio::awaitable<relay_outcome> relay_response(const relay_request& r, UpstreamStream& upstream,
+                                              beast::flat_buffer& upstream_buffer) {
+    relay_outcome outcome;
     outcome.stage = relay_stage::awaiting_response;
     const bool head = r.request_in.get().method() == http::verb::head;
     std::optional<http::response_parser<http::buffer_body>> response_in;

@@ -1,12 +1,16 @@
-// The pass-through relay over a plain TCP upstream connection (see net/relay.hpp for why each
-// stream type has its own TU).
+// The pass-through relay over a plain TCP upstream connection, both halves (see net/relay.hpp
+// for why the stream types have TUs of their own).
 #include "net/relay_impl.hpp"
 
 namespace runmirror::net {
 
-boost::asio::awaitable<relay_outcome> relay_exchange(const relay_request& r, plain_stream& upstream,
+boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, plain_stream& upstream) {
+    return relay_detail::send_request(r, upstream);
+}
+
+boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, plain_stream& upstream,
                                                      beast::flat_buffer& upstream_buffer) {
-    return relay_detail::relay_exchange(r, upstream, upstream_buffer);
+    return relay_detail::relay_response(r, upstream, upstream_buffer);
 }
 
 }  // namespace runmirror::net

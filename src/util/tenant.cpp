@@ -5,18 +5,13 @@
 #include <array>
 #include <stdexcept>
 
+#include "util/trim.hpp"
+
 namespace runmirror {
 
 namespace {
 
 constexpr std::string_view whitespace = " \t";
-
-std::string_view trim(std::string_view s) {
-    auto first = s.find_first_not_of(whitespace);
-    if (first == std::string_view::npos) return {};
-    auto last = s.find_last_not_of(whitespace);
-    return s.substr(first, last - first + 1);
-}
 
 }  // namespace
 
