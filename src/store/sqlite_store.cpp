@@ -27,6 +27,7 @@
 #include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
 #include "store/body_codec.hpp"
+#include "store/group_commit.hpp"
 #include "store/migrations.hpp"
 #include "store/page_ends.hpp"
 #include "store/sqlite_db.hpp"
@@ -1363,15 +1364,42 @@ class sqlite_store final : public store {
         }
     }
 
-    // Runs |fn(db)| in one write transaction on the writer connection.
+    // Runs |fn(db)| on the writer connection as one write: all of it commits or none of it.
+    // Concurrent writes share a transaction (group_commit), each in a savepoint of its own;
+    // this returns once the transaction holding |fn| has committed.
     // A storage fault (see sqlite::is_storage_fault) is recorded in write_health and thrown on.
     template <class Fn>
     void write(Fn&& fn) {
+        commits_.run([&] { fn(*writer_); });
+    }
+
+    // group_commit's batch function: every write of |batch| in one BEGIN IMMEDIATE transaction.
+    void commit_batch(const std::vector<group_commit::write*>& batch) {
         std::lock_guard lock(writer_mutex_);
         try {
             if (writer_->mode() != sqlite::open_mode::read_write) reopen_for_writing();
             sqlite::transaction tx(*writer_);
-            fn(*writer_);
+            for (group_commit::write* w : batch) {
+                if (batch.size() == 1) {  // alone: its failure rolls back the transaction
+                    w->apply();
+                    continue;
+                }
+                writer_->exec("SAVEPOINT one_write");
+                try {
+                    w->apply();
+                } catch (const sqlite::sqlite_error& e) {
+                    // A fault of the storage fails the whole batch; anything else (a constraint,
+                    // a bad argument) fails this write alone.
+                    if (sqlite::is_storage_fault(e.code())) throw;
+                    w->error = std::current_exception();
+                    writer_->exec("ROLLBACK TO one_write");
+                } catch (...) {
+                    w->error = std::current_exception();
+                    writer_->exec("ROLLBACK TO one_write");
+                }
+                writer_->exec("RELEASE one_write");
+            }
+            if (batch.size() == 1 && batch[0]->error) std::rethrow_exception(batch[0]->error);
             tx.commit();
         } catch (const sqlite::sqlite_error& e) {
             // The transaction has rolled back: what was committed before is untouched.
@@ -1424,6 +1452,8 @@ class sqlite_store final : public store {
     const bool in_memory_;
     std::mutex writer_mutex_;
     std::unique_ptr<sqlite::database> writer_;
+    group_commit commits_{
+        [this](const std::vector<group_commit::write*>& batch) { commit_batch(batch); }};
     // Declared after the writer so the readers close first and the writer, closing last,
     // checkpoints the WAL and removes it.
     std::mutex pool_mutex_;

@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -164,4 +166,40 @@ TEST_CASE("store write cost: re-storing an unchanged list page writes its fetch 
     sqlite::statement_use check(db, "PRAGMA integrity_check");
     REQUIRE(check->step());
     CHECK(check->column_text(0) == "ok");
+}
+
+TEST_CASE("store write cost: concurrent writes share commits, and each stands or fails alone") {
+    temp_dir dir;
+    auto s = open_sqlite_store(dir.file("runs.db"));
+    constexpr int threads = 8, per_thread = 40;
+    std::atomic<int> refused{0};
+    {
+        std::vector<std::jthread> writers;
+        for (int t = 0; t < threads; ++t) {
+            writers.emplace_back([&, t] {
+                for (int k = 0; k < per_thread; ++k) {
+                    const std::string id = "run-" + std::to_string(t) + "-" + std::to_string(k);
+                    s->put_run(fields_of(id, t * per_thread + k), body_of(id, "word"),
+                               clock_type::now());
+                    // A write that throws (no id) fails alone, whatever batch it joined.
+                    try {
+                        s->put_run(fields_of("", 0), "{}", clock_type::now());
+                    } catch (const std::invalid_argument&) {
+                        ++refused;
+                    }
+                }
+            });
+        }
+    }
+    CHECK(refused == threads * per_thread);
+    for (int t = 0; t < threads; ++t) {
+        for (int k = 0; k < per_thread; ++k) {
+            const std::string id = "run-" + std::to_string(t) + "-" + std::to_string(k);
+            auto run = s->find_run(id);
+            REQUIRE(run != nullptr);
+            CHECK(run->body == body_of(id, "word"));
+        }
+    }
+    CHECK(s->write_health().writable);
+    CHECK(search(*s, "word").size() == 100);  // the query's limit; all are indexed
 }
