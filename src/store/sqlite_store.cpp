@@ -603,7 +603,12 @@ class sqlite_store final : public store {
         sql += " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL";
         if (!query.extraction_agent_id.empty()) sql += " AND extraction_agent_id = ?1";
         if (!query.project_id.empty()) sql += " AND project_id = ?2";
-        if (!query.status.empty()) sql += " AND status = ?3";
+        // With an agent, "+status" keeps the planner on runs_browse_by_agent, whose entries end
+        // with the status (schema/007), rather than on runs_browse_by_status, whose entries do
+        // not name the agent: that would read the row of every run of the status.
+        if (!query.status.empty()) {
+            sql += query.extraction_agent_id.empty() ? " AND status = ?3" : " AND +status = ?3";
+        }
         if (query.created_from) sql += " AND created_at >= ?4";
         if (query.created_before) sql += " AND created_at < ?5";
         // The keyset condition, written so its first half is an index range on created_at.
@@ -650,17 +655,12 @@ class sqlite_store final : public store {
     std::vector<agent_summary> agent_summaries() override {
         std::vector<agent_summary> out = read([](sqlite::database& db) {
             std::vector<agent_summary> rows;
-            // Rows arrive grouped by (agent, project), one per status. The counts are kept by
-            // triggers (run_counts, schema/004); the newest created_at of each is one seek in
-            // runs_agent_summary, whose condition the subquery repeats.
+            // Rows arrive grouped by (agent, project), one per status. The counts and the newest
+            // created_at of each are kept by triggers (run_counts, schema/004 and 007).
             sqlite::statement_use s(db,
-                                    "SELECT c.extraction_agent_id, c.project_id, c.status, c.runs,"
-                                    " (SELECT max(r.created_at) FROM runs AS r"
-                                    " WHERE r.deleted_at IS NULL AND r.body IS NOT NULL"
-                                    " AND r.extraction_agent_id = c.extraction_agent_id"
-                                    " AND r.project_id = c.project_id AND r.status = c.status)"
-                                    " FROM run_counts AS c WHERE c.runs > 0"
-                                    " ORDER BY c.extraction_agent_id, c.project_id, c.status");
+                                    "SELECT extraction_agent_id, project_id, status, runs,"
+                                    " latest_created_at FROM run_counts WHERE runs > 0"
+                                    " ORDER BY extraction_agent_id, project_id, status");
             while (s->step()) {
                 std::string agent = s->column_text(0);
                 std::string project = s->column_text(1);
