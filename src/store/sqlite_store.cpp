@@ -45,9 +45,13 @@ constexpr std::size_t max_idle_readers = 4;
 constexpr std::size_t index_batch = 100;
 constexpr std::chrono::milliseconds index_delay{1000};
 
-// SQLite checkpoints once the WAL holds 1,000 pages (its default: 4 MiB of 4 KiB pages) and
-// then starts it over, but the file stays as large as it ever grew (a batch of search indexing
-// or a long reader can push it past that); it is cut back to this size at each restart.
+// The page size of a new store (see configure_writer).
+constexpr int new_store_page_size = 1024;
+
+// SQLite checkpoints once the WAL holds this many bytes of pages, and then starts it over, but
+// the file stays as large as it ever grew (a batch of search indexing or a long reader can push
+// it past that); it is cut back to wal_size_limit at each restart.
+constexpr std::int64_t checkpoint_bytes = 4 << 20;
 constexpr int wal_size_limit = 4 << 20;
 
 // fetched_at: a refresh that brought the same bytes is recorded in run_refreshed (schema/006).
@@ -1087,20 +1091,23 @@ class sqlite_store final : public store {
     }
 
     void configure_writer(sqlite::database& db) {
-        // A new file gets 4 KiB pages. Every commit writes each page it changed to the WAL
-        // whole, and storing one run changes a dozen b-trees (the run, its id, job and six
-        // browse indexes, counts): with 16 KiB pages a 2.5 KiB run cost 250 KiB of WAL, with
-        // 4 KiB 60-90 KiB (bench/write_cost.cpp). The price is space: a compressed run's row
-        // is about 2.5 KiB, so a 4 KiB page often holds one row and a gap (10,000 generated
-        // runs: 62 MB against 52 MB with 16 KiB pages). Only an empty database can still
-        // choose (the size is fixed once WAL is on); an existing one keeps its own, since
-        // changing it means rewriting every page (VACUUM).
+        // A new file gets 1 KiB pages. Every commit writes each page it changed to the WAL
+        // whole, and storing a run changes several b-trees besides its row (its id, its job,
+        // four browse indexes, counters), one page each: what a stored run costs the disk is
+        // mostly the page size times the pages it touches (bench/write_cost.cpp --breakdown).
+        // 10,000 generated runs, one commit each (schema 007): 4 KiB pages 92 KB a run, 1 KiB
+        // 33 KB. A row larger than a page (a compressed run is about 2.5 KiB) spills into
+        // overflow pages, which it fills, rather than leaving most of a 4 KiB page empty: the
+        // file is smaller too (46 MB against 56 MB). The price is a run read as three or four
+        // pages instead of one, and b-trees a level or two deeper, all cheap lookups in the
+        // page cache. Only an empty database can still choose (the size is fixed once WAL is
+        // on); an existing one keeps its own, since changing it means rewriting every page.
         bool empty = false;
         {
             sqlite::statement_use s(db, "PRAGMA page_count");
             empty = s->step() && s->column_int64(0) == 0;
         }  // reset: a statement still open would keep the page size from changing
-        if (empty) db.exec("PRAGMA page_size = 4096");
+        if (empty) db.exec("PRAGMA page_size = " + std::to_string(new_store_page_size));
         // journal_mode answers with the mode in force; anything but "wal" means readers would
         // block behind the writer, which the rest of the daemon does not expect.
         std::string mode;
@@ -1117,6 +1124,15 @@ class sqlite_store final : public store {
         db.exec("PRAGMA foreign_keys = ON");
         db.exec("PRAGMA cache_size = -1024");
         db.exec("PRAGMA journal_size_limit = " + std::to_string(wal_size_limit));
+        // SQLite counts the checkpoint threshold in pages (1,000 by default); it is set in
+        // bytes here, so that a store of small pages does not checkpoint four times as often.
+        // A page changed by many commits between two checkpoints is copied into the file once.
+        std::int64_t page_size = 4096;
+        {
+            sqlite::statement_use s(db, "PRAGMA page_size");
+            if (s->step()) page_size = std::max<std::int64_t>(s->column_int64(0), 512);
+        }
+        db.exec("PRAGMA wal_autocheckpoint = " + std::to_string(checkpoint_bytes / page_size));
     }
 
     static void insert_run(sqlite::database& db, const run_fields& f, std::string_view body,
