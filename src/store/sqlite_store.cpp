@@ -30,6 +30,7 @@
 #include "store/group_commit.hpp"
 #include "store/migrations.hpp"
 #include "store/page_ends.hpp"
+#include "store/search_index.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/write_health.hpp"
 
@@ -166,38 +167,6 @@ std::string created_at_bound(time_point t) {
         text.pop_back();
     if (text.back() == '.') text.pop_back();
     return text;
-}
-
-// |search| as an FTS5 query: every word must occur, each as a prefix ("inv" finds "invoice").
-// Words are quoted, so FTS5 operators typed by a user (AND, NEAR, '*', '"', '-', ':') are plain
-// text and never a syntax error. A word of ASCII punctuation alone ("-", "&") holds no token and
-// would match nothing; it is dropped rather than emptying the result. Returns nullopt when
-// |search| has no words at all (no search), "" when none is left (nothing can match).
-std::optional<std::string> fts_query(std::string_view search) {
-    std::optional<std::string> query;
-    std::size_t pos = 0;
-    while (pos < search.size()) {
-        const std::size_t start = search.find_first_not_of(" \t\r\n\f\v", pos);
-        if (start == std::string_view::npos) break;
-        std::size_t end = search.find_first_of(" \t\r\n\f\v", start);
-        if (end == std::string_view::npos) end = search.size();
-        const std::string_view word = search.substr(start, end - start);
-        pos = end;
-        if (!query) query.emplace();
-        const bool has_token_char = std::any_of(word.begin(), word.end(), [](char c) {
-            const auto u = static_cast<unsigned char>(c);
-            return u >= 0x80 || std::isalnum(u);
-        });
-        if (!has_token_char) continue;
-        if (!query->empty()) *query += ' ';
-        *query += '"';
-        for (char c : word) {
-            if (c == '"') *query += '"';
-            *query += c;
-        }
-        *query += "\"*";
-    }
-    return query;
 }
 
 // The count of list-changing writes (schema/005_run_changes.sql) in the caller's snapshot.
@@ -343,75 +312,12 @@ bool same_columns(const run_fields& a, const run_fields& b) {
            a.created_at == b.created_at && a.updated_at == b.updated_at;
 }
 
-// The search index holds every stored, not deleted run with seq at or below this, and no other
-// (schema/006_deferred_search.sql).
-std::int64_t search_indexed_through(sqlite::database& db) {
-    sqlite::statement_use s(db, "SELECT indexed_through FROM run_search_state");
-    return s->step() ? s->column_int64(0) : 0;
-}
-
-// Indexes up to |limit| runs past the watermark, in seq order, and moves it past them; the
-// caller's write transaction makes both one step. Returns how many runs it looked at: fewer
-// than |limit| means the index has caught up.
-std::size_t index_pending_runs(sqlite::database& db, std::size_t limit);
-
-// The search index (run_search, schema/004) is contentless: it is told a document's text when
-// the document is added and again, identical, when it is removed. Both come from here, computed
-// from the body, so they always agree.
-void search_index_write(sqlite::database& db, bool add, std::int64_t seq,
-                        std::string_view file_name, std::string_view body) {
-    sqlite::statement_use s(
-        db, add ? "INSERT INTO run_search (rowid, file_name, data) VALUES (?1, ?2, ?3)"
-                : "INSERT INTO run_search (run_search, rowid, file_name, data)"
-                  " VALUES ('delete', ?1, ?2, ?3)");
-    s->bind_int64(1, seq);
-    s->bind_text(2, file_name);
-    const std::string data = search_data_text(body);
-    if (data.empty()) {
-        s->bind_null(3);
-    } else {
-        s->bind_text(3, data);
-    }
-    s->run();
-}
-
 // Removes a stored, not deleted run from the search index, if it is there.
 void unindex(sqlite::database& db, const current_run& run) {
     if (run.deleted || !run.has_body) return;          // never indexed
     if (run.seq > search_indexed_through(db)) return;  // not indexed yet
     search_index_write(db, false, run.seq, run.fields.file_name,
                        unpack_body(run.body.bytes, run.body.compressed));
-}
-
-std::size_t index_pending_runs(sqlite::database& db, std::size_t limit) {
-    const std::int64_t through = search_indexed_through(db);
-    struct pending {
-        std::int64_t seq;
-        std::string file_name;
-        std::string body;  // empty: deleted or bodiless, nothing to index
-    };
-    std::vector<pending> runs;
-    {
-        sqlite::statement_use s(
-            db,
-            "SELECT seq, file_name, body, deleted_at IS NULL AND body IS NOT NULL"
-            " FROM runs WHERE seq > ?1 ORDER BY seq LIMIT ?2");
-        s->bind_int64(1, through);
-        s->bind_int64(2, static_cast<std::int64_t>(limit));
-        while (s->step()) {
-            pending run{s->column_int64(0), s->column_text(1), {}};
-            if (s->column_int64(3) == 1) run.body = read_body(*s, 2);
-            runs.push_back(std::move(run));
-        }
-    }
-    if (runs.empty()) return 0;
-    for (const pending& run : runs) {
-        if (!run.body.empty()) search_index_write(db, true, run.seq, run.file_name, run.body);
-    }
-    sqlite::statement_use s(db, "UPDATE run_search_state SET indexed_through = ?1");
-    s->bind_int64(1, runs.back().seq);
-    s->run();
-    return runs.size();
 }
 
 class sqlite_store final : public store {
@@ -1345,12 +1251,7 @@ class sqlite_store final : public store {
 
     // Before a search: index what is pending (written by this process or another one).
     void catch_up_search() {
-        const bool behind = read([](sqlite::database& db) {
-            sqlite::statement_use s(db,
-                                    "SELECT EXISTS (SELECT 1 FROM runs WHERE seq >"
-                                    " (SELECT indexed_through FROM run_search_state))");
-            return s->step() && s->column_int64(0) == 1;
-        });
+        const bool behind = read([](sqlite::database& db) { return search_index_behind(db); });
         // A store that cannot be written searches what is indexed.
         if (!behind || !health_.snapshot().writable) return;
         try {
