@@ -1,4 +1,6 @@
-// The store over SQLite. All of runmirror's SQL lives in this file.
+// The store over SQLite: runs, list pages, grants, watches and browsing. The search index's SQL
+// is in store/search_index, the schema in schema/*.sql; the maintenance thread
+// (store/maintenance) runs this file's indexing and checkpoint tasks.
 //
 // Connections: one writer, guarded by writer_mutex_, takes every write in a BEGIN IMMEDIATE
 // transaction. Reads borrow a connection from a small pool; WAL lets them run alongside the
@@ -9,15 +11,12 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
-#include <stop_token>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -28,6 +27,7 @@
 #include "runmirror/store.hpp"
 #include "store/body_codec.hpp"
 #include "store/group_commit.hpp"
+#include "store/maintenance.hpp"
 #include "store/migrations.hpp"
 #include "store/page_ends.hpp"
 #include "store/search_index.hpp"
@@ -40,19 +40,23 @@ namespace {
 // Idle reader connections kept open; a burst beyond this opens and closes extra ones.
 constexpr std::size_t max_idle_readers = 4;
 
-// The search index is written in batches (schema/006): at most this many runs a transaction,
-// and |index_delay| after a write, so that the misses of that time share one batch. A search
-// does not wait for it (it indexes what is pending first).
-constexpr std::size_t index_batch = 100;
-constexpr std::chrono::milliseconds index_delay{1000};
+// The search index is written in batches (schema/006, store/maintenance): at most this many
+// runs a transaction (a write waiting for the writer waits for one such batch at most), as
+// soon as that many wait or |index_delay| after the first of them. A search does not wait for
+// the delay: it indexes what is pending first.
+constexpr std::size_t index_batch = 500;
+constexpr std::chrono::milliseconds index_delay{5000};
 
 // The page size of a new store (see configure_writer).
 constexpr int new_store_page_size = 1024;
 
-// SQLite checkpoints once the WAL holds this many bytes of pages, and then starts it over, but
-// the file stays as large as it ever grew (a batch of search indexing or a long reader can push
-// it past that); it is cut back to wal_size_limit at each restart.
+// The maintenance thread checkpoints once the WAL holds this many bytes of pages (SQLite's
+// default threshold: 1,000 pages), and SQLite then starts the WAL over, but the file stays as
+// large as it ever grew (a batch of search indexing or a long reader can push it past that); it
+// is cut back to wal_size_limit at each restart. Should that thread fall behind, the writer
+// checkpoints itself, as SQLite would, past |checkpoint_backstop| times as much.
 constexpr std::int64_t checkpoint_bytes = 4 << 20;
+constexpr int checkpoint_backstop = 2;
 constexpr int wal_size_limit = 4 << 20;
 
 // fetched_at: a refresh that brought the same bytes is recorded in run_refreshed (schema/006).
@@ -335,8 +339,7 @@ class sqlite_store final : public store {
     }
 
     ~sqlite_store() override {
-        maintenance_.request_stop();
-        if (maintenance_.joinable()) maintenance_.join();
+        maintenance_.stop();
         // What the indexer had not reached yet, so a short-lived process (runmirror mirror)
         // leaves a store whose index is complete. Failing here loses nothing: the next store
         // opened on the file, or the next search, indexes them.
@@ -348,7 +351,7 @@ class sqlite_store final : public store {
 
     void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
         write([&](sqlite::database& db) { insert_run(db, fields, body, fetched_at); });
-        wake_indexer();
+        maintenance_.runs_written(1);
     }
 
     void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
@@ -361,7 +364,7 @@ class sqlite_store final : public store {
                 insert_run(db, fields, body, fetched_at);
             }
         });
-        wake_indexer();
+        maintenance_.runs_written(runs.size());
     }
 
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {
@@ -924,10 +927,21 @@ class sqlite_store final : public store {
         if (db->read_only()) {
             throw sqlite::sqlite_error("the database file is read-only", sqlite::readonly_code);
         }
-        configure_writer(*db);
+        const int checkpoint_frames = configure_writer(*db);
         db->define_function("runmirror_pack_body", sql_pack_body);
         db->define_function("runmirror_search_data", sql_search_data);
         apply_migrations(*db, embedded_migrations());
+        if (!in_memory_) {
+            // From here on the maintenance thread checkpoints, not the commit that crossed the
+            // threshold (SQLite's automatic checkpoint did the migrations' ones).
+            db->on_wal_commit([this, writer = db.get(), frames = checkpoint_frames](int in_wal) {
+                if (in_wal >= checkpoint_backstop * frames) {
+                    writer->checkpoint();
+                } else if (in_wal >= frames) {
+                    maintenance_.checkpoint_wanted();
+                }
+            });
+        }
         return db;
     }
 
@@ -996,7 +1010,8 @@ class sqlite_store final : public store {
         idle_readers_.clear();
     }
 
-    void configure_writer(sqlite::database& db) {
+    // Returns the WAL frames (pages) past which to checkpoint.
+    int configure_writer(sqlite::database& db) {
         // A new file gets 1 KiB pages. Every commit writes each page it changed to the WAL
         // whole, and storing a run changes several b-trees besides its row (its id, its job,
         // four browse indexes, counters), one page each: what a stored run costs the disk is
@@ -1038,7 +1053,9 @@ class sqlite_store final : public store {
             sqlite::statement_use s(db, "PRAGMA page_size");
             if (s->step()) page_size = std::max<std::int64_t>(s->column_int64(0), 512);
         }
-        db.exec("PRAGMA wal_autocheckpoint = " + std::to_string(checkpoint_bytes / page_size));
+        const auto frames = static_cast<int>(checkpoint_bytes / page_size);
+        db.exec("PRAGMA wal_autocheckpoint = " + std::to_string(frames));
+        return frames;
     }
 
     static void insert_run(sqlite::database& db, const run_fields& f, std::string_view body,
@@ -1230,15 +1247,6 @@ class sqlite_store final : public store {
 
     // --- the search index, kept up to date off the write path (schema/006) ---------------
 
-    void wake_indexer() {
-        {
-            std::lock_guard lock(maintenance_mutex_);
-            if (index_at_) return;  // already due: this write joins that batch
-            index_at_ = std::chrono::steady_clock::now() + index_delay;
-        }
-        maintenance_cv_.notify_one();
-    }
-
     // Indexes every run past the watermark, in batches of their own transactions, so a write
     // waiting for the writer lock waits for one batch at most.
     void index_all_pending() {
@@ -1261,24 +1269,23 @@ class sqlite_store final : public store {
         }
     }
 
-    // The maintenance thread: indexes for search |index_delay| after a write (wake_indexer),
-    // so that the writes of that time share one batch.
-    void run_maintenance(std::stop_token stop) {
-        std::unique_lock lock(maintenance_mutex_);
-        while (maintenance_cv_.wait(lock, stop, [&] { return index_at_.has_value(); })) {
-            if (maintenance_cv_.wait_until(lock, stop, *index_at_, [] { return false; }) ||
-                stop.stop_requested()) {
-                return;
-            }
-            index_at_.reset();
-            lock.unlock();
-            try {
-                if (health_.snapshot().writable) index_all_pending();
-            } catch (const std::exception& e) {
-                spdlog::debug("store '{}': indexing for search failed: {}", path_, e.what());
-            }
-            lock.lock();
+    // The maintenance thread's checkpoint task. The bulk of it on a connection of its own, so
+    // that writes go on meanwhile (a PASSIVE checkpoint copies what was committed when it
+    // started). But SQLite starts the WAL over only once every frame in it was copied, which a
+    // writer appending all along would put off until the backstop: so a second pass, holding
+    // the writer, copies the few frames written during the first, and the next write starts
+    // the WAL over.
+    void checkpoint_in_background() {
+        if (!health_.snapshot().writable) return;
+        try {
+            if (!checkpointer_) checkpointer_ = std::make_unique<sqlite::database>(path_);
+            checkpointer_->checkpoint();
+        } catch (...) {
+            checkpointer_.reset();  // opened afresh next time
+            throw;
         }
+        std::lock_guard lock(writer_mutex_);
+        if (writer_->mode() == sqlite::open_mode::read_write) writer_->checkpoint();
     }
 
     // Runs |fn(db)| on the writer connection as one write: all of it commits or none of it.
@@ -1379,12 +1386,15 @@ class sqlite_store final : public store {
     // cannot be written (open_for_reading).
     std::atomic<sqlite::open_mode> reader_mode_{sqlite::open_mode::read_write};
     write_health_tracker health_;
-    // The maintenance thread (run_maintenance) and what it is asked to do; declared last, so
-    // that it starts after everything it uses exists.
-    std::mutex maintenance_mutex_;
-    std::condition_variable_any maintenance_cv_;
-    std::optional<std::chrono::steady_clock::time_point> index_at_;  // when to index next
-    std::jthread maintenance_{[this](std::stop_token stop) { run_maintenance(std::move(stop)); }};
+    // Used by the maintenance thread only; closes before the writer.
+    std::unique_ptr<sqlite::database> checkpointer_;
+    // Search indexing and checkpoints off the request path; declared after everything its
+    // tasks use, so that it starts after them and stops before them.
+    store_maintenance maintenance_{{[this] {
+                                        if (health_.snapshot().writable) index_all_pending();
+                                    },
+                                    [this] { checkpoint_in_background(); }},
+                                   {index_batch, index_delay, path_}};
     page_ends page_ends_;  // where list pages ended, for list_runs
 };
 
