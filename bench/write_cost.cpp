@@ -23,8 +23,12 @@
 //   wal_bytes_per_run, db_bytes_per_run, put_run_wal_bytes_p50/p99 (WAL bytes during one
 //   put_run call, or put_runs with --per-transaction), written_per_run, ratio (written / stored
 //   body), wal_max_bytes (the largest the WAL file grew), wal_bytes_at_end, db_file_bytes,
-//   close_bytes (the final checkpoint when the store closes), seconds, runs_per_second,
-//   refresh_bytes_per_page (one put_runs of 50 unchanged runs).
+//   close_bytes (closing the store after the misses: the runs the search indexer had not
+//   reached and the final checkpoint), written_per_run_with_close / ratio_with_close (the same
+//   with close_bytes: the figures to compare), put_run_us_p50/p99/max (each call's time),
+//   seconds, runs_per_second,
+//   refresh_bytes_per_page (one put_runs of 50 unchanged runs, after reopening the store; the
+//   close that follows included).
 
 #include <algorithm>
 #include <atomic>
@@ -34,6 +38,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <string>
@@ -175,12 +180,17 @@ int run(const options& o) {
     // indexing and checkpoints land between calls or inside whichever call triggers them).
     // Only with one writer: with several, calls overlap and share commits.
     std::vector<std::uint64_t> per_call_wal;
+    // How long each put_run call took (with --concurrency, waiting for the commit it shares).
+    std::vector<std::int64_t> call_us;
+    std::mutex call_us_mutex;
     std::atomic<std::size_t> next{0};
     auto writer = [&] {
         std::vector<std::pair<run_fields, std::string_view>> batch;
+        std::vector<std::int64_t> mine;
         for (;;) {
             const std::size_t first = next.fetch_add(o.per_transaction);
-            if (first >= parsed.size()) return;
+            if (first >= parsed.size()) break;
+            const auto call_started = std::chrono::steady_clock::now();
             const std::size_t last = std::min(parsed.size(), first + o.per_transaction);
             const std::uint64_t wal_before = vfs.wal_bytes;
             if (last - first == 1) {
@@ -190,8 +200,13 @@ int run(const options& o) {
                              parsed.begin() + static_cast<std::ptrdiff_t>(last));
                 s->put_runs(batch, clock_type::now());
             }
+            mine.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now() - call_started)
+                               .count());
             if (o.concurrency == 1) per_call_wal.push_back(vfs.wal_bytes - wal_before);
         }
+        std::lock_guard lock(call_us_mutex);
+        call_us.insert(call_us.end(), mine.begin(), mine.end());
     };
     const auto started = std::chrono::steady_clock::now();
     {
@@ -202,15 +217,27 @@ int run(const options& o) {
     }
     const std::chrono::steady_clock::duration spent = std::chrono::steady_clock::now() - started;
     std::sort(per_call_wal.begin(), per_call_wal.end());
+    std::sort(call_us.begin(), call_us.end());
+    auto call_us_at = [&](double p) -> long long {
+        return call_us.empty() ? 0 : call_us[static_cast<std::size_t>(p * (call_us.size() - 1))];
+    };
     auto percentile = [&](double p) -> unsigned long long {
         if (per_call_wal.empty()) return 0;
         return per_call_wal[static_cast<std::size_t>(p * (per_call_wal.size() - 1))];
     };
     const std::uint64_t wal = vfs.wal_bytes - wal0, db = vfs.db_bytes - db0;
     const std::uint64_t wal_at_end = file_size(o.db + "-wal");
+
+    // Closing the store finishes what the runs cost: the search indexing not done yet and the
+    // checkpoint of what the WAL still holds. The breakdown counts it too.
+    const std::uint64_t before_close = vfs.wal_bytes + vfs.db_bytes;
+    s.reset();
+    const std::uint64_t close_bytes = vfs.wal_bytes + vfs.db_bytes - before_close;
     vfs.log_pages = false;
 
-    // A list page refreshed while nothing changed: the 50 newest runs of agent 0.
+    // A list page refreshed while nothing changed: the 50 newest runs of agent 0, re-stored
+    // into the store opened again (nothing left to index or checkpoint from the misses).
+    s = open_sqlite_store(o.db);
     std::vector<generated> page;
     for (std::int64_t p = 0; p < 50 && p * 8 < o.runs; ++p)
         page.push_back(make_run(p * 8, o.seed, agents, projects));
@@ -220,11 +247,8 @@ int run(const options& o) {
     const std::uint64_t before_refresh = vfs.wal_bytes + vfs.db_bytes;
     for (std::int64_t r = 0; r < o.refreshes; ++r)
         s->put_runs(items, clock_type::now());
-    const std::uint64_t refresh = vfs.wal_bytes + vfs.db_bytes - before_refresh;
-
-    const std::uint64_t before_close = vfs.wal_bytes + vfs.db_bytes;
     s.reset();
-    const std::uint64_t close_bytes = vfs.wal_bytes + vfs.db_bytes - before_close;
+    const std::uint64_t refresh = vfs.wal_bytes + vfs.db_bytes - before_refresh;
 
     const double n = static_cast<double>(o.runs);
     const double seconds = std::chrono::duration<double>(spent).count();
@@ -240,10 +264,18 @@ int run(const options& o) {
     }
     std::printf("written_per_run %.0f\n", (wal + db) / n);
     std::printf("ratio %.2f\n", static_cast<double>(wal + db) / static_cast<double>(stored_bytes));
+    // What the runs still cost when the store closes: the runs the search indexer had not
+    // reached yet and the final checkpoint of what the WAL still held.
+    std::printf("written_per_run_with_close %.0f\n", (wal + db + close_bytes) / n);
+    std::printf("ratio_with_close %.2f\n",
+                static_cast<double>(wal + db + close_bytes) / static_cast<double>(stored_bytes));
     std::printf("wal_max_bytes %llu\n", static_cast<unsigned long long>(vfs.wal_high_water.load()));
     std::printf("wal_bytes_at_end %llu\n", static_cast<unsigned long long>(wal_at_end));
     std::printf("db_file_bytes %llu\n", static_cast<unsigned long long>(file_size(o.db)));
     std::printf("close_bytes %llu\n", static_cast<unsigned long long>(close_bytes));
+    std::printf("put_run_us_p50 %lld\n", call_us_at(0.5));
+    std::printf("put_run_us_p99 %lld\n", call_us_at(0.99));
+    std::printf("put_run_us_max %lld\n", call_us_at(1.0));
     std::printf("seconds %.2f\n", seconds);
     std::printf("runs_per_second %.0f\n", n / seconds);
     if (o.refreshes > 0) {
