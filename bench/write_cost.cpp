@@ -4,7 +4,7 @@
 // unchanged 50-run list page R times with put_runs, as a list refresh every few seconds does.
 //
 //   runmirror_write_cost --db PATH [--runs 10000] [--refreshes 100] [--seed 1] [--shuffle]
-//                        [--per-transaction N] [--concurrency N] [--breakdown]
+//                        [--per-transaction N] [--concurrency N] [--breakdown] [--grant]
 //
 // PATH must not exist. --shuffle stores the runs in random created_at order (misses by id
 // across an old history) instead of oldest first (new runs as they are created).
@@ -14,6 +14,8 @@
 // previous put_run returned), as a daemon's concurrent misses do; 1 (the default) is one miss
 // at a time. --breakdown adds "breakdown" lines: pages written per run to the WAL and to the
 // database file, by the table or index each page belongs to (dbstat), and frames per commit.
+// --grant follows each put_run with a grant of the run's project to one tenant, as the daemon's
+// miss does (cache/run_cache.cpp): the whole write path of a miss.
 //
 // Bytes are counted where SQLite hands them to the file system: a VFS wrapped around the default
 // one (tests/unit/support/shim_vfs.hpp) adds up every xWrite to the database file and to its
@@ -69,12 +71,13 @@ struct options {
     std::size_t per_transaction = 1;
     std::size_t concurrency = 1;
     bool breakdown = false;
+    bool grant = false;
 };
 
 int usage(int code) {
     (code ? std::cerr : std::cout)
         << "usage: runmirror_write_cost --db PATH [--runs 10000] [--refreshes 100] [--seed 1]"
-           " [--shuffle] [--per-transaction N] [--concurrency N] [--breakdown]\n";
+           " [--shuffle] [--per-transaction N] [--concurrency N] [--breakdown] [--grant]\n";
     return code;
 }
 
@@ -195,6 +198,7 @@ int run(const options& o) {
             const std::uint64_t wal_before = vfs.wal_bytes;
             if (last - first == 1) {
                 s->put_run(parsed[first].first, parsed[first].second, clock_type::now());
+                if (o.grant) s->grant("bench-tenant", {parsed[first].first.project_id});
             } else {
                 batch.assign(parsed.begin() + static_cast<std::ptrdiff_t>(first),
                              parsed.begin() + static_cast<std::ptrdiff_t>(last));
@@ -299,6 +303,10 @@ int main(int argc, char** argv) {
         }
         if (arg == "--breakdown") {
             o.breakdown = true;
+            continue;
+        }
+        if (arg == "--grant") {
+            o.grant = true;
             continue;
         }
         if (k + 1 >= argc) return usage(2);

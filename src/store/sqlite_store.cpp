@@ -633,13 +633,17 @@ class sqlite_store final : public store {
             return;
         }
         // granted_at is bookkeeping for maintenance commands only, never compared against a
-        // caller's |now|, so the store may read the clock itself here.
+        // caller's |now|, so the store may read the clock itself here. It says when the grant
+        // was last seen to within an hour: every miss grants its run's project again, and a
+        // grant that changes no row costs its commit nothing, where rewriting granted_at each
+        // time wrote the grant's two pages (row and key) per miss.
         std::int64_t now = to_unix_ms(clock_type::now());
         write([&](sqlite::database& db) {
             sqlite::statement_use s(
                 db,
                 "INSERT INTO grants (tenant, project_id, granted_at) VALUES (?1, ?2, ?3)"
-                " ON CONFLICT (tenant, project_id) DO UPDATE SET granted_at = excluded.granted_at");
+                " ON CONFLICT (tenant, project_id) DO UPDATE SET granted_at = excluded.granted_at"
+                " WHERE excluded.granted_at - grants.granted_at >= 3600000");
             for (const std::string& project : project_ids) {
                 if (project.empty()) {
                     continue;

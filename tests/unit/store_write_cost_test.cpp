@@ -225,3 +225,18 @@ TEST_CASE("store write cost: the WAL is checkpointed off the write path and stay
     for (int k = 0; k < runs; k += 100)
         CHECK(s->find_run("run-" + std::to_string(k)) != nullptr);
 }
+
+TEST_CASE("store write cost: granting a project the tenant already holds writes nothing") {
+    shim_vfs vfs;
+    temp_dir dir;
+    auto s = open_sqlite_store(dir.file("runs.db"));
+    s->grant("tenant", {"proj-1"});
+    const std::uint64_t before = vfs.wal_bytes + vfs.db_bytes;
+    for (int k = 0; k < 10; ++k)
+        s->grant("tenant", {"proj-1"});  // every miss of the tenant's runs does this
+    CHECK(vfs.wal_bytes + vfs.db_bytes == before);
+    CHECK(s->has_grant("tenant", "proj-1"));
+    s->grant("tenant", {"proj-1", "proj-2"});  // a new one is written
+    CHECK(vfs.wal_bytes + vfs.db_bytes > before);
+    CHECK(s->has_grant("tenant", "proj-2"));
+}
