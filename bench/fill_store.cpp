@@ -149,7 +149,8 @@ int run_probe(const std::string& db_path, const std::string& dir, const std::str
     for (const char* name : {"assembled", "deep"}) {
         probe(std::string("list_runs_") + name, dir + "/" + name + ".txt", 1'000,
               [&](const std::string& path) {
-                  const auto params = parse_list_params(path.substr(path.find('?') + 1));
+                  const auto query = decode_query(path.substr(path.find('?') + 1));
+                  const auto params = list_params_of(*query);
                   run_page page =
                       db->list_runs(run_query{tenant, params->extraction_agent_id,
                                               params->project_id, params->skip, params->limit});
@@ -281,8 +282,8 @@ int fill(const options& o) {
                     ",\"skip\":" + std::to_string(skip) +
                     ",\"limit\":" + std::to_string(page_limit) + "}";
             const std::string path = list_path(agents[a], skip);
-            const auto key = normalise_list_query(path.substr(path.find('?') + 1));
-            db->put_list_page(tenant, *key, page, clock_type::now());
+            const auto query = decode_query(path.substr(path.find('?') + 1));
+            db->put_list_page(tenant, list_key_of(*query), page, clock_type::now());
             if (lists_f) lists_f << path << '\n';
         }
         slot += pages_of[a] * page_limit;

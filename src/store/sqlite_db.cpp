@@ -153,6 +153,27 @@ void call_unary(sqlite3_context* ctx, int, sqlite3_value** argv) {
 
 }  // namespace
 
+void database::on_wal_commit(std::function<void(int frames)> fn) {
+    on_wal_commit_ = std::move(fn);
+    sqlite3_wal_hook(
+        db_.get(),
+        [](void* self, sqlite3*, const char*, int frames) {
+            try {
+                static_cast<database*>(self)->on_wal_commit_(frames);
+            } catch (...) {
+                // The commit has happened; a failed follow-up (a checkpoint) is not its failure.
+            }
+            return SQLITE_OK;
+        },
+        this);
+}
+
+void database::checkpoint() {
+    const int rc =
+        sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) fail(rc, "checkpoint");
+}
+
 void database::define_function(const std::string& name, unary_function fn) {
     int rc = sqlite3_create_function_v2(
         db_.get(), name.c_str(), 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, reinterpret_cast<void*>(fn),

@@ -8,6 +8,7 @@
 // file. Destructors never throw.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,6 +87,15 @@ class database {
     // deterministic: the same argument must always give the same result.
     void define_function(const std::string& name, unary_function fn);
 
+    // Calls |fn| with the number of frames in the WAL after each commit on this connection, in
+    // place of SQLite's automatic checkpoint (PRAGMA wal_autocheckpoint sets that one back).
+    // |fn| runs inside the commit: it may call checkpoint(), nothing else on this connection.
+    void on_wal_commit(std::function<void(int frames)> fn);
+    // A PASSIVE checkpoint: copies what it can of the WAL into the database file without
+    // waiting for readers or writers. Throws sqlite_error when it fails; SQLITE_BUSY (another
+    // checkpoint running) is not a failure.
+    void checkpoint();
+
     // Rows changed by the last INSERT, UPDATE or DELETE on this connection.
     std::int64_t changes() const;
     // False while a transaction is open.
@@ -107,6 +117,7 @@ class database {
     std::string path_;
     open_mode mode_;
     std::unique_ptr<sqlite3, closer> db_;
+    std::function<void(int)> on_wal_commit_;
     // Declared after db_ so statements are finalised before the connection closes.
     std::unordered_map<std::string, std::unique_ptr<statement>> cache_;
 };

@@ -1,4 +1,6 @@
-// The store over SQLite. All of runmirror's SQL lives in this file.
+// The store over SQLite: runs, list pages, grants, watches and browsing. The search index's SQL
+// is in store/search_index, the schema in schema/*.sql; the maintenance thread
+// (store/maintenance) runs this file's indexing and checkpoint tasks.
 //
 // Connections: one writer, guarded by writer_mutex_, takes every write in a BEGIN IMMEDIATE
 // transaction. Reads borrow a connection from a small pool; WAL lets them run alongside the
@@ -9,15 +11,12 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <mutex>
 #include <stdexcept>
-#include <stop_token>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -27,8 +26,11 @@
 #include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
 #include "store/body_codec.hpp"
+#include "store/group_commit.hpp"
+#include "store/maintenance.hpp"
 #include "store/migrations.hpp"
 #include "store/page_ends.hpp"
+#include "store/search_index.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/write_health.hpp"
 
@@ -38,15 +40,23 @@ namespace {
 // Idle reader connections kept open; a burst beyond this opens and closes extra ones.
 constexpr std::size_t max_idle_readers = 4;
 
-// The search index is written in batches (schema/006): at most this many runs a transaction,
-// and |index_delay| after a write, so that the misses of that time share one batch. A search
-// does not wait for it (it indexes what is pending first).
-constexpr std::size_t index_batch = 100;
-constexpr std::chrono::milliseconds index_delay{1000};
+// The search index is written in batches (schema/006, store/maintenance): at most this many
+// runs a transaction (a write waiting for the writer waits for one such batch at most), as
+// soon as that many wait or |index_delay| after the first of them. A search does not wait for
+// the delay: it indexes what is pending first.
+constexpr std::size_t index_batch = 500;
+constexpr std::chrono::milliseconds index_delay{5000};
 
-// SQLite checkpoints once the WAL holds 1,000 pages (its default: 4 MiB of 4 KiB pages) and
-// then starts it over, but the file stays as large as it ever grew (a batch of search indexing
-// or a long reader can push it past that); it is cut back to this size at each restart.
+// The page size of a new store (see configure_writer).
+constexpr int new_store_page_size = 1024;
+
+// The maintenance thread checkpoints once the WAL holds this many bytes of pages (SQLite's
+// default threshold: 1,000 pages), and SQLite then starts the WAL over, but the file stays as
+// large as it ever grew (a batch of search indexing or a long reader can push it past that); it
+// is cut back to wal_size_limit at each restart. Should that thread fall behind, the writer
+// checkpoints itself, as SQLite would, past |checkpoint_backstop| times as much.
+constexpr std::int64_t checkpoint_bytes = 4 << 20;
+constexpr int checkpoint_backstop = 2;
 constexpr int wal_size_limit = 4 << 20;
 
 // fetched_at: a refresh that brought the same bytes is recorded in run_refreshed (schema/006).
@@ -172,38 +182,6 @@ std::string created_at_bound(time_point t) {
         text.pop_back();
     if (text.back() == '.') text.pop_back();
     return text;
-}
-
-// |search| as an FTS5 query: every word must occur, each as a prefix ("inv" finds "invoice").
-// Words are quoted, so FTS5 operators typed by a user (AND, NEAR, '*', '"', '-', ':') are plain
-// text and never a syntax error. A word of ASCII punctuation alone ("-", "&") holds no token and
-// would match nothing; it is dropped rather than emptying the result. Returns nullopt when
-// |search| has no words at all (no search), "" when none is left (nothing can match).
-std::optional<std::string> fts_query(std::string_view search) {
-    std::optional<std::string> query;
-    std::size_t pos = 0;
-    while (pos < search.size()) {
-        const std::size_t start = search.find_first_not_of(" \t\r\n\f\v", pos);
-        if (start == std::string_view::npos) break;
-        std::size_t end = search.find_first_of(" \t\r\n\f\v", start);
-        if (end == std::string_view::npos) end = search.size();
-        const std::string_view word = search.substr(start, end - start);
-        pos = end;
-        if (!query) query.emplace();
-        const bool has_token_char = std::any_of(word.begin(), word.end(), [](char c) {
-            const auto u = static_cast<unsigned char>(c);
-            return u >= 0x80 || std::isalnum(u);
-        });
-        if (!has_token_char) continue;
-        if (!query->empty()) *query += ' ';
-        *query += '"';
-        for (char c : word) {
-            if (c == '"') *query += '"';
-            *query += c;
-        }
-        *query += "\"*";
-    }
-    return query;
 }
 
 // The count of list-changing writes (schema/005_run_changes.sql) in the caller's snapshot.
@@ -350,79 +328,12 @@ bool same_columns(const run_fields& a, const run_fields& b) {
            a.status == b.status && a.created_at == b.created_at && a.updated_at == b.updated_at;
 }
 
-// The search index holds every stored, not deleted run with seq at or below this, and no other
-// (schema/006_deferred_search.sql).
-std::int64_t search_indexed_through(sqlite::database& db) {
-    sqlite::statement_use s(db, "SELECT indexed_through FROM run_search_state");
-    return s->step() ? s->column_int64(0) : 0;
-}
-
-// Indexes up to |limit| runs past the watermark, in seq order, and moves it past them; the
-// caller's write transaction makes both one step. Returns how many runs it looked at: fewer
-// than |limit| means the index has caught up.
-std::size_t index_pending_runs(sqlite::database& db, std::size_t limit);
-
-// The search index (run_search, schema/004) is contentless: it is told a document's text when
-// the document is added and again, identical, when it is removed. Both come from here, computed
-// from the body, so they always agree.
-void search_index_write(sqlite::database& db, bool add, std::int64_t seq, const resource_kind& kind,
-                        std::string_view file_name, std::string_view body) {
-    sqlite::statement_use s(
-        db, add ? "INSERT INTO run_search (rowid, file_name, data) VALUES (?1, ?2, ?3)"
-                : "INSERT INTO run_search (run_search, rowid, file_name, data)"
-                  " VALUES ('delete', ?1, ?2, ?3)");
-    s->bind_int64(1, seq);
-    s->bind_text(2, file_name);
-    const std::string data = search_data_text(body, kind.searchable_member);
-    if (data.empty()) {
-        s->bind_null(3);
-    } else {
-        s->bind_text(3, data);
-    }
-    s->run();
-}
-
 // Removes a stored, not deleted run from the search index, if it is there.
 void unindex(sqlite::database& db, const current_run& run) {
     if (run.deleted || !run.has_body) return;          // never indexed
     if (run.seq > search_indexed_through(db)) return;  // not indexed yet
     search_index_write(db, false, run.seq, *run.fields.kind, run.fields.file_name,
                        unpack_body(run.body.bytes, run.body.compressed));
-}
-
-std::size_t index_pending_runs(sqlite::database& db, std::size_t limit) {
-    const std::int64_t through = search_indexed_through(db);
-    struct pending {
-        std::int64_t seq;
-        const resource_kind* kind;
-        std::string file_name;
-        std::string body;  // empty: deleted or bodiless, nothing to index
-    };
-    std::vector<pending> runs;
-    {
-        sqlite::statement_use s(
-            db,
-            "SELECT seq, file_name, body, deleted_at IS NULL AND body IS NOT NULL, id"
-            " FROM runs WHERE seq > ?1 ORDER BY seq LIMIT ?2");
-        s->bind_int64(1, through);
-        s->bind_int64(2, static_cast<std::int64_t>(limit));
-        while (s->step()) {
-            pending run{
-                s->column_int64(0), &kind_of_store_key(s->column_view(4)), s->column_text(1), {}};
-            if (s->column_int64(3) == 1) run.body = read_body(*s, 2);
-            runs.push_back(std::move(run));
-        }
-    }
-    if (runs.empty()) return 0;
-    for (const pending& run : runs) {
-        if (!run.body.empty()) {
-            search_index_write(db, true, run.seq, *run.kind, run.file_name, run.body);
-        }
-    }
-    sqlite::statement_use s(db, "UPDATE run_search_state SET indexed_through = ?1");
-    s->bind_int64(1, runs.back().seq);
-    s->run();
-    return runs.size();
 }
 
 class sqlite_store final : public store {
@@ -440,8 +351,7 @@ class sqlite_store final : public store {
     }
 
     ~sqlite_store() override {
-        maintenance_.request_stop();
-        if (maintenance_.joinable()) maintenance_.join();
+        maintenance_.stop();
         // What the indexer had not reached yet, so a short-lived process (runmirror mirror)
         // leaves a store whose index is complete. Failing here loses nothing: the next store
         // opened on the file, or the next search, indexes them.
@@ -453,7 +363,7 @@ class sqlite_store final : public store {
 
     void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
         write([&](sqlite::database& db) { insert_run(db, fields, body, fetched_at); });
-        wake_indexer();
+        maintenance_.runs_written(1);
     }
 
     void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
@@ -466,7 +376,7 @@ class sqlite_store final : public store {
                 insert_run(db, fields, body, fetched_at);
             }
         });
-        wake_indexer();
+        maintenance_.runs_written(runs.size());
     }
 
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {
@@ -623,7 +533,12 @@ class sqlite_store final : public store {
             sql += " AND project_id IN (SELECT project_id FROM grants WHERE tenant = ?11)";
         if (!query.extraction_agent_id.empty()) sql += " AND extraction_agent_id = ?1";
         if (!query.project_id.empty()) sql += " AND project_id = ?2";
-        if (!query.status.empty()) sql += " AND status = ?3";
+        // With an agent, "+status" keeps the planner on runs_browse_by_agent, whose entries end
+        // with the status (schema/007), rather than on runs_browse_by_status, whose entries do
+        // not name the agent: that would read the row of every run of the status.
+        if (!query.status.empty()) {
+            sql += query.extraction_agent_id.empty() ? " AND status = ?3" : " AND +status = ?3";
+        }
         if (query.created_from) sql += " AND created_at >= ?4";
         if (query.created_before) sql += " AND created_at < ?5";
         // The keyset condition, written so its first half is an index range on created_at.
@@ -672,17 +587,12 @@ class sqlite_store final : public store {
     std::vector<agent_summary> agent_summaries() override {
         std::vector<agent_summary> out = read([](sqlite::database& db) {
             std::vector<agent_summary> rows;
-            // Rows arrive grouped by (agent, project), one per status. The counts are kept by
-            // triggers (run_counts, schema/004); the newest created_at of each is one seek in
-            // runs_agent_summary, whose condition the subquery repeats.
+            // Rows arrive grouped by (agent, project), one per status. The counts and the newest
+            // created_at of each are kept by triggers (run_counts, schema/004 and 007).
             sqlite::statement_use s(db,
-                                    "SELECT c.extraction_agent_id, c.project_id, c.status, c.runs,"
-                                    " (SELECT max(r.created_at) FROM runs AS r"
-                                    " WHERE r.deleted_at IS NULL AND r.body IS NOT NULL"
-                                    " AND r.extraction_agent_id = c.extraction_agent_id"
-                                    " AND r.project_id = c.project_id AND r.status = c.status)"
-                                    " FROM run_counts AS c WHERE c.runs > 0"
-                                    " ORDER BY c.extraction_agent_id, c.project_id, c.status");
+                                    "SELECT extraction_agent_id, project_id, status, runs,"
+                                    " latest_created_at FROM run_counts WHERE runs > 0"
+                                    " ORDER BY extraction_agent_id, project_id, status");
             while (s->step()) {
                 std::string agent = s->column_text(0);
                 std::string project = s->column_text(1);
@@ -742,13 +652,17 @@ class sqlite_store final : public store {
             return;
         }
         // granted_at is bookkeeping for maintenance commands only, never compared against a
-        // caller's |now|, so the store may read the clock itself here.
+        // caller's |now|, so the store may read the clock itself here. It says when the grant
+        // was last seen to within an hour: every miss grants its run's project again, and a
+        // grant that changes no row costs its commit nothing, where rewriting granted_at each
+        // time wrote the grant's two pages (row and key) per miss.
         std::int64_t now = to_unix_ms(clock_type::now());
         write([&](sqlite::database& db) {
             sqlite::statement_use s(
                 db,
                 "INSERT INTO grants (tenant, project_id, granted_at) VALUES (?1, ?2, ?3)"
-                " ON CONFLICT (tenant, project_id) DO UPDATE SET granted_at = excluded.granted_at");
+                " ON CONFLICT (tenant, project_id) DO UPDATE SET granted_at = excluded.granted_at"
+                " WHERE excluded.granted_at - grants.granted_at >= 3600000");
             for (const std::string& project : project_ids) {
                 if (project.empty()) {
                     continue;
@@ -1038,10 +952,21 @@ class sqlite_store final : public store {
         if (db->read_only()) {
             throw sqlite::sqlite_error("the database file is read-only", sqlite::readonly_code);
         }
-        configure_writer(*db);
+        const int checkpoint_frames = configure_writer(*db);
         db->define_function("runmirror_pack_body", sql_pack_body);
         db->define_function("runmirror_search_data", sql_search_data);
         apply_migrations(*db, embedded_migrations());
+        if (!in_memory_) {
+            // From here on the maintenance thread checkpoints, not the commit that crossed the
+            // threshold (SQLite's automatic checkpoint did the migrations' ones).
+            db->on_wal_commit([this, writer = db.get(), frames = checkpoint_frames](int in_wal) {
+                if (in_wal >= checkpoint_backstop * frames) {
+                    writer->checkpoint();
+                } else if (in_wal >= frames) {
+                    maintenance_.checkpoint_wanted();
+                }
+            });
+        }
         return db;
     }
 
@@ -1110,21 +1035,25 @@ class sqlite_store final : public store {
         idle_readers_.clear();
     }
 
-    void configure_writer(sqlite::database& db) {
-        // A new file gets 4 KiB pages. Every commit writes each page it changed to the WAL
-        // whole, and storing one run changes a dozen b-trees (the run, its id, job and six
-        // browse indexes, counts): with 16 KiB pages a 2.5 KiB run cost 250 KiB of WAL, with
-        // 4 KiB 60-90 KiB (bench/write_cost.cpp). The price is space: a compressed run's row
-        // is about 2.5 KiB, so a 4 KiB page often holds one row and a gap (10,000 generated
-        // runs: 62 MB against 52 MB with 16 KiB pages). Only an empty database can still
-        // choose (the size is fixed once WAL is on); an existing one keeps its own, since
-        // changing it means rewriting every page (VACUUM).
+    // Returns the WAL frames (pages) past which to checkpoint.
+    int configure_writer(sqlite::database& db) {
+        // A new file gets 1 KiB pages. Every commit writes each page it changed to the WAL
+        // whole, and storing a run changes several b-trees besides its row (its id, its job,
+        // four browse indexes, counters), one page each: what a stored run costs the disk is
+        // mostly the page size times the pages it touches (bench/write_cost.cpp --breakdown).
+        // 10,000 generated runs, one commit each (schema 007): 4 KiB pages 92 KB a run, 1 KiB
+        // 33 KB. A row larger than a page (a compressed run is about 2.5 KiB) spills into
+        // overflow pages, which it fills, rather than leaving most of a 4 KiB page empty: the
+        // file is smaller too (46 MB against 56 MB). The price is a run read as three or four
+        // pages instead of one, and b-trees a level or two deeper, all cheap lookups in the
+        // page cache. Only an empty database can still choose (the size is fixed once WAL is
+        // on); an existing one keeps its own, since changing it means rewriting every page.
         bool empty = false;
         {
             sqlite::statement_use s(db, "PRAGMA page_count");
             empty = s->step() && s->column_int64(0) == 0;
         }  // reset: a statement still open would keep the page size from changing
-        if (empty) db.exec("PRAGMA page_size = 4096");
+        if (empty) db.exec("PRAGMA page_size = " + std::to_string(new_store_page_size));
         // journal_mode answers with the mode in force; anything but "wal" means readers would
         // block behind the writer, which the rest of the daemon does not expect.
         std::string mode;
@@ -1141,6 +1070,17 @@ class sqlite_store final : public store {
         db.exec("PRAGMA foreign_keys = ON");
         db.exec("PRAGMA cache_size = -1024");
         db.exec("PRAGMA journal_size_limit = " + std::to_string(wal_size_limit));
+        // SQLite counts the checkpoint threshold in pages (1,000 by default); it is set in
+        // bytes here, so that a store of small pages does not checkpoint four times as often.
+        // A page changed by many commits between two checkpoints is copied into the file once.
+        std::int64_t page_size = 4096;
+        {
+            sqlite::statement_use s(db, "PRAGMA page_size");
+            if (s->step()) page_size = std::max<std::int64_t>(s->column_int64(0), 512);
+        }
+        const auto frames = static_cast<int>(checkpoint_bytes / page_size);
+        db.exec("PRAGMA wal_autocheckpoint = " + std::to_string(frames));
+        return frames;
     }
 
     // Every stored representation of the resource |key| (its "key?variant" rows,
@@ -1364,15 +1304,6 @@ class sqlite_store final : public store {
 
     // --- the search index, kept up to date off the write path (schema/006) ---------------
 
-    void wake_indexer() {
-        {
-            std::lock_guard lock(maintenance_mutex_);
-            if (index_at_) return;  // already due: this write joins that batch
-            index_at_ = std::chrono::steady_clock::now() + index_delay;
-        }
-        maintenance_cv_.notify_one();
-    }
-
     // Indexes every run past the watermark, in batches of their own transactions, so a write
     // waiting for the writer lock waits for one batch at most.
     void index_all_pending() {
@@ -1385,12 +1316,7 @@ class sqlite_store final : public store {
 
     // Before a search: index what is pending (written by this process or another one).
     void catch_up_search() {
-        const bool behind = read([](sqlite::database& db) {
-            sqlite::statement_use s(db,
-                                    "SELECT EXISTS (SELECT 1 FROM runs WHERE seq >"
-                                    " (SELECT indexed_through FROM run_search_state))");
-            return s->step() && s->column_int64(0) == 1;
-        });
+        const bool behind = read([](sqlite::database& db) { return search_index_behind(db); });
         // A store that cannot be written searches what is indexed.
         if (!behind || !health_.snapshot().writable) return;
         try {
@@ -1400,35 +1326,61 @@ class sqlite_store final : public store {
         }
     }
 
-    // The maintenance thread: indexes for search |index_delay| after a write (wake_indexer),
-    // so that the writes of that time share one batch.
-    void run_maintenance(std::stop_token stop) {
-        std::unique_lock lock(maintenance_mutex_);
-        while (maintenance_cv_.wait(lock, stop, [&] { return index_at_.has_value(); })) {
-            if (maintenance_cv_.wait_until(lock, stop, *index_at_, [] { return false; }) ||
-                stop.stop_requested()) {
-                return;
-            }
-            index_at_.reset();
-            lock.unlock();
-            try {
-                if (health_.snapshot().writable) index_all_pending();
-            } catch (const std::exception& e) {
-                spdlog::debug("store '{}': indexing for search failed: {}", path_, e.what());
-            }
-            lock.lock();
+    // The maintenance thread's checkpoint task. The bulk of it on a connection of its own, so
+    // that writes go on meanwhile (a PASSIVE checkpoint copies what was committed when it
+    // started). But SQLite starts the WAL over only once every frame in it was copied, which a
+    // writer appending all along would put off until the backstop: so a second pass, holding
+    // the writer, copies the few frames written during the first, and the next write starts
+    // the WAL over.
+    void checkpoint_in_background() {
+        if (!health_.snapshot().writable) return;
+        try {
+            if (!checkpointer_) checkpointer_ = std::make_unique<sqlite::database>(path_);
+            checkpointer_->checkpoint();
+        } catch (...) {
+            checkpointer_.reset();  // opened afresh next time
+            throw;
         }
+        std::lock_guard lock(writer_mutex_);
+        if (writer_->mode() == sqlite::open_mode::read_write) writer_->checkpoint();
     }
 
-    // Runs |fn(db)| in one write transaction on the writer connection.
+    // Runs |fn(db)| on the writer connection as one write: all of it commits or none of it.
+    // Concurrent writes share a transaction (group_commit), each in a savepoint of its own;
+    // this returns once the transaction holding |fn| has committed.
     // A storage fault (see sqlite::is_storage_fault) is recorded in write_health and thrown on.
     template <class Fn>
     void write(Fn&& fn) {
+        commits_.run([&] { fn(*writer_); });
+    }
+
+    // group_commit's batch function: every write of |batch| in one BEGIN IMMEDIATE transaction.
+    void commit_batch(const std::vector<group_commit::write*>& batch) {
         std::lock_guard lock(writer_mutex_);
         try {
             if (writer_->mode() != sqlite::open_mode::read_write) reopen_for_writing();
             sqlite::transaction tx(*writer_);
-            fn(*writer_);
+            for (group_commit::write* w : batch) {
+                if (batch.size() == 1) {  // alone: its failure rolls back the transaction
+                    w->apply();
+                    continue;
+                }
+                writer_->exec("SAVEPOINT one_write");
+                try {
+                    w->apply();
+                } catch (const sqlite::sqlite_error& e) {
+                    // A fault of the storage fails the whole batch; anything else (a constraint,
+                    // a bad argument) fails this write alone.
+                    if (sqlite::is_storage_fault(e.code())) throw;
+                    w->error = std::current_exception();
+                    writer_->exec("ROLLBACK TO one_write");
+                } catch (...) {
+                    w->error = std::current_exception();
+                    writer_->exec("ROLLBACK TO one_write");
+                }
+                writer_->exec("RELEASE one_write");
+            }
+            if (batch.size() == 1 && batch[0]->error) std::rethrow_exception(batch[0]->error);
             tx.commit();
         } catch (const sqlite::sqlite_error& e) {
             // The transaction has rolled back: what was committed before is untouched.
@@ -1481,6 +1433,8 @@ class sqlite_store final : public store {
     const bool in_memory_;
     std::mutex writer_mutex_;
     std::unique_ptr<sqlite::database> writer_;
+    group_commit commits_{
+        [this](const std::vector<group_commit::write*>& batch) { commit_batch(batch); }};
     // Declared after the writer so the readers close first and the writer, closing last,
     // checkpoints the WAL and removes it.
     std::mutex pool_mutex_;
@@ -1489,12 +1443,15 @@ class sqlite_store final : public store {
     // cannot be written (open_for_reading).
     std::atomic<sqlite::open_mode> reader_mode_{sqlite::open_mode::read_write};
     write_health_tracker health_;
-    // The maintenance thread (run_maintenance) and what it is asked to do; declared last, so
-    // that it starts after everything it uses exists.
-    std::mutex maintenance_mutex_;
-    std::condition_variable_any maintenance_cv_;
-    std::optional<std::chrono::steady_clock::time_point> index_at_;  // when to index next
-    std::jthread maintenance_{[this](std::stop_token stop) { run_maintenance(std::move(stop)); }};
+    // Used by the maintenance thread only; closes before the writer.
+    std::unique_ptr<sqlite::database> checkpointer_;
+    // Search indexing and checkpoints off the request path; declared after everything its
+    // tasks use, so that it starts after them and stops before them.
+    store_maintenance maintenance_{{[this] {
+                                        if (health_.snapshot().writable) index_all_pending();
+                                    },
+                                    [this] { checkpoint_in_background(); }},
+                                   {index_batch, index_delay, path_}};
     page_ends page_ends_;  // where list pages ended, for list_runs
 };
 

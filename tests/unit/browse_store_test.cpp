@@ -430,3 +430,27 @@ TEST_CASE("browse file: the search index survives VACUUM (runs' rowids may chang
     CHECK(ids(s->browse_runs(searching("word03"))) == std::vector<std::string>{"v3"});
     CHECK(ids(s->browse_runs(searching("replaced"))) == std::vector<std::string>{"v1"});
 }
+
+TEST_CASE("agent summaries: the newest created_at follows tombstones and status changes") {
+    on_each_store([](store& s) {
+        put(s, run_spec("old", 10));
+        put(s, run_spec("mid", 20));
+        put(s, run_spec("new", 30).with_status("PENDING"));
+        auto latest = [&] {
+            const std::vector<agent_summary> all = s.agent_summaries();
+            return all.empty() ? std::string("none") : all.front().latest_created_at;
+        };
+        CHECK(latest() == at_minute(30));
+        s.tombstone_run("new", fetched);
+        CHECK(latest() == at_minute(20));
+        // "mid" moves to another status: still the newest of the pair.
+        put(s, run_spec("mid", 20).with_status("ERROR"));
+        CHECK(latest() == at_minute(20));
+        CHECK(s.agent_summaries().front().by_status ==
+              std::map<std::string, std::int64_t>{{"ERROR", 1}, {"SUCCESS", 1}});
+        s.tombstone_run("mid", fetched);
+        CHECK(latest() == at_minute(10));
+        s.tombstone_run("old", fetched);
+        CHECK(latest() == "none");
+    });
+}

@@ -532,7 +532,7 @@ TEST_CASE("store scale file: migration 004 upgrades a version-3 store without lo
     db.exec("INSERT INTO run_search (run_search) VALUES ('integrity-check')");
 }
 
-TEST_CASE("store scale file: a new store has 4 KiB pages, an existing one keeps its own") {
+TEST_CASE("store scale file: a new store has 1 KiB pages, an existing one keeps its own") {
     temp_dir dir;
     auto page_size = [](const std::string& path) {
         sqlite::database db(path);
@@ -541,7 +541,7 @@ TEST_CASE("store scale file: a new store has 4 KiB pages, an existing one keeps 
         return s.column_int64(0);
     };
     open_sqlite_store(dir.file("new.db"));
-    CHECK(page_size(dir.file("new.db")) == 4096);
+    CHECK(page_size(dir.file("new.db")) == 1024);
     {
         sqlite::database db(dir.file("old.db"));
         db.exec("PRAGMA page_size = 16384; PRAGMA journal_mode = WAL");

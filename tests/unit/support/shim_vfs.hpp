@@ -13,7 +13,10 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <vector>
 
 namespace runmirror::testing {
 
@@ -101,6 +104,19 @@ class shim_vfs {
     // The highest end offset written to any WAL: how large the WAL grew.
     std::atomic<std::uint64_t> wal_high_water{0};
 
+    // While |log_pages| is set, the page number of every page written: to the WAL (read from
+    // each frame's 24-byte header, which SQLite writes on its own just before the page) and to
+    // the database file (its offset over the write's size, as checkpoints write whole pages).
+    // commit marks a WAL frame that ends a transaction. Read |page_log| once the writers stop.
+    struct page_write {
+        file_kind kind;
+        std::uint32_t page;
+        bool commit;
+    };
+    std::atomic<bool> log_pages{false};
+    std::mutex page_log_mutex;
+    std::vector<page_write> page_log;
+
   private:
     struct shim_file {
         sqlite3_file head;  // pMethods: first, as SQLite requires
@@ -141,6 +157,7 @@ class shim_vfs {
             }
         }
         const int rc = real(f)->pMethods->xWrite(real(f), data, amount, offset);
+        if (rc == SQLITE_OK && me->log_pages.load()) me->log_page(sf->kind, data, amount, offset);
         if (rc == SQLITE_OK) {
             const auto bytes = static_cast<std::uint64_t>(amount);
             switch (sf->kind) {
@@ -157,6 +174,25 @@ class shim_vfs {
             }
         }
         return rc;
+    }
+
+    void log_page(file_kind kind, const void* data, int amount, sqlite3_int64 offset) {
+        const auto* b = static_cast<const unsigned char*>(data);
+        auto be32 = [b](int at) {
+            return static_cast<std::uint32_t>(b[at]) << 24 |
+                   static_cast<std::uint32_t>(b[at + 1]) << 16 |
+                   static_cast<std::uint32_t>(b[at + 2]) << 8 |
+                   static_cast<std::uint32_t>(b[at + 3]);
+        };
+        std::optional<page_write> w;
+        if (kind == file_kind::wal && amount == 24 && offset >= 32) {
+            w = page_write{kind, be32(0), be32(4) != 0};  // page number, db size after a commit
+        } else if (kind == file_kind::main_db && amount >= 512 && offset % amount == 0) {
+            w = page_write{kind, static_cast<std::uint32_t>(offset / amount + 1), false};
+        }
+        if (!w) return;
+        std::lock_guard lock(page_log_mutex);
+        page_log.push_back(*w);
     }
 
     static int close(sqlite3_file* f) { return real(f)->pMethods->xClose(real(f)); }
