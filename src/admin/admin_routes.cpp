@@ -132,7 +132,8 @@ response json_ok(std::string body) {
     return r;
 }
 
-// GET /_runmirror/api/runs?agent=&project=&status=&from=&to=&q=&limit=&cursor=. An empty value
+// GET /_runmirror/api/runs?kind=&agent=&project=&status=&from=&to=&q=&limit=&cursor=. kind:
+// "run" (v1 runs, the default), "v2_job", or "all". An empty value
 // means "no filter" (what an HTML form sends for a field left blank); from is inclusive, to
 // exclusive. Returns the detail text of a 400, or "" with |query| filled in.
 std::string parse_browse_query(std::string_view query_string, run_browse_query& query) {
@@ -144,7 +145,16 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
             return "parameter '" + name + "' given more than once";
         }
         seen.push_back(name);
-        if (name == "agent") {
+        if (name == "kind") {
+            if (value.empty()) continue;
+            if (value == "all") {
+                query.kind = nullptr;
+            } else if (const resource_kind* kind = find_kind(value)) {
+                query.kind = kind;
+            } else {
+                return "kind: expected run, v2_job or all, got '" + value + "'";
+            }
+        } else if (name == "agent") {
             query.extraction_agent_id = value;
         } else if (name == "project") {
             query.project_id = value;
@@ -179,7 +189,7 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
             if (!query.after) return "cursor: not a cursor this API returned";
         } else {
             return "unknown parameter '" + name +
-                   "' (known: agent, project, status, from, to, q, limit, cursor)";
+                   "' (known: kind, agent, project, status, from, to, q, limit, cursor)";
         }
     }
     if (query.created_from && query.created_before && *query.created_before < *query.created_from) {
@@ -188,16 +198,23 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
     return "";
 }
 
-// One run, exactly the upstream's bytes. |segment| is the path segment after "runs/", still
-// percent-encoded.
-response stored_run_body(std::string_view segment, store& db) {
+// One resource, exactly the upstream's bytes. |segment| is the path segment after "runs/",
+// still percent-encoded; ?kind= names its kind (v1 runs by default).
+response stored_run_body(std::string_view segment, std::string_view query_string, store& db) {
+    const resource_kind* kind = &kinds::v1_run;
+    if (auto params = decode_query(query_string)) {
+        for (const auto& [name, value] : *params) {
+            if (name == "kind" && !value.empty()) kind = find_kind(value);
+        }
+    }
+    if (!kind) return json_error(400, "kind: expected run or v2_job");
     auto pct = boost::urls::make_pct_string_view(segment);
     const std::string id = pct.has_error() ? std::string() : pct->decode();
     if (id.empty() || id.find('/') != std::string::npos) {
         return json_error(
             404, "no such runmirror endpoint: /_runmirror/api/runs/" + std::string(segment));
     }
-    const auto run = db.find_run(id);
+    const auto run = db.find_run(store_key(*kind, id));
     // A tombstoned run was deleted through the daemon: gone, as it is upstream.
     if (!run || run->deleted_at || run->body.empty()) {
         return json_error(404, "run '" + id + "' is not in the store");
@@ -221,7 +238,7 @@ std::optional<response> handle_browse(const request& req, store& db) {
     }
     try {
         if (rest == "agents") return json_ok(agents_to_json(db.agent_summaries()));
-        if (run_path) return stored_run_body(rest.substr(5), db);
+        if (run_path) return stored_run_body(rest.substr(5), req.query(), db);
         run_browse_query query;
         query.limit = default_browse_limit;
         if (std::string bad = parse_browse_query(req.query(), query); !bad.empty()) {

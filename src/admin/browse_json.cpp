@@ -43,6 +43,7 @@ void write_run_summary(json_writer& out, const stored_run& run) {
     const run_fields& f = run.fields;
     out.StartObject();
     text_or_null(out, "id", f.id);
+    text_or_null(out, "kind", f.kind->name);
     text_or_null(out, "extraction_agent_id", f.extraction_agent_id);
     text_or_null(out, "project_id", f.project_id);
     text_or_null(out, "job_id", f.job_id);

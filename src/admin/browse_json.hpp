@@ -23,10 +23,11 @@
 
 namespace runmirror {
 
-// {"id","extraction_agent_id","project_id","job_id","status","file_name","created_at",
-//  "updated_at","fetched_at"} on one line. created_at and updated_at are the upstream's text;
-// fetched_at is ISO 8601 UTC with milliseconds. An empty field is null, as in watch_to_json.
-// Invalid UTF-8 becomes U+FFFD.
+// {"id","kind","extraction_agent_id","project_id","job_id","status","file_name","created_at",
+//  "updated_at","fetched_at"} on one line. kind: resource_kind::name ("run", "v2_job");
+// extraction_agent_id holds the kind's owner (a v2 job's configuration_id). created_at and
+// updated_at are the upstream's text; fetched_at is ISO 8601 UTC with milliseconds. An empty field
+// is null, as in watch_to_json. Invalid UTF-8 becomes U+FFFD.
 std::string run_summary_to_json(const stored_run& run);
 
 // {"items":[run summaries],"next_cursor":"<opaque>"|null}

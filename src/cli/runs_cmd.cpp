@@ -98,7 +98,9 @@ po::options_description store_options_description(const std::string& default_db)
 
 // The filters list and export share.
 void add_filters(po::options_description& desc, bool search_and_since) {
-    desc.add_options()                                                                    //
+    desc.add_options()  //
+        ("kind", po::value<std::string>()->value_name("K")->default_value("run"),
+         "which resources: run (v1 runs), v2_job (Extract v2 jobs) or all")               //
         ("agent", po::value<std::string>()->value_name("ID"), "only runs of this agent")  //
         ("status", po::value<std::string>()->value_name("S"),
          "only runs in this status (CREATED, PENDING, SUCCESS, ERROR; any case)");
@@ -205,6 +207,13 @@ std::string text_option(const po::variables_map& vm, const char* name) {
 
 run_browse_query filters_from(const po::variables_map& vm, time_point now) {
     run_browse_query query;
+    if (const std::string kind = text_option(vm, "kind"); kind == "all") {
+        query.kind = nullptr;
+    } else if (const resource_kind* k = find_kind(kind)) {
+        query.kind = k;
+    } else {
+        throw run_error("--kind: expected run, v2_job or all, got '" + kind + "'");
+    }
     query.extraction_agent_id = text_option(vm, "agent");
     query.status = upper(text_option(vm, "status"));
     if (vm.count("since")) query.created_from = parse_since(vm["since"].as<std::string>(), now);
@@ -261,7 +270,7 @@ std::string created_text(const std::string& created_at) {
 
 // How long a final run took upstream: "45s", "3m12s", "1h05m", "2d03h".
 std::string duration_text(const run_fields& f) {
-    if (!is_final_status(f.status)) return "-";
+    if (!f.kind->is_final(f.status)) return "-";
     const std::optional<time_point> created = parse_iso_time(f.created_at);
     const std::optional<time_point> updated = parse_iso_time(f.updated_at);
     if (!created || !updated || *updated < *created) return "-";

@@ -9,7 +9,7 @@ import { startStack, api } from '../support/daemon.mjs';
 import { assertSameBytes, bodyText, jsonError } from '../support/checks.mjs';
 
 const SUMMARY_FIELDS = [
-  'id', 'extraction_agent_id', 'project_id', 'job_id', 'status', 'file_name', 'created_at', 'updated_at', 'fetched_at',
+  'id', 'kind', 'extraction_agent_id', 'project_id', 'job_id', 'status', 'file_name', 'created_at', 'updated_at', 'fetched_at',
 ];
 const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const DAY_MS = 86_400_000;

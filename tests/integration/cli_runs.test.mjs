@@ -146,7 +146,7 @@ test('list: a table newest first, filters, --json, --limit; the daemon running o
   const items = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
   assert.deepEqual(items.map((r) => r.id), ['run-beta-error', 'run-alpha-error']);
   assert.deepEqual(Object.keys(items[0]), [
-    'id', 'extraction_agent_id', 'project_id', 'job_id', 'status', 'file_name', 'created_at', 'updated_at', 'fetched_at',
+    'id', 'kind', 'extraction_agent_id', 'project_id', 'job_id', 'status', 'file_name', 'created_at', 'updated_at', 'fetched_at',
   ]);
   assert.equal(json.stderr, '');
 

@@ -6,8 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
-import { startStack, startDaemon, api, waitFor } from '../support/daemon.mjs';
+import { startStack, startDaemon, api, waitFor, RUNMIRROR_BIN } from '../support/daemon.mjs';
 import { V2_EXTRACT, V2_BIG_JOBS, v2JobPath } from '../support/fake_upstream.mjs';
 import { clientV2, LlamaCloudV2, FAST_POLLING, listAllV2, rawBytes } from './sdk_client_v2.mjs';
 
@@ -214,4 +215,40 @@ test('SDK 2 cache: a second key never receives the first key\'s jobs: online, up
   const offBeta = await failure(clientV2(offline, 'key-beta').extract.get('v2-alpha-completed'));
   assert.equal(offBeta.status, 403, 'offline: beta was never shown p-alpha');
   assert.equal((await clientV2(offline, 'key-alpha').extract.get('v2-alpha-completed')).id, 'v2-alpha-completed');
+});
+
+test('SDK 2 cache: the browse API and `runmirror runs list` show v2 jobs beside v1 runs, searchable', async (t) => {
+  const { daemon, up } = await startStack(t);
+  const sdk = clientV2(daemon, 'key-alpha');
+  await listAllV2(sdk, {});
+  await api(daemon, '/api/v1/extraction/runs/run-alpha-success', { key: 'key-alpha' });
+  const browse = async (query) => {
+    const r = await api(daemon, `/_runmirror/api/runs?${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.body}`);
+    return JSON.parse(r.body).items;
+  };
+  const v2 = await browse('kind=v2_job&limit=500');
+  assert.deepEqual(v2.map((i) => i.id), up.v2.listIds('key-alpha'));
+  assert.ok(v2.every((i) => i.kind === 'v2_job'));
+  assert.deepEqual((await browse('limit=500')).map((i) => i.kind), ['run'], 'v1 runs by default');
+  assert.equal((await browse('kind=all&limit=500')).length, v2.length + 1);
+  assert.deepEqual((await browse('kind=v2_job&status=completed&limit=500')).map((i) => i.id),
+    v2.filter((i) => i.status === 'COMPLETED').map((i) => i.id));
+  // extract_result is searchable as a v1 run's data is.
+  const invoice = JSON.parse(up.v2.jobRaw('v2-alpha-completed')).extract_result.invoice_number;
+  assert.ok((await browse(`kind=v2_job&q=${encodeURIComponent(invoice)}`)).some((i) => i.id === 'v2-alpha-completed'));
+  const body = await api(daemon, '/_runmirror/api/runs/v2-alpha-completed?kind=v2_job');
+  assert.equal(body.status, 200);
+  assert.deepEqual(body.body, up.v2.jobBytes('v2-alpha-completed'));
+  assert.equal((await api(daemon, '/_runmirror/api/runs?kind=v3')).status, 400);
+
+  // The same from the shell, straight from the store.
+  const cli = (args) => spawnSync(RUNMIRROR_BIN, ['runs', ...args, '--db', daemon.db], { encoding: 'utf8' });
+  const listed = cli(['list', '--kind', 'v2_job', '--status', 'completed', '--json']);
+  assert.equal(listed.status, 0, listed.stderr);
+  const lines = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.id), v2.filter((i) => i.status === 'COMPLETED').map((i) => i.id));
+  const bad = cli(['list', '--kind', 'v3']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--kind: expected run, v2_job or all/);
 });

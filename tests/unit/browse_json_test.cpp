@@ -40,7 +40,8 @@ const std::string body =
 TEST_CASE("run_summary_to_json: fields in order, empty ones null, no body") {
     CHECK(
         run_summary_to_json(summary_run()) ==
-        R"({"id":"run-1","extraction_agent_id":"agent-1","project_id":"proj-1","job_id":null,)"
+        R"({"id":"run-1","kind":"run","extraction_agent_id":"agent-1","project_id":"proj-1",)"
+        R"("job_id":null,)"
         R"("status":"SUCCESS","file_name":"Zürich \"Q1\".pdf",)"
         R"("created_at":"2025-01-15T08:00:00.123456Z","updated_at":"2025-01-15T08:00:45.123456Z",)"
         R"("fetched_at":"2025-01-15T08:00:00.123Z"})");
