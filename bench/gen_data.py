@@ -5,7 +5,8 @@ Writes, under OUT:
   runs/<run_id>.json                     one ExtractRun (~4.6 KB)      GET /api/v1/extraction/runs/<id>
   by-job/<job_id>.json                   hard link to the run's file   GET /api/v1/extraction/runs/by-job/<job>
   lists/<agent_id>/<skip>-<limit>.json   {"items":[50 runs],...}       GET /api/v1/extraction/runs?extraction_agent_id=A&skip=S&limit=50
-  paths/{ids,jobs,lists,hot,all}.txt     request paths, one a line (wrk Lua scripts and warm-up read them)
+  v2/<job_id>.json                       the same run as an Extract v2 job  GET /api/v2/extract/<job_id>
+  paths/{ids,jobs,lists,hot,all,v2}.txt  request paths, one a line (wrk Lua scripts and warm-up read them)
   manifest.json                          what was generated, with byte sizes
 
 The bodies are compact JSON (like the upstream's FastAPI answers), deterministic for a given --seed.
@@ -178,6 +179,18 @@ def make_run(i, seed, agent_ids, project_ids, pending_frac):
     return run_id, job_id, a, compact(run).encode()
 
 
+def v2_job_of(job_id, run_body):
+    """The run as an Extract v2 job of about the same size (ExtractV2Job's members)."""
+    run = json.loads(run_body)
+    final = {"SUCCESS": "COMPLETED", "ERROR": "FAILED"}.get(run["status"], "RUNNING")
+    return compact({
+        "id": job_id, "project_id": run["project_id"], "file_input": run.get("file_id"),
+        "status": final, "created_at": run.get("created_at"), "updated_at": run.get("updated_at"),
+        "error_message": run.get("error"), "extract_result": run.get("data"),
+        "configuration_id": run["extraction_agent_id"], "metadata": {},
+    }).encode()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
@@ -192,7 +205,7 @@ def main():
     if not 1 <= args.runs <= 1_000_000:
         sys.exit("--runs must be 1..1000000")
     out = args.out
-    for d in ("runs", "by-job", "lists", "paths"):
+    for d in ("runs", "by-job", "lists", "paths", "v2"):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     project_ids, agent_ids = make_ids(args.seed, args.agents, args.projects)
     A = len(agent_ids)
@@ -221,7 +234,8 @@ def main():
     run_bytes = 0
     t0 = time.time()
     with open(os.path.join(out, "paths", "ids.txt"), "w") as ids_f, \
-         open(os.path.join(out, "paths", "jobs.txt"), "w") as jobs_f:
+         open(os.path.join(out, "paths", "jobs.txt"), "w") as jobs_f, \
+         open(os.path.join(out, "paths", "v2.txt"), "w") as v2_f:
         for i in range(args.runs):
             run_id, job_id, a, body = make_run(i, args.seed, agent_ids, project_ids, args.pending_frac)
             p = os.path.join(out, "runs", run_id + ".json")
@@ -236,6 +250,10 @@ def main():
                 with open(j, "wb") as f:
                     f.write(body)
             ids_f.write(f"/api/v1/extraction/runs/{run_id}\n")
+            v2_id = "v2-" + run_id
+            with open(os.path.join(out, "v2", v2_id + ".json"), "wb") as f:
+                f.write(v2_job_of(v2_id, body))
+            v2_f.write(f"/api/v2/extract/{v2_id}\n")
             jobs_f.write(f"/api/v1/extraction/runs/by-job/{job_id}\n")
             run_bytes += len(body)
             if i == 0:

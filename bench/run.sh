@@ -2,10 +2,11 @@
 # runmirror beside nginx, in one go. See bench/README.md ("runmirror beside nginx").
 #
 #   bench/run.sh [--quick] [--duration S] [--repeat R] [--runs N] [--pages P] [--conns "16 256"]
-#                [--cases "byid hot byjob list miss"] [--targets "origin nginx runmirror"]
+#                [--cases "byid hot byjob list miss v2"] [--targets "origin nginx runmirror"]
 #                [--data DIR] [--bin PATH] [--results DIR] [--keep]
 #
-# Starts an origin (Debian nginx serving generated ExtractRun JSON files at the API's paths), an
+# Starts an origin (Debian nginx serving generated ExtractRun and Extract v2 job JSON files at
+# the API's paths; case v2 reads the v2 jobs, byid the same data as v1 runs), an
 # nginx proxy_cache in front of it and runmirror in front of it, warms both caches, then runs wrk
 # (pinned to one core) against each target (pinned to the other) and prints a table. Everything it
 # starts is stopped on exit, Ctrl-C included.
@@ -129,7 +130,7 @@ wait_port() {  # wait_port PORT PID NAME
 
 # ---- data ---------------------------------------------------------------------------------------
 if [[ -z "$DATA" ]]; then DATA="$TMP/data"; fi
-if [[ -f "$DATA/manifest.json" ]] && python3 -c "import json,sys; m=json.load(open('$DATA/manifest.json')); sys.exit(0 if m['runs']==$RUNS and m['list_pages']>=min($PAGES,1) else 1)"; then
+if [[ -f "$DATA/manifest.json" ]] && python3 -c "import json,sys; m=json.load(open('$DATA/manifest.json')); sys.exit(0 if m['runs']==$RUNS and m['list_pages']>=min($PAGES,1) else 1)" && [[ -f "$DATA/paths/v2.txt" ]]; then
   log "reusing data in $DATA"
 else
   log "generating $RUNS runs, $PAGES list pages in $DATA"
@@ -189,6 +190,7 @@ mkdir -p "$TMP/origin" "$TMP/nginx/cache" "$TMP/wrk"
     }
     location ~ ^/api/v1/extraction/runs/by-job/([0-9a-f-]+)\$ { try_files /by-job/\$1.json =404; }
     location ~ ^/api/v1/extraction/runs/([0-9a-f-]+)\$ { try_files /runs/\$1.json =404; }
+    location ~ ^/api/v2/extract/(v2-[0-9a-f-]+)\$ { try_files /v2/\$1.json =404; }
     location = /_bench/status { stub_status; }
     location / { return 404 '{"detail":"Not Found"}'; }
   }
@@ -255,7 +257,7 @@ wait_port "$RM_PORT" "$RM_PID" runmirror
 log "runmirror: pid $RM_PID on 127.0.0.1:$RM_PORT ($("$BIN" --version 2>/dev/null | head -1), built $BIN_INFO)"
 
 # ---- warm-up ------------------------------------------------------------------------------------
-WARM_FILES=("$P/ids.txt" "$P/jobs.txt" "$P/lists.txt")
+WARM_FILES=("$P/ids.txt" "$P/jobs.txt" "$P/lists.txt" "$P/v2.txt")
 log "warming nginx proxy_cache"
 run_child python3 "$HERE/warm.py" "http://127.0.0.1:$NGINX_PORT" "${WARM_FILES[@]}" --key "$KEY" \
   --expect-header X-Cache-Status --expect-value HIT
@@ -319,6 +321,7 @@ case_paths() {
     hot) echo "$P/hot.txt" ;;
     list) echo "$P/lists.txt" ;;
     byjob) echo "$P/jobs.txt" ;;
+    v2) echo "$P/v2.txt" ;;
   esac
 }
 
