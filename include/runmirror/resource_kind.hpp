@@ -5,6 +5,7 @@
 // statuses, paging, writes. A new kind (a new API version) is a new row in kinds.cpp and its
 // tests, not a new copy of the cache.
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -77,5 +78,8 @@ std::string_view id_of_store_key(std::string_view key);
 std::span<const resource_kind* const> all_kinds();
 // The kind stored as |name|; nullptr when there is none.
 const resource_kind* find_kind(std::string_view name);
+// A kind filter as people write it (browse API, `runmirror runs --kind`): a kind's name, or
+// "all" for every kind (nullptr). nullopt when it is neither.
+std::optional<const resource_kind*> parse_kind_filter(std::string_view text);
 
 }  // namespace runmirror

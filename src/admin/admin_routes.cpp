@@ -147,13 +147,9 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
         seen.push_back(name);
         if (name == "kind") {
             if (value.empty()) continue;
-            if (value == "all") {
-                query.kind = nullptr;
-            } else if (const resource_kind* kind = find_kind(value)) {
-                query.kind = kind;
-            } else {
-                return "kind: expected run, v2_job or all, got '" + value + "'";
-            }
+            const auto kind = parse_kind_filter(value);
+            if (!kind) return "kind: expected run, v2_job or all, got '" + value + "'";
+            query.kind = *kind;
         } else if (name == "agent") {
             query.extraction_agent_id = value;
         } else if (name == "project") {

@@ -153,6 +153,24 @@ response refusal(action what) {
     }
 }
 
+// The start of an assembled page, '{"items":[...]', for the caller to finish with its paging
+// members and '}'. Sized once: a page is a few hundred KB, and growing it by doubling copies it
+// each time (and, past malloc's mmap threshold, maps and faults in fresh pages each time).
+std::string items_page(const std::vector<stored_run>& items) {
+    std::size_t size = 128;
+    for (const stored_run& item : items)
+        size += item.body.size() + 1;
+    std::string body;
+    body.reserve(size);
+    body = "{\"items\":[";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) body += ',';
+        body += items[i].body;
+    }
+    body += ']';
+    return body;
+}
+
 std::string hit_params(const decision& d) {
     return d.detail.empty() ? "hit" : "hit; detail=" + std::string(d.detail);
 }
@@ -465,19 +483,8 @@ response run_cache::assemble_list(const std::string& tenant, const list_params& 
                                   const std::string& cache_params, time_point now) {
     run_page found = db_.list_runs(run_query{tenant, params.extraction_agent_id, params.project_id,
                                              params.skip, params.limit});
-    // Sized once: a page is a few hundred KB, and growing it by doubling copies it each time
-    // (and, past malloc's mmap threshold, maps and faults in fresh pages each time).
-    std::size_t size = 128;
-    for (const stored_run& run : found.items)
-        size += run.body.size() + 1;
-    std::string body;
-    body.reserve(size);
-    body = "{\"items\":[";
-    for (std::size_t i = 0; i < found.items.size(); ++i) {
-        if (i) body += ',';
-        body += found.items[i].body;
-    }
-    body += "],\"total\":" + std::to_string(found.total) +
+    std::string body = items_page(found.items);
+    body += ",\"total\":" + std::to_string(found.total) +
             ",\"skip\":" + std::to_string(params.skip) +
             ",\"limit\":" + std::to_string(params.limit) + "}";
     return stored_answer(std::make_shared<const std::string>(std::move(body)), cache_params, now,
@@ -504,17 +511,8 @@ response run_cache::assemble_cursor_page(const resource_kind& kind, const std::s
         }
     }
     const run_browse_page found = db_.browse_runs(query);
-    std::size_t size = 64;
-    for (const stored_run& item : found.items)
-        size += item.body.size() + 1;
-    std::string body;
-    body.reserve(size);
-    body = "{\"items\":[";
-    for (std::size_t i = 0; i < found.items.size(); ++i) {
-        if (i) body += ',';
-        body += found.items[i].body;
-    }
-    body += "],\"next_page_token\":";
+    std::string body = items_page(found.items);
+    body += ",\"next_page_token\":";
     if (found.next) {
         body += '"';
         body += own_token_prefix;

@@ -207,13 +207,10 @@ std::string text_option(const po::variables_map& vm, const char* name) {
 
 run_browse_query filters_from(const po::variables_map& vm, time_point now) {
     run_browse_query query;
-    if (const std::string kind = text_option(vm, "kind"); kind == "all") {
-        query.kind = nullptr;
-    } else if (const resource_kind* k = find_kind(kind)) {
-        query.kind = k;
-    } else {
-        throw run_error("--kind: expected run, v2_job or all, got '" + kind + "'");
-    }
+    const std::string kind_text = text_option(vm, "kind");
+    const auto kind = parse_kind_filter(kind_text);
+    if (!kind) throw run_error("--kind: expected run, v2_job or all, got '" + kind_text + "'");
+    query.kind = *kind;
     query.extraction_agent_id = text_option(vm, "agent");
     query.status = upper(text_option(vm, "status"));
     if (vm.count("since")) query.created_from = parse_since(vm["since"].as<std::string>(), now);

@@ -86,6 +86,12 @@ const resource_kind* find_kind(std::string_view name) {
     return nullptr;
 }
 
+std::optional<const resource_kind*> parse_kind_filter(std::string_view text) {
+    if (text == "all") return nullptr;
+    if (const resource_kind* kind = find_kind(text)) return kind;
+    return std::nullopt;
+}
+
 }  // namespace runmirror
 
 namespace runmirror {

@@ -45,3 +45,15 @@ export async function rawBytes(apiPromise) {
   const res = await apiPromise.asResponse();
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }
+
+// An SDK call's error as { status, body }; throws when the call succeeds or fails without an
+// HTTP status.
+export async function failure(promise) {
+  try {
+    await promise;
+  } catch (err) {
+    if (err.status === undefined) throw err;
+    return { status: err.status, body: err.error };
+  }
+  throw new Error('the call succeeded');
+}

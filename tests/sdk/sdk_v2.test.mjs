@@ -10,23 +10,12 @@ import assert from 'node:assert/strict';
 
 import { startStack } from '../support/daemon.mjs';
 import { V2_EXTRACT, V2_BIG_JOBS, UNICODE_RAW } from '../support/fake_upstream.mjs';
-import { clientV2, sdkV2Version, FAST_POLLING, listAllV2, rawBytes } from './sdk_client_v2.mjs';
+import { clientV2, sdkV2Version, FAST_POLLING, listAllV2, rawBytes, failure } from './sdk_client_v2.mjs';
 
 const EXPANDS = [[], ['configuration'], ['extract_metadata'], ['usage'], ['configuration', 'extract_metadata', 'usage']];
 const SEEDED = ['v2-alpha-completed', 'v2-alpha-array', 'v2-alpha-spaced', 'v2-alpha-failed', 'v2-alpha-cancelled', 'v2-alpha-running', 'v2-alpha-pending'];
 // Jobs created through the daemon move by time (not by polls), whoever polls them.
 const TIMED = { runningAfterMs: 100, finalAfterMs: 400 };
-
-// An SDK call's error: status and body.
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (err) {
-    if (err.status === undefined) throw err;
-    return { status: err.status, body: err.error };
-  }
-  throw new Error('the call succeeded');
-}
 
 test('the pinned SDK 2.x version is installed', () => {
   assert.equal(sdkV2Version, '2.16.0');

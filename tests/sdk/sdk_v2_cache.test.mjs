@@ -10,23 +10,12 @@ import { spawnSync } from 'node:child_process';
 
 import { startStack, startDaemon, api, waitFor, RUNMIRROR_BIN } from '../support/daemon.mjs';
 import { V2_EXTRACT, V2_BIG_JOBS, v2JobPath } from '../support/fake_upstream.mjs';
-import { clientV2, LlamaCloudV2, FAST_POLLING, listAllV2, rawBytes } from './sdk_client_v2.mjs';
+import { clientV2, LlamaCloudV2, FAST_POLLING, listAllV2, rawBytes, failure } from './sdk_client_v2.mjs';
 
 const EXPANDS = [[], ['configuration'], ['extract_metadata'], ['usage'], ['usage', 'configuration']];
 
 function cacheStatus(answer) {
   return answer.headers.get('cache-status');
-}
-
-// An SDK call's error as { status, body }.
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (err) {
-    if (err.status === undefined) throw err;
-    return { status: err.status, body: err.error };
-  }
-  throw new Error('the call succeeded');
 }
 
 test('SDK 2 cache: a final job is fetched once per expand set, then served from the store', async (t) => {
