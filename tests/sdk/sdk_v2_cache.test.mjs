@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-import { startStack, startDaemon, api, waitFor, RUNMIRROR_BIN } from '../support/daemon.mjs';
+import { startStack, startDaemon, api, waitFor, daemonEnv, RUNMIRROR_BIN } from '../support/daemon.mjs';
 import { V2_EXTRACT, V2_BIG_JOBS, v2JobPath } from '../support/fake_upstream.mjs';
 import { clientV2, LlamaCloudV2, FAST_POLLING, listAllV2, rawBytes, failure } from './sdk_client_v2.mjs';
 
@@ -232,7 +232,8 @@ test('SDK 2 cache: the browse API and `runmirror runs list` show v2 jobs beside 
   assert.equal((await api(daemon, '/_runmirror/api/runs?kind=v3')).status, 400);
 
   // The same from the shell, straight from the store.
-  const cli = (args) => spawnSync(RUNMIRROR_BIN, ['runs', ...args, '--db', daemon.db], { encoding: 'utf8' });
+  // The environment a user's shell has: not the test runner's RUNMIRROR_* settings.
+  const cli = (args) => spawnSync(RUNMIRROR_BIN, ['runs', ...args, '--db', daemon.db], { env: daemonEnv(), encoding: 'utf8' });
   const listed = cli(['list', '--kind', 'v2_job', '--status', 'completed', '--json']);
   assert.equal(listed.status, 0, listed.stderr);
   const lines = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));

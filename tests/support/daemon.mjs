@@ -55,7 +55,7 @@ export function cleanupStack(t) {
 
 // The daemon's environment: the test's, without anything that would configure the daemon or the
 // SDK behind the test's back (RUNMIRROR_*, LLAMA_CLOUD_*), plus `extra`.
-function daemonEnv(extra = {}) {
+export function daemonEnv(extra = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('RUNMIRROR_') || k.startsWith('LLAMA_CLOUD_') || k.startsWith('LLAMA_PARSE_')) continue;
