@@ -119,8 +119,10 @@ EOF
 }
 
 wait_port() {  # wait_port PORT PID NAME
-  local i
-  for i in $(seq 100); do
+  local i tries=100
+  # Under valgrind (RM_WRAP) the daemon starts 50-100 times slower.
+  [[ -n "${RM_WRAP:-}" ]] && tries=1200
+  for i in $(seq "$tries"); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     kill -0 "$2" 2>/dev/null || { echo "run.sh: $3 exited at start" >&2; return 1; }
     sleep 0.1

@@ -43,6 +43,13 @@ struct stored_run {
     std::optional<time_point> deleted_at;  // set once the run was deleted through the daemon
 };
 
+// What storing one run found: the observer's "status before", and whether the memory cache
+// must forget the copy it holds.
+struct put_outcome {
+    std::string previous_status;  // the stored row's status before; empty when none was stored
+    bool changed = true;          // false: the store held these very bytes and fields already
+};
+
 // One cached list answer, for one tenant and one normalised query.
 struct stored_list_page {
     std::string body;  // upstream bytes of the whole page; empty when |file| holds them

@@ -44,11 +44,12 @@ class store {
     // --- runs -------------------------------------------------------------------------------
     // Inserts or replaces the run |fields.id| with |body| (the upstream's bytes). A run that
     // carries a tombstone keeps it: a deleted run is never resurrected by a late answer.
-    virtual void put_run(const run_fields& fields, std::string_view body,
-                         time_point fetched_at) = 0;
-    // Several runs in one transaction (a list page's items).
-    virtual void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
-                          time_point fetched_at) = 0;
+    virtual put_outcome put_run(const run_fields& fields, std::string_view body,
+                                time_point fetched_at) = 0;
+    // Several runs in one transaction (a list page's items); one outcome per run, in order.
+    virtual std::vector<put_outcome> put_runs(
+        const std::vector<std::pair<run_fields, std::string_view>>& runs,
+        time_point fetched_at) = 0;
     // The run, including tombstoned ones (check deleted_at); null when not stored. Shared and
     // immutable, so that a cache in front of the store hands out the bytes it holds uncopied.
     virtual std::shared_ptr<const stored_run> find_run(std::string_view id) = 0;

@@ -451,18 +451,24 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
             if (!fields.project_id.empty()) projects.insert(fields.project_id);
             fields.variant = variant;
         }
+        // The status each item had, for the observer: the one of its plain representation,
+        // which put_runs reports itself when the page is not of another one.
         std::vector<std::string> previous;
-        if (observer_) {
+        if (observer_ && !variant.empty()) {
             for (const auto& [fields, bytes] : list.items) {
                 auto before = db_.find_run(store_key(kind, fields.id));
                 previous.push_back(before ? before->fields.status : "");
             }
         }
-        db_.put_runs(list.items, now);
+        std::vector<put_outcome> outcomes = db_.put_runs(list.items, now);
         db_.grant(*tenant, {projects.begin(), projects.end()});
         db_.put_list_page(*tenant, key, answer.body_bytes(), now);
-        for (std::size_t i = 0; i < previous.size(); ++i) {
-            observer_->on_run_stored(list.items[i].first, previous[i], tenant);
+        if (observer_) {
+            for (std::size_t i = 0; i < list.items.size(); ++i) {
+                observer_->on_run_stored(
+                    list.items[i].first,
+                    variant.empty() ? outcomes[i].previous_status : previous[i], tenant);
+            }
         }
         return kept::stored;
     };

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "runmirror/store.hpp"
 
@@ -58,14 +59,20 @@ struct lz4_decompressor {
     ~lz4_decompressor() { LZ4F_freeDecompressionContext(ctx); }
 };
 
-std::string lz4_unpack(std::string_view bytes) {
+// This thread's context, reset for a new frame; null when it could not be made (out of memory).
+LZ4F_dctx* fresh_decompressor() {
     thread_local lz4_decompressor d;
-    if (d.ctx == nullptr) throw store_error("store: lz4 unavailable (out of memory)");
     // A context left mid-frame by a damaged body must not carry into the next one.
-    LZ4F_resetDecompressionContext(d.ctx);
+    if (d.ctx != nullptr) LZ4F_resetDecompressionContext(d.ctx);
+    return d.ctx;
+}
+
+std::string lz4_unpack(std::string_view bytes) {
+    LZ4F_dctx* ctx = fresh_decompressor();
+    if (ctx == nullptr) throw store_error("store: lz4 unavailable (out of memory)");
     LZ4F_frameInfo_t info{};
     std::size_t header = bytes.size();
-    if (LZ4F_isError(LZ4F_getFrameInfo(d.ctx, &info, bytes.data(), &header))) {
+    if (LZ4F_isError(LZ4F_getFrameInfo(ctx, &info, bytes.data(), &header))) {
         corrupt("bad lz4 frame header");
     }
     // pack_body always writes the size: without it the frame is not one of ours.
@@ -80,7 +87,7 @@ std::string lz4_unpack(std::string_view bytes) {
     std::size_t written = out.size();
     std::size_t consumed = bytes.size() - header;
     const std::size_t rest =
-        LZ4F_decompress(d.ctx, out.data(), &written, bytes.data() + header, &consumed, &options);
+        LZ4F_decompress(ctx, out.data(), &written, bytes.data() + header, &consumed, &options);
     if (LZ4F_isError(rest)) corrupt(LZ4F_getErrorName(rest));
     // 0: the frame ended exactly here.
     if (rest != 0) corrupt("truncated lz4 frame");
@@ -116,6 +123,16 @@ std::string zstd_unpack(std::string_view bytes) {
     return out;
 }
 
+// The content size an LZ4 frame's header declares; nullopt when it is not a frame of ours.
+std::optional<unsigned long long> lz4_content_size(std::string_view bytes) {
+    LZ4F_dctx* ctx = fresh_decompressor();
+    if (ctx == nullptr) return std::nullopt;
+    LZ4F_frameInfo_t info{};
+    std::size_t header = bytes.size();
+    if (LZ4F_isError(LZ4F_getFrameInfo(ctx, &info, bytes.data(), &header))) return std::nullopt;
+    return info.contentSize;
+}
+
 }  // namespace
 
 packed_body pack_body(std::string_view text) {
@@ -143,6 +160,15 @@ std::string unpack_body(std::string_view bytes, bool compressed) {
     if (starts_with(bytes, lz4_magic)) return lz4_unpack(bytes);
     if (starts_with(bytes, zstd_magic)) return zstd_unpack(bytes);
     corrupt("neither an lz4 nor a zstd frame");
+}
+
+bool body_equals(std::string_view bytes, bool compressed, std::string_view text) {
+    if (!compressed) return bytes == text;
+    if (starts_with(bytes, lz4_magic)) {
+        const auto size = lz4_content_size(bytes);
+        if (size && *size != text.size()) return false;
+    }
+    return unpack_body(bytes, compressed) == text;
 }
 
 }  // namespace runmirror

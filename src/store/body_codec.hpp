@@ -31,4 +31,9 @@ packed_body pack_body(std::string_view text);
 // frame or one complete zstd frame with a matching checksum.
 std::string unpack_body(std::string_view bytes, bool compressed);
 
+// Whether the body stored as |bytes| (as unpack_body reads it) is exactly |text|. Cheaper than
+// packing |text| to compare: a size that differs answers without decoding, and decoding costs
+// a fifth of compressing.
+bool body_equals(std::string_view bytes, bool compressed, std::string_view text);
+
 }  // namespace runmirror

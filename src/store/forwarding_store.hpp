@@ -12,12 +12,14 @@ class forwarding_store : public store {
   public:
     explicit forwarding_store(std::unique_ptr<store> inner) : inner_(std::move(inner)) {}
 
-    void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
-        inner_->put_run(fields, body, fetched_at);
+    put_outcome put_run(const run_fields& fields, std::string_view body,
+                        time_point fetched_at) override {
+        return inner_->put_run(fields, body, fetched_at);
     }
-    void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
-                  time_point fetched_at) override {
-        inner_->put_runs(runs, fetched_at);
+    std::vector<put_outcome> put_runs(
+        const std::vector<std::pair<run_fields, std::string_view>>& runs,
+        time_point fetched_at) override {
+        return inner_->put_runs(runs, fetched_at);
     }
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {
         return inner_->find_run(id);

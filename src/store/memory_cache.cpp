@@ -76,18 +76,41 @@ class memory_cached_store final : public forwarding_store {
     }
 
     // --- runs ---------------------------------------------------------------------------------
-    void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
-        inner().put_run(fields, body, fetched_at);
+    put_outcome put_run(const run_fields& fields, std::string_view body,
+                        time_point fetched_at) override {
+        put_outcome outcome = inner().put_run(fields, body, fetched_at);
         std::lock_guard lock(mutex_);
         drop_run(store_key(*fields.kind, fields.id, fields.variant), fields.job_id);
+        return outcome;
     }
 
-    void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
-                  time_point fetched_at) override {
-        inner().put_runs(runs, fetched_at);
+    // A list refresh stores every item of the page again, nearly always unchanged. Those stay
+    // held, with the new fetch time (freshness and Age read it), rather than be read back from
+    // the store and restored from LZ4 by the next hit.
+    std::vector<put_outcome> put_runs(
+        const std::vector<std::pair<run_fields, std::string_view>>& runs,
+        time_point fetched_at) override {
+        std::vector<put_outcome> outcomes = inner().put_runs(runs, fetched_at);
         std::lock_guard lock(mutex_);
-        for (const auto& [fields, body] : runs)
-            drop_run(store_key(*fields.kind, fields.id, fields.variant), fields.job_id);
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+            const run_fields& fields = runs[i].first;
+            const std::string key = store_key(*fields.kind, fields.id, fields.variant);
+            if (outcomes[i].changed) {
+                drop_run(key, fields.job_id);
+                continue;
+            }
+            auto held = runs_.find(key);
+            // A tombstoned row is never written again, its fetch time included.
+            if (held == runs_.end() || held->second.value->deleted_at ||
+                held->second.value->fetched_at >= fetched_at)
+                continue;
+            auto confirmed = std::make_shared<stored_run>(*held->second.value);
+            confirmed->fetched_at = fetched_at;
+            held->second.value = std::move(confirmed);  // same bytes, same charge
+        }
+        // A read of the store that began before this write must not bring back an older copy.
+        ++generation_;
+        return outcomes;
     }
 
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {

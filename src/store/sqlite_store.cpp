@@ -361,22 +361,26 @@ class sqlite_store final : public store {
         }
     }
 
-    void put_run(const run_fields& fields, std::string_view body, time_point fetched_at) override {
-        write([&](sqlite::database& db) { insert_run(db, fields, body, fetched_at); });
+    put_outcome put_run(const run_fields& fields, std::string_view body,
+                        time_point fetched_at) override {
+        put_outcome outcome;
+        write([&](sqlite::database& db) { outcome = insert_run(db, fields, body, fetched_at); });
         maintenance_.runs_written(1);
+        return outcome;
     }
 
-    void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
-                  time_point fetched_at) override {
-        if (runs.empty()) {
-            return;
-        }
+    std::vector<put_outcome> put_runs(
+        const std::vector<std::pair<run_fields, std::string_view>>& runs,
+        time_point fetched_at) override {
+        std::vector<put_outcome> outcomes;
+        if (runs.empty()) return outcomes;
         write([&](sqlite::database& db) {
-            for (const auto& [fields, body] : runs) {
-                insert_run(db, fields, body, fetched_at);
-            }
+            outcomes.clear();  // a write is applied once, but say so here rather than assume
+            for (const auto& [fields, body] : runs)
+                outcomes.push_back(insert_run(db, fields, body, fetched_at));
         });
         maintenance_.runs_written(runs.size());
+        return outcomes;
     }
 
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {
@@ -1108,19 +1112,26 @@ class sqlite_store final : public store {
         }
     }
 
-    static void insert_run(sqlite::database& db, const run_fields& f, std::string_view body,
-                           time_point fetched_at) {
+    static put_outcome insert_run(sqlite::database& db, const run_fields& f, std::string_view body,
+                                  time_point fetched_at) {
         if (f.id.empty()) {
             throw std::invalid_argument("store: put_run without a run id");
         }
         const std::string key = store_key(*f.kind, f.id, f.variant);
         const std::optional<current_run> old = find_current(db, key);
+        if (!old) {
+            // A new run is indexed later, in a batch (index_pending_runs).
+            write_row(db, key, f, body, fetched_at, nullptr);
+            return {};
+        }
+        put_outcome outcome{old->fields.status, false};
         // A tombstoned row is left exactly as it is: the run stays deleted, with the body it
         // had when it was deleted.
-        if (old && old->deleted) return;
-        const packed_body packed = pack_body(body);
-        const bool same_body = old && old->has_body && old->body.compressed == packed.compressed &&
-                               old->body.bytes == packed.bytes;
+        if (old->deleted) return outcome;
+        // Compared before packing: a list refresh brings mostly the bytes already stored, and
+        // restoring those costs a fifth of compressing the new ones.
+        const bool same_body =
+            old->has_body && body_equals(old->body.bytes, old->body.compressed, body);
         if (same_body && same_columns(old->fields, f)) {
             // A refresh that brought the same bytes (a final run, or a list page re-fetched
             // while nothing changed): only when it was fetched is new, and that goes to the
@@ -1132,21 +1143,32 @@ class sqlite_store final : public store {
             s->bind_int64(1, old->seq);
             s->bind_int64(2, to_unix_ms(fetched_at));
             s->run();
-            return;
+            return outcome;
         }
-        if (old) {
+        outcome.changed = true;
+        {
             // The row takes the new fetched_at itself. Usually there is nothing to delete,
             // which writes nothing.
             sqlite::statement_use s(db, "DELETE FROM run_refreshed WHERE seq = ?1");
             s->bind_int64(1, old->seq);
             s->run();
         }
-        // A new run, or one not indexed yet, is indexed later in a batch
-        // (index_pending_runs); an indexed one whose searchable text may have changed is
-        // reindexed here, so the index never holds text the run no longer has.
-        const bool reindex = old && old->seq <= search_indexed_through(db) &&
+        // One not indexed yet is indexed later in a batch; an indexed one whose searchable
+        // text may have changed is reindexed here, so the index never holds text the run no
+        // longer has.
+        const bool reindex = old->seq <= search_indexed_through(db) &&
                              (!same_body || old->fields.file_name != f.file_name);
         if (reindex) unindex(db, *old);
+        const std::int64_t seq = write_row(db, key, f, body, fetched_at, &*old);
+        if (reindex) search_index_write(db, true, seq, *f.kind, f.file_name, body);
+        return outcome;
+    }
+
+    // Packs |body| and writes the row under |key|: a new one, or |old|'s in place. Its seq.
+    static std::int64_t write_row(sqlite::database& db, const std::string& key, const run_fields& f,
+                                  std::string_view body, time_point fetched_at,
+                                  const current_run* old) {
+        const packed_body packed = pack_body(body);
         sqlite::statement_use s(
             db, old ? "UPDATE runs SET body = ?2, project_id = ?3,"
                       " extraction_agent_id = ?4, job_id = ?5, file_id = ?6, file_name = ?7,"
@@ -1180,7 +1202,7 @@ class sqlite_store final : public store {
         if (!s->step()) throw store_error("store: writing run '" + key + "' returned no row");
         const std::int64_t seq = s->column_int64(0);
         s->run();  // RETURNING: the write completes when the statement does
-        if (reindex) search_index_write(db, true, seq, *f.kind, f.file_name, body);
+        return seq;
     }
 
     // --- watch helpers; each runs inside the caller's write transaction ---------------------

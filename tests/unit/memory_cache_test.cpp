@@ -125,6 +125,22 @@ TEST_CASE("memory cache: writes replace what is held") {
     CHECK(f.db->find_run_by_job("job-r1")->fields.status == "SUCCESS");
 }
 
+TEST_CASE("memory cache: an unchanged refresh keeps the held copy, confirmed as of its time") {
+    cached_fixture f;
+    const auto run = fields_of("r1", "PENDING");
+    f.db->put_run(run, body_of(run), t1);
+    REQUIRE(f.db->find_run("r1")->fetched_at == t1);
+    REQUIRE(f.observed->run_reads == 1);
+
+    auto outcomes = f.db->put_runs({{run, body_of(run)}}, t2);  // a list refresh, same bytes
+    REQUIRE(outcomes.size() == 1);
+    CHECK_FALSE(outcomes[0].changed);
+    auto held = f.db->find_run("r1");
+    CHECK(f.observed->run_reads == 1);  // still from memory
+    CHECK(held->fetched_at == t2);      // freshness and Age see the refresh
+    CHECK(held->body == body_of(run));
+}
+
 TEST_CASE("memory cache: by job follows the newest run of the job") {
     cached_fixture f;
     auto older = fields_of("r1", "ERROR", "job-x");

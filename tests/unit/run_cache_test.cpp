@@ -441,14 +441,14 @@ class failing_store final : public forwarding_store {
     bool fail_writes = false;
     bool fail_reads = false;
 
-    void put_run(const run_fields& fields, std::string_view body, time_point at) override {
+    put_outcome put_run(const run_fields& fields, std::string_view body, time_point at) override {
         if (fail_writes) throw store_error("disk I/O error");
-        forwarding_store::put_run(fields, body, at);
+        return forwarding_store::put_run(fields, body, at);
     }
-    void put_runs(const std::vector<std::pair<run_fields, std::string_view>>& runs,
-                  time_point at) override {
+    std::vector<put_outcome> put_runs(
+        const std::vector<std::pair<run_fields, std::string_view>>& runs, time_point at) override {
         if (fail_writes) throw store_error("database or disk is full");
-        forwarding_store::put_runs(runs, at);
+        return forwarding_store::put_runs(runs, at);
     }
     std::shared_ptr<const stored_run> find_run(std::string_view id) override {
         if (fail_reads) throw store_error("disk I/O error");

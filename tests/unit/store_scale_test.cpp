@@ -147,6 +147,19 @@ TEST_CASE("body codec: every byte string comes back unchanged") {
     CHECK(pack_body(std::string(100'000, 'a')).bytes.size() < 1000);
 }
 
+TEST_CASE("body codec: body_equals says whether stored bytes are a given text") {
+    const std::string text = tricky_body("r", "w");
+    for (const std::string& stored : {text, std::string("{}"), std::string(100'000, 'a')}) {
+        const packed_body packed = pack_body(stored);
+        CAPTURE(stored.size());
+        CHECK(body_equals(packed.bytes, packed.compressed, stored));
+        CHECK_FALSE(body_equals(packed.bytes, packed.compressed, stored + " "));
+        std::string same_size = stored;
+        same_size[same_size.size() / 2] ^= 1;  // one bit, same length: decoded and compared
+        CHECK_FALSE(body_equals(packed.bytes, packed.compressed, same_size));
+    }
+}
+
 TEST_CASE("body codec: a damaged frame is an error") {
     // New frames (LZ4) and the zstd frames of older stores alike.
     for (const std::string& frame : {pack_body(tricky_body("r", "w")).bytes, zstd_golden}) {

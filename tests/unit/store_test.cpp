@@ -192,6 +192,42 @@ TEST_CASE("store: put_runs is one transaction") {
     });
 }
 
+TEST_CASE("store: put_runs says what each run was and whether it changed") {
+    on_each_store([](store& s) {
+        run_fields a = make_fields("run-a");
+        a.status = "PENDING";
+        run_fields b = make_fields("run-b");
+        const std::string body_a = body_for(a);
+        auto first = s.put_runs({{a, body_a}, {b, body_for(b)}}, t1);
+        REQUIRE(first.size() == 2);
+        CHECK(first[0].previous_status == "");
+        CHECK(first[0].changed);
+
+        // A refresh: a the same bytes, b finished with new ones.
+        run_fields b_done = b;
+        b_done.status = "ERROR";
+        auto again = s.put_runs({{a, body_a}, {b_done, body_for(b_done)}}, t2);
+        REQUIRE(again.size() == 2);
+        CHECK(again[0].previous_status == "PENDING");
+        CHECK_FALSE(again[0].changed);
+        CHECK(again[1].previous_status == "SUCCESS");
+        CHECK(again[1].changed);
+        CHECK(s.find_run("run-a")->fetched_at == t2);  // confirmed as of the refresh
+        CHECK(s.find_run("run-b")->body == body_for(b_done));
+
+        // The same fields with other bytes is a change too.
+        auto edited = s.put_run(a, body_a + " ", t2);
+        CHECK(edited.changed);
+        CHECK(s.find_run("run-a")->body == body_a + " ");
+
+        // A deleted run is not written: nothing changes.
+        s.tombstone_run("run-a", t2);
+        auto late = s.put_run(a, body_for(b_done), t2);
+        CHECK_FALSE(late.changed);
+        CHECK(s.find_run("run-a")->body == body_a + " ");
+    });
+}
+
 TEST_CASE("store: a tombstone is never resurrected") {
     on_each_store([](store& s) {
         run_fields f = make_fields("run-1");
