@@ -1,29 +1,23 @@
-// `runmirror mirror`: pulls runs for offline use into the same store, grants and watches the
-// daemon uses, agent by agent, page by page (100 runs, newest first, as upstream lists them).
-//
-// Incremental: when the store already holds at least as many of an agent's runs as upstream
-// lists (a previous pass completed), paging stops at the first page that reaches a stored
-// final run that has not changed; newer runs come first, so nothing new is older than it.
-// Otherwise every page is fetched. Each page is committed as it arrives, so an interrupted
-// pass loses nothing and a rerun completes it.
-#include <unistd.h>
-
+// `runmirror mirror`: pulls v1 runs (agent by agent) and Extract v2 jobs for offline use into
+// the same store, grants and watches the daemon uses, page by page, newest first, incrementally;
+// each kind's list is read by mirror_pass (mirror_pass.hpp), which says how a pass stops early
+// and why an interrupted one loses nothing. This file is the command line: what to mirror,
+// with which key, and the summary.
 #include <atomic>
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <set>
+#include <optional>
 #include <sstream>
 
 #include <boost/program_options.hpp>
 
 #include "cli/cli_args.hpp"
 #include "cli/commands.hpp"
+#include "cli/mirror_pass.hpp"
 #include "config/load_options.hpp"
-#include "http/json_error.hpp"
 #include "json/run_fields.hpp"
 #include "net/standalone_upstream.hpp"
 #include "runmirror/store.hpp"
@@ -35,7 +29,6 @@ namespace runmirror {
 namespace {
 
 namespace po = boost::program_options;
-using steady = std::chrono::steady_clock;
 
 constexpr int default_page_size = 100;
 
@@ -45,19 +38,18 @@ extern "C" void on_interrupt(int) {
     interrupted = true;
 }
 
-struct tally {
-    std::size_t added = 0, updated = 0, unchanged = 0, failed = 0, requests = 0;
-};
-
 po::options_description describe() {
     po::options_description desc("Options", 100, 40);
     desc.add_options()                                             //
         ("help,h", po::bool_switch(), "print this help and exit")  //
         ("agent", po::value<std::vector<std::string>>()->value_name("ID"),
-         "an extraction agent to mirror (repeatable)")  //
+         "the v1 runs of this extraction agent (repeatable)")  //
         ("project", po::value<std::string>()->value_name("ID"),
-         "mirror every agent of this project")                            //
-        ("all", po::bool_switch(), "mirror every agent the key can see")  //
+         "the runs of every agent of this project, and its v2 jobs")  //
+        ("all", po::bool_switch(),
+         "the runs of every agent the key can see, and the v2 jobs it lists")  //
+        ("kind", po::value<std::string>()->value_name("KIND"),
+         "run (v1 runs), v2_job (Extract v2 jobs) or all (default: all; with --agent: run)")  //
         ("api-key-file", po::value<std::string>()->value_name("FILE"),
          "read the API key from FILE (default: $LLAMA_CLOUD_API_KEY)")  //
         ("db", po::value<std::string>()->value_name("PATH"),
@@ -69,19 +61,26 @@ po::options_description describe() {
         ("upstream-ca", po::value<std::string>()->value_name("FILE"),
          "extra CA certificate (PEM) trusted for the upstream")  //
         ("page-size", po::value<int>()->value_name("N"),
-         "runs per list request, 1 to 1000 (default: 100)");
+         "runs or v2 jobs per list request, 1 to 1000 (default: 100)");
     return desc;
 }
 
 std::string help_text() {
     std::ostringstream out;
-    out << "Usage: runmirror mirror (--agent ID... | --project ID | --all) [options]\n"
+    out << "Usage: runmirror mirror (--agent ID... | --project ID | --all) [--kind KIND] "
+           "[options]\n"
            "\n"
-           "Pulls extraction runs into the store for offline use, with the store, grants and\n"
-           "watches the daemon uses; safe to run while the daemon runs. A second pass fetches\n"
-           "only what changed; an interrupted pass (Ctrl-C) is completed by running it again.\n"
-           "Shows a progress bar on a terminal, otherwise one line per agent, then a summary.\n"
-           "Exit status: 0 done, 1 an agent failed, 2 usage error, 130 interrupted.\n"
+           "Pulls v1 extraction runs (agent by agent) and Extract v2 jobs (GET /api/v2/extract)\n"
+           "into the store for offline use, newest first, with the store, grants and watches the\n"
+           "daemon uses: runs and jobs not final yet are watched, so the daemon's sync worker\n"
+           "finishes them. Safe to run while the daemon runs. A second pass fetches only what\n"
+           "changed; an interrupted pass (Ctrl-C, an upstream error) keeps every page it stored\n"
+           "and is completed by running it again. v2 jobs belong to no agent: with --agent,\n"
+           "only runs are mirrored.\n"
+           "Shows a progress bar on a terminal, otherwise one line per agent and one for the v2\n"
+           "jobs, then a summary per kind.\n"
+           "Exit status: 0 done, 1 something failed (listing agents, an agent, the v2 jobs),\n"
+           "2 usage error, 130 interrupted.\n"
            "\n"
         << describe();
     return out.str();
@@ -97,139 +96,40 @@ std::string read_key_file(const std::string& path) {
     return key;
 }
 
-// One GET with the key; a failure or a non-200 answer becomes the error text.
-class fetcher {
-  public:
-    fetcher(upstream& up, std::string key, tally& counts)
-        : up_(up), key_(std::move(key)), counts_(counts) {}
-
-    std::pair<response, std::string> get(const std::string& target) {
-        request req;
-        req.method = "GET";
-        req.target = target;
-        req.headers = {{"Authorization", "Bearer " + key_}, {"Accept", "application/json"}};
-        ++counts_.requests;
-        upstream_reply reply = net::send_and_wait(up_, std::move(req));
-        if (reply.failure) return {{}, reply.failure.detail};
-        if (reply.answer.status != 200) {
-            return {{},
-                    "upstream answered " + std::to_string(reply.answer.status) + ": " +
-                        reply.answer.body.substr(0, 200)};
-        }
-        return {std::move(reply.answer), {}};
-    }
-
-  private:
-    upstream& up_;
-    std::string key_;
-    tally& counts_;
-};
-
-class progress {
-  public:
-    explicit progress(std::string agent) : agent_(std::move(agent)), tty_(isatty(STDERR_FILENO)) {}
-
-    void update(std::size_t done, std::int64_t total) {
-        if (!tty_) return;
-        const double secs = std::chrono::duration<double>(steady::now() - start_).count();
-        const double rate = secs > 0 ? double(done) / secs : 0;
-        const int width = 30;
-        const double share = total > 0 ? std::min(1.0, double(done) / double(total)) : 1.0;
-        const int filled = static_cast<int>(share * width);
-        std::string bar = std::string(filled, '#') + std::string(width - filled, '.');
-        const double eta =
-            rate > 0 && total > 0 ? std::max(0.0, (double(total) - double(done)) / rate) : 0;
-        std::fprintf(stderr, "\r%s [%s] %zu/%lld runs  %.0f runs/s  ETA %.0fs   ", agent_.c_str(),
-                     bar.c_str(), done, static_cast<long long>(total), rate, eta);
-        std::fflush(stderr);
-    }
-
-    void finish(const tally& t, const char* outcome) {
-        if (tty_) std::fputs("\r\033[K", stderr);
-        const double secs = std::chrono::duration<double>(steady::now() - start_).count();
-        std::fprintf(stderr, "%s: %s, new %zu, updated %zu, unchanged %zu (%.1fs)\n",
-                     agent_.c_str(), outcome, t.added, t.updated, t.unchanged, secs);
-    }
-
-  private:
-    std::string agent_;
-    bool tty_;
-    steady::time_point start_ = steady::now();
-};
-
-// Mirrors one agent; returns false when it failed (the error is printed).
-bool mirror_agent(const std::string& agent, int page_size, fetcher& fetch, store& db,
-                  const std::string& tenant, const sync_options& sync, tally& totals) {
-    tally mine;
-    progress bar(agent);
-    std::int64_t skip = 0;
-    bool incremental = false;
-    bool first_page = true;
-    for (;;) {
-        if (interrupted) break;
-        auto [page, err] =
-            fetch.get("/api/v1/extraction/runs?extraction_agent_id=" + url_encode(agent) +
-                      "&skip=" + std::to_string(skip) + "&limit=" + std::to_string(page_size));
-        if (err.empty()) {
-            auto [list, perr] = parse_run_list(page.body);
-            if (perr) {
-                err = perr.detail;
-            } else {
-                if (first_page) {
-                    const auto stored = db.list_runs({tenant, agent, {}, 0, 0}).total;
-                    incremental = stored > 0 && stored >= list.total;
-                    first_page = false;
-                }
-                const time_point now = clock_type::now();
-                bool reached_known = false;
-                std::set<std::string> projects;
-                for (const auto& [fields, bytes] : list.items) {
-                    auto before = db.find_run(fields.id);
-                    if (!before) {
-                        ++mine.added;
-                    } else if (before->body == bytes) {
-                        ++mine.unchanged;
-                        reached_known |= incremental && is_final_status(fields.status);
-                    } else {
-                        ++mine.updated;
-                    }
-                    if (!fields.project_id.empty()) projects.insert(fields.project_id);
-                }
-                db.put_runs(list.items, now);
-                db.grant(tenant, {projects.begin(), projects.end()});
-                for (const auto& [fields, bytes] : list.items) {
-                    // The daemon's sync worker finishes them (with this key once a client
-                    // using it returns, or with its service key).
-                    if (!is_final_status(fields.status)) {
-                        db.watch_run(fields, tenant, now, now + sync.poll_interval);
-                    }
-                }
-                skip += static_cast<std::int64_t>(list.items.size());
-                bar.update(static_cast<std::size_t>(skip), list.total);
-                if (list.items.empty() || skip >= list.total || reached_known) break;
-                continue;
-            }
-        }
-        ++mine.failed;
-        bar.finish(mine, "FAILED");
-        std::cerr << "runmirror mirror: " << agent << ": " << err << "\n";
-        totals.added += mine.added, totals.updated += mine.updated;
-        totals.unchanged += mine.unchanged, totals.failed += 1;
-        return false;
-    }
-    bar.finish(mine, interrupted ? "interrupted" : "done");
-    totals.added += mine.added, totals.updated += mine.updated, totals.unchanged += mine.unchanged;
-    return true;
-}
-
-std::vector<std::string> list_agents(fetcher& fetch, const std::string& project) {
+// The agents to mirror runs of; nullopt when upstream would not list them (the error printed).
+std::optional<std::vector<std::string>> list_agents(mirror_fetcher& fetch,
+                                                    const std::string& project,
+                                                    mirror_tally& counts) {
     std::string target = "/api/v1/extraction/extraction-agents";
     if (!project.empty()) target += "?project_id=" + url_encode(project);
-    auto [answer, err] = fetch.get(target);
-    if (!err.empty()) throw std::runtime_error("listing agents: " + err);
-    auto [ids, perr] = parse_agent_ids(answer.body);
-    if (perr) throw std::runtime_error("listing agents: " + perr.detail);
-    return ids;
+    auto [answer, err] = fetch.get(target, counts);
+    if (err.empty()) {
+        auto [ids, perr] = parse_agent_ids(answer.body);
+        if (!perr) return ids;
+        err = perr.detail;
+    }
+    std::cerr << "runmirror mirror: listing agents: " << err << "\n";
+    return std::nullopt;
+}
+
+// What a selection mirrors.
+struct kinds_wanted {
+    bool runs = true;
+    bool v2_jobs = true;
+};
+
+// --kind, or by default every kind the selection applies to: v2 jobs belong to no agent.
+kinds_wanted kinds_of(const po::variables_map& vm, bool by_agent) {
+    if (!vm.count("kind")) return {true, !by_agent};
+    const std::string& text = vm["kind"].as<std::string>();
+    const auto kind = parse_kind_filter(text);
+    if (!kind) throw usage_error("--kind: expected run, v2_job or all");
+    const kinds_wanted wanted{!*kind || *kind == &kinds::v1_run, !*kind || *kind == &kinds::v2_job};
+    if (by_agent && wanted.v2_jobs) {
+        throw usage_error("--kind " + text +
+                          ": v2 jobs belong to no agent; use --project ID or --all for them");
+    }
+    return wanted;
 }
 
 }  // namespace
@@ -245,6 +145,7 @@ int mirror_command(const std::vector<std::string>& args) {
     std::string key;
     serve_options options;
     bool all = false;
+    kinds_wanted wanted;
     int page_size = default_page_size;
     try {
         const po::variables_map vm = parse_command_args(args, describe());
@@ -257,6 +158,7 @@ int mirror_command(const std::vector<std::string>& args) {
             throw usage_error(
                 "name what to mirror: --agent ID (repeatable), --project ID or --all");
         }
+        wanted = kinds_of(vm, !agents.empty());
         std::vector<std::pair<std::string, std::string>> flags;
         for (const char* name : {"db", "config", "upstream", "upstream-ca"}) {
             if (vm.count(name))
@@ -276,26 +178,54 @@ int mirror_command(const std::vector<std::string>& args) {
         if (!dir.empty()) std::filesystem::create_directories(dir);
         auto db = open_sqlite_store(options.store.path);
         auto up = net::make_standalone_upstream(options.upstream, options.limits);
-        tally totals;
-        fetcher fetch(*up, key, totals);
-        const std::string tenant = tenant_of_key(key);
+        mirror_fetcher fetch(*up, key);
+        const mirror_settings settings{*db, tenant_of_key(key), options.sync.poll_interval,
+                                       page_size, interrupted};
         std::signal(SIGINT, on_interrupt);
         std::signal(SIGTERM, on_interrupt);
-        if (agents.empty()) agents = list_agents(fetch, project);
+
+        mirror_tally runs;
+        bool runs_listed = true;
         std::size_t failed_agents = 0;
-        for (const auto& agent : agents) {
-            if (interrupted) break;
-            if (!mirror_agent(agent, page_size, fetch, *db, tenant, options.sync, totals)) {
-                ++failed_agents;
+        if (wanted.runs) {
+            if (agents.empty()) {
+                auto listed = list_agents(fetch, project, runs);
+                runs_listed = listed.has_value();
+                if (listed) agents = std::move(*listed);
+            }
+            for (const auto& agent : agents) {
+                if (interrupted) break;
+                const mirror_scope scope{&kinds::v1_run, agent, "extraction_agent_id", agent};
+                if (!mirror_pass(scope, fetch, settings, runs)) ++failed_agents;
             }
         }
-        std::fprintf(
-            stderr,
-            "%s %zu agent(s): new %zu, updated %zu, unchanged %zu, failed %zu (%zu requests)\n",
-            interrupted ? "interrupted; rerun to complete. So far" : "mirrored", agents.size(),
-            totals.added, totals.updated, totals.unchanged, failed_agents, totals.requests);
+        mirror_tally jobs;
+        bool jobs_failed = false;
+        if (wanted.v2_jobs && !interrupted) {
+            mirror_scope scope{&kinds::v2_job, "v2 jobs", {}, {}};
+            if (!project.empty()) {
+                scope = {&kinds::v2_job, "v2 jobs of project " + project, "project_id", project};
+            }
+            jobs_failed = !mirror_pass(scope, fetch, settings, jobs);
+        }
+
+        const char* lead = interrupted ? "interrupted; rerun to complete. So far" : "mirrored";
+        if (wanted.runs && runs_listed) {
+            std::fprintf(
+                stderr,
+                "%s %zu agent(s): new %zu, updated %zu, unchanged %zu, failed %zu (%zu requests)\n",
+                lead, agents.size(), runs.added, runs.updated, runs.unchanged, failed_agents,
+                runs.requests);
+        }
+        if (wanted.v2_jobs) {
+            std::fprintf(stderr,
+                         "%s v2 jobs: fetched %zu, new %zu, updated %zu, unchanged %zu, failed %d "
+                         "(%zu requests)\n",
+                         lead, jobs.fetched(), jobs.added, jobs.updated, jobs.unchanged,
+                         jobs_failed ? 1 : 0, jobs.requests);
+        }
         if (interrupted) return 130;
-        return failed_agents > 0 ? 1 : 0;
+        return failed_agents > 0 || !runs_listed || jobs_failed ? 1 : 0;
     } catch (const std::exception& e) {
         std::cerr << "runmirror mirror: " << e.what() << "\n";
         return 1;
