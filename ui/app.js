@@ -20,13 +20,12 @@ const FILTER_KEYS = ['kind', 'agent', 'project', 'status', 'from', 'to', 'q'];
 // The kinds of stored resource (the browse API's ?kind=). 'run' is the default and never written
 // in a URL, so the page's older links (#/runs, #/runs/<id>) keep meaning v1 runs.
 const KINDS = {
-  run: { label: 'v1 run', one: 'run', many: 'runs', statuses: STATUS_ORDER, owner: 'Agent' },
+  run: { label: 'v1 run', one: 'run', many: 'runs', statuses: STATUS_ORDER },
   v2_job: {
     label: 'v2 job',
     one: 'v2 job',
     many: 'v2 jobs',
     statuses: ['COMPLETED', 'FAILED', 'CANCELLED', 'RUNNING', 'PENDING'],
-    owner: 'Configuration',
   },
 };
 const KIND_FILTERS = [
@@ -987,7 +986,7 @@ function syncForm(filters) {
   const wanted = filters.status ?? '';
   const options = wanted && !choices.includes(wanted) ? [...choices, wanted] : choices;
   if (status.dataset.choices !== options.join(',')) {
-    status.replaceChildren(h('option', { value: '' }, 'Any status'), options.map((s) => h('option', { value: s }, s)));
+    status.replaceChildren(h('option', { value: '' }, 'Any status'), ...options.map((s) => h('option', { value: s }, s)));
     status.dataset.choices = options.join(',');
   }
   if (document.activeElement !== q) q.value = filters.q ?? '';
