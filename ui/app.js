@@ -2,16 +2,56 @@
 // no build step; everything comes from this runmirror (the page under /_runmirror/ui/, the data
 // from /_runmirror/api/*, live status changes from /_runmirror/events).
 //
-// Routes (hash): #/runs?agent=&status=&from=&to=&q=  the run list (#/ is all agents)
-//                #/runs/<id>                           one run
+// Routes (hash): #/runs?kind=&agent=&status=&from=&to=&q=  the list (#/ is all agents' v1 runs)
+//                #/runs/<id>                                  one v1 run
+//                #/runs/<id>?kind=v2_job                      one Extract v2 job
+// kind is that of the browse API: v1 runs when absent, v2_job, or all.
 
 const API = new URL('../api/', document.baseURI); // /_runmirror/api/
 const EVENTS = new URL('../events', document.baseURI); // /_runmirror/events
 const TOKEN_KEY = 'runmirror.adminToken';
 const PAGE_SIZE = 50;
-const FINAL = new Set(['SUCCESS', 'ERROR', 'CANCELLED', 'PARTIAL_SUCCESS']);
+// Final statuses of every kind (v1 runs and jobs, v2 jobs): none of them means "not final" in
+// another kind.
+const FINAL = new Set(['SUCCESS', 'ERROR', 'CANCELLED', 'PARTIAL_SUCCESS', 'COMPLETED', 'FAILED']);
 const STATUS_ORDER = ['SUCCESS', 'ERROR', 'PENDING', 'CREATED'];
-const FILTER_KEYS = ['agent', 'project', 'status', 'from', 'to', 'q'];
+const FILTER_KEYS = ['kind', 'agent', 'project', 'status', 'from', 'to', 'q'];
+
+// The kinds of stored resource (the browse API's ?kind=). 'run' is the default and never written
+// in a URL, so the page's older links (#/runs, #/runs/<id>) keep meaning v1 runs.
+const KINDS = {
+  run: { label: 'v1 run', one: 'run', many: 'runs', statuses: STATUS_ORDER },
+  v2_job: {
+    label: 'v2 job',
+    one: 'v2 job',
+    many: 'v2 jobs',
+    statuses: ['COMPLETED', 'FAILED', 'CANCELLED', 'RUNNING', 'PENDING'],
+  },
+};
+const KIND_FILTERS = [
+  ['', 'v1 runs'],
+  ['v2_job', 'v2 jobs'],
+  ['all', 'All kinds'],
+];
+// A list's kind filter as the page keeps it: '' (v1 runs), 'v2_job' or 'all'.
+const kindFilter = (value) => (value === 'v2_job' || value === 'all' ? value : '');
+// The kind of one resource (a summary's "kind", a route's): 'run' unless it is a v2 job.
+const resourceKind = (value) => (value === 'v2_job' ? 'v2_job' : 'run');
+// "run"/"runs", "v2 job"/"v2 jobs", "run or v2 job"/"runs and v2 jobs" for a list's kind filter.
+function noun(filter, n) {
+  if (filter === 'all') return n === 1 ? 'run or v2 job' : 'runs and v2 jobs';
+  const k = KINDS[resourceKind(filter)];
+  return n === 1 ? k.one : k.many;
+}
+// The status choices of a list's kind filter.
+function statusChoices(filter) {
+  if (filter === 'all') return [...new Set([...KINDS.run.statuses, ...KINDS.v2_job.statuses])];
+  return KINDS[resourceKind(filter)].statuses;
+}
+// Where one resource is shown.
+const itemHash = (kind, id) => `#/runs/${encodeURIComponent(id)}${resourceKind(kind) === 'v2_job' ? '?kind=v2_job' : ''}`;
+// Its path under /_runmirror/api/.
+const itemApiPath = (kind, id) => `runs/${encodeURIComponent(id)}${resourceKind(kind) === 'v2_job' ? '?kind=v2_job' : ''}`;
 const DATA_ROWS_SHOWN = 200; // rows of a data table shown before "Show more"
 
 const $ = (id) => document.getElementById(id);
@@ -108,11 +148,14 @@ function statusClass(status) {
   switch (status) {
     case 'SUCCESS':
     case 'PARTIAL_SUCCESS':
+    case 'COMPLETED':
       return 's-success';
     case 'ERROR':
+    case 'FAILED':
     case 'CANCELLED':
       return 's-error';
     case 'PENDING':
+    case 'RUNNING':
       return 's-pending';
     default:
       return 's-other';
@@ -420,10 +463,11 @@ function recordTable(items, { caption, limit = Infinity }) {
   return h('div', {}, table, h('p', {}, more));
 }
 
-// The extracted `data`: an array of objects as a table, an object as key/value rows.
-function dataEl(data, status) {
+// The extracted `data` (a v2 job's `extract_result`): an array of objects as a table, an object
+// as key/value rows. |what| names the resource in messages ("run", "job").
+function dataEl(data, status, what = 'run') {
   if (!data || data.kind === 'null') {
-    return h('p', { class: 'muted' }, FINAL.has(status) ? 'This run has no extracted data.' : `No data yet: the run is ${status || 'not finished'}.`);
+    return h('p', { class: 'muted' }, FINAL.has(status) ? `This ${what} has no extracted data.` : `No data yet: the ${what} is ${status || 'not finished'}.`);
   }
   if (data.kind === 'array') {
     if (data.items.length === 0) return h('p', { class: 'muted' }, 'The extracted data is an empty list.');
@@ -438,8 +482,8 @@ function dataEl(data, status) {
 
 // data_schema: its fields as a table (nested properties as dotted paths), and the whole schema
 // as a tree.
-function schemaEl(schema) {
-  if (!schema || schema.kind === 'null') return h('p', { class: 'muted' }, 'No schema stored with this run.');
+function schemaEl(schema, what = 'run') {
+  if (!schema || schema.kind === 'null') return h('p', { class: 'muted' }, `No schema stored with this ${what}.`);
   const rows = [];
   const typeOf = (s) => {
     const t = member(s, 'type');
@@ -618,7 +662,7 @@ async function loadAgents({ quiet = false } = {}) {
     const body = await apiGet('agents');
     agentsState.items = Array.isArray(body?.items) ? body.items : [];
     agentsState.loaded = true;
-    status.textContent = agentsState.items.length ? '' : 'No runs mirrored yet. Runs appear here once clients read them through runmirror.';
+    status.textContent = agentsState.items.length ? '' : 'No v1 runs mirrored yet. Runs appear here once clients read them through runmirror.';
     renderAgents();
     return true;
   } catch (err) {
@@ -644,7 +688,7 @@ function statusCounts(byStatus) {
 
 function renderAgents() {
   const route = currentRoute;
-  const selected = route.view === 'runs' ? route.filters.agent ?? '' : null;
+  const selected = route.view === 'runs' && route.filters.kind !== 'v2_job' ? route.filters.agent ?? '' : null;
   const total = agentsState.items.reduce((n, a) => n + (Number(a.runs) || 0), 0);
   const runsText = (n) => `${Number(n) || 0} run${Number(n) === 1 ? '' : 's'}`;
   const list = $('agents');
@@ -692,6 +736,8 @@ function renderAgents() {
 
 let currentRoute = { view: 'runs', filters: {} };
 let lastListHash = '#/runs';
+let lastListKind = ''; // its kind filter
+let listShown = false; // whether a list was shown yet (else "back" goes to the open item's kind)
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/';
@@ -706,19 +752,23 @@ function parseHash() {
     } catch {
       // keep it as typed
     }
-    return { view: 'run', id };
+    return { view: 'run', id, kind: resourceKind(params.get('kind')) };
   }
   const filters = {};
   for (const k of FILTER_KEYS) {
     const v = params.get(k);
     if (v) filters[k] = v;
   }
+  if (!kindFilter(filters.kind)) delete filters.kind; // "run" (or a kind this page does not know)
   return { view: 'runs', filters };
 }
 
 function listHash(filters) {
   const params = new URLSearchParams();
-  for (const k of FILTER_KEYS) if (filters[k]) params.set(k, filters[k]);
+  for (const k of FILTER_KEYS) {
+    const v = k === 'kind' ? kindFilter(filters.kind) : filters[k];
+    if (v) params.set(k, v);
+  }
   const qs = params.toString();
   return qs ? `#/runs?${qs}` : '#/runs';
 }
@@ -736,12 +786,20 @@ function route() {
   currentRoute = parseHash();
   if (previous.view === 'runs') listState.scrollY = window.scrollY;
   if (currentRoute.view === 'run') {
-    showRun(currentRoute.id);
+    if (!listShown) {
+      lastListKind = currentRoute.kind === 'v2_job' ? 'v2_job' : '';
+      lastListHash = listHash({ kind: lastListKind });
+    }
+    showRun(currentRoute.id, currentRoute.kind);
   } else {
+    listShown = true;
     lastListHash = listHash(currentRoute.filters);
+    lastListKind = kindFilter(currentRoute.filters.kind);
     showRuns(currentRoute.filters, previous);
   }
   if (agentsState.loaded) renderAgents();
+  const v2 = $('nav-v2');
+  if (v2) v2.setAttribute('aria-current', currentRoute.view === 'runs' && currentRoute.filters.kind === 'v2_job' && !currentRoute.filters.agent ? 'page' : 'false');
 }
 
 // ---- the run list --------------------------------------------------------------------------------
@@ -754,9 +812,9 @@ const listState = {
   items: [],
   next: null, // cursor of the next page; null when there is none
   loading: null, // AbortController of the request in flight
-  rows: new Map(), // run id -> <tr>
+  rows: new Map(), // rowKey(kind, id) -> <tr>
   scrollY: 0,
-  openedId: null,
+  openedKey: null, // rowKey of the item opened from this list
   newRuns: 0,
   els: null,
 };
@@ -766,13 +824,23 @@ function agentLabel(id) {
   return a?.name || id;
 }
 
+// A list item's key: ids of different kinds may be equal.
+const rowKey = (kind, id) => `${resourceKind(kind)}\n${id}`;
+
+function listTitle(filters) {
+  const kind = kindFilter(filters.kind);
+  if (!filters.agent) return kind === 'v2_job' ? 'All v2 jobs' : kind === 'all' ? 'All runs and v2 jobs' : 'All runs';
+  if (kind === 'v2_job') return `v2 jobs of configuration ${filters.agent}`;
+  return `${kind === 'all' ? 'Runs and v2 jobs' : 'Runs'} of ${agentLabel(filters.agent)}`;
+}
+
 function showRuns(filters, previous) {
   runState.ctrl?.abort(); // a run still loading must not replace the list when it arrives
   runState.ctrl = null;
   const key = listHash(filters);
   const main = $('main');
   const fromRun = previous?.view === 'run';
-  const title = filters.agent ? `Runs of ${agentLabel(filters.agent)}` : 'All runs';
+  const title = listTitle(filters);
   document.title = `${title} · runmirror`;
 
   // Typing in the search box changes the hash: keep the same form (and focus), only reload rows.
@@ -793,7 +861,7 @@ function showRuns(filters, previous) {
     showNewRunsNotice();
     requestAnimationFrame(() => {
       window.scrollTo(0, listState.scrollY);
-      const link = listState.rows.get(listState.openedId)?.querySelector('a');
+      const link = listState.rows.get(listState.openedKey)?.querySelector('a');
       if (fromRun && link) link.focus({ preventScroll: true });
     });
   } else {
@@ -804,19 +872,20 @@ function showRuns(filters, previous) {
 
 function buildListView(filters, title) {
   const heading = h('h1', { id: 'list-title', tabindex: '-1' }, title);
-  const q = h('input', { id: 'f-q', type: 'search', name: 'q', placeholder: 'File name, run id or job id', autocomplete: 'off', spellcheck: 'false' });
-  const status = h(
+  const kind = h(
     'select',
-    { id: 'f-status', name: 'status' },
-    h('option', { value: '' }, 'Any status'),
-    STATUS_ORDER.map((s) => h('option', { value: s }, s)),
+    { id: 'f-kind', name: 'kind' },
+    KIND_FILTERS.map(([value, label]) => h('option', { value }, label)),
   );
+  const q = h('input', { id: 'f-q', type: 'search', name: 'q', autocomplete: 'off', spellcheck: 'false' });
+  const status = h('select', { id: 'f-status', name: 'status' });
   const from = h('input', { id: 'f-from', type: 'date', name: 'from' });
   const to = h('input', { id: 'f-to', type: 'date', name: 'to' });
   const clear = h('button', { type: 'button', id: 'f-clear' }, 'Clear filters');
   const form = h(
     'form',
     { class: 'filters', role: 'search', 'aria-label': 'Filter runs' },
+    h('div', { class: 'field' }, h('label', { for: 'f-kind' }, 'Kind'), kind),
     h('div', { class: 'field grow' }, h('label', { for: 'f-q' }, 'Search'), q),
     h('div', { class: 'field' }, h('label', { for: 'f-status' }, 'Status'), status),
     h('div', { class: 'field' }, h('label', { for: 'f-from' }, 'Created from'), from),
@@ -824,6 +893,7 @@ function buildListView(filters, title) {
     h('div', { class: 'field' }, clear),
   );
   const formFilters = () => ({
+    kind: kind.value,
     agent: currentRoute.filters?.agent,
     project: currentRoute.filters?.project,
     q: q.value.trim(),
@@ -841,10 +911,11 @@ function buildListView(filters, title) {
     clearTimeout(debounce);
     navigate(listHash(formFilters()), { replace: true });
   });
-  for (const el of [status, from, to]) el.addEventListener('change', () => navigate(listHash(formFilters())));
+  for (const el of [kind, status, from, to]) el.addEventListener('change', () => navigate(listHash(formFilters())));
+  // The kind is what is listed, not a filter of it: clearing the filters keeps it.
   clear.addEventListener('click', () => {
     clearTimeout(debounce);
-    navigate(listHash({ agent: currentRoute.filters?.agent, project: currentRoute.filters?.project }));
+    navigate(listHash({ kind: currentRoute.filters?.kind, agent: currentRoute.filters?.agent, project: currentRoute.filters?.project }));
   });
 
   const notice = h('div', { class: 'notice', hidden: true });
@@ -859,11 +930,12 @@ function buildListView(filters, title) {
       h(
         'tr',
         {},
+        h('th', { scope: 'col', class: 'kind-col' }, 'Kind'),
         h('th', { scope: 'col' }, 'Status'),
-        h('th', { scope: 'col' }, 'File'),
+        h('th', { scope: 'col', class: 'file-col' }, 'File'),
         h('th', { scope: 'col' }, 'Created'),
         h('th', { scope: 'col', class: 'duration' }, 'Duration'),
-        h('th', { scope: 'col' }, 'Run ID'),
+        h('th', { scope: 'col', class: 'id-col' }, 'Run ID'),
         h('th', { scope: 'col', class: 'agent-col' }, 'Agent'),
       ),
     ),
@@ -873,32 +945,60 @@ function buildListView(filters, title) {
   tbody.addEventListener('click', (e) => {
     if (e.target.closest('a, button') || window.getSelection()?.toString()) return;
     const tr = e.target.closest('tr[data-run-id]');
-    if (tr) navigate(`#/runs/${encodeURIComponent(tr.dataset.runId)}`);
+    if (tr) navigate(itemHash(tr.dataset.kind, tr.dataset.runId));
   });
   const more = h('button', { type: 'button', id: 'load-more', hidden: true }, 'Load more');
   more.addEventListener('click', () => loadPage());
   const foot = h('div', { class: 'list-foot' }, more, h('span', { id: 'list-foot-status', class: 'muted' }));
   const sub = h('p', { class: 'muted' }, ...listSubline(filters));
   const root = h('div', {}, h('div', { class: 'list-head' }, heading, sub), form, notice, summary, h('div', { class: 'table-wrap' }, table), foot);
-  const els = { root, heading, sub, form, q, status, from, to, notice, summary, table, tbody, more, foot };
+  const els = { root, heading, sub, form, kind, q, status, from, to, notice, summary, table, tbody, more, foot };
   listState.els = els;
   syncForm(filters);
   return els;
 }
 
-// Under the heading: which agent, and the way back to all of them.
+// Under the heading: which agent (a v2 job's configuration), and the way back to all of them.
 function listSubline(filters) {
   if (!filters.agent) return [];
-  return ['Agent ', h('code', {}, filters.agent), ' · ', h('a', { href: listHash({ ...filters, agent: undefined }) }, 'show all agents')];
+  const v2 = kindFilter(filters.kind) === 'v2_job';
+  return [
+    v2 ? 'Configuration ' : 'Agent ',
+    h('code', {}, filters.agent),
+    ' · ',
+    h('a', { href: listHash({ ...filters, agent: undefined }) }, v2 ? 'show all configurations' : 'show all agents'),
+  ];
 }
 
+const SEARCH_HINTS = {
+  '': 'File name, run id, job id or extracted text',
+  v2_job: 'Job id or extracted text',
+  all: 'File name, id or extracted text',
+};
+
 function syncForm(filters) {
-  const { q, status, from, to } = listState.els;
+  const { kind, q, status, from, to, table } = listState.els;
+  const k = kindFilter(filters.kind);
+  kind.value = k;
+  q.placeholder = SEARCH_HINTS[k];
+  // The statuses of the kind listed; one from the address that is not among them still shows.
+  const choices = statusChoices(k);
+  const wanted = filters.status ?? '';
+  const options = wanted && !choices.includes(wanted) ? [...choices, wanted] : choices;
+  if (status.dataset.choices !== options.join(',')) {
+    status.replaceChildren(h('option', { value: '' }, 'Any status'), ...options.map((s) => h('option', { value: s }, s)));
+    status.dataset.choices = options.join(',');
+  }
   if (document.activeElement !== q) q.value = filters.q ?? '';
-  status.value = filters.status ?? '';
+  status.value = wanted;
   from.value = filters.from ?? '';
   to.value = filters.to ?? '';
-  listState.els.table.classList.toggle('one-agent', Boolean(filters.agent));
+  table.classList.toggle('one-agent', Boolean(filters.agent));
+  table.classList.toggle('all-kinds', k === 'all');
+  table.classList.toggle('v2-jobs', k === 'v2_job');
+  table.querySelector('th.file-col').textContent = k === 'v2_job' ? 'Job' : k === 'all' ? 'File or job' : 'File';
+  table.querySelector('th.id-col').textContent = k === 'all' ? 'ID' : 'Run ID';
+  table.querySelector('th.agent-col').textContent = k === 'v2_job' ? 'Configuration' : k === 'all' ? 'Agent or configuration' : 'Agent';
 }
 
 function reloadList(filters, key) {
@@ -909,7 +1009,7 @@ function reloadList(filters, key) {
   listState.items = [];
   listState.next = null;
   listState.newRuns = 0;
-  listState.openedId = null;
+  listState.openedKey = null;
   renderRows([], { reset: true });
   showNewRunsNotice();
   loadPage({ first: true });
@@ -920,6 +1020,7 @@ async function loadPage({ first = false } = {}) {
   if (!first && (!listState.next || listState.loading)) return;
   const filters = listState.filters;
   const params = new URLSearchParams();
+  if (kindFilter(filters.kind)) params.set('kind', filters.kind);
   if (filters.agent) params.set('agent', filters.agent);
   if (filters.project) params.set('project', filters.project);
   if (filters.status) params.set('status', filters.status);
@@ -936,7 +1037,8 @@ async function loadPage({ first = false } = {}) {
   const key = listState.key;
   els.table.setAttribute('aria-busy', 'true');
   els.more.disabled = true;
-  setFootStatus(first ? 'Loading runs…' : 'Loading more runs…');
+  const many = noun(filters.kind, 2);
+  setFootStatus(first ? `Loading ${many}…` : `Loading more ${many}…`);
   try {
     const page = await apiGet(`runs?${params}`, { signal: ctrl.signal });
     if (listState.key !== key || listState.loading !== ctrl) return;
@@ -945,12 +1047,12 @@ async function loadPage({ first = false } = {}) {
     listState.next = page?.next_cursor || null;
     renderRows(items);
     // Keyboard users carry on from the first new row.
-    if (!first && items.length) listState.rows.get(items[0].id)?.querySelector('a')?.focus();
+    if (!first && items.length) listState.rows.get(rowKey(items[0].kind, items[0].id))?.querySelector('a')?.focus();
   } catch (err) {
     if (err.name === 'AbortError' || listState.key !== key) return;
     setFootStatus('');
     els.summary.replaceChildren(
-      h('span', { class: 'error-text' }, `Could not load runs: ${err.message}`),
+      h('span', { class: 'error-text' }, `Could not load ${many}: ${err.message}`),
       ' ',
       h('button', { type: 'button', class: 'link-button', onclick: () => (first ? reloadList(filters, key) : loadPage()) }, 'Retry'),
     );
@@ -971,31 +1073,41 @@ function setFootStatus(text) {
 function updateFoot() {
   const { summary, more } = listState.els;
   const n = listState.items.length;
-  const filtered = Object.keys(listState.filters).some((k) => k !== 'agent' && k !== 'project' && listState.filters[k]);
+  const kind = listState.filters.kind;
+  const filtered = Object.keys(listState.filters).some((k) => !['kind', 'agent', 'project'].includes(k) && listState.filters[k]);
+  const one = noun(kind, 1);
+  const many = noun(kind, 2);
   more.hidden = !listState.next;
   setFootStatus('');
   if (n === 0) {
-    summary.textContent = filtered ? 'No runs match these filters.' : 'No runs mirrored for this selection yet.';
+    summary.textContent = filtered ? `No ${many} match these filters.` : `No ${many} mirrored for this selection yet.`;
   } else if (listState.next) {
-    summary.textContent = `Showing the newest ${n} ${filtered ? 'matching runs' : 'runs'}; more are available.`;
+    summary.textContent = `Showing the newest ${n} ${filtered ? `matching ${many}` : many}; more are available.`;
   } else if (filtered) {
-    summary.textContent = n === 1 ? '1 run matches.' : `All ${n} matching runs shown.`;
+    summary.textContent = n === 1 ? `1 ${one} matches.` : `All ${n} matching ${many} shown.`;
   } else {
-    summary.textContent = n === 1 ? 'Showing the only run.' : `Showing all ${n} runs.`;
+    summary.textContent = n === 1 ? `Showing the only ${one}.` : `Showing all ${n} ${many}.`;
   }
 }
 
+// One row: a v1 run (named by its file) or a v2 job (by its id: a job's summary has no file name).
 function runRow(run) {
-  const href = `#/runs/${encodeURIComponent(run.id)}`;
+  const kind = resourceKind(run.kind);
+  const href = itemHash(kind, run.id);
   const name = run.file_name || run.file?.name;
+  const link =
+    kind === 'v2_job'
+      ? h('a', { href, 'aria-label': `v2 job ${run.id}` }, name || h('code', {}, run.id))
+      : h('a', { href }, name || '(no file name)');
   return h(
     'tr',
-    { dataset: { runId: run.id } },
+    { dataset: { runId: run.id, kind } },
+    h('td', { class: 'kind-col' }, h('span', { class: `kind-tag k-${kind}` }, KINDS[kind].label)),
     h('td', { class: 'status' }, badge(run.status)),
-    h('td', { class: 'file' }, h('a', { href }, name || '(no file name)')),
+    h('td', { class: 'file' }, link),
     h('td', { class: 'time' }, timeEl(run.created_at)),
     h('td', { class: 'duration' }, runDuration(run.status, run.created_at, run.updated_at)),
-    h('td', { class: 'id' }, run.id),
+    h('td', { class: 'id id-col' }, run.id),
     h('td', { class: 'agent-col mono' }, run.extraction_agent_id ?? ''),
   );
 }
@@ -1009,7 +1121,7 @@ function renderRows(items, { reset = false } = {}) {
   const frag = document.createDocumentFragment();
   for (const run of items) {
     const tr = runRow(run);
-    listState.rows.set(run.id, tr);
+    listState.rows.set(rowKey(run.kind, run.id), tr);
     frag.append(tr);
   }
   tbody.append(frag);
@@ -1024,58 +1136,91 @@ function showNewRunsNotice() {
   }
   const n = listState.newRuns;
   notice.replaceChildren(
-    h('span', {}, `${n} new run${n === 1 ? '' : 's'} mirrored since this list was loaded.`),
+    h('span', {}, `${n} new ${noun(listState.filters.kind, n)} mirrored since this list was loaded.`),
     h('button', { type: 'button', onclick: () => reloadList(listState.filters, listState.key) }, 'Show them'),
   );
   notice.hidden = false;
 }
 
-// ---- one run -------------------------------------------------------------------------------------
+// ---- one run or v2 job ------------------------------------------------------------------------
 
-const runState = { id: null, ctrl: null, raw: null };
-const showingRun = (id) => currentRoute.view === 'run' && currentRoute.id === id;
+const runState = { id: null, kind: 'run', ctrl: null, raw: null };
+const showingRun = (id, kind) => currentRoute.view === 'run' && currentRoute.id === id && currentRoute.kind === resourceKind(kind);
 
-async function showRun(id, { refresh = false } = {}) {
+// "← Back to runs" (or to v2 jobs, or to both): to the list this page was opened from.
+function backLink() {
+  return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: lastListHash }, `← Back to ${noun(lastListKind, 2)}`));
+}
+
+async function showRun(id, kind = 'run', { refresh = false } = {}) {
+  kind = resourceKind(kind);
   const main = $('main');
-  if (!refresh) listState.openedId = id;
+  if (!refresh) listState.openedKey = rowKey(kind, id);
   runState.ctrl?.abort();
   const ctrl = new AbortController();
   runState.ctrl = ctrl;
   runState.id = id;
-  const back = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: lastListHash }, '← Back to runs'));
+  runState.kind = kind;
+  const back = backLink();
+  const heading = () => h('h1', { tabindex: '-1' }, kind === 'v2_job' ? 'v2 job ' : 'Run ', h('code', {}, id));
+  const what = kind === 'v2_job' ? 'job' : 'run';
   if (!refresh) {
-    document.title = `Run ${id} · runmirror`;
-    main.replaceChildren(back, h('h1', { tabindex: '-1' }, 'Run ', h('code', {}, id)), h('p', { class: 'muted', role: 'status' }, 'Loading run…'));
+    document.title = `${kind === 'v2_job' ? 'v2 job' : 'Run'} ${id} · runmirror`;
+    runState.raw = null;
+    main.replaceChildren(back, heading(), h('p', { class: 'muted', role: 'status' }, `Loading ${what}…`));
   }
   let raw;
   try {
-    raw = await apiGet(`runs/${encodeURIComponent(id)}`, { signal: ctrl.signal, text: true });
+    raw = await apiGet(itemApiPath(kind, id), { signal: ctrl.signal, text: true });
   } catch (err) {
-    if (err.name === 'AbortError' || runState.ctrl !== ctrl || !showingRun(id)) return;
+    if (err.name === 'AbortError' || runState.ctrl !== ctrl || !showingRun(id, kind)) return;
     if (refresh) return; // keep what is shown
-    const message = err.status === 404 ? 'This run is not in the mirror.' : `Could not load the run: ${err.message}`;
-    main.replaceChildren(
-      back,
-      h('h1', { tabindex: '-1' }, 'Run ', h('code', {}, id)),
-      h('p', { class: 'notice error', role: 'alert' }, message),
-    );
+    const message = err.status === 404 ? `This ${kind === 'v2_job' ? 'v2 job' : 'run'} is not in the mirror.` : `Could not load the ${what}: ${err.message}`;
+    main.replaceChildren(back, heading(), h('p', { class: 'notice error', role: 'alert' }, message));
     main.querySelector('h1').focus();
     return;
   }
-  if (runState.ctrl !== ctrl || !showingRun(id)) return;
+  if (runState.ctrl !== ctrl || !showingRun(id, kind)) return;
   runState.ctrl = null;
   runState.raw = raw;
   let run;
   try {
     run = parseJson(raw);
   } catch (err) {
-    main.replaceChildren(back, h('h1', { tabindex: '-1' }, 'Run ', h('code', {}, id)), h('p', { class: 'notice error' }, `The stored JSON could not be read: ${err.message}`), h('pre', { class: 'raw-json' }, raw));
+    main.replaceChildren(back, heading(), h('p', { class: 'notice error' }, `The stored JSON could not be read: ${err.message}`), h('pre', { class: 'raw-json' }, raw));
     return;
   }
   const scrollY = window.scrollY;
-  main.replaceChildren(...runView(id, run, raw, back));
+  main.replaceChildren(...(kind === 'v2_job' ? v2JobView(id, run, raw, back) : runView(id, run, raw, back)));
   if (refresh) window.scrollTo(0, scrollY);
   else main.querySelector('h1').focus();
+}
+
+// Copy JSON and Download JSON: the stored bytes, exactly.
+function jsonActions(id, raw) {
+  const copy = h('button', { type: 'button', id: 'copy-json' }, 'Copy JSON');
+  copy.addEventListener('click', () => copyText(raw));
+  const download = h('button', { type: 'button', id: 'download-json' }, 'Download JSON');
+  download.addEventListener('click', () => downloadText(raw, `${id}.json`));
+  return h('div', { class: 'actions' }, copy, download);
+}
+
+const section = (title, idPart, ...content) =>
+  h('section', { class: 'card', 'aria-labelledby': `sec-${idPart}` }, h('h2', { id: `sec-${idPart}` }, title), ...content);
+
+// The whole stored document, pretty-printed on demand (Copy and Download give the exact bytes).
+function rawSection(value, raw) {
+  const rawDetails = h('details', {}, h('summary', {}, 'Show the stored JSON, formatted'));
+  rawDetails.addEventListener('toggle', () => {
+    if (rawDetails.open && rawDetails.childElementCount === 1) rawDetails.append(h('pre', { class: 'raw-json', tabindex: '0' }, stringify(value)));
+  });
+  return section('Stored JSON', 'raw', h('p', { class: 'muted' }, `${new Blob([raw]).size.toLocaleString()} bytes, exactly as mirrored from the upstream.`), rawDetails);
+}
+
+// A member holding an error: its text, or its JSON.
+function errorSection(error) {
+  if (!error || error.kind === 'null') return null;
+  return section('Error', 'error', h('pre', { class: 'error-box' }, error.kind === 'string' ? error.value : stringify(error)));
 }
 
 function runView(id, run, raw, back) {
@@ -1087,11 +1232,6 @@ function runView(id, run, raw, back) {
   const agent = memberText(run, 'extraction_agent_id');
   const project = memberText(run, 'project_id');
   document.title = `${fileName || id} · runmirror`;
-
-  const copy = h('button', { type: 'button', id: 'copy-json' }, 'Copy JSON');
-  copy.addEventListener('click', () => copyText(raw));
-  const download = h('button', { type: 'button', id: 'download-json' }, 'Download JSON');
-  download.addEventListener('click', () => downloadText(raw, `${id}.json`));
 
   const meta = h('dl', { class: 'meta' });
   const row = (label, ...value) => meta.append(h('dt', {}, label), h('dd', {}, ...value));
@@ -1114,30 +1254,87 @@ function runView(id, run, raw, back) {
   const out = [
     back,
     h('div', { class: 'run-title' }, h('h1', { tabindex: '-1' }, fileName || h('code', {}, id)), badge(status)),
-    h('div', { class: 'actions' }, copy, download),
+    jsonActions(id, raw),
     meta,
   ];
-  const section = (title, idPart, ...content) =>
-    h('section', { class: 'card', 'aria-labelledby': `sec-${idPart}` }, h('h2', { id: `sec-${idPart}` }, title), ...content);
-
-  const error = member(run, 'error');
-  if (error && error.kind !== 'null') {
-    out.push(section('Error', 'error', h('pre', { class: 'error-box' }, error.kind === 'string' ? error.value : stringify(error))));
-  }
+  out.push(errorSection(member(run, 'error')));
   out.push(section('Extracted data', 'data', dataEl(member(run, 'data'), status)));
   out.push(section('Schema', 'schema', schemaEl(member(run, 'data_schema'))));
   const config = member(run, 'config');
   out.push(section('Configuration', 'config', config?.kind === 'object' ? kvTable(config, 'Configuration') : h('p', { class: 'muted' }, 'No configuration stored with this run.')));
   const metadata = member(run, 'extraction_metadata');
   if (metadata && isContainer(metadata) && childCount(metadata)) out.push(section('Extraction metadata', 'metadata', valueEl(metadata, { open: false })));
+  out.push(rawSection(run, raw));
+  return out.filter(Boolean);
+}
 
-  // The whole stored document, pretty-printed on demand (Copy and Download give the exact bytes).
-  const rawDetails = h('details', {}, h('summary', {}, 'Show the stored JSON, formatted'));
-  rawDetails.addEventListener('toggle', () => {
-    if (rawDetails.open && rawDetails.childElementCount === 1) rawDetails.append(h('pre', { class: 'raw-json', tabindex: '0' }, stringify(run)));
-  });
-  out.push(section('Stored JSON', 'raw', h('p', { class: 'muted' }, `${new Blob([raw]).size.toLocaleString()} bytes, exactly as mirrored from the upstream.`), rawDetails));
-  return out;
+// An Extract v2 job (GET /api/v2/extract/{id}): id, project_id, file_input, status, created_at,
+// updated_at, configuration_id, error_message, extract_result, metadata; `configuration`,
+// `extract_metadata` and `usage` only in the forms read with ?expand=.
+function v2JobView(id, job, raw, back) {
+  const status = memberText(job, 'status') ?? '';
+  const createdAt = memberText(job, 'created_at');
+  const updatedAt = memberText(job, 'updated_at');
+  const project = memberText(job, 'project_id');
+  const fileInput = memberText(job, 'file_input');
+  const configurationId = memberText(job, 'configuration_id');
+  document.title = `v2 job ${id} · runmirror`;
+
+  const meta = h('dl', { class: 'meta' });
+  const row = (label, ...value) => meta.append(h('dt', {}, label), h('dd', {}, ...value));
+  row('Kind', 'Extract v2 job');
+  row('Job ID', h('code', {}, id));
+  if (project) row('Project', h('code', {}, project));
+  if (fileInput) row('File input', h('code', {}, fileInput));
+  if (configurationId) {
+    row('Configuration', h('a', { href: listHash({ kind: 'v2_job', agent: configurationId }), title: 'v2 jobs of this saved configuration' }, configurationId));
+  } else {
+    row('Configuration', h('span', { class: 'muted' }, 'inline (given with the job)'));
+  }
+  row('Created', timeEl(createdAt));
+  row('Updated', timeEl(updatedAt));
+  row('Duration', runDuration(status, createdAt, updatedAt));
+
+  const out = [
+    back,
+    h('div', { class: 'run-title' }, h('h1', { tabindex: '-1' }, 'v2 job ', h('code', {}, id)), badge(status)),
+    jsonActions(id, raw),
+    meta,
+  ];
+  out.push(errorSection(member(job, 'error_message')));
+  out.push(section('Extracted result', 'data', dataEl(member(job, 'extract_result'), status, 'job')));
+
+  // The configuration is part of the job's body only when it was read with expand=configuration.
+  const configuration = member(job, 'configuration') ?? member(job, 'config');
+  if (configuration?.kind === 'object') {
+    const rest = { kind: 'object', entries: configuration.entries.filter(([k]) => k !== 'data_schema') };
+    out.push(section('Schema', 'schema', schemaEl(member(configuration, 'data_schema'), 'job')));
+    out.push(section('Configuration', 'config', rest.entries.length ? kvTable(rest, 'Configuration') : h('p', { class: 'muted' }, 'Only the schema.')));
+  } else {
+    out.push(
+      section(
+        'Configuration',
+        'config',
+        h(
+          'p',
+          { class: 'muted' },
+          configurationId
+            ? ['The job ran with the saved configuration ', h('code', {}, configurationId), '. Its settings are not in the stored job: the upstream includes them only when a job is read with ', h('code', {}, 'expand=configuration'), '.']
+            : ['Not in the stored job: the upstream includes a job\u2019s configuration only when it is read with ', h('code', {}, 'expand=configuration'), '.'],
+        ),
+      ),
+    );
+  }
+  for (const [key, title] of [
+    ['extract_metadata', 'Extraction metadata'],
+    ['metadata', 'Metadata'],
+    ['usage', 'Usage'],
+  ]) {
+    const v = member(job, key);
+    if (v && isContainer(v) && childCount(v)) out.push(section(title, key.replace('_', '-'), valueEl(v, { open: key !== 'extract_metadata' })));
+  }
+  out.push(rawSection(job, raw));
+  return out.filter(Boolean);
 }
 
 async function copyText(text) {
@@ -1281,13 +1478,31 @@ function onEventFrame(event, data) {
   onRunEvent(ev);
 }
 
+// Which kinds an event may be about. The stream's "run" events carry no kind (a v2 job's come
+// with its id as run_id, an empty job_id and its configuration as extraction_agent_id), so it is
+// told by what only one kind has: a job id (v1 runs), a status of one kind only. A "kind" member,
+// should the stream ever send one, decides.
+const V1_ONLY_STATUSES = new Set(['CREATED', 'SUCCESS', 'ERROR']);
+const V2_ONLY_STATUSES = new Set(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']);
+function eventKinds(ev) {
+  if (typeof ev.kind === 'string' && ev.kind) return [resourceKind(ev.kind)];
+  if (ev.job_id) return ['run'];
+  for (const status of [ev.new_status, ev.old_status]) {
+    if (V2_ONLY_STATUSES.has(status)) return ['v2_job'];
+    if (V1_ONLY_STATUSES.has(status)) return ['run'];
+  }
+  return ['run', 'v2_job'];
+}
+
 function onRunEvent(ev) {
   scheduleAgentsRefresh();
   const id = ev.run_id;
-  const item = listState.items.find((x) => x.id === id);
-  if (item) {
+  if (typeof id !== 'string' || !id) return;
+  const kinds = eventKinds(ev);
+  const items = listState.items.filter((x) => x.id === id && kinds.includes(resourceKind(x.kind)));
+  for (const item of items) {
     item.status = ev.new_status;
-    const tr = listState.rows.get(id);
+    const tr = listState.rows.get(rowKey(item.kind, id));
     if (tr) {
       const b = tr.querySelector('.badge');
       if (b) setBadge(b, ev.new_status);
@@ -1295,30 +1510,47 @@ function onRunEvent(ev) {
       void tr.offsetWidth; // restart the highlight
       tr.classList.add('changed');
     }
-    if (FINAL.has(ev.new_status)) refreshListItem(id);
-  } else if (!ev.old_status && listState.key !== null) {
-    // A run the mirror did not know: count it if it belongs to the list on screen.
+    if (FINAL.has(ev.new_status)) refreshListItem(item);
+  }
+  if (!items.length && !ev.old_status && listState.key !== null) {
+    // One the mirror did not know: count it if it belongs to the list on screen.
     const f = listState.filters;
+    const listed = kindFilter(f.kind);
     if ((!f.agent || f.agent === ev.extraction_agent_id) && (!f.status || f.status === ev.new_status)) {
-      listState.newRuns += 1;
-      showNewRunsNotice();
+      if (listed === 'all' || (kinds.length === 1 && kinds[0] === resourceKind(listed))) countNewItem();
+      else if (kinds.includes(resourceKind(listed))) checkNewItem(resourceKind(listed), id, listState.key);
     }
   }
-  if (currentRoute.view === 'run' && currentRoute.id === id) {
-    toast(`This run is now ${ev.new_status}`);
-    showRun(id, { refresh: true });
+  if (currentRoute.view === 'run' && currentRoute.id === id && kinds.includes(currentRoute.kind)) {
+    toast(`This ${currentRoute.kind === 'v2_job' ? 'v2 job' : 'run'} is now ${ev.new_status}`);
+    showRun(id, currentRoute.kind, { refresh: true });
   }
 }
 
-// A run of the list turned final: read it again for its new updated_at (the duration).
-async function refreshListItem(id) {
+function countNewItem() {
+  listState.newRuns += 1;
+  showNewRunsNotice();
+}
+
+// An event that could be of either kind: counted when the mirror holds it as the kind listed.
+async function checkNewItem(kind, id, key) {
   try {
-    const run = await apiGet(`runs/${encodeURIComponent(id)}`);
-    const item = listState.items.find((x) => x.id === id);
-    if (!item || !run) return;
+    await apiGet(itemApiPath(kind, id));
+  } catch {
+    return; // not of this kind (404), or not readable now
+  }
+  if (listState.key === key && !listState.rows.has(rowKey(kind, id))) countNewItem();
+}
+
+// A run or job of the list turned final: read it again for its new updated_at (the duration).
+async function refreshListItem(item) {
+  const kind = resourceKind(item.kind);
+  try {
+    const run = await apiGet(itemApiPath(kind, item.id));
+    if (!run || !listState.items.includes(item)) return;
     item.status = run.status ?? item.status;
     item.updated_at = run.updated_at ?? item.updated_at;
-    const tr = listState.rows.get(id);
+    const tr = listState.rows.get(rowKey(kind, item.id));
     const cell = tr?.querySelector('td.duration');
     if (cell) cell.textContent = runDuration(item.status, item.created_at, item.updated_at);
   } catch {
@@ -1326,13 +1558,13 @@ async function refreshListItem(id) {
   }
 }
 
-// After a gap in the event stream: counts again, and the open run if it was not final.
+// After a gap in the event stream: counts again, and the open run or job if it was not final.
 function catchUp() {
   scheduleAgentsRefresh();
   if (currentRoute.view === 'run' && runState.raw) {
     try {
       const status = memberText(parseJson(runState.raw), 'status');
-      if (!FINAL.has(status)) showRun(currentRoute.id, { refresh: true });
+      if (!FINAL.has(status)) showRun(currentRoute.id, currentRoute.kind, { refresh: true });
     } catch {
       // nothing to refresh
     }

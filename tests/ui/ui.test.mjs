@@ -18,6 +18,7 @@ import { chromium } from 'playwright-core';
 import { api, startStack } from '../support/daemon.mjs';
 import { BIG_INTEGER, UNICODE_RAW } from '../support/fake_upstream.mjs';
 import { RUNS, readAll, runPath, syncArgs } from '../support/sync_helpers.mjs';
+import { V2_EXTRACT, v2JobPath } from '../support/fake_v2.mjs';
 
 const CHROMIUM = process.env.RUNMIRROR_CHROMIUM || '/usr/bin/chromium';
 const ADMIN_TOKEN = 'ui-test-admin-token';
@@ -283,6 +284,150 @@ test('ui: paging with Load more, status and date filters, live status badges', {
   await page.locator('#list-title').focus();
   await page.keyboard.press('/');
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'f-q');
+
+  assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
+});
+
+test('ui: Extract v2 jobs: the kind choice, a job opened from the list and by its address, search', { timeout: 120_000 }, async (t) => {
+  const { daemon, up, dir } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
+  // Two v1 runs and some v2 jobs of key-alpha, read through the daemon so the store has them
+  // (the unfinished ones get watched).
+  const V1 = ['run-alpha-success', 'run-alpha-error'];
+  const V2 = ['v2-alpha-completed', 'v2-alpha-array', 'v2-alpha-failed', 'v2-alpha-running', 'v2-alpha-pending'];
+  await readAll(daemon, V1.map(runPath), { key: 'key-alpha' });
+  await readAll(daemon, V2.map(v2JobPath), { key: 'key-alpha' });
+  const v2Order = up.v2.listIds('key-alpha').filter((id) => V2.includes(id)); // newest first
+  const v1Order = up.listIds('agent-alpha').filter((id) => V1.includes(id));
+  assert.equal(v2Order.length, V2.length);
+
+  const { page, problems } = await openBrowser(t, dir, daemon.url);
+  await page.goto(`${daemon.url}/_runmirror/ui/`);
+  await page.locator('#live[data-state="on"]').waitFor();
+
+  // The list shows v1 runs until told otherwise; the kind is a labelled choice, kept in the URL.
+  await waitForRowIds(page, (ids) => ids.length === V1.length, 'v1 runs by default');
+  assert.deepEqual(await rowIds(page), v1Order);
+  const kind = page.getByLabel('Kind');
+  assert.equal(await kind.inputValue(), '');
+  await kind.selectOption({ label: 'v2 jobs' });
+  await waitForRowIds(page, (ids) => ids.length === V2.length, 'v2 jobs');
+  assert.deepEqual(await rowIds(page), v2Order, 'v2 jobs, newest first');
+  assert.match(page.url(), /#\/runs\?kind=v2_job$/);
+  assert.equal(await page.locator('#list-title').innerText(), 'All v2 jobs');
+  assert.equal(await badgeOf(page, 'v2-alpha-running').innerText(), 'RUNNING');
+  assert.match(await page.locator('#list-summary').innerText(), /all 5 v2 jobs/);
+  assert.equal(await page.locator('#nav-v2').getAttribute('aria-current'), 'page');
+  // v2 statuses to filter by.
+  const statuses = await page.locator('#f-status option').allInnerTexts();
+  for (const s of ['COMPLETED', 'FAILED', 'RUNNING']) assert.ok(statuses.includes(s), `status choices ${statuses}`);
+  await page.locator('#f-status').selectOption('FAILED');
+  await waitForRowIds(page, (ids) => ids.length === 1 && ids[0] === 'v2-alpha-failed', 'FAILED v2 jobs');
+  assert.match(page.url(), /kind=v2_job/);
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await waitForRowIds(page, (ids) => ids.length === V2.length, 'filters cleared, still v2 jobs');
+  assert.equal(await kind.inputValue(), 'v2_job', 'clearing the filters keeps the kind');
+
+  // All kinds: every row says which it is.
+  await kind.selectOption({ label: 'All kinds' });
+  const allIds = await waitForRowIds(page, (ids) => ids.length === V1.length + V2.length, 'all kinds');
+  assert.deepEqual(new Set(allIds), new Set([...V1, ...V2]));
+  assert.match(page.url(), /kind=all/);
+  const kindCell = (id) => page.locator(`table.runs tbody tr[data-run-id="${id}"] td.kind-col`);
+  assert.equal(await kindCell('v2-alpha-completed').innerText(), 'v2 job');
+  assert.equal(await kindCell('run-alpha-success').innerText(), 'v1 run');
+  assert.ok(await kindCell('run-alpha-success').isVisible(), 'the kind column is shown for all kinds');
+
+  // Full-text search over extract_result, through the same search box.
+  const invoice = JSON.parse(up.v2.jobRaw('v2-alpha-completed')).extract_result.invoice_number;
+  await page.locator('#f-q').fill(invoice);
+  await waitForRowIds(page, (ids) => ids.length === 1 && ids[0] === 'v2-alpha-completed', `search ${invoice}`);
+  assert.match(page.url(), new RegExp(`q=${invoice}`));
+  await screenshot(t, page, dir, 'ui-v2-search.png');
+
+  // Open the job from the list: its status, times, project, configuration, extracted result.
+  await page.locator('tr[data-run-id="v2-alpha-completed"] td.file a').click();
+  await page.locator('h1', { hasText: 'v2-alpha-completed' }).waitFor();
+  assert.match(page.url(), /#\/runs\/v2-alpha-completed\?kind=v2_job$/);
+  assert.equal(await page.locator('.run-title .badge').innerText(), 'COMPLETED');
+  const meta = await page.locator('dl.meta').innerText();
+  for (const text of ['p-alpha', 'dfl-alpha-completed', 'cfg-alpha-invoices', 'Created', 'Updated']) assert.ok(meta.includes(text), `meta lacks ${text}: ${meta}`);
+  const result = page.locator('section[aria-labelledby="sec-data"]');
+  const cell = (key) => result.locator('table.kv > tbody > tr', { has: page.locator(`th:text-is("${key}")`) }).locator('td');
+  assert.equal(await cell('invoice_number').innerText(), invoice);
+  assert.equal(await cell('vendor').innerText(), UNICODE_RAW);
+  assert.equal(await cell('big').innerText(), BIG_INTEGER, 'a big integer is shown exactly');
+  assert.match(await page.locator('section[aria-labelledby="sec-config"]').innerText(), /cfg-alpha-invoices/);
+  // The stored JSON: the page's viewer, and Download gives the stored bytes.
+  const stored = await api(daemon, '/_runmirror/api/runs/v2-alpha-completed?kind=v2_job');
+  assert.equal(stored.status, 200);
+  await page.getByText('Show the stored JSON, formatted').click();
+  assert.match(await page.locator('pre.raw-json').innerText(), /"extract_result": \{/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download JSON' }).click()]);
+  assert.equal(download.suggestedFilename(), 'v2-alpha-completed.json');
+  assert.ok((await readFile(await download.path())).equals(stored.body), 'the download is the stored job, byte for byte');
+  await screenshot(t, page, dir, 'ui-v2-job.png');
+
+  // Back to the list it came from, the search still there.
+  await page.getByRole('link', { name: '← Back to runs and v2 jobs' }).click();
+  await waitForRowIds(page, (ids) => ids.length === 1 && ids[0] === 'v2-alpha-completed', 'back to the search');
+  assert.equal(await page.locator('#f-q').inputValue(), invoice);
+
+  // By its address: a failed job shows its error; an array result is a table; unknown ids say so.
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs/v2-alpha-failed?kind=v2_job`);
+  assert.match(await page.locator('section[aria-labelledby="sec-error"]').innerText(), /Extraction failed on page \d+/);
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs/v2-alpha-array?kind=v2_job`);
+  const pagesTable = page.locator('section[aria-labelledby="sec-data"] table.data-table').first();
+  await pagesTable.waitFor();
+  assert.equal(await pagesTable.locator(':scope > tbody > tr').count(), 3, 'one row per page');
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs/v2-not-mirrored?kind=v2_job`);
+  await page.getByText('This v2 job is not in the mirror.').waitFor();
+
+  assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
+});
+
+test('ui: Extract v2 jobs live: a list badge, a new job announced, an open job following its status', { timeout: 120_000 }, async (t) => {
+  const { daemon, up, dir } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
+  const V2 = ['v2-alpha-completed', 'v2-alpha-running', 'v2-alpha-pending'];
+  await readAll(daemon, [runPath('run-alpha-pending'), ...V2.map(v2JobPath)], { key: 'key-alpha' });
+  const { page, problems } = await openBrowser(t, dir, daemon.url);
+
+  // A job finishing upstream turns COMPLETED on the list (the sync worker polls it) ...
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs?kind=v2_job`);
+  await page.locator('#live[data-state="on"]').waitFor();
+  await waitForRowIds(page, (ids) => ids.length === V2.length, 'v2 jobs');
+  assert.equal(await badgeOf(page, 'v2-alpha-running').innerText(), 'RUNNING');
+  assert.equal(await page.locator('tr[data-run-id="v2-alpha-running"] td.duration').innerText(), '—');
+  up.v2.finish('v2-alpha-running', 'COMPLETED');
+  await page.locator('tr[data-run-id="v2-alpha-running"] .badge[data-status="COMPLETED"]').waitFor({ timeout: 15_000 });
+  await page.locator('tr[data-run-id="v2-alpha-running"] td.duration', { hasText: /\d s/ }).waitFor();
+
+  // ... a v1 run newly mirrored is no new v2 job (once the page has its event, the agent's counts
+  // are read again) ...
+  await readAll(daemon, [runPath('run-alpha-success')], { key: 'key-alpha' });
+  await page.locator('#agents a[data-agent="agent-alpha"] .badge[data-status="SUCCESS"] .n', { hasText: '1' }).waitFor({ timeout: 10_000 });
+  assert.ok(await page.locator('main .notice').first().isHidden(), 'no new v2 job announced for a v1 run');
+
+  // ... a job created through the daemon is announced on the v2 list ...
+  const created = await api(daemon, `${V2_EXTRACT}?project_id=p-alpha`, {
+    key: 'key-alpha',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ file_input: 'dfl-ui-new', configuration_id: 'cfg-alpha-invoices' }),
+  });
+  assert.equal(created.status, 200, created.body.toString('utf8'));
+  const newId = JSON.parse(created.body).id;
+  await page.getByText('1 new v2 job mirrored since this list was loaded.').waitFor();
+  await page.getByRole('button', { name: 'Show them' }).click();
+  await waitForRowIds(page, (ids) => ids.length === V2.length + 1 && ids.includes(newId), 'the new job listed');
+
+  // ... and an open job follows its status, its result appearing once it is COMPLETED.
+  await page.locator(`tr[data-run-id="${newId}"] td.file a`).click();
+  await page.locator('.run-title .badge[data-status="PENDING"]').waitFor();
+  await page.getByText('No data yet: the job is PENDING.').waitFor();
+  up.v2.finish(newId, 'COMPLETED');
+  await page.locator('.run-title .badge[data-status="COMPLETED"]').waitFor({ timeout: 15_000 });
+  await page.locator('section[aria-labelledby="sec-data"] table.kv').first().waitFor();
+  await screenshot(t, page, dir, 'ui-v2-live.png');
 
   assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
 });
