@@ -5,7 +5,6 @@
 #include "net/pass_through.hpp"
 
 #include <string>
-#include <variant>
 
 #include <spdlog/spdlog.h>
 #include <boost/beast/http/buffer_body.hpp>
@@ -144,14 +143,9 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         }
         const relay_request exchange{client,     buffer,     body_parser, out,
                                      body_start, keep_alive, ctx.limits,  ctx.pool->options()};
-        // Two calls, not one: each half is compiled in a TU of its own (net/relay.hpp).
-        outcome = co_await std::visit([&](auto& stream) { return send_request(exchange, stream); },
-                                      conn->stream);
-        if (!outcome.ec) {
-            outcome = co_await std::visit(
-                [&](auto& stream) { return relay_response(exchange, stream, conn->buffer); },
-                conn->stream);
-        }
+        relay_stream upstream(conn->stream);
+        outcome = co_await send_request(exchange, upstream);
+        if (!outcome.ec) outcome = co_await relay_response(exchange, upstream, conn->buffer);
         if (!outcome.ec) {
             // Any answer, the upstream's errors included, is the upstream's word on its health:
             // a success closes an open circuit at once.

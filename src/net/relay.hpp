@@ -1,11 +1,8 @@
 #pragma once
 // Private to src/net: one pass-through exchange over an upstream connection, in two halves:
 // the request streamed out (send_request), then the response streamed back (relay_response).
-// Each half is declared once per upstream stream type. Plain TCP compiles both in
-// relay_plain.cpp; TLS, slower to compile, spreads them over relay_tls_send.cpp,
-// relay_tls_write.cpp (the request body's writes) and relay_tls_response.cpp, so that no TU
-// holds more than a share of the Beast coroutines instantiated over the TLS stream, and the
-// shares compile in parallel.
+// Both run over relay_stream (net/relay_stream.hpp), whatever the connection's type, so that
+// Beast's HTTP operations are compiled once, in net/relay.cpp.
 
 #include <string_view>
 
@@ -17,6 +14,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "net/relay_stream.hpp"
 #include "net/upstream_pool.hpp"
 #include "runmirror/options.hpp"
 
@@ -54,16 +52,13 @@ struct relay_request {
 };
 
 // The request head and streamed body out to the upstream. On success the outcome is at
-// relay_stage::sending with no error: go on with relay_response. |r| must outlive the
-// returned awaitable.
-boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, plain_stream& upstream);
-boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, tls_stream& upstream);
+// relay_stage::sending with no error: go on with relay_response. |r| and |upstream| must
+// outlive the returned awaitable.
+boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, relay_stream& upstream);
 
 // After send_request succeeded: the response head and streamed body back to the client.
-// |r| and |upstream_buffer| must outlive the returned awaitable.
-boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, plain_stream& upstream,
-                                                     beast::flat_buffer& upstream_buffer);
-boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, tls_stream& upstream,
+// |r|, |upstream| and |upstream_buffer| must outlive the returned awaitable.
+boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, relay_stream& upstream,
                                                      beast::flat_buffer& upstream_buffer);
 
 }  // namespace runmirror::net
