@@ -5,12 +5,12 @@
 #include "net/pass_through.hpp"
 
 #include <string>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "http/header_rules.hpp"
 #include "http/json_error.hpp"
@@ -27,6 +27,9 @@ using boost::system::error_code;
 
 namespace {
 
+// The interim answer to Expect: 100-continue, as Beast writes response<empty_body>{continue_, 11}.
+constexpr std::string_view continue_head = "HTTP/1.1 100 Continue\r\n\r\n";
+
 // Reads the start of a request body, up to |max| bytes, before anything is sent upstream: a
 // malformed body (bad chunk sizes and the like, the stuff of request smuggling) is refused
 // while the upstream has seen nothing, and a body that fits whole is forwarded with a plain
@@ -34,13 +37,14 @@ namespace {
 asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::flat_buffer& buffer,
                                             http::request_parser<http::buffer_body>& parser,
                                             std::string& out, std::size_t max, millis timeout) {
+    relay_stream in(client);
     out.resize(max);
     std::size_t filled = 0;
     while (!parser.is_done() && filled < out.size()) {
         parser.get().body().data = out.data() + filled;
         parser.get().body().size = out.size() - filled;
         client.expires_after(timeout);
-        auto [ec, n] = co_await http::async_read(client, buffer, parser, use_tuple);
+        auto [ec, n] = co_await read_request_body(in, buffer, parser);
         if (ec == http::error::need_buffer) ec = {};
         filled = out.size() - parser.get().body().size;
         if (ec) co_return ec;
@@ -92,9 +96,10 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     out.keep_alive(true);
 
     if (expect_continue && has_body) {
-        http::response<http::empty_body> go_on{http::status::continue_, 11};
         client.expires_after(ctx.limits.write_timeout);
-        if (auto [ec, n] = co_await http::async_write(client, go_on, use_tuple); ec) {
+        if (auto [ec, n] =
+                co_await asio::async_write(client, asio::buffer(continue_head), use_tuple);
+            ec) {
             co_return false;
         }
     }

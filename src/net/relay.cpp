@@ -81,6 +81,12 @@ inline bool response_has_no_body(unsigned status) {
 
 }  // namespace
 
+asio::awaitable<std::tuple<error_code, std::size_t>> read_request_body(
+    relay_stream& client, beast::flat_buffer& buffer,
+    http::request_parser<http::buffer_body>& parser) {
+    return http::async_read(client, buffer, parser, use_tuple);
+}
+
 asio::awaitable<relay_outcome> send_request(const relay_request& r, relay_stream& upstream) {
     relay_stream client(r.client);
     relay_outcome outcome;

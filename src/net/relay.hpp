@@ -4,7 +4,9 @@
 // Both run over relay_stream (net/relay_stream.hpp), whatever the connection's type, so that
 // Beast's HTTP operations are compiled once, in net/relay.cpp.
 
+#include <cstddef>
 #include <string_view>
+#include <tuple>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -50,6 +52,13 @@ struct relay_request {
     const limits_options& limits;
     const upstream_options& upstream_limits;
 };
+
+// One read of a request body from |client| (Beast's http::async_read, which stops with
+// http::error::need_buffer when the parser's body buffer is full), for pass-through's read of
+// the body's start: the same operation the relay's reads are, compiled once with them.
+boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_request_body(
+    relay_stream& client, beast::flat_buffer& buffer,
+    beast::http::request_parser<beast::http::buffer_body>& parser);
 
 // The request head and streamed body out to the upstream. On success the outcome is at
 // relay_stage::sending with no error: go on with relay_response. |r| and |upstream| must
