@@ -5,13 +5,12 @@
 #include "net/pass_through.hpp"
 
 #include <string>
-#include <variant>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "http/header_rules.hpp"
 #include "http/json_error.hpp"
@@ -28,6 +27,9 @@ using boost::system::error_code;
 
 namespace {
 
+// The interim answer to Expect: 100-continue, as Beast writes response<empty_body>{continue_, 11}.
+constexpr std::string_view continue_head = "HTTP/1.1 100 Continue\r\n\r\n";
+
 // Reads the start of a request body, up to |max| bytes, before anything is sent upstream: a
 // malformed body (bad chunk sizes and the like, the stuff of request smuggling) is refused
 // while the upstream has seen nothing, and a body that fits whole is forwarded with a plain
@@ -35,13 +37,14 @@ namespace {
 asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::flat_buffer& buffer,
                                             http::request_parser<http::buffer_body>& parser,
                                             std::string& out, std::size_t max, millis timeout) {
+    relay_stream in(client);
     out.resize(max);
     std::size_t filled = 0;
     while (!parser.is_done() && filled < out.size()) {
         parser.get().body().data = out.data() + filled;
         parser.get().body().size = out.size() - filled;
         client.expires_after(timeout);
-        auto [ec, n] = co_await http::async_read(client, buffer, parser, use_tuple);
+        auto [ec, n] = co_await read_request_body(in, buffer, parser);
         if (ec == http::error::need_buffer) ec = {};
         filled = out.size() - parser.get().body().size;
         if (ec) co_return ec;
@@ -93,9 +96,10 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     out.keep_alive(true);
 
     if (expect_continue && has_body) {
-        http::response<http::empty_body> go_on{http::status::continue_, 11};
         client.expires_after(ctx.limits.write_timeout);
-        if (auto [ec, n] = co_await http::async_write(client, go_on, use_tuple); ec) {
+        if (auto [ec, n] =
+                co_await asio::async_write(client, asio::buffer(continue_head), use_tuple);
+            ec) {
             co_return false;
         }
     }
@@ -144,14 +148,9 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         }
         const relay_request exchange{client,     buffer,     body_parser, out,
                                      body_start, keep_alive, ctx.limits,  ctx.pool->options()};
-        // Two calls, not one: each half is compiled in a TU of its own (net/relay.hpp).
-        outcome = co_await std::visit([&](auto& stream) { return send_request(exchange, stream); },
-                                      conn->stream);
-        if (!outcome.ec) {
-            outcome = co_await std::visit(
-                [&](auto& stream) { return relay_response(exchange, stream, conn->buffer); },
-                conn->stream);
-        }
+        relay_stream upstream(conn->stream);
+        outcome = co_await send_request(exchange, upstream);
+        if (!outcome.ec) outcome = co_await relay_response(exchange, upstream, conn->buffer);
         if (!outcome.ec) {
             // Any answer, the upstream's errors included, is the upstream's word on its health:
             // a success closes an open circuit at once.

@@ -1,13 +1,12 @@
 #pragma once
 // Private to src/net: one pass-through exchange over an upstream connection, in two halves:
 // the request streamed out (send_request), then the response streamed back (relay_response).
-// Each half is declared once per upstream stream type. Plain TCP compiles both in
-// relay_plain.cpp; TLS, slower to compile, spreads them over relay_tls_send.cpp,
-// relay_tls_write.cpp (the request body's writes) and relay_tls_response.cpp, so that no TU
-// holds more than a share of the Beast coroutines instantiated over the TLS stream, and the
-// shares compile in parallel.
+// Both run over relay_stream (net/relay_stream.hpp), whatever the connection's type, so that
+// Beast's HTTP operations are compiled once, in net/relay.cpp.
 
+#include <cstddef>
 #include <string_view>
+#include <tuple>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -17,6 +16,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/system/error_code.hpp>
 
+#include "net/relay_stream.hpp"
 #include "net/upstream_pool.hpp"
 #include "runmirror/options.hpp"
 
@@ -53,17 +53,21 @@ struct relay_request {
     const upstream_options& upstream_limits;
 };
 
+// One read of a request body from |client| (Beast's http::async_read, which stops with
+// http::error::need_buffer when the parser's body buffer is full), for pass-through's read of
+// the body's start: the same operation the relay's reads are, compiled once with them.
+boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_request_body(
+    relay_stream& client, beast::flat_buffer& buffer,
+    beast::http::request_parser<beast::http::buffer_body>& parser);
+
 // The request head and streamed body out to the upstream. On success the outcome is at
-// relay_stage::sending with no error: go on with relay_response. |r| must outlive the
-// returned awaitable.
-boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, plain_stream& upstream);
-boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, tls_stream& upstream);
+// relay_stage::sending with no error: go on with relay_response. |r| and |upstream| must
+// outlive the returned awaitable.
+boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, relay_stream& upstream);
 
 // After send_request succeeded: the response head and streamed body back to the client.
-// |r| and |upstream_buffer| must outlive the returned awaitable.
-boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, plain_stream& upstream,
-                                                     beast::flat_buffer& upstream_buffer);
-boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, tls_stream& upstream,
+// |r|, |upstream| and |upstream_buffer| must outlive the returned awaitable.
+boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, relay_stream& upstream,
                                                      beast::flat_buffer& upstream_buffer);
 
 }  // namespace runmirror::net

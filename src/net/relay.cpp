@@ -1,6 +1,6 @@
-#pragma once
-// Private to src/net, included only by relay_plain.cpp and relay_tls_*.cpp: the relay's
-// templates, instantiated there once per upstream stream type.
+// The pass-through relay: both halves of an exchange, over relay_stream (net/relay_stream.hpp),
+// so Beast's HTTP reads and writes are compiled here once for every kind of connection.
+#include "net/relay.hpp"
 
 #include <cstddef>
 #include <optional>
@@ -13,14 +13,14 @@
 #include <boost/beast/http/write.hpp>
 
 #include "http/header_rules.hpp"
-#include "net/relay.hpp"
 #include "net/session_io.hpp"
 
-namespace runmirror::net::relay_detail {
+namespace runmirror::net {
 
-namespace asio = boost::asio;
 namespace http = beast::http;
 using boost::system::error_code;
+
+namespace {
 
 constexpr std::size_t relay_chunk_size = 64 * 1024;
 
@@ -30,32 +30,14 @@ struct body_error {
     bool reading = false;  // from |in|; otherwise from |out|
 };
 
-// Writes of the request to the upstream. Over plain TCP these are Beast's operations, inline.
-// Over TLS they are functions of their own TUs (relay_tls_send.cpp, relay_tls_write.cpp):
-// Beast's ssl_stream flattens each buffer sequence the serializer hands it (flat_stream), once
-// per buffer type the serializer has, and those instantiations are the slowest part of the
-// relay to compile. A plain call per write, nothing virtual.
-using write_result = asio::awaitable<std::tuple<error_code, std::size_t>>;
-
-template <class Stream, bool isRequest>
-write_result write_header(Stream& out, http::serializer<isRequest, http::buffer_body>& serializer) {
-    return http::async_write_header(out, serializer, use_tuple);
-}
-template <class Stream, bool isRequest>
-write_result write_body(Stream& out, http::serializer<isRequest, http::buffer_body>& serializer) {
-    return http::async_write(out, serializer, use_tuple);
-}
-write_result write_header(tls_stream& out, http::request_serializer<http::buffer_body>& serializer);
-write_result write_body(tls_stream& out, http::request_serializer<http::buffer_body>& serializer);
-
 // Copies the body that |parser| reads from |in| to |out| through |serializer|, one chunk at
 // a time: memory stays bounded whatever the body's size. |already_read| is a first part of the
 // body that was read before (it is sent first). Each read and write has its own deadline, so
 // a stalled peer ends the relay rather than holding it.
-template <bool isRequest, class InStream, class OutStream>
-asio::awaitable<body_error> relay_body(InStream& in, beast::flat_buffer& in_buffer,
+template <bool isRequest>
+asio::awaitable<body_error> relay_body(relay_stream& in, beast::flat_buffer& in_buffer,
                                        http::parser<isRequest, http::buffer_body>& parser,
-                                       OutStream& out,
+                                       relay_stream& out,
                                        http::message<isRequest, http::buffer_body>& message,
                                        http::serializer<isRequest, http::buffer_body>& serializer,
                                        std::string_view already_read, millis timeout) {
@@ -64,8 +46,8 @@ asio::awaitable<body_error> relay_body(InStream& in, beast::flat_buffer& in_buff
         message.body().data = const_cast<char*>(already_read.data());
         message.body().size = already_read.size();
         message.body().more = !parser.is_done();
-        beast::get_lowest_layer(out).expires_after(timeout);
-        auto [ec, n] = co_await write_body(out, serializer);
+        out.lowest().expires_after(timeout);
+        auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
         if (ec == http::error::need_buffer) ec = {};  // the serializer wants the next chunk
         if (ec) co_return body_error{ec, false};
     }
@@ -73,7 +55,7 @@ asio::awaitable<body_error> relay_body(InStream& in, beast::flat_buffer& in_buff
         if (!parser.is_done()) {
             parser.get().body().data = chunk.data();
             parser.get().body().size = chunk.size();
-            beast::get_lowest_layer(in).expires_after(timeout);
+            in.lowest().expires_after(timeout);
             auto [ec, n] = co_await http::async_read(in, in_buffer, parser, use_tuple);
             if (ec == http::error::need_buffer) ec = {};  // the chunk is full, not an error
             if (ec) co_return body_error{ec, true};
@@ -85,8 +67,8 @@ asio::awaitable<body_error> relay_body(InStream& in, beast::flat_buffer& in_buff
             message.body().size = 0;
             message.body().more = false;
         }
-        beast::get_lowest_layer(out).expires_after(timeout);
-        auto [ec, n] = co_await write_body(out, serializer);
+        out.lowest().expires_after(timeout);
+        auto [ec, n] = co_await http::async_write(out, serializer, use_tuple);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return body_error{ec, false};
     }
@@ -97,18 +79,26 @@ inline bool response_has_no_body(unsigned status) {
     return (status >= 100 && status < 200) || status == 204 || status == 304;
 }
 
-template <class UpstreamStream>
-asio::awaitable<relay_outcome> send_request(const relay_request& r, UpstreamStream& upstream) {
+}  // namespace
+
+asio::awaitable<std::tuple<error_code, std::size_t>> read_request_body(
+    relay_stream& client, beast::flat_buffer& buffer,
+    http::request_parser<http::buffer_body>& parser) {
+    return http::async_read(client, buffer, parser, use_tuple);
+}
+
+asio::awaitable<relay_outcome> send_request(const relay_request& r, relay_stream& upstream) {
+    relay_stream client(r.client);
     relay_outcome outcome;
     outcome.stage = relay_stage::sending;
     http::request_serializer<http::buffer_body> request_writer(r.request_out);
-    beast::get_lowest_layer(upstream).expires_after(r.limits.write_timeout);
-    if (auto [ec, n] = co_await write_header(upstream, request_writer); ec) {
+    upstream.lowest().expires_after(r.limits.write_timeout);
+    if (auto [ec, n] = co_await http::async_write_header(upstream, request_writer, use_tuple); ec) {
         outcome.ec = ec;
         co_return outcome;
     }
     const body_error sent =
-        co_await relay_body(r.client, r.client_buffer, r.request_in, upstream, r.request_out,
+        co_await relay_body(client, r.client_buffer, r.request_in, upstream, r.request_out,
                             request_writer, r.body_read, r.limits.read_timeout);
     if (sent.ec) {
         outcome.ec = sent.ec;
@@ -117,9 +107,9 @@ asio::awaitable<relay_outcome> send_request(const relay_request& r, UpstreamStre
     co_return outcome;
 }
 
-template <class UpstreamStream>
-asio::awaitable<relay_outcome> relay_response(const relay_request& r, UpstreamStream& upstream,
+asio::awaitable<relay_outcome> relay_response(const relay_request& r, relay_stream& upstream,
                                               beast::flat_buffer& upstream_buffer) {
+    relay_stream client(r.client);
     relay_outcome outcome;
     outcome.stage = relay_stage::awaiting_response;
     const bool head = r.request_in.get().method() == http::verb::head;
@@ -130,7 +120,7 @@ asio::awaitable<relay_outcome> relay_response(const relay_request& r, UpstreamSt
         response_in->body_limit(boost::none);
         response_in->header_limit(static_cast<std::uint32_t>(r.limits.header_limit));
         if (head) response_in->skip(true);
-        beast::get_lowest_layer(upstream).expires_after(r.upstream_limits.response_timeout);
+        upstream.lowest().expires_after(r.upstream_limits.response_timeout);
         auto [ec, n] =
             co_await http::async_read_header(upstream, upstream_buffer, *response_in, use_tuple);
         if (ec) {
@@ -158,15 +148,14 @@ asio::awaitable<relay_outcome> relay_response(const relay_request& r, UpstreamSt
     response_out.keep_alive(r.client_keep_alive);
     http::response_serializer<http::buffer_body> response_writer(response_out);
     r.client.expires_after(r.limits.write_timeout);
-    if (auto [ec, n] = co_await http::async_write_header(r.client, response_writer, use_tuple);
-        ec) {
+    if (auto [ec, n] = co_await http::async_write_header(client, response_writer, use_tuple); ec) {
         outcome.ec = ec;
         outcome.client_side = true;
         co_return outcome;
     }
     if (!head) {
         const body_error relayed =
-            co_await relay_body(upstream, upstream_buffer, *response_in, r.client, response_out,
+            co_await relay_body(upstream, upstream_buffer, *response_in, client, response_out,
                                 response_writer, {}, r.upstream_limits.response_timeout);
         if (relayed.ec) {
             outcome.ec = relayed.ec;
@@ -179,4 +168,4 @@ asio::awaitable<relay_outcome> relay_response(const relay_request& r, UpstreamSt
     co_return outcome;
 }
 
-}  // namespace runmirror::net::relay_detail
+}  // namespace runmirror::net
