@@ -28,7 +28,7 @@
 #include <charconv>
 #include <set>
 
-#include <spdlog/spdlog.h>
+#include "util/logging.hpp"
 
 #include "admin/browse_json.hpp"
 #include "cache/freshness.hpp"
@@ -214,7 +214,7 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
         // The store cannot even be read: the upstream may still answer. |req| and |done| are
         // moved from only after the store has been consulted (a moved-from std::function is
         // empty); if the answer is already on its way, there is nothing left to do.
-        spdlog::error("store: {}", e.what());
+        log::error("store: {}", e.what());
         if (!done) return;
         if (options_.mode == serve_mode::offline) {
             return done(with_cache_status(json_error(500, "runmirror store failure"), "fwd=miss"));
@@ -299,7 +299,7 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
                       time_point now) {
         if (answer.status == 404 && granted) {
             const std::string& known_id = stored->fields.id;
-            spdlog::info("{} {} is gone upstream: tombstoned", kind.label, known_id);
+            log::info("{} {} is gone upstream: tombstoned", kind.label, known_id);
             db_.tombstone_run(store_key(kind, known_id), now);
             return kept::not_stored;
         }
@@ -314,7 +314,7 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
         const std::string_view body = answer.body_bytes();
         auto [fields, err] = parse_run(body, kind);
         if (err) {
-            spdlog::warn("upstream {} not stored: {}", kind.label, err.detail);
+            log::warn("upstream {} not stored: {}", kind.label, err.detail);
             return kept::invalid;
         }
         fields.variant = variant;
@@ -442,7 +442,7 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
         if (answer.status != 200) return kept::not_stored;
         auto [list, err] = parse_run_list(answer.body_bytes(), kind);
         if (err) {
-            spdlog::warn("upstream list not stored: {}", err.detail);
+            log::warn("upstream list not stored: {}", err.detail);
             return kept::invalid;
         }
         if (!tenant) return kept::not_stored;
@@ -581,7 +581,7 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
             } catch (const store_error& e) {
                 // The store keeps the episode (write_health, one log line); the client still
                 // gets what upstream said.
-                spdlog::debug("store: {}", e.what());
+                log::debug("store: {}", e.what());
                 return relayed(std::move(reply.answer),
                                fwd_params(fwd, status, false) + std::string(not_stored_detail));
             }
@@ -597,7 +597,7 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
             if (auto r = fallback(stale, now)) return std::move(*r);
         }
         if (reply.failure) {
-            spdlog::warn("upstream: {} ({})", reply.failure.detail, to_string(reply.failure.code));
+            log::warn("upstream: {} ({})", reply.failure.detail, to_string(reply.failure.code));
             response r = json_error(status_for_upstream_failure(reply.failure.code),
                                     "upstream unavailable: " + reply.failure.detail);
             if (reply.retry_in.count() > 0) {
@@ -621,7 +621,7 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
             json_error(502, "upstream answered " + std::to_string(status) + " without a JSON body"),
             fwd_params(fwd, status, false));
     } catch (const store_error& e) {
-        spdlog::error("store: {}", e.what());
+        log::error("store: {}", e.what());
         return with_cache_status(json_error(500, "runmirror store failure"),
                                  "fwd=" + std::string(fwd));
     }
@@ -674,8 +674,8 @@ void run_cache::write_item(const route_match& route, std::optional<std::string> 
         [this, &kind, tenant, id = route.id](const response& answer, time_point now) {
             auto [fields, err] = parse_run(answer.body_bytes(), kind);
             if (err || (!id.empty() && fields.id != id)) {
-                spdlog::warn("{} answer not stored: {}", kind.label,
-                             err ? err.detail : "it names another " + std::string(kind.label));
+                log::warn("{} answer not stored: {}", kind.label,
+                          err ? err.detail : "it names another " + std::string(kind.label));
                 return;
             }
             auto previous = observer_ ? db_.find_run(store_key(kind, fields.id)) : nullptr;
@@ -696,7 +696,7 @@ void run_cache::create_job(std::optional<std::string> tenant, request req, reply
             // A job answers with its own id and agent; the run comes later.
             auto [job, err] = parse_run(answer.body_bytes());
             if (err) {
-                spdlog::warn("created job not watched: {}", err.detail);
+                log::warn("created job not watched: {}", err.detail);
                 return;
             }
             if (observer_) {
@@ -730,7 +730,7 @@ void run_cache::forward_write(std::optional<std::string> tenant, request req, st
             if (status == 401 && tenant) db_.revoke_tenant(*tenant);
         } catch (const store_error& e) {
             // Upstream did it; the client must know, even if recording it failed.
-            spdlog::error("store: recording a {} answer failed: {}", reply.answer.status, e.what());
+            log::error("store: recording a {} answer failed: {}", reply.answer.status, e.what());
         }
         done(relayed(std::move(reply.answer), "fwd=method; fwd-status=" + std::to_string(status)));
     });

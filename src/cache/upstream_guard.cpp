@@ -1,6 +1,6 @@
 #include "cache/upstream_guard.hpp"
 
-#include <spdlog/spdlog.h>
+#include "util/logging.hpp"
 
 namespace runmirror {
 
@@ -49,13 +49,16 @@ void upstream_guard::async_revalidate(request req, std::shared_ptr<const std::st
 
 void upstream_guard::observe(const error& failure, int status) {
     if (!is_health_failure(failure, status)) {
-        if (!health_.snapshot(now_()).up) spdlog::info("upstream is back");
+        if (!health_.snapshot(now_()).up) log::info("upstream is back");
         health_.record_success();
         return;
     }
     if (health_.record_failure(now_())) {
-        spdlog::warn("upstream marked down: {}",
-                     failure ? failure.detail : "HTTP " + std::to_string(status));
+        if (failure) {
+            log::warn("upstream marked down: {}", failure.detail);
+        } else {
+            log::warn("upstream marked down: HTTP {}", status);
+        }
     }
     if (!health_.snapshot(now_()).up) schedule_probe();
 }
@@ -68,13 +71,11 @@ void upstream_guard::schedule_probe() {
 
 // Any HTTP answer proves the upstream reachable; the root path needs no key and no tenant.
 void upstream_guard::probe() {
-    request req;
-    req.method = "GET";
-    req.target = "/";
-    inner_.async_send(std::move(req), [this](upstream_reply reply) {
-        probe_pending_ = false;
-        observe(reply.failure, reply.answer.status);
-    });
+    inner_.async_send(request{.method = "GET", .target = "/", .headers = {}, .body = {}},
+                      [this](upstream_reply reply) {
+                          probe_pending_ = false;
+                          observe(reply.failure, reply.answer.status);
+                      });
 }
 
 }  // namespace runmirror

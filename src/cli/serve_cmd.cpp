@@ -5,8 +5,6 @@
 #include <iostream>
 #include <system_error>
 
-#include <spdlog/spdlog.h>
-
 #include "cli/commands.hpp"
 #include "config/load_options.hpp"
 #include "runmirror/server.hpp"
@@ -78,14 +76,14 @@ int serve_command(const std::vector<std::string>& args) {
         std::cerr << "runmirror serve: " << e.what() << "\n";
         return 1;
     }
-    spdlog::info("runmirror {}: store {}, upstream {}, {}", RUNMIRROR_VERSION, options.store.path,
-                 options.upstream.url,
-                 options.cache.mode == serve_mode::offline ? "offline" : "online");
+    log::info("runmirror {}: store {}, upstream {}, {}", RUNMIRROR_VERSION, options.store.path,
+              options.upstream.url,
+              options.cache.mode == serve_mode::offline ? "offline" : "online");
     if (!options.listen.allowed_hosts.empty()) {
         std::string names;
         for (const auto& name : options.listen.allowed_hosts)
             names += (names.empty() ? "" : ", ") + name;
-        spdlog::info("also answering requests addressed to: {}", names);
+        log::info("also answering requests addressed to: {}", names);
     }
 
     try {

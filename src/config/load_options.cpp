@@ -33,12 +33,12 @@
 #include <string_view>
 #include <utility>
 
-#include <spdlog/common.h>
 #include <boost/program_options.hpp>
 #include <boost/url/ipv4_address.hpp>
 #include <boost/url/parse.hpp>
 
 #include "http/request_site.hpp"
+#include "util/logging.hpp"
 
 namespace runmirror {
 
@@ -213,11 +213,10 @@ std::string parse_existing_file(std::string_view text) {
     return path;
 }
 
-// The same rule setup_logging applies: whatever spdlog recognises, in any case (spdlog maps
-// unknown names to "off", so "off" is the only name that may legitimately come back as off).
+// The same rule setup_logging applies.
 std::string parse_log_level(std::string_view text) {
     std::string level = to_lower(text);
-    if (spdlog::level::from_str(level) == spdlog::level::off && level != "off") {
+    if (!is_log_level(level)) {
         throw bad_value("expected one of trace, debug, info, warn, error, critical, off, got " +
                         in_quotes(text));
     }

@@ -7,12 +7,12 @@
 #include <cmath>
 #include <string>
 
-#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include "util/logging.hpp"
 
 #include "http/json_error.hpp"
 #include "http/response_head.hpp"
@@ -68,14 +68,16 @@ bool overload_control::admit(tcp::socket& socket) {
     }
     open_.fetch_add(1);
     if (open + 1 >= pressure_at_ && !pressure_.exchange(true)) {
-        spdlog::warn("{} of at most {} connections open: slow and idle connections now get {} ms",
-                     open + 1, max_connections_, pressure_head_timeout.count());
+        log::warn("{} of at most {} connections open: slow and idle connections now get {} ms",
+                  open + 1, max_connections_, pressure_head_timeout.count());
         asio::co_spawn(ioc_, relieve(), asio::detached);
     }
     return true;
 }
 
-void overload_control::release() { open_.fetch_sub(1); }
+void overload_control::release() {
+    open_.fetch_sub(1);
+}
 
 // Runs while under pressure: ends the sessions that have waited too long for a request head,
 // those that began waiting before the pressure included.
@@ -87,7 +89,7 @@ asio::awaitable<void> overload_control::relieve() {
         co_await tick.async_wait(use_tuple);
     }
     pressure_ = false;
-    spdlog::info("connection pressure over: {} connections open", open_.load());
+    log::info("connection pressure over: {} connections open", open_.load());
 }
 
 asio::awaitable<void> overload_control::refuse(tcp::socket socket) {

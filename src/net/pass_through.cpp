@@ -7,10 +7,10 @@
 #include <string>
 #include <string_view>
 
-#include <spdlog/spdlog.h>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
+#include "util/logging.hpp"
 
 #include "http/header_rules.hpp"
 #include "http/json_error.hpp"
@@ -138,8 +138,8 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         auto [conn, err] = co_await ctx.pool->acquire(!body_complete || attempt > 0);
         if (err) {
             ctx.guard->observe(err, 0);
-            spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
-                         std::string(out.target()), err.detail);
+            log::warn("pass-through {} {}: {}", std::string(out.method_string()),
+                      std::string(out.target()), err.detail);
             co_await answer(client,
                             json_error(status_for_upstream_failure(err.code),
                                        "upstream unavailable: " + err.detail),
@@ -177,8 +177,8 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                                                    ? "waiting for upstream response"
                                                    : "sending request upstream");
     ctx.guard->observe(failure, 0);
-    spdlog::warn("pass-through {} {}: {}", std::string(out.method_string()),
-                 std::string(out.target()), failure.detail);
+    log::warn("pass-through {} {}: {}", std::string(out.method_string()), std::string(out.target()),
+              failure.detail);
     if (outcome.stage == relay_stage::responding)
         co_return false;  // the client saw a partial answer
     co_await answer(client,

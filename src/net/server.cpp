@@ -9,7 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include "util/logging.hpp"
 
 #include "admin/admin_routes.hpp"
 #include "cache/run_cache.hpp"
@@ -87,7 +87,7 @@ class server_impl final : public server {
         bind();
         signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
             if (ec) return;
-            spdlog::info("signal {}: shutting down", signal);
+            log::info("signal {}: shutting down", signal);
             begin_shutdown();
         });
         asio::co_spawn(ioc_, accept_loop(), asio::detached);
@@ -100,7 +100,7 @@ class server_impl final : public server {
         ioc_.run();
         for (auto& t : threads)
             t.join();
-        spdlog::info("stopped");
+        log::info("stopped");
         return 0;
     }
 
@@ -116,13 +116,12 @@ class server_impl final : public server {
     // more threads than CPUs only add contention and context switches.
     static unsigned choose_thread_count(unsigned requested) {
         if (requested > 0) {
-            spdlog::info("{} worker thread(s) (--threads)", requested);
+            log::info("{} worker thread(s) (--threads)", requested);
             return requested;
         }
         const cpu_budget budget = read_cpu_budget();
-        spdlog::info("{} worker thread(s) (affinity {} CPUs, cgroup quota {})", budget.usable(),
-                     budget.affinity,
-                     budget.quota ? std::to_string(*budget.quota) + " CPUs" : "none");
+        log::info("{} worker thread(s) (affinity {} CPUs, cgroup quota {})", budget.usable(),
+                  budget.affinity, budget.quota ? std::to_string(*budget.quota) + " CPUs" : "none");
         return budget.usable();
     }
 
@@ -140,9 +139,9 @@ class server_impl final : public server {
                                      std::to_string(options_.listen.port) + ": " + ec.message());
         }
         auto local = acceptor_.local_endpoint();
-        spdlog::info("listening on {}:{} (upstream {}{})", local.address().to_string(),
-                     local.port(), options_.upstream.url,
-                     options_.cache.mode == serve_mode::offline ? ", offline" : "");
+        log::info("listening on {}:{} (upstream {}{})", local.address().to_string(), local.port(),
+                  options_.upstream.url,
+                  options_.cache.mode == serve_mode::offline ? ", offline" : "");
     }
 
     asio::awaitable<void> accept_loop() {
@@ -156,7 +155,7 @@ class server_impl final : public server {
             if (ec) {
                 if (ec == asio::error::operation_aborted || stopping_) break;
                 // Out of descriptors or similar: back off briefly instead of spinning.
-                spdlog::warn("accept: {}", ec.message());
+                log::warn("accept: {}", ec.message());
                 asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
                 co_await pause.async_wait(use_tuple);
                 continue;
@@ -171,7 +170,7 @@ class server_impl final : public server {
                                try {
                                    std::rethrow_exception(e);
                                } catch (const std::exception& ex) {
-                                   spdlog::error("session failed: {}", ex.what());
+                                   log::error("session failed: {}", ex.what());
                                }
                            });
         }
@@ -206,7 +205,7 @@ class server_impl final : public server {
             co_await tick.async_wait(use_tuple);
         }
         if (registry_.size() > 0) {
-            spdlog::warn("shutdown grace over: closing {} connection(s)", registry_.size());
+            log::warn("shutdown grace over: closing {} connection(s)", registry_.size());
         }
         ioc_.stop();
     }

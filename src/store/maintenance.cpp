@@ -3,7 +3,7 @@
 #include <exception>
 #include <utility>
 
-#include <spdlog/spdlog.h>
+#include "util/logging.hpp"
 
 namespace runmirror {
 
@@ -46,7 +46,7 @@ void store_maintenance::run(std::stop_token stop) {
         try {
             task();
         } catch (const std::exception& e) {
-            spdlog::debug("store '{}': {} failed: {}", options_.name, what, e.what());
+            log::debug("store '{}': {} failed: {}", options_.name, what, e.what());
         }
     };
     std::unique_lock lock(mutex_);

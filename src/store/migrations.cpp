@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-#include <spdlog/spdlog.h>
+#include "util/logging.hpp"
 
 #include "store/sqlite_db.hpp"
 
@@ -36,7 +36,7 @@ void apply_migrations(sqlite::database& db, std::span<const migration> migration
         // Upgrading a store that holds data: some steps rewrite every stored run (004 compresses
         // them, minutes for a million), so say what the wait is for.
         const auto started = std::chrono::steady_clock::now();
-        if (upgrading) spdlog::info("store '{}': applying {}", db.path(), step.name);
+        if (upgrading) log::info("store '{}': applying {}", db.path(), step.name);
         try {
             db.exec(step.sql);
         } catch (const store_error& e) {
@@ -46,10 +46,10 @@ void apply_migrations(sqlite::database& db, std::span<const migration> migration
         tx.commit();
         current = step.version;
         if (upgrading) {
-            spdlog::info("store '{}': {} applied in {} ms", db.path(), step.name,
-                         std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now() - started)
-                             .count());
+            log::info("store '{}': {} applied in {} ms", db.path(), step.name,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count());
         }
     }
 }

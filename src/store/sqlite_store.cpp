@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include <spdlog/spdlog.h>
+#include "util/logging.hpp"
 
 #include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
@@ -1344,7 +1344,7 @@ class sqlite_store final : public store {
         try {
             index_all_pending();
         } catch (const store_error& e) {
-            spdlog::debug("store '{}': indexing for a search failed: {}", path_, e.what());
+            log::debug("store '{}': indexing for a search failed: {}", path_, e.what());
         }
     }
 

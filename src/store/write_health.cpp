@@ -1,6 +1,6 @@
 #include "store/write_health.hpp"
 
-#include <spdlog/spdlog.h>
+#include "util/logging.hpp"
 
 namespace runmirror {
 
@@ -10,8 +10,8 @@ void write_health_tracker::start_unwritable(std::string_view reason, time_point 
     state_.last_error = reason;
     state_.since = now;
     failing_.store(true, std::memory_order_release);
-    spdlog::warn("store '{}' is open for reading only ({}); answers are served but not stored",
-                 path_, reason);
+    log::warn("store '{}' is open for reading only ({}); answers are served but not stored", path_,
+              reason);
 }
 
 void write_health_tracker::write_failed(std::string_view reason, time_point now) {
@@ -22,7 +22,7 @@ void write_health_tracker::write_failed(std::string_view reason, time_point now)
         state_.writable = false;
         state_.since = now;
         failing_.store(true, std::memory_order_release);
-        spdlog::warn(
+        log::warn(
             "store '{}': writes are failing ({}); answers are relayed without being stored "
             "until a write succeeds again",
             path_, reason);
@@ -37,8 +37,8 @@ void write_health_tracker::write_committed() {
     state_.last_error.clear();
     state_.since.reset();
     failing_.store(false, std::memory_order_release);
-    spdlog::info("store '{}' writable again ({} failed writes since it was opened)", path_,
-                 state_.failed_writes);
+    log::info("store '{}' writable again ({} failed writes since it was opened)", path_,
+              state_.failed_writes);
 }
 
 store_write_health write_health_tracker::snapshot() const {

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include <spdlog/spdlog.h>
+#include "util/logging.hpp"
 
 #include "util/url_encode.hpp"
 
@@ -246,7 +246,7 @@ void sync_worker::on_answer(const std::vector<watch>& watches, upstream_reply re
             settle_batch(watches, reply, now);
         }
     } catch (const std::exception& e) {
-        spdlog::error("sync: {} watch(es) not updated: {}", watches.size(), e.what());
+        log::error("sync: {} watch(es) not updated: {}", watches.size(), e.what());
     }
     tick();
 }
@@ -350,7 +350,7 @@ void sync_worker::pause_for(const header_list& headers) {
     const time_point now = now_();
     const millis pause = pause_length(headers, now);
     limiter_.pause_until(now + pause);
-    spdlog::info("sync: upstream asked to slow down (429); pausing {} ms", pause.count());
+    log::info("sync: upstream asked to slow down (429); pausing {} ms", pause.count());
 }
 
 void sync_worker::reschedule(const watch& w, time_point now, unsigned attempts,
