@@ -16,6 +16,7 @@ namespace runmirror {
 enum class list_paging {
     skip_limit,  // ?skip=S&limit=L -> {"items": [...], "total": N, "skip": S, "limit": L}
     cursor,      // ?page_size=N&page_token=T -> {"items": [...], "next_page_token": "..."}
+    not_cached,  // lists pass through to the upstream untouched
 };
 
 struct resource_kind {
@@ -32,12 +33,23 @@ struct resource_kind {
 
     // --- the resource's JSON ------------------------------------------------------------------
     // Members of the resource object read into run_fields. Empty: the kind has none.
-    std::string_view owner_member;       // the agent (v1) or configuration (v2) that ran it
-    std::string_view job_member;         // the job a run belongs to
-    std::string_view file_id_member;     // the file it read
-    std::string_view file_object;        // an object member holding the file's "id" and "name"
+    std::string_view owner_member;    // the agent (v1) or configuration (v2) that ran it
+    std::string_view job_member;      // the job a run belongs to
+    std::string_view file_id_member;  // the file it read
+    std::string_view file_object;     // an object member holding the file's "id" and "name"
+    // An object member whose "id" is the owner and whose "project_id" is the project (v1 jobs:
+    // "extraction_agent"), for kinds that nest them rather than name them at the top.
+    std::string_view owner_object;
     std::string_view searchable_member;  // what the extraction produced: full-text searched
     std::span<const std::string_view> final_statuses;
+
+    // --- what a final resource leads to ----------------------------------------------------------
+    // "/result": GET collection/{id} + this is the final resource's result (v1 jobs), stored as
+    // its representation result_variant and never asked again. Empty: the kind has none.
+    std::string_view result_suffix;
+    // The kind of resource a final one made, read by its id at that kind's by-job route and
+    // stored too (v1 jobs: their run). Null: none.
+    const resource_kind* made_by_job = nullptr;
 
     // --- lists and representations -------------------------------------------------------------
     list_paging paging = list_paging::skip_limit;
@@ -61,7 +73,11 @@ struct resource_kind {
 namespace kinds {
 extern const resource_kind v1_run;
 extern const resource_kind v2_job;
+extern const resource_kind v1_job;
 }  // namespace kinds
+
+// The representation a kind's result (resource_kind::result_suffix) is stored as.
+inline constexpr std::string_view result_variant = "result";
 
 // The store's key of a representation: the kind's prefix, the id, and "?" + |variant| when
 // there is one (schema/007_kinds.sql). v1 runs are keyed by their id alone.

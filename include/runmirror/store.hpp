@@ -152,6 +152,11 @@ class store {
     virtual std::int64_t external_change_count() = 0;
 };
 
+// The fields a kind's result (resource_kind::result_suffix) is stored with, as representation
+// result_variant: its job's as |db| holds them, since a result names neither its job nor the
+// job's status; only |id| when the job is not stored (then the result is not final either).
+run_fields result_fields(store& db, const resource_kind& kind, std::string_view id);
+
 struct store_options;
 // Opens (creating if needed) the SQLite store at |path| (":memory:" for tests), in WAL mode,
 // applying pending migrations from the built-in schema. A store that exists but cannot be

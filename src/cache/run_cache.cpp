@@ -197,15 +197,14 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
         if (route.resource != nullptr) {
             switch (route.kind) {
                 case route::item_get:
-                case route::item_by_job: return get_run(route, std::move(tenant), req, done);
+                case route::item_by_job:
+                case route::item_result: return get_run(route, std::move(tenant), req, done);
                 case route::list: return list_runs(route, std::move(tenant), req, done);
                 case route::item_delete:
                     return delete_run(route, std::move(tenant), std::move(req), std::move(done));
                 case route::item_cancel:
                 case route::item_create:
                     return write_item(route, std::move(tenant), std::move(req), std::move(done));
-                case route::job_create:
-                    return create_job(std::move(tenant), std::move(req), std::move(done));
                 default: break;
             }
         }
@@ -253,7 +252,10 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     // Each representation (v2 "?expand=") is stored and served as its own; a query that is
     // not valid asks for one the store cannot tell, so it goes upstream unstored.
     std::string variant;
-    if (!kind.variant_param.empty()) {
+    const bool result = route.kind == route::item_result;
+    if (result) {
+        variant = result_variant;
+    } else if (!kind.variant_param.empty()) {
         auto decoded = decode_query(req.query());
         if (!decoded) return forward_unstored(std::move(req), std::move(done));
         variant = variant_of(*decoded, kind.variant_param);
@@ -294,7 +296,7 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     // the answer with the stored bytes as it reads it, and shares them when they are the same.
     const bool revalidating =
         granted && !stored->deleted_at && kind.is_final(stored->fields.status);
-    auto settle = [this, &kind, variant, stored, granted, revalidating](
+    auto settle = [this, &kind, variant, stored, granted, revalidating, result, id = route.id](
                       const response& answer, const std::optional<std::string>& tenant,
                       time_point now) {
         if (answer.status == 404 && granted) {
@@ -312,6 +314,14 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
             return kept::stored;
         }
         const std::string_view body = answer.body_bytes();
+        if (result) {
+            if (!is_json_object(body)) {
+                log::warn("upstream {} result not stored: not a JSON object", kind.label);
+                return kept::invalid;
+            }
+            db_.put_run(result_fields(db_, kind, id), body, now);
+            return kept::stored;
+        }
         auto [fields, err] = parse_run(body, kind);
         if (err) {
             log::warn("upstream {} not stored: {}", kind.label, err.detail);
@@ -684,23 +694,6 @@ void run_cache::write_item(const route_match& route, std::optional<std::string> 
             // A new job is watched until final, whether or not its client polls it.
             if (observer_) {
                 observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
-            }
-        },
-        std::move(done));
-}
-
-void run_cache::create_job(std::optional<std::string> tenant, request req, reply_fn done) {
-    forward_write(
-        tenant, std::move(req), "job creations",
-        [this, tenant](const response& answer, time_point) {
-            // A job answers with its own id and agent; the run comes later.
-            auto [job, err] = parse_run(answer.body_bytes());
-            if (err) {
-                log::warn("created job not watched: {}", err.detail);
-                return;
-            }
-            if (observer_) {
-                observer_->on_job_created(job.id, job.extraction_agent_id, tenant);
             }
         },
         std::move(done));

@@ -63,7 +63,6 @@ class run_cache {
                    reply_fn& done);
     void delete_run(const route_match& route, std::optional<std::string> tenant, request req,
                     reply_fn done);
-    void create_job(std::optional<std::string> tenant, request req, reply_fn done);
     // Creates or cancels a resource whose answer is the resource (route::item_create,
     // route::item_cancel): forwarded, the answer stored.
     void write_item(const route_match& route, std::optional<std::string> tenant, request req,

@@ -18,9 +18,6 @@ class run_observer {
     // before ("" when the run is new). |tenant| is whose key fetched it.
     virtual void on_run_stored(const run_fields& run, std::string_view previous_status,
                                const std::optional<std::string>& tenant) = 0;
-    // A job was created through the daemon (POST /api/v1/extraction/jobs answered 2xx).
-    virtual void on_job_created(std::string_view job_id, std::string_view extraction_agent_id,
-                                const std::optional<std::string>& tenant) = 0;
     // A request carried this bearer key (|tenant| is its digest): polls for the tenant may use
     // it (memory only). Called on every request with a key, so it must be cheap.
     virtual void on_api_key(std::string_view api_key, const std::string& tenant) = 0;

@@ -14,8 +14,8 @@ std::string_view to_string(route r) {
         case route::item_by_job: return "item_by_job";
         case route::item_delete: return "item_delete";
         case route::item_cancel: return "item_cancel";
+        case route::item_result: return "item_result";
         case route::item_create: return "item_create";
-        case route::job_create: return "job_create";
         case route::events: return "events";
         case route::passthrough: return "passthrough";
     }
@@ -40,7 +40,8 @@ std::string single_segment(std::string_view s) {
 route_match match_resource(const resource_kind& kind, std::string_view method,
                            std::string_view rest) {
     if (rest.empty() || rest == "/") {
-        if (method == "GET") return {route::list, {}, &kind};
+        if (method == "GET" && kind.paging != list_paging::not_cached)
+            return {route::list, {}, &kind};
         if (method == "POST" && kind.created_by_post) return {route::item_create, {}, &kind};
         return {};
     }
@@ -49,6 +50,11 @@ route_match match_resource(const resource_kind& kind, std::string_view method,
     if (!kind.by_job_segment.empty() && rest.starts_with(kind.by_job_segment)) {
         std::string job = single_segment(rest.substr(kind.by_job_segment.size()));
         if (method == "GET" && !job.empty()) return {route::item_by_job, std::move(job), &kind};
+        return {};
+    }
+    if (!kind.result_suffix.empty() && rest.ends_with(kind.result_suffix)) {
+        std::string id = single_segment(rest.substr(0, rest.size() - kind.result_suffix.size()));
+        if (method == "GET" && !id.empty()) return {route::item_result, std::move(id), &kind};
         return {};
     }
     if (!kind.cancel_suffix.empty() && rest.ends_with(kind.cancel_suffix)) {
@@ -75,9 +81,6 @@ route_match match_route(std::string_view method, std::string_view path) {
         }
         if (path == "/_runmirror/events" && method == "GET") return {route::events, {}};
         return {route::admin, {}};
-    }
-    if (path == "/api/v1/extraction/jobs" && method == "POST") {
-        return {route::job_create, {}, &kinds::v1_run};
     }
     for (const resource_kind* kind : all_kinds()) {
         if (path.starts_with(kind->collection)) {

@@ -18,8 +18,8 @@ enum class route {
     item_by_job,  // GET    collection/by-job/{job_id} (v1 runs)
     item_delete,  // DELETE collection/{id}
     item_cancel,  // POST   collection/{id}/cancel (v2 jobs)
-    item_create,  // POST   collection (v2 jobs: the answer is the new resource)
-    job_create,   // POST /api/v1/extraction/jobs (forwarded, then watched by the sync worker)
+    item_result,  // GET    collection/{id}/result (v1 jobs)
+    item_create,  // POST   collection (v1 and v2 jobs: the answer is the new resource)
     events,       // GET /_runmirror/events (Server-Sent Events)
     passthrough,  // everything else, streamed to the upstream untouched
 };
@@ -29,7 +29,7 @@ std::string_view to_string(route r);
 struct route_match {
     route kind = route::passthrough;
     std::string id;  // the resource's id (or job id for item_by_job), percent-decoded
-    // The kind a resource route serves (v1 runs for job_create); null for the others.
+    // The kind a resource route serves; null for the others.
     const resource_kind* resource = nullptr;
 };
 

@@ -9,7 +9,7 @@
 // same handler with the same events, so a fast success is exactly the careful result.
 //
 // Depths (the number of containers open when an event arrives):
-//   parse_run:       the run's members at depth 1, "file"'s members at depth 2.
+//   parse_run:       the run's members at depth 1, "file"'s (or the owner object's) at depth 2.
 //   parse_run_list:  page members at 1, items at 2, an item's members at 3, its "file"'s at 4.
 
 #include "json/run_fields.hpp"
@@ -418,6 +418,7 @@ struct run_builder {
     bool has_id = false;
     bool has_top_file_id = false;
     std::string nested_file_id;
+    std::string nested_project_id;  // the owner object's, when the resource has none of its own
 
     static bool is(std::string_view key, std::string_view member) {
         return !member.empty() && key == member;
@@ -458,10 +459,22 @@ struct run_builder {
         }
     }
 
+    void owner_object_member(std::string_view key, value_kind type, std::string_view text) {
+        std::string_view value = type == value_kind::string ? text : std::string_view{};
+        if (key == "id") {
+            fields.extraction_agent_id.assign(value);
+        } else if (key == "project_id") {
+            nested_project_id.assign(value);
+        }
+    }
+
     // The fields once the object closed; empty id means the object is not a resource.
     run_fields finish() {
         if (!has_top_file_id) {
             fields.file_id = std::move(nested_file_id);
+        }
+        if (fields.project_id.empty()) {
+            fields.project_id = std::move(nested_project_id);
         }
         if (!has_id) {
             fields.id.clear();
@@ -496,8 +509,8 @@ class fields_handler
         if (in_run_ && depth_ == run_depth_) {
             run_key_.assign(key);
         }
-        if (in_file_ && depth_ == run_depth_ + 1) {
-            file_key_.assign(key);
+        if (nested_ != nested::none && depth_ == run_depth_ + 1) {
+            nested_key_.assign(key);
         }
         return true;
     }
@@ -529,8 +542,10 @@ class fields_handler
         }
         if (in_run_ && depth_ == run_depth_) {
             builder_.member(run_key_, kind, text);
-        } else if (in_file_ && depth_ == run_depth_ + 1) {
-            builder_.file_member(file_key_, kind, text);
+        } else if (nested_ == nested::file && depth_ == run_depth_ + 1) {
+            builder_.file_member(nested_key_, kind, text);
+        } else if (nested_ == nested::owner && depth_ == run_depth_ + 1) {
+            builder_.owner_object_member(nested_key_, kind, text);
         } else if (mode_ == mode::run_list && depth_ == 1) {
             return page_member(kind, text);
         } else if (in_items_ && depth_ == 2) {
@@ -591,9 +606,12 @@ class fields_handler
             // Both readers call StartObject before consuming '{' (and EndObject before '}'), so
             // Tell() is the offset of the brace itself.
             item_begin_ = in_.Tell();
-        } else if (in_run_ && depth_ == run_depth_ && is_object &&
-                   run_builder::is(run_key_, kind_.file_object)) {
-            in_file_ = true;
+        } else if (in_run_ && depth_ == run_depth_ && is_object) {
+            if (run_builder::is(run_key_, kind_.file_object)) {
+                nested_ = nested::file;
+            } else if (run_builder::is(run_key_, kind_.owner_object)) {
+                nested_ = nested::owner;
+            }
         }
         ++depth_;
         return true;
@@ -601,8 +619,8 @@ class fields_handler
 
     bool close() {
         --depth_;
-        if (in_file_ && depth_ == run_depth_) {
-            in_file_ = false;
+        if (nested_ != nested::none && depth_ == run_depth_) {
+            nested_ = nested::none;
         } else if (in_items_ && depth_ == 2) {
             return end_item();
         } else if (in_items_ && depth_ == 1) {
@@ -650,9 +668,12 @@ class fields_handler
     unsigned depth_ = 0;
     std::string page_key_;  // last key at depth 1
     std::string run_key_;   // last key among the current run's members
-    std::string file_key_;  // last key among the current run's "file" members
+    // The object member of the current run being read (its kind's file_object or owner_object),
+    // and the last key among its members.
+    enum class nested { none, file, owner };
+    nested nested_ = nested::none;
+    std::string nested_key_;
     bool in_run_ = false;
-    bool in_file_ = false;
     bool in_items_ = false;
     bool saw_items_ = false;
     std::size_t item_begin_ = 0;

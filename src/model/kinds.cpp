@@ -27,6 +27,8 @@ std::string store_key(const resource_kind& kind, std::string_view id, std::strin
 namespace {
 constexpr std::array<std::string_view, 2> v1_run_final{"SUCCESS", "ERROR"};
 constexpr std::array<std::string_view, 3> v2_job_final{"COMPLETED", "FAILED", "CANCELLED"};
+constexpr std::array<std::string_view, 4> v1_job_final{"SUCCESS", "ERROR", "PARTIAL_SUCCESS",
+                                                       "CANCELLED"};
 }  // namespace
 
 namespace kinds {
@@ -42,8 +44,11 @@ const resource_kind v1_run{
     .job_member = "job_id",
     .file_id_member = "file_id",
     .file_object = "file",
+    .owner_object = "",
     .searchable_member = "data",
     .final_statuses = v1_run_final,
+    .result_suffix = "",
+    .made_by_job = nullptr,
     .paging = list_paging::skip_limit,
     .variant_param = "",
     .batch_ids_param = "",
@@ -63,8 +68,11 @@ const resource_kind v2_job{
     .job_member = "",
     .file_id_member = "file_input",
     .file_object = "",
+    .owner_object = "",
     .searchable_member = "extract_result",
     .final_statuses = v2_job_final,
+    .result_suffix = "",
+    .made_by_job = nullptr,
     .paging = list_paging::cursor,
     .variant_param = "expand",
     .batch_ids_param = "job_ids",
@@ -73,10 +81,37 @@ const resource_kind v2_job{
     .store_prefix = "v2/",
 };
 
+// What SDK 1.x's jobs.extract() / createAndWait() poll: the job says how far the extraction
+// is; its result (and its run) exist once it is final.
+const resource_kind v1_job{
+    .name = "v1_job",
+    .label = "v1 extraction job",
+    .collection = "/api/v1/extraction/jobs",
+    .by_job_segment = "",
+    .cancel_suffix = "",
+    .created_by_post = true,  // POST collection (JSON); /jobs/file and /run pass through
+    .owner_member = "",
+    .job_member = "",
+    .file_id_member = "file_id",
+    .file_object = "file",
+    .owner_object = "extraction_agent",
+    .searchable_member = "data",  // of its result; the job itself has none
+    .final_statuses = v1_job_final,
+    .result_suffix = "/result",
+    .made_by_job = &v1_run,
+    .paging = list_paging::not_cached,  // a plain array per agent, not cached yet
+    .variant_param = "",
+    .batch_ids_param = "",
+    .batch_owner_param = "",
+    .page_size_param = "",
+    .store_prefix = "v1job/",
+};
+
 }  // namespace kinds
 
 std::span<const resource_kind* const> all_kinds() {
-    static constexpr std::array<const resource_kind*, 2> table{&kinds::v1_run, &kinds::v2_job};
+    static constexpr std::array<const resource_kind*, 3> table{&kinds::v1_run, &kinds::v2_job,
+                                                               &kinds::v1_job};
     return table;
 }
 

@@ -95,14 +95,6 @@ void sync_worker::on_run_stored(const run_fields& run, std::string_view previous
     if (db_.watch_run(run, *tenant, now, first_poll(now))) tick();
 }
 
-void sync_worker::on_job_created(std::string_view job_id, std::string_view extraction_agent_id,
-                                 const std::optional<std::string>& tenant) {
-    if (!tenant || job_id.empty()) return;
-    const time_point now = now_();
-    db_.watch_job(job_id, extraction_agent_id, *tenant, now, first_poll(now));
-    tick();
-}
-
 void sync_worker::on_api_key(std::string_view api_key, const std::string& tenant) {
     if (keys_.remember(api_key, tenant))
         tick();  // a new or returning tenant: its watches may be due
@@ -220,6 +212,7 @@ void sync_worker::poll(launch l) {
     } else {
         req.target += '/';
         req.target += url_encode(id_of_store_key(first.run_id));
+        if (collecting_result(first)) req.target += kind.result_suffix;
     }
     req.headers.push_back({"Authorization", "Bearer " + l.key});
     req.headers.push_back({"Accept", "application/json"});
@@ -296,6 +289,14 @@ void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_
         return;  // the run was tombstoned meanwhile: the watch is over
     }
     if (run.kind->is_final(run.status)) {
+        if (run.kind->made_by_job != nullptr && !run.kind->is_final(w.last_status)) {
+            // What it made is watched on its own, by the job's id, until final too.
+            db_.watch_job(run.id, run.extraction_agent_id, w.tenant, now, first_poll(now));
+        }
+        if (!run.kind->result_suffix.empty()) {
+            // One more poll: its result, which never changes once it can be read.
+            return reschedule(w, now, 0, run.status, {});
+        }
         db_.finish_watch(w.id, run.status, now);
         return;
     }
@@ -303,7 +304,36 @@ void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_
     reschedule(w, now, changed ? 0 : w.attempts + 1, run.status, {});
 }
 
+bool sync_worker::collecting_result(const watch& w) {
+    if (w.run_id.empty()) return false;
+    const resource_kind& kind = kind_of_store_key(w.run_id);
+    return !kind.result_suffix.empty() && kind.is_final(w.last_status);
+}
+
+void sync_worker::settle_result(const watch& w, upstream_reply& reply, time_point now) {
+    const int status = reply.failure ? 0 : reply.answer.status;
+    const resource_kind& kind = kind_of_store_key(w.run_id);
+    if (status == 200 && is_json_object(reply.answer.body)) {
+        db_.put_run(result_fields(db_, kind, id_of_store_key(w.run_id)), reply.answer.body, now);
+        db_.finish_watch(w.id, w.last_status, now);
+        return;
+    }
+    if (status == 400 || status == 404 || status == 422) {
+        // A final job without a result (it failed or was cancelled): nothing more to fetch.
+        db_.finish_watch(w.id, w.last_status, now);
+        return;
+    }
+    if (status == 200) {
+        return reschedule(w, now, w.attempts + 1, w.last_status, "result is not a JSON object");
+    }
+    if (status == 401 || status == 429) return settle_refusal(w, reply, now);
+    const std::string why =
+        reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
+    reschedule(w, now, w.attempts + 1, w.last_status, why);
+}
+
 void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) {
+    if (collecting_result(w)) return settle_result(w, reply, now);
     const int status = reply.failure ? 0 : reply.answer.status;
     if (status == 200) {
         const resource_kind& kind = w.run_id.empty() ? kinds::v1_run : kind_of_store_key(w.run_id);
@@ -327,18 +357,20 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
         // The job's run does not exist yet: the job is still being set up.
         return reschedule(w, now, w.attempts + 1, "", {});
     }
-    if (status == 401) {
+    if (status == 401 || status == 429) return settle_refusal(w, reply, now);
+    const std::string why =
+        reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
+    reschedule(w, now, w.attempts + 1, w.last_status, why);
+}
+
+void sync_worker::settle_refusal(const watch& w, upstream_reply& reply, time_point now) {
+    if (reply.answer.status == 401) {
         keys_.forget(w.tenant);
         return reschedule(w, now, w.attempts, w.last_status,
                           "upstream refused the key (401); waiting for its client to return");
     }
-    if (status == 429) {
-        const millis pause = pause_length(reply.answer.headers, now);
-        return reschedule(w, now + pause, w.attempts, w.last_status, "rate limited (429)");
-    }
-    const std::string why =
-        reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
-    reschedule(w, now, w.attempts + 1, w.last_status, why);
+    const millis pause = pause_length(reply.answer.headers, now);
+    reschedule(w, now + pause, w.attempts, w.last_status, "rate limited (429)");
 }
 
 millis sync_worker::pause_length(const header_list& headers, time_point now) const {

@@ -43,11 +43,9 @@ class sync_worker final : public run_observer {
     void start();
     void stop();
 
-    // run_observer: the run cache reports what it stores, jobs it created, keys it saw.
+    // run_observer: the run cache reports what it stores and the keys it saw.
     void on_run_stored(const run_fields& run, std::string_view previous_status,
                        const std::optional<std::string>& tenant) override;
-    void on_job_created(std::string_view job_id, std::string_view extraction_agent_id,
-                        const std::optional<std::string>& tenant) override;
     void on_api_key(std::string_view api_key, const std::string& tenant) override;
 
     // Polls answered since start, for tests and metrics.
@@ -67,8 +65,15 @@ class sync_worker final : public run_observer {
     void on_answer(const std::vector<watch>& watches, upstream_reply reply);
     void settle(const watch& w, upstream_reply& reply, time_point now);
     void settle_batch(const std::vector<watch>& watches, upstream_reply& reply, time_point now);
-    // A fresh copy of the watched run: store it, publish a change, end or reschedule.
+    // A fresh copy of the watched run: store it, publish a change, end or reschedule. A final
+    // resource whose kind has a result stays watched for one more poll, of the result, and
+    // one whose kind made another (a v1 job's run) has that watched by the job's id.
     void settle_run(const watch& w, const run_fields& run, std::string_view body, time_point now);
+    // Whether |w| is past its resource's final status and waits for the result.
+    static bool collecting_result(const watch& w);
+    void settle_result(const watch& w, upstream_reply& reply, time_point now);
+    // A 401 (the key is forgotten until its client returns) or a 429 (the pause it asks).
+    void settle_refusal(const watch& w, upstream_reply& reply, time_point now);
     // A 429's Retry-After (or one poll interval when it names none).
     millis pause_length(const header_list& headers, time_point now) const;
     void pause_for(const header_list& headers);  // call with mutex_ held

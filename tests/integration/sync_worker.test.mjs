@@ -182,7 +182,7 @@ test('jobs: a job created through the daemon has its run final in the store with
   assertSameBytes(byId.body, up.runBytes(runId), 'run by id, upstream stopped');
 });
 
-test('jobs: the worker keeps asking by job while the run does not exist yet (404), then follows it', async (t) => {
+test('jobs: once the job is final the worker asks for its run by job, through 404s, until it has it', async (t) => {
   const { daemon, up } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
   up.setFault({ method: 'GET', path: /^\/api\/v1\/extraction\/runs\/by-job\//, status: 404, body: '{"detail":"Extraction run not found for job"}', times: 3 });
   const res = await api(daemon, JOBS, {
@@ -195,10 +195,10 @@ test('jobs: the worker keeps asking by job while the run does not exist yet (404
   const postedAt = Date.now();
   const job = JSON.parse(res.body);
   const runId = fakeRunIdOfJob(up, job.id);
-
-  const ok = await waitFor(() => polls(up, { since: postedAt, path: byJobPath(job.id) }).filter((e) => e.answered).length >= 4, { timeoutMs: 5_000, intervalMs: 20 });
-  assert.ok(ok, `after three 404s the worker must ask by job again; by-job polls: ${polls(up, { since: postedAt, path: byJobPath(job.id) }).length}`);
   up.finishRun(runId, 'SUCCESS');
+
+  const ok = await waitFor(() => polls(up, { since: postedAt, path: byJobPath(job.id) }).filter((e) => e.answered).length >= 4, { timeoutMs: 8_000, intervalMs: 20 });
+  assert.ok(ok, `after three 404s the worker must ask by job again; by-job polls: ${polls(up, { since: postedAt, path: byJobPath(job.id) }).length}`);
   await waitForWatches(daemon, (items) => watchOfJob(items, job.id)?.last_status === 'SUCCESS' && watchOfJob(items, job.id).finished_at, {
     timeoutMs: 4_000,
     label: 'job watch after its run appeared: ',

@@ -97,7 +97,13 @@ test('SDK: jobs.create passes through, the new run becomes SUCCESS through the m
   );
   assert.ok(done, 'the run reached SUCCESS through the daemon within 10 s');
   assert.equal(done.data.city, UNICODE_RAW);
-  assert.equal((await sdk.extraction.jobs.get(job.id)).status, 'SUCCESS');
+  // The job itself is served from the store while PENDING (within the pending max age) and
+  // refreshed by the sync worker.
+  const jobDone = await waitFor(async () => (await sdk.extraction.jobs.get(job.id)).status === 'SUCCESS', {
+    timeoutMs: 10_000,
+    intervalMs: 250,
+  });
+  assert.ok(jobDone, 'the job reached SUCCESS through the daemon within 10 s');
   const result = await sdk.extraction.jobs.getResult(job.id);
   assert.equal(result.run_id, pending.id);
 

@@ -18,19 +18,27 @@ export const RUNS = '/api/v1/extraction/runs';
 export const JOBS = '/api/v1/extraction/jobs';
 export const runPath = (id) => `${RUNS}/${id}`;
 export const byJobPath = (jobId) => `${RUNS}/by-job/${jobId}`;
+export const jobPath = (jobId) => `${JOBS}/${jobId}`;
 
-// What the sync worker sends upstream: a GET of one run (by id, or by job while a job's run is
-// not known yet), or a GET of a list page of one agent's runs, which refreshes several watched
-// runs of that agent at once.
+// What the sync worker sends upstream: a GET of one run (by id, or by job once its job is final),
+// of one v1 job or its result, or of a list page of one agent's runs, which refreshes several
+// watched runs of that agent at once.
 const ONE_RUN_PATH = /^\/api\/v1\/extraction\/runs\/(by-job\/)?[^/]+$/;
-export const isPoll = (entry) => entry.method === 'GET' && (entry.path === RUNS || ONE_RUN_PATH.test(entry.path));
+const ONE_JOB_PATH = /^\/api\/v1\/extraction\/jobs\/[^/]+(\/result)?$/;
+export const isPoll = (entry) =>
+  entry.method === 'GET' && (entry.path === RUNS || ONE_RUN_PATH.test(entry.path) || ONE_JOB_PATH.test(entry.path));
 
 // A poll that asks about the fake's run `runId`: by id, by its job, or a list of its agent.
 export function pollCoversRun(up, entry, runId) {
   if (!isPoll(entry)) return false;
   const r = up.run(runId);
   if (entry.path === RUNS) return entry.query.extraction_agent_id === r.agentId;
-  return entry.path === runPath(runId) || entry.path === byJobPath(r.jobId);
+  return (
+    entry.path === runPath(runId) ||
+    entry.path === byJobPath(r.jobId) ||
+    entry.path === jobPath(r.jobId) ||
+    entry.path === `${jobPath(r.jobId)}/result`
+  );
 }
 
 // ---- the daemon ------------------------------------------------------------------------------
@@ -423,7 +431,7 @@ export { sleep };
 // `since` is when the job was created. Returns the run's id.
 export async function finishJobThroughWorker(daemon, up, jobId, since) {
   const runId = fakeRunIdOfJob(up, jobId);
-  await waitForPoll(up, { since, path: byJobPath(jobId) }, { label: 'the worker asks by job: ' });
+  await waitForPoll(up, { since, path: jobPath(jobId) }, { label: 'the worker polls the job: ' });
   up.finishRun(runId, 'SUCCESS');
   const finishedAt = Date.now();
   await waitForPoll(up, { since: finishedAt, run: runId }, { timeoutMs: 3_000, label: 'after the upstream finished: ' });

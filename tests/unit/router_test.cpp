@@ -20,7 +20,6 @@ TEST_CASE("runs routes") {
 TEST_CASE("v1 runs routes carry their kind") {
     CHECK(match_route("GET", "/api/v1/extraction/runs").resource == &kinds::v1_run);
     CHECK(match_route("GET", "/api/v1/extraction/runs/r").resource == &kinds::v1_run);
-    CHECK(match_route("POST", "/api/v1/extraction/jobs").resource == &kinds::v1_run);
     CHECK(match_route("GET", "/_runmirror/health").resource == nullptr);
     CHECK(match_route("GET", "/api/v1/files").resource == nullptr);
 }
@@ -67,5 +66,26 @@ TEST_CASE("the daemon's own endpoints") {
     CHECK(match_route("GET", "/_runmirror/ready/x").kind == route::admin);
     CHECK(match_route("GET", "/_runmirror/metrics").kind == route::admin);
     CHECK(match_route("GET", "/_runmirror/events").kind == route::events);
-    CHECK(match_route("POST", "/api/v1/extraction/jobs").kind == route::job_create);
+}
+
+TEST_CASE(
+    "v1 jobs routes: create, poll and result are the kind's; uploads and lists pass through") {
+    auto create = match_route("POST", "/api/v1/extraction/jobs");
+    CHECK(create.kind == route::item_create);
+    CHECK(create.resource == &kinds::v1_job);
+    auto get = match_route("GET", "/api/v1/extraction/jobs/job%2D1");
+    CHECK(get.kind == route::item_get);
+    CHECK(get.resource == &kinds::v1_job);
+    CHECK(get.id == "job-1");
+    auto result = match_route("GET", "/api/v1/extraction/jobs/job-1/result");
+    CHECK(result.kind == route::item_result);
+    CHECK(result.resource == &kinds::v1_job);
+    CHECK(result.id == "job-1");
+    // Streamed multipart uploads and the plain-array list stay pass-through for now.
+    CHECK(match_route("POST", "/api/v1/extraction/jobs/file").kind == route::passthrough);
+    CHECK(match_route("GET", "/api/v1/extraction/jobs").kind == route::passthrough);
+    CHECK(match_route("POST", "/api/v1/extraction/jobs/job-1/result").kind == route::passthrough);
+    CHECK(match_route("GET", "/api/v1/extraction/jobs/a/b/result").kind == route::passthrough);
+    // Runs have no result route.
+    CHECK(match_route("GET", "/api/v1/extraction/runs/r/result").kind == route::passthrough);
 }

@@ -66,6 +66,35 @@ TEST_CASE("parse_run ignores members of nested objects") {
     }
 }
 
+TEST_CASE("parse_run reads a v1 job's owner and project from its extraction_agent object") {
+    const std::string job =
+        R"({"id":"job-1","extraction_agent":{"id":"agent-a","project_id":"p-1","name":"A",)"
+        R"("config":{"id":"nested","project_id":"no"}},"status":"PENDING","error":null,)"
+        R"("file":{"id":"file-9","name":"x.pdf","project_id":"p-file"}})";
+    for (auto parse : {&parse_run, &detail::parse_run_careful}) {
+        auto [fields, err] = parse(job, kinds::v1_job);
+        REQUIRE_FALSE(err);
+        CHECK(fields.kind == &kinds::v1_job);
+        CHECK(fields.id == "job-1");
+        CHECK(fields.extraction_agent_id == "agent-a");
+        CHECK(fields.project_id == "p-1");
+        CHECK(fields.status == "PENDING");
+        CHECK(fields.file_id == "file-9");
+        CHECK(fields.file_name == "x.pdf");
+    }
+    // A project of its own wins over the owner's; a v1 run reads no owner object.
+    auto [own, err] = parse_run(R"({"id":"j","project_id":"p-top","extraction_agent":{"id":"a",)"
+                                R"("project_id":"p-agent"}})",
+                                kinds::v1_job);
+    REQUIRE_FALSE(err);
+    CHECK(own.project_id == "p-top");
+    auto [run, run_err] =
+        parse_run(R"({"id":"r","extraction_agent":{"id":"a","project_id":"p"}})", kinds::v1_run);
+    REQUIRE_FALSE(run_err);
+    CHECK(run.extraction_agent_id.empty());
+    CHECK(run.project_id.empty());
+}
+
 TEST_CASE("parse_run treats null, absent and non-string members as empty") {
     auto [run, err] = parse_run(R"({"id":"r","job_id":null,"status":7,"project_id":["p"]})");
     REQUIRE_FALSE(err);
