@@ -18,6 +18,7 @@ try {
 }
 
 export const sdkVersion = version;
+export { LlamaCloud };
 
 // An SDK client for `daemon` with `apiKey`; no retries, so a failure shows as it is.
 export function client(daemon, apiKey) {

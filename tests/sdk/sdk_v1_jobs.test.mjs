@@ -1,0 +1,102 @@
+// What the mirror saves SDK 1.8.0 users of v1 extraction jobs (`client.extraction.jobs`): the
+// status polls of extract() / createAndWait() are answered from the store, a finished job's
+// result is read from upstream once, and after a restart with --offline every job that finished
+// through the daemon answers jobs.get, jobs.getResult and runs.getByJob as it did online.
+// Needs `npm ci` in tests/sdk.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+
+import { startStack, startDaemon, waitFor } from '../support/daemon.mjs';
+import { JOBS, jobPath, byJobPath } from '../support/sync_helpers.mjs';
+import { LlamaCloud, client } from './sdk_client.mjs';
+
+const FAST_POLLING = { pollingInterval: 0.1, backoff: 'constant' };
+
+// An SDK client for `baseURL` that counts its GETs of one job (status polls, not the result).
+function countingClient(baseURL, apiKey) {
+  const counts = { polls: 0 };
+  const counting = (url, init) => {
+    const p = new URL(url).pathname;
+    if ((init?.method ?? 'GET') === 'GET' && /^\/api\/v1\/extraction\/jobs\/[^/]+$/.test(p)) counts.polls += 1;
+    return fetch(url, init);
+  };
+  return { sdk: new LlamaCloud({ apiKey, baseURL, maxRetries: 0, timeout: 20_000, fetch: counting }), counts };
+}
+
+test('SDK 1: jobs.extract() polls become local, and the result equals the upstream\'s', async (t) => {
+  const { daemon, up } = await startStack(t, { upstream: { autoFinishMs: 3000 }, daemon: { pollIntervalMs: 200 } });
+  const { sdk, counts } = countingClient(daemon.url, 'key-alpha');
+  const started = Date.now();
+  const result = await sdk.extraction.jobs.extract({ extraction_agent_id: 'agent-alpha', file_id: 'file-v1-jobs-1' }, FAST_POLLING);
+  const tookMs = Date.now() - started;
+
+  const jobId = up.requests('POST', JOBS).length === 1 && [...up.data.runs.values()].find((r) => r.fileId === 'file-v1-jobs-1').jobId;
+  assert.ok(jobId, 'the job was created upstream exactly once');
+  const direct = client({ url: up.url }, 'key-alpha');
+  assert.deepEqual(result, await direct.extraction.jobs.getResult(jobId), 'the same result as from the upstream');
+  const upstreamPolls = up.count('GET', jobPath(jobId));
+  t.diagnostic(`extract() took ${tookMs} ms; the SDK polled ${counts.polls} times, upstream saw ${upstreamPolls}`);
+  assert.ok(counts.polls >= 15, `the SDK polled ${counts.polls} times`);
+  assert.ok(upstreamPolls * 3 <= counts.polls, `upstream saw ${upstreamPolls} of the SDK's ${counts.polls} polls`);
+  // Completion is learned at most one pending max age (2 s) plus a worker poll late.
+  assert.ok(tookMs < 3000 + 2000 + 1000, `extract() took ${tookMs} ms`);
+
+  // A second getResult of the finished job: from the store.
+  const before = up.count('GET', `${jobPath(jobId)}/result`);
+  const again = await sdk.extraction.jobs.getResult(jobId).withResponse();
+  assert.deepEqual(again.data, result);
+  assert.equal(again.response.headers.get('cache-status'), 'runmirror; hit');
+  assert.equal(up.count('GET', `${jobPath(jobId)}/result`), before, 'the second getResult reached upstream 0 times');
+});
+
+test('SDK 1: after a restart with --offline, jobs that finished through the daemon answer as online', async (t) => {
+  const { daemon, up, dir } = await startStack(t, { upstream: { autoFinishMs: 1000 }, daemon: { pollIntervalMs: 200 } });
+  const sdk = client(daemon, 'key-alpha');
+  // One job the client waits for, and two it only creates: never polled, result never read.
+  const waited = await sdk.extraction.jobs.create({ extraction_agent_id: 'agent-alpha', file_id: 'file-v1-off-1' });
+  await sdk.extraction.jobs.waitForCompletion(waited.id, FAST_POLLING);
+  const created = [];
+  for (const file of ['file-v1-off-2', 'file-v1-off-3']) {
+    created.push((await sdk.extraction.jobs.create({ extraction_agent_id: 'agent-alpha', file_id: file })).id);
+  }
+  const ids = [waited.id, ...created];
+  // The worker collects each job's result and run once the job is final.
+  const collected = await waitFor(
+    () => ids.every((id) => up.count('GET', `${jobPath(id)}/result`) >= 1 && up.count('GET', byJobPath(id)) >= 1),
+    { timeoutMs: 15_000, intervalMs: 100 },
+  );
+  assert.ok(collected, 'the worker read every final job\'s result and run');
+  const direct = client({ url: up.url }, 'key-alpha');
+  const online = {};
+  for (const id of ids) {
+    online[id] = {
+      job: await direct.extraction.jobs.get(id),
+      result: await direct.extraction.jobs.getResult(id),
+      run: await direct.extraction.runs.getByJob(id),
+    };
+  }
+  // Let the store settle what the worker wrote, then restart offline with the upstream gone.
+  await waitFor(async () => {
+    try {
+      await sdk.extraction.runs.getByJob(ids.at(-1), { headers: { 'cache-control': 'only-if-cached' } });
+      return true;
+    } catch {
+      return false;
+    }
+  }, { timeoutMs: 5_000 });
+  await daemon.stop();
+  await up.stop();
+  const offline = await startDaemon({ db: path.join(dir, 'rm.db'), offline: true });
+  t.after(() => offline.stop());
+  const off = client(offline, 'key-alpha');
+  for (const id of ids) {
+    assert.deepEqual(await off.extraction.jobs.get(id), online[id].job, `jobs.get ${id}`);
+    assert.equal(online[id].job.status, 'SUCCESS');
+    assert.deepEqual(await off.extraction.jobs.getResult(id), online[id].result, `jobs.getResult ${id}`);
+    assert.deepEqual(await off.extraction.runs.getByJob(id), online[id].run, `runs.getByJob ${id}`);
+  }
+  // Another key is not given them.
+  await assert.rejects(client(offline, 'key-beta').extraction.jobs.get(waited.id), (err) => err.status === 403);
+});
