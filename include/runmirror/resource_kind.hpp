@@ -30,6 +30,9 @@ struct resource_kind {
     std::string_view by_job_segment;  // "by-job/": GET collection/by-job/{job_id}; "" if none
     std::string_view cancel_suffix;   // "/cancel": POST collection/{id}/cancel; "" if none
     bool created_by_post = false;     // POST collection creates one (and answers with it)
+    // More POST paths that create one and answer with it, whose bodies (uploads) are too large
+    // to hold: passed through streamed, the answer read as it is relayed and stored.
+    std::span<const std::string_view> streamed_creates;
 
     // --- the resource's JSON ------------------------------------------------------------------
     // Members of the resource object read into run_fields. Empty: the kind has none.

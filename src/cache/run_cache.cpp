@@ -682,21 +682,41 @@ void run_cache::write_item(const route_match& route, std::optional<std::string> 
     forward_write(
         tenant, std::move(req), what,
         [this, &kind, tenant, id = route.id](const response& answer, time_point now) {
-            auto [fields, err] = parse_run(answer.body_bytes(), kind);
-            if (err || (!id.empty() && fields.id != id)) {
-                log::warn("{} answer not stored: {}", kind.label,
-                          err ? err.detail : "it names another " + std::string(kind.label));
-                return;
-            }
-            auto previous = observer_ ? db_.find_run(store_key(kind, fields.id)) : nullptr;
-            db_.put_run(fields, answer.body_bytes(), now);
-            if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
-            // A new job is watched until final, whether or not its client polls it.
-            if (observer_) {
-                observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
-            }
+            store_written(kind, tenant, id, answer.body_bytes(), now);
         },
         std::move(done));
+}
+
+void run_cache::store_written(const resource_kind& kind, const std::optional<std::string>& tenant,
+                              std::string_view id, std::string_view answer, time_point now) {
+    auto [fields, err] = parse_run(answer, kind);
+    if (err || (!id.empty() && fields.id != id)) {
+        log::warn("{} answer not stored: {}", kind.label,
+                  err ? err.detail : "it names another " + std::string(kind.label));
+        return;
+    }
+    auto previous = observer_ ? db_.find_run(store_key(kind, fields.id)) : nullptr;
+    db_.put_run(fields, answer, now);
+    if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
+    // A new job is watched until final, whether or not its client polls it.
+    if (observer_) {
+        observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
+    }
+}
+
+void run_cache::store_created(const resource_kind& kind, const header_list& request_headers,
+                              std::string_view answer) {
+    std::optional<std::string> tenant;
+    if (auto key = bearer_key(request_headers)) {
+        tenant = tenant_of_key(*key);
+        if (observer_) observer_->on_api_key(*key, *tenant);
+    }
+    try {
+        store_written(kind, tenant, {}, answer, now_());
+    } catch (const std::exception& e) {
+        // The client has its answer already; a store failure is kept by the store's health.
+        log::warn("{} created through pass-through not stored: {}", kind.label, e.what());
+    }
 }
 
 void run_cache::forward_write(std::optional<std::string> tenant, request req, std::string_view what,

@@ -35,6 +35,12 @@ class run_cache {
     // (forwards). Thread-safe: any number of calls may run concurrently.
     void handle(const route_match& route, request req, reply_fn done);
 
+    // Stores |answer|, the upstream's 2xx answer to a request that created a resource of |kind|
+    // and was passed through streamed (resource_kind::streamed_creates), and watches it like
+    // one created through handle(). |request_headers| give the tenant. Never throws.
+    void store_created(const resource_kind& kind, const header_list& request_headers,
+                       std::string_view answer);
+
     // Tells |observer| (the sync worker) what the cache stores and sees. Call before serving;
     // |observer| must outlive the cache.
     void set_observer(run_observer* observer) { observer_ = observer; }
@@ -67,6 +73,10 @@ class run_cache {
     // route::item_cancel): forwarded, the answer stored.
     void write_item(const route_match& route, std::optional<std::string> tenant, request req,
                     reply_fn done);
+    // Stores the resource a write answered with (|id|: the one written to, empty for a
+    // creation), grants its project and tells the observer.
+    void store_written(const resource_kind& kind, const std::optional<std::string>& tenant,
+                       std::string_view id, std::string_view answer, time_point now);
     // Acts on a 2xx answer to a write.
     using write_fn = std::function<void(const response& answer, time_point now)>;
     // Forwards a write (refused offline, where |what| names it in the error); |on_success| runs

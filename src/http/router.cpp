@@ -90,4 +90,13 @@ route_match match_route(std::string_view method, std::string_view path) {
     return {};
 }
 
+const resource_kind* streamed_create_kind(std::string_view method, std::string_view path) {
+    if (method != "POST") return nullptr;
+    for (const resource_kind* kind : all_kinds()) {
+        for (std::string_view p : kind->streamed_creates)
+            if (p == path) return kind;
+    }
+    return nullptr;
+}
+
 }  // namespace runmirror

@@ -36,4 +36,8 @@ struct route_match {
 // |path| is the target without its query.
 route_match match_route(std::string_view method, std::string_view path);
 
+// The kind whose resource a pass-through request creates (resource_kind::streamed_creates), so
+// that its answer is stored as it is relayed; null for any other request.
+const resource_kind* streamed_create_kind(std::string_view method, std::string_view path);
+
 }  // namespace runmirror

@@ -27,6 +27,8 @@ std::string store_key(const resource_kind& kind, std::string_view id, std::strin
 namespace {
 constexpr std::array<std::string_view, 2> v1_run_final{"SUCCESS", "ERROR"};
 constexpr std::array<std::string_view, 3> v2_job_final{"COMPLETED", "FAILED", "CANCELLED"};
+constexpr std::array<std::string_view, 2> v1_job_streamed_creates{"/api/v1/extraction/jobs/file",
+                                                                  "/api/v1/extraction/run"};
 constexpr std::array<std::string_view, 4> v1_job_final{"SUCCESS", "ERROR", "PARTIAL_SUCCESS",
                                                        "CANCELLED"};
 }  // namespace
@@ -40,6 +42,7 @@ const resource_kind v1_run{
     .by_job_segment = "by-job/",
     .cancel_suffix = "",
     .created_by_post = false,  // runs come from jobs (POST /api/v1/extraction/jobs)
+    .streamed_creates = {},
     .owner_member = "extraction_agent_id",
     .job_member = "job_id",
     .file_id_member = "file_id",
@@ -64,6 +67,7 @@ const resource_kind v2_job{
     .by_job_segment = "",
     .cancel_suffix = "/cancel",
     .created_by_post = true,
+    .streamed_creates = {},
     .owner_member = "configuration_id",
     .job_member = "",
     .file_id_member = "file_input",
@@ -89,7 +93,8 @@ const resource_kind v1_job{
     .collection = "/api/v1/extraction/jobs",
     .by_job_segment = "",
     .cancel_suffix = "",
-    .created_by_post = true,  // POST collection (JSON); /jobs/file and /run pass through
+    .created_by_post = true,                      // POST collection (JSON)
+    .streamed_creates = v1_job_streamed_creates,  // multipart uploads, inline file data
     .owner_member = "",
     .job_member = "",
     .file_id_member = "file_id",

@@ -12,8 +12,10 @@
 #include <boost/beast/http/error.hpp>
 #include "util/logging.hpp"
 
+#include "cache/run_cache.hpp"
 #include "http/header_rules.hpp"
 #include "http/json_error.hpp"
+#include "http/router.hpp"
 #include "net/relay.hpp"
 #include "net/session_io.hpp"
 #include "net/upstream_pool.hpp"
@@ -26,6 +28,9 @@ namespace http = beast::http;
 using boost::system::error_code;
 
 namespace {
+
+// The largest answer to a streamed creation that is kept to be stored (a job is a few KB).
+constexpr std::size_t max_created_answer = 1024 * 1024;
 
 // The interim answer to Expect: 100-continue, as Beast writes response<empty_body>{continue_, 11}.
 constexpr std::string_view continue_head = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -83,6 +88,13 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     out.method_string(in.method_string());
     out.target(in.target());
     out.version(11);
+    // A request that creates a resource (an upload): its answer is kept as it is relayed, and
+    // asked for unencoded, so that the store can read it.
+    const std::string_view target(in.target().data(), in.target().size());
+    const resource_kind* created =
+        streamed_create_kind(std::string_view(in.method_string().data(), in.method_string().size()),
+                             target.substr(0, target.find('?')));
+    header_list creator;  // its credentials, for the tenant the new resource belongs to
     bool expect_continue = false;
     for (auto& f : end_to_end_headers(to_header_list(in))) {
         // The daemon answers 100-continue itself, so the upstream never waits on it.
@@ -90,6 +102,8 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             expect_continue = iequals(f.value, "100-continue");
             continue;
         }
+        if (created && iequals(f.name, "accept-encoding")) continue;
+        if (created && iequals(f.name, "authorization")) creator.push_back(f);
         out.insert(f.name, f.value);
     }
     out.set(http::field::host, ctx.pool->endpoint().host_header);
@@ -146,8 +160,16 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                             keep_alive && body_complete, ctx.limits);
             co_return keep_alive&& body_complete;
         }
-        const relay_request exchange{client,     buffer,     body_parser, out,
-                                     body_start, keep_alive, ctx.limits,  ctx.pool->options()};
+        body_copy answer_copy{max_created_answer, {}, false};
+        const relay_request exchange{client,
+                                     buffer,
+                                     body_parser,
+                                     out,
+                                     body_start,
+                                     keep_alive,
+                                     ctx.limits,
+                                     ctx.pool->options(),
+                                     created ? &answer_copy : nullptr};
         relay_stream upstream(conn->stream);
         outcome = co_await send_request(exchange, upstream);
         if (!outcome.ec) outcome = co_await relay_response(exchange, upstream, conn->buffer);
@@ -156,6 +178,9 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             // a success closes an open circuit at once.
             ctx.guard->observe({}, static_cast<int>(outcome.status));
             if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
+            if (created && outcome.status / 100 == 2 && !answer_copy.overflowed) {
+                ctx.cache.store_created(*created, creator, answer_copy.bytes);
+            }
             co_return keep_alive;
         }
         const bool replayable = conn->reused && body_complete && !outcome.client_side &&

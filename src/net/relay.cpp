@@ -40,7 +40,8 @@ asio::awaitable<body_error> relay_body(relay_stream& in, beast::flat_buffer& in_
                                        relay_stream& out,
                                        http::message<isRequest, http::buffer_body>& message,
                                        http::serializer<isRequest, http::buffer_body>& serializer,
-                                       std::string_view already_read, millis timeout) {
+                                       std::string_view already_read, millis timeout,
+                                       body_copy* copy = nullptr) {
     std::vector<char> chunk(relay_chunk_size);
     if (!already_read.empty()) {
         message.body().data = const_cast<char*>(already_read.data());
@@ -62,6 +63,14 @@ asio::awaitable<body_error> relay_body(relay_stream& in, beast::flat_buffer& in_
             message.body().data = chunk.data();
             message.body().size = chunk.size() - parser.get().body().size;
             message.body().more = !parser.is_done();
+            if (copy != nullptr && !copy->overflowed) {
+                if (copy->bytes.size() + message.body().size > copy->limit) {
+                    copy->overflowed = true;
+                    copy->bytes.clear();
+                } else {
+                    copy->bytes.append(chunk.data(), message.body().size);
+                }
+            }
         } else {
             message.body().data = nullptr;
             message.body().size = 0;
@@ -154,9 +163,9 @@ asio::awaitable<relay_outcome> relay_response(const relay_request& r, relay_stre
         co_return outcome;
     }
     if (!head) {
-        const body_error relayed =
-            co_await relay_body(upstream, upstream_buffer, *response_in, client, response_out,
-                                response_writer, {}, r.upstream_limits.response_timeout);
+        const body_error relayed = co_await relay_body(
+            upstream, upstream_buffer, *response_in, client, response_out, response_writer, {},
+            r.upstream_limits.response_timeout, r.response_copy);
         if (relayed.ec) {
             outcome.ec = relayed.ec;
             outcome.client_side = !relayed.reading;

@@ -5,6 +5,7 @@
 // Beast's HTTP operations are compiled once, in net/relay.cpp.
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <tuple>
 
@@ -40,6 +41,14 @@ struct relay_outcome {
     bool upstream_reusable = false;
 };
 
+// A copy of a relayed body, kept while it is at most |limit| bytes (the answer to a request
+// that created a resource): past that the copy is given up and the relay goes on.
+struct body_copy {
+    std::size_t limit = 0;
+    std::string bytes;
+    bool overflowed = false;
+};
+
 // The client's side of an exchange: its connection, the request being read from it (head
 // already parsed, |body_read| the start of the body read before) and the request to send.
 struct relay_request {
@@ -51,6 +60,7 @@ struct relay_request {
     bool client_keep_alive;
     const limits_options& limits;
     const upstream_options& upstream_limits;
+    body_copy* response_copy = nullptr;  // when set, the response body is copied here too
 };
 
 // One read of a request body from |client| (Beast's http::async_read, which stops with

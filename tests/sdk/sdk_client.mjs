@@ -8,9 +8,10 @@ import path from 'node:path';
 
 const require = createRequire(import.meta.url);
 let LlamaCloud;
+let toFile;
 let version;
 try {
-  ({ LlamaCloud } = await import('@llamaindex/llama-cloud'));
+  ({ LlamaCloud, toFile } = await import('@llamaindex/llama-cloud'));
   const main = require.resolve('@llamaindex/llama-cloud');
   version = JSON.parse(readFileSync(path.join(path.dirname(main), 'package.json'), 'utf8')).version;
 } catch (err) {
@@ -18,7 +19,7 @@ try {
 }
 
 export const sdkVersion = version;
-export { LlamaCloud };
+export { LlamaCloud, toFile };
 
 // An SDK client for `daemon` with `apiKey`; no retries, so a failure shows as it is.
 export function client(daemon, apiKey) {

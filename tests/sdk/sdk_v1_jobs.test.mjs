@@ -8,9 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-import { startStack, startDaemon, waitFor } from '../support/daemon.mjs';
+import { startStack, startDaemon, waitFor, api } from '../support/daemon.mjs';
 import { JOBS, jobPath, byJobPath } from '../support/sync_helpers.mjs';
-import { LlamaCloud, client } from './sdk_client.mjs';
+import { LlamaCloud, client, toFile } from './sdk_client.mjs';
 
 const FAST_POLLING = { pollingInterval: 0.1, backoff: 'constant' };
 
@@ -99,4 +99,48 @@ test('SDK 1: after a restart with --offline, jobs that finished through the daem
   }
   // Another key is not given them.
   await assert.rejects(client(offline, 'key-beta').extraction.jobs.get(waited.id), (err) => err.status === 403);
+});
+
+// What the store holds for a job, without asking the upstream: its status, or the refusal.
+async function storedJobStatus(daemon, id) {
+  const r = await api(daemon, jobPath(id), { key: 'key-alpha', headers: { 'cache-control': 'only-if-cached' } });
+  return r.status === 200 ? JSON.parse(r.body).status : `HTTP ${r.status}`;
+}
+
+test('SDK 1: a job created with jobs.file (multipart upload) is watched and final in the store without the client polling', async (t) => {
+  const { daemon, up } = await startStack(t, { upstream: { autoFinishMs: 800 }, daemon: { pollIntervalMs: 200 } });
+  const sdk = client(daemon, 'key-alpha');
+  const upload = Buffer.alloc(300 * 1024, 'pdf-bytes ');
+  const job = await sdk.extraction.jobs.file({
+    extraction_agent_id: 'agent-alpha',
+    file: await toFile(upload, 'invoice.pdf', { type: 'application/pdf' }),
+  });
+  assert.equal(job.status, 'PENDING');
+  const [post] = up.requests('POST', `${JOBS}/file`);
+  assert.ok(post.bodyBytes > upload.length, `the whole upload reached the upstream (${post.bodyBytes} bytes)`);
+  assert.equal(await storedJobStatus(daemon, job.id), 'PENDING', 'the created job is stored as answered');
+  const final = await waitFor(async () => (await storedJobStatus(daemon, job.id)) === 'SUCCESS', { timeoutMs: 10_000, intervalMs: 100 });
+  assert.ok(final, 'the job is SUCCESS in the store without the client polling');
+  assert.ok(up.count('GET', jobPath(job.id)) >= 1, 'the worker polled the job');
+  const result = await waitFor(
+    async () => (await api(daemon, `${jobPath(job.id)}/result`, { key: 'key-alpha', headers: { 'cache-control': 'only-if-cached' } })).status === 200,
+    { timeoutMs: 5_000, intervalMs: 100 },
+  );
+  assert.ok(result, 'and its result is stored');
+});
+
+test('SDK 1: extraction.extract() (stateless /extraction/run) polls become local', async (t) => {
+  const { daemon, up } = await startStack(t, { upstream: { autoFinishMs: 2000 }, daemon: { pollIntervalMs: 200 } });
+  const { sdk, counts } = countingClient(daemon.url, 'key-alpha');
+  const result = await sdk.extraction.extract(
+    { config: { extraction_mode: 'FAST' }, data_schema: { type: 'object' }, file_id: 'file-stateless-1' },
+    FAST_POLLING,
+  );
+  const [post] = up.requests('POST', '/api/v1/extraction/run');
+  const jobId = JSON.parse(post.body.toString('utf8')) && [...up.data.runs.values()].find((r) => r.fileId === 'file-stateless-1').jobId;
+  const direct = client({ url: up.url }, 'key-alpha');
+  assert.deepEqual(result, await direct.extraction.jobs.getResult(jobId));
+  const upstreamPolls = up.count('GET', jobPath(jobId));
+  t.diagnostic(`the SDK polled ${counts.polls} times, upstream saw ${upstreamPolls}`);
+  assert.ok(upstreamPolls * 3 <= counts.polls, `upstream saw ${upstreamPolls} of the SDK's ${counts.polls} polls`);
 });

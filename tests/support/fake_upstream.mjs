@@ -359,6 +359,14 @@ class FakeUpstream {
       if (m !== 'POST') return methodNotAllowed(res);
       return this.withAuth(req, res, (projects) => this.createJob(res, projects, entry.body));
     }
+    if (p === '/api/v1/extraction/jobs/file') {
+      if (m !== 'POST') return methodNotAllowed(res);
+      return this.withAuth(req, res, (projects) => this.createJobFromUpload(req, res, projects, entry));
+    }
+    if (p === '/api/v1/extraction/run') {
+      if (m !== 'POST') return methodNotAllowed(res);
+      return this.withAuth(req, res, (projects) => this.createStatelessJob(res, projects, entry));
+    }
     if ((g = /^\/api\/v1\/extraction\/jobs\/([^/]+)(\/result)?$/.exec(p))) {
       if (m !== 'GET') return methodNotAllowed(res);
       const jobId = decodeURIComponent(g[1]);
@@ -443,7 +451,43 @@ class FakeUpstream {
     if (!plainId(params?.extraction_agent_id) || !plainId(params?.file_id)) {
       return sendJson(res, 422, '{"detail":"extraction_agent_id and file_id are required ids"}');
     }
-    const agent = this.data.agents.get(params.extraction_agent_id);
+    return this.startJob(res, projects, params.extraction_agent_id, params.file_id);
+  }
+
+  // POST /jobs/file: multipart with an extraction_agent_id field and a file part.
+  createJobFromUpload(req, res, projects, entry) {
+    if (!/^multipart\/form-data/.test(req.headers['content-type'] ?? '')) {
+      return sendJson(res, 422, '{"detail":"multipart/form-data expected"}');
+    }
+    const text = entry.body.toString('latin1');
+    const agentId = /name="extraction_agent_id"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]*)\r\n/.exec(text)?.[1];
+    if (!agentId || !/name="file"/.test(text)) {
+      return sendJson(res, 422, '{"detail":"extraction_agent_id and file are required"}');
+    }
+    const fileId = `file-upload-${crypto.createHash('sha256').update(entry.body).digest('hex').slice(0, 12)}`;
+    return this.startJob(res, projects, agentId, fileId);
+  }
+
+  // POST /extraction/run: a stateless extraction (JSON: config, data_schema and file_id, file or
+  // text), run by the key's default agent: the first agent of its first project.
+  createStatelessJob(res, projects, entry) {
+    let params;
+    try {
+      params = JSON.parse(entry.body.toString('utf8'));
+    } catch {
+      return sendJson(res, 422, '{"detail":"body is not JSON"}');
+    }
+    if (!params?.config || !params?.data_schema) {
+      return sendJson(res, 422, '{"detail":"config and data_schema are required"}');
+    }
+    const agent = [...this.data.agents.values()].find((a) => a.projectId === projects[0]);
+    const fileId = typeof params.file_id === 'string' ? params.file_id : 'file-inline';
+    return this.startJob(res, projects, agent.id, fileId);
+  }
+
+  // A new job (and its run, PENDING) for the agent, answered with the job.
+  startJob(res, projects, agentId, fileId) {
+    const agent = this.data.agents.get(agentId);
     if (!agent || !projects.includes(agent.projectId)) {
       return sendJson(res, 404, '{"detail":"Extraction agent not found"}');
     }
@@ -459,7 +503,7 @@ class FakeUpstream {
       createdAt: new Date(createdMs).toISOString().replace(/Z$/, '000Z'),
       updatedAt: new Date(createdMs).toISOString().replace(/Z$/, '000Z'),
       jobId: `job-new-${n}`,
-      fileId: params.file_id,
+      fileId,
       spaced: false,
       dataIsArray: false,
       deleted: false,
