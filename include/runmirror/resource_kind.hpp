@@ -16,7 +16,7 @@ namespace runmirror {
 enum class list_paging {
     skip_limit,  // ?skip=S&limit=L -> {"items": [...], "total": N, "skip": S, "limit": L}
     cursor,      // ?page_size=N&page_token=T -> {"items": [...], "next_page_token": "..."}
-    not_cached,  // lists pass through to the upstream untouched
+    plain_array,  // ?extraction_agent_id=A -> [...]: every item at once, no paging
 };
 
 struct resource_kind {

@@ -379,6 +379,8 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
         assemble = [this, params = *params](const std::string& tenant, time_point now) {
             return assemble_list(tenant, params, "hit; detail=assembled", now);
         };
+    } else if (kind.paging == list_paging::plain_array) {
+        // Every item at once: a page the store never saw cannot be told from stored items.
     } else if (auto params = cursor_list_params_of(*decoded, kind.owner_member)) {
         own_token = is_own_page_token(params->page_token);
         assemble = [this, &kind, params = *params](const std::string& tenant, time_point now) {

@@ -40,8 +40,7 @@ std::string single_segment(std::string_view s) {
 route_match match_resource(const resource_kind& kind, std::string_view method,
                            std::string_view rest) {
     if (rest.empty() || rest == "/") {
-        if (method == "GET" && kind.paging != list_paging::not_cached)
-            return {route::list, {}, &kind};
+        if (method == "GET") return {route::list, {}, &kind};
         if (method == "POST" && kind.created_by_post) return {route::item_create, {}, &kind};
         return {};
     }

@@ -484,14 +484,24 @@ struct run_builder {
     }
 };
 
-enum class mode { run, run_list };
+// run_list: {"items": [...], ...}; run_array: the items as the top-level array.
+enum class mode { run, run_list, run_array };
+
+mode list_mode(const resource_kind& kind) {
+    return kind.paging == list_paging::plain_array ? mode::run_array : mode::run_list;
+}
 
 template <typename Stream>
 class fields_handler
     : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, fields_handler<Stream>> {
   public:
     fields_handler(mode m, const resource_kind& kind, Stream& in, std::string_view body)
-        : mode_(m), kind_(kind), in_(in), body_(body), run_depth_(m == mode::run ? 1 : 3) {}
+        : mode_(m),
+          kind_(kind),
+          in_(in),
+          body_(body),
+          items_depth_(m == mode::run_array ? 1 : 2),
+          run_depth_(m == mode::run ? 1 : items_depth_ + 1) {}
 
     bool Null() { return scalar(value_kind::null, {}); }
     bool Bool(bool) { return scalar(value_kind::other, {}); }
@@ -548,7 +558,7 @@ class fields_handler
             builder_.owner_object_member(nested_key_, kind, text);
         } else if (mode_ == mode::run_list && depth_ == 1) {
             return page_member(kind, text);
-        } else if (in_items_ && depth_ == 2) {
+        } else if (in_items_ && depth_ == items_depth_) {
             return fail(item_name() + " is not an object");
         }
         return true;
@@ -587,7 +597,12 @@ class fields_handler
             return fail("nesting deeper than " + std::to_string(max_json_depth));
         }
         if (depth_ == 0) {
-            if (!is_object) {
+            if (mode_ == mode::run_array) {
+                if (is_object) {
+                    return fail("top-level value is not an array");
+                }
+                in_items_ = true;
+            } else if (!is_object) {
                 return fail("top-level value is not an object");
             }
             if (mode_ == mode::run) {
@@ -598,7 +613,7 @@ class fields_handler
                 return fail("\"items\" is not an array");
             }
             in_items_ = true;
-        } else if (in_items_ && depth_ == 2) {
+        } else if (in_items_ && depth_ == items_depth_) {
             if (!is_object) {
                 return fail(item_name() + " is not an object");
             }
@@ -621,9 +636,9 @@ class fields_handler
         --depth_;
         if (nested_ != nested::none && depth_ == run_depth_) {
             nested_ = nested::none;
-        } else if (in_items_ && depth_ == 2) {
+        } else if (in_items_ && depth_ == items_depth_) {
             return end_item();
-        } else if (in_items_ && depth_ == 1) {
+        } else if (in_items_ && depth_ == items_depth_ - 1) {
             in_items_ = false;
             saw_items_ = true;
         } else if (mode_ == mode::run && depth_ == 0) {
@@ -663,6 +678,7 @@ class fields_handler
     const resource_kind& kind_;
     Stream& in_;
     const std::string_view body_;
+    const unsigned items_depth_;  // where the item objects open
     const unsigned run_depth_;
 
     unsigned depth_ = 0;
@@ -880,7 +896,7 @@ std::pair<run_fields, error> parse_run_careful(std::string_view body, const reso
 std::pair<run_list, error> parse_run_list_careful(std::string_view body,
                                                   const resource_kind& kind) {
     hiding_stream in(body);
-    fields_handler<hiding_stream> handler(mode::run_list, kind, in, body);
+    fields_handler<hiding_stream> handler(list_mode(kind), kind, in, body);
     if (error e = run_reader(handler, in, body)) {
         return {run_list{}, std::move(e)};
     }
@@ -914,7 +930,7 @@ std::pair<run_fields, error> parse_run(std::string_view body, const resource_kin
 
 std::pair<run_list, error> parse_run_list(std::string_view body, const resource_kind& kind) {
     fast_reader in(body);
-    fields_handler<fast_reader> handler(mode::run_list, kind, in, body);
+    fields_handler<fast_reader> handler(list_mode(kind), kind, in, body);
     if (in.parse(handler) && handler.saw_items()) {
         return {handler.take_list(), error{}};
     }

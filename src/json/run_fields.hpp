@@ -34,7 +34,8 @@ struct run_list {
 };
 
 // |body| must be {"items": [resource...], ...}: with "total", "skip", "limit" (skip/limit
-// paging) or "next_page_token" (cursor paging); unknown members are ignored.
+// paging) or "next_page_token" (cursor paging); unknown members are ignored. For a kind whose
+// lists are plain arrays, |body| must be [resource...].
 std::pair<run_list, error> parse_run_list(std::string_view body,
                                           const resource_kind& kind = kinds::v1_run);
 

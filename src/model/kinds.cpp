@@ -104,7 +104,7 @@ const resource_kind v1_job{
     .final_statuses = v1_job_final,
     .result_suffix = "/result",
     .made_by_job = &v1_run,
-    .paging = list_paging::not_cached,  // a plain array per agent, not cached yet
+    .paging = list_paging::plain_array,
     .variant_param = "",
     .batch_ids_param = "",
     .batch_owner_param = "",

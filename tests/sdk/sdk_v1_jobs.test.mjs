@@ -144,3 +144,43 @@ test('SDK 1: extraction.extract() (stateless /extraction/run) polls become local
   t.diagnostic(`the SDK polled ${counts.polls} times, upstream saw ${upstreamPolls}`);
   assert.ok(upstreamPolls * 3 <= counts.polls, `upstream saw ${upstreamPolls} of the SDK's ${counts.polls} polls`);
 });
+
+test('SDK 1: jobs.list is cached per key and agent, its jobs answer later gets, and offline it is the stored list', async (t) => {
+  const { daemon, up, dir } = await startStack(t, { daemon: { extraArgs: ['--list-max-age-ms', '60000'] } });
+  const sdk = client(daemon, 'key-alpha');
+  const first = await sdk.extraction.jobs.list({ extraction_agent_id: 'agent-alpha' }).withResponse();
+  assert.match(first.response.headers.get('cache-status'), /fwd=miss; fwd-status=200; stored/);
+  const listed = up.count('GET', JOBS);
+  assert.equal(listed, 1);
+  const direct = client({ url: up.url }, 'key-alpha');
+  assert.deepEqual(first.data, await direct.extraction.jobs.list({ extraction_agent_id: 'agent-alpha' }), "the upstream's list");
+  assert.ok(first.data.length >= 3, `agent-alpha has ${first.data.length} jobs`);
+
+  const second = await sdk.extraction.jobs.list({ extraction_agent_id: 'agent-alpha' }).withResponse();
+  assert.equal(second.response.headers.get('cache-status'), 'runmirror; hit');
+  assert.deepEqual(second.data, first.data);
+  assert.equal(up.count('GET', JOBS), listed + 1, 'only the direct call reached the upstream again');
+
+  // A final job first seen in the list answers a get from the store.
+  const done = first.data.find((j) => j.status === 'SUCCESS');
+  const got = await sdk.extraction.jobs.get(done.id).withResponse();
+  assert.equal(got.response.headers.get('cache-status'), 'runmirror; hit');
+  assert.deepEqual(got.data, done);
+  assert.equal(up.count('GET', jobPath(done.id)), 0);
+  // Another key is never given this key's list.
+  await assert.rejects(client(daemon, 'key-beta').extraction.jobs.list({ extraction_agent_id: 'agent-alpha' }), (err) => err.status === 404);
+
+  await daemon.stop();
+  await up.stop();
+  const offline = await startDaemon({ db: path.join(dir, 'rm.db'), offline: true });
+  t.after(() => offline.stop());
+  const off = client(offline, 'key-alpha');
+  const stored = await off.extraction.jobs.list({ extraction_agent_id: 'agent-alpha' }).withResponse();
+  assert.deepEqual(stored.data, first.data, 'offline: the stored list');
+  assert.match(stored.response.headers.get('cache-status'), /^runmirror; hit/);
+  // A list never fetched cannot be made up from stored jobs: 503, not worth retrying.
+  const never = await api(offline, `${JOBS}?extraction_agent_id=agent-big`, { key: 'key-alpha' });
+  assert.equal(never.status, 503);
+  assert.equal(never.headers['x-should-retry'], 'false');
+  assert.ok(JSON.parse(never.body).detail);
+});

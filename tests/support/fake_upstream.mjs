@@ -356,6 +356,7 @@ class FakeUpstream {
       return methodNotAllowed(res);
     }
     if (p === '/api/v1/extraction/jobs') {
+      if (m === 'GET') return this.withAuth(req, res, (projects) => this.listJobs(res, url, projects));
       if (m !== 'POST') return methodNotAllowed(res);
       return this.withAuth(req, res, (projects) => this.createJob(res, projects, entry.body));
     }
@@ -518,6 +519,24 @@ class FakeUpstream {
       this.timers.add(t);
     }
     return sendJson(res, 200, buildJobRaw(run, agent));
+  }
+
+  // GET /jobs?extraction_agent_id=A: every job of the agent, as a plain array, newest first.
+  listJobs(res, url, projects) {
+    const agentId = url.searchParams.get('extraction_agent_id');
+    if (!agentId) {
+      return sendJson(
+        res,
+        422,
+        '{"detail":[{"type":"missing","loc":["query","extraction_agent_id"],"msg":"Field required","input":null}]}',
+      );
+    }
+    const agent = this.data.agents.get(agentId);
+    if (!agent || !projects.includes(agent.projectId)) {
+      return sendJson(res, 404, '{"detail":"Extraction agent not found"}');
+    }
+    const jobs = orderedRuns(this.data, agentId).filter((r) => r.jobId);
+    return sendJson(res, 200, `[${jobs.map((r) => buildJobRaw(r, agent)).join(',')}]`);
   }
 
   getJob(res, projects, jobId, wantResult) {

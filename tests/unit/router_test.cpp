@@ -55,7 +55,6 @@ TEST_CASE("everything else passes through") {
     CHECK(match_route("GET", "/api/v1/extraction/runs/bad%zz").kind == route::passthrough);
     CHECK(match_route("GET", "/api/v1/extraction/runsx").kind == route::passthrough);
     CHECK(match_route("POST", "/api/v1/extraction/jobs/file").kind == route::passthrough);
-    CHECK(match_route("GET", "/api/v1/extraction/jobs").kind == route::passthrough);
 }
 
 TEST_CASE("the daemon's own endpoints") {
@@ -81,9 +80,17 @@ TEST_CASE(
     CHECK(result.kind == route::item_result);
     CHECK(result.resource == &kinds::v1_job);
     CHECK(result.id == "job-1");
-    // Streamed multipart uploads and the plain-array list stay pass-through for now.
+    auto list = match_route("GET", "/api/v1/extraction/jobs");
+    CHECK(list.kind == route::list);
+    CHECK(list.resource == &kinds::v1_job);
+    // Uploads and stateless runs stay streamed pass-through; their answers are stored there.
     CHECK(match_route("POST", "/api/v1/extraction/jobs/file").kind == route::passthrough);
-    CHECK(match_route("GET", "/api/v1/extraction/jobs").kind == route::passthrough);
+    CHECK(match_route("POST", "/api/v1/extraction/run").kind == route::passthrough);
+    CHECK(streamed_create_kind("POST", "/api/v1/extraction/jobs/file") == &kinds::v1_job);
+    CHECK(streamed_create_kind("POST", "/api/v1/extraction/run") == &kinds::v1_job);
+    CHECK(streamed_create_kind("GET", "/api/v1/extraction/run") == nullptr);
+    CHECK(streamed_create_kind("POST", "/api/v1/extraction/jobs") == nullptr);
+    CHECK(streamed_create_kind("POST", "/api/v1/files") == nullptr);
     CHECK(match_route("POST", "/api/v1/extraction/jobs/job-1/result").kind == route::passthrough);
     CHECK(match_route("GET", "/api/v1/extraction/jobs/a/b/result").kind == route::passthrough);
     // Runs have no result route.

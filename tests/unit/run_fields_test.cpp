@@ -95,6 +95,31 @@ TEST_CASE("parse_run reads a v1 job's owner and project from its extraction_agen
     CHECK(run.project_id.empty());
 }
 
+TEST_CASE("parse_run_list reads a kind whose lists are plain arrays") {
+    const std::string body = R"([{"id":"job-1","extraction_agent":{"id":"a","project_id":"p"},)"
+                             R"("status":"SUCCESS"},{"id":"job-2","status":"PENDING",)"
+                             R"("extraction_agent":{"id":"a","project_id":"p"}}])";
+    for (auto parse : {&parse_run_list, &detail::parse_run_list_careful}) {
+        auto [list, err] = parse(body, kinds::v1_job);
+        REQUIRE_FALSE(err);
+        REQUIRE(list.items.size() == 2);
+        CHECK(list.items[0].first.id == "job-1");
+        CHECK(list.items[0].first.project_id == "p");
+        CHECK(list.items[1].first.status == "PENDING");
+        CHECK(list.items[1].second ==
+              body.substr(body.find("{\"id\":\"job-2")).substr(0, list.items[1].second.size()));
+        CHECK(list.items[1].second.back() == '}');
+        CHECK(parse("[]", kinds::v1_job).first.items.empty());
+        CHECK_FALSE(parse("[]", kinds::v1_job).second);
+        CHECK(parse(R"({"items":[]})", kinds::v1_job).second);      // not an array
+        CHECK(parse("[1]", kinds::v1_job).second);                  // an item that is no object
+        CHECK(parse(R"([{"status":"x"}])", kinds::v1_job).second);  // an item without id
+        CHECK(parse("[", kinds::v1_job).second);
+        // The other kinds still want an object with "items".
+        CHECK(parse("[]", kinds::v1_run).second);
+    }
+}
+
 TEST_CASE("parse_run treats null, absent and non-string members as empty") {
     auto [run, err] = parse_run(R"({"id":"r","job_id":null,"status":7,"project_id":["p"]})");
     REQUIRE_FALSE(err);
