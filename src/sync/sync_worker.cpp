@@ -35,6 +35,9 @@ std::string batch_group(const watch& w) {
     return group;
 }
 
+// How many 404s a job watch takes from the by-job route once its job is known final.
+constexpr unsigned max_asks_for_run_of_final_job = 3;
+
 // Time to wait before looking again when nothing is due but polls are in flight: their
 // answers tick the worker anyway; this only bounds how late a newly due watch can start.
 constexpr millis idle_recheck{250};
@@ -304,6 +307,15 @@ void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_
     reschedule(w, now, changed ? 0 : w.attempts + 1, run.status, {});
 }
 
+bool sync_worker::job_is_final(std::string_view job_id) {
+    for (const resource_kind* kind : all_kinds()) {
+        if (kind->made_by_job == nullptr) continue;
+        auto job = db_.find_run(store_key(*kind, job_id));
+        if (job && kind->is_final(job->fields.status)) return true;
+    }
+    return false;
+}
+
 bool sync_worker::collecting_result(const watch& w) {
     if (w.run_id.empty()) return false;
     const resource_kind& kind = kind_of_store_key(w.run_id);
@@ -354,7 +366,12 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
         return;
     }
     if (status == 404) {
-        // The job's run does not exist yet: the job is still being set up.
+        // The job's run does not exist yet: the job is still being set up. A job known final
+        // that still has none after a few asks never will (it was cancelled early, say).
+        if (w.attempts + 1 >= max_asks_for_run_of_final_job && job_is_final(w.job_id)) {
+            db_.give_up_watch(w.id, "the job is final and upstream has no run for it", now);
+            return;
+        }
         return reschedule(w, now, w.attempts + 1, "", {});
     }
     if (status == 401 || status == 429) return settle_refusal(w, reply, now);

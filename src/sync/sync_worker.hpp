@@ -69,6 +69,8 @@ class sync_worker final : public run_observer {
     // resource whose kind has a result stays watched for one more poll, of the result, and
     // one whose kind made another (a v1 job's run) has that watched by the job's id.
     void settle_run(const watch& w, const run_fields& run, std::string_view body, time_point now);
+    // Whether the store holds the job |job_id| (of a kind that makes resources) as final.
+    bool job_is_final(std::string_view job_id);
     // Whether |w| is past its resource's final status and waits for the result.
     static bool collecting_result(const watch& w);
     void settle_result(const watch& w, upstream_reply& reply, time_point now);

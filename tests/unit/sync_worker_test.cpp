@@ -2,8 +2,10 @@
 // scheduler: what it polls, when, and what it does with the answers.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
 
+#include "json/run_fields.hpp"
 #include "runmirror/event_hub.hpp"
 #include "support/scripted_upstream.hpp"
 #include "sync/sync_worker.hpp"
@@ -199,4 +201,77 @@ TEST_CASE_FIXTURE(fixture, "a watch older than the maximum age is given up") {
     CHECK(all[0].given_up_at);
     CHECK(all[0].give_up_reason.find("maximum") != std::string::npos);
     short_lived.stop();
+}
+
+namespace {
+
+std::string job_json(std::string_view id, std::string_view status) {
+    return std::string("{\"id\":\"") + std::string(id) +
+           R"(","extraction_agent":{"id":"agent-1","project_id":"p1"},"status":")" +
+           std::string(status) + "\"}";
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(fixture, "a v1 job is polled until final, then its result once, then its run") {
+    auto [job, err] = parse_run(job_json("j1", "PENDING"), kinds::v1_job);
+    REQUIRE_FALSE(err);
+    db->put_run(job, job_json("j1", "PENDING"), now);
+    worker.on_run_stored(job, "", tenant);
+
+    up.script.push_back(answer(200, job_json("j1", "SUCCESS")));
+    advance(millis(1'200));
+    REQUIRE(up.seen.size() == 1);
+    CHECK(up.seen[0].target == "/api/v1/extraction/jobs/j1");
+    CHECK(db->find_run(store_key(kinds::v1_job, "j1"))->fields.status == "SUCCESS");
+
+    // Final: one more poll of the same watch, for the result; and the run, by job id.
+    const std::string result = R"({"run_id":"r9","extraction_agent_id":"agent-1","data":{"a":1}})";
+    up.by_target["/api/v1/extraction/jobs/j1/result"].push_back(answer(200, result));
+    up.by_target["/api/v1/extraction/runs/by-job/j1"].push_back(
+        answer(200, run_json("r9", "SUCCESS")));
+    advance(millis(1'200));
+    advance(millis(1'200));
+    REQUIRE(up.seen.size() == 3);
+    std::vector<std::string> targets{up.seen[1].target, up.seen[2].target};
+    std::sort(targets.begin(), targets.end());
+    CHECK(targets[0] == "/api/v1/extraction/jobs/j1/result");
+    CHECK(targets[1] == "/api/v1/extraction/runs/by-job/j1");
+    auto stored = db->find_run(store_key(kinds::v1_job, "j1", result_variant));
+    REQUIRE(stored);
+    CHECK(stored->body == result);
+    CHECK(stored->fields.status == "SUCCESS");  // the job's: final, so never asked again
+    CHECK(stored->fields.project_id == "p1");
+    CHECK(db->find_run("r9"));
+    CHECK(db->list_watches(watch_listing::active, 10).empty());
+    advance(millis(60'000));
+    CHECK(up.seen.size() == 3);
+}
+
+TEST_CASE_FIXTURE(fixture, "a cancelled v1 job without a result ends its watch on the answer 400") {
+    auto [job, err] = parse_run(job_json("j2", "PENDING"), kinds::v1_job);
+    REQUIRE_FALSE(err);
+    db->put_run(job, job_json("j2", "PENDING"), now);
+    worker.on_run_stored(job, "", tenant);
+    up.script.push_back(answer(200, job_json("j2", "CANCELLED")));
+    advance(millis(1'200));
+    up.by_target["/api/v1/extraction/jobs/j2/result"].push_back(
+        answer(400, R"({"detail":"no result"})"));
+    up.by_target["/api/v1/extraction/runs/by-job/j2"].push_back(
+        answer(404, R"({"detail":"no run"})"));
+    advance(millis(1'200));
+    advance(millis(1'200));
+    CHECK_FALSE(db->find_run(store_key(kinds::v1_job, "j2", result_variant)));
+    // The result watch ended; only the run's by-job watch goes on, and gives up after three
+    // 404s since its job is final.
+    auto active = db->list_watches(watch_listing::active, 10);
+    REQUIRE(active.size() == 1);
+    CHECK(active[0].run_id.empty());
+    CHECK(active[0].job_id == "j2");
+    for (int i = 0; i < 2; ++i) {
+        up.script.push_back(answer(404, R"({"detail":"no run"})"));
+        advance(millis(10'000));
+    }
+    CHECK(db->list_watches(watch_listing::active, 10).empty());
+    CHECK(up.seen.size() == 5);
 }

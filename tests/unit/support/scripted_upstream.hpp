@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,9 @@ namespace runmirror::testing {
 class scripted_upstream : public upstream {
   public:
     std::deque<upstream_reply> script;
+    // Answers for one target, taken before |script| when the request is for it (for requests
+    // whose order is not fixed).
+    std::map<std::string, std::deque<upstream_reply>> by_target;
     std::vector<request> seen;
     bool hold = false;
     std::vector<handler> held;
@@ -45,6 +49,12 @@ class scripted_upstream : public upstream {
     }
 
     void async_send(request req, handler on_reply) override {
+        if (auto it = by_target.find(req.target); it != by_target.end() && !it->second.empty()) {
+            upstream_reply r = std::move(it->second.front());
+            it->second.pop_front();
+            seen.push_back(std::move(req));
+            return on_reply(std::move(r));
+        }
         seen.push_back(std::move(req));
         if (hold) {
             held.push_back(std::move(on_reply));
