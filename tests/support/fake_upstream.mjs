@@ -38,6 +38,15 @@ const KEEP_BODY_BYTES = 64 * 1024; // bodies of logged requests are kept up to t
 
 // `autoFinishMs`: runs of v1 jobs created through the fake become SUCCESS that long after; so do v2
 // jobs, unless `v2` says how they move (fake_v2.mjs: runningAfterPolls, finalAfterPolls, ...).
+// 422 as the API answers a list without its required extraction_agent_id.
+function missingAgentParam(res) {
+  return sendJson(
+    res,
+    422,
+    '{"detail":[{"type":"missing","loc":["query","extraction_agent_id"],"msg":"Field required","input":null}]}',
+  );
+}
+
 export async function startFakeUpstream({ tls, autoFinishMs, v2, host = '127.0.0.1', port = 0 } = {}) {
   const up = new FakeUpstream({ tls, autoFinishMs, v2, host });
   await up.start(port);
@@ -399,13 +408,7 @@ class FakeUpstream {
 
   listRuns(res, url, projects) {
     const agentId = url.searchParams.get('extraction_agent_id');
-    if (!agentId) {
-      return sendJson(
-        res,
-        422,
-        '{"detail":[{"type":"missing","loc":["query","extraction_agent_id"],"msg":"Field required","input":null}]}',
-      );
-    }
+    if (!agentId) return missingAgentParam(res);
     const skip = intParam(url, 'skip', 0);
     const limit = intParam(url, 'limit', DEFAULT_LIMIT);
     if (skip === null || skip < 0 || limit === null || limit < 1 || limit > MAX_LIMIT) {
@@ -524,13 +527,7 @@ class FakeUpstream {
   // GET /jobs?extraction_agent_id=A: every job of the agent, as a plain array, newest first.
   listJobs(res, url, projects) {
     const agentId = url.searchParams.get('extraction_agent_id');
-    if (!agentId) {
-      return sendJson(
-        res,
-        422,
-        '{"detail":[{"type":"missing","loc":["query","extraction_agent_id"],"msg":"Field required","input":null}]}',
-      );
-    }
+    if (!agentId) return missingAgentParam(res);
     const agent = this.data.agents.get(agentId);
     if (!agent || !projects.includes(agent.projectId)) {
       return sendJson(res, 404, '{"detail":"Extraction agent not found"}');

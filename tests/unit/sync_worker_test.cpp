@@ -211,13 +211,18 @@ std::string job_json(std::string_view id, std::string_view status) {
            std::string(status) + "\"}";
 }
 
+// A v1 job stored PENDING and reported to |f|'s worker, as the cache does for a created job.
+void seen_pending_job(fixture& f, std::string_view id) {
+    auto [job, err] = parse_run(job_json(id, "PENDING"), kinds::v1_job);
+    REQUIRE_FALSE(err);
+    f.db->put_run(job, job_json(id, "PENDING"), f.now);
+    f.worker.on_run_stored(job, "", f.tenant);
+}
+
 }  // namespace
 
 TEST_CASE_FIXTURE(fixture, "a v1 job is polled until final, then its result once, then its run") {
-    auto [job, err] = parse_run(job_json("j1", "PENDING"), kinds::v1_job);
-    REQUIRE_FALSE(err);
-    db->put_run(job, job_json("j1", "PENDING"), now);
-    worker.on_run_stored(job, "", tenant);
+    seen_pending_job(*this, "j1");
 
     up.script.push_back(answer(200, job_json("j1", "SUCCESS")));
     advance(millis(1'200));
@@ -249,10 +254,7 @@ TEST_CASE_FIXTURE(fixture, "a v1 job is polled until final, then its result once
 }
 
 TEST_CASE_FIXTURE(fixture, "a cancelled v1 job without a result ends its watch on the answer 400") {
-    auto [job, err] = parse_run(job_json("j2", "PENDING"), kinds::v1_job);
-    REQUIRE_FALSE(err);
-    db->put_run(job, job_json("j2", "PENDING"), now);
-    worker.on_run_stored(job, "", tenant);
+    seen_pending_job(*this, "j2");
     up.script.push_back(answer(200, job_json("j2", "CANCELLED")));
     advance(millis(1'200));
     up.by_target["/api/v1/extraction/jobs/j2/result"].push_back(
