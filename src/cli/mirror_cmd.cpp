@@ -124,6 +124,10 @@ kinds_wanted kinds_of(const po::variables_map& vm, bool by_agent) {
     const std::string& text = vm["kind"].as<std::string>();
     const auto kind = parse_kind_filter(text);
     if (!kind) throw usage_error("--kind: expected run, v2_job or all");
+    if (*kind && *kind != &kinds::v1_run && *kind != &kinds::v2_job) {
+        throw usage_error("--kind " + text +
+                          ": mirror pulls runs and v2 jobs (run, v2_job or all)");
+    }
     const kinds_wanted wanted{!*kind || *kind == &kinds::v1_run, !*kind || *kind == &kinds::v2_job};
     if (by_agent && wanted.v2_jobs) {
         throw usage_error("--kind " + text +

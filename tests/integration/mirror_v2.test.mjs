@@ -123,6 +123,7 @@ test('--kind chooses what is mirrored; --agent means runs; bad values are one-li
   for (const [args, pattern] of [
     [['--all', '--kind', 'v3'], /--kind: expected run, v2_job or all/],
     [['--agent', 'agent-alpha', '--kind', 'v2_job'], /v2 jobs belong to no agent/],
+    [['--all', '--kind', 'v1_job'], /--kind v1_job: mirror pulls runs and v2 jobs/],
   ]) {
     const bad = await mirror([...args, '--db', db, '--upstream', up.url]);
     assert.equal(bad.code, 2, bad.stderr);
