@@ -539,6 +539,72 @@ for (const scheme of SCHEMES) {
     });
   }
 
+  test(`${scheme} upstream: Expect: 100-continue to an upstream that ignores it, the daemon says 100 Continue after a short wait`, { timeout: 30_000 }, async (t) => {
+    const { up, daemon } = await startRelay(t, scheme, {
+      // An upstream that never answers the expectation: it waits for the body.
+      '/api/v1/files': (req, res, rec) => sink(req, res, { ...rec, expect: null, sendContinue() {} }),
+    });
+    const body = patternBytes(3, 200_000);
+    const c = client(t, daemon);
+    const started = Date.now();
+    await c.write(
+      requestHead(daemon, 'POST', '/api/v1/files', {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': body.length,
+        Expect: '100-continue',
+      }),
+    );
+    const interim = await c.response({ timeoutMs: 5_000 });
+    const waited = Date.now() - started;
+    assert.ok(interim, `no 100 Continue within 5 s (closed=${c.closed}): the upload would stall`);
+    assert.equal(interim.status, 100, interim.statusLine);
+    assert.ok(waited >= 500, `100 Continue after ${waited} ms: the upstream was not given time to answer`);
+    assert.equal(up.requests[0].expect, '100-continue');
+    await c.write(body);
+    const final = await c.response({ timeoutMs: 10_000 });
+    assert.equal(final?.status, 200, final?.statusLine);
+    assert.equal(JSON.parse(final.body).sha256, sha256(body));
+  });
+
+  test(`${scheme} upstream: Expect: 100-continue with the body sent at once, a 5 MB upload arrives and the connection stays usable`, { timeout: 30_000 }, async (t) => {
+    const { up, daemon } = await startRelay(t, scheme, {
+      '/api/v1/files': sink,
+      '/api/v1/small': (req, res) => {
+        req.resume();
+        json(res, 200, { ok: true });
+      },
+    });
+    const c = client(t, daemon);
+    // A first request leaves an idle upstream connection, which the expecting request may use.
+    await c.write(requestHead(daemon, 'GET', '/api/v1/small'));
+    assert.equal((await c.response())?.status, 200);
+    const body = patternBytes(11, 5 * MiB);
+    // Some clients do not wait for 100 Continue at all.
+    await c.write(
+      Buffer.concat([
+        Buffer.from(
+          requestHead(daemon, 'POST', '/api/v1/files', {
+            'Content-Type': 'application/octet-stream',
+            'Content-Length': body.length,
+            Expect: '100-continue',
+          }),
+        ),
+        body,
+      ]),
+    );
+    let r = await c.response({ timeoutMs: 15_000 });
+    assert.ok(r, `no answer (closed=${c.closed})`);
+    if (r.status === 100) r = await c.response({ timeoutMs: 15_000 });
+    assert.equal(r?.status, 200, r?.statusLine);
+    const got = JSON.parse(r.body);
+    assert.equal(got.bytes, body.length);
+    assert.equal(got.sha256, sha256(body));
+    await c.write(requestHead(daemon, 'GET', '/api/v1/small'));
+    assert.equal((await c.response())?.status, 200, 'the client connection carries the next request');
+    assert.ok(!c.closed);
+    assert.equal(up.requests.length, 3);
+  });
+
   test(`${scheme} upstream: keep-alive, six pass-through requests on one client connection share one upstream connection`, { timeout: 30_000 }, async (t) => {
     const { up, daemon } = await startRelay(t, scheme, {
       '/api/v1/small': (req, res) => {
