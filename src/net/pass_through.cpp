@@ -1,13 +1,13 @@
 // Pass-through: the request's head checked and rewritten for the upstream (hop-by-hop headers
-// dropped, Host replaced, 100-continue answered here), the start of its body read and
-// validated before the upstream sees anything, then the exchange relayed (net/relay.hpp) over
-// a pooled connection, replayed once on a fresh one when a reused connection turns out dead.
+// dropped, Host replaced), the start of its body read and validated before the upstream sees
+// anything (unless the client expects 100-continue: then the upstream decides first whether it
+// wants the body), then the exchange relayed (net/relay.hpp) over a pooled connection,
+// replayed once on a fresh one when a reused connection turns out dead.
 #include "net/pass_through.hpp"
 
 #include <string>
 #include <string_view>
 
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include "util/logging.hpp"
@@ -31,9 +31,6 @@ namespace {
 
 // The largest answer to a streamed creation that is kept to be stored (a job is a few KB).
 constexpr std::size_t max_created_answer = 1024 * 1024;
-
-// The interim answer to Expect: 100-continue, as Beast writes response<empty_body>{continue_, 11}.
-constexpr std::string_view continue_head = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // Reads the start of a request body, up to |max| bytes, before anything is sent upstream: a
 // malformed body (bad chunk sizes and the like, the stuff of request smuggling) is refused
@@ -97,7 +94,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     header_list creator;  // its credentials, for the tenant the new resource belongs to
     bool expect_continue = false;
     for (auto& f : end_to_end_headers(to_header_list(in))) {
-        // The daemon answers 100-continue itself, so the upstream never waits on it.
+        // Set again below when it is forwarded: only 100-continue, only with a body.
         if (iequals(f.name, "expect")) {
             expect_continue = iequals(f.value, "100-continue");
             continue;
@@ -108,19 +105,16 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     }
     out.set(http::field::host, ctx.pool->endpoint().host_header);
     out.keep_alive(true);
+    // RFC 9110 §10.1.1: a proxy forwards the head of a request that expects 100-continue, and
+    // the upstream's answer decides whether the client sends its body; an HTTP/1.0 client's
+    // expectation is ignored.
+    const bool forward_expect = expect_continue && has_body && in.version() >= 11;
+    if (forward_expect) out.set(http::field::expect, "100-continue");
 
-    if (expect_continue && has_body) {
-        client.expires_after(ctx.limits.write_timeout);
-        if (auto [ec, n] =
-                co_await asio::async_write(client, asio::buffer(continue_head), use_tuple);
-            ec) {
-            co_return false;
-        }
-    }
     http::request_parser<http::buffer_body> body_parser(std::move(head_parser));
     body_parser.body_limit(boost::none);  // streamed, never held whole
     std::string body_start;
-    if (has_body) {
+    if (has_body && !forward_expect) {
         if (auto ec =
                 co_await read_body_start(client, buffer, body_parser, body_start,
                                          ctx.limits.request_buffer_size, ctx.limits.read_timeout)) {
@@ -146,10 +140,12 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
 
     relay_outcome outcome;
     // A reused upstream connection may have been closed while idle. A request held whole in
-    // memory can be replayed on a new connection; one still streaming cannot, so it always
-    // gets a fresh connection.
+    // memory can be replayed on a new connection, and so can one that expects 100-continue
+    // until its body is asked for; one already streaming cannot, so it always gets a fresh
+    // connection.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto [conn, err] = co_await ctx.pool->acquire(!body_complete || attempt > 0);
+        auto [conn, err] =
+            co_await ctx.pool->acquire((!body_complete && !forward_expect) || attempt > 0);
         if (err) {
             ctx.guard->observe(err, 0);
             log::warn("pass-through {} {}: {}", std::string(out.method_string()),
@@ -166,13 +162,16 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                                      body_parser,
                                      out,
                                      body_start,
+                                     forward_expect,
                                      keep_alive,
                                      ctx.limits,
                                      ctx.pool->options(),
                                      created ? &answer_copy : nullptr};
         relay_stream upstream(conn->stream);
-        outcome = co_await send_request(exchange, upstream);
-        if (!outcome.ec) outcome = co_await relay_response(exchange, upstream, conn->buffer);
+        response_reader early;
+        outcome = co_await send_request(exchange, upstream, conn->buffer, early);
+        const bool body_started = outcome.request_body_started;
+        if (!outcome.ec) outcome = co_await relay_response(exchange, upstream, conn->buffer, early);
         if (!outcome.ec) {
             // Any answer, the upstream's errors included, is the upstream's word on its health:
             // a success closes an open circuit at once.
@@ -181,10 +180,10 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             if (created && outcome.status / 100 == 2 && !answer_copy.overflowed) {
                 ctx.cache.store_created(*created, creator, answer_copy.bytes);
             }
-            co_return keep_alive;
+            co_return outcome.client_reusable;
         }
-        const bool replayable = conn->reused && body_complete && !outcome.client_side &&
-                                outcome.stage != relay_stage::responding &&
+        const bool replayable = conn->reused && (body_complete || !body_started) &&
+                                !outcome.client_side && outcome.stage != relay_stage::responding &&
                                 outcome.ec != beast::error::timeout;
         if (!replayable) break;
     }

@@ -5,6 +5,7 @@
 // Beast's HTTP operations are compiled once, in net/relay.cpp.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -39,6 +40,10 @@ struct relay_outcome {
     bool client_side = false;
     unsigned status = 0;  // the upstream's, once its response header was read
     bool upstream_reusable = false;
+    bool client_reusable = false;  // the client connection may carry another request
+    // The client was told to send its body (100 Continue) or some of it was read: the
+    // exchange can no longer be replayed on another connection.
+    bool request_body_started = false;
 };
 
 // A copy of a relayed body, kept while it is at most |limit| bytes (the answer to a request
@@ -49,6 +54,15 @@ struct body_copy {
     bool overflowed = false;
 };
 
+// The upstream's response head, once read. send_request may read it early: the upstream's
+// final answer to a request that expects 100-continue, before any of the body was sent.
+using response_reader = std::optional<beast::http::response_parser<beast::http::buffer_body>>;
+
+// How long the upstream has to answer Expect: 100-continue before the daemon tells the
+// client to send its body anyway (an upstream may ignore the expectation and wait for the
+// body; curl waits as long before sending it).
+constexpr millis expect_continue_wait{1'000};
+
 // The client's side of an exchange: its connection, the request being read from it (head
 // already parsed, |body_read| the start of the body read before) and the request to send.
 struct relay_request {
@@ -57,6 +71,9 @@ struct relay_request {
     beast::http::request_parser<beast::http::buffer_body>& request_in;
     beast::http::request<beast::http::buffer_body>& request_out;
     std::string_view body_read;
+    // |request_out| carries Expect: 100-continue and none of the body was read yet: the
+    // upstream's answer to the head decides whether the client sends it (RFC 9110 §10.1.1).
+    bool expect_continue;
     bool client_keep_alive;
     const limits_options& limits;
     const upstream_options& upstream_limits;
@@ -70,14 +87,22 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_
     relay_stream& client, beast::flat_buffer& buffer,
     beast::http::request_parser<beast::http::buffer_body>& parser);
 
-// The request head and streamed body out to the upstream. On success the outcome is at
-// relay_stage::sending with no error: go on with relay_response. |r| and |upstream| must
+// The request head and streamed body out to the upstream. With r.expect_continue, the head
+// alone first, then the upstream's answer to it: 100 Continue is relayed to the client and the
+// body follows (as it does when the upstream says nothing within expect_continue_wait); a
+// final answer is left in |early| and the body is never asked for. On success the outcome is
+// at relay_stage::sending with no error: go on with relay_response. Every argument must
 // outlive the returned awaitable.
-boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, relay_stream& upstream);
+boost::asio::awaitable<relay_outcome> send_request(const relay_request& r, relay_stream& upstream,
+                                                   beast::flat_buffer& upstream_buffer,
+                                                   response_reader& early);
 
-// After send_request succeeded: the response head and streamed body back to the client.
-// |r|, |upstream| and |upstream_buffer| must outlive the returned awaitable.
+// After send_request succeeded: the response head (|early|'s when send_request read it) and
+// streamed body back to the client. After an early answer neither connection is reused: the
+// request's body was announced and never sent. Every argument must outlive the returned
+// awaitable.
 boost::asio::awaitable<relay_outcome> relay_response(const relay_request& r, relay_stream& upstream,
-                                                     beast::flat_buffer& upstream_buffer);
+                                                     beast::flat_buffer& upstream_buffer,
+                                                     response_reader& early);
 
 }  // namespace runmirror::net

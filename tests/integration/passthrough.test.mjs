@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 
 import { startStack, api, rawRequest, streamRequest, parseRawResponse, rssKiB, isSanitizedBuild } from '../support/daemon.mjs';
@@ -208,4 +209,72 @@ test('status codes and end-to-end response headers are relayed', async (t) => {
   const agents = await api(daemon, '/api/v1/extraction/extraction-agents?project_id=p-alpha', { key: 'key-alpha' });
   assert.equal(agents.status, 200);
   assert.deepEqual(JSON.parse(agents.body).map((a) => a.id).sort(), ['agent-alpha', 'agent-big']);
+});
+
+test('Expect: 100-continue goes to the upstream, and is ignored from an HTTP/1.0 client', async (t) => {
+  const { daemon, up } = await startStack(t);
+  const body = '{"name":"upload"}';
+  // HTTP/1.1: the head alone first; the upstream (Node's server answers the expectation
+  // itself) says 100 Continue, then the body goes and the answer follows.
+  const sock = await new Promise((resolve, reject) => {
+    const s = net.connect(daemon.port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+  t.after(() => sock.destroy());
+  let got = Buffer.alloc(0);
+  const until = (pred) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), 5_000);
+      const check = () => {
+        if (!pred()) return;
+        clearTimeout(timer);
+        sock.off('data', onData);
+        resolve(true);
+      };
+      const onData = (c) => {
+        got = Buffer.concat([got, c]);
+        check();
+      };
+      sock.on('data', onData);
+      check();
+    });
+  sock.write(
+    'POST /api/v1/echo HTTP/1.1\r\n' +
+      `Host: 127.0.0.1:${daemon.port}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${body.length}\r\n` +
+      'Expect: 100-continue\r\nConnection: close\r\n\r\n',
+  );
+  assert.ok(await until(() => got.includes('\r\n\r\n')), 'no 100 Continue: the client would wait for nothing');
+  assert.match(got.toString('latin1'), /^HTTP\/1\.1 100 Continue\r\n/);
+  got = got.subarray(got.indexOf('\r\n\r\n') + 4);
+  sock.write(body);
+  const whole = () => {
+    const r = parseRawResponse(got);
+    return r && r.body.length === Number(r.headers['content-length']?.[0]);
+  };
+  assert.ok(await until(whole), `no complete answer after the body: ${JSON.stringify(got.toString('latin1').slice(0, 200))}`);
+  const res = parseRawResponse(got);
+  assert.equal(res.status, 200, res.statusLine);
+  const echo = JSON.parse(res.body.toString('utf8'));
+  assert.equal(echo.headers.expect, '100-continue', 'the expectation is forwarded');
+  assert.equal(echo.bodyBytes, body.length);
+
+  // HTTP/1.0: no 1xx may be sent to it (RFC 9110 §15.2); the body comes at once anyway.
+  const raw = await rawRequest(
+    daemon.port,
+    'POST /api/v1/echo HTTP/1.0\r\n' +
+      `Host: 127.0.0.1:${daemon.port}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${body.length}\r\n` +
+      `Expect: 100-continue\r\n\r\n${body}`,
+    { timeoutMs: 5_000 },
+  );
+  const old = parseRawResponse(raw.data);
+  assert.ok(old, `no answer: ${JSON.stringify(raw.data.toString('latin1').slice(0, 200))}`);
+  assert.equal(old.status, 200, `an HTTP/1.0 client must get the final answer only, got ${old.statusLine}`);
+  const echo10 = JSON.parse(old.body.toString('utf8'));
+  assert.equal(echo10.headers.expect, undefined, 'an HTTP/1.0 client\'s expectation is not forwarded');
+  assert.equal(echo10.bodyBytes, body.length);
+  assert.equal(up.count('POST', '/api/v1/echo'), 2);
 });
