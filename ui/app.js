@@ -1478,28 +1478,13 @@ function onEventFrame(event, data) {
   onRunEvent(ev);
 }
 
-// Which kinds an event may be about. The stream's "run" events carry no kind (a v2 job's come
-// with its id as run_id, an empty job_id and its configuration as extraction_agent_id), so it is
-// told by what only one kind has: a job id (v1 runs), a status of one kind only. A "kind" member,
-// should the stream ever send one, decides.
-const V1_ONLY_STATUSES = new Set(['CREATED', 'SUCCESS', 'ERROR']);
-const V2_ONLY_STATUSES = new Set(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']);
-function eventKinds(ev) {
-  if (typeof ev.kind === 'string' && ev.kind) return [resourceKind(ev.kind)];
-  if (ev.job_id) return ['run'];
-  for (const status of [ev.new_status, ev.old_status]) {
-    if (V2_ONLY_STATUSES.has(status)) return ['v2_job'];
-    if (V1_ONLY_STATUSES.has(status)) return ['run'];
-  }
-  return ['run', 'v2_job'];
-}
-
 function onRunEvent(ev) {
   scheduleAgentsRefresh();
   const id = ev.run_id;
   if (typeof id !== 'string' || !id) return;
-  const kinds = eventKinds(ev);
-  const items = listState.items.filter((x) => x.id === id && kinds.includes(resourceKind(x.kind)));
+  // The stream names each event's kind ("run", "v2_job"): ids of different kinds may be equal.
+  const kind = resourceKind(ev.kind);
+  const items = listState.items.filter((x) => x.id === id && resourceKind(x.kind) === kind);
   for (const item of items) {
     item.status = ev.new_status;
     const tr = listState.rows.get(rowKey(item.kind, id));
@@ -1517,11 +1502,10 @@ function onRunEvent(ev) {
     const f = listState.filters;
     const listed = kindFilter(f.kind);
     if ((!f.agent || f.agent === ev.extraction_agent_id) && (!f.status || f.status === ev.new_status)) {
-      if (listed === 'all' || (kinds.length === 1 && kinds[0] === resourceKind(listed))) countNewItem();
-      else if (kinds.includes(resourceKind(listed))) checkNewItem(resourceKind(listed), id, listState.key);
+      if (listed === 'all' || kind === resourceKind(listed)) countNewItem();
     }
   }
-  if (currentRoute.view === 'run' && currentRoute.id === id && kinds.includes(currentRoute.kind)) {
+  if (currentRoute.view === 'run' && currentRoute.id === id && kind === currentRoute.kind) {
     toast(`This ${currentRoute.kind === 'v2_job' ? 'v2 job' : 'run'} is now ${ev.new_status}`);
     showRun(id, currentRoute.kind, { refresh: true });
   }
@@ -1530,16 +1514,6 @@ function onRunEvent(ev) {
 function countNewItem() {
   listState.newRuns += 1;
   showNewRunsNotice();
-}
-
-// An event that could be of either kind: counted when the mirror holds it as the kind listed.
-async function checkNewItem(kind, id, key) {
-  try {
-    await apiGet(itemApiPath(kind, id));
-  } catch {
-    return; // not of this kind (404), or not readable now
-  }
-  if (listState.key === key && !listState.rows.has(rowKey(kind, id))) countNewItem();
 }
 
 // A run or job of the list turned final: read it again for its new updated_at (the duration).
