@@ -606,7 +606,8 @@ function askToken(rejected) {
 
 // GET /_runmirror/api/<path>: parsed JSON, or the body's text with { text: true }. Asks for the
 // admin token on a 401 and tries again with it; throws ApiError for other failures.
-async function apiGet(path, { signal, text = false } = {}) {
+// |onResponse| sees the response of a successful read (its headers) before the body is read.
+async function apiGet(path, { signal, text = false, onResponse } = {}) {
   const url = new URL(path, API);
   for (;;) {
     const token = getToken();
@@ -638,6 +639,7 @@ async function apiGet(path, { signal, text = false } = {}) {
       }
       throw new ApiError(res.status, detail);
     }
+    onResponse?.(res);
     return text ? res.text() : res.json();
   }
 }
@@ -1170,8 +1172,13 @@ async function showRun(id, kind = 'run', { refresh = false } = {}) {
     main.replaceChildren(back, heading(), h('p', { class: 'muted', role: 'status' }, `Loading ${what}…`));
   }
   let raw;
+  // Which stored body this is: "plain", or "expand=..." for a v2 job only ever read with one.
+  let representation = 'plain';
+  const onResponse = (res) => {
+    representation = res.headers.get('Runmirror-Representation') || 'plain';
+  };
   try {
-    raw = await apiGet(itemApiPath(kind, id), { signal: ctrl.signal, text: true });
+    raw = await apiGet(itemApiPath(kind, id), { signal: ctrl.signal, text: true, onResponse });
   } catch (err) {
     if (err.name === 'AbortError' || runState.ctrl !== ctrl || !showingRun(id, kind)) return;
     if (refresh) return; // keep what is shown
@@ -1191,7 +1198,7 @@ async function showRun(id, kind = 'run', { refresh = false } = {}) {
     return;
   }
   const scrollY = window.scrollY;
-  main.replaceChildren(...(kind === 'v2_job' ? v2JobView(id, run, raw, back) : runView(id, run, raw, back)));
+  main.replaceChildren(...(kind === 'v2_job' ? v2JobView(id, run, raw, back, representation) : runView(id, run, raw, back)));
   if (refresh) window.scrollTo(0, scrollY);
   else main.querySelector('h1').focus();
 }
@@ -1271,7 +1278,7 @@ function runView(id, run, raw, back) {
 // An Extract v2 job (GET /api/v2/extract/{id}): id, project_id, file_input, status, created_at,
 // updated_at, configuration_id, error_message, extract_result, metadata; `configuration`,
 // `extract_metadata` and `usage` only in the forms read with ?expand=.
-function v2JobView(id, job, raw, back) {
+function v2JobView(id, job, raw, back, representation = 'plain') {
   const status = memberText(job, 'status') ?? '';
   const createdAt = memberText(job, 'created_at');
   const updatedAt = memberText(job, 'updated_at');
@@ -1294,6 +1301,10 @@ function v2JobView(id, job, raw, back) {
   row('Created', timeEl(createdAt));
   row('Updated', timeEl(updatedAt));
   row('Duration', runDuration(status, createdAt, updatedAt));
+  // A job only ever read with ?expand= is stored only in that form, which is what is shown.
+  if (representation !== 'plain') {
+    row('Stored as', h('code', { id: 'representation' }, representation), ' (only read with this expand)');
+  }
 
   const out = [
     back,
