@@ -15,6 +15,17 @@
 // question is asked `iterations` times after a warm-up, one HTTP request each, timed from send to
 // the last body byte. Prints p50/p95/max per question and the fill rate.
 // Exit status: 0 both targets met, 1 a target missed, 2 the benchmark could not run.
+//
+// Stores of several kinds (v1 runs, Extract v2 jobs):
+//   --kind run|v2_job|all   asks every browse question of that kind (the browse API's ?kind=;
+//                           default run). The owner filter is the busiest v1 agent (run, all)
+//                           or the configuration of the newest v2 job (v2_job); the statuses
+//                           SUCCESS/ERROR or COMPLETED/FAILED.
+//   --v2-share S            fills with runmirror_fill_store's own generator (bench/run_gen.hpp:
+//                           --runs resources over --agents agents, that share of them v2 jobs,
+//                           some with ?expand= representations; --variant-share, default 0.3)
+//                           instead of this script's runs, and searches words of that
+//                           generator. With --reuse, says the store was filled that way.
 
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
@@ -32,8 +43,18 @@ const { values: opts } = parseArgs({
     seed: { type: 'string', default: '7' },
     db: { type: 'string' },
     reuse: { type: 'boolean', default: false },
+    kind: { type: 'string', default: 'run' },
+    'v2-share': { type: 'string' },
+    'variant-share': { type: 'string', default: '0.3' },
   },
 });
+const KIND = opts.kind;
+if (!['run', 'v2_job', 'all'].includes(KIND)) {
+  console.error(`browse_bench: --kind: expected run, v2_job or all, got '${KIND}'`);
+  process.exit(2);
+}
+// runmirror_fill_store's generator (a share of v2 jobs, possibly 0) instead of this script's.
+const FILL_STORE_GEN = opts['v2-share'] !== undefined;
 const RUNS = Number(opts.runs);
 const AGENTS = Number(opts.agents);
 const ITERATIONS = Number(opts.iterations);
@@ -182,6 +203,24 @@ async function measure(daemon, label, pathOrFn) {
   return { label, ...stats(samples), items: last.items.length };
 }
 
+// runmirror_fill_store generating the store itself (--v2-share): its "key value" lines.
+async function fillGenerated(db) {
+  const args = ['--db', db, '--runs', String(RUNS), '--agents', String(AGENTS), '--seed', opts.seed,
+    '--v2-share', opts['v2-share'], '--variant-share', opts['variant-share']];
+  const proc = spawn(FILL_BIN, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (chunk) => (out += chunk));
+  const code = await new Promise((resolve) => proc.on('exit', resolve));
+  if (code !== 0) throw new Error(`runmirror_fill_store exited with ${code}`);
+  return Object.fromEntries(out.trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+}
+
+// The store file and its WAL, in bytes.
+function storeBytes(db) {
+  const size = (f) => (existsSync(f) ? statSync(f).size : 0);
+  return size(db) + size(`${db}-wal`);
+}
+
 async function main() {
   if (!opts.reuse && !existsSync(FILL_BIN)) {
     console.error(`browse_bench: no ${FILL_BIN} (cmake --build build --target runmirror_fill_store, or RUNMIRROR_FILL_BIN)`);
@@ -193,42 +232,64 @@ async function main() {
     if (!opts.reuse) {
       await rm(db, { force: true });
       const started = Date.now();
-      const bodyBytes = await fill(db);
-      const secs = (Date.now() - started) / 1000;
-      console.log(`filled ${RUNS} runs (${(bodyBytes / 1e6).toFixed(0)} MB of JSON) in ${secs.toFixed(1)} s ` +
-        `(${Math.round(RUNS / secs)} runs/s incl. generation and search indexing); store ${(statSync(db).size / 1e6).toFixed(0)} MB`);
+      if (FILL_STORE_GEN) {
+        const f = await fillGenerated(db);
+        const secs = (Date.now() - started) / 1000;
+        const bytes = storeBytes(db);
+        console.log(`filled ${f.runs} resources (${f.v2_jobs} v2 jobs, ${f.v2_variant_only} of them stored only as ` +
+          `an expand variant) = ${f.rows} rows (${(f.raw_json_bytes / 1e6).toFixed(0)} MB of JSON) in ${secs.toFixed(1)} s ` +
+          `(${Math.round(f.rows / secs)} rows/s); store ${(bytes / 1e6).toFixed(0)} MB, ${Math.round(bytes / f.rows)} bytes/row`);
+      } else {
+        const bodyBytes = await fill(db);
+        const secs = (Date.now() - started) / 1000;
+        console.log(`filled ${RUNS} runs (${(bodyBytes / 1e6).toFixed(0)} MB of JSON) in ${secs.toFixed(1)} s ` +
+          `(${Math.round(RUNS / secs)} runs/s incl. generation and search indexing); store ${(statSync(db).size / 1e6).toFixed(0)} MB`);
+      }
     }
     const daemon = await startDaemon({ db, offline: true });
     try {
-      const agents = JSON.parse((await api(daemon, '/_runmirror/api/agents')).body.toString('utf8')).items;
-      const busiest = agents.reduce((a, b) => (a.runs >= b.runs ? a : b)).extraction_agent_id;
-      // A vendor name (in ~1/500 of the runs), a frequent word, a rare word, two words together.
-      const vendorWord = VENDORS[3].split(' ')[0];
+      const browse = (query) => `/_runmirror/api/runs?kind=${KIND}&${query}`;
+      let owner;
+      if (KIND === 'v2_job') {
+        const newest = JSON.parse((await api(daemon, browse('limit=1'))).body.toString('utf8')).items;
+        if (!newest.length) throw new Error('the store holds no v2 job (fill it with --v2-share)');
+        owner = newest[0].extraction_agent_id;
+      } else {
+        const agents = JSON.parse((await api(daemon, '/_runmirror/api/agents')).body.toString('utf8')).items;
+        owner = agents.reduce((a, b) => (a.runs >= b.runs ? a : b)).extraction_agent_id;
+      }
+      const [done, failed] = KIND === 'v2_job' ? ['COMPLETED', 'FAILED'] : ['SUCCESS', 'ERROR'];
+      // A vendor name, a frequent word, a rare word, two words together, an invoice number:
+      // this script's generator (a vendor is in ~1/500 of the runs) or run_gen.hpp's (a vendor in
+      // 1/8, "gloves" in the line items of about 2 in 5, one SKU in ~1/14,000, an invoice number
+      // prefix in ~1/9,000).
+      const words = FILL_STORE_GEN
+        ? { vendor: 'globex', frequent: 'gloves', rare: 'SKU-42424', two: 'toner berlin', invoice: 'INV-2025-4242' }
+        : { vendor: VENDORS[3].split(' ')[0], frequent: VOCAB[0], rare: VOCAB[3000], two: `${VOCAB[5]} ${VOCAB[40]}`,
+          other: VOCAB[1], invoice: 'INV-2025-00424' };
       let cursor = null;
       const results = [];
-      results.push(await measure(daemon, `page: agent=${busiest}&status=SUCCESS, limit 50`,
-        `/_runmirror/api/runs?agent=${busiest}&status=SUCCESS&limit=50`));
-      results.push(await measure(daemon, `page: agent=${busiest}&status=ERROR, limit 50`,
-        `/_runmirror/api/runs?agent=${busiest}&status=ERROR&limit=50`));
-      results.push(await measure(daemon, 'page: agent + status, next pages by cursor', async () => {
-        const base = `/_runmirror/api/runs?agent=${busiest}&status=SUCCESS&limit=50`;
+      results.push(await measure(daemon, `page: owner&status=${done}, limit 50`, browse(`agent=${owner}&status=${done}&limit=50`)));
+      results.push(await measure(daemon, `page: owner&status=${failed}, limit 50`, browse(`agent=${owner}&status=${failed}&limit=50`)));
+      results.push(await measure(daemon, 'page: owner + status, next pages by cursor', async () => {
+        const base = browse(`agent=${owner}&status=${done}&limit=50`);
         if (!cursor) cursor = JSON.parse((await api(daemon, base)).body.toString('utf8')).next_cursor;
         const target = `${base}&cursor=${cursor}`;
         cursor = JSON.parse((await api(daemon, target)).body.toString('utf8')).next_cursor;
         return target;
       }));
-      results.push(await measure(daemon, 'page: no filter, limit 50', '/_runmirror/api/runs?limit=50'));
+      results.push(await measure(daemon, 'page: no filter, limit 50', browse('limit=50')));
       results.push(await measure(daemon, 'page: status=PENDING + from (30 days), limit 50',
-        `/_runmirror/api/runs?status=PENDING&from=${new Date(NOW - 30 * 86_400_000).toISOString()}&limit=50`));
+        browse(`status=PENDING&from=${new Date(NOW - 30 * 86_400_000).toISOString()}&limit=50`)));
       const search = [];
-      search.push(await measure(daemon, `search: q=${vendorWord} (a vendor)`, `/_runmirror/api/runs?q=${vendorWord}&limit=50`));
-      search.push(await measure(daemon, `search: q=${VOCAB[0]} (most frequent word)`, `/_runmirror/api/runs?q=${VOCAB[0]}&limit=50`));
-      search.push(await measure(daemon, `search: q=${VOCAB[3000]} (rare word)`, `/_runmirror/api/runs?q=${VOCAB[3000]}&limit=50`));
-      search.push(await measure(daemon, `search: q=${VOCAB[5]} ${VOCAB[40]} (two words)`,
-        `/_runmirror/api/runs?q=${encodeURIComponent(`${VOCAB[5]} ${VOCAB[40]}`)}&limit=50`));
-      search.push(await measure(daemon, `search: q=${VOCAB[1]} + agent + status`,
-        `/_runmirror/api/runs?q=${VOCAB[1]}&agent=${busiest}&status=SUCCESS&limit=50`));
-      search.push(await measure(daemon, 'search: q=INV-2025-00424 (invoice number, prefix)', '/_runmirror/api/runs?q=INV-2025-00424&limit=50'));
+      const q = (text) => browse(`q=${encodeURIComponent(text)}&limit=50`);
+      search.push(await measure(daemon, `search: q=${words.vendor} (a vendor)`, q(words.vendor)));
+      search.push(await measure(daemon, `search: q=${words.frequent} (frequent word)`, q(words.frequent)));
+      search.push(await measure(daemon, `search: q=${words.rare} (rare)`, q(words.rare)));
+      search.push(await measure(daemon, `search: q=${words.two} (two words)`, q(words.two)));
+      search.push(await measure(daemon, `search: q=${words.other ?? words.frequent} + owner + status`,
+        browse(`q=${encodeURIComponent(words.other ?? words.frequent)}&agent=${owner}&status=${done}&limit=50`)));
+      search.push(await measure(daemon, `search: q=${words.invoice} (invoice number, prefix)`, q(words.invoice)));
       // A vendor and the most frequent word are in many runs: finding none means the store was
       // filled without its search index, and the timings would measure nothing.
       for (const r of search.slice(0, 2)) {
@@ -238,7 +299,8 @@ async function main() {
 
       const pad = (s, n) => String(s).padEnd(n);
       const fmt = (v) => v.toFixed(1).padStart(7);
-      console.log(`\n${pad('question (through the daemon, HTTP, ' + ITERATIONS + ' runs each)', 62)}    p50     p95     max  items`);
+      console.log(`\nkind=${KIND}; store ${(storeBytes(db) / 1e6).toFixed(0)} MB`);
+      console.log(`${pad('question (through the daemon, HTTP, ' + ITERATIONS + ' runs each)', 62)}    p50     p95     max  items`);
       for (const r of [...results, ...search, ...other]) {
         console.log(`${pad(r.label, 62)}${fmt(r.p50)} ${fmt(r.p95)} ${fmt(r.max)}  ${String(r.items).padStart(5)}`);
       }

@@ -21,6 +21,17 @@
 //   deep.txt       list pages that are not stored, anywhere in an agent's runs (deep skips)
 // Prints one "key value" line per figure: runs, raw_json_bytes, seconds, runs_per_second.
 //
+//   runmirror_fill_store --db PATH --runs N --v2-share 0.5 [--variant-share 0.3] ...
+//
+// makes a store of mixed kinds for the browse figures (bench/README.md): that share of the
+// resources, drawn per index from the seed, are Extract v2 jobs (run_gen.hpp: make_v2_job, made
+// from run i, owned by one of --agents saved configurations) instead of v1 runs, stored as the
+// daemon stores GET /api/v2/extract/{id} answers. Of the v2 jobs, --variant-share also have an
+// expand representation stored: two in three of those as plain + "?expand=usage", one in three
+// only as "?expand=configuration,usage" (a job only ever read with it). Such a store has no list
+// pages (--pages and --paths describe v1 runs only), and also prints rows, v2_jobs,
+// v2_variant_rows and v2_variant_only.
+//
 //   runmirror_fill_store --db PATH --probe DIR
 //
 // instead times the store alone, on one thread, for the requests in DIR's path files (as written
@@ -75,6 +86,8 @@ struct options {
     std::string paths;
     std::string probe;
     std::string jsonl;
+    double v2_share = 0;         // of the resources: v2 jobs instead of v1 runs
+    double variant_share = 0.3;  // of the v2 jobs: with an expand representation stored
 };
 
 int fill_jsonl(const options& o) {
@@ -164,6 +177,8 @@ int run_probe(const std::string& db_path, const std::string& dir, const std::str
 int usage(int code) {
     std::cerr << "usage: runmirror_fill_store --db PATH [--runs N] [--agents A] [--projects P]"
                  " [--seed S] [--batch B] [--key KEY] [--pages P] [--paths DIR]\n"
+                 "       runmirror_fill_store --db PATH [--runs N] --v2-share S [--variant-share V]"
+                 " [--agents A] [--projects P] [--seed S] [--batch B]\n"
                  "       runmirror_fill_store --db PATH --probe DIR [--key KEY]\n"
                  "       runmirror_fill_store --db PATH --jsonl FILE|- [--batch B]\n";
     return code;
@@ -187,7 +202,7 @@ int fill(const options& o) {
     std::vector<std::int64_t> per_agent(agents.size()), pages_of(agents.size(), 0);
     for (std::int64_t a = 0; a < A; ++a)
         per_agent[a] = (o.runs - a + A - 1) / A;
-    for (std::int64_t want = o.pages; want > 0;) {
+    for (std::int64_t want = o.v2_share > 0 ? 0 : o.pages; want > 0;) {
         bool progressed = false;
         for (std::int64_t a = 0; a < A && want > 0; ++a) {
             if (pages_of[a] * page_limit < per_agent[a]) {
@@ -213,6 +228,11 @@ int fill(const options& o) {
         listed_total += pages_of[a] * page_limit;
     listed_bodies.resize(static_cast<std::size_t>(listed_total));
 
+    // Owners of the v2 jobs: saved configurations, as many as agents.
+    std::vector<std::string> configurations;
+    for (std::size_t k = 0; k < o.agents; ++k)
+        configurations.push_back("cfg-" + uuid4(ids));
+
     auto db = open_sqlite_store(o.db);
     const std::string tenant = tenant_of_key(o.key);
     db->grant(tenant, projects);
@@ -228,13 +248,43 @@ int fill(const options& o) {
 
     const auto t0 = std::chrono::steady_clock::now();
     std::uint64_t raw_bytes = 0;
+    std::int64_t v2_jobs = 0, variant_rows = 0, variant_only = 0;
     std::vector<generated> batch;
+    // v2 representations of this batch: body, expand set ("" plain)
+    std::vector<std::pair<std::string, std::string>> v2_batch;
     std::vector<std::pair<run_fields, std::string_view>> items;
     const time_point fetched = clock_type::now();
     for (std::int64_t i = 0; i < o.runs;) {
         batch.clear();
+        v2_batch.clear();
         items.clear();
         for (std::size_t k = 0; k < o.batch && i < o.runs; ++k, ++i) {
+            if (o.v2_share > 0) {
+                // The kind and representations of resource i depend only on (seed, i).
+                rng pick(o.seed * 0x2545f4914f6cdd1dULL + static_cast<std::uint64_t>(i));
+                if (pick.real(0, 1) < o.v2_share) {
+                    const generated run = make_run(i, o.seed, agents, projects);
+                    const std::string& configuration =
+                        configurations[static_cast<std::size_t>(i) % configurations.size()];
+                    ++v2_jobs;
+                    const double v = pick.real(0, 1);
+                    const bool with_variant = v < o.variant_share;
+                    const bool only_variant = v < o.variant_share / 3;
+                    if (!only_variant)
+                        v2_batch.emplace_back(make_v2_job(run, configuration, ""), "");
+                    if (only_variant) {
+                        ++variant_only;
+                        ++variant_rows;
+                        v2_batch.emplace_back(
+                            make_v2_job(run, configuration, "configuration,usage"),
+                            "configuration,usage");
+                    } else if (with_variant) {
+                        ++variant_rows;
+                        v2_batch.emplace_back(make_v2_job(run, configuration, "usage"), "usage");
+                    }
+                    continue;
+                }
+            }
             batch.push_back(make_run(i, o.seed, agents, projects));
             const generated& g = batch.back();
             raw_bytes += g.body.size();
@@ -253,6 +303,16 @@ int fill(const options& o) {
                 return 1;
             }
             items.emplace_back(std::move(fields), g.body);
+        }
+        for (const auto& [body, expand] : v2_batch) {
+            raw_bytes += body.size();
+            auto [fields, err] = parse_run(body, kinds::v2_job);
+            if (err) {
+                std::cerr << "fill_store: generated v2 job does not parse: " << err.detail << "\n";
+                return 1;
+            }
+            fields.variant = expand;
+            items.emplace_back(std::move(fields), body);
         }
         db->put_runs(items, fetched);
         if (i % 100'000 < static_cast<std::int64_t>(o.batch)) {
@@ -304,6 +364,11 @@ int fill(const options& o) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "runs " << o.runs << "\nraw_json_bytes " << raw_bytes << "\nseconds " << s
               << "\nruns_per_second " << static_cast<std::int64_t>(o.runs / s) << "\n";
+    if (o.v2_share > 0) {
+        std::cout << "rows " << o.runs + variant_rows - variant_only << "\nv2_jobs " << v2_jobs
+                  << "\nv2_variant_rows " << variant_rows << "\nv2_variant_only " << variant_only
+                  << "\n";
+    }
     if (!o.paths.empty()) {
         std::ofstream m(o.paths + "/manifest.txt");
         m << "runs " << o.runs << "\nraw_json_bytes " << raw_bytes << "\nseed " << o.seed
@@ -345,13 +410,19 @@ int main(int argc, char** argv) {
                 o.probe = value;
             else if (arg == "--jsonl")
                 o.jsonl = value;
+            else if (arg == "--v2-share")
+                o.v2_share = std::stod(value);
+            else if (arg == "--variant-share")
+                o.variant_share = std::stod(value);
             else
                 return runmirror::usage(2);
         } catch (const std::exception&) {
             return runmirror::usage(2);
         }
     }
-    if (o.db.empty() || o.runs < 1 || o.agents < 1 || o.projects < 1 || o.batch < 1) {
+    if (o.db.empty() || o.runs < 1 || o.agents < 1 || o.projects < 1 || o.batch < 1 ||
+        !(o.v2_share >= 0 && o.v2_share <= 1) || !(o.variant_share >= 0 && o.variant_share <= 1) ||
+        (o.v2_share > 0 && !o.paths.empty())) {
         return runmirror::usage(2);
     }
     try {

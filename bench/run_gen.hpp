@@ -285,4 +285,66 @@ inline generated make_run(std::int64_t i, std::uint64_t seed,
     return g;
 }
 
+// The text of the member |name| of the generated body |body|, up to the next top-level member
+// (make_run writes each member once, in a fixed order, and no string holds |next|).
+inline std::string_view member_between(std::string_view body, std::string_view name,
+                                       std::string_view next) {
+    const std::string key = "\"" + std::string(name) + "\":";
+    std::size_t start = body.find(key);
+    if (start == std::string_view::npos) return {};
+    start += key.size();
+    const std::size_t end = body.find(",\"" + std::string(next) + "\":", start);
+    return body.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+}
+
+// An Extract v2 job (GET /api/v2/extract/{id}, members in the upstream's order as
+// tests/support/fake_v2.mjs writes them) made from run i of make_run: its id, created_at,
+// updated_at and project, its status (SUCCESS -> COMPLETED, ERROR -> FAILED), its "data" as
+// "extract_result" and its error as "error_message"; owned by |configuration|. |expand| is a
+// sorted expand set ("", "usage", "configuration,usage"): the members it adds, as the
+// upstream answers GET ...?expand=<expand>. About 2.5 KB plain: a v1 run less its config,
+// schema, metadata and file.
+inline std::string make_v2_job(const generated& run, const std::string& configuration,
+                               std::string_view expand) {
+    const std::string_view b = run.body;
+    const bool completed = member_between(b, "status", "config") == "\"SUCCESS\"";
+    const auto has = [&](std::string_view what) {
+        return expand == what || expand.starts_with(std::string(what) + ",") ||
+               expand.ends_with("," + std::string(what)) ||
+               expand.find("," + std::string(what) + ",") != std::string_view::npos;
+    };
+    std::string j;
+    j.reserve(b.size());
+    j += "{\"id\":\"" + run.id + "\",\"project_id\":";
+    j += member_between(b, "project_id", "status");
+    j += ",\"file_input\":\"dfl-" + run.job_id + "\",\"status\":";
+    j += completed ? "\"COMPLETED\"" : "\"FAILED\"";
+    j += ",\"created_at\":";
+    j += member_between(b, "created_at", "updated_at");
+    j += ",\"updated_at\":";
+    j += member_between(b, "updated_at", "data");
+    j += ",\"configuration_id\":\"" + configuration + "\"";
+    if (has("configuration")) {
+        j += ",\"configuration\":{\"data_schema\":";
+        j += schema;
+        j += ",\"extraction_target\":\"per_doc\",\"tier\":\"agentic\",\"version\":\"2026-01-15\"}";
+    }
+    j += ",\"error_message\":";
+    j += completed ? std::string_view("null") : member_between(b, "error", "extraction_metadata");
+    j += ",\"extract_result\":";
+    j += completed ? member_between(b, "data", "error") : std::string_view("null");
+    if (has("extract_metadata")) {
+        j += ",\"extract_metadata\":";
+        j += member_between(b, "extraction_metadata", "file");
+    }
+    j += completed ? ",\"metadata\":{\"usage\":{\"num_pages_billed\":3,\"num_pages_extracted\":3}}"
+                   : ",\"metadata\":null";
+    if (has("usage")) {
+        j += completed ? ",\"usage\":{\"credits\":60,\"extract_credits\":45,\"parse_credits\":15}"
+                       : ",\"usage\":{\"credits\":15,\"extract_credits\":0,\"parse_credits\":15}";
+    }
+    j += "}";
+    return j;
+}
+
 }  // namespace runmirror::bench

@@ -606,7 +606,8 @@ function askToken(rejected) {
 
 // GET /_runmirror/api/<path>: parsed JSON, or the body's text with { text: true }. Asks for the
 // admin token on a 401 and tries again with it; throws ApiError for other failures.
-async function apiGet(path, { signal, text = false } = {}) {
+// |onResponse| sees the response of a successful read (its headers) before the body is read.
+async function apiGet(path, { signal, text = false, onResponse } = {}) {
   const url = new URL(path, API);
   for (;;) {
     const token = getToken();
@@ -638,6 +639,7 @@ async function apiGet(path, { signal, text = false } = {}) {
       }
       throw new ApiError(res.status, detail);
     }
+    onResponse?.(res);
     return text ? res.text() : res.json();
   }
 }
@@ -1170,8 +1172,13 @@ async function showRun(id, kind = 'run', { refresh = false } = {}) {
     main.replaceChildren(back, heading(), h('p', { class: 'muted', role: 'status' }, `Loading ${what}…`));
   }
   let raw;
+  // Which stored body this is: "plain", or "expand=..." for a v2 job only ever read with one.
+  let representation = 'plain';
+  const onResponse = (res) => {
+    representation = res.headers.get('Runmirror-Representation') || 'plain';
+  };
   try {
-    raw = await apiGet(itemApiPath(kind, id), { signal: ctrl.signal, text: true });
+    raw = await apiGet(itemApiPath(kind, id), { signal: ctrl.signal, text: true, onResponse });
   } catch (err) {
     if (err.name === 'AbortError' || runState.ctrl !== ctrl || !showingRun(id, kind)) return;
     if (refresh) return; // keep what is shown
@@ -1191,7 +1198,7 @@ async function showRun(id, kind = 'run', { refresh = false } = {}) {
     return;
   }
   const scrollY = window.scrollY;
-  main.replaceChildren(...(kind === 'v2_job' ? v2JobView(id, run, raw, back) : runView(id, run, raw, back)));
+  main.replaceChildren(...(kind === 'v2_job' ? v2JobView(id, run, raw, back, representation) : runView(id, run, raw, back)));
   if (refresh) window.scrollTo(0, scrollY);
   else main.querySelector('h1').focus();
 }
@@ -1271,7 +1278,7 @@ function runView(id, run, raw, back) {
 // An Extract v2 job (GET /api/v2/extract/{id}): id, project_id, file_input, status, created_at,
 // updated_at, configuration_id, error_message, extract_result, metadata; `configuration`,
 // `extract_metadata` and `usage` only in the forms read with ?expand=.
-function v2JobView(id, job, raw, back) {
+function v2JobView(id, job, raw, back, representation = 'plain') {
   const status = memberText(job, 'status') ?? '';
   const createdAt = memberText(job, 'created_at');
   const updatedAt = memberText(job, 'updated_at');
@@ -1294,6 +1301,10 @@ function v2JobView(id, job, raw, back) {
   row('Created', timeEl(createdAt));
   row('Updated', timeEl(updatedAt));
   row('Duration', runDuration(status, createdAt, updatedAt));
+  // A job only ever read with ?expand= is stored only in that form, which is what is shown.
+  if (representation !== 'plain') {
+    row('Stored as', h('code', { id: 'representation' }, representation), ' (only read with this expand)');
+  }
 
   const out = [
     back,
@@ -1478,28 +1489,13 @@ function onEventFrame(event, data) {
   onRunEvent(ev);
 }
 
-// Which kinds an event may be about. The stream's "run" events carry no kind (a v2 job's come
-// with its id as run_id, an empty job_id and its configuration as extraction_agent_id), so it is
-// told by what only one kind has: a job id (v1 runs), a status of one kind only. A "kind" member,
-// should the stream ever send one, decides.
-const V1_ONLY_STATUSES = new Set(['CREATED', 'SUCCESS', 'ERROR']);
-const V2_ONLY_STATUSES = new Set(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED']);
-function eventKinds(ev) {
-  if (typeof ev.kind === 'string' && ev.kind) return [resourceKind(ev.kind)];
-  if (ev.job_id) return ['run'];
-  for (const status of [ev.new_status, ev.old_status]) {
-    if (V2_ONLY_STATUSES.has(status)) return ['v2_job'];
-    if (V1_ONLY_STATUSES.has(status)) return ['run'];
-  }
-  return ['run', 'v2_job'];
-}
-
 function onRunEvent(ev) {
   scheduleAgentsRefresh();
   const id = ev.run_id;
   if (typeof id !== 'string' || !id) return;
-  const kinds = eventKinds(ev);
-  const items = listState.items.filter((x) => x.id === id && kinds.includes(resourceKind(x.kind)));
+  // The stream names each event's kind ("run", "v2_job"): ids of different kinds may be equal.
+  const kind = resourceKind(ev.kind);
+  const items = listState.items.filter((x) => x.id === id && resourceKind(x.kind) === kind);
   for (const item of items) {
     item.status = ev.new_status;
     const tr = listState.rows.get(rowKey(item.kind, id));
@@ -1517,11 +1513,10 @@ function onRunEvent(ev) {
     const f = listState.filters;
     const listed = kindFilter(f.kind);
     if ((!f.agent || f.agent === ev.extraction_agent_id) && (!f.status || f.status === ev.new_status)) {
-      if (listed === 'all' || (kinds.length === 1 && kinds[0] === resourceKind(listed))) countNewItem();
-      else if (kinds.includes(resourceKind(listed))) checkNewItem(resourceKind(listed), id, listState.key);
+      if (listed === 'all' || kind === resourceKind(listed)) countNewItem();
     }
   }
-  if (currentRoute.view === 'run' && currentRoute.id === id && kinds.includes(currentRoute.kind)) {
+  if (currentRoute.view === 'run' && currentRoute.id === id && kind === currentRoute.kind) {
     toast(`This ${currentRoute.kind === 'v2_job' ? 'v2 job' : 'run'} is now ${ev.new_status}`);
     showRun(id, currentRoute.kind, { refresh: true });
   }
@@ -1530,16 +1525,6 @@ function onRunEvent(ev) {
 function countNewItem() {
   listState.newRuns += 1;
   showNewRunsNotice();
-}
-
-// An event that could be of either kind: counted when the mirror holds it as the kind listed.
-async function checkNewItem(kind, id, key) {
-  try {
-    await apiGet(itemApiPath(kind, id));
-  } catch {
-    return; // not of this kind (404), or not readable now
-  }
-  if (listState.key === key && !listState.rows.has(rowKey(kind, id))) countNewItem();
 }
 
 // A run or job of the list turned final: read it again for its new updated_at (the duration).

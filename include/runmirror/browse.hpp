@@ -25,7 +25,20 @@ namespace runmirror {
 // it only as an opaque token (browse_json: encode_cursor / decode_cursor).
 struct run_browse_cursor {
     std::string created_at;  // the run's created_at exactly as stored
-    std::string id;          // its store key (resource_kind.hpp: store_key)
+    std::string id;          // its store key, variant included (resource_kind.hpp: store_key)
+};
+
+// Which stored representation stands for a resource of a kind stored in several (a v2 job read
+// with ?expand= is stored once per expand set: resource_kind::variant_param, store_key).
+enum class browse_representation {
+    // Every resource once: its plain representation when one is stored, else one of its stored
+    // variants (the first by variant text), so that a job only ever read with ?expand= is
+    // listed too. stored_run::fields.variant says which (empty: the plain one). Browsing.
+    plain_else_variant,
+    // Only resources whose plain representation is stored, by it: a page assembled for an SDK
+    // holds what the upstream's plain list would (DESIGN.md "Freshness": a representation is
+    // served only for the request it answers).
+    plain_only,
 };
 
 struct run_browse_query {
@@ -53,6 +66,7 @@ struct run_browse_query {
     std::size_t limit = 50;                  // at most this many items (0 gives an empty page)
     // Whether items carry their body: export wants it, a listing does not pay for it.
     bool with_bodies = false;
+    browse_representation representation = browse_representation::plain_else_variant;
 };
 
 struct run_browse_page {

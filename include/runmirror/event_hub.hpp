@@ -15,11 +15,14 @@
 #include <vector>
 
 #include "runmirror/clock.hpp"
+#include "runmirror/resource_kind.hpp"
 
 namespace runmirror {
 
+// A status change of one resource, of any kind (resource_kind.hpp).
 struct run_event {
-    std::string run_id;
+    const resource_kind* kind = &kinds::v1_run;  // sent as "kind": its name ("run", "v2_job")
+    std::string run_id;                          // the resource's own id, without store prefix
     std::string job_id;
     std::string extraction_agent_id;
     std::string old_status;  // empty when the run was not known before

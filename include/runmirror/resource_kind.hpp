@@ -87,6 +87,10 @@ inline constexpr std::string_view result_variant = "result";
 std::string store_key(const resource_kind& kind, std::string_view id,
                       std::string_view variant = {});
 
+// Which representation a stored body is, as people are told (browse API, `runmirror runs`):
+// "plain", or the query that asked for a variant ("expand=configuration,usage").
+std::string representation_text(const resource_kind& kind, std::string_view variant);
+
 // The kind of a store key: the kind whose store_prefix it starts with (v1 runs have none).
 const resource_kind& kind_of_store_key(std::string_view key);
 

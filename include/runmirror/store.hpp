@@ -54,6 +54,11 @@ class store {
     // immutable, so that a cache in front of the store hands out the bytes it holds uncopied.
     virtual std::shared_ptr<const stored_run> find_run(std::string_view id) = 0;
     virtual std::shared_ptr<const stored_run> find_run_by_job(std::string_view job_id) = 0;
+    // The resource |key| (a plain store key: store_key without a variant) as browsing shows it:
+    // as find_run when a row for |key| is stored (tombstoned or not); else, for a kind with a
+    // variant_param, its first stored, not tombstoned variant by variant text (fields.variant
+    // says which); null when there is neither.
+    virtual std::shared_ptr<const stored_run> find_run_or_variant(std::string_view key) = 0;
     // Marks the run deleted (creating a bodiless row if it was never stored) and drops every
     // stored list page, since any of them may list it. Finishes the run's active watch (and an
     // active job watch for the run's stored job id) with last_status "DELETED".

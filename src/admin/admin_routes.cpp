@@ -195,7 +195,8 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
 }
 
 // One resource, exactly the upstream's bytes. |segment| is the path segment after "runs/",
-// still percent-encoded; ?kind= names its kind (v1 runs by default).
+// still percent-encoded; ?kind= names its kind (v1 runs by default). Runmirror-Representation:
+// "plain", or the variant served for a resource stored only as variants ("expand=usage").
 response stored_run_body(std::string_view segment, std::string_view query_string, store& db) {
     const resource_kind* kind = &kinds::v1_run;
     if (auto params = decode_query(query_string)) {
@@ -210,12 +211,16 @@ response stored_run_body(std::string_view segment, std::string_view query_string
         return json_error(
             404, "no such runmirror endpoint: /_runmirror/api/runs/" + std::string(segment));
     }
-    const auto run = db.find_run(store_key(*kind, id));
+    // Its plain representation when stored, else (a v2 job only ever read with ?expand=) one of
+    // its variants; the Runmirror-Representation header says which.
+    const auto run = db.find_run_or_variant(store_key(*kind, id));
     // A tombstoned run was deleted through the daemon: gone, as it is upstream.
     if (!run || run->deleted_at || run->body.empty()) {
         return json_error(404, "run '" + id + "' is not in the store");
     }
     response r = json_ok({});
+    r.headers.push_back(
+        {"Runmirror-Representation", representation_text(*kind, run->fields.variant)});
     r.shared_body = std::shared_ptr<const std::string>(run, &run->body);
     return r;
 }

@@ -44,6 +44,7 @@ void write_run_summary(json_writer& out, const stored_run& run) {
     out.StartObject();
     text_or_null(out, "id", f.id);
     text_or_null(out, "kind", f.kind->name);
+    text_or_null(out, "representation", representation_text(*f.kind, f.variant));
     text_or_null(out, "extraction_agent_id", f.extraction_agent_id);
     text_or_null(out, "project_id", f.project_id);
     text_or_null(out, "job_id", f.job_id);

@@ -23,8 +23,10 @@
 
 namespace runmirror {
 
-// {"id","kind","extraction_agent_id","project_id","job_id","status","file_name","created_at",
-//  "updated_at","fetched_at"} on one line. kind: resource_kind::name ("run", "v2_job");
+// {"id","kind","representation","extraction_agent_id","project_id","job_id","status","file_name",
+//  "created_at","updated_at","fetched_at"} on one line. kind: resource_kind::name ("run",
+// "v2_job"); representation: which stored body stands for it (representation_text: "plain", or
+// "expand=usage" for a v2 job only ever read with that expand, browse_representation);
 // extraction_agent_id holds the kind's owner (a v2 job's configuration_id). created_at and
 // updated_at are the upstream's text; fetched_at is ISO 8601 UTC with milliseconds. An empty field
 // is null, as in watch_to_json. Invalid UTF-8 becomes U+FFFD.

@@ -521,6 +521,8 @@ response run_cache::assemble_cursor_page(const resource_kind& kind, const std::s
     query.status = params.status;
     query.limit = static_cast<std::size_t>(params.page_size);
     query.with_bodies = true;
+    // Items of a plain list: a job stored only as an ?expand= variant is not one of them.
+    query.representation = browse_representation::plain_only;
     if (!params.page_token.empty()) {
         query.after = decode_cursor(params.page_token.substr(own_token_prefix.size()));
         if (!query.after) {

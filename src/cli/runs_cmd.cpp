@@ -130,6 +130,8 @@ po::options_description describe(action which, const std::string& default_db) {
             break;
         case action::show:
             desc.add_options()  //
+                ("kind", po::value<std::string>()->value_name("K")->default_value("run"),
+                 "what ID names: run (a v1 run) or v2_job (an Extract v2 job)")  //
                 ("data", po::bool_switch(), "print only the run's \"data\" member");
             break;
         case action::export_to_file:
@@ -152,13 +154,17 @@ std::string help_text(action which, const std::string& default_db) {
         case action::list:
             out << "Usage: runmirror runs list [options]\n\n"
                    "Lists stored runs, newest first. Table columns: ID, AGENT, STATUS, FILE,\n"
-                   "CREATED (UTC), DURATION (updated_at - created_at, once SUCCESS or ERROR).\n\n";
+                   "CREATED (UTC), DURATION (updated_at - created_at, once final). Each resource\n"
+                   "is listed once: a v2 job only ever read with ?expand= is listed by one of\n"
+                   "those representations (--json: \"representation\": \"expand=...\").\n\n";
             break;
         case action::show:
             out << "Usage: runmirror runs show ID [options]\n\n"
                    "Prints the stored run, indented. Numbers are kept exactly as the upstream\n"
                    "wrote them. A run the store does not hold, or that was deleted, is an "
-                   "error.\n\n";
+                   "error.\n"
+                   "A v2 job only ever read with ?expand= is shown as one of those\n"
+                   "representations, named on stderr.\n\n";
             break;
         case action::export_to_file:
             out << "Usage: runmirror runs export --format jsonl|csv --out FILE [options]\n\n"
@@ -168,7 +174,8 @@ std::string help_text(action which, const std::string& default_db) {
                    "created_at, updated_at, then every top-level key of the runs' \"data\" in\n"
                    "first-seen order (named data.KEY when it clashes with a fixed column); nested\n"
                    "values as compact JSON; data that is an array gives one row per item. The\n"
-                   "file is written whole or not at all.\n\n";
+                   "file is written whole or not at all. A v2 job only ever read with ?expand=\n"
+                   "is written once, as one of those representations.\n\n";
             break;
     }
     out << describe(which, default_db);
@@ -351,9 +358,18 @@ int show_run(const std::vector<std::string>& args, const std::vector<std::string
         parse_command_args(std::vector<std::string>(args.begin() + 1, args.end()), desc);
     const bool data_only = vm["data"].as<bool>();
 
-    const auto run = open_store(vm, env)->find_run(id);
+    const std::string kind_text = text_option(vm, "kind");
+    const resource_kind* kind = find_kind(kind_text);
+    if (!kind) throw usage_error("--kind: expected run or v2_job, got '" + kind_text + "'");
+
+    const auto run = open_store(vm, env)->find_run_or_variant(store_key(*kind, id));
     if (run && run->deleted_at) throw run_error("run " + id + " was deleted");
     if (!run || run->body.empty()) throw run_error("no run " + id + " in the store");
+    if (!run->fields.variant.empty()) {
+        // On stderr, so stdout stays the stored JSON.
+        std::cerr << "runmirror runs show: " << id << " is stored only as "
+                  << representation_text(*kind, run->fields.variant) << "; showing that\n";
+    }
     if (std::optional<std::string> pretty = pretty_json(run->body, data_only)) {
         std::cout << *pretty << "\n";
     } else if (!data_only) {

@@ -24,6 +24,14 @@ std::string store_key(const resource_kind& kind, std::string_view id, std::strin
     return key;
 }
 
+std::string representation_text(const resource_kind& kind, std::string_view variant) {
+    if (variant.empty()) return "plain";
+    std::string text(kind.variant_param);
+    text += '=';
+    text += variant;
+    return text;
+}
+
 namespace {
 constexpr std::array<std::string_view, 2> v1_run_final{"SUCCESS", "ERROR"};
 constexpr std::array<std::string_view, 3> v2_job_final{"COMPLETED", "FAILED", "CANCELLED"};

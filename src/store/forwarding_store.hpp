@@ -27,6 +27,9 @@ class forwarding_store : public store {
     std::shared_ptr<const stored_run> find_run_by_job(std::string_view job_id) override {
         return inner_->find_run_by_job(job_id);
     }
+    std::shared_ptr<const stored_run> find_run_or_variant(std::string_view key) override {
+        return inner_->find_run_or_variant(key);
+    }
     void tombstone_run(std::string_view id, time_point at) override {
         inner_->tombstone_run(id, at);
     }

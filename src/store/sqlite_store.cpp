@@ -162,6 +162,18 @@ void bind_list_filters(sqlite::statement& s, const run_query& q) {
     "id, '', project_id, extraction_agent_id, job_id, file_id, file_name, status, " \
     "created_at, updated_at, " RUN_FETCHED_AT ", deleted_at, kind, variant"
 
+// A variant row ("key?variant", schema/008_kinds.sql) stands for its resource in browsing
+// (browse_representation::plain_else_variant) when no row of the plain key exists (a tombstoned
+// one means the resource was deleted) and no live variant of it sorts before it. Both are probes
+// of the id index, made only for variant rows: the plain key is the id up to its "?", the
+// variants before this one the ids between "key?" and this id.
+#define VARIANT_STANDS_IN                                                      \
+    "(NOT EXISTS (SELECT 1 FROM runs AS p"                                     \
+    " WHERE p.id = substr(runs.id, 1, instr(runs.id, '?') - 1))"               \
+    " AND NOT EXISTS (SELECT 1 FROM runs AS v"                                 \
+    " WHERE v.id > substr(runs.id, 1, instr(runs.id, '?')) AND v.id < runs.id" \
+    " AND v.deleted_at IS NULL AND v.body IS NOT NULL))"
+
 // A browse bound on created_at in the upstream's own text form, "2025-01-15T08:00:00" plus
 // ".123456" when there is a fraction (trailing zeros dropped), so that comparing texts compares
 // times (see run_browse_query). No zone suffix: with one, a bound would sort after a stored
@@ -394,6 +406,23 @@ class sqlite_store final : public store {
         });
     }
 
+    std::shared_ptr<const stored_run> find_run_or_variant(std::string_view key) override {
+        if (auto run = find_run(key); run || kind_of_store_key(key).variant_param.empty()) {
+            return run;
+        }
+        return read([&](sqlite::database& db) -> std::shared_ptr<const stored_run> {
+            // Its variants are the ids "key?..." (schema/008_kinds.sql): '@' follows '?'.
+            sqlite::statement_use s(db, "SELECT " RUN_COLUMNS
+                                        " FROM runs"
+                                        " WHERE id > ?1 || '?' AND id < ?1 || '@'"
+                                        " AND deleted_at IS NULL AND body IS NOT NULL"
+                                        " ORDER BY id LIMIT 1");
+            s->bind_text(1, key);
+            if (!s->step()) return nullptr;
+            return std::make_shared<const stored_run>(read_run(*s));
+        });
+    }
+
     std::shared_ptr<const stored_run> find_run_by_job(std::string_view job_id) override {
         if (job_id.empty()) {  // '' is what every row without a job holds
             return nullptr;
@@ -531,7 +560,12 @@ class sqlite_store final : public store {
         // limit + 1 rows. The WHERE repeats those indexes' condition word for word, which is
         // what lets SQLite use them. Unused parameter numbers are simply never bound.
         std::string sql = query.with_bodies ? "SELECT " RUN_COLUMNS : "SELECT " RUN_COLUMNS_NO_BODY;
-        sql += " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL AND variant = ''";
+        sql += " FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL";
+        if (query.representation == browse_representation::plain_only) {
+            sql += " AND variant = ''";
+        } else {
+            sql += " AND (variant = '' OR " VARIANT_STANDS_IN ")";
+        }
         if (query.kind) sql += " AND kind = ?10";
         if (query.tenant)
             sql += " AND project_id IN (SELECT project_id FROM grants WHERE tenant = ?11)";
@@ -582,7 +616,10 @@ class sqlite_store final : public store {
             if (result.items.size() == wanted) {
                 result.items.pop_back();
                 const run_fields& last = result.items.back().fields;
-                result.next = run_browse_cursor{last.created_at, store_key(*last.kind, last.id)};
+                // The row's own key: variants of one resource and other ids sort apart
+                // ("v2/a5" < "v2/a?usage" but "v2/a" < "v2/a5").
+                result.next = run_browse_cursor{last.created_at,
+                                                store_key(*last.kind, last.id, last.variant)};
             }
             return result;
         });

@@ -9,7 +9,7 @@ namespace runmirror {
 
 std::string to_sse(const run_event& e) {
     return "event: run\ndata: {\"run_id\":" + json_quote(e.run_id) +
-           ",\"job_id\":" + json_quote(e.job_id) +
+           ",\"kind\":" + json_quote(e.kind->name) + ",\"job_id\":" + json_quote(e.job_id) +
            ",\"extraction_agent_id\":" + json_quote(e.extraction_agent_id) +
            ",\"old_status\":" + json_quote(e.old_status) +
            ",\"new_status\":" + json_quote(e.new_status) + ",\"at\":\"" + iso_utc(e.at) + "\"}\n\n";

@@ -91,8 +91,8 @@ void sync_worker::on_run_stored(const run_fields& run, std::string_view previous
                                 const std::optional<std::string>& tenant) {
     const time_point now = now_();
     if (previous_status != run.status) {
-        events_.publish({run.id, run.job_id, run.extraction_agent_id, std::string(previous_status),
-                         run.status, now});
+        events_.publish({run.kind, run.id, run.job_id, run.extraction_agent_id,
+                         std::string(previous_status), run.status, now});
     }
     if (run.kind->is_final(run.status) || !tenant) return;
     if (db_.watch_run(run, *tenant, now, first_poll(now))) tick();
@@ -286,7 +286,8 @@ void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_
     if (!run.project_id.empty()) db_.grant(w.tenant, {run.project_id});
     const std::string before = previous ? previous->fields.status : std::string();
     if (before != run.status) {
-        events_.publish({run.id, run.job_id, run.extraction_agent_id, before, run.status, now});
+        events_.publish(
+            {run.kind, run.id, run.job_id, run.extraction_agent_id, before, run.status, now});
     }
     if (w.run_id.empty() && !db_.job_watch_found_run(w.id, run.id, run.project_id, now)) {
         return;  // the run was tombstoned meanwhile: the watch is over
@@ -361,7 +362,8 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
         // Deleted upstream: never serve it again. The tombstone ends the watch.
         auto previous = db_.find_run(w.run_id);
         db_.tombstone_run(w.run_id, now);
-        events_.publish({std::string(id_of_store_key(w.run_id)), w.job_id, w.extraction_agent_id,
+        events_.publish({&kind_of_store_key(w.run_id), std::string(id_of_store_key(w.run_id)),
+                         w.job_id, w.extraction_agent_id,
                          previous ? previous->fields.status : std::string(), "DELETED", now});
         return;
     }

@@ -5,11 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startStack, api } from '../support/daemon.mjs';
+import { startStack, startDaemon, api } from '../support/daemon.mjs';
 import { assertSameBytes, bodyText, jsonError } from '../support/checks.mjs';
+import { V2_EXTRACT, v2JobPath } from '../support/fake_v2.mjs';
 
 const SUMMARY_FIELDS = [
-  'id', 'kind', 'extraction_agent_id', 'project_id', 'job_id', 'status', 'file_name', 'created_at', 'updated_at', 'fetched_at',
+  'id', 'kind', 'representation', 'extraction_agent_id', 'project_id', 'job_id', 'status', 'file_name', 'created_at', 'updated_at',
+  'fetched_at',
 ];
 const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const DAY_MS = 86_400_000;
@@ -207,6 +209,85 @@ test('runs/{id}: the exact stored bytes; deleted runs gone everywhere', async (t
   assert.ok(!all.includes('run-custom-quixote'));
   const alpha = (await getJson(daemon, '/_runmirror/api/agents')).items.find((a) => a.extraction_agent_id === 'agent-alpha');
   assert.equal(alpha.runs, 5, 'agent counts leave it out');
+});
+
+// v2 jobs read through the daemon, each with the expand sets given ([] is the plain read).
+async function readV2(daemon, reads) {
+  for (const [id, expands] of Object.entries(reads)) {
+    for (const expand of expands) {
+      const query = expand.length ? `?expand=${expand.join(',')}` : '';
+      const res = await api(daemon, `${v2JobPath(id)}${query}`, { key: 'key-alpha' });
+      assert.equal(res.status, 200, `${id}${query}: ${bodyText(res)}`);
+    }
+  }
+}
+
+test('v2 jobs read only with ?expand=: listed once, opened as a stored variant that says which', async (t) => {
+  const { daemon, up, defer } = await startStack(t);
+  await readV2(daemon, {
+    'v2-alpha-completed': [[], ['usage']], // plain and a variant: listed by the plain one
+    'v2-alpha-spaced': [['usage'], ['configuration']], // variants only: by the first, "configuration"
+    'v2-alpha-failed': [['usage', 'configuration']],
+  });
+  const ids = ['v2-alpha-completed', 'v2-alpha-spaced', 'v2-alpha-failed'];
+  const order = up.v2.listIds('key-alpha').filter((id) => ids.includes(id)); // newest first
+  const want = {
+    'v2-alpha-completed': { representation: 'plain', bytes: up.v2.jobBytes('v2-alpha-completed') },
+    'v2-alpha-spaced': { representation: 'expand=configuration', bytes: up.v2.jobBytes('v2-alpha-spaced', ['configuration']) },
+    'v2-alpha-failed': {
+      representation: 'expand=configuration,usage',
+      bytes: up.v2.jobBytes('v2-alpha-failed', ['configuration', 'usage']),
+    },
+  };
+
+  const listed = (await getJson(daemon, '/_runmirror/api/runs?kind=v2_job')).items;
+  assert.deepEqual(listed.map((i) => i.id), order, 'each job once, newest first');
+  for (const item of listed) {
+    assert.deepEqual(Object.keys(item), SUMMARY_FIELDS);
+    assert.equal(item.kind, 'v2_job');
+    assert.equal(item.representation, want[item.id].representation, item.id);
+    assert.equal(item.status, JSON.parse(up.v2.jobRaw(item.id)).status);
+  }
+  assert.deepEqual((await getJson(daemon, '/_runmirror/api/runs?kind=all')).items.map((i) => i.id), order);
+  assert.deepEqual((await getJson(daemon, '/_runmirror/api/runs')).items, [], 'no v1 runs were read');
+  for (const limit of [1, 2]) assert.deepEqual(await walk(daemon, 'kind=v2_job', limit), order, `pages of ${limit}`);
+  assert.deepEqual((await getJson(daemon, '/_runmirror/api/runs?kind=v2_job&status=FAILED')).items.map((i) => i.id), ['v2-alpha-failed']);
+  // extract_result is searched in the variant standing in for a job.
+  const invoice = JSON.parse(up.v2.jobRaw('v2-alpha-spaced')).extract_result.invoice_number;
+  assert.deepEqual(
+    (await getJson(daemon, `/_runmirror/api/runs?kind=v2_job&q=${encodeURIComponent(invoice)}`)).items.map((i) => i.id),
+    ['v2-alpha-spaced'],
+  );
+
+  // runs/{id}: the plain body when stored, else the variant listed; the header says which.
+  for (const id of ids) {
+    const res = await api(daemon, `/_runmirror/api/runs/${id}?kind=v2_job`);
+    assert.equal(res.status, 200, `${id}: ${bodyText(res)}`);
+    assert.equal(res.headers['runmirror-representation'], want[id].representation, id);
+    assertSameBytes(res.body, want[id].bytes, id);
+  }
+  const v1 = await api(daemon, '/_runmirror/api/runs/v2-alpha-spaced');
+  assert.equal(v1.status, 404, 'not a v1 run');
+  assert.equal((await api(daemon, '/_runmirror/api/runs/v2-alpha-running?kind=v2_job')).status, 404, 'never read');
+
+  // A job deleted through the daemon is gone in every representation.
+  const del = await api(daemon, v2JobPath('v2-alpha-failed'), { key: 'key-alpha', method: 'DELETE' });
+  assert.equal(del.status, 200, bodyText(del));
+  assert.equal((await api(daemon, '/_runmirror/api/runs/v2-alpha-failed?kind=v2_job')).status, 404);
+  const after = (await getJson(daemon, '/_runmirror/api/runs?kind=v2_job')).items.map((i) => i.id);
+  assert.deepEqual(after, order.filter((id) => id !== 'v2-alpha-failed'));
+
+  // A list assembled for an SDK (offline) holds plain jobs only: a variant is never served in
+  // place of the plain representation.
+  await daemon.stop();
+  const offline = await startDaemon({ db: daemon.db, offline: true });
+  defer(() => offline.stop());
+  const page = await api(offline, `${V2_EXTRACT}?page_size=50`, { key: 'key-alpha' });
+  assert.equal(page.status, 200, bodyText(page));
+  assert.match(String(page.headers['cache-status']), /detail=assembled/);
+  assert.deepEqual(JSON.parse(page.body).items.map((i) => i.id), ['v2-alpha-completed']);
+  const browsed = (await getJson(offline, '/_runmirror/api/runs?kind=v2_job')).items.map((i) => i.id);
+  assert.deepEqual(browsed, after, 'browsing offline shows the same');
 });
 
 test('agents: one summary per agent, counts by status, most recent first', async (t) => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 
 import { RUNMIRROR_BIN, startStack, api } from '../support/daemon.mjs';
 import { bodyText } from '../support/checks.mjs';
+import { v2JobPath } from '../support/fake_v2.mjs';
 
 const LATER_MS = Date.UTC(2025, 0, 20, 8, 0, 0); // the fake's agent-alpha/beta runs start here
 const BOM = '\uFEFF';
@@ -146,7 +147,8 @@ test('list: a table newest first, filters, --json, --limit; the daemon running o
   const items = json.stdout.trim().split('\n').map((line) => JSON.parse(line));
   assert.deepEqual(items.map((r) => r.id), ['run-beta-error', 'run-alpha-error']);
   assert.deepEqual(Object.keys(items[0]), [
-    'id', 'kind', 'extraction_agent_id', 'project_id', 'job_id', 'status', 'file_name', 'created_at', 'updated_at', 'fetched_at',
+    'id', 'kind', 'representation', 'extraction_agent_id', 'project_id', 'job_id', 'status', 'file_name', 'created_at',
+    'updated_at', 'fetched_at',
   ]);
   assert.equal(json.stderr, '');
 
@@ -186,6 +188,51 @@ test('show: the stored run indented, --data, numbers exactly as stored; missing 
   assert.equal(del.status, 200, bodyText(del));
   oneLineError(runs(['show', 'run-alpha-error', '--db', db]), 1, 'show', /run run-alpha-error was deleted/);
   assert.ok(!ok(runs(['list', '--db', db])).stdout.includes('run-alpha-error'), 'deleted runs are not listed');
+});
+
+test('--kind v2_job: a job read only with ?expand= is listed, shown and exported once, as a stored variant', async (t) => {
+  const { daemon, up } = await startStack(t);
+  const reads = [
+    ['v2-alpha-completed', ''],
+    ['v2-alpha-completed', '?expand=usage'],
+    ['v2-alpha-spaced', '?expand=usage'],
+    ['v2-alpha-spaced', '?expand=configuration'],
+  ];
+  for (const [id, query] of reads) {
+    const res = await api(daemon, `${v2JobPath(id)}${query}`, { key: 'key-alpha' });
+    assert.equal(res.status, 200, bodyText(res));
+  }
+  const db = daemon.db;
+  const order = up.v2.listIds('key-alpha').filter((id) => id === 'v2-alpha-completed' || id === 'v2-alpha-spaced');
+  const bytes = {
+    'v2-alpha-completed': up.v2.jobRaw('v2-alpha-completed'),
+    'v2-alpha-spaced': up.v2.jobRaw('v2-alpha-spaced', ['configuration']),
+  };
+
+  const listed = ok(runs(['list', '--kind', 'v2_job', '--json', '--db', db]));
+  const items = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(items.map((i) => i.id), order, 'each job once');
+  assert.deepEqual(items.map((i) => i.representation), order.map((id) => (id === 'v2-alpha-spaced' ? 'expand=configuration' : 'plain')));
+  assert.deepEqual(
+    ok(runs(['list', '--kind', 'all', '--json', '--db', db])).stdout.trim().split('\n').map((l) => JSON.parse(l).id),
+    order,
+  );
+  const table = ok(runs(['list', '--kind', 'v2_job', '--db', db])).stdout.split('\n');
+  assert.equal(table.filter((l) => l.startsWith('v2-alpha-spaced ')).length, 1, table.join('\n'));
+
+  const out = path.join(path.dirname(db), 'jobs.jsonl');
+  const exported = ok(runs(['export', '--kind', 'v2_job', '--format', 'jsonl', '--out', out, '--db', db]));
+  assert.match(exported.stderr, /: 2 runs written/);
+  assert.deepEqual((await readFile(out, 'utf8')).split('\n'), [...order.map((id) => bytes[id]), '']);
+
+  const shown = ok(runs(['show', 'v2-alpha-spaced', '--kind', 'v2_job', '--db', db]));
+  assert.deepEqual(JSON.parse(shown.stdout), JSON.parse(bytes['v2-alpha-spaced']));
+  assert.match(shown.stderr, /^runmirror runs show: v2-alpha-spaced is stored only as expand=configuration; showing that\n$/);
+  const plain = ok(runs(['show', 'v2-alpha-completed', '--kind', 'v2_job', '--db', db]));
+  assert.deepEqual(JSON.parse(plain.stdout), JSON.parse(bytes['v2-alpha-completed']));
+  assert.equal(plain.stderr, '');
+  oneLineError(runs(['show', 'v2-alpha-spaced', '--db', db]), 1, 'show', /no run v2-alpha-spaced in the store/);
+  oneLineError(runs(['show', 'v2-alpha-spaced', '--kind', 'v3', '--db', db]), 2, 'show', /--kind: expected run or v2_job/);
 });
 
 test('export jsonl: the stored bytes, one run per line, newest first', async (t) => {

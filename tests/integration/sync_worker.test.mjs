@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { startStack, startDaemon, api, flagArgs, waitFor } from '../support/daemon.mjs';
 import { assertSameBytes, cacheStatus, jsonError, bodyText } from '../support/checks.mjs';
+import { v2JobPath } from '../support/fake_v2.mjs';
 import {
   JOBS,
   runPath,
@@ -121,8 +122,8 @@ test('events: subscribers receive each status change of a watched run, once', as
   up.finishRun(beta, 'ERROR');
 
   const want = [
-    { run_id: alpha, job_id: 'job-alpha-pending', extraction_agent_id: 'agent-alpha', old_status: 'PENDING', new_status: 'SUCCESS' },
-    { run_id: beta, job_id: 'job-beta-pending', extraction_agent_id: 'agent-beta', old_status: 'PENDING', new_status: 'ERROR' },
+    { run_id: alpha, kind: 'run', job_id: 'job-alpha-pending', extraction_agent_id: 'agent-alpha', old_status: 'PENDING', new_status: 'SUCCESS' },
+    { run_id: beta, kind: 'run', job_id: 'job-beta-pending', extraction_agent_id: 'agent-beta', old_status: 'PENDING', new_status: 'ERROR' },
   ];
   for (const [i, sub] of subs.entries()) {
     for (const w of want) {
@@ -148,6 +149,43 @@ test('events: subscribers receive each status change of a watched run, once', as
       assert.equal(changes.length, 1, `subscriber ${i}: one frame per status change of ${w.run_id}, got ${changes.map((e) => e.data).join(' | ')}`);
     }
     assert.ok(!sub.events.some((e) => e.event === 'dropped'), `subscriber ${i} keeps up: nothing may be dropped`);
+  }
+});
+
+test('events: each names the kind of resource it is about, "run" or "v2_job"', async (t) => {
+  const { daemon, up, defer } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
+  const sub = await subscribeEvents(daemon);
+  defer(() => sub.close());
+  assert.equal(sub.status, 200);
+
+  // A v1 run and a v2 job, both PENDING, read once; the upstream then finishes both.
+  await readPendingOnce(daemon, 'run-alpha-pending', 'key-alpha');
+  const job = 'v2-alpha-pending';
+  const read = await api(daemon, v2JobPath(job), { key: 'key-alpha' });
+  assert.equal(read.status, 200, bodyText(read));
+  assert.equal(statusOf(read), 'PENDING');
+  up.finishRun('run-alpha-pending', 'SUCCESS');
+  up.v2.finish(job, 'COMPLETED');
+
+  const runDone = await sub.waitFor((e) => e.event === 'run' && e.json?.run_id === 'run-alpha-pending' && e.json.new_status === 'SUCCESS', {
+    timeoutMs: 5_000,
+    label: 'v1 run: ',
+  });
+  assert.equal(runDone.json.kind, 'run', runDone.data);
+  const jobDone = await sub.waitFor((e) => e.event === 'run' && e.json?.run_id === job && e.json.new_status === 'COMPLETED', {
+    timeoutMs: 5_000,
+    label: 'v2 job: ',
+  });
+  assert.deepEqual(
+    { kind: jobDone.json.kind, job_id: jobDone.json.job_id, old_status: jobDone.json.old_status },
+    { kind: 'v2_job', job_id: '', old_status: 'PENDING' },
+    jobDone.data,
+  );
+  // Every event so far says its kind, including the first sighting of each (old_status "").
+  const events = sub.events.filter((e) => e.event === 'run');
+  assert.ok(events.some((e) => e.json.run_id === job && e.json.old_status === ''), 'the job was announced when first stored');
+  for (const e of events) {
+    assert.equal(e.json.kind, e.json.run_id === job ? 'v2_job' : 'run', `kind of ${e.data}`);
   }
 });
 

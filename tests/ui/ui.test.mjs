@@ -382,6 +382,19 @@ test('ui: Extract v2 jobs: the kind choice, a job opened from the list and by it
   await page.goto(`${daemon.url}/_runmirror/ui/#/runs/v2-not-mirrored?kind=v2_job`);
   await page.getByText('This v2 job is not in the mirror.').waitFor();
 
+  // A job only ever read with ?expand= is listed and opened as that stored representation.
+  const expanded = await api(daemon, `${v2JobPath('v2-alpha-cancelled')}?expand=usage`, { key: 'key-alpha' });
+  assert.equal(expanded.status, 200, expanded.body.toString('utf8'));
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs?kind=v2_job`);
+  await waitForRowIds(page, (ids) => ids.length === V2.length + 1 && ids.includes('v2-alpha-cancelled'), 'the expanded-only job listed');
+  await page.locator('tr[data-run-id="v2-alpha-cancelled"] td.file a').click();
+  await page.locator('h1', { hasText: 'v2-alpha-cancelled' }).waitFor();
+  assert.equal(await page.locator('#representation').innerText(), 'expand=usage');
+  assert.equal(await page.locator('.run-title .badge').innerText(), 'CANCELLED');
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs/v2-alpha-completed?kind=v2_job`);
+  await page.locator('h1', { hasText: 'v2-alpha-completed' }).waitFor();
+  assert.equal(await page.locator('#representation').count(), 0, 'a plain job says nothing of it');
+
   assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
 });
 

@@ -40,7 +40,8 @@ const std::string body =
 TEST_CASE("run_summary_to_json: fields in order, empty ones null, no body") {
     CHECK(
         run_summary_to_json(summary_run()) ==
-        R"({"id":"run-1","kind":"run","extraction_agent_id":"agent-1","project_id":"proj-1",)"
+        R"({"id":"run-1","kind":"run","representation":"plain",)"
+        R"("extraction_agent_id":"agent-1","project_id":"proj-1",)"
         R"("job_id":null,)"
         R"("status":"SUCCESS","file_name":"Zürich \"Q1\".pdf",)"
         R"("created_at":"2025-01-15T08:00:00.123456Z","updated_at":"2025-01-15T08:00:45.123456Z",)"
@@ -50,6 +51,15 @@ TEST_CASE("run_summary_to_json: fields in order, empty ones null, no body") {
     CHECK(run_summary_to_json(odd).find(R"("file_name":"bad )"
                                         "\xEF\xBF\xBD"
                                         R"( byte")") != std::string::npos);
+}
+
+TEST_CASE("run_summary_to_json: a v2 job stored only as a variant says which") {
+    stored_run job = summary_run();
+    job.fields.kind = &kinds::v2_job;
+    job.fields.variant = "configuration,usage";
+    const std::string json = run_summary_to_json(job);
+    CHECK(json.find(R"("kind":"v2_job","representation":"expand=configuration,usage",)") !=
+          std::string::npos);
 }
 
 TEST_CASE("run_page_to_json: items and the cursor, null on the last page") {

@@ -7,17 +7,34 @@ using namespace runmirror;
 namespace {
 
 run_event change(std::string id, std::string from, std::string to) {
-    return run_event{std::move(id),   "job-1",       "agent-1",
-                     std::move(from), std::move(to), from_unix_ms(1'700'000'000'123)};
+    return run_event{&kinds::v1_run,
+                     std::move(id),
+                     "job-1",
+                     "agent-1",
+                     std::move(from),
+                     std::move(to),
+                     from_unix_ms(1'700'000'000'123)};
 }
 
 }  // namespace
 
 TEST_CASE("an event is one SSE frame with JSON data") {
     CHECK(to_sse(change("r\"1", "PENDING", "SUCCESS")) ==
-          "event: run\ndata: {\"run_id\":\"r\\\"1\",\"job_id\":\"job-1\",\"extraction_agent_id\":"
+          "event: run\ndata: "
+          "{\"run_id\":\"r\\\"1\",\"kind\":\"run\",\"job_id\":\"job-1\",\"extraction_agent_id\":"
           "\"agent-1\",\"old_status\":\"PENDING\",\"new_status\":\"SUCCESS\",\"at\":"
           "\"2023-11-14T22:13:20.123Z\"}\n\n");
+}
+
+TEST_CASE("an event names the kind of resource it is about") {
+    run_event e = change("job-7", "RUNNING", "COMPLETED");
+    e.kind = &kinds::v2_job;
+    e.job_id.clear();
+    const std::string frame = to_sse(e);
+    CHECK(frame.find("\"run_id\":\"job-7\",\"kind\":\"v2_job\",\"job_id\":\"\"") !=
+          std::string::npos);
+    e.kind = &kinds::v1_run;
+    CHECK(to_sse(e).find("\"kind\":\"run\"") != std::string::npos);
 }
 
 TEST_CASE("subscribers get every event in order and are notified") {
