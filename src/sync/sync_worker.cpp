@@ -35,8 +35,8 @@ std::string batch_group(const watch& w) {
     return group;
 }
 
-// How many 404s a job watch takes from the by-job route once its job is known final.
-constexpr unsigned max_asks_for_run_of_final_job = 3;
+// How many 404s in a row a job watch takes from the by-job route once its job is known final.
+constexpr unsigned max_asks_for_run_of_final_job = 5;
 
 // Time to wait before looking again when nothing is due but polls are in flight: their
 // answers tick the worker anyway; this only bounds how late a newly due watch can start.
