@@ -148,7 +148,7 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
         if (name == "kind") {
             if (value.empty()) continue;
             const auto kind = parse_kind_filter(value);
-            if (!kind) return "kind: expected run, v2_job or all, got '" + value + "'";
+            if (!kind) return "kind: expected run, v2_job, v1_job or all, got '" + value + "'";
             query.kind = *kind;
         } else if (name == "agent") {
             query.extraction_agent_id = value;
@@ -196,15 +196,18 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
 
 // One resource, exactly the upstream's bytes. |segment| is the path segment after "runs/",
 // still percent-encoded; ?kind= names its kind (v1 runs by default). Runmirror-Representation:
-// "plain", or the variant served for a resource stored only as variants ("expand=usage").
+// "plain", or the variant served for a resource stored only as variants ("expand=usage");
+// ?representation= asks for one of them.
 response stored_run_body(std::string_view segment, std::string_view query_string, store& db) {
     const resource_kind* kind = &kinds::v1_run;
+    std::optional<std::string> representation;
     if (auto params = decode_query(query_string)) {
         for (const auto& [name, value] : *params) {
             if (name == "kind" && !value.empty()) kind = find_kind(value);
+            if (name == "representation" && !value.empty()) representation = value;
         }
     }
-    if (!kind) return json_error(400, "kind: expected run or v2_job");
+    if (!kind) return json_error(400, "kind: expected run, v2_job or v1_job");
     auto pct = boost::urls::make_pct_string_view(segment);
     const std::string id = pct.has_error() ? std::string() : pct->decode();
     if (id.empty() || id.find('/') != std::string::npos) {
@@ -213,7 +216,19 @@ response stored_run_body(std::string_view segment, std::string_view query_string
     }
     // Its plain representation when stored, else (a v2 job only ever read with ?expand=) one of
     // its variants; the Runmirror-Representation header says which.
-    const auto run = db.find_run_or_variant(store_key(*kind, id));
+    // ?representation= asks for one exactly, as Runmirror-Representation names it ("plain",
+    // "expand=usage", a v1 job's "result").
+    std::shared_ptr<const stored_run> run;
+    if (representation) {
+        std::string variant = *representation == "plain" ? std::string() : *representation;
+        const std::string prefix = std::string(kind->variant_param) + '=';
+        if (!kind->variant_param.empty() && variant.starts_with(prefix)) {
+            variant.erase(0, prefix.size());
+        }
+        run = db.find_run(store_key(*kind, id, variant));
+    } else {
+        run = db.find_run_or_variant(store_key(*kind, id));
+    }
     // A tombstoned run was deleted through the daemon: gone, as it is upstream.
     if (!run || run->deleted_at || run->body.empty()) {
         return json_error(404, "run '" + id + "' is not in the store");

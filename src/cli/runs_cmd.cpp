@@ -100,7 +100,8 @@ po::options_description store_options_description(const std::string& default_db)
 void add_filters(po::options_description& desc, bool search_and_since) {
     desc.add_options()  //
         ("kind", po::value<std::string>()->value_name("K")->default_value("run"),
-         "which resources: run (v1 runs), v2_job (Extract v2 jobs) or all")               //
+         "which resources: run (v1 runs), v2_job (Extract v2 jobs), v1_job (v1 extraction "
+         "jobs) or all")                                                                  //
         ("agent", po::value<std::string>()->value_name("ID"), "only runs of this agent")  //
         ("status", po::value<std::string>()->value_name("S"),
          "only runs in this status (CREATED, PENDING, SUCCESS, ERROR; any case)");
@@ -131,7 +132,8 @@ po::options_description describe(action which, const std::string& default_db) {
         case action::show:
             desc.add_options()  //
                 ("kind", po::value<std::string>()->value_name("K")->default_value("run"),
-                 "what ID names: run (a v1 run) or v2_job (an Extract v2 job)")  //
+                 "what ID names: run (a v1 run), v2_job (an Extract v2 job) or v1_job (a v1 "
+                 "extraction job)")  //
                 ("data", po::bool_switch(), "print only the run's \"data\" member");
             break;
         case action::export_to_file:
@@ -216,7 +218,8 @@ run_browse_query filters_from(const po::variables_map& vm, time_point now) {
     run_browse_query query;
     const std::string kind_text = text_option(vm, "kind");
     const auto kind = parse_kind_filter(kind_text);
-    if (!kind) throw run_error("--kind: expected run, v2_job or all, got '" + kind_text + "'");
+    if (!kind)
+        throw run_error("--kind: expected run, v2_job, v1_job or all, got '" + kind_text + "'");
     query.kind = *kind;
     query.extraction_agent_id = text_option(vm, "agent");
     query.status = upper(text_option(vm, "status"));

@@ -26,6 +26,8 @@ std::string store_key(const resource_kind& kind, std::string_view id, std::strin
 
 std::string representation_text(const resource_kind& kind, std::string_view variant) {
     if (variant.empty()) return "plain";
+    // A representation no query parameter selects (a v1 job's "result") is named as it is.
+    if (kind.variant_param.empty()) return std::string(variant);
     std::string text(kind.variant_param);
     text += '=';
     text += variant;

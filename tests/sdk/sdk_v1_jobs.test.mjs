@@ -99,6 +99,20 @@ test('SDK 1: after a restart with --offline, jobs that finished through the daem
   }
   // Another key is not given them.
   await assert.rejects(client(offline, 'key-beta').extraction.jobs.get(waited.id), (err) => err.status === 403);
+
+  // Browsing: the jobs are listed as their kind, a job opens as its bytes, its result too.
+  const listed = JSON.parse((await api(offline, '/_runmirror/api/runs?kind=v1_job')).body).items;
+  assert.deepEqual(listed.map((j) => j.id).sort(), [...ids].sort());
+  assert.ok(listed.every((j) => j.kind === 'v1_job' && j.representation === 'plain' && j.status === 'SUCCESS'));
+  const page = await api(offline, `/_runmirror/api/runs/${waited.id}?kind=v1_job`);
+  assert.equal(page.headers['runmirror-representation'], 'plain');
+  assert.deepEqual(JSON.parse(page.body), online[waited.id].job);
+  const result = await api(offline, `/_runmirror/api/runs/${waited.id}?kind=v1_job&representation=result`);
+  assert.equal(result.status, 200, result.body.toString());
+  assert.equal(result.headers['runmirror-representation'], 'result');
+  assert.deepEqual(JSON.parse(result.body), online[waited.id].result);
+  const none = await api(offline, `/_runmirror/api/runs/${waited.id}?kind=v1_job&representation=expand%3Dusage`);
+  assert.equal(none.status, 404);
 });
 
 // What the store holds for a job, without asking the upstream: its status, or the refusal.

@@ -240,5 +240,5 @@ test('SDK 2 cache: the browse API and `runmirror runs list` show v2 jobs beside 
   assert.deepEqual(lines.map((l) => l.id), v2.filter((i) => i.status === 'COMPLETED').map((i) => i.id));
   const bad = cli(['list', '--kind', 'v3']);
   assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /--kind: expected run, v2_job or all/);
+  assert.match(bad.stderr, /--kind: expected run, v2_job, v1_job or all/);
 });
