@@ -5,7 +5,8 @@
 // Routes (hash): #/runs?kind=&agent=&status=&from=&to=&q=  the list (#/ is all agents' v1 runs)
 //                #/runs/<id>                                  one v1 run
 //                #/runs/<id>?kind=v2_job                      one Extract v2 job
-// kind is that of the browse API: v1 runs when absent, v2_job, or all.
+//                #/runs/<id>?kind=v1_job                      one v1 extraction job
+// kind is that of the browse API: v1 runs when absent, v2_job, v1_job, or all.
 
 const API = new URL('../api/', document.baseURI); // /_runmirror/api/
 const EVENTS = new URL('../events', document.baseURI); // /_runmirror/events
@@ -27,16 +28,24 @@ const KINDS = {
     many: 'v2 jobs',
     statuses: ['COMPLETED', 'FAILED', 'CANCELLED', 'RUNNING', 'PENDING'],
   },
+  v1_job: {
+    label: 'v1 job',
+    one: 'v1 job',
+    many: 'v1 jobs',
+    statuses: ['SUCCESS', 'PARTIAL_SUCCESS', 'ERROR', 'CANCELLED', 'PENDING'],
+  },
 };
 const KIND_FILTERS = [
   ['', 'v1 runs'],
   ['v2_job', 'v2 jobs'],
+  ['v1_job', 'v1 jobs'],
   ['all', 'All kinds'],
 ];
-// A list's kind filter as the page keeps it: '' (v1 runs), 'v2_job' or 'all'.
-const kindFilter = (value) => (value === 'v2_job' || value === 'all' ? value : '');
-// The kind of one resource (a summary's "kind", a route's): 'run' unless it is a v2 job.
-const resourceKind = (value) => (value === 'v2_job' ? 'v2_job' : 'run');
+const isKind = (value) => typeof value === 'string' && Object.hasOwn(KINDS, value);
+// A list's kind filter as the page keeps it: '' (v1 runs), another kind's name, or 'all'.
+const kindFilter = (value) => (value === 'all' || (isKind(value) && value !== 'run') ? value : '');
+// The kind of one resource (a summary's "kind", a route's): 'run' unless it names another.
+const resourceKind = (value) => (isKind(value) ? value : 'run');
 // "run"/"runs", "v2 job"/"v2 jobs", "run or v2 job"/"runs and v2 jobs" for a list's kind filter.
 function noun(filter, n) {
   if (filter === 'all') return n === 1 ? 'run or v2 job' : 'runs and v2 jobs';
@@ -45,13 +54,14 @@ function noun(filter, n) {
 }
 // The status choices of a list's kind filter.
 function statusChoices(filter) {
-  if (filter === 'all') return [...new Set([...KINDS.run.statuses, ...KINDS.v2_job.statuses])];
+  if (filter === 'all') return [...new Set(Object.values(KINDS).flatMap((k) => k.statuses))];
   return KINDS[resourceKind(filter)].statuses;
 }
 // Where one resource is shown.
-const itemHash = (kind, id) => `#/runs/${encodeURIComponent(id)}${resourceKind(kind) === 'v2_job' ? '?kind=v2_job' : ''}`;
+const kindQuery = (kind) => (resourceKind(kind) === 'run' ? '' : `?kind=${resourceKind(kind)}`);
+const itemHash = (kind, id) => `#/runs/${encodeURIComponent(id)}${kindQuery(kind)}`;
 // Its path under /_runmirror/api/.
-const itemApiPath = (kind, id) => `runs/${encodeURIComponent(id)}${resourceKind(kind) === 'v2_job' ? '?kind=v2_job' : ''}`;
+const itemApiPath = (kind, id) => `runs/${encodeURIComponent(id)}${kindQuery(kind)}`;
 const DATA_ROWS_SHOWN = 200; // rows of a data table shown before "Show more"
 
 const $ = (id) => document.getElementById(id);
@@ -789,7 +799,7 @@ function route() {
   if (previous.view === 'runs') listState.scrollY = window.scrollY;
   if (currentRoute.view === 'run') {
     if (!listShown) {
-      lastListKind = currentRoute.kind === 'v2_job' ? 'v2_job' : '';
+      lastListKind = kindFilter(currentRoute.kind);
       lastListHash = listHash({ kind: lastListKind });
     }
     showRun(currentRoute.id, currentRoute.kind);
@@ -831,8 +841,9 @@ const rowKey = (kind, id) => `${resourceKind(kind)}\n${id}`;
 
 function listTitle(filters) {
   const kind = kindFilter(filters.kind);
-  if (!filters.agent) return kind === 'v2_job' ? 'All v2 jobs' : kind === 'all' ? 'All runs and v2 jobs' : 'All runs';
+  if (!filters.agent) return kind === 'v2_job' ? 'All v2 jobs' : kind === 'v1_job' ? 'All v1 jobs' : kind === 'all' ? 'All runs and v2 jobs' : 'All runs';
   if (kind === 'v2_job') return `v2 jobs of configuration ${filters.agent}`;
+  if (kind === 'v1_job') return `v1 jobs of ${agentLabel(filters.agent)}`;
   return `${kind === 'all' ? 'Runs and v2 jobs' : 'Runs'} of ${agentLabel(filters.agent)}`;
 }
 
@@ -975,6 +986,7 @@ function listSubline(filters) {
 const SEARCH_HINTS = {
   '': 'File name, run id, job id or extracted text',
   v2_job: 'Job id or extracted text',
+  v1_job: 'File name, job id or extracted text',
   all: 'File name, id or extracted text',
 };
 
@@ -999,7 +1011,7 @@ function syncForm(filters) {
   table.classList.toggle('all-kinds', k === 'all');
   table.classList.toggle('v2-jobs', k === 'v2_job');
   table.querySelector('th.file-col').textContent = k === 'v2_job' ? 'Job' : k === 'all' ? 'File or job' : 'File';
-  table.querySelector('th.id-col').textContent = k === 'all' ? 'ID' : 'Run ID';
+  table.querySelector('th.id-col').textContent = k === 'all' ? 'ID' : k === 'v1_job' ? 'Job ID' : 'Run ID';
   table.querySelector('th.agent-col').textContent = k === 'v2_job' ? 'Configuration' : k === 'all' ? 'Agent or configuration' : 'Agent';
 }
 
@@ -1164,10 +1176,11 @@ async function showRun(id, kind = 'run', { refresh = false } = {}) {
   runState.id = id;
   runState.kind = kind;
   const back = backLink();
-  const heading = () => h('h1', { tabindex: '-1' }, kind === 'v2_job' ? 'v2 job ' : 'Run ', h('code', {}, id));
-  const what = kind === 'v2_job' ? 'job' : 'run';
+  const label = kind === 'run' ? 'Run' : KINDS[kind].label;
+  const heading = () => h('h1', { tabindex: '-1' }, `${label} `, h('code', {}, id));
+  const what = kind === 'run' ? 'run' : 'job';
   if (!refresh) {
-    document.title = `${kind === 'v2_job' ? 'v2 job' : 'Run'} ${id} · runmirror`;
+    document.title = `${label} ${id} · runmirror`;
     runState.raw = null;
     main.replaceChildren(back, heading(), h('p', { class: 'muted', role: 'status' }, `Loading ${what}…`));
   }
@@ -1182,7 +1195,7 @@ async function showRun(id, kind = 'run', { refresh = false } = {}) {
   } catch (err) {
     if (err.name === 'AbortError' || runState.ctrl !== ctrl || !showingRun(id, kind)) return;
     if (refresh) return; // keep what is shown
-    const message = err.status === 404 ? `This ${kind === 'v2_job' ? 'v2 job' : 'run'} is not in the mirror.` : `Could not load the ${what}: ${err.message}`;
+    const message = err.status === 404 ? `This ${KINDS[kind].one} is not in the mirror.` : `Could not load the ${what}: ${err.message}`;
     main.replaceChildren(back, heading(), h('p', { class: 'notice error', role: 'alert' }, message));
     main.querySelector('h1').focus();
     return;
@@ -1198,7 +1211,9 @@ async function showRun(id, kind = 'run', { refresh = false } = {}) {
     return;
   }
   const scrollY = window.scrollY;
-  main.replaceChildren(...(kind === 'v2_job' ? v2JobView(id, run, raw, back, representation) : runView(id, run, raw, back)));
+  const view =
+    kind === 'v2_job' ? v2JobView(id, run, raw, back, representation) : kind === 'v1_job' ? v1JobView(id, run, raw, back, ctrl) : runView(id, run, raw, back);
+  main.replaceChildren(...view);
   if (refresh) window.scrollTo(0, scrollY);
   else main.querySelector('h1').focus();
 }
@@ -1272,6 +1287,57 @@ function runView(id, run, raw, back) {
   const metadata = member(run, 'extraction_metadata');
   if (metadata && isContainer(metadata) && childCount(metadata)) out.push(section('Extraction metadata', 'metadata', valueEl(metadata, { open: false })));
   out.push(rawSection(run, raw));
+  return out.filter(Boolean);
+}
+
+// A v1 extraction job (GET /api/v1/extraction/jobs/{id}): id, extraction_agent {id, name,
+// project_id, ...}, status, error, file, file_id. Its result (stored once the job is final, as
+// the representation "result": run_id, data, extraction_metadata) is loaded after it, and names
+// the run the job made.
+function v1JobView(id, job, raw, back, ctrl) {
+  const status = memberText(job, 'status') ?? '';
+  const agentObj = member(job, 'extraction_agent');
+  const agent = memberText(agentObj, 'id');
+  const project = memberText(agentObj, 'project_id');
+  const file = member(job, 'file');
+  const fileName = memberText(file, 'name');
+  document.title = `${fileName || id} · v1 job · runmirror`;
+
+  const meta = h('dl', { class: 'meta' });
+  const row = (label, ...value) => meta.append(h('dt', {}, label), h('dd', {}, ...value));
+  row('Job ID', h('code', {}, id));
+  if (agent) row('Agent', h('a', { href: listHash({ kind: 'v1_job', agent }) }, memberText(agentObj, 'name') || agent));
+  if (project) row('Project', h('code', {}, project));
+  if (fileName) row('File', fileName);
+  const fileId = memberText(job, 'file_id') ?? memberText(file, 'id');
+  if (fileId) row('File ID', h('code', {}, fileId));
+  const runRowEl = h('dd', { id: 'job-run' }, h('span', { class: 'muted' }, '…'));
+  meta.append(h('dt', {}, 'Run'), runRowEl);
+
+  const result = h('div', { id: 'job-result' }, h('p', { class: 'muted', role: 'status' }, 'Loading the result…'));
+  apiGet(`runs/${encodeURIComponent(id)}?kind=v1_job&representation=result`, { signal: ctrl.signal, text: true })
+    .then((text) => {
+      const value = parseJson(text);
+      const runId = memberText(value, 'run_id');
+      runRowEl.replaceChildren(runId ? h('a', { href: itemHash('run', runId) }, h('code', {}, runId)) : h('span', { class: 'muted' }, 'not named'));
+      result.replaceChildren(dataEl(member(value, 'data'), status));
+    })
+    .catch((err) => {
+      if (err.name === 'AbortError') return;
+      runRowEl.replaceChildren(h('span', { class: 'muted' }, 'not stored'));
+      const why = err.status === 404 ? (FINAL.has(status) ? 'No result is stored for this job.' : 'The job is not finished: no result yet.') : `Could not load the result: ${err.message}`;
+      result.replaceChildren(h('p', { class: 'muted' }, why));
+    });
+
+  const out = [
+    back,
+    h('div', { class: 'run-title' }, h('h1', { tabindex: '-1' }, fileName || h('code', {}, id)), badge(status)),
+    jsonActions(id, raw),
+    meta,
+  ];
+  out.push(errorSection(member(job, 'error')));
+  out.push(section('Result', 'data', result));
+  out.push(rawSection(job, raw));
   return out.filter(Boolean);
 }
 

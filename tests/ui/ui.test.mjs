@@ -15,7 +15,7 @@ import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-import { api, startStack } from '../support/daemon.mjs';
+import { api, startStack, waitFor } from '../support/daemon.mjs';
 import { BIG_INTEGER, UNICODE_RAW } from '../support/fake_upstream.mjs';
 import { RUNS, readAll, runPath, syncArgs } from '../support/sync_helpers.mjs';
 import { V2_EXTRACT, v2JobPath } from '../support/fake_v2.mjs';
@@ -441,6 +441,54 @@ test('ui: Extract v2 jobs live: a list badge, a new job announced, an open job f
   await page.locator('.run-title .badge[data-status="COMPLETED"]').waitFor({ timeout: 15_000 });
   await page.locator('section[aria-labelledby="sec-data"] table.kv').first().waitFor();
   await screenshot(t, page, dir, 'ui-v2-live.png');
+
+  assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
+});
+
+test('ui: v1 jobs: the kind choice, a job with its stored result and a link to its run', { timeout: 120_000 }, async (t) => {
+  const { daemon, dir } = await startStack(t, { upstream: { autoFinishMs: 300 }, daemon: { pollIntervalMs: 200 } });
+  const created = await api(daemon, '/api/v1/extraction/jobs', {
+    key: 'key-alpha',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ extraction_agent_id: 'agent-alpha', file_id: 'file-ui-job' }),
+  });
+  assert.equal(created.status, 200, created.body.toString('utf8'));
+  const jobId = JSON.parse(created.body).id;
+  // The sync worker follows the job to SUCCESS, then stores its result.
+  const resultPath = `/_runmirror/api/runs/${jobId}?kind=v1_job&representation=result`;
+  const stored = await waitFor(async () => {
+    const r = await api(daemon, resultPath);
+    return r.status === 200 && JSON.parse(r.body);
+  }, { timeoutMs: 10_000 });
+  assert.ok(stored, 'the job\'s result is stored');
+
+  const { page, problems } = await openBrowser(t, dir, daemon.url);
+  await page.goto(`${daemon.url}/_runmirror/ui/`);
+  await page.getByLabel('Kind').selectOption({ label: 'v1 jobs' });
+  await waitForRowIds(page, (ids) => ids.length === 1 && ids[0] === jobId, 'v1 jobs');
+  assert.match(page.url(), /#\/runs\?kind=v1_job$/);
+  assert.equal(await page.locator('#list-title').innerText(), 'All v1 jobs');
+  assert.equal(await badgeOf(page, jobId).innerText(), 'SUCCESS');
+
+  await page.locator(`tr[data-run-id="${jobId}"] td.file a`).click();
+  await page.locator('#job-run a').waitFor();
+  assert.match(page.url(), new RegExp(`#/runs/${jobId}\\?kind=v1_job$`));
+  assert.equal(await page.locator('.run-title .badge').innerText(), 'SUCCESS');
+  const meta = await page.locator('dl.meta').innerText();
+  for (const text of [jobId, 'Alpha receipts agent', 'p-alpha', 'file-ui-job']) assert.ok(meta.includes(text), `meta lacks ${text}: ${meta}`);
+  const result = page.locator('section[aria-labelledby="sec-data"]');
+  const cell = (key) => result.locator('table.kv > tbody > tr', { has: page.locator(`th:text-is("${key}")`) }).locator('td');
+  assert.equal(await cell('city').innerText(), UNICODE_RAW, 'the result\'s data');
+  await screenshot(t, page, dir, 'ui-v1-job.png');
+
+  // Its run, one click away.
+  assert.equal(await page.locator('#job-run a').innerText(), stored.run_id);
+  await page.locator('#job-run a').click();
+  await page.locator('dl.meta', { hasText: stored.run_id }).waitFor();
+  assert.match(page.url(), new RegExp(`#/runs/${stored.run_id}$`));
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs/job-not-mirrored?kind=v1_job`);
+  await page.getByText('This v1 job is not in the mirror.').waitFor();
 
   assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
 });
