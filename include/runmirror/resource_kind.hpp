@@ -14,8 +14,8 @@ namespace runmirror {
 
 // How a kind's list answers page.
 enum class list_paging {
-    skip_limit,  // ?skip=S&limit=L -> {"items": [...], "total": N, "skip": S, "limit": L}
-    cursor,      // ?page_size=N&page_token=T -> {"items": [...], "next_page_token": "..."}
+    skip_limit,   // ?skip=S&limit=L -> {"items": [...], "total": N, "skip": S, "limit": L}
+    cursor,       // ?page_size=N&page_token=T -> {"items": [...], "next_page_token": "..."}
     plain_array,  // ?extraction_agent_id=A -> [...]: every item at once, no paging
 };
 
