@@ -55,9 +55,9 @@ class store {
     virtual std::shared_ptr<const stored_run> find_run(std::string_view id) = 0;
     virtual std::shared_ptr<const stored_run> find_run_by_job(std::string_view job_id) = 0;
     // The resource |key| (a plain store key: store_key without a variant) as browsing shows it:
-    // as find_run when a row for |key| is stored (tombstoned or not); else, for a kind with a
-    // variant_param, its first stored, not tombstoned variant by variant text (fields.variant
-    // says which); null when there is neither.
+    // as find_run when a row for |key| is stored (tombstoned or not); else its first stored, not
+    // tombstoned variant by variant text (fields.variant says which); null when there is
+    // neither.
     virtual std::shared_ptr<const stored_run> find_run_or_variant(std::string_view key) = 0;
     // Marks the run deleted (creating a bodiless row if it was never stored) and drops every
     // stored list page, since any of them may list it. Finishes the run's active watch (and an
@@ -157,10 +157,13 @@ class store {
     virtual std::int64_t external_change_count() = 0;
 };
 
-// The fields a kind's result (resource_kind::result_suffix) is stored with, as representation
-// result_variant: its job's as |db| holds them, since a result names neither its job nor the
-// job's status; only |id| when the job is not stored (then the result is not final either).
-run_fields result_fields(store& db, const resource_kind& kind, std::string_view id);
+// Stores |body|, the result of the resource |id| of |kind| (resource_kind::result_suffix), as
+// its representation result_variant, with the resource's fields as |db| holds them: a result
+// names neither its job nor the job's status (only |id| when the job is not stored; then the
+// result is not final either). Returns false, storing nothing, when |body| is not one JSON
+// object.
+bool store_result(store& db, const resource_kind& kind, std::string_view id, std::string_view body,
+                  time_point now);
 
 struct store_options;
 // Opens (creating if needed) the SQLite store at |path| (":memory:" for tests), in WAL mode,

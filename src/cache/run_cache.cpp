@@ -315,12 +315,9 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
         }
         const std::string_view body = answer.body_bytes();
         if (result) {
-            if (!is_json_object(body)) {
-                log::warn("upstream {} result not stored: not a JSON object", kind.label);
-                return kept::invalid;
-            }
-            db_.put_run(result_fields(db_, kind, id), body, now);
-            return kept::stored;
+            if (store_result(db_, kind, id, body, now)) return kept::stored;
+            log::warn("upstream {} result not stored: not a JSON object", kind.label);
+            return kept::invalid;
         }
         auto [fields, err] = parse_run(body, kind);
         if (err) {

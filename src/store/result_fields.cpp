@@ -1,8 +1,11 @@
+#include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
 
 namespace runmirror {
 
-run_fields result_fields(store& db, const resource_kind& kind, std::string_view id) {
+bool store_result(store& db, const resource_kind& kind, std::string_view id, std::string_view body,
+                  time_point now) {
+    if (!is_json_object(body)) return false;
     run_fields fields;
     if (auto job = db.find_run(store_key(kind, id)); job && !job->deleted_at) {
         fields = job->fields;
@@ -11,7 +14,8 @@ run_fields result_fields(store& db, const resource_kind& kind, std::string_view 
         fields.id = id;
     }
     fields.variant = result_variant;
-    return fields;
+    db.put_run(fields, body, now);
+    return true;
 }
 
 }  // namespace runmirror

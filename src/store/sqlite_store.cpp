@@ -407,9 +407,7 @@ class sqlite_store final : public store {
     }
 
     std::shared_ptr<const stored_run> find_run_or_variant(std::string_view key) override {
-        if (auto run = find_run(key); run || kind_of_store_key(key).variant_param.empty()) {
-            return run;
-        }
+        if (auto run = find_run(key)) return run;
         return read([&](sqlite::database& db) -> std::shared_ptr<const stored_run> {
             // Its variants are the ids "key?..." (schema/008_kinds.sql): '@' follows '?'.
             sqlite::statement_use s(db, "SELECT " RUN_COLUMNS

@@ -325,24 +325,20 @@ bool sync_worker::collecting_result(const watch& w) {
 
 void sync_worker::settle_result(const watch& w, upstream_reply& reply, time_point now) {
     const int status = reply.failure ? 0 : reply.answer.status;
-    const resource_kind& kind = kind_of_store_key(w.run_id);
-    if (status == 200 && is_json_object(reply.answer.body)) {
-        db_.put_run(result_fields(db_, kind, id_of_store_key(w.run_id)), reply.answer.body, now);
-        db_.finish_watch(w.id, w.last_status, now);
-        return;
+    if (status == 200) {
+        if (store_result(db_, kind_of_store_key(w.run_id), id_of_store_key(w.run_id),
+                         reply.answer.body, now)) {
+            db_.finish_watch(w.id, w.last_status, now);
+            return;
+        }
+        return reschedule(w, now, w.attempts + 1, w.last_status, "result is not a JSON object");
     }
     if (status == 400 || status == 404 || status == 422) {
         // A final job without a result (it failed or was cancelled): nothing more to fetch.
         db_.finish_watch(w.id, w.last_status, now);
         return;
     }
-    if (status == 200) {
-        return reschedule(w, now, w.attempts + 1, w.last_status, "result is not a JSON object");
-    }
-    if (status == 401 || status == 429) return settle_refusal(w, reply, now);
-    const std::string why =
-        reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
-    reschedule(w, now, w.attempts + 1, w.last_status, why);
+    settle_failure(w, reply, now);
 }
 
 void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) {
@@ -376,20 +372,23 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
         }
         return reschedule(w, now, w.attempts + 1, "", {});
     }
-    if (status == 401 || status == 429) return settle_refusal(w, reply, now);
-    const std::string why =
-        reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
-    reschedule(w, now, w.attempts + 1, w.last_status, why);
+    settle_failure(w, reply, now);
 }
 
-void sync_worker::settle_refusal(const watch& w, upstream_reply& reply, time_point now) {
-    if (reply.answer.status == 401) {
+void sync_worker::settle_failure(const watch& w, upstream_reply& reply, time_point now) {
+    const int status = reply.failure ? 0 : reply.answer.status;
+    if (status == 401) {
         keys_.forget(w.tenant);
         return reschedule(w, now, w.attempts, w.last_status,
                           "upstream refused the key (401); waiting for its client to return");
     }
-    const millis pause = pause_length(reply.answer.headers, now);
-    reschedule(w, now + pause, w.attempts, w.last_status, "rate limited (429)");
+    if (status == 429) {
+        const millis pause = pause_length(reply.answer.headers, now);
+        return reschedule(w, now + pause, w.attempts, w.last_status, "rate limited (429)");
+    }
+    const std::string why =
+        reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
+    reschedule(w, now, w.attempts + 1, w.last_status, why);
 }
 
 millis sync_worker::pause_length(const header_list& headers, time_point now) const {

@@ -74,8 +74,9 @@ class sync_worker final : public run_observer {
     // Whether |w| is past its resource's final status and waits for the result.
     static bool collecting_result(const watch& w);
     void settle_result(const watch& w, upstream_reply& reply, time_point now);
-    // A 401 (the key is forgotten until its client returns) or a 429 (the pause it asks).
-    void settle_refusal(const watch& w, upstream_reply& reply, time_point now);
+    // An answer that says nothing about the resource: a 401 (the key is forgotten until its
+    // client returns), a 429 (the pause it asks), another status or no answer (backed off).
+    void settle_failure(const watch& w, upstream_reply& reply, time_point now);
     // A 429's Retry-After (or one poll interval when it names none).
     millis pause_length(const header_list& headers, time_point now) const;
     void pause_for(const header_list& headers);  // call with mutex_ held
