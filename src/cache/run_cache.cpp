@@ -329,7 +329,8 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
         db_.put_run(fields, body, now);
         if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
         if (observer_) {
-            observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
+            observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant,
+                                     seen_in::read);
         }
         return kept::stored;
     };
@@ -476,7 +477,8 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
             for (std::size_t i = 0; i < list.items.size(); ++i) {
                 observer_->on_run_stored(
                     list.items[i].first,
-                    variant.empty() ? outcomes[i].previous_status : previous[i], tenant);
+                    variant.empty() ? outcomes[i].previous_status : previous[i], tenant,
+                    seen_in::list);
             }
         }
         return kept::stored;
@@ -701,7 +703,8 @@ void run_cache::store_written(const resource_kind& kind, const std::optional<std
     if (tenant && !fields.project_id.empty()) db_.grant(*tenant, {fields.project_id});
     // A new job is watched until final, whether or not its client polls it.
     if (observer_) {
-        observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant);
+        observer_->on_run_stored(fields, previous ? previous->fields.status : "", tenant,
+                                 seen_in::write);
     }
 }
 

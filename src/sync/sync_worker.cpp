@@ -88,14 +88,42 @@ time_point sync_worker::first_poll(time_point now) {
 }
 
 void sync_worker::on_run_stored(const run_fields& run, std::string_view previous_status,
-                                const std::optional<std::string>& tenant) {
+                                const std::optional<std::string>& tenant, seen_in how) {
     const time_point now = now_();
+    const resource_kind& kind = *run.kind;
     if (previous_status != run.status) {
-        events_.publish({run.kind, run.id, run.job_id, run.extraction_agent_id,
+        events_.publish({&kind, run.id, run.job_id, run.extraction_agent_id,
                          std::string(previous_status), run.status, now});
     }
-    if (run.kind->is_final(run.status) || !tenant) return;
+    if (!tenant) return;
+    if (kind.is_final(run.status)) {
+        // Created final (or cancelled) by the client's own write: no poll will see it become
+        // final, so what a watch collects then is collected now.
+        if (how == seen_in::write && collects_when_final(kind) && !kind.is_final(previous_status)) {
+            if (auto id = db_.watch_run(run, *tenant, now, first_poll(now))) {
+                collect_after_final(*id, run, previous_status, *tenant, now);
+                tick();
+            }
+        }
+        return;
+    }
+    // Its job's watch fetches it once the job is final: a watch of its own would poll twice.
+    if (made_by_unfinished_job(run)) return;
     if (db_.watch_run(run, *tenant, now, first_poll(now))) tick();
+}
+
+bool sync_worker::collects_when_final(const resource_kind& kind) {
+    return kind.made_by_job != nullptr || !kind.result_suffix.empty();
+}
+
+bool sync_worker::made_by_unfinished_job(const run_fields& run) {
+    if (run.job_id.empty()) return false;
+    for (const resource_kind* maker : all_kinds()) {
+        if (maker->made_by_job != run.kind) continue;
+        auto job = db_.find_run(store_key(*maker, run.job_id));
+        if (job && !maker->is_final(job->fields.status)) return true;
+    }
+    return false;
 }
 
 void sync_worker::on_api_key(std::string_view api_key, const std::string& tenant) {
@@ -276,7 +304,7 @@ void sync_worker::settle_batch(const std::vector<watch>& watches, upstream_reply
                                 ? reply.failure.detail
                                 : "a list request for them answered " + std::to_string(status);
     for (const watch& w : watches)
-        reschedule(w, now, w.attempts + 1, w.last_status, why);
+        reschedule(w.id, now, w.attempts + 1, w.last_status, why);
 }
 
 void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_view body,
@@ -292,20 +320,25 @@ void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_
     if (w.run_id.empty() && !db_.job_watch_found_run(w.id, run.id, run.project_id, now)) {
         return;  // the run was tombstoned meanwhile: the watch is over
     }
-    if (run.kind->is_final(run.status)) {
-        if (run.kind->made_by_job != nullptr && !run.kind->is_final(w.last_status)) {
-            // What it made is watched on its own, by the job's id, until final too.
-            db_.watch_job(run.id, run.extraction_agent_id, w.tenant, now, first_poll(now));
-        }
-        if (!run.kind->result_suffix.empty()) {
-            // One more poll: its result, which never changes once it can be read.
-            return reschedule(w, now, 0, run.status, {});
-        }
-        db_.finish_watch(w.id, run.status, now);
-        return;
-    }
+    if (run.kind->is_final(run.status))
+        return collect_after_final(w.id, run, w.last_status, w.tenant, now);
     const bool changed = run.status != w.last_status;
-    reschedule(w, now, changed ? 0 : w.attempts + 1, run.status, {});
+    reschedule(w.id, now, changed ? 0 : w.attempts + 1, run.status, {});
+}
+
+void sync_worker::collect_after_final(watch_id id, const run_fields& run,
+                                      std::string_view last_status, const std::string& tenant,
+                                      time_point now) {
+    const resource_kind& kind = *run.kind;
+    if (kind.made_by_job != nullptr && !kind.is_final(last_status)) {
+        // What it made is watched on its own, by the job's id, until final too.
+        db_.watch_job(run.id, run.extraction_agent_id, tenant, now, first_poll(now));
+    }
+    if (!kind.result_suffix.empty()) {
+        // One more poll: its result, which never changes once it can be read.
+        return reschedule(id, now, 0, run.status, {});
+    }
+    db_.finish_watch(id, run.status, now);
 }
 
 bool sync_worker::job_is_final(std::string_view job_id) {
@@ -331,7 +364,7 @@ void sync_worker::settle_result(const watch& w, upstream_reply& reply, time_poin
             db_.finish_watch(w.id, w.last_status, now);
             return;
         }
-        return reschedule(w, now, w.attempts + 1, w.last_status, "result is not a JSON object");
+        return reschedule(w.id, now, w.attempts + 1, w.last_status, "result is not a JSON object");
     }
     if (status == 400 || status == 404 || status == 422) {
         // A final job without a result (it failed or was cancelled): nothing more to fetch.
@@ -347,7 +380,7 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
     if (status == 200) {
         const resource_kind& kind = w.run_id.empty() ? kinds::v1_run : kind_of_store_key(w.run_id);
         auto [run, err] = parse_run(reply.answer.body, kind);
-        if (err) return reschedule(w, now, w.attempts + 1, w.last_status, err.detail);
+        if (err) return reschedule(w.id, now, w.attempts + 1, w.last_status, err.detail);
         {
             std::lock_guard lock(mutex_);
             solo_.erase(w.id);
@@ -370,7 +403,7 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
             db_.give_up_watch(w.id, "the job is final and upstream has no run for it", now);
             return;
         }
-        return reschedule(w, now, w.attempts + 1, "", {});
+        return reschedule(w.id, now, w.attempts + 1, "", {});
     }
     settle_failure(w, reply, now);
 }
@@ -379,16 +412,16 @@ void sync_worker::settle_failure(const watch& w, upstream_reply& reply, time_poi
     const int status = reply.failure ? 0 : reply.answer.status;
     if (status == 401) {
         keys_.forget(w.tenant);
-        return reschedule(w, now, w.attempts, w.last_status,
+        return reschedule(w.id, now, w.attempts, w.last_status,
                           "upstream refused the key (401); waiting for its client to return");
     }
     if (status == 429) {
         const millis pause = pause_length(reply.answer.headers, now);
-        return reschedule(w, now + pause, w.attempts, w.last_status, "rate limited (429)");
+        return reschedule(w.id, now + pause, w.attempts, w.last_status, "rate limited (429)");
     }
     const std::string why =
         reply.failure ? reply.failure.detail : "upstream answered " + std::to_string(status);
-    reschedule(w, now, w.attempts + 1, w.last_status, why);
+    reschedule(w.id, now, w.attempts + 1, w.last_status, why);
 }
 
 millis sync_worker::pause_length(const header_list& headers, time_point now) const {
@@ -403,7 +436,7 @@ void sync_worker::pause_for(const header_list& headers) {
     log::info("sync: upstream asked to slow down (429); pausing {} ms", pause.count());
 }
 
-void sync_worker::reschedule(const watch& w, time_point now, unsigned attempts,
+void sync_worker::reschedule(watch_id id, time_point now, unsigned attempts,
                              std::string last_status, std::string last_error) {
     double jitter;
     {
@@ -412,7 +445,7 @@ void sync_worker::reschedule(const watch& w, time_point now, unsigned attempts,
     }
     poll_outcome outcome{now + next_poll_delay(backoff_, attempts, jitter), attempts,
                          std::move(last_status), std::move(last_error)};
-    db_.reschedule_watch(w.id, outcome, now_());
+    db_.reschedule_watch(id, outcome, now_());
 }
 
 }  // namespace runmirror

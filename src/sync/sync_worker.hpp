@@ -45,7 +45,7 @@ class sync_worker final : public run_observer {
 
     // run_observer: the run cache reports what it stores and the keys it saw.
     void on_run_stored(const run_fields& run, std::string_view previous_status,
-                       const std::optional<std::string>& tenant) override;
+                       const std::optional<std::string>& tenant, seen_in how) override;
     void on_api_key(std::string_view api_key, const std::string& tenant) override;
 
     // Polls answered since start, for tests and metrics.
@@ -65,10 +65,18 @@ class sync_worker final : public run_observer {
     void on_answer(const std::vector<watch>& watches, upstream_reply reply);
     void settle(const watch& w, upstream_reply& reply, time_point now);
     void settle_batch(const std::vector<watch>& watches, upstream_reply& reply, time_point now);
-    // A fresh copy of the watched run: store it, publish a change, end or reschedule. A final
-    // resource whose kind has a result stays watched for one more poll, of the result, and
-    // one whose kind made another (a v1 job's run) has that watched by the job's id.
+    // A fresh copy of the watched run: store it, publish a change, reschedule, or once final
+    // collect_after_final.
     void settle_run(const watch& w, const run_fields& run, std::string_view body, time_point now);
+    // What a watch does once its resource is final (last seen |last_status|): a kind with a
+    // result stays watched for one more poll, of the result, and one whose kind made another
+    // (a v1 job's run) has that watched by the job's id; anything else ends the watch.
+    void collect_after_final(watch_id id, const run_fields& run, std::string_view last_status,
+                             const std::string& tenant, time_point now);
+    static bool collects_when_final(const resource_kind& kind);
+    // Whether |run| was made by a job (of a kind that makes resources) the store holds as not
+    // yet final: that job's watch will fetch the run when the job is final.
+    bool made_by_unfinished_job(const run_fields& run);
     // Whether the store holds the job |job_id| (of a kind that makes resources) as final.
     bool job_is_final(std::string_view job_id);
     // Whether |w| is past its resource's final status and waits for the result.
@@ -80,7 +88,7 @@ class sync_worker final : public run_observer {
     // A 429's Retry-After (or one poll interval when it names none).
     millis pause_length(const header_list& headers, time_point now) const;
     void pause_for(const header_list& headers);  // call with mutex_ held
-    void reschedule(const watch& w, time_point now, unsigned attempts, std::string last_status,
+    void reschedule(watch_id id, time_point now, unsigned attempts, std::string last_status,
                     std::string last_error);
     time_point first_poll(time_point now);
     tenant_filter pollable_tenants();

@@ -198,3 +198,28 @@ test('SDK 1: jobs.list is cached per key and agent, its jobs answer later gets, 
   assert.equal(never.headers['x-should-retry'], 'false');
   assert.ok(JSON.parse(never.body).detail);
 });
+
+test('SDK 1: offline, a job that finished while the daemon was stopped answers its last stored status, and its result is refused clearly', async (t) => {
+  const { daemon, up, dir } = await startStack(t, { upstream: { autoFinishMs: 60_000 }, daemon: { pollIntervalMs: 200 } });
+  const sdk = client(daemon, 'key-alpha');
+  const job = await sdk.extraction.jobs.create({ extraction_agent_id: 'agent-alpha', file_id: 'file-v1-late' });
+  assert.equal(job.status, 'PENDING');
+  await daemon.stop();
+  await up.stop();
+
+  // Past its pending max age, so the stored job is stale: offline serves it marked so.
+  const offline = await startDaemon({ db: path.join(dir, 'rm.db'), offline: true, extraArgs: ['--pending-max-age-ms', '1'] });
+  t.after(() => offline.stop());
+  const got = await api(offline, jobPath(job.id), { key: 'key-alpha' });
+  assert.equal(got.status, 200);
+  assert.equal(JSON.parse(got.body).status, 'PENDING', 'the last status the daemon saw');
+  assert.match(got.headers['cache-status'], /stale/, got.headers['cache-status']);
+  // Its result was never seen: a clear refusal the SDK does not retry, not a made-up answer.
+  for (const p of [`${jobPath(job.id)}/result`, byJobPath(job.id)]) {
+    const r = await api(offline, p, { key: 'key-alpha' });
+    assert.equal(r.status, 503, `${p}: ${r.status} ${r.body}`);
+    assert.equal(r.headers['x-should-retry'], 'false', p);
+    assert.ok(JSON.parse(r.body).detail, p);
+  }
+  await assert.rejects(client(offline, 'key-alpha').extraction.jobs.getResult(job.id), (err) => err.status === 503);
+});

@@ -84,7 +84,7 @@ struct fixture {
         fields.extraction_agent_id = "agent-1";
         fields.status = "PENDING";
         db->put_run(fields, run_json(id, "PENDING"), now);
-        by.on_run_stored(fields, "", tenant);
+        by.on_run_stored(fields, "", tenant, seen_in::read);
     }
 };
 
@@ -216,7 +216,7 @@ void seen_pending_job(fixture& f, std::string_view id) {
     auto [job, err] = parse_run(job_json(id, "PENDING"), kinds::v1_job);
     REQUIRE_FALSE(err);
     f.db->put_run(job, job_json(id, "PENDING"), f.now);
-    f.worker.on_run_stored(job, "", f.tenant);
+    f.worker.on_run_stored(job, "", f.tenant, seen_in::write);
 }
 
 }  // namespace
@@ -277,4 +277,69 @@ TEST_CASE_FIXTURE(fixture, "a cancelled v1 job without a result ends its watch o
     }
     CHECK(db->list_watches(watch_listing::active, 10).empty());
     CHECK(up.seen.size() == 7);
+}
+
+TEST_CASE_FIXTURE(fixture, "a v1 job created already final has its result and run collected") {
+    auto [job, err] = parse_run(job_json("j3", "SUCCESS"), kinds::v1_job);
+    REQUIRE_FALSE(err);
+    db->put_run(job, job_json("j3", "SUCCESS"), now);
+    worker.on_run_stored(job, "", tenant, seen_in::write);
+
+    const std::string result = R"({"run_id":"r3","extraction_agent_id":"agent-1","data":{}})";
+    up.by_target["/api/v1/extraction/jobs/j3/result"].push_back(answer(200, result));
+    up.by_target["/api/v1/extraction/runs/by-job/j3"].push_back(
+        answer(200, run_json("r3", "SUCCESS")));
+    advance(millis(1'200));
+    advance(millis(1'200));
+    // No poll of the job itself: its create answer already said it is final.
+    REQUIRE(up.seen.size() == 2);
+    CHECK(db->find_run(store_key(kinds::v1_job, "j3", result_variant)));
+    CHECK(db->find_run("r3"));
+    CHECK(db->list_watches(watch_listing::active, 10).empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "a final v1 job only read, or listed, is not collected") {
+    for (const seen_in how : {seen_in::read, seen_in::list}) {
+        auto [job, err] = parse_run(job_json("j4", "SUCCESS"), kinds::v1_job);
+        REQUIRE_FALSE(err);
+        db->put_run(job, job_json("j4", "SUCCESS"), now);
+        worker.on_run_stored(job, "", tenant, how);
+    }
+    advance(millis(60'000));
+    CHECK(up.seen.empty());
+}
+
+TEST_CASE_FIXTURE(fixture, "the run of a watched unfinished v1 job is polled through the job only") {
+    seen_pending_job(*this, "j5");
+    // A client reads the job's run while the job is still pending: the job's watch will fetch
+    // it once final, so it gets no watch of its own.
+    run_fields run;
+    run.id = "r5";
+    run.job_id = "j5";
+    run.project_id = "p1";
+    run.extraction_agent_id = "agent-1";
+    run.status = "PENDING";
+    db->put_run(run, run_json("r5", "PENDING"), now);
+    worker.on_run_stored(run, "", tenant, seen_in::read);
+    auto active = db->list_watches(watch_listing::active, 10);
+    REQUIRE(active.size() == 1);
+    CHECK(active[0].run_id == store_key(kinds::v1_job, "j5"));
+
+    up.script.push_back(answer(200, job_json("j5", "PENDING")));
+    advance(millis(1'200));
+    REQUIRE(up.seen.size() == 1);
+    CHECK(up.seen[0].target == "/api/v1/extraction/jobs/j5");
+
+    // Once the job is final, the run is read by the job's id as usual.
+    up.script.push_back(answer(200, job_json("j5", "SUCCESS")));
+    advance(millis(1'800));
+    REQUIRE(up.seen.size() == 2);
+    up.by_target["/api/v1/extraction/jobs/j5/result"].push_back(
+        answer(200, R"({"run_id":"r5","data":{}})"));
+    up.by_target["/api/v1/extraction/runs/by-job/j5"].push_back(
+        answer(200, run_json("r5", "SUCCESS")));
+    advance(millis(1'200));
+    advance(millis(1'200));
+    CHECK(db->find_run("r5")->fields.status == "SUCCESS");
+    CHECK(db->list_watches(watch_listing::active, 10).empty());
 }
