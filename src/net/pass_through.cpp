@@ -156,7 +156,11 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                             keep_alive && body_complete, ctx.limits);
             co_return keep_alive&& body_complete;
         }
-        body_copy answer_copy{max_created_answer, {}, false};
+        body_copy answer_copy{
+            max_created_answer,
+            [&](std::string_view bytes) { ctx.cache.store_created(*created, creator, bytes); },
+            {},
+            false};
         const relay_request exchange{client,
                                      buffer,
                                      body_parser,
@@ -177,9 +181,6 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             // a success closes an open circuit at once.
             ctx.guard->observe({}, static_cast<int>(outcome.status));
             if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
-            if (created && outcome.status / 100 == 2 && !answer_copy.overflowed) {
-                ctx.cache.store_created(*created, creator, answer_copy.bytes);
-            }
             co_return outcome.client_reusable;
         }
         const bool replayable = conn->reused && (body_complete || !body_started) &&

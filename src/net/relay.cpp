@@ -80,6 +80,7 @@ asio::awaitable<body_error> relay_body(relay_stream& in, beast::flat_buffer& in_
                     copy->bytes.clear();
                 } else {
                     copy->bytes.append(chunk.data(), message.body().size);
+                    if (parser.is_done() && copy->on_whole) copy->on_whole(copy->bytes);
                 }
             }
         } else {
@@ -250,7 +251,7 @@ asio::awaitable<relay_outcome> relay_response(const relay_request& r, relay_stre
     if (!head) {
         const body_error relayed = co_await relay_body(
             upstream, upstream_buffer, *response_in, client, response_out, response_writer, {},
-            r.upstream_limits.response_timeout, r.response_copy);
+            r.upstream_limits.response_timeout, status / 100 == 2 ? r.response_copy : nullptr);
         if (relayed.ec) {
             outcome.ec = relayed.ec;
             outcome.client_side = !relayed.reading;

@@ -5,6 +5,7 @@
 // Beast's HTTP operations are compiled once, in net/relay.cpp.
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,10 +47,13 @@ struct relay_outcome {
     bool request_body_started = false;
 };
 
-// A copy of a relayed body, kept while it is at most |limit| bytes (the answer to a request
-// that created a resource): past that the copy is given up and the relay goes on.
+// A copy of a relayed success's body (the answer to a request that created a resource), kept
+// while it is at most |limit| bytes: past that the copy is given up and the relay goes on.
+// |on_whole| sees the whole copy once the upstream's last byte is read and before the client
+// gets it, so a client that asks again at once finds what the answer made stored.
 struct body_copy {
     std::size_t limit = 0;
+    std::function<void(std::string_view bytes)> on_whole;
     std::string bytes;
     bool overflowed = false;
 };

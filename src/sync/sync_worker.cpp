@@ -107,23 +107,11 @@ void sync_worker::on_run_stored(const run_fields& run, std::string_view previous
         }
         return;
     }
-    // Its job's watch fetches it once the job is final: a watch of its own would poll twice.
-    if (made_by_unfinished_job(run)) return;
     if (db_.watch_run(run, *tenant, now, first_poll(now))) tick();
 }
 
 bool sync_worker::collects_when_final(const resource_kind& kind) {
     return kind.made_by_job != nullptr || !kind.result_suffix.empty();
-}
-
-bool sync_worker::made_by_unfinished_job(const run_fields& run) {
-    if (run.job_id.empty()) return false;
-    for (const resource_kind* maker : all_kinds()) {
-        if (maker->made_by_job != run.kind) continue;
-        auto job = db_.find_run(store_key(*maker, run.job_id));
-        if (job && !maker->is_final(job->fields.status)) return true;
-    }
-    return false;
 }
 
 void sync_worker::on_api_key(std::string_view api_key, const std::string& tenant) {

@@ -74,9 +74,6 @@ class sync_worker final : public run_observer {
     void collect_after_final(watch_id id, const run_fields& run, std::string_view last_status,
                              const std::string& tenant, time_point now);
     static bool collects_when_final(const resource_kind& kind);
-    // Whether |run| was made by a job (of a kind that makes resources) the store holds as not
-    // yet final: that job's watch will fetch the run when the job is final.
-    bool made_by_unfinished_job(const run_fields& run);
     // Whether the store holds the job |job_id| (of a kind that makes resources) as final.
     bool job_is_final(std::string_view job_id);
     // Whether |w| is past its resource's final status and waits for the result.

@@ -308,38 +308,3 @@ TEST_CASE_FIXTURE(fixture, "a final v1 job only read, or listed, is not collecte
     advance(millis(60'000));
     CHECK(up.seen.empty());
 }
-
-TEST_CASE_FIXTURE(fixture, "the run of a watched unfinished v1 job is polled through the job only") {
-    seen_pending_job(*this, "j5");
-    // A client reads the job's run while the job is still pending: the job's watch will fetch
-    // it once final, so it gets no watch of its own.
-    run_fields run;
-    run.id = "r5";
-    run.job_id = "j5";
-    run.project_id = "p1";
-    run.extraction_agent_id = "agent-1";
-    run.status = "PENDING";
-    db->put_run(run, run_json("r5", "PENDING"), now);
-    worker.on_run_stored(run, "", tenant, seen_in::read);
-    auto active = db->list_watches(watch_listing::active, 10);
-    REQUIRE(active.size() == 1);
-    CHECK(active[0].run_id == store_key(kinds::v1_job, "j5"));
-
-    up.script.push_back(answer(200, job_json("j5", "PENDING")));
-    advance(millis(1'200));
-    REQUIRE(up.seen.size() == 1);
-    CHECK(up.seen[0].target == "/api/v1/extraction/jobs/j5");
-
-    // Once the job is final, the run is read by the job's id as usual.
-    up.script.push_back(answer(200, job_json("j5", "SUCCESS")));
-    advance(millis(1'800));
-    REQUIRE(up.seen.size() == 2);
-    up.by_target["/api/v1/extraction/jobs/j5/result"].push_back(
-        answer(200, R"({"run_id":"r5","data":{}})"));
-    up.by_target["/api/v1/extraction/runs/by-job/j5"].push_back(
-        answer(200, run_json("r5", "SUCCESS")));
-    advance(millis(1'200));
-    advance(millis(1'200));
-    CHECK(db->find_run("r5")->fields.status == "SUCCESS");
-    CHECK(db->list_watches(watch_listing::active, 10).empty());
-}
