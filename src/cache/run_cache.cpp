@@ -296,9 +296,10 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
     // the answer with the stored bytes as it reads it, and shares them when they are the same.
     const bool revalidating =
         granted && !stored->deleted_at && kind.is_final(stored->fields.status);
-    auto settle = [this, &kind, variant, stored, granted, revalidating, result, id = route.id](
-                      const response& answer, const std::optional<std::string>& tenant,
-                      time_point now) {
+    const bool by_job = route.kind == route::item_by_job;
+    auto settle = [this, &kind, variant, stored, granted, revalidating, result, by_job,
+                   id = route.id](const response& answer, const std::optional<std::string>& tenant,
+                                  time_point now) {
         if (answer.status == 404 && granted) {
             const std::string& known_id = stored->fields.id;
             log::info("{} {} is gone upstream: tombstoned", kind.label, known_id);
@@ -324,6 +325,13 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
             log::warn("upstream {} not stored: {}", kind.label, err.detail);
             return kept::invalid;
         }
+        if (by_job ? !fields.job_id.empty() && fields.job_id != id : fields.id != id) {
+            // Stored under its own id it would be an answer nobody asked for; under the asked
+            // one, a wrong answer served for good.
+            log::warn("upstream answered {}{} with {} {}: not stored", by_job ? "job " : "", id,
+                      kind.label, fields.id);
+            return kept::declined;
+        }
         fields.variant = variant;
         auto previous = observer_ ? db_.find_run(store_key(kind, fields.id)) : nullptr;
         db_.put_run(fields, body, now);
@@ -335,7 +343,7 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
         return kept::stored;
     };
     // Tenant, kind, how it is asked for (by id or by job id) and which representation.
-    const std::string_view by = route.kind == route::item_by_job ? " job " : " ";
+    const std::string_view by = by_job ? " job " : " ";
     std::string flight;
     flight.reserve((tenant ? tenant->size() : 0) + 1 + kind.name.size() + by.size() +
                    route.id.size() + 1 + variant.size());
@@ -599,8 +607,9 @@ response run_cache::answer_read(upstream_reply& reply, const std::optional<std::
                                fwd_params(fwd, status, false) + std::string(not_stored_detail));
             }
             if (outcome != kept::invalid) {
-                return relayed(std::move(reply.answer),
-                               fwd_params(fwd, status, outcome == kept::stored));
+                std::string params = fwd_params(fwd, status, outcome == kept::stored);
+                if (outcome == kept::declined) params += not_stored_detail;
+                return relayed(std::move(reply.answer), params);
             }
         }
         // The exchange failed: no answer, 5xx, 429, or a 200 whose body is broken.

@@ -49,7 +49,9 @@ class run_cache {
     std::size_t waiting_clients() const;
 
   private:
-    enum class kept { stored, not_stored, invalid };
+    // declined: a good answer relayed but deliberately not stored (it names another resource
+    // than the one asked for), which the client is told (detail=not-stored).
+    enum class kept { stored, not_stored, declined, invalid };
     // Acts on an upstream answer that is not a failure: stores a 200 (invalid: its body is
     // broken, which counts as a failure), reconciles a 404.
     // |tenant|: the request's (the flight's), passed rather than captured: no copy per miss.

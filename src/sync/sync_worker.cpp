@@ -110,6 +110,11 @@ void sync_worker::on_run_stored(const run_fields& run, std::string_view previous
     if (db_.watch_run(run, *tenant, now, first_poll(now))) tick();
 }
 
+bool sync_worker::answers_watch(const watch& w, const run_fields& run) {
+    if (!w.run_id.empty()) return store_key(*run.kind, run.id) == w.run_id;
+    return run.job_id.empty() || run.job_id == w.job_id;  // a run that names no job: its own
+}
+
 bool sync_worker::collects_when_final(const resource_kind& kind) {
     return kind.made_by_job != nullptr || !kind.result_suffix.empty();
 }
@@ -369,6 +374,10 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
         const resource_kind& kind = w.run_id.empty() ? kinds::v1_run : kind_of_store_key(w.run_id);
         auto [run, err] = parse_run(reply.answer.body, kind);
         if (err) return reschedule(w.id, now, w.attempts + 1, w.last_status, err.detail);
+        if (!answers_watch(w, run)) {
+            return reschedule(w.id, now, w.attempts + 1, w.last_status,
+                              "upstream answered with another resource (" + run.id + ")");
+        }
         {
             std::lock_guard lock(mutex_);
             solo_.erase(w.id);

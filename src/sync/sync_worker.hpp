@@ -74,6 +74,9 @@ class sync_worker final : public run_observer {
     void collect_after_final(watch_id id, const run_fields& run, std::string_view last_status,
                              const std::string& tenant, time_point now);
     static bool collects_when_final(const resource_kind& kind);
+    // Whether |run|, the answer to |w|'s poll, is the resource |w| asked for: an answer about
+    // another one is never stored in its place.
+    static bool answers_watch(const watch& w, const run_fields& run);
     // Whether the store holds the job |job_id| (of a kind that makes resources) as final.
     bool job_is_final(std::string_view job_id);
     // Whether |w| is past its resource's final status and waits for the result.

@@ -164,3 +164,25 @@ test('no-cache on a stored final run: the same bytes are relayed, bytes changed 
   assertSameBytes(stored.body, after, 'the changed run is what the store serves now');
   assert.equal(up.count('GET', runPath(id)), 3);
 });
+
+test('an answer about another run than the one asked for is relayed, said not-stored, and stored under neither id', async (t) => {
+  const { daemon, up } = await startStack(t);
+  const asked = 'run-alpha-error';
+  const other = 'run-alpha-success';
+  up.setFault({ method: 'GET', path: runPath(asked), status: 200, body: up.runBytes(other).toString(), times: 1 });
+
+  const r = await api(daemon, runPath(asked), { key: 'key-alpha' });
+  assert.equal(r.status, 200, bodyText(r));
+  assertSameBytes(r.body, up.runBytes(other), 'the upstream\'s answer, as it was');
+  const cs = cacheStatus(r);
+  assert.match(cs, /detail=not-stored/, cs);
+  assert.doesNotMatch(cs, /; stored/, cs);
+  for (const id of [asked, other]) {
+    const cached = await api(daemon, runPath(id), { key: 'key-alpha', headers: { 'cache-control': 'only-if-cached' } });
+    assert.equal(cached.status, 504, `${id} must not be in the store: ${cached.status}`);
+  }
+  // The next read of the asked run is a miss that stores the right one.
+  const again = await api(daemon, runPath(asked), { key: 'key-alpha' });
+  assertSameBytes(again.body, up.runBytes(asked), 'the right run');
+  assert.match(cacheStatus(again), /; stored/);
+});

@@ -308,3 +308,16 @@ TEST_CASE_FIXTURE(fixture, "a final v1 job only read, or listed, is not collecte
     advance(millis(60'000));
     CHECK(up.seen.empty());
 }
+
+TEST_CASE_FIXTURE(fixture, "a poll answered with another run stores nothing and backs off") {
+    seen_pending("r1");
+    up.script.push_back(answer(200, run_json("r2", "SUCCESS")));
+    advance(millis(1'200));
+    REQUIRE(up.seen.size() == 1);
+    CHECK_FALSE(db->find_run("r2"));
+    CHECK(db->find_run("r1")->fields.status == "PENDING");
+    auto active = db->list_watches(watch_listing::active, 10);
+    REQUIRE(active.size() == 1);
+    CHECK(active[0].attempts == 1);
+    CHECK(active[0].last_error.find("another resource") != std::string::npos);
+}
