@@ -27,6 +27,10 @@ struct limits_options {
     std::size_t header_limit = 16 * 1024;                 // request or response header block
     std::size_t request_body_limit = 8 * 1024 * 1024;     // bodies the daemon buffers itself
     std::size_t response_body_limit = 256 * 1024 * 1024;  // upstream answers the daemon buffers
+    // Upstream answers larger than this are not stored: they are relayed from an unlinked file
+    // in |spill_dir| (empty: the store's directory), so memory stays bounded.
+    std::size_t store_body_limit = 32 * 1024 * 1024;
+    std::string spill_dir;
     // Pass-through reads this much of a request body before contacting upstream (see
     // read_body_start in net/http_session.cpp); larger bodies stream on from there.
     std::size_t request_buffer_size = 256 * 1024;

@@ -314,6 +314,7 @@ void run_cache::get_run(const route_match& route, std::optional<std::string> ten
             // reads it for a final run.
             return kept::stored;
         }
+        if (answer.file_body) return too_large_to_store(kind);
         const std::string_view body = answer.body_bytes();
         if (result) {
             if (store_result(db_, kind, id, body, now)) return kept::stored;
@@ -458,6 +459,7 @@ void run_cache::list_runs(const route_match& route, std::optional<std::string> t
                                                      const std::optional<std::string>& tenant,
                                                      time_point now) {
         if (answer.status != 200) return kept::not_stored;
+        if (answer.file_body) return too_large_to_store(kind);
         auto [list, err] = parse_run_list(answer.body_bytes(), kind);
         if (err) {
             log::warn("upstream list not stored: {}", err.detail);
@@ -697,6 +699,14 @@ void run_cache::write_item(const route_match& route, std::optional<std::string> 
             store_written(kind, tenant, id, answer.body_bytes(), now);
         },
         std::move(done));
+}
+
+run_cache::kept run_cache::too_large_to_store(const resource_kind& kind) {
+    log::warn(
+        "upstream {} answer larger than the store limit (--store-body-limit-mb): relayed, "
+        "not stored",
+        kind.label);
+    return kept::declined;
 }
 
 void run_cache::store_written(const resource_kind& kind, const std::optional<std::string>& tenant,

@@ -50,8 +50,11 @@ class run_cache {
 
   private:
     // declined: a good answer relayed but deliberately not stored (it names another resource
-    // than the one asked for), which the client is told (detail=not-stored).
+    // than the one asked for, or is larger than the store limit), which the client is told
+    // (detail=not-stored).
     enum class kept { stored, not_stored, declined, invalid };
+    // An answer larger than the store's limit (the upstream client kept it in a file).
+    static kept too_large_to_store(const resource_kind& kind);
     // Acts on an upstream answer that is not a failure: stores a 200 (invalid: its body is
     // broken, which counts as a failure), reconciles a 404.
     // |tenant|: the request's (the flight's), passed rather than captured: no copy per miss.

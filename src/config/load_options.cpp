@@ -294,6 +294,14 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          [](serve_options& o, std::string_view v) {
              o.store.memory_cache_bytes = parse_uint(v, 0, 1 << 20) << 20;
          }},
+        {"store-body-limit-mb", "N",
+         "upstream answers larger than this are relayed but not stored, from a temporary file "
+         "beside the store rather than from memory (default: " +
+             std::to_string(d.limits.store_body_limit >> 20) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.limits.store_body_limit = parse_uint(v, 1, 1 << 20) << 20;
+         }},
         {"offline", "",
          "serve only from the store, never contact the upstream (file/env: true or false)",
          where::everywhere,
@@ -617,6 +625,13 @@ load_result load_serve_options(const std::vector<std::string>& args,
         }
         result.options.store.path = default_db;
     }
+    // Answers too large to store are kept on disk next to the store while they are relayed.
+    const std::filesystem::path db(result.options.store.path);
+    std::error_code no_temp;
+    result.options.limits.spill_dir = result.options.store.path == ":memory:"
+                                          ? std::filesystem::temp_directory_path(no_temp).string()
+                                      : db.has_parent_path() ? db.parent_path().string()
+                                                             : std::string(".");
     return result;
 }
 

@@ -29,6 +29,7 @@
 
 #include "http/header_rules.hpp"
 #include "net/standalone_upstream.hpp"
+#include "util/logging.hpp"
 
 namespace runmirror::net {
 
@@ -132,9 +133,15 @@ std::string serialise_request(const request& req, const std::string& host_header
 // With |known| bytes (a revalidation), a 200 whose Content-Length matches is compared as it
 // arrives instead of copied; if it is the same to the end, the answer shares |known|. At the
 // first difference the part that matched is copied from |known| and copying goes on as usual.
+//
+// A body larger than |spill_at| bytes goes to an unlinked file in |spill_dir| instead
+// (answer.file_body): too large to store, it is relayed from there, and memory stays bounded
+// by the read buffer whatever its size.
 class reply_parser final : public http::basic_parser<false> {
   public:
-    explicit reply_parser(std::shared_ptr<const std::string> known) : known_(std::move(known)) {}
+    reply_parser(std::shared_ptr<const std::string> known, std::size_t spill_at,
+                 const std::string& spill_dir)
+        : known_(std::move(known)), spill_at_(spill_at), spill_dir_(spill_dir) {}
 
     response& answer() { return answer_; }
 
@@ -170,13 +177,14 @@ class reply_parser final : public http::basic_parser<false> {
     }
     void on_header_impl(error_code&) override {}
     // The length was checked against the body limit before this is called.
-    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override {
         if (!length) return;
         length_ = static_cast<std::size_t>(*length);
         comparing_ = known_ && answer_.status == 200 && length_ == known_->size();
+        if (length_ > spill_at_) return spill(ec);
         if (!comparing_) answer_.body.reserve(length_);
     }
-    std::size_t on_body_impl(beast::string_view bytes, error_code&) override {
+    std::size_t on_body_impl(beast::string_view bytes, error_code& ec) override {
         if (comparing_) {
             if (known_->compare(matched_, bytes.size(), bytes.data(), bytes.size()) == 0) {
                 matched_ += bytes.size();
@@ -186,20 +194,48 @@ class reply_parser final : public http::basic_parser<false> {
             answer_.body.reserve(length_);
             answer_.body.assign(*known_, 0, matched_);
         }
-        answer_.body.append(bytes.data(), bytes.size());
-        return bytes.size();
+        return keep(bytes, ec);
     }
     void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view bytes, error_code&) override {
-        answer_.body.append(bytes.data(), bytes.size());
-        return bytes.size();
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view bytes,
+                                   error_code& ec) override {
+        return keep(bytes, ec);
     }
     void on_finish_impl(error_code&) override {
         if (comparing_) answer_.shared_body = std::move(known_);
+        if (spill_) answer_.file_body = spill_->finish();
+    }
+
+    std::size_t keep(beast::string_view bytes, error_code& ec) {
+        if (!spill_ && answer_.body.size() + bytes.size() > spill_at_) spill(ec);
+        if (ec) return 0;
+        if (!spill_) {
+            answer_.body.append(bytes.data(), bytes.size());
+        } else if (!spill_->append({bytes.data(), bytes.size()})) {
+            log::warn("upstream answer not kept: writing it to {}: {}", spill_dir_,
+                      spill_->error());
+            ec = make_error_code(boost::system::errc::io_error);  // ours, not the upstream's
+            return 0;
+        }
+        return bytes.size();
+    }
+    // From here on the body goes to a file, what came before first.
+    void spill(error_code& ec) {
+        std::string error;
+        spill_ = body_file_writer::open(spill_dir_, error);
+        if (!spill_ || !spill_->append(answer_.body)) {
+            log::warn("upstream answer not kept: {}", spill_ ? spill_->error() : error);
+            ec = make_error_code(boost::system::errc::io_error);
+            return;
+        }
+        std::string().swap(answer_.body);
     }
 
     response answer_;
     std::shared_ptr<const std::string> known_;
+    const std::size_t spill_at_;
+    const std::string& spill_dir_;
+    std::unique_ptr<body_file_writer> spill_;
     std::size_t length_ = 0;   // the Content-Length, when there is one
     bool comparing_ = false;   // every body byte so far was |known_|'s
     std::size_t matched_ = 0;  // how many
@@ -252,7 +288,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
         ++attempt_;
         timed_out_ = false;
         written_ = 0;
-        parser_.emplace(known_body_);
+        parser_.emplace(known_body_, limits_.store_body_limit, limits_.spill_dir);
         parser_->eager(true);
         parser_->header_limit(static_cast<std::uint32_t>(limits_.header_limit));
         parser_->body_limit(limits_.response_body_limit);

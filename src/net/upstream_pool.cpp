@@ -75,6 +75,9 @@ upstream_endpoint parse_upstream_url(const std::string& url) {
 error upstream_error(const boost::system::error_code& ec, std::string_view during) {
     std::string detail = std::string(during) + ": " + ec.message();
     if (ec == beast::error::timeout) return {errc::timeout, std::string(during) + ": timed out"};
+    if (ec == boost::system::errc::io_error) {
+        return {errc::internal, std::string(during) + ": cannot keep the answer on disk"};
+    }
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
         return {errc::too_large, std::move(detail)};
     }

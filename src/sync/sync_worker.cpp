@@ -271,6 +271,13 @@ void sync_worker::on_answer(const std::vector<watch>& watches, upstream_reply re
 void sync_worker::settle_batch(const std::vector<watch>& watches, upstream_reply& reply,
                                time_point now) {
     const int status = reply.failure ? 0 : reply.answer.status;
+    if (status == 200 && reply.answer.file_body) {
+        // A page too large to store: each is polled on its own from now on.
+        std::lock_guard lock(mutex_);
+        for (const watch& w : watches)
+            solo_.insert(w.id);
+        return;
+    }
     if (status == 200) {
         const resource_kind& kind = kind_of_store_key(watches.front().run_id);
         auto [list, err] = parse_run_list(reply.answer.body, kind);
@@ -368,8 +375,13 @@ void sync_worker::settle_result(const watch& w, upstream_reply& reply, time_poin
 }
 
 void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) {
-    if (collecting_result(w)) return settle_result(w, reply, now);
     const int status = reply.failure ? 0 : reply.answer.status;
+    if (status == 200 && reply.answer.file_body) {
+        // It would be fetched again and again, never stored.
+        db_.give_up_watch(w.id, "its answer is larger than the store limit", now);
+        return;
+    }
+    if (collecting_result(w)) return settle_result(w, reply, now);
     if (status == 200) {
         const resource_kind& kind = w.run_id.empty() ? kinds::v1_run : kind_of_store_key(w.run_id);
         auto [run, err] = parse_run(reply.answer.body, kind);

@@ -1,11 +1,14 @@
 #include "runmirror/body_file.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 namespace runmirror {
 
@@ -45,6 +48,48 @@ std::string body_file::read() const {
         done += static_cast<std::size_t>(n);
     }
     return out;
+}
+
+std::unique_ptr<body_file_writer> body_file_writer::open(const std::string& dir,
+                                                         std::string& error) {
+    const std::string where = dir.empty() ? std::string(".") : dir;
+    // Unlinked from the start: nothing is left behind if the daemon dies mid-body.
+    int fd = ::open(where.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        // A file system without O_TMPFILE: a named file, unlinked at once.
+        std::string name = where + "/.runmirror-body-XXXXXX";
+        fd = ::mkostemp(name.data(), O_CLOEXEC);
+        if (fd >= 0) ::unlink(name.c_str());
+    }
+    if (fd < 0) {
+        error = "cannot create a file in " + where + ": " + std::strerror(errno);
+        return nullptr;
+    }
+    return std::unique_ptr<body_file_writer>(new body_file_writer(fd));
+}
+
+body_file_writer::~body_file_writer() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool body_file_writer::append(std::string_view bytes) {
+    while (!bytes.empty()) {
+        const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            error_ = n < 0 ? std::strerror(errno) : "no space written";
+            return false;
+        }
+        size_ += static_cast<std::size_t>(n);
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+std::shared_ptr<const body_file> body_file_writer::finish() {
+    const int fd = fd_;
+    fd_ = -1;
+    return std::shared_ptr<const body_file>(new body_file(fd, size_));
 }
 
 }  // namespace runmirror

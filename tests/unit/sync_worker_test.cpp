@@ -321,3 +321,20 @@ TEST_CASE_FIXTURE(fixture, "a poll answered with another run stores nothing and 
     CHECK(active[0].attempts == 1);
     CHECK(active[0].last_error.find("another resource") != std::string::npos);
 }
+
+TEST_CASE_FIXTURE(fixture,
+                  "a run whose answer is too large to store is given up, not polled forever") {
+    seen_pending("r1");
+    upstream_reply spilled = answer(200, "");
+    spilled.answer.file_body = body_file::copy_of(run_json("r1", "PENDING"));
+    REQUIRE(spilled.answer.file_body);
+    up.script.push_back(std::move(spilled));
+    advance(millis(1'200));
+    REQUIRE(up.seen.size() == 1);
+    CHECK(db->list_watches(watch_listing::active, 10).empty());
+    auto all = db->list_watches(watch_listing::all, 10);
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].give_up_reason.find("store limit") != std::string::npos);
+    advance(millis(60'000));
+    CHECK(up.seen.size() == 1);
+}
