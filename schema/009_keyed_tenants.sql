@@ -8,6 +8,11 @@
 -- store/sqlite_store.cpp with the secret of the process that opens the store (a value that is
 -- not 64 hex digits never came from a key and is left as it is). Every column that holds a
 -- tenant: grants, list_pages (part of their primary keys) and watches.
+--
+-- secure_delete: the cells the old values leave behind (index entries above all) are zeroed,
+-- not left in free space for anyone reading the file. Debian's SQLite has it on by default; it
+-- stays on for this connection, as there.
+PRAGMA secure_delete = ON;
 UPDATE grants SET tenant = runmirror_rekey_tenant(tenant);
 UPDATE list_pages SET tenant = runmirror_rekey_tenant(tenant);
 UPDATE watches SET tenant = runmirror_rekey_tenant(tenant);

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "runmirror/store.hpp"
@@ -99,6 +101,14 @@ TEST_CASE("keyed tenants: 009 converts an older store's tenants, which then matc
                               "') + (SELECT count(*) FROM list_pages WHERE tenant = '" + old +
                               "') + (SELECT count(*) FROM watches WHERE tenant = '" + old + "')") ==
               0);
+    }
+    // Nor in the file's free space: every page checkpointed into the file, WAL gone.
+    {
+        std::ifstream in(path, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        CHECK(bytes.find(tenant_of_key("key-a")) != std::string::npos);  // it looks where they are
+        CHECK(bytes.find(old_tenant_a) == std::string::npos);
+        CHECK(bytes.find(old_tenant_b) == std::string::npos);
     }
     // And the store knows which secret made them.
     CHECK(count(path, "SELECT count(*) FROM tenant_secret WHERE check_value = '" +
