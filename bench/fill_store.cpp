@@ -66,6 +66,7 @@
 #include "run_gen.hpp"
 #include "runmirror/store.hpp"
 #include "util/tenant.hpp"
+#include "util/tenant_secret.hpp"
 
 namespace runmirror {
 namespace {
@@ -91,6 +92,7 @@ struct options {
 };
 
 int fill_jsonl(const options& o) {
+    install_store_tenant_secret(o.db, {}, secret_use::create);  // as serve, for its grants
     auto db = open_sqlite_store(o.db);
     std::ifstream file;
     if (o.jsonl != "-") {
@@ -150,6 +152,9 @@ void probe(const std::string& name, const std::string& file, std::size_t max, Fn
 }
 
 int run_probe(const std::string& db_path, const std::string& dir, const std::string& key) {
+    // The secret serve would use on this store (created beside it when missing), so the
+    // daemon finds the grants written here.
+    install_store_tenant_secret(db_path, {}, secret_use::create);
     auto db = open_sqlite_store(db_path);
     const std::string tenant = tenant_of_key(key);
     auto last_segment = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
@@ -233,6 +238,7 @@ int fill(const options& o) {
     for (std::size_t k = 0; k < o.agents; ++k)
         configurations.push_back("cfg-" + uuid4(ids));
 
+    install_store_tenant_secret(o.db, {}, secret_use::create);  // as serve, for its grants
     auto db = open_sqlite_store(o.db);
     const std::string tenant = tenant_of_key(o.key);
     db->grant(tenant, projects);

@@ -57,6 +57,9 @@ struct upstream_options {
 
 struct store_options {
     std::string path;  // empty: <data dir>/runmirror.db
+    // The file of the secret tenants are keyed with (util/tenant_secret.hpp); after loading,
+    // empty only for a ":memory:" store (a random secret, never written).
+    std::string tenant_secret_path;  // empty: beside the db, "<db without extension>.tenant-secret"
     // Hot runs and list pages held in memory in front of SQLite (store/memory_cache).
     std::size_t memory_cache_bytes = 12 << 20;
 };

@@ -33,7 +33,7 @@ struct watch {
     // kind; a v1 run's key is its id); empty while a job watch has not found its run.
     std::string run_id;
     std::string job_id;               // empty for a run seen directly
-    std::string tenant;               // whose key polls it (SHA-256 of the key); never the key
+    std::string tenant;               // whose key polls it (util/tenant.hpp); never the key
     std::string project_id;           // empty when not known yet
     std::string extraction_agent_id;  // empty when not known yet
     time_point created_at;            // when watching (re)started; the maximum age counts from here

@@ -22,6 +22,7 @@
 #include "net/standalone_upstream.hpp"
 #include "runmirror/store.hpp"
 #include "util/tenant.hpp"
+#include "util/tenant_secret.hpp"
 #include "util/url_encode.hpp"
 
 namespace runmirror {
@@ -54,8 +55,10 @@ po::options_description describe() {
          "read the API key from FILE (default: $LLAMA_CLOUD_API_KEY)")  //
         ("db", po::value<std::string>()->value_name("PATH"),
          "the store (default: as for serve)")  //
+        ("tenant-secret", po::value<std::string>()->value_name("FILE"),
+         "the secret tenants are keyed with (default: as for serve)")  //
         ("config", po::value<std::string>()->value_name("FILE"),
-         "serve's config file, for db, upstream and upstream-ca")  //
+         "serve's config file, for db, tenant-secret, upstream and upstream-ca")  //
         ("upstream", po::value<std::string>()->value_name("URL"),
          "LlamaCloud origin (default: as for serve)")  //
         ("upstream-ca", po::value<std::string>()->value_name("FILE"),
@@ -164,7 +167,7 @@ int mirror_command(const std::vector<std::string>& args) {
         }
         wanted = kinds_of(vm, !agents.empty());
         std::vector<std::pair<std::string, std::string>> flags;
-        for (const char* name : {"db", "config", "upstream", "upstream-ca"}) {
+        for (const char* name : {"db", "config", "upstream", "upstream-ca", "tenant-secret"}) {
             if (vm.count(name))
                 flags.emplace_back(std::string("--") + name, vm[name].as<std::string>());
         }
@@ -180,6 +183,8 @@ int mirror_command(const std::vector<std::string>& args) {
     try {
         std::filesystem::path dir = std::filesystem::path(options.store.path).parent_path();
         if (!dir.empty()) std::filesystem::create_directories(dir);
+        install_store_tenant_secret(options.store.path, options.store.tenant_secret_path,
+                                    secret_use::create);
         auto db = open_sqlite_store(options.store.path);
         auto up = net::make_standalone_upstream(options.upstream, options.limits);
         mirror_fetcher fetch(*up, key);

@@ -46,6 +46,7 @@
 #include "cli/commands.hpp"
 #include "config/load_options.hpp"
 #include "runmirror/store.hpp"
+#include "util/tenant_secret.hpp"
 
 namespace runmirror {
 
@@ -234,10 +235,18 @@ std::unique_ptr<store> open_store(const po::variables_map& vm,
     std::vector<std::pair<std::string, std::string>> flags;
     if (vm.count("config")) flags.emplace_back("--config", text_option(vm, "config"));
     if (vm.count("db")) flags.emplace_back("--db", text_option(vm, "db"));
-    const std::string path = serve_options_for(flags, env).store.path;
+    const store_options options = serve_options_for(flags, env).store;
+    const std::string& path = options.path;
     // open_sqlite_store would create a missing file: a typo in --db must be reported, not
     // leave a fresh empty store behind.
     if (!store_exists(path)) throw run_error("no store at " + path);
+    // Only for a store whose tenants need converting: reading computes no tenant, and this
+    // command never creates the secret (serve does).
+    try {
+        install_store_tenant_secret(path, options.tenant_secret_path, secret_use::existing);
+    } catch (const tenant_secret_error& e) {
+        throw run_error(e.what());
+    }
     return open_sqlite_store(path);
 }
 

@@ -11,6 +11,7 @@
 #include "runmirror/store.hpp"
 #include "store/memory_cache.hpp"
 #include "util/logging.hpp"
+#include "util/tenant_secret.hpp"
 
 extern char** environ;  // POSIX; the options loader takes it as a plain list
 
@@ -66,6 +67,15 @@ int serve_command(const std::vector<std::string>& args) {
                       << ec.message() << "\n";
             return 1;
         }
+    }
+
+    // Before the store: converting an older store's tenants needs the secret.
+    try {
+        install_store_tenant_secret(options.store.path, options.store.tenant_secret_path,
+                                    secret_use::create);
+    } catch (const tenant_secret_error& e) {
+        std::cerr << "runmirror serve: " << e.what() << "\n";
+        return 1;
     }
 
     std::unique_ptr<store> db;

@@ -26,6 +26,7 @@
 #include "cli/commands.hpp"
 #include "config/load_options.hpp"
 #include "runmirror/store.hpp"
+#include "util/tenant_secret.hpp"
 
 namespace runmirror {
 
@@ -104,11 +105,11 @@ watches_args parse_args(const std::vector<std::string>& args, const std::string&
 
 // The path serve would use: handing --db and --config to serve's own loader keeps the two
 // commands from ever disagreeing about where the store is.
-std::string resolve_db_path(const watches_args& args, const std::vector<std::string>& env) {
+store_options resolve_store(const watches_args& args, const std::vector<std::string>& env) {
     std::vector<std::pair<std::string, std::string>> flags;
     if (args.config) flags.emplace_back("--config", *args.config);
     if (args.db) flags.emplace_back("--db", *args.db);
-    return serve_options_for(flags, env).store.path;
+    return serve_options_for(flags, env).store;
 }
 
 //--------------------------------------------------------------------------------------------
@@ -245,10 +246,10 @@ int watches_command(const std::vector<std::string>& args) {
     }
 
     watches_args parsed;
-    std::string db_path;
+    store_options store;
     try {
         parsed = parse_args(args, default_db);
-        db_path = resolve_db_path(parsed, env);
+        store = resolve_store(parsed, env);
     } catch (const usage_error& e) {
         std::cerr << "runmirror watches: " << e.what() << "\n";
         return 2;
@@ -256,17 +257,21 @@ int watches_command(const std::vector<std::string>& args) {
 
     // open_sqlite_store would create a missing file (and migrate an empty one into a store):
     // a typo in --db must be reported, not leave a fresh empty store behind.
-    if (!store_exists(db_path)) {
-        std::cerr << "runmirror watches: no store at " << db_path << "\n";
+    if (!store_exists(store.path)) {
+        std::cerr << "runmirror watches: no store at " << store.path << "\n";
         return 1;
     }
 
     std::vector<watch> watches;
     try {
+        // Reading computes no tenant; the secret is for opening a store whose tenants need
+        // converting (serve creates it; this command never does).
+        install_store_tenant_secret(store.path, store.tenant_secret_path, secret_use::existing);
         // One more than asked, to know whether the listing was cut.
-        watches = open_sqlite_store(db_path)->list_watches(
-            parsed.all ? watch_listing::all : watch_listing::active, parsed.limit + 1);
-    } catch (const store_error& e) {
+        watches = open_sqlite_store(store.path)
+                      ->list_watches(parsed.all ? watch_listing::all : watch_listing::active,
+                                     parsed.limit + 1);
+    } catch (const std::runtime_error& e) {  // store_error, tenant_secret_error
         std::cerr << "runmirror watches: " << e.what() << "\n";
         return 1;
     }

@@ -39,6 +39,7 @@
 
 #include "http/request_site.hpp"
 #include "util/logging.hpp"
+#include "util/tenant_secret.hpp"
 
 namespace runmirror {
 
@@ -285,6 +286,15 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          [](serve_options& o, std::string_view v) {
              if (v.empty()) throw bad_value("expected a path, got ''");
              o.store.path = std::string(v);
+         }},
+        {"tenant-secret", "FILE",
+         "the secret tenants (hashed API keys) are keyed with, 32 bytes, mode 0600, created "
+         "when missing; keep it out of copies of the db (default: beside the db, its name "
+         "with .tenant-secret for its extension)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             if (v.empty()) throw bad_value("expected a file name, got ''");
+             o.store.tenant_secret_path = std::string(v);
          }},
         {"memory-cache-mb", "N",
          "memory kept for hot runs and list pages in front of the store, 0 to read every hit "
@@ -632,6 +642,10 @@ load_result load_serve_options(const std::vector<std::string>& args,
                                           ? std::filesystem::temp_directory_path(no_temp).string()
                                       : db.has_parent_path() ? db.parent_path().string()
                                                              : std::string(".");
+    if (result.options.store.tenant_secret_path.empty()) {
+        result.options.store.tenant_secret_path =
+            default_tenant_secret_path(result.options.store.path);
+    }
     return result;
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "util/logging.hpp"
+#include "util/tenant.hpp"
 
 #include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
@@ -296,6 +297,56 @@ sqlite::value sql_search_data(sqlite::value_view body) {
         search_data_text(unpack_body(body.bytes, body.type == sqlite::value::kind::blob));
     if (text.empty()) return {};
     return {sqlite::value::kind::text, std::move(text)};
+}
+
+// The SQL functions migration 009 uses (see schema/009_keyed_tenants.sql), with the secret
+// installed in this process (util/tenant.hpp).
+sqlite::value sql_rekey_tenant(sqlite::value_view tenant) {
+    if (tenant.type != sqlite::value::kind::text) return {tenant.type, std::string(tenant.bytes)};
+    if (!tenant_secret_installed()) {
+        throw std::runtime_error(
+            "its tenants need converting with the tenant secret, and there is none: start "
+            "`runmirror serve` (or `runmirror mirror`) on this store once, which creates it");
+    }
+    auto rekeyed = rekey_tenant(tenant.bytes);
+    return {sqlite::value::kind::text, rekeyed ? std::move(*rekeyed) : std::string(tenant.bytes)};
+}
+
+sqlite::value sql_secret_check(sqlite::value_view) {
+    if (!tenant_secret_installed()) return {};
+    return {sqlite::value::kind::text, tenant_secret_check()};
+}
+
+// Throws store_error when the store's tenants were made with another secret than the one
+// installed in this process (the file was lost, replaced, or not copied along with the store):
+// no key would match them. A store that holds no tenant takes the new secret (|writable|) or
+// is left as it is. Without a secret (runs and watches before serve ever ran), nothing to check.
+void check_tenant_secret(sqlite::database& db, const std::string& path, bool writable) {
+    if (!tenant_secret_installed()) return;
+    const std::string mine = tenant_secret_check();
+    std::optional<std::string> recorded;
+    {
+        sqlite::statement_use s(db, "SELECT check_value FROM tenant_secret WHERE id = 1");
+        if (s->step()) recorded = s->column_text(0);
+    }
+    if (recorded == mine) return;
+    if (recorded) {
+        sqlite::statement_use s(db,
+                                "SELECT EXISTS (SELECT 1 FROM grants) OR EXISTS (SELECT 1 FROM"
+                                " list_pages) OR EXISTS (SELECT 1 FROM watches)");
+        if (s->step() && s->column_int64(0) != 0) {
+            throw store_error("store '" + path +
+                              "': its tenants were made with another tenant secret (a lost or "
+                              "replaced secret file?): put the original back, or see \"Keys "
+                              "at rest\" in the README to start over");
+        }
+    }
+    if (!writable) return;
+    sqlite::statement_use s(db,
+                            "INSERT INTO tenant_secret (id, check_value) VALUES (1, ?1)"
+                            " ON CONFLICT (id) DO UPDATE SET check_value = excluded.check_value");
+    s->bind_text(1, mine);
+    s->step();
 }
 
 // What the store holds for a run id, as far as writing it needs to know.
@@ -994,7 +1045,10 @@ class sqlite_store final : public store {
         const int checkpoint_frames = configure_writer(*db);
         db->define_function("runmirror_pack_body", sql_pack_body);
         db->define_function("runmirror_search_data", sql_search_data);
+        db->define_function("runmirror_rekey_tenant", sql_rekey_tenant);
+        db->define_function("runmirror_secret_check", sql_secret_check);
         apply_migrations(*db, embedded_migrations());
+        check_tenant_secret(*db, path_, true);
         if (!in_memory_) {
             // From here on the maintenance thread checkpoints, not the commit that crossed the
             // threshold (SQLite's automatic checkpoint did the migrations' ones).
@@ -1050,6 +1104,7 @@ class sqlite_store final : public store {
                               std::to_string(version) + " to " + std::to_string(known) +
                               ") but cannot be written: " + why);
         }
+        check_tenant_secret(*db, path_, false);
         writer_ = std::move(db);
         reader_mode_.store(writer_->mode());
         health_.start_unwritable(why, clock_type::now());

@@ -1,8 +1,8 @@
 #pragma once
 // API keys the sync worker may poll with, in memory only: a client's own key, learned from its
 // requests, or the configured service key. Keys never reach the store or the logs; watches
-// name their tenant (the key's SHA-256) and look the key up here when they are due.
-// Thread-safe.
+// name their tenant (util/tenant.hpp, a keyed hash of the key) and look the key up here when they
+// are due. Thread-safe.
 
 #include <mutex>
 #include <optional>
