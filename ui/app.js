@@ -10,7 +10,6 @@
 
 const API = new URL('../api/', document.baseURI); // /_runmirror/api/
 const EVENTS = new URL('../events', document.baseURI); // /_runmirror/events
-const TOKEN_KEY = 'runmirror.adminToken';
 const PAGE_SIZE = 50;
 // Final statuses of every kind (v1 runs and jobs, v2 jobs): none of them means "not final" in
 // another kind.
@@ -544,24 +543,16 @@ function schemaEl(schema, what = 'run') {
   return parts;
 }
 
-// ---- admin token and API -----------------------------------------------------------------------
+// ---- admin token or API key, and the API --------------------------------------------------------------------
 
-let memoryToken = null; // when sessionStorage is unavailable
+// The admin token or API key the user entered: in this tab's memory only, never stored (a
+// reload asks again), and sent as Authorization: Bearer.
+let memoryToken = null;
 function getToken() {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    return memoryToken;
-  }
+  return memoryToken;
 }
 function setToken(token) {
   memoryToken = token;
-  try {
-    if (token) sessionStorage.setItem(TOKEN_KEY, token);
-    else sessionStorage.removeItem(TOKEN_KEY);
-  } catch {
-    // memoryToken holds it
-  }
   $('forget-token').hidden = !token;
 }
 
@@ -583,7 +574,7 @@ function askToken(rejected) {
     const input = $('token-input');
     const error = $('token-error');
     error.hidden = !rejected;
-    error.textContent = rejected ? 'That token was not accepted. Check it and try again.' : '';
+    error.textContent = rejected ? 'That was not accepted. Check it and try again.' : '';
     input.value = '';
     const finish = (token) => {
       form.removeEventListener('submit', onSubmit);
@@ -636,7 +627,7 @@ async function apiGet(path, { signal, text = false, onResponse } = {}) {
       if (token) setToken(null);
       const next = await askToken(Boolean(token));
       if (signal?.aborted) throw new DOMException('aborted', 'AbortError');
-      if (!next) throw new ApiError(401, 'this runmirror needs its admin token (Retry to enter it).');
+      if (!next) throw new ApiError(401, 'this runmirror needs its admin token or an API key (Retry to enter one).');
       continue;
     }
     if (!res.ok) {

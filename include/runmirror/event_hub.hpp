@@ -25,6 +25,7 @@ struct run_event {
     std::string run_id;                          // the resource's own id, without store prefix
     std::string job_id;
     std::string extraction_agent_id;
+    std::string project_id;  // not sent; whose grants may see the event (scoped browsing)
     std::string old_status;  // empty when the run was not known before
     std::string new_status;
     time_point at;
@@ -49,14 +50,17 @@ class event_hub {
         std::deque<std::string> frames_;
         std::size_t dropped_ = 0;
         std::function<void()> notify_;
+        std::function<bool(const run_event&)> shows_;  // empty: every event
     };
 
     explicit event_hub(std::size_t queue_limit = default_queue_limit);
 
     // |notify| is called (from the publisher's thread, without locks held) whenever frames
     // become available; it should only schedule a call to take(). The subscription ends when
-    // the returned pointer is released.
-    std::shared_ptr<subscription> subscribe(std::function<void()> notify);
+    // the returned pointer is released. With |shows|, only the events it returns true for are
+    // queued (it runs on the publisher's thread, without the hub's lock held).
+    std::shared_ptr<subscription> subscribe(std::function<void()> notify,
+                                            std::function<bool(const run_event&)> shows = {});
     void publish(const run_event& e);
     std::size_t subscribers();
 

@@ -13,6 +13,10 @@ namespace runmirror {
 
 enum class serve_mode { online, offline };
 
+// What the browse API, the events stream and the page show a caller without the admin token:
+// every tenant's resources, or only those an API key's grants allow (the key is then needed).
+enum class browse_scope { all, tenant };
+
 struct listen_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8787;  // 0: pick a free port (tests); the chosen one is logged
@@ -90,6 +94,7 @@ struct serve_options {
     sync_options sync;
     // Empty: /_runmirror/* is open, and only a loopback listen address is accepted.
     std::string admin_token;
+    browse_scope scope = browse_scope::all;
     std::string log_level = "info";
 };
 

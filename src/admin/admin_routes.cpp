@@ -16,6 +16,7 @@
 #include "cache/list_key.hpp"
 #include "http/json_error.hpp"
 #include "util/iso_time.hpp"
+#include "util/tenant.hpp"
 
 namespace runmirror {
 
@@ -37,6 +38,39 @@ bool admin_authorised(const request& req, const admin_context& ctx) {
         return token_matches(auth->substr(7), ctx.admin_token);
     }
     return false;
+}
+
+browse_viewer browse_viewer_of(const request& req, const admin_context& ctx) {
+    const bool has_token = !ctx.admin_token.empty();
+    if (has_token) {
+        if (auto t = req.header("x-runmirror-token")) {
+            if (token_matches(*t, ctx.admin_token)) return {true, std::nullopt, {}};
+            return {false, std::nullopt, "that is not the admin token"};
+        }
+    }
+    const std::optional<std::string_view> key = bearer_key(req.headers);
+    if (key && has_token && token_matches(*key, ctx.admin_token)) return {true, std::nullopt, {}};
+    if (key) {
+        std::string tenant = tenant_of_key(*key);
+        // A key no answer was ever stored for has nothing to see: most likely a mistyped
+        // admin token or key, which deserves a refusal rather than an empty mirror.
+        if (ctx.db != nullptr && ctx.db->has_any_grant(tenant)) {
+            return {true, std::move(tenant), {}};
+        }
+        return {false, std::nullopt,
+                has_token ? "neither the admin token nor an API key runmirror has seen answered"
+                          : "no run was ever stored for this API key"};
+    }
+    if (!has_token && ctx.scope == browse_scope::all) return {true, std::nullopt, {}};
+    return {false, std::nullopt,
+            has_token ? "admin token or API key required (Authorization: Bearer ...)"
+                      : "browsing is scoped to an API key (--browse-scope tenant): send "
+                        "Authorization: Bearer <your LlamaCloud API key>"};
+}
+
+bool browse_viewer::sees(store& db, std::string_view project_id) const {
+    if (!tenant) return true;
+    return !project_id.empty() && db.has_grant(*tenant, project_id);
 }
 
 namespace {
@@ -85,8 +119,9 @@ response ready_json(const admin_context& ctx) {
     return r;
 }
 
-// GET /_runmirror/api/watches[?all=1][&limit=N]: what the sync worker watches.
-response watches_json(const request& req, store& db) {
+// GET /_runmirror/api/watches[?all=1][&limit=N]: what the sync worker watches (for a tenant's
+// viewer, its own watches).
+response watches_json(const request& req, store& db, const browse_viewer& viewer) {
     auto params = decode_query(req.query());
     if (!params) return json_error(400, "invalid query string");
     auto listing = watch_listing::active;
@@ -107,6 +142,7 @@ response watches_json(const request& req, store& db) {
     r.body = "{\"items\":[";
     bool first = true;
     for (const watch& w : db.list_watches(listing, limit)) {
+        if (viewer.tenant && w.tenant != *viewer.tenant) continue;
         if (!first) r.body += ',';
         first = false;
         r.body += watch_to_json(w);
@@ -198,7 +234,8 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
 // still percent-encoded; ?kind= names its kind (v1 runs by default). Runmirror-Representation:
 // "plain", or the variant served for a resource stored only as variants ("expand=usage");
 // ?representation= asks for one of them.
-response stored_run_body(std::string_view segment, std::string_view query_string, store& db) {
+response stored_run_body(std::string_view segment, std::string_view query_string, store& db,
+                         const browse_viewer& viewer) {
     const resource_kind* kind = &kinds::v1_run;
     std::optional<std::string> representation;
     if (auto params = decode_query(query_string)) {
@@ -230,7 +267,8 @@ response stored_run_body(std::string_view segment, std::string_view query_string
         run = db.find_run_or_variant(store_key(*kind, id));
     }
     // A tombstoned run was deleted through the daemon: gone, as it is upstream.
-    if (!run || run->deleted_at || run->body.empty()) {
+    // One another tenant's key was shown is, for this viewer, not there at all.
+    if (!run || run->deleted_at || run->body.empty() || !viewer.sees(db, run->fields.project_id)) {
         return json_error(404, "run '" + id + "' is not in the store");
     }
     response r = json_ok({});
@@ -241,7 +279,7 @@ response stored_run_body(std::string_view segment, std::string_view query_string
 }
 
 // The browse routes, or nullopt when |req| is for another path.
-std::optional<response> handle_browse(const request& req, store& db) {
+std::optional<response> handle_browse(const request& req, store& db, const browse_viewer& viewer) {
     const std::string_view path = req.path();
     if (!path.starts_with(browse_prefix)) return std::nullopt;
     const std::string_view rest = path.substr(browse_prefix.size());
@@ -253,13 +291,19 @@ std::optional<response> handle_browse(const request& req, store& db) {
         return r;
     }
     try {
-        if (rest == "agents") return json_ok(agents_to_json(db.agent_summaries()));
-        if (run_path) return stored_run_body(rest.substr(5), req.query(), db);
+        if (rest == "agents") {
+            std::vector<agent_summary> agents = db.agent_summaries();
+            std::erase_if(agents,
+                          [&](const agent_summary& a) { return !viewer.sees(db, a.project_id); });
+            return json_ok(agents_to_json(agents));
+        }
+        if (run_path) return stored_run_body(rest.substr(5), req.query(), db, viewer);
         run_browse_query query;
         query.limit = default_browse_limit;
         if (std::string bad = parse_browse_query(req.query(), query); !bad.empty()) {
             return json_error(400, bad);
         }
+        query.tenant = viewer.tenant;
         return json_ok(run_page_to_json(db.browse_runs(query)));
     } catch (const store_error& e) {
         return json_error(500, e.what());
@@ -284,12 +328,13 @@ response handle_admin(const route_match& route, const request& req, const admin_
     // The page itself holds no data and a browser cannot send a token to load it; the API
     // calls it makes carry the token.
     if (auto ui = serve_ui(req)) return *ui;
-    if (!admin_authorised(req, ctx)) return json_error(401, "admin token required");
+    const browse_viewer viewer = browse_viewer_of(req, ctx);
+    if (!viewer.allowed) return json_error(401, viewer.refusal);
     if (req.path() == "/_runmirror/api/watches" && req.method == "GET" && ctx.db) {
-        return watches_json(req, *ctx.db);
+        return watches_json(req, *ctx.db, viewer);
     }
     if (ctx.db) {
-        if (std::optional<response> answer = handle_browse(req, *ctx.db)) return *answer;
+        if (std::optional<response> answer = handle_browse(req, *ctx.db, viewer)) return *answer;
     }
     return json_error(404, "no such runmirror endpoint: " + std::string(req.path()));
 }

@@ -1,6 +1,8 @@
 #pragma once
-// /_runmirror/*: the daemon's own endpoints. Health is always open; the rest takes the admin
-// token when one is configured ("Authorization: Bearer <token>" or "x-runmirror-token").
+// /_runmirror/*: the daemon's own endpoints. Health is always open; the page's files too (they
+// hold no data). The browse API and the events stream answer a browse_viewer: everything for
+// the admin token (or anyone, with --browse-scope all and no admin token), one tenant's
+// resources for an API key.
 //
 // The browse API (needs admin_context::db; every answer JSON, Cache-Control: no-store):
 //   GET /_runmirror/api/agents     {"items":[agent summaries]}, most recently active first
@@ -12,6 +14,7 @@
 //       store does not hold it or it was deleted.
 //   Another method on these paths is 405.
 
+#include <optional>
 #include <string>
 
 #include "cache/upstream_health.hpp"
@@ -25,6 +28,7 @@ namespace runmirror {
 struct admin_context {
     serve_mode mode = serve_mode::online;
     std::string admin_token;
+    browse_scope scope = browse_scope::all;
     std::string upstream_url;
     const upstream_health* health = nullptr;  // null in offline mode
     store* db = nullptr;                      // for the browse API
@@ -32,6 +36,19 @@ struct admin_context {
 
 // Whether |req| carries the admin token (always true when none is configured).
 bool admin_authorised(const request& req, const admin_context& ctx);
+
+// Who asks the browse API or the events stream. The admin token sees everything; so does
+// anyone when the scope is "all" and no admin token is configured. An API key ("Authorization:
+// Bearer <key>", one the daemon has seen answered upstream) sees what its tenant's grants
+// allow: the resources of the projects upstream showed that key. Anything else is refused.
+struct browse_viewer {
+    bool allowed = false;
+    std::optional<std::string> tenant;  // when allowed: nullopt sees every tenant's data
+    std::string refusal;                // when refused: the 401's detail
+    // Whether this viewer may see a resource of |project_id| (checked against the store).
+    bool sees(store& db, std::string_view project_id) const;
+};
+browse_viewer browse_viewer_of(const request& req, const admin_context& ctx);
 
 response handle_admin(const route_match& route, const request& req, const admin_context& ctx,
                       time_point now);

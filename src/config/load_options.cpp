@@ -367,6 +367,19 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          "the admin API is open)",
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.admin_token = std::string(v); }},
+        {"browse-scope", "all|tenant",
+         "what the browse API, events and page show without the admin token: every tenant's "
+         "resources, or only those the caller's API key was shown upstream (default: all)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             if (v == "all") {
+                 o.scope = browse_scope::all;
+             } else if (v == "tenant") {
+                 o.scope = browse_scope::tenant;
+             } else {
+                 throw bad_value("expected all or tenant, got '" + std::string(v) + "'");
+             }
+         }},
         {"log-level", "LEVEL",
          "trace, debug, info, warn, error, critical or off (default: " + d.log_level + ")",
          where::everywhere,

@@ -19,14 +19,29 @@ namespace {
 constexpr auto events_keepalive = std::chrono::seconds(15);
 }
 
-asio::awaitable<void> stream_events(session_state& state, session_context& ctx) {
+asio::awaitable<void> stream_events(session_state& state, session_context& ctx,
+                                    browse_viewer viewer) {
     auto& stream = state.stream;
     auto wake = std::make_shared<asio::steady_timer>(stream.get_executor());
-    auto subscription = ctx.events.subscribe([weak = std::weak_ptr(wake)] {
-        if (auto timer = weak.lock()) {
-            asio::post(timer->get_executor(), [timer] { timer->cancel(); });
-        }
-    });
+    std::function<bool(const run_event&)> shows;
+    if (viewer.tenant && ctx.admin.db != nullptr) {
+        shows = [viewer = std::move(viewer), db = ctx.admin.db](const run_event& e) {
+            try {
+                return viewer.sees(*db, e.project_id);
+            } catch (const std::exception&) {
+                return false;  // the store cannot say: not shown
+            }
+        };
+    } else if (viewer.tenant) {
+        shows = [](const run_event&) { return false; };
+    }
+    auto subscription = ctx.events.subscribe(
+        [weak = std::weak_ptr(wake)] {
+            if (auto timer = weak.lock()) {
+                asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+            }
+        },
+        std::move(shows));
     std::string out =
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
         "Connection: close\r\n\r\n: connected\n\n";

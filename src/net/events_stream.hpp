@@ -10,6 +10,8 @@ namespace runmirror::net {
 
 // Streams events to the client of |state| until the client or the server goes away. The body
 // is delimited by the connection's end, so nothing else is read from this client afterwards.
-boost::asio::awaitable<void> stream_events(session_state& state, session_context& ctx);
+// Only the events |viewer| may see are sent.
+boost::asio::awaitable<void> stream_events(session_state& state, session_context& ctx,
+                                           browse_viewer viewer);
 
 }  // namespace runmirror::net

@@ -149,11 +149,11 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         const bool head_request = head.method() == http::verb::head;
         const route_match route = match_route(req.method, req.path());
         if (route.kind == route::events) {
-            if (!admin_authorised(req, ctx.admin)) {
-                co_await write_response(stream, json_error(401, "admin token required"), false,
-                                        ctx.limits);
+            browse_viewer viewer = browse_viewer_of(req, ctx.admin);
+            if (!viewer.allowed) {
+                co_await write_response(stream, json_error(401, viewer.refusal), false, ctx.limits);
             } else {
-                co_await stream_events(*state, ctx);
+                co_await stream_events(*state, ctx, std::move(viewer));
             }
             break;
         }

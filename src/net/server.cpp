@@ -74,8 +74,8 @@ class server_impl final : public server {
         }
         context_ = std::make_unique<net::session_context>(net::session_context{
             options_.limits, *cache_, pool_.get(), guard_.get(),
-            admin_context{options_.cache.mode, options_.admin_token, options_.upstream.url,
-                          health_.get(), &db_},
+            admin_context{options_.cache.mode, options_.admin_token, options_.scope,
+                          options_.upstream.url, health_.get(), &db_},
             events_, registry_, stopping_, overload_,
             make_site_policy(options_.listen.host, options_.listen.allowed_hosts)});
     }

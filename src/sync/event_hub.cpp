@@ -32,9 +32,11 @@ std::vector<std::string> event_hub::subscription::take() {
 event_hub::event_hub(std::size_t queue_limit)
     : queue_limit_(std::max<std::size_t>(1, queue_limit)) {}
 
-std::shared_ptr<event_hub::subscription> event_hub::subscribe(std::function<void()> notify) {
+std::shared_ptr<event_hub::subscription> event_hub::subscribe(
+    std::function<void()> notify, std::function<bool(const run_event&)> shows) {
     auto s = std::make_shared<subscription>();
     s->notify_ = std::move(notify);
+    s->shows_ = std::move(shows);
     std::lock_guard lock(mutex_);
     subscribers_.push_back(s);
     return s;
@@ -51,6 +53,7 @@ void event_hub::publish(const run_event& e) {
         }
     }
     for (auto& s : live) {
+        if (s->shows_ && !s->shows_(e)) continue;
         {
             std::lock_guard lock(s->mutex_);
             if (s->frames_.size() >= queue_limit_) {

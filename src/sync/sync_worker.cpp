@@ -92,7 +92,7 @@ void sync_worker::on_run_stored(const run_fields& run, std::string_view previous
     const time_point now = now_();
     const resource_kind& kind = *run.kind;
     if (previous_status != run.status) {
-        events_.publish({&kind, run.id, run.job_id, run.extraction_agent_id,
+        events_.publish({&kind, run.id, run.job_id, run.extraction_agent_id, run.project_id,
                          std::string(previous_status), run.status, now});
     }
     if (!tenant) return;
@@ -314,8 +314,8 @@ void sync_worker::settle_run(const watch& w, const run_fields& run, std::string_
     if (!run.project_id.empty()) db_.grant(w.tenant, {run.project_id});
     const std::string before = previous ? previous->fields.status : std::string();
     if (before != run.status) {
-        events_.publish(
-            {run.kind, run.id, run.job_id, run.extraction_agent_id, before, run.status, now});
+        events_.publish({run.kind, run.id, run.job_id, run.extraction_agent_id, run.project_id,
+                         before, run.status, now});
     }
     if (w.run_id.empty() && !db_.job_watch_found_run(w.id, run.id, run.project_id, now)) {
         return;  // the run was tombstoned meanwhile: the watch is over
@@ -401,7 +401,7 @@ void sync_worker::settle(const watch& w, upstream_reply& reply, time_point now) 
         auto previous = db_.find_run(w.run_id);
         db_.tombstone_run(w.run_id, now);
         events_.publish({&kind_of_store_key(w.run_id), std::string(id_of_store_key(w.run_id)),
-                         w.job_id, w.extraction_agent_id,
+                         w.job_id, w.extraction_agent_id, w.project_id,
                          previous ? previous->fields.status : std::string(), "DELETED", now});
         return;
     }

@@ -297,11 +297,13 @@ export function waitRunsFinished(daemon, runIds, { status = 'SUCCESS', timeoutMs
 // Subscribe to the daemon's event stream. Resolves once the response head arrived with
 // { status, headers, events: [{ event, data, json, at }], comments: [text], waitFor(pred, opts),
 // close() }. `json` is the parsed data (undefined if it is not JSON).
-export function subscribeEvents(daemon, { headTimeoutMs = 5_000 } = {}) {
+export function subscribeEvents(daemon, { headTimeoutMs = 5_000, key } = {}) {
   return new Promise((resolve, reject) => {
+    const headers = { accept: 'text/event-stream', 'cache-control': 'no-cache' };
+    if (key) headers.authorization = `Bearer ${key}`;
     const req = http.get(
       `${daemon.url}/_runmirror/events`,
-      { agent: false, headers: { accept: 'text/event-stream', 'cache-control': 'no-cache' } },
+      { agent: false, headers },
       (res) => {
         clearTimeout(timer);
         const sub = new EventSubscription(req, res);

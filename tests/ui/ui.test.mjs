@@ -123,7 +123,7 @@ test('ui: token prompt, agents, search, a run with its data, download, array dat
   assert.equal(new URL(page.url()).pathname, '/_runmirror/ui/', 'the slash-less path redirects to the page');
 
   // 401 from the API: the page asks for the token. A wrong one is refused, the right one kept.
-  const dialog = page.getByRole('dialog', { name: 'Admin token required' });
+  const dialog = page.getByRole('dialog', { name: 'Admin token or API key required' });
   await dialog.waitFor();
   await page.locator('#token-input').fill('not-the-token');
   await page.keyboard.press('Enter');
@@ -131,7 +131,8 @@ test('ui: token prompt, agents, search, a run with its data, download, array dat
   await page.locator('#token-input').fill(ADMIN_TOKEN);
   await dialog.getByRole('button', { name: 'Use token' }).click();
   await dialog.waitFor({ state: 'hidden' });
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('runmirror.adminToken')), ADMIN_TOKEN);
+  // Kept in the tab's memory only: nothing in the browser's storage.
+  assert.equal(await page.evaluate(() => sessionStorage.length + localStorage.length), 0);
 
   // Agents on the left, with their run counts by status.
   const alpha = page.locator('#agents a[data-agent="agent-alpha"]');

@@ -7,13 +7,9 @@ using namespace runmirror;
 namespace {
 
 run_event change(std::string id, std::string from, std::string to) {
-    return run_event{&kinds::v1_run,
-                     std::move(id),
-                     "job-1",
-                     "agent-1",
-                     std::move(from),
-                     std::move(to),
-                     from_unix_ms(1'700'000'000'123)};
+    return run_event{
+        &kinds::v1_run, std::move(id),   "job-1",       "agent-1",
+        "project-1",    std::move(from), std::move(to), from_unix_ms(1'700'000'000'123)};
 }
 
 }  // namespace
@@ -72,4 +68,21 @@ TEST_CASE("a released subscription stops receiving") {
     s.reset();
     hub.publish(change("r1", "", "SUCCESS"));
     CHECK(hub.subscribers() == 0);
+}
+
+TEST_CASE("a subscription with a filter is given only the events it shows") {
+    event_hub hub;
+    auto all = hub.subscribe(nullptr);
+    int notified = 0;
+    auto scoped = hub.subscribe([&] { ++notified; },
+                                [](const run_event& e) { return e.project_id == "project-2"; });
+    hub.publish(change("r1", "PENDING", "SUCCESS"));  // project-1
+    run_event other = change("r2", "PENDING", "ERROR");
+    other.project_id = "project-2";
+    hub.publish(other);
+    CHECK(all->take().size() == 2);
+    const auto frames = scoped->take();
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].find("\"run_id\":\"r2\"") != std::string::npos);
+    CHECK(notified == 1);
 }
