@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "runmirror/browse.hpp"
@@ -35,6 +36,14 @@ struct store_write_health {
     std::string last_error;           // what failed the latest write; empty while writable
     std::optional<time_point> since;  // when writes started failing; nullopt while writable
     std::uint64_t failed_writes = 0;  // since the store was opened
+};
+
+// store::counts(). Kinds by resource_kind::name; watch states "active", "finished", "given_up".
+struct store_counts {
+    std::vector<std::pair<std::string, std::int64_t>> rows_by_kind;           // not tombstoned
+    std::vector<std::tuple<std::string, std::string, std::int64_t>> watches;  // kind, state, n
+    std::optional<time_point> earliest_due;  // of the active watches
+    std::int64_t file_bytes = 0;             // the database file's pages (not the WAL)
 };
 
 class store {
@@ -148,6 +157,8 @@ class store {
 
     // --- maintenance ------------------------------------------------------------------------
     virtual int schema_version() = 0;
+    // What the store holds, for metrics: a few indexed counts, no scan of bodies.
+    virtual store_counts counts() = 0;
     // Every write updates it: a failed write starts (or continues) an episode, the next write
     // that commits ends it. Cheap: no I/O.
     virtual store_write_health write_health() { return {}; }

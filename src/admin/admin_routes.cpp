@@ -15,6 +15,7 @@
 #include "admin/watch_json.hpp"
 #include "cache/list_key.hpp"
 #include "http/json_error.hpp"
+#include "obs/metrics.hpp"
 #include "util/iso_time.hpp"
 #include "util/tenant.hpp"
 
@@ -325,6 +326,20 @@ response handle_admin(const route_match& route, const request& req, const admin_
         return r;
     }
     if (route.kind == route::ready) return ready_json(ctx);
+    if (req.path() == "/_runmirror/metrics") {
+        // Counts only, no tenant's data: open unless an admin token guards the daemon.
+        if (!admin_authorised(req, ctx)) return json_error(401, "admin token required");
+        if (req.method != "GET") {
+            response r = json_error(405, "method not allowed; use GET");
+            r.headers.push_back({"Allow", "GET"});
+            return r;
+        }
+        response r;
+        r.headers.push_back({"Content-Type", "text/plain; version=0.0.4; charset=utf-8"});
+        r.headers.push_back({"Cache-Control", "no-store"});
+        r.body = obs::metrics().render();
+        return r;
+    }
     // The page itself holds no data and a browser cannot send a token to load it; the API
     // calls it makes carry the token.
     if (auto ui = serve_ui(req)) return *ui;

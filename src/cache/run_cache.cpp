@@ -36,6 +36,7 @@
 #include "http/header_rules.hpp"
 #include "http/json_error.hpp"
 #include "json/run_fields.hpp"
+#include "obs/metrics.hpp"
 #include "util/tenant.hpp"
 
 namespace runmirror {
@@ -564,6 +565,7 @@ void run_cache::forward_read(std::string key, request req, std::optional<std::st
         auto [it, created] = flights_.try_emplace(std::move(key));
         if (!created) {
             it->second.others.push_back(std::move(done));
+            obs::metrics().record_coalesced();
             return;  // a request for it is already out
         }
         it->second.first = std::move(done);

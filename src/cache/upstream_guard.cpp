@@ -1,8 +1,17 @@
 #include "cache/upstream_guard.hpp"
 
+#include "obs/metrics.hpp"
 #include "util/logging.hpp"
 
 namespace runmirror {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
 
 upstream_guard::upstream_guard(upstream& inner, upstream_health& health, clock_fn now,
                                scheduler schedule, when_down policy)
@@ -29,8 +38,9 @@ void upstream_guard::guarded(handler on_reply, Send&& send) {
         on_reply(std::move(reply));
         return;
     }
-    send([this, on_reply = std::move(on_reply)](upstream_reply reply) {
-        observe(reply.failure, reply.answer.status);
+    send([this, on_reply = std::move(on_reply),
+          started = std::chrono::steady_clock::now()](upstream_reply reply) {
+        observe(reply.failure, reply.answer.status, seconds_since(started));
         on_reply(std::move(reply));
     });
 }
@@ -47,7 +57,8 @@ void upstream_guard::async_revalidate(request req, std::shared_ptr<const std::st
     });
 }
 
-void upstream_guard::observe(const error& failure, int status) {
+void upstream_guard::observe(const error& failure, int status, double seconds) {
+    obs::metrics().record_upstream(status, failure.code, seconds);
     if (!is_health_failure(failure, status)) {
         if (!health_.snapshot(now_()).up) log::info("upstream is back");
         health_.record_success();
@@ -72,9 +83,9 @@ void upstream_guard::schedule_probe() {
 // Any HTTP answer proves the upstream reachable; the root path needs no key and no tenant.
 void upstream_guard::probe() {
     inner_.async_send(request{.method = "GET", .target = "/", .headers = {}, .body = {}},
-                      [this](upstream_reply reply) {
+                      [this, started = std::chrono::steady_clock::now()](upstream_reply reply) {
                           probe_pending_ = false;
-                          observe(reply.failure, reply.answer.status);
+                          observe(reply.failure, reply.answer.status, seconds_since(started));
                       });
 }
 

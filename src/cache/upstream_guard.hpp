@@ -36,8 +36,8 @@ class upstream_guard final : public upstream {
     bool believed_down() const override;
 
     // Feeds the outcome of an exchange made around this guard (pass-through) to the health
-    // state, so the two paths agree on whether the upstream is up.
-    void observe(const error& failure, int status);
+    // state, so the two paths agree on whether the upstream is up, and to the metrics.
+    void observe(const error& failure, int status, double seconds);
 
   private:
     // |send| (to the inner upstream) with a handler that feeds the outcome to the health state;

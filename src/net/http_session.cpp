@@ -25,6 +25,7 @@
 #include "net/pass_through.hpp"
 #include "net/session_io.hpp"
 #include "net/session_state.hpp"
+#include "obs/metrics.hpp"
 
 namespace runmirror::net {
 
@@ -35,6 +36,10 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // The meeting point of the run cache's answer and the session waiting for it: the answer may
 // come inline (a hit, answered from the store on this strand) or later from an upstream
@@ -129,6 +134,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             break;  // end_of_stream: the client closed between requests
         }
 
+        const auto started = std::chrono::steady_clock::now();
         auto& head = head_parser.get();
         request req;
         req.method = std::string(head.method_string());
@@ -158,7 +164,12 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             break;
         }
         if (route.kind == route::passthrough) {
-            if (!co_await pass_through(stream, buffer, head_parser, keep_alive, ctx)) break;
+            int status_sent = 0;
+            const bool reusable =
+                co_await pass_through(stream, buffer, head_parser, keep_alive, ctx, status_sent);
+            obs::metrics().record_request(route.kind, nullptr, obs::cache_outcome::passthrough,
+                                          status_sent, seconds_since(started));
+            if (!reusable) break;
             continue;
         }
 
@@ -185,6 +196,9 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         } else {
             answer = co_await ask_cache(ctx.cache, route, std::move(req));
         }
+        obs::metrics().record_request(route.kind, route.resource,
+                                      obs::classify(route.kind, answer.header("Cache-Status")),
+                                      answer.status, seconds_since(started));
         if (auto wec = co_await write_response(stream, std::move(answer), keep_alive, ctx.limits,
                                                head_request);
             wec || !keep_alive) {

@@ -29,6 +29,10 @@ using boost::system::error_code;
 
 namespace {
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // The largest answer to a streamed creation that is kept to be stored (a job is a few KB).
 constexpr std::size_t max_created_answer = 1024 * 1024;
 
@@ -57,7 +61,8 @@ asio::awaitable<error_code> read_body_start(beast::tcp_stream& client, beast::fl
 
 // One of the daemon's own answers on the pass-through route.
 asio::awaitable<void> answer(beast::tcp_stream& client, response r, bool keep_alive,
-                             const limits_options& limits) {
+                             const limits_options& limits, int& status_sent) {
+    status_sent = r.status;
     r.headers.push_back({"Cache-Status", pass_through_cache_status});
     co_await write_response(client, std::move(r), keep_alive, limits);
 }
@@ -66,14 +71,15 @@ asio::awaitable<void> answer(beast::tcp_stream& client, response r, bool keep_al
 
 asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer& buffer,
                                    http::request_parser<http::empty_body>& head_parser,
-                                   bool keep_alive, session_context& ctx) {
+                                   bool keep_alive, session_context& ctx, int& status_sent) {
+    status_sent = 0;
     const bool has_body = head_parser.chunked() || head_parser.content_length().value_or(0) > 0;
     // An answer given before the body was read leaves the body on the wire: close after it.
     const bool reusable_without_body = keep_alive && !has_body;
     if (!ctx.pool) {
         response r = json_error(503, "runmirror is offline: requests cannot be forwarded");
         r.headers.push_back({"x-should-retry", "false"});
-        co_await answer(client, std::move(r), reusable_without_body, ctx.limits);
+        co_await answer(client, std::move(r), reusable_without_body, ctx.limits, status_sent);
         co_return reusable_without_body;
     }
     // No circuit-breaker check here: knowing the upstream is down only lets the daemon answer
@@ -119,7 +125,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                 co_await read_body_start(client, buffer, body_parser, body_start,
                                          ctx.limits.request_buffer_size, ctx.limits.read_timeout)) {
             if (auto refusal = answer_for_read_error(ec)) {
-                co_await answer(client, std::move(*refusal), false, ctx.limits);
+                co_await answer(client, std::move(*refusal), false, ctx.limits, status_sent);
             }
             co_return false;
         }
@@ -139,6 +145,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     }
 
     relay_outcome outcome;
+    const auto started = std::chrono::steady_clock::now();
     // A reused upstream connection may have been closed while idle. A request held whole in
     // memory can be replayed on a new connection, and so can one that expects 100-continue
     // until its body is asked for; one already streaming cannot, so it always gets a fresh
@@ -147,13 +154,13 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         auto [conn, err] =
             co_await ctx.pool->acquire((!body_complete && !forward_expect) || attempt > 0);
         if (err) {
-            ctx.guard->observe(err, 0);
+            ctx.guard->observe(err, 0, seconds_since(started));
             log::warn("pass-through {} {}: {}", std::string(out.method_string()),
                       std::string(out.target()), err.detail);
             co_await answer(client,
                             json_error(status_for_upstream_failure(err.code),
                                        "upstream unavailable: " + err.detail),
-                            keep_alive && body_complete, ctx.limits);
+                            keep_alive && body_complete, ctx.limits, status_sent);
             co_return keep_alive&& body_complete;
         }
         body_copy answer_copy{
@@ -176,10 +183,13 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         outcome = co_await send_request(exchange, upstream, conn->buffer, early);
         const bool body_started = outcome.request_body_started;
         if (!outcome.ec) outcome = co_await relay_response(exchange, upstream, conn->buffer, early);
+        if (outcome.stage == relay_stage::responding || outcome.stage == relay_stage::done) {
+            status_sent = static_cast<int>(outcome.status);
+        }
         if (!outcome.ec) {
             // Any answer, the upstream's errors included, is the upstream's word on its health:
             // a success closes an open circuit at once.
-            ctx.guard->observe({}, static_cast<int>(outcome.status));
+            ctx.guard->observe({}, static_cast<int>(outcome.status), seconds_since(started));
             if (outcome.upstream_reusable) ctx.pool->release(std::move(conn));
             co_return outcome.client_reusable;
         }
@@ -192,7 +202,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
         // The client went away, stalled or sent a malformed body: nothing about the upstream.
         if (auto refusal = answer_for_read_error(outcome.ec);
             refusal && outcome.stage == relay_stage::sending) {
-            co_await answer(client, std::move(*refusal), false, ctx.limits);
+            co_await answer(client, std::move(*refusal), false, ctx.limits, status_sent);
         }
         co_return false;
     }
@@ -201,7 +211,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                                                : outcome.stage == relay_stage::awaiting_response
                                                    ? "waiting for upstream response"
                                                    : "sending request upstream");
-    ctx.guard->observe(failure, 0);
+    ctx.guard->observe(failure, 0, seconds_since(started));
     log::warn("pass-through {} {}: {}", std::string(out.method_string()), std::string(out.target()),
               failure.detail);
     if (outcome.stage == relay_stage::responding)
@@ -209,7 +219,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     co_await answer(client,
                     json_error(status_for_upstream_failure(failure.code),
                                "upstream unavailable: " + failure.detail),
-                    false, ctx.limits);
+                    false, ctx.limits, status_sent);
     co_return false;
 }
 

@@ -13,10 +13,11 @@
 namespace runmirror::net {
 
 // Streams the request whose head |head_parser| has read from |client| to the upstream and its
-// answer back. Returns whether the client connection may carry another request.
+// answer back. Returns whether the client connection may carry another request; |status_sent|
+// is the status the client was sent (0: none, the connection ended first).
 boost::asio::awaitable<bool> pass_through(
     boost::beast::tcp_stream& client, boost::beast::flat_buffer& buffer,
     boost::beast::http::request_parser<boost::beast::http::empty_body>& head_parser,
-    bool keep_alive, session_context& ctx);
+    bool keep_alive, session_context& ctx, int& status_sent);
 
 }  // namespace runmirror::net

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -27,6 +29,7 @@
 #include "net/overload.hpp"
 #include "net/upstream_client.hpp"
 #include "net/upstream_pool.hpp"
+#include "obs/metrics.hpp"
 #include "sync/sync_worker.hpp"
 #include "util/cpu_budget.hpp"
 
@@ -231,6 +234,70 @@ class server_impl final : public server {
     std::atomic<bool> stop_requested_{false};
     std::unique_ptr<net::session_context> context_;
     std::chrono::steady_clock::time_point shutdown_deadline_;
+
+    // The store's counts take a few indexed reads: a scrape every few seconds reuses them.
+    std::mutex counts_mutex_;
+    std::optional<std::pair<std::chrono::steady_clock::time_point, store_counts>> counts_;
+    // Last: gone before anything it reads.
+    obs::scoped_gauge_source gauges_{
+        [this](std::vector<obs::gauge_family>& out) { report_gauges(out); }};
+
+    void report_gauges(std::vector<obs::gauge_family>& out) {
+        using gauge = obs::gauge_family;
+        const auto number = [](auto v) { return static_cast<double>(v); };
+        out.push_back(gauge{"runmirror_client_connections",
+                            "Open client connections.",
+                            {{"", number(registry_.size())}}});
+        if (pool_) {
+            out.push_back(gauge{"runmirror_upstream_idle_connections",
+                                "Upstream connections parked for reuse.",
+                                {{"", number(pool_->idle_count())}}});
+        }
+        if (health_) {
+            const health_snapshot h = health_->snapshot(clock_type::now());
+            out.push_back(gauge{"runmirror_upstream_up",
+                                "1 while the upstream is believed up, 0 while its circuit is open.",
+                                {{"", h.up ? 1.0 : 0.0}}});
+            out.push_back(gauge{"runmirror_upstream_consecutive_failures",
+                                "Upstream failures in a row (the circuit opens at "
+                                "--failure-threshold).",
+                                {{"", number(h.consecutive_failures)}}});
+        }
+        out.push_back(gauge{"runmirror_coalesced_waiting_clients",
+                            "Clients waiting right now on another request's upstream answer.",
+                            {{"", number(cache_->waiting_clients())}}});
+        store_counts c;
+        try {
+            std::lock_guard lock(counts_mutex_);
+            const auto now = std::chrono::steady_clock::now();
+            if (!counts_ || now - counts_->first > std::chrono::seconds(5)) {
+                counts_.emplace(now, db_.counts());
+            }
+            c = counts_->second;
+        } catch (const std::exception& e) {
+            log::warn("metrics: store counts unavailable: {}", e.what());
+            return;
+        }
+        gauge rows{"runmirror_store_rows", "Stored resources (representations), by kind.", {}};
+        for (const auto& [kind, n] : c.rows_by_kind)
+            rows.series.emplace_back("kind=\"" + kind + "\"", number(n));
+        out.push_back(std::move(rows));
+        out.push_back(gauge{"runmirror_store_file_bytes",
+                            "Size of the store's database file (without its WAL).",
+                            {{"", number(c.file_bytes)}}});
+        gauge watches{"runmirror_watches", "Sync worker watches, by kind and state.", {}};
+        for (const auto& [kind, state, n] : c.watches)
+            watches.series.emplace_back("kind=\"" + kind + "\",state=\"" + state + "\"", number(n));
+        out.push_back(std::move(watches));
+        double lag = 0;
+        if (c.earliest_due) {
+            lag = std::max(
+                0.0, std::chrono::duration<double>(clock_type::now() - *c.earliest_due).count());
+        }
+        out.push_back(gauge{"runmirror_sync_poll_lag_seconds",
+                            "How far behind its due time the most overdue active watch is.",
+                            {{"", lag}}});
+    }
 };
 
 }  // namespace

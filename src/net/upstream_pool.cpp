@@ -194,4 +194,9 @@ asio::awaitable<std::pair<connection_ptr, error>> upstream_pool::acquire(bool fr
     co_return std::pair{std::move(conn), error{}};
 }
 
+std::size_t upstream_pool::idle_count() {
+    std::lock_guard lock(mutex_);
+    return idle_.size();
+}
+
 }  // namespace runmirror::net

@@ -86,6 +86,8 @@ class upstream_pool {
 
     // Returns a connection whose last exchange ended cleanly and allows reuse.
     void release(connection_ptr conn);
+    // Connections parked for reuse right now.
+    std::size_t idle_count();
 
     const upstream_endpoint& endpoint() const { return endpoint_; }
     const upstream_options& options() const { return options_; }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "obs/metrics.hpp"
 #include "store/forwarding_store.hpp"
 
 namespace runmirror {
@@ -120,10 +121,12 @@ class memory_cached_store final : public forwarding_store {
             std::lock_guard lock(mutex_);
             if (auto it = runs_.find(id); it != runs_.end()) {
                 touch(it->second.pos);
+                obs::metrics().record_memory_cache(true);
                 return it->second.value;
             }
             generation = generation_;
         }
+        obs::metrics().record_memory_cache(false);
         auto run = inner().find_run(id);
         if (run) {
             std::lock_guard lock(mutex_);
@@ -410,6 +413,17 @@ class memory_cached_store final : public forwarding_store {
     std::mutex external_mutex_;
     std::atomic<steady::rep> next_external_check_;
     std::int64_t external_count_;
+
+    // Last: gone before anything it reads.
+    obs::scoped_gauge_source gauges_{[this](std::vector<obs::gauge_family>& out) {
+        std::lock_guard lock(mutex_);
+        out.push_back({"runmirror_memory_cache_bytes",
+                       "Bytes of runs and list pages held in memory in front of the store.",
+                       {{"", static_cast<double>(used_)}}});
+        out.push_back({"runmirror_memory_cache_budget_bytes",
+                       "The memory cache's budget (--memory-cache-mb).",
+                       {{"", static_cast<double>(options_.budget_bytes)}}});
+    }};
 };
 
 }  // namespace

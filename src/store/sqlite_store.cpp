@@ -1018,6 +1018,52 @@ class sqlite_store final : public store {
         });
     }
 
+    store_counts counts() override {
+        return read([](sqlite::database& db) {
+            store_counts c;
+            {
+                sqlite::statement_use s(db,
+                                        "SELECT kind, count(*) FROM runs"
+                                        " WHERE deleted_at IS NULL AND body IS NOT NULL"
+                                        " GROUP BY kind");
+                while (s->step()) {
+                    const std::string name = s->column_text(0);
+                    const resource_kind* kind = find_kind(name);
+                    c.rows_by_kind.emplace_back(kind ? std::string(kind->name) : name,
+                                                s->column_int64(1));
+                }
+            }
+            {
+                // A watch names its resource by store key, whose prefix says the kind.
+                sqlite::statement_use s(
+                    db,
+                    "SELECT coalesce(run_id, ''),"
+                    " CASE WHEN finished_at IS NOT NULL THEN 'finished'"
+                    " WHEN given_up_at IS NOT NULL THEN 'given_up' ELSE 'active' END, count(*)"
+                    " FROM watches GROUP BY substr(coalesce(run_id, ''), 1,"
+                    " instr(coalesce(run_id, ''), '/')), 2");
+                while (s->step()) {
+                    c.watches.emplace_back(std::string(kind_of_store_key(s->column_text(0)).name),
+                                           s->column_text(1), s->column_int64(2));
+                }
+            }
+            {
+                sqlite::statement_use s(db,
+                                        "SELECT min(next_poll_at) FROM watches"
+                                        " WHERE finished_at IS NULL AND given_up_at IS NULL");
+                if (s->step() && !s->column_is_null(0)) {
+                    c.earliest_due = from_unix_ms(s->column_int64(0));
+                }
+            }
+            {
+                sqlite::statement_use s(
+                    db, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+                if (s->step()) c.file_bytes = s->column_int64(0);
+            }
+            return c;
+        });
+    }
+
     int schema_version() override {
         return read([](sqlite::database& db) { return runmirror::schema_version(db); });
     }
