@@ -161,13 +161,9 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
                 c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         } else if (name == "from" || name == "to") {
             if (value.empty()) continue;
-            auto t = parse_iso_time(value);
-            if (!t) {
-                return name +
-                       ": expected an ISO 8601 date or date-time (2025-01-15, "
-                       "2025-01-15T08:00:00Z), got '" +
-                       value + "'";
-            }
+            std::string why;
+            const auto t = parse_iso_time(value, &why);
+            if (!t) return name + ": " + why + ", got '" + value + "'";
             (name == "from" ? query.created_from : query.created_before) = *t;
         } else if (name == "q") {
             query.search = value;

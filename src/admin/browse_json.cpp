@@ -264,19 +264,6 @@ data_cells object_cells(const json_node& object) {
     return cells;
 }
 
-// Reads exactly |n| digits at |pos| into |out|.
-bool read_digits(std::string_view s, std::size_t& pos, std::size_t n, int& out) {
-    if (pos + n > s.size()) return false;
-    out = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const char c = s[pos + i];
-        if (c < '0' || c > '9') return false;
-        out = out * 10 + (c - '0');
-    }
-    pos += n;
-    return true;
-}
-
 }  // namespace
 
 std::string run_summary_to_json(const stored_run& run) {
@@ -351,60 +338,6 @@ std::optional<run_browse_cursor> decode_cursor(std::string_view token) {
     // Only the one spelling encode_cursor gives (no trailing bytes, no other JSON escapes).
     if (cursor.id.empty() || encode_cursor(cursor) != token) return std::nullopt;
     return cursor;
-}
-
-std::optional<time_point> parse_iso_time(std::string_view s) {
-    using namespace std::chrono;
-    std::size_t pos = 0;
-    const auto next_is = [&](char c) { return pos < s.size() && s[pos] == c; };
-    const auto skip = [&](char c) { return next_is(c) ? (++pos, true) : false; };
-    int y = 0, mo = 0, d = 0;
-    if (!read_digits(s, pos, 4, y) || !skip('-') || !read_digits(s, pos, 2, mo) || !skip('-') ||
-        !read_digits(s, pos, 2, d)) {
-        return std::nullopt;
-    }
-    const year_month_day date{year(y), month(static_cast<unsigned>(mo)),
-                              day(static_cast<unsigned>(d))};
-    if (!date.ok()) return std::nullopt;
-    sys_time<nanoseconds> t = sys_days(date);
-    if (pos == s.size()) return time_point_cast<clock_type::duration>(t);
-
-    if (!skip('T') && !skip('t') && !skip(' ')) return std::nullopt;
-    int h = 0, mi = 0, sec = 0;
-    if (!read_digits(s, pos, 2, h) || !skip(':') || !read_digits(s, pos, 2, mi) || h > 23 ||
-        mi > 59) {
-        return std::nullopt;
-    }
-    t += hours(h) + minutes(mi);
-    if (skip(':')) {
-        if (!read_digits(s, pos, 2, sec) || sec > 59) return std::nullopt;
-        t += seconds(sec);
-        if (skip('.') || skip(',')) {
-            const std::size_t start = pos;
-            std::int64_t ns = 0;
-            for (; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
-                if (pos - start < 9) ns = ns * 10 + (s[pos] - '0');  // finer than 1 ns: dropped
-            }
-            if (pos == start) return std::nullopt;
-            for (std::size_t n = pos - start; n < 9; ++n)
-                ns *= 10;
-            t += nanoseconds(ns);
-        }
-    }
-    if (skip('Z') || skip('z')) {
-        // UTC
-    } else if (next_is('+') || next_is('-')) {
-        const int sign = s[pos++] == '+' ? 1 : -1;
-        int oh = 0, om = 0;
-        if (!read_digits(s, pos, 2, oh)) return std::nullopt;
-        if (skip(':') || pos < s.size()) {
-            if (!read_digits(s, pos, 2, om)) return std::nullopt;
-        }
-        if (oh > 23 || om > 59) return std::nullopt;
-        t -= sign * (hours(oh) + minutes(om));  // local time = UTC + offset
-    }
-    if (pos != s.size()) return std::nullopt;
-    return time_point_cast<clock_type::duration>(t);
 }
 
 std::optional<std::string> pretty_json(std::string_view body, bool data_only) {

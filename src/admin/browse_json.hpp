@@ -48,11 +48,7 @@ std::string agents_to_json(const std::vector<agent_summary>& summaries);
 std::string encode_cursor(const run_browse_cursor& cursor);
 std::optional<run_browse_cursor> decode_cursor(std::string_view token);
 
-// ISO 8601 in the forms people and the upstream write: a date ("2025-01-15", midnight UTC) or a
-// date and time with 'T' or one space ("2025-01-15T08:00", "...:00", "...:00.123456"), then
-// optionally "Z" or an offset ("+02:00", "+0200", "+02"). No zone means UTC. nullopt when the
-// text is not one of these or names no real time ("2025-02-30", "24:00").
-std::optional<time_point> parse_iso_time(std::string_view text);
+// Dates and times: parse_iso_time and iso_utc (util/iso_time.hpp).
 
 //--------------------------------------------------------------------------------------------
 // Stored bodies (for `runmirror runs show` and `export`). Each returns nullopt when |body| is

@@ -185,20 +185,26 @@ std::string help_text(action which, const std::string& default_db) {
 }
 
 // --since: an ISO 8601 time, or a duration back from |now| ("7d").
-time_point parse_since(const std::string& text, time_point now) {
-    if (std::optional<time_point> t = parse_iso_time(text)) return *t;
+calendar_time parse_since(const std::string& text, time_point now) {
+    using namespace std::chrono;
+    std::string why;
+    if (std::optional<calendar_time> t = parse_iso_time(text, &why)) return *t;
     std::int64_t n = 0;
     const char* end = text.data() + text.size();
     auto [ptr, ec] = std::from_chars(text.data(), end, n);
     if (ec == std::errc() && ptr + 1 == end && n >= 0 && n <= 100'000) {
-        using namespace std::chrono;
+        const calendar_time at = floor<microseconds>(now);
         switch (*ptr) {
-            case 's': return now - seconds(n);
-            case 'm': return now - minutes(n);
-            case 'h': return now - hours(n);
-            case 'd': return now - days(n);
-            case 'w': return now - weeks(n);
+            case 's': return at - seconds(n);
+            case 'm': return at - minutes(n);
+            case 'h': return at - hours(n);
+            case 'd': return at - days(n);
+            case 'w': return at - weeks(n);
         }
+    }
+    // A date-like text gets the date parser's reason ("out of range: ...", "no such date").
+    if (text.size() > 4 && text.find_first_not_of("0123456789") == 4 && text[4] == '-') {
+        throw usage_error("--since: " + why + ", got '" + text + "'");
     }
     throw usage_error("--since: expected an ISO 8601 date or date-time, or a duration like 7d, " +
                       std::string("got '") + text + "'");
@@ -269,7 +275,7 @@ std::string cell(std::string_view text, std::size_t width = std::string::npos) {
 
 // "2025-01-15 08:00:00": the upstream's UTC text, to the second, readable.
 std::string created_text(const std::string& created_at) {
-    const std::optional<time_point> t = parse_iso_time(created_at);
+    const std::optional<calendar_time> t = parse_iso_time(created_at);
     if (!t) return cell(created_at);
     const std::string iso = iso_utc(*t);  // 2025-01-15T08:00:00.123Z
     return iso.substr(0, 10) + " " + iso.substr(11, 8);
@@ -278,8 +284,8 @@ std::string created_text(const std::string& created_at) {
 // How long a final run took upstream: "45s", "3m12s", "1h05m", "2d03h".
 std::string duration_text(const run_fields& f) {
     if (!f.kind->is_final(f.status)) return "-";
-    const std::optional<time_point> created = parse_iso_time(f.created_at);
-    const std::optional<time_point> updated = parse_iso_time(f.updated_at);
+    const std::optional<calendar_time> created = parse_iso_time(f.created_at);
+    const std::optional<calendar_time> updated = parse_iso_time(f.updated_at);
     if (!created || !updated || *updated < *created) return "-";
     const std::int64_t s =
         std::chrono::duration_cast<std::chrono::seconds>(*updated - *created).count();

@@ -1,7 +1,11 @@
-// /_runmirror/health and /_runmirror/ready: what they say about the store's writes.
+// /_runmirror/health and /_runmirror/ready: what they say about the store's writes; the browse
+// API's date filters.
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "admin/admin_routes.hpp"
+#include "json/run_fields.hpp"
 #include "store/forwarding_store.hpp"
 
 using namespace runmirror;
@@ -53,4 +57,60 @@ TEST_CASE_FIXTURE(fixture, "ready while the store writes; 503 with the reason on
 
     db.health = {};
     CHECK(get("/_runmirror/ready").status == 200);
+}
+
+namespace {
+
+// A v1 run as the upstream writes it, created at |created_at|, its file name |file_name| as raw
+// bytes (which need not be UTF-8).
+void put(store& db, const std::string& id, const std::string& created_at,
+         const std::string& file_name = "a.pdf") {
+    const std::string body = R"({"id":")" + id + R"(","extraction_agent_id":"agent-1",)" +
+                             R"("project_id":"proj-1","status":"SUCCESS","created_at":")" +
+                             created_at + R"(","updated_at":")" + created_at +
+                             R"(","file":{"name":")" + file_name + R"("},"data":{"n":1}})";
+    auto [fields, err] = parse_run(body);
+    REQUIRE(!err);
+    db.put_run(fields, body, t0);
+}
+
+std::size_t occurrences(const std::string& json, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = json.find(what); at != std::string::npos; at = json.find(what, at + 1))
+        ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(fixture, "browse from/to: the whole calendar, 0001 to 9999; outside it, 400") {
+    put(db, "r-2025", "2025-01-15T08:00:00Z");
+    put(db, "r-2300", "2300-06-01T00:00:00Z");  // past system_clock's nanoseconds (2262)
+    put(db, "r-9999", "9999-12-31T23:59:59.5Z");
+    const auto listed = [&](const std::string& query) {
+        const response r = get("/_runmirror/api/runs?" + query);
+        REQUIRE(r.status == 200);
+        return occurrences(r.body, "\"id\":");
+    };
+    CHECK(listed("") == 3);
+    CHECK(listed("to=9999-12-31") == 2);  // exclusive: 9999-12-31T00:00 is after the other two
+    CHECK(listed("to=9999-12-31T23:59:59.999999999Z") == 3);
+    CHECK(listed("from=9999-12-31") == 1);
+    CHECK(listed("from=2262-04-12") == 2);
+    CHECK(listed("from=0001-01-01&to=2262-04-12") == 1);
+    CHECK(listed("from=0001-01-01T00:00:00-23:59") == 3);
+    CHECK(listed("to=0001-01-02") == 0);
+
+    for (const std::string& bad :
+         {std::string("to=0000-12-31"), std::string("from=9999-12-31T23:59:59-01:00"),
+          std::string("to=10000-01-01"), std::string("from=0001-01-01T00:00:00%2B00:01")}) {
+        CAPTURE(bad);
+        const response r = get("/_runmirror/api/runs?" + bad);
+        CHECK(r.status == 400);
+        CHECK(r.body.starts_with("{\"detail\":"));
+    }
+    CHECK(get("/_runmirror/api/runs?to=0000-12-31").body ==
+          R"({"detail":"to: out of range: years 0001 to 9999 (UTC) only, got '0000-12-31'"})");
+    CHECK(get("/_runmirror/api/runs?from=2025-02-30").body ==
+          R"({"detail":"from: no such date, got '2025-02-30'"})");
 }
