@@ -147,11 +147,13 @@ class tree_builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, tree
     bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
         return add(json_node::kind::number, std::string(s, n)) != nullptr;
     }
+    // The reader does not validate UTF-8 (no kParseValidateEncodingFlag: a body with one bad
+    // byte is still shown); what the tree holds, and so every text written from it, is valid.
     bool String(const char* s, rapidjson::SizeType n, bool) {
-        return add(json_node::kind::string, std::string(s, n)) != nullptr;
+        return add(json_node::kind::string, valid_utf8({s, n})) != nullptr;
     }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
-        key_.assign(s, n);
+        key_ = valid_utf8({s, n});
         return true;
     }
     bool StartObject() { return open(json_node::kind::object); }
@@ -357,7 +359,9 @@ std::optional<std::string> pretty_json(std::string_view body, bool data_only) {
 }
 
 std::optional<std::string> json_line(std::string_view body) {
-    if (body.find_first_of("\r\n") == std::string_view::npos) return std::string(body);
+    // Ill-formed UTF-8 can only be inside strings (JSON outside them is ASCII), where U+FFFD
+    // is as valid as any character.
+    if (body.find_first_of("\r\n") == std::string_view::npos) return valid_utf8(body);
     std::optional<json_node> tree = parse_tree(body);
     if (!tree) return std::nullopt;
     return compact(*tree);

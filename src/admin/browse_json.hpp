@@ -8,7 +8,9 @@
 // Stored bodies are the upstream's bytes. Whatever re-serialises one here keeps every number
 // exactly as the upstream wrote it (123456789012345678901234567890, 1.0e+2, -0.0) and every
 // member in its order, duplicates included; strings come out unescaped where JSON allows
-// ("Z\u00fcrich" becomes "Zürich"). All functions are pure and thread-safe.
+// ("Z\u00fcrich" becomes "Zürich"), and ill-formed UTF-8 in them as U+FFFD (util/utf8.hpp), so
+// every text here is valid JSON whatever the upstream sent. All functions are pure and
+// thread-safe.
 
 #include <optional>
 #include <string>
@@ -59,9 +61,10 @@ std::optional<run_browse_cursor> decode_cursor(std::string_view token);
 std::optional<std::string> pretty_json(std::string_view body, bool data_only);
 
 // |body| as one JSON Lines line (no newline at the end): the stored bytes unchanged when they
-// hold no line break; a body the upstream sent pretty-printed is written compactly. JSON allows
-// no raw line break inside a string, so any line break is formatting and compacting loses
-// nothing. Bodies without a line break are not parsed, so not validated either.
+// hold no line break (but for ill-formed UTF-8, as U+FFFD); a body the upstream sent
+// pretty-printed is written compactly. JSON allows no raw line break inside a string, so any
+// line break is formatting and compacting loses nothing. Bodies without a line break are not
+// parsed, so not validated as JSON either.
 std::optional<std::string> json_line(std::string_view body);
 
 // One table row's worth of a run's extracted data: (column, text) pairs in the data's order.

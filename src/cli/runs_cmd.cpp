@@ -5,9 +5,9 @@
 // store cannot be read, a run is not there, or an export cannot be written.
 //
 // Export formats (the choices a user of the files needs to know are in the --help text too):
-// - jsonl: one stored run per line, the upstream's bytes unchanged; only a body that holds a
-//   line break (the upstream pretty-printed it) is compacted, numbers and member order kept
-//   (browse_json: json_line).
+// - jsonl: one stored run per line, the upstream's bytes unchanged (but for ill-formed UTF-8,
+//   as U+FFFD); only a body that holds a line break (the upstream pretty-printed it) is
+//   compacted, numbers and member order kept (browse_json: json_line).
 // - csv: RFC 4180 (CRLF line ends, fields with a comma, quote or line break quoted, quotes
 //   doubled), UTF-8 with a byte order mark, so spreadsheet programs read non-ASCII text right
 //   rather than guessing a legacy code page. Fixed columns, then the union of the runs' top-level
@@ -46,6 +46,7 @@
 #include "cli/commands.hpp"
 #include "config/load_options.hpp"
 #include "runmirror/store.hpp"
+#include "util/utf8.hpp"
 
 namespace runmirror {
 
@@ -163,15 +164,16 @@ std::string help_text(action which, const std::string& default_db) {
         case action::show:
             out << "Usage: runmirror runs show ID [options]\n\n"
                    "Prints the stored run, indented. Numbers are kept exactly as the upstream\n"
-                   "wrote them. A run the store does not hold, or that was deleted, is an "
-                   "error.\n"
+                   "wrote them; bytes that are not UTF-8 are shown as U+FFFD. A run the store\n"
+                   "does not hold, or that was deleted, is an error.\n"
                    "A v2 job only ever read with ?expand= is shown as one of those\n"
                    "representations, named on stderr.\n\n";
             break;
         case action::export_to_file:
             out << "Usage: runmirror runs export --format jsonl|csv --out FILE [options]\n\n"
                    "Writes the matching runs, newest first. jsonl: one stored run per line, the\n"
-                   "upstream's bytes (a pretty-printed body is compacted). csv: RFC 4180 with a\n"
+                   "upstream's bytes (a pretty-printed body is compacted; bytes that are not\n"
+                   "UTF-8 become U+FFFD, in csv too). csv: RFC 4180 with a\n"
                    "UTF-8 byte order mark; columns id, extraction_agent_id, status, file_name,\n"
                    "created_at, updated_at, then every top-level key of the runs' \"data\" in\n"
                    "first-seen order (named data.KEY when it clashes with a fixed column); nested\n"
@@ -446,8 +448,10 @@ class atomic_file {
 };
 
 // RFC 4180: a field holding a comma, a quote or a line break is quoted, its quotes doubled.
-std::string csv_field(std::string_view text) {
-    if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+// The file says it is UTF-8 (its byte order mark): ill-formed bytes become U+FFFD.
+std::string csv_field(std::string_view raw) {
+    const std::string text = valid_utf8(raw);
+    if (text.find_first_of(",\"\r\n") == std::string_view::npos) return text;
     std::string out = "\"";
     for (char c : text) {
         if (c == '"') out += '"';

@@ -1,5 +1,5 @@
 // /_runmirror/health and /_runmirror/ready: what they say about the store's writes; the browse
-// API's date filters.
+// API's date filters and what it emits for stored bytes that are not UTF-8.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -7,6 +7,7 @@
 #include "admin/admin_routes.hpp"
 #include "json/run_fields.hpp"
 #include "store/forwarding_store.hpp"
+#include "util/utf8.hpp"
 
 using namespace runmirror;
 
@@ -113,4 +114,37 @@ TEST_CASE_FIXTURE(fixture, "browse from/to: the whole calendar, 0001 to 9999; ou
           R"({"detail":"to: out of range: years 0001 to 9999 (UTC) only, got '0000-12-31'"})");
     CHECK(get("/_runmirror/api/runs?from=2025-02-30").body ==
           R"({"detail":"from: no such date, got '2025-02-30'"})");
+}
+
+TEST_CASE_FIXTURE(fixture, "browse views are valid UTF-8 whatever the stored bytes") {
+    const std::string fffd = "\xEF\xBF\xBD";
+    put(db, "r-bad", "2025-01-15T08:00:00Z", "Z\xFCrich \xE6\x9D.pdf");  // Latin-1, cut short
+
+    const response one = get("/_runmirror/api/runs/r-bad");
+    REQUIRE(one.status == 200);
+    const std::string_view served = one.body_bytes();
+    CHECK(is_valid_utf8(served));
+    CHECK(served.find("\"name\":\"Z" + fffd + "rich " + fffd + ".pdf\"") != std::string::npos);
+    // The store still holds the upstream's bytes.
+    CHECK(db.find_run("r-bad")->body.find("Z\xFCrich \xE6\x9D.pdf") != std::string::npos);
+
+    const response list = get("/_runmirror/api/runs");
+    REQUIRE(list.status == 200);
+    CHECK(is_valid_utf8(list.body));
+    CHECK(list.body.find("\"file_name\":\"Z" + fffd + "rich " + fffd + ".pdf\"") !=
+          std::string::npos);
+
+    // What a client sent comes back in a 400's detail: valid too.
+    const response bad = get("/_runmirror/api/runs?from=%FF2025");
+    CHECK(bad.status == 400);
+    CHECK(bad.body ==
+          "{\"detail\":\"from: expected an ISO 8601 date or date-time (2025-01-15, "
+          "2025-01-15T08:00:00Z), got '" +
+              fffd + "2025'\"}");
+
+    // A valid body is served as stored, without a copy.
+    put(db, "r-good", "2025-01-15T08:00:00Z", "Zürich.pdf");
+    const response good = get("/_runmirror/api/runs/r-good");
+    CHECK(good.shared_body);
+    CHECK(good.body_bytes() == db.find_run("r-good")->body);
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "admin/browse_json.hpp"
+#include "util/utf8.hpp"
 
 using namespace runmirror;
 using namespace std::chrono_literals;
@@ -145,6 +146,39 @@ TEST_CASE("json_line: the stored bytes unless they hold a line break") {
     CHECK(json_line("{\n  \"a\": 123456789012345678901234567890,\r\n  \"s\": \"x\\ny\"\n}") ==
           R"({"a":123456789012345678901234567890,"s":"x\ny"})");
     CHECK_FALSE(json_line("{\n oops"));
+}
+
+TEST_CASE("stored bodies with ill-formed UTF-8: every text written is valid, U+FFFD there") {
+    // A lone continuation byte in a key, a surrogate and a cut-short sequence in values.
+    const std::string bad =
+        "{\"id\":\"r\",\"data\":{\"k\x80\":\"Z\xC3rich\","
+        "\"s\":\"\xED\xA0\x80\",\"t\":[\"\xE6\x9D\"]}}";
+    const std::string fffd = "\xEF\xBF\xBD";
+    REQUIRE_FALSE(is_valid_utf8(bad));
+
+    const auto pretty = pretty_json(bad, false);
+    REQUIRE(pretty);
+    CHECK(is_valid_utf8(*pretty));
+    CHECK(pretty->find("\"k" + fffd + "\": \"Z" + fffd + "rich\"") != std::string::npos);
+    CHECK(pretty->find("\"s\": \"" + fffd + fffd + fffd + "\"") != std::string::npos);
+    CHECK(pretty->find("\"" + fffd + "\"\n") != std::string::npos);
+    CHECK(is_valid_utf8(*pretty_json(bad, true)));
+
+    // One line already: the bytes but for the bad ones; pretty-printed: compacted, the same.
+    const std::string fixed = "{\"id\":\"r\",\"data\":{\"k" + fffd + "\":\"Z" + fffd +
+                              "rich\",\"s\":\"" + fffd + fffd + fffd + "\",\"t\":[\"" + fffd +
+                              "\"]}}";
+    CHECK(json_line(bad) == fixed);
+    CHECK(json_line(*pretty) == fixed);
+
+    const auto rows = run_data_rows(bad);
+    REQUIRE(rows);
+    REQUIRE(rows->size() == 1);
+    for (const auto& [column, text] : rows->front()) {
+        CHECK(is_valid_utf8(column));
+        CHECK(is_valid_utf8(text));
+    }
+    CHECK(rows->front().front().first == "k" + fffd);
 }
 
 TEST_CASE("run_data_rows: one row per object, per array item, or one empty row") {
