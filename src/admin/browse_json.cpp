@@ -135,7 +135,15 @@ struct json_node {
     enum class kind { null, boolean, number, string, array, object };
     kind type = kind::null;
     std::string text;  // boolean: "true"/"false"; number: as written; string: unescaped
-    std::vector<std::pair<std::string, json_node>> children;  // members; items with empty keys
+    struct child;
+    std::vector<child> children;  // members; items with empty keys
+};
+
+// A struct, not std::pair: a pair of an incomplete json_node does not compile with clang and
+// libstdc++ (the fuzz build), while a vector of an incomplete type may be declared.
+struct json_node::child {
+    std::string key;
+    json_node value;
 };
 
 class tree_builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, tree_builder> {
@@ -169,7 +177,8 @@ class tree_builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, tree
         if (!open_.empty()) {
             json_node& parent = *open_.back();
             std::string key = parent.type == json_node::kind::object ? std::move(key_) : "";
-            node = &parent.children.emplace_back(std::move(key), json_node{}).second;
+            parent.children.push_back({std::move(key), json_node{}});
+            node = &parent.children.back().value;
         }
         node->type = type;
         node->text = std::move(text);
