@@ -84,6 +84,8 @@ const requests = [
   crlf(['GET /_runmirror/api/watches?all=1&limit=5 HTTP/1.1', host]),
   crlf(['GET /_runmirror/ui/ HTTP/1.1', host, 'Sec-Fetch-Site: same-origin']),
   crlf(['GET /api/v1/projects HTTP/1.1', host, auth, 'Cache-Control: no-cache, max-age=0']),
+  // Found by this target: an id holding '?' named another resource's stored representation.
+  crlf(['GET /api/v2/extract/abc%3Fusage HTTP/1.1', host, auth]),
 ];
 const http = [];
 for (const r of requests) {
