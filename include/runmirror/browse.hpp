@@ -54,8 +54,8 @@ struct run_browse_query {
     // same way ("2025-01-15T08:00:00", plus ".fff..." when the bound has a fraction), which is
     // exact to the second; within one second, a stored time without a fraction ("...:00Z")
     // counts as later than a bound with one.
-    std::optional<time_point> created_from;
-    std::optional<time_point> created_before;
+    std::optional<calendar_time> created_from;
+    std::optional<calendar_time> created_before;
     // Words that must all occur in the run's extracted data (every string and number under its
     // "data") or its file name: case- and accent-insensitive, each word matching as a prefix
     // ("inv" finds "Invoice"). Punctuation separates words inside a word ("ACME-Corp" is the

@@ -10,6 +10,10 @@ namespace runmirror {
 using clock_type = std::chrono::system_clock;
 using time_point = clock_type::time_point;
 using millis = std::chrono::milliseconds;
+// A calendar instant of the years 0001-9999 (what people and the upstream write as dates), to
+// the microsecond. time_point cannot be one: system_clock counts nanoseconds in 64 bits, so it
+// spans only 1677-2262.
+using calendar_time = std::chrono::sys_time<std::chrono::microseconds>;
 
 inline std::int64_t to_unix_ms(time_point t) {
     return std::chrono::duration_cast<millis>(t.time_since_epoch()).count();

@@ -18,6 +18,7 @@
 #include "obs/metrics.hpp"
 #include "util/iso_time.hpp"
 #include "util/tenant.hpp"
+#include "util/utf8.hpp"
 
 namespace runmirror {
 
@@ -198,13 +199,9 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
                 c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         } else if (name == "from" || name == "to") {
             if (value.empty()) continue;
-            auto t = parse_iso_time(value);
-            if (!t) {
-                return name +
-                       ": expected an ISO 8601 date or date-time (2025-01-15, "
-                       "2025-01-15T08:00:00Z), got '" +
-                       value + "'";
-            }
+            std::string why;
+            const auto t = parse_iso_time(value, &why);
+            if (!t) return name + ": " + why + ", got '" + value + "'";
             (name == "from" ? query.created_from : query.created_before) = *t;
         } else if (name == "q") {
             query.search = value;
@@ -231,10 +228,10 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
     return "";
 }
 
-// One resource, exactly the upstream's bytes. |segment| is the path segment after "runs/",
-// still percent-encoded; ?kind= names its kind (v1 runs by default). Runmirror-Representation:
-// "plain", or the variant served for a resource stored only as variants ("expand=usage");
-// ?representation= asks for one of them.
+// One resource, the upstream's bytes (ill-formed UTF-8 as U+FFFD). |segment| is the path segment
+// after "runs/", still percent-encoded; ?kind= names its kind (v1 runs by default).
+// Runmirror-Representation: "plain", or the variant served for a resource stored only as variants
+// ("expand=usage"); ?representation= asks for one of them.
 response stored_run_body(std::string_view segment, std::string_view query_string, store& db,
                          const browse_viewer& viewer) {
     const resource_kind* kind = &kinds::v1_run;
@@ -275,7 +272,14 @@ response stored_run_body(std::string_view segment, std::string_view query_string
     response r = json_ok({});
     r.headers.push_back(
         {"Runmirror-Representation", representation_text(*kind, run->fields.variant)});
-    r.shared_body = std::shared_ptr<const std::string>(run, &run->body);
+    // The stored bytes themselves (no copy) unless the upstream sent ill-formed UTF-8: then the
+    // browse view is still valid JSON, with U+FFFD where those bytes were. The runs routes
+    // serve the bytes unchanged.
+    if (is_valid_utf8(run->body)) {
+        r.shared_body = std::shared_ptr<const std::string>(run, &run->body);
+    } else {
+        r.body = valid_utf8(run->body);
+    }
     return r;
 }
 

@@ -7,11 +7,13 @@
 // The browse API (needs admin_context::db; every answer JSON, Cache-Control: no-store):
 //   GET /_runmirror/api/agents     {"items":[agent summaries]}, most recently active first
 //   GET /_runmirror/api/runs       {"items":[run summaries],"next_cursor":...}, newest first;
-//       agent, project, status, from (inclusive), to (exclusive, ISO 8601), q (full text over
-//       the extracted data and file name), limit (1..500, default 50), cursor (from the last
-//       page). A bad or unknown parameter is 400 {"detail"}. Formats: admin/browse_json.hpp.
-//   GET /_runmirror/api/runs/{id}  the stored run, exactly the upstream's bytes; 404 when the
-//       store does not hold it or it was deleted.
+//       agent, project, status, from (inclusive), to (exclusive, ISO 8601, years 0001-9999),
+//       q (full text over the extracted data and file name), limit (1..500, default 50), cursor
+//       (from the last page). A bad or unknown parameter is 400 {"detail"}. Formats:
+//       admin/browse_json.hpp.
+//   GET /_runmirror/api/runs/{id}  the stored run, the upstream's bytes but for ill-formed
+//       UTF-8 (as U+FFFD, so always valid JSON); 404 when the store does not hold it or it was
+//       deleted.
 //   Another method on these paths is 405.
 
 #include <optional>

@@ -135,7 +135,15 @@ struct json_node {
     enum class kind { null, boolean, number, string, array, object };
     kind type = kind::null;
     std::string text;  // boolean: "true"/"false"; number: as written; string: unescaped
-    std::vector<std::pair<std::string, json_node>> children;  // members; items with empty keys
+    struct child;
+    std::vector<child> children;  // members; items with empty keys
+};
+
+// A struct, not std::pair: a pair of an incomplete json_node does not compile with clang and
+// libstdc++ (the fuzz build), while a vector of an incomplete type may be declared.
+struct json_node::child {
+    std::string key;
+    json_node value;
 };
 
 class tree_builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, tree_builder> {
@@ -147,11 +155,13 @@ class tree_builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, tree
     bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
         return add(json_node::kind::number, std::string(s, n)) != nullptr;
     }
+    // The reader does not validate UTF-8 (no kParseValidateEncodingFlag: a body with one bad
+    // byte is still shown); what the tree holds, and so every text written from it, is valid.
     bool String(const char* s, rapidjson::SizeType n, bool) {
-        return add(json_node::kind::string, std::string(s, n)) != nullptr;
+        return add(json_node::kind::string, valid_utf8({s, n})) != nullptr;
     }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
-        key_.assign(s, n);
+        key_ = valid_utf8({s, n});
         return true;
     }
     bool StartObject() { return open(json_node::kind::object); }
@@ -167,7 +177,8 @@ class tree_builder : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, tree
         if (!open_.empty()) {
             json_node& parent = *open_.back();
             std::string key = parent.type == json_node::kind::object ? std::move(key_) : "";
-            node = &parent.children.emplace_back(std::move(key), json_node{}).second;
+            parent.children.push_back({std::move(key), json_node{}});
+            node = &parent.children.back().value;
         }
         node->type = type;
         node->text = std::move(text);
@@ -264,19 +275,6 @@ data_cells object_cells(const json_node& object) {
     return cells;
 }
 
-// Reads exactly |n| digits at |pos| into |out|.
-bool read_digits(std::string_view s, std::size_t& pos, std::size_t n, int& out) {
-    if (pos + n > s.size()) return false;
-    out = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const char c = s[pos + i];
-        if (c < '0' || c > '9') return false;
-        out = out * 10 + (c - '0');
-    }
-    pos += n;
-    return true;
-}
-
 }  // namespace
 
 std::string run_summary_to_json(const stored_run& run) {
@@ -353,60 +351,6 @@ std::optional<run_browse_cursor> decode_cursor(std::string_view token) {
     return cursor;
 }
 
-std::optional<time_point> parse_iso_time(std::string_view s) {
-    using namespace std::chrono;
-    std::size_t pos = 0;
-    const auto next_is = [&](char c) { return pos < s.size() && s[pos] == c; };
-    const auto skip = [&](char c) { return next_is(c) ? (++pos, true) : false; };
-    int y = 0, mo = 0, d = 0;
-    if (!read_digits(s, pos, 4, y) || !skip('-') || !read_digits(s, pos, 2, mo) || !skip('-') ||
-        !read_digits(s, pos, 2, d)) {
-        return std::nullopt;
-    }
-    const year_month_day date{year(y), month(static_cast<unsigned>(mo)),
-                              day(static_cast<unsigned>(d))};
-    if (!date.ok()) return std::nullopt;
-    sys_time<nanoseconds> t = sys_days(date);
-    if (pos == s.size()) return time_point_cast<clock_type::duration>(t);
-
-    if (!skip('T') && !skip('t') && !skip(' ')) return std::nullopt;
-    int h = 0, mi = 0, sec = 0;
-    if (!read_digits(s, pos, 2, h) || !skip(':') || !read_digits(s, pos, 2, mi) || h > 23 ||
-        mi > 59) {
-        return std::nullopt;
-    }
-    t += hours(h) + minutes(mi);
-    if (skip(':')) {
-        if (!read_digits(s, pos, 2, sec) || sec > 59) return std::nullopt;
-        t += seconds(sec);
-        if (skip('.') || skip(',')) {
-            const std::size_t start = pos;
-            std::int64_t ns = 0;
-            for (; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
-                if (pos - start < 9) ns = ns * 10 + (s[pos] - '0');  // finer than 1 ns: dropped
-            }
-            if (pos == start) return std::nullopt;
-            for (std::size_t n = pos - start; n < 9; ++n)
-                ns *= 10;
-            t += nanoseconds(ns);
-        }
-    }
-    if (skip('Z') || skip('z')) {
-        // UTC
-    } else if (next_is('+') || next_is('-')) {
-        const int sign = s[pos++] == '+' ? 1 : -1;
-        int oh = 0, om = 0;
-        if (!read_digits(s, pos, 2, oh)) return std::nullopt;
-        if (skip(':') || pos < s.size()) {
-            if (!read_digits(s, pos, 2, om)) return std::nullopt;
-        }
-        if (oh > 23 || om > 59) return std::nullopt;
-        t -= sign * (hours(oh) + minutes(om));  // local time = UTC + offset
-    }
-    if (pos != s.size()) return std::nullopt;
-    return time_point_cast<clock_type::duration>(t);
-}
-
 std::optional<std::string> pretty_json(std::string_view body, bool data_only) {
     std::optional<json_node> tree = parse_tree(body);
     if (!tree) return std::nullopt;
@@ -424,7 +368,9 @@ std::optional<std::string> pretty_json(std::string_view body, bool data_only) {
 }
 
 std::optional<std::string> json_line(std::string_view body) {
-    if (body.find_first_of("\r\n") == std::string_view::npos) return std::string(body);
+    // Ill-formed UTF-8 can only be inside strings (JSON outside them is ASCII), where U+FFFD
+    // is as valid as any character.
+    if (body.find_first_of("\r\n") == std::string_view::npos) return valid_utf8(body);
     std::optional<json_node> tree = parse_tree(body);
     if (!tree) return std::nullopt;
     return compact(*tree);

@@ -8,7 +8,9 @@
 // Stored bodies are the upstream's bytes. Whatever re-serialises one here keeps every number
 // exactly as the upstream wrote it (123456789012345678901234567890, 1.0e+2, -0.0) and every
 // member in its order, duplicates included; strings come out unescaped where JSON allows
-// ("Z\u00fcrich" becomes "Zürich"). All functions are pure and thread-safe.
+// ("Z\u00fcrich" becomes "Zürich"), and ill-formed UTF-8 in them as U+FFFD (util/utf8.hpp), so
+// every text here is valid JSON whatever the upstream sent. All functions are pure and
+// thread-safe.
 
 #include <optional>
 #include <string>
@@ -48,11 +50,7 @@ std::string agents_to_json(const std::vector<agent_summary>& summaries);
 std::string encode_cursor(const run_browse_cursor& cursor);
 std::optional<run_browse_cursor> decode_cursor(std::string_view token);
 
-// ISO 8601 in the forms people and the upstream write: a date ("2025-01-15", midnight UTC) or a
-// date and time with 'T' or one space ("2025-01-15T08:00", "...:00", "...:00.123456"), then
-// optionally "Z" or an offset ("+02:00", "+0200", "+02"). No zone means UTC. nullopt when the
-// text is not one of these or names no real time ("2025-02-30", "24:00").
-std::optional<time_point> parse_iso_time(std::string_view text);
+// Dates and times: parse_iso_time and iso_utc (util/iso_time.hpp).
 
 //--------------------------------------------------------------------------------------------
 // Stored bodies (for `runmirror runs show` and `export`). Each returns nullopt when |body| is
@@ -63,9 +61,10 @@ std::optional<time_point> parse_iso_time(std::string_view text);
 std::optional<std::string> pretty_json(std::string_view body, bool data_only);
 
 // |body| as one JSON Lines line (no newline at the end): the stored bytes unchanged when they
-// hold no line break; a body the upstream sent pretty-printed is written compactly. JSON allows
-// no raw line break inside a string, so any line break is formatting and compacting loses
-// nothing. Bodies without a line break are not parsed, so not validated either.
+// hold no line break (but for ill-formed UTF-8, as U+FFFD); a body the upstream sent
+// pretty-printed is written compactly. JSON allows no raw line break inside a string, so any
+// line break is formatting and compacting loses nothing. Bodies without a line break are not
+// parsed, so not validated as JSON either.
 std::optional<std::string> json_line(std::string_view body);
 
 // One table row's worth of a run's extracted data: (column, text) pairs in the data's order.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -13,9 +14,13 @@ namespace runmirror {
 
 namespace detail {
 
-std::optional<query_params> decode_query_with_boost_url(std::string_view query) {
+std::optional<query_params> decode_query_with_boost_url(std::string_view view) {
     // Boost.URL 1.81 reads a null data pointer as a C string (strlen(nullptr)).
-    if (query.empty()) return query_params{};
+    if (view.empty()) return query_params{};
+    // And parse_query validates the view but then iterates over its data() read as a C string
+    // (it builds the params' query_ref from s.data() alone): past the view's end, up to the next
+    // NUL, unless the view ends one. A copy ends one. (Found by fuzz/query_key.cpp.)
+    const std::string query(view);
     auto parsed = boost::urls::parse_query(query);
     if (parsed.has_error()) return std::nullopt;
     query_params out;

@@ -5,9 +5,9 @@
 // store cannot be read, a run is not there, or an export cannot be written.
 //
 // Export formats (the choices a user of the files needs to know are in the --help text too):
-// - jsonl: one stored run per line, the upstream's bytes unchanged; only a body that holds a
-//   line break (the upstream pretty-printed it) is compacted, numbers and member order kept
-//   (browse_json: json_line).
+// - jsonl: one stored run per line, the upstream's bytes unchanged (but for ill-formed UTF-8,
+//   as U+FFFD); only a body that holds a line break (the upstream pretty-printed it) is
+//   compacted, numbers and member order kept (browse_json: json_line).
 // - csv: RFC 4180 (CRLF line ends, fields with a comma, quote or line break quoted, quotes
 //   doubled), UTF-8 with a byte order mark, so spreadsheet programs read non-ASCII text right
 //   rather than guessing a legacy code page. Fixed columns, then the union of the runs' top-level
@@ -47,6 +47,7 @@
 #include "config/load_options.hpp"
 #include "runmirror/store.hpp"
 #include "util/tenant_secret.hpp"
+#include "util/utf8.hpp"
 
 namespace runmirror {
 
@@ -164,15 +165,16 @@ std::string help_text(action which, const std::string& default_db) {
         case action::show:
             out << "Usage: runmirror runs show ID [options]\n\n"
                    "Prints the stored run, indented. Numbers are kept exactly as the upstream\n"
-                   "wrote them. A run the store does not hold, or that was deleted, is an "
-                   "error.\n"
+                   "wrote them; bytes that are not UTF-8 are shown as U+FFFD. A run the store\n"
+                   "does not hold, or that was deleted, is an error.\n"
                    "A v2 job only ever read with ?expand= is shown as one of those\n"
                    "representations, named on stderr.\n\n";
             break;
         case action::export_to_file:
             out << "Usage: runmirror runs export --format jsonl|csv --out FILE [options]\n\n"
                    "Writes the matching runs, newest first. jsonl: one stored run per line, the\n"
-                   "upstream's bytes (a pretty-printed body is compacted). csv: RFC 4180 with a\n"
+                   "upstream's bytes (a pretty-printed body is compacted; bytes that are not\n"
+                   "UTF-8 become U+FFFD, in csv too). csv: RFC 4180 with a\n"
                    "UTF-8 byte order mark; columns id, extraction_agent_id, status, file_name,\n"
                    "created_at, updated_at, then every top-level key of the runs' \"data\" in\n"
                    "first-seen order (named data.KEY when it clashes with a fixed column); nested\n"
@@ -186,20 +188,26 @@ std::string help_text(action which, const std::string& default_db) {
 }
 
 // --since: an ISO 8601 time, or a duration back from |now| ("7d").
-time_point parse_since(const std::string& text, time_point now) {
-    if (std::optional<time_point> t = parse_iso_time(text)) return *t;
+calendar_time parse_since(const std::string& text, time_point now) {
+    using namespace std::chrono;
+    std::string why;
+    if (std::optional<calendar_time> t = parse_iso_time(text, &why)) return *t;
     std::int64_t n = 0;
     const char* end = text.data() + text.size();
     auto [ptr, ec] = std::from_chars(text.data(), end, n);
     if (ec == std::errc() && ptr + 1 == end && n >= 0 && n <= 100'000) {
-        using namespace std::chrono;
+        const calendar_time at = floor<microseconds>(now);
         switch (*ptr) {
-            case 's': return now - seconds(n);
-            case 'm': return now - minutes(n);
-            case 'h': return now - hours(n);
-            case 'd': return now - days(n);
-            case 'w': return now - weeks(n);
+            case 's': return at - seconds(n);
+            case 'm': return at - minutes(n);
+            case 'h': return at - hours(n);
+            case 'd': return at - days(n);
+            case 'w': return at - weeks(n);
         }
+    }
+    // A date-like text gets the date parser's reason ("out of range: ...", "no such date").
+    if (text.size() > 4 && text.find_first_not_of("0123456789") == 4 && text[4] == '-') {
+        throw usage_error("--since: " + why + ", got '" + text + "'");
     }
     throw usage_error("--since: expected an ISO 8601 date or date-time, or a duration like 7d, " +
                       std::string("got '") + text + "'");
@@ -278,7 +286,7 @@ std::string cell(std::string_view text, std::size_t width = std::string::npos) {
 
 // "2025-01-15 08:00:00": the upstream's UTC text, to the second, readable.
 std::string created_text(const std::string& created_at) {
-    const std::optional<time_point> t = parse_iso_time(created_at);
+    const std::optional<calendar_time> t = parse_iso_time(created_at);
     if (!t) return cell(created_at);
     const std::string iso = iso_utc(*t);  // 2025-01-15T08:00:00.123Z
     return iso.substr(0, 10) + " " + iso.substr(11, 8);
@@ -287,8 +295,8 @@ std::string created_text(const std::string& created_at) {
 // How long a final run took upstream: "45s", "3m12s", "1h05m", "2d03h".
 std::string duration_text(const run_fields& f) {
     if (!f.kind->is_final(f.status)) return "-";
-    const std::optional<time_point> created = parse_iso_time(f.created_at);
-    const std::optional<time_point> updated = parse_iso_time(f.updated_at);
+    const std::optional<calendar_time> created = parse_iso_time(f.created_at);
+    const std::optional<calendar_time> updated = parse_iso_time(f.updated_at);
     if (!created || !updated || *updated < *created) return "-";
     const std::int64_t s =
         std::chrono::duration_cast<std::chrono::seconds>(*updated - *created).count();
@@ -449,8 +457,10 @@ class atomic_file {
 };
 
 // RFC 4180: a field holding a comma, a quote or a line break is quoted, its quotes doubled.
-std::string csv_field(std::string_view text) {
-    if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+// The file says it is UTF-8 (its byte order mark): ill-formed bytes become U+FFFD.
+std::string csv_field(std::string_view raw) {
+    const std::string text = valid_utf8(raw);
+    if (text.find_first_of(",\"\r\n") == std::string_view::npos) return text;
     std::string out = "\"";
     for (char c : text) {
         if (c == '"') out += '"';

@@ -3,12 +3,16 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "util/utf8.hpp"
+
 namespace runmirror {
 
 std::string json_quote(std::string_view s) {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    // Details quote what clients and the upstream sent, which need not be UTF-8.
+    const std::string text = valid_utf8(s);
+    writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
     return std::string(buffer.GetString(), buffer.GetSize());
 }
 

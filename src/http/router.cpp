@@ -25,14 +25,17 @@ std::string_view to_string(route r) {
 namespace {
 
 // One path segment, percent-decoded; empty when it is not a single valid segment (an id
-// never contains '/', and an invalid escape must not reach the store as a key).
+// never contains '/', and an invalid escape must not reach the store as a key). Nor '?' once
+// decoded ("abc%3Fusage"): the store key of a representation is id + '?' + variant, so that id
+// would name job abc's expand=usage representation (found by fuzz/http_request.cpp). An
+// escaped '?' in the path text itself cannot occur: it would start the query.
 std::string single_segment(std::string_view s) {
     if (s.empty() || s.find('/') != std::string_view::npos) return {};
     if (s.find('%') == std::string_view::npos) return std::string(s);  // nothing to decode
     auto pct = boost::urls::make_pct_string_view(s);
     if (pct.has_error()) return {};
     std::string decoded = pct->decode();
-    if (decoded.find('/') != std::string::npos) return {};
+    if (decoded.find_first_of("/?") != std::string::npos) return {};
     return decoded;
 }
 

@@ -179,9 +179,8 @@ void bind_list_filters(sqlite::statement& s, const run_query& q) {
 // ".123456" when there is a fraction (trailing zeros dropped), so that comparing texts compares
 // times (see run_browse_query). No zone suffix: with one, a bound would sort after a stored
 // time of the same second ("...:00Z" > "...:00").
-std::string created_at_bound(time_point t) {
+std::string created_at_bound(calendar_time us) {
     using namespace std::chrono;
-    const auto us = floor<microseconds>(t);
     const auto day = floor<days>(us);
     const year_month_day date(day);
     const hh_mm_ss time(us - day);

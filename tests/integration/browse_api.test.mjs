@@ -164,6 +164,41 @@ test('runs: filters by agent, project, status and created_at window', async (t) 
   assert.equal((await ids('from=2025-01-20')).length, 9);
 });
 
+test('runs: from/to over the whole calendar, 0001 to 9999; outside it, 400', async (t) => {
+  const { daemon, up } = await startStack(t);
+  // Past what 64-bit nanoseconds reach (2262-04-11): the parser once overflowed on these.
+  addRun(up, { id: 'run-year-2300', createdMs: Date.UTC(2300, 5, 1), data: { n: 1 } });
+  addRun(up, { id: 'run-year-9999', createdMs: Date.UTC(9999, 11, 31, 12, 0, 0), data: { n: 2 } });
+  const runs = await fillStore(daemon, up);
+  const ids = async (query) => (await getJson(daemon, `/_runmirror/api/runs?limit=500&${query}`)).items.map((r) => r.id);
+  const all = browseOrder(runs);
+  assert.equal(all[0], 'run-year-9999');
+  assert.equal(all[1], 'run-year-2300');
+
+  assert.deepEqual(await ids('to=9999-12-31'), all.slice(1), 'everything before 9999-12-31, exclusive');
+  assert.deepEqual(await ids(`to=${encodeURIComponent('9999-12-31T23:59:59.999999999Z')}`), all);
+  assert.deepEqual(await ids(`to=${encodeURIComponent('9999-12-31T14:00:00.000001+02:00')}`), all, 'to the microsecond');
+  assert.deepEqual(await ids(`to=${encodeURIComponent('9999-12-31T14:00:00+02:00')}`), all.slice(1));
+  assert.deepEqual(await ids('from=9999-12-31'), ['run-year-9999']);
+  assert.deepEqual(await ids('from=2262-04-12&to=9999-12-31'), ['run-year-2300']);
+  assert.deepEqual(await ids('from=0001-01-01'), all);
+  assert.deepEqual(await ids('to=0001-01-02'), []);
+
+  for (const [query, detail] of [
+    ['to=0000-12-31', /^to: out of range: years 0001 to 9999/],
+    ['from=0000-01-01', /^from: out of range: years 0001 to 9999/],
+    [`from=${encodeURIComponent('9999-12-31T23:30:00-01:00')}`, /^from: out of range/],
+    [`to=${encodeURIComponent('0001-01-01T00:00:00+00:01')}`, /^to: out of range/],
+    ['to=10000-01-01', /^to: expected an ISO 8601/],
+    ['to=9999-12-32', /^to: no such date/],
+    [`to=${encodeURIComponent('9999-12-31T00:00:00+24:00')}`, /^to: no such UTC offset/],
+  ]) {
+    const res = await api(daemon, `/_runmirror/api/runs?${query}`);
+    assert.equal(res.status, 400, `${query}: ${bodyText(res)}`);
+    assert.match(jsonError(res).detail, detail, query);
+  }
+});
+
 test('runs: q searches the extracted data and file names, not the rest', async (t) => {
   const { daemon, up } = await startStack(t);
   await fillStore(daemon, up);

@@ -166,6 +166,32 @@ test('list: a table newest first, filters, --json, --limit; the daemon running o
   assert.match(cut.stderr, /^runmirror runs list: showing the first 2; use --limit N for more\n$/);
 });
 
+test('list: dates over the whole calendar, 0001 to 9999; --since outside it is one line, exit 2', async (t) => {
+  const { daemon, up } = await startStack(t);
+  // Past what 64-bit nanoseconds reach (2262-04-11): the date parser once overflowed on these.
+  addRun(up, { id: 'run-year-9999', createdMs: Date.UTC(9999, 11, 31, 12, 0, 0), dataRaw: '{}', fileName: 'far.pdf' });
+  addRun(up, { id: 'run-year-2300', createdMs: Date.UTC(2300, 5, 1), dataRaw: '{}', fileName: 'near.pdf' });
+  await fillStore(daemon, up);
+  const db = daemon.db;
+
+  const table = ok(runs(['list', '--db', db, '--limit', '2'])).stdout.split('\n');
+  const starts = ['CREATED', 'DURATION'].map((h) => table[0].indexOf(h));
+  const cells = (id) => starts.map((s) => table.find((l) => l.startsWith(`${id} `)).slice(s).split(/ {2,}/)[0]);
+  assert.deepEqual(cells('run-year-9999'), ['9999-12-31 12:00:00', '3m20s']);
+  assert.deepEqual(cells('run-year-2300'), ['2300-06-01 00:00:00', '3m20s']);
+
+  const ids = (since) => ok(runs(['list', '--db', db, '--since', since, '--json'])).stdout.trim().split('\n')
+    .map((l) => JSON.parse(l).id);
+  assert.deepEqual(ids('9999-12-31'), ['run-year-9999']);
+  assert.deepEqual(ids('2262-04-12T00:00:00+01:00'), ['run-year-9999', 'run-year-2300']);
+  assert.equal(ids('0001-01-01').length, ok(runs(['list', '--db', db, '--json'])).stdout.trim().split('\n').length);
+
+  oneLineError(runs(['list', '--since', '0000-12-31', '--db', db]), 2, 'list', /--since: out of range: years 0001 to 9999/);
+  oneLineError(runs(['list', '--since', '9999-12-31T23:30:00-01:00', '--db', db]), 2, 'list', /--since: out of range/);
+  oneLineError(runs(['list', '--since', '2025-02-30', '--db', db]), 2, 'list', /--since: no such date/);
+  oneLineError(runs(['list', '--since', '10000-01-01', '--db', db]), 2, 'list', /--since: expected an ISO 8601/);
+});
+
 test('show: the stored run indented, --data, numbers exactly as stored; missing and deleted runs', async (t) => {
   const { daemon, up } = await startStack(t);
   await fillStore(daemon, up);

@@ -1,10 +1,14 @@
-// /_runmirror/health and /_runmirror/ready: what they say about the store's writes.
+// /_runmirror/health and /_runmirror/ready: what they say about the store's writes; the browse
+// API's date filters and what it emits for stored bytes that are not UTF-8.
 #include <doctest/doctest.h>
+
+#include <string>
 
 #include "admin/admin_routes.hpp"
 #include "json/run_fields.hpp"
 #include "store/forwarding_store.hpp"
 #include "util/tenant.hpp"
+#include "util/utf8.hpp"
 
 using namespace runmirror;
 
@@ -79,6 +83,26 @@ void store_two_tenants(store& db) {
     db.grant(tenant_of_key("key-b"), {"p-b"});
 }
 
+// A v1 run as the upstream writes it, created at |created_at|, its file name |file_name| as raw
+// bytes (which need not be UTF-8).
+void put(store& db, const std::string& id, const std::string& created_at,
+         const std::string& file_name = "a.pdf") {
+    const std::string body = R"({"id":")" + id + R"(","extraction_agent_id":"agent-1",)" +
+                             R"("project_id":"proj-1","status":"SUCCESS","created_at":")" +
+                             created_at + R"(","updated_at":")" + created_at +
+                             R"(","file":{"name":")" + file_name + R"("},"data":{"n":1}})";
+    auto [fields, err] = parse_run(body);
+    REQUIRE(!err);
+    db.put_run(fields, body, t0);
+}
+
+std::size_t occurrences(const std::string& json, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = json.find(what); at != std::string::npos; at = json.find(what, at + 1))
+        ++n;
+    return n;
+}
+
 }  // namespace
 
 TEST_CASE_FIXTURE(fixture,
@@ -130,4 +154,69 @@ TEST_CASE_FIXTURE(fixture, "the admin token sees every tenant; a wrong one is re
     response a = get("/_runmirror/api/runs?kind=all", bearer("key-a"));
     REQUIRE(a.status == 200);
     CHECK(a.body.find("run-b") == std::string::npos);
+}
+
+TEST_CASE_FIXTURE(fixture, "browse from/to: the whole calendar, 0001 to 9999; outside it, 400") {
+    put(db, "r-2025", "2025-01-15T08:00:00Z");
+    put(db, "r-2300", "2300-06-01T00:00:00Z");  // past system_clock's nanoseconds (2262)
+    put(db, "r-9999", "9999-12-31T23:59:59.5Z");
+    const auto listed = [&](const std::string& query) {
+        const response r = get("/_runmirror/api/runs?" + query);
+        REQUIRE(r.status == 200);
+        return occurrences(r.body, "\"id\":");
+    };
+    CHECK(listed("") == 3);
+    CHECK(listed("to=9999-12-31") == 2);  // exclusive: 9999-12-31T00:00 is after the other two
+    CHECK(listed("to=9999-12-31T23:59:59.999999999Z") == 3);
+    CHECK(listed("from=9999-12-31") == 1);
+    CHECK(listed("from=2262-04-12") == 2);
+    CHECK(listed("from=0001-01-01&to=2262-04-12") == 1);
+    CHECK(listed("from=0001-01-01T00:00:00-23:59") == 3);
+    CHECK(listed("to=0001-01-02") == 0);
+
+    for (const std::string& bad :
+         {std::string("to=0000-12-31"), std::string("from=9999-12-31T23:59:59-01:00"),
+          std::string("to=10000-01-01"), std::string("from=0001-01-01T00:00:00%2B00:01")}) {
+        CAPTURE(bad);
+        const response r = get("/_runmirror/api/runs?" + bad);
+        CHECK(r.status == 400);
+        CHECK(r.body.starts_with("{\"detail\":"));
+    }
+    CHECK(get("/_runmirror/api/runs?to=0000-12-31").body ==
+          R"({"detail":"to: out of range: years 0001 to 9999 (UTC) only, got '0000-12-31'"})");
+    CHECK(get("/_runmirror/api/runs?from=2025-02-30").body ==
+          R"({"detail":"from: no such date, got '2025-02-30'"})");
+}
+
+TEST_CASE_FIXTURE(fixture, "browse views are valid UTF-8 whatever the stored bytes") {
+    const std::string fffd = "\xEF\xBF\xBD";
+    put(db, "r-bad", "2025-01-15T08:00:00Z", "Z\xFCrich \xE6\x9D.pdf");  // Latin-1, cut short
+
+    const response one = get("/_runmirror/api/runs/r-bad");
+    REQUIRE(one.status == 200);
+    const std::string_view served = one.body_bytes();
+    CHECK(is_valid_utf8(served));
+    CHECK(served.find("\"name\":\"Z" + fffd + "rich " + fffd + ".pdf\"") != std::string::npos);
+    // The store still holds the upstream's bytes.
+    CHECK(db.find_run("r-bad")->body.find("Z\xFCrich \xE6\x9D.pdf") != std::string::npos);
+
+    const response list = get("/_runmirror/api/runs");
+    REQUIRE(list.status == 200);
+    CHECK(is_valid_utf8(list.body));
+    CHECK(list.body.find("\"file_name\":\"Z" + fffd + "rich " + fffd + ".pdf\"") !=
+          std::string::npos);
+
+    // What a client sent comes back in a 400's detail: valid too.
+    const response bad = get("/_runmirror/api/runs?from=%FF2025");
+    CHECK(bad.status == 400);
+    CHECK(bad.body ==
+          "{\"detail\":\"from: expected an ISO 8601 date or date-time (2025-01-15, "
+          "2025-01-15T08:00:00Z), got '" +
+              fffd + "2025'\"}");
+
+    // A valid body is served as stored, without a copy.
+    put(db, "r-good", "2025-01-15T08:00:00Z", "Zürich.pdf");
+    const response good = get("/_runmirror/api/runs/r-good");
+    CHECK(good.shared_body);
+    CHECK(good.body_bytes() == db.find_run("r-good")->body);
 }

@@ -1,4 +1,4 @@
-// browse_json: the summaries' exact JSON, the opaque cursor, ISO 8601 parsing, and the stored-
+// browse_json: the summaries' exact JSON, the opaque cursor, and the stored-
 // body transformations (pretty, one line, data rows) that must keep the upstream's numbers.
 
 #include <doctest/doctest.h>
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "admin/browse_json.hpp"
+#include "util/utf8.hpp"
 
 using namespace runmirror;
 using namespace std::chrono_literals;
@@ -115,54 +116,6 @@ TEST_CASE("cursor: round trip, URL-safe, and anything else refused") {
     CHECK_FALSE(decode_cursor("WzEsMl0"));      // [1,2]
 }
 
-TEST_CASE("parse_iso_time: dates, date-times, fractions and offsets") {
-    const time_point midnight = from_unix_ms(1736899200000);  // 2025-01-15T00:00:00Z
-    CHECK(parse_iso_time("2025-01-15") == midnight);
-    CHECK(parse_iso_time("2025-01-15T08:00") == midnight + 8h);
-    CHECK(parse_iso_time("2025-01-15 08:00:00") == midnight + 8h);
-    CHECK(parse_iso_time("2025-01-15t08:00:00z") == midnight + 8h);
-    CHECK(parse_iso_time("2025-01-15T08:00:00Z") == midnight + 8h);
-    CHECK(parse_iso_time("2025-01-15T08:00:00.123Z") == base);
-    CHECK(parse_iso_time("2025-01-15T08:00:00.123456Z") == base + 456us);
-    CHECK(parse_iso_time("2025-01-15T08:00:00.1234567891Z") == base + 456789ns);
-    CHECK(parse_iso_time("2025-01-15T10:00:00+02:00") == midnight + 8h);
-    CHECK(parse_iso_time("2025-01-15T10:00:00+0200") == midnight + 8h);
-    CHECK(parse_iso_time("2025-01-15T10:00:00+02") == midnight + 8h);
-    CHECK(parse_iso_time("2025-01-15T03:30:00-04:30") == midnight + 8h);
-    CHECK(parse_iso_time("2024-02-29") == from_unix_ms(1709164800000));
-    CHECK(parse_iso_time("1969-12-31T23:59:59Z") == from_unix_ms(-1000));
-
-    for (const char* bad : {"",
-                            "2025",
-                            "2025-01",
-                            "2025-1-15",
-                            "2025-01-15T",
-                            "2025-01-15T8:00",
-                            "2025-01-15T08",
-                            "2025-02-30",
-                            "2025-13-01",
-                            "2025-01-15T24:00:00",
-                            "2025-01-15T08:60",
-                            "2025-01-15T08:00:60",
-                            "2025-01-15T08:00:00.",
-                            "2025-01-15T08:00:00ZZ",
-                            "2025-01-15T08:00:00+2",
-                            "2025-01-15T08:00:00+02:",
-                            "2025-01-15T08:00:00+25:00",
-                            "2025-01-15x",
-                            " 2025-01-15",
-                            "2025-01-15T08:00:00 Z",
-                            "7d"}) {
-        CAPTURE(bad);
-        CHECK_FALSE(parse_iso_time(bad));
-    }
-}
-
-TEST_CASE("iso_utc: milliseconds, always Z") {
-    CHECK(iso_utc(base) == "2025-01-15T08:00:00.123Z");
-    CHECK(iso_utc(from_unix_ms(0)) == "1970-01-01T00:00:00.000Z");
-}
-
 TEST_CASE("pretty_json: indented, numbers and order as the upstream wrote them") {
     const auto pretty = pretty_json(body, false);
     REQUIRE(pretty);
@@ -193,6 +146,39 @@ TEST_CASE("json_line: the stored bytes unless they hold a line break") {
     CHECK(json_line("{\n  \"a\": 123456789012345678901234567890,\r\n  \"s\": \"x\\ny\"\n}") ==
           R"({"a":123456789012345678901234567890,"s":"x\ny"})");
     CHECK_FALSE(json_line("{\n oops"));
+}
+
+TEST_CASE("stored bodies with ill-formed UTF-8: every text written is valid, U+FFFD there") {
+    // A lone continuation byte in a key, a surrogate and a cut-short sequence in values.
+    const std::string bad =
+        "{\"id\":\"r\",\"data\":{\"k\x80\":\"Z\xC3rich\","
+        "\"s\":\"\xED\xA0\x80\",\"t\":[\"\xE6\x9D\"]}}";
+    const std::string fffd = "\xEF\xBF\xBD";
+    REQUIRE_FALSE(is_valid_utf8(bad));
+
+    const auto pretty = pretty_json(bad, false);
+    REQUIRE(pretty);
+    CHECK(is_valid_utf8(*pretty));
+    CHECK(pretty->find("\"k" + fffd + "\": \"Z" + fffd + "rich\"") != std::string::npos);
+    CHECK(pretty->find("\"s\": \"" + fffd + fffd + fffd + "\"") != std::string::npos);
+    CHECK(pretty->find("\"" + fffd + "\"\n") != std::string::npos);
+    CHECK(is_valid_utf8(*pretty_json(bad, true)));
+
+    // One line already: the bytes but for the bad ones; pretty-printed: compacted, the same.
+    const std::string fixed = "{\"id\":\"r\",\"data\":{\"k" + fffd + "\":\"Z" + fffd +
+                              "rich\",\"s\":\"" + fffd + fffd + fffd + "\",\"t\":[\"" + fffd +
+                              "\"]}}";
+    CHECK(json_line(bad) == fixed);
+    CHECK(json_line(*pretty) == fixed);
+
+    const auto rows = run_data_rows(bad);
+    REQUIRE(rows);
+    REQUIRE(rows->size() == 1);
+    for (const auto& [column, text] : rows->front()) {
+        CHECK(is_valid_utf8(column));
+        CHECK(is_valid_utf8(text));
+    }
+    CHECK(rows->front().front().first == "k" + fffd);
 }
 
 TEST_CASE("run_data_rows: one row per object, per array item, or one empty row") {

@@ -19,6 +19,7 @@
 #include "store/migrations.hpp"
 #include "store/sqlite_db.hpp"
 #include "support/store_fixtures.hpp"
+#include "util/iso_time.hpp"
 
 using namespace runmirror;
 using runmirror::testing::on_each_store;
@@ -144,11 +145,21 @@ TEST_CASE("browse: newest first, every filter, summaries without bodies unless a
 
         // [from, to) on created_at: r3 is 08:30:00, r6 is 09:00:00.
         q = everything();
-        q.created_from = from_unix_ms(1'736'928'000'000 + 30 * 60'000);
-        q.created_before = from_unix_ms(1'736'928'000'000 + 60 * 60'000);
+        q.created_from = calendar_time(millis(1'736'928'000'000 + 30 * 60'000));
+        q.created_before = calendar_time(millis(1'736'928'000'000 + 60 * 60'000));
         CHECK(ids(s.browse_runs(q)) == std::vector<std::string>{"r5", "r4", "r3"});
         q.created_from = *q.created_from + std::chrono::microseconds(1);
         CHECK(ids(s.browse_runs(q)) == std::vector<std::string>{"r5", "r4"});
+        // Bounds at the calendar's ends, beyond system_clock's 1677-2262.
+        const std::size_t all = s.browse_runs(everything()).items.size();
+        q = everything();
+        q.created_before = max_calendar_time();
+        CHECK(s.browse_runs(q).items.size() == all);
+        q.created_from = min_calendar_time();
+        CHECK(s.browse_runs(q).items.size() == all);
+        q.created_before.reset();
+        q.created_from = max_calendar_time();
+        CHECK(s.browse_runs(q).items.empty());
 
         const run_browse_page listing = s.browse_runs(everything(1));
         REQUIRE(listing.items.size() == 1);

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "runmirror/event_hub.hpp"
+#include "util/utf8.hpp"
 
 using namespace runmirror;
 
@@ -31,6 +32,16 @@ TEST_CASE("an event names the kind of resource it is about") {
           std::string::npos);
     e.kind = &kinds::v1_run;
     CHECK(to_sse(e).find("\"kind\":\"run\"") != std::string::npos);
+}
+
+TEST_CASE("an event is valid UTF-8 whatever the upstream wrote in its fields") {
+    run_event e = change("r-\xFF", "PEND\xC0\xAFING", "SUCCESS");
+    e.extraction_agent_id = "agent-\xE6\x9D";
+    const std::string frame = to_sse(e);
+    CHECK(frame.find("\"run_id\":\"r-\xEF\xBF\xBD\"") != std::string::npos);
+    CHECK(frame.find("\"old_status\":\"PEND\xEF\xBF\xBD\xEF\xBF\xBDING\"") != std::string::npos);
+    CHECK(frame.find("\"extraction_agent_id\":\"agent-\xEF\xBF\xBD\"") != std::string::npos);
+    CHECK(is_valid_utf8(frame));
 }
 
 TEST_CASE("subscribers get every event in order and are notified") {

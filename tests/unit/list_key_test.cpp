@@ -66,6 +66,21 @@ TEST_CASE("an absent query decodes to no parameters") {
     CHECK(normalise_list_query(std::string_view()) == "");
 }
 
+TEST_CASE("a query is decoded to its end, not to the end of the text it is cut from") {
+    // Boost.URL 1.81's parse_query reads its view's data() as a C string; a query that is not
+    // the end of its text (here, with '%' so Boost.URL decodes it) must not pick up what
+    // follows. Found by fuzz/query_key.cpp (under ASan: a read past a buffer without a NUL).
+    const std::string text = "a=%41bc&d";
+    const auto cut = decode_query(std::string_view(text).substr(0, 5));
+    REQUIRE(cut);
+    CHECK(*cut == query_params{{"a", "A"}});
+    const auto raw = detail::decode_query_with_boost_url(std::string_view(text).substr(0, 5));
+    REQUIRE(raw);
+    CHECK(*raw == query_params{{"a", "A"}});
+    // And one that is not valid as cut ("%4") stays invalid, whatever follows it.
+    CHECK_FALSE(decode_query(std::string_view(text).substr(0, 4)));
+}
+
 TEST_CASE("the short way of decoding a query agrees with Boost.URL's on every query") {
     const std::vector<std::string> fixed = {
         "",          "&",           "&&",           "=",

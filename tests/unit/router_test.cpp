@@ -52,6 +52,17 @@ TEST_CASE("everything else passes through") {
     CHECK(match_route("PUT", "/api/v1/extraction/runs/r").kind == route::passthrough);
     CHECK(match_route("GET", "/api/v1/extraction/runs/r/extra").kind == route::passthrough);
     CHECK(match_route("GET", "/api/v1/extraction/runs/a%2Fb").kind == route::passthrough);
+    // An id is never a store key with a variant: "v2/abc?usage" is job abc's expand=usage.
+    for (const char* path : {"/api/v2/extract/abc%3Fusage", "/api/v2/extract/abc%3fusage/cancel",
+                             "/api/v1/extraction/runs/r%3F", "/api/v1/extraction/runs/by-job/j%3Fx",
+                             "/api/v1/extraction/jobs/j%3Fresult/result"}) {
+        CAPTURE(path);
+        const route_match m = match_route("GET", path);
+        CHECK(m.kind == route::passthrough);
+        CHECK(match_route("POST", path).kind == route::passthrough);
+        CHECK(match_route("DELETE", path).kind == route::passthrough);
+    }
+    CHECK(match_route("GET", "/api/v2/extract/abc%3Dusage").id == "abc=usage");
     CHECK(match_route("GET", "/api/v1/extraction/runs/bad%zz").kind == route::passthrough);
     CHECK(match_route("GET", "/api/v1/extraction/runsx").kind == route::passthrough);
     CHECK(match_route("POST", "/api/v1/extraction/jobs/file").kind == route::passthrough);

@@ -84,7 +84,8 @@ TEST_CASE("watch_to_json: UTF-8 is kept, ill-formed bytes become U+FFFD") {
     w.last_error = "Zürich – 東京";
     CHECK(watch_to_json(w).find(R"("last_error":"Zürich – 東京")") != std::string::npos);
 
-    // A lone continuation byte, a truncated sequence at the end, and an overlong '/'.
+    // A lone continuation byte, an overlong '/' (two bytes that start nothing: two U+FFFD), and
+    // a sequence cut short at the end (one maximal subpart: one U+FFFD, as TextDecoder gives).
     w.last_error =
         "a\x80"
         "b\xC0\xAF"
@@ -92,5 +93,5 @@ TEST_CASE("watch_to_json: UTF-8 is kept, ill-formed bytes become U+FFFD") {
     const std::string json = watch_to_json(w);
     CHECK(json.find("\"last_error\":\"a\xEF\xBF\xBD"
                     "b\xEF\xBF\xBD\xEF\xBF\xBD"
-                    "c\xEF\xBF\xBD\xEF\xBF\xBD\"") != std::string::npos);
+                    "c\xEF\xBF\xBD\"") != std::string::npos);
 }
