@@ -49,6 +49,9 @@ struct response {
     // Set instead of both when the bytes are in a sealed memory file (large cached pages): the
     // session sends them with sendfile. body_bytes() is empty then; body_size() is not.
     std::shared_ptr<const body_file> file_body;
+    // How long the upstream exchange behind this answer took; < 0: there was none (for the
+    // request log, never sent).
+    double upstream_seconds = -1;
 
     // The bytes held in memory (|shared_body| or |body|).
     std::string_view body_bytes() const {

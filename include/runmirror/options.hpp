@@ -96,6 +96,9 @@ struct serve_options {
     std::string admin_token;
     browse_scope scope = browse_scope::all;
     std::string log_level = "info";
+    bool log_json = false;                // --log-format json: the log and the access log
+    std::string access_log;               // a file, one line per request; empty: none
+    std::size_t request_log_size = 1000;  // requests kept for /_runmirror/api/requests
 };
 
 }  // namespace runmirror

@@ -16,6 +16,7 @@ struct upstream_reply {
     error failure;       // failure.code != ok: no usable response (refused, timeout, ...)
     response answer;     // valid when !failure; any HTTP status, 5xx included
     millis retry_in{0};  // failure.code == unavailable: when the upstream is tried again
+    double seconds = 0;  // how long the exchange took (set by upstream_guard)
 };
 
 class upstream {

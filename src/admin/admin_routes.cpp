@@ -153,6 +153,63 @@ response watches_json(const request& req, store& db, const browse_viewer& viewer
     return r;
 }
 
+// GET /_runmirror/api/requests?route=&cache=&status=&tenant=&limit=: the last requests
+// answered, newest first (a tenant's viewer: its own).
+response requests_json(const request& req, const obs::request_log* log,
+                       const browse_viewer& viewer) {
+    auto params = decode_query(req.query());
+    if (!params) return json_error(400, "invalid query string");
+    obs::request_filter filter;
+    filter.only_tenant = viewer.tenant;
+    std::size_t limit = 100;
+    for (const auto& [name, value] : *params) {
+        if (value.empty()) continue;
+        if (name == "route") {
+            filter.r = obs::parse_route_name(value);
+            if (!filter.r) return json_error(400, "route: no route named '" + value + "'");
+        } else if (name == "cache") {
+            filter.cache = obs::parse_cache_outcome(value);
+            if (!filter.cache) {
+                return json_error(400,
+                                  "cache: expected hit, stale, assembled, miss, revalidated, "
+                                  "refused, write, passthrough or none, got '" +
+                                      value + "'");
+            }
+        } else if (name == "status") {
+            if (value.size() != 3 || value[0] < '1' || value[0] > '5' || value.substr(1) != "xx") {
+                return json_error(400, "status: expected 1xx to 5xx, got '" + value + "'");
+            }
+            filter.status_class = value[0] - '0';
+        } else if (name == "tenant") {
+            filter.tenant_prefix = value;
+        } else if (name == "limit") {
+            if (value.size() > 6 || value.find_first_not_of("0123456789") != std::string::npos ||
+                std::stoul(value) < 1) {
+                return json_error(400, "limit: expected a positive integer, got '" + value + "'");
+            }
+            limit = std::stoul(value);
+        } else {
+            return json_error(400, "unknown parameter '" + name +
+                                       "' (known: route, cache, status, tenant, limit)");
+        }
+    }
+    std::string body = "{\"kept\":" + std::to_string(log ? log->capacity() : 0) + ",\"items\":[";
+    if (log != nullptr) {
+        bool first = true;
+        for (const obs::request_record& r : log->recent(filter, limit)) {
+            if (!first) body += ',';
+            first = false;
+            body += obs::to_json(r);
+        }
+    }
+    body += "]}";
+    response r;
+    r.headers.push_back({"Content-Type", "application/json"});
+    r.headers.push_back({"Cache-Control", "no-store"});
+    r.body = std::move(body);
+    return r;
+}
+
 //--------------------------------------------------------------------------------------------
 // The browse API: what the mirror holds, for the offline UI and scripts. Every answer is JSON;
 // a bad parameter is 400 {"detail"} naming it, so a typo never silently widens a query.
@@ -351,6 +408,9 @@ response handle_admin(const route_match& route, const request& req, const admin_
     if (!viewer.allowed) return json_error(401, viewer.refusal);
     if (req.path() == "/_runmirror/api/watches" && req.method == "GET" && ctx.db) {
         return watches_json(req, *ctx.db, viewer);
+    }
+    if (req.path() == "/_runmirror/api/requests" && req.method == "GET") {
+        return requests_json(req, ctx.requests, viewer);
     }
     if (ctx.db) {
         if (std::optional<response> answer = handle_browse(req, *ctx.db, viewer)) return *answer;

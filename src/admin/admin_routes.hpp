@@ -21,6 +21,7 @@
 
 #include "cache/upstream_health.hpp"
 #include "http/router.hpp"
+#include "obs/request_log.hpp"
 #include "runmirror/http_types.hpp"
 #include "runmirror/options.hpp"
 #include "runmirror/store.hpp"
@@ -34,6 +35,7 @@ struct admin_context {
     std::string upstream_url;
     const upstream_health* health = nullptr;  // null in offline mode
     store* db = nullptr;                      // for the browse API
+    obs::request_log* requests = nullptr;     // /_runmirror/api/requests; null: none kept
 };
 
 // Whether |req| carries the admin token (always true when none is configured).

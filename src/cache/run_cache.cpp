@@ -226,15 +226,19 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
 void run_cache::forward_unstored(request req, reply_fn done) {
     up_->async_send(
         upstream_request(std::move(req)), [done = std::move(done)](upstream_reply reply) {
+            const auto finish = [&](response r) {
+                r.upstream_seconds = reply.seconds;
+                done(std::move(r));
+            };
             if (reply.failure) {
-                return done(
+                return finish(
                     with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),
                                                  "upstream unavailable: " + reply.failure.detail),
                                       "fwd=miss"));
             }
             const int status = reply.answer.status;
-            done(relayed(std::move(reply.answer),
-                         fwd_params("miss", status, false) + std::string(not_stored_detail)));
+            finish(relayed(std::move(reply.answer),
+                           fwd_params("miss", status, false) + std::string(not_stored_detail)));
         });
 }
 
@@ -580,7 +584,9 @@ void run_cache::forward_read(std::string key, request req, std::optional<std::st
     f.settle = std::move(settle);
     auto on_reply = [this, entry](upstream_reply reply) {
         const flight& f = entry->second;
-        finish_flight(*entry, answer_read(reply, f.tenant, f.fallback, f.fwd, f.settle));
+        response answer = answer_read(reply, f.tenant, f.fallback, f.fwd, f.settle);
+        answer.upstream_seconds = reply.seconds;
+        finish_flight(*entry, std::move(answer));
     };
     if (known_body) {
         up_->async_revalidate(upstream_request(std::move(req)), std::move(known_body),
@@ -752,26 +758,31 @@ void run_cache::forward_write(std::optional<std::string> tenant, request req, st
         return done(with_cache_status(std::move(r), "fwd=method"));
     }
     // Writes are never coalesced nor retried here: each one is the client's own.
-    up_->async_send(upstream_request(std::move(req)), [this, tenant = std::move(tenant),
-                                                       on_success = std::move(on_success),
-                                                       done =
-                                                           std::move(done)](upstream_reply reply) {
-        if (reply.failure) {
-            return done(
-                with_cache_status(json_error(status_for_upstream_failure(reply.failure.code),
-                                             "upstream unavailable: " + reply.failure.detail),
-                                  "fwd=method"));
-        }
-        const int status = reply.answer.status;
-        try {
-            if (status >= 200 && status < 300) on_success(reply.answer, now_());
-            if (status == 401 && tenant) db_.revoke_tenant(*tenant);
-        } catch (const store_error& e) {
-            // Upstream did it; the client must know, even if recording it failed.
-            log::error("store: recording a {} answer failed: {}", reply.answer.status, e.what());
-        }
-        done(relayed(std::move(reply.answer), "fwd=method; fwd-status=" + std::to_string(status)));
-    });
+    up_->async_send(upstream_request(std::move(req)),
+                    [this, tenant = std::move(tenant), on_success = std::move(on_success),
+                     done = std::move(done)](upstream_reply reply) {
+                        const auto finish = [&](response r) {
+                            r.upstream_seconds = reply.seconds;
+                            done(std::move(r));
+                        };
+                        if (reply.failure) {
+                            return finish(with_cache_status(
+                                json_error(status_for_upstream_failure(reply.failure.code),
+                                           "upstream unavailable: " + reply.failure.detail),
+                                "fwd=method"));
+                        }
+                        const int status = reply.answer.status;
+                        try {
+                            if (status >= 200 && status < 300) on_success(reply.answer, now_());
+                            if (status == 401 && tenant) db_.revoke_tenant(*tenant);
+                        } catch (const store_error& e) {
+                            // Upstream did it; the client must know, even if recording it failed.
+                            log::error("store: recording a {} answer failed: {}",
+                                       reply.answer.status, e.what());
+                        }
+                        finish(relayed(std::move(reply.answer),
+                                       "fwd=method; fwd-status=" + std::to_string(status)));
+                    });
 }
 
 }  // namespace runmirror

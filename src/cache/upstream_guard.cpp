@@ -40,7 +40,8 @@ void upstream_guard::guarded(handler on_reply, Send&& send) {
     }
     send([this, on_reply = std::move(on_reply),
           started = std::chrono::steady_clock::now()](upstream_reply reply) {
-        observe(reply.failure, reply.answer.status, seconds_since(started));
+        reply.seconds = seconds_since(started);
+        observe(reply.failure, reply.answer.status, reply.seconds);
         on_reply(std::move(reply));
     });
 }

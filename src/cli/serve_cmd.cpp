@@ -50,7 +50,7 @@ int serve_command(const std::vector<std::string>& args) {
     }
 
     try {
-        setup_logging(options.log_level);
+        setup_logging(options.log_level, options.log_json);
     } catch (const std::invalid_argument& e) {
         // load_serve_options validated the level with the same rule; kept for safety.
         std::cerr << "runmirror serve: --log-level: " << e.what() << "\n";

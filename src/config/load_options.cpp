@@ -384,6 +384,33 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          "trace, debug, info, warn, error, critical or off (default: " + d.log_level + ")",
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.log_level = parse_log_level(v); }},
+        {"log-format", "text|json",
+         "the log's and the access log's lines: text, or one JSON object per line (default: "
+         "text)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             if (v != "text" && v != "json") {
+                 throw bad_value("expected text or json, got '" + std::string(v) + "'");
+             }
+             o.log_json = v == "json";
+         }},
+        {"access-log", "FILE|off",
+         "append one line per request to FILE: time, method, path without query, status, "
+         "cache result, kind, duration, upstream duration, bytes, tenant prefix; never a key "
+         "(default: off)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             if (v.empty()) throw bad_value("expected a file or off, got ''");
+             o.access_log = v == "off" ? std::string() : std::string(v);
+         }},
+        {"request-log-size", "N",
+         "requests kept in memory for /_runmirror/api/requests and the page's Requests view, 0 "
+         "for none (default: " +
+             std::to_string(d.request_log_size) + ")",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) {
+             o.request_log_size = static_cast<std::size_t>(parse_uint(v, 0, 1'000'000));
+         }},
         {"connect-timeout-ms", "N",
          "upstream TCP connect deadline" + ms_default(d.upstream.connect_timeout),
          where::everywhere,

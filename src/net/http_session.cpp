@@ -26,6 +26,8 @@
 #include "net/session_io.hpp"
 #include "net/session_state.hpp"
 #include "obs/metrics.hpp"
+#include "obs/request_log.hpp"
+#include "util/tenant.hpp"
 
 namespace runmirror::net {
 
@@ -163,12 +165,29 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             }
             break;
         }
+        obs::request_record record;
+        if (ctx.admin.requests != nullptr) {
+            record.at = clock_type::now();
+            record.method = req.method;
+            record.path = std::string(req.path());
+            record.r = route.kind;
+            record.kind = route.resource;
+            record.tenant = tenant_of(req.headers);
+        }
         if (route.kind == route::passthrough) {
             int status_sent = 0;
             const bool reusable =
                 co_await pass_through(stream, buffer, head_parser, keep_alive, ctx, status_sent);
+            const double seconds = seconds_since(started);
             obs::metrics().record_request(route.kind, nullptr, obs::cache_outcome::passthrough,
-                                          status_sent, seconds_since(started));
+                                          status_sent, seconds);
+            if (ctx.admin.requests != nullptr) {
+                record.cache = obs::cache_outcome::passthrough;
+                record.status = status_sent;
+                record.seconds = seconds;
+                record.upstream_seconds = seconds;
+                ctx.admin.requests->add(std::move(record));
+            }
             if (!reusable) break;
             continue;
         }
@@ -196,9 +215,17 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         } else {
             answer = co_await ask_cache(ctx.cache, route, std::move(req));
         }
-        obs::metrics().record_request(route.kind, route.resource,
-                                      obs::classify(route.kind, answer.header("Cache-Status")),
-                                      answer.status, seconds_since(started));
+        const obs::cache_outcome outcome = obs::classify(route.kind, answer.header("Cache-Status"));
+        const double seconds = seconds_since(started);
+        obs::metrics().record_request(route.kind, route.resource, outcome, answer.status, seconds);
+        if (ctx.admin.requests != nullptr) {
+            record.cache = outcome;
+            record.status = answer.status;
+            record.seconds = seconds;
+            record.upstream_seconds = answer.upstream_seconds;
+            record.bytes = head_request ? 0 : answer.body_size();
+            ctx.admin.requests->add(std::move(record));
+        }
         if (auto wec = co_await write_response(stream, std::move(answer), keep_alive, ctx.limits,
                                                head_request);
             wec || !keep_alive) {

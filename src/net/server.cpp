@@ -30,6 +30,7 @@
 #include "net/upstream_client.hpp"
 #include "net/upstream_pool.hpp"
 #include "obs/metrics.hpp"
+#include "obs/request_log.hpp"
 #include "sync/sync_worker.hpp"
 #include "util/cpu_budget.hpp"
 
@@ -50,7 +51,9 @@ class server_impl final : public server {
           ioc_(static_cast<int>(thread_count())),
           signals_(ioc_, SIGINT, SIGTERM),
           acceptor_(ioc_),
-          keys_(options.sync.service_key) {
+          keys_(options.sync.service_key),
+          requests_(options.request_log_size, options.access_log,
+                    options.log_json ? obs::log_format::json : obs::log_format::text) {
         auto now = [] { return clock_type::now(); };
         if (options_.cache.mode == serve_mode::online) {
             pool_ = std::make_unique<net::upstream_pool>(ioc_, options_.upstream, thread_count());
@@ -78,7 +81,7 @@ class server_impl final : public server {
         context_ = std::make_unique<net::session_context>(net::session_context{
             options_.limits, *cache_, pool_.get(), guard_.get(),
             admin_context{options_.cache.mode, options_.admin_token, options_.scope,
-                          options_.upstream.url, health_.get(), &db_},
+                          options_.upstream.url, health_.get(), &db_, &requests_},
             events_, registry_, stopping_, overload_,
             make_site_policy(options_.listen.host, options_.listen.allowed_hosts)});
     }
@@ -227,6 +230,7 @@ class server_impl final : public server {
     std::unique_ptr<run_cache> cache_;
     event_hub events_;
     key_ring keys_;
+    obs::request_log requests_;
     std::unique_ptr<sync_worker> worker_;
     net::session_registry registry_;
     std::atomic<bool> stopping_{false};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 
@@ -10,6 +11,34 @@
 
 namespace runmirror {
 namespace {
+
+bool json_lines = false;
+
+// |text| as a JSON string, quotes included.
+std::string json_string(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + 2);
+    out += '"';
+    for (const char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+    return out;
+}
 
 std::string to_lower(std::string_view text) {
     std::string name(text);
@@ -37,7 +66,7 @@ bool is_log_level(std::string_view text) {
     return spdlog::level::from_str(name) != spdlog::level::off || name == "off";
 }
 
-void setup_logging(const std::string& level) {
+void setup_logging(const std::string& level, bool json) {
     if (!is_log_level(level)) {
         throw std::invalid_argument("unknown log level '" + level +
                                     "' (expected trace, debug, info, warn, error, critical, off)");
@@ -48,7 +77,14 @@ void setup_logging(const std::string& level) {
         "runmirror", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     // ISO-like local time with milliseconds, level, thread id: enough to follow one request
     // across the worker threads.
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e [%^%l%$] [%t] %v");
+    if (json) {
+        // One JSON object per line; log::write escapes the message (see json_lines).
+        logger->set_pattern(
+            R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"msg":%v})");
+    } else {
+        logger->set_pattern("%Y-%m-%d %H:%M:%S.%e [%^%l%$] [%t] %v");
+    }
+    json_lines = json;
     logger->set_level(spdlog::level::from_str(to_lower(level)));
     // Warnings and errors reach the terminal or journal even if the process dies right after.
     logger->flush_on(spdlog::level::warn);
@@ -62,7 +98,11 @@ bool enabled(level lvl) noexcept {
 }
 
 void write(level lvl, std::string_view line) {
-    spdlog::default_logger_raw()->log(to_spdlog(lvl), line);
+    if (json_lines) {
+        spdlog::default_logger_raw()->log(to_spdlog(lvl), json_string(line));
+    } else {
+        spdlog::default_logger_raw()->log(to_spdlog(lvl), line);
+    }
 }
 
 }  // namespace log

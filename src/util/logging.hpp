@@ -14,9 +14,10 @@
 
 namespace runmirror {
 
-// Sets the process's log level ("trace" .. "off", any case); throws std::invalid_argument
-// naming an unknown level.
-void setup_logging(const std::string& level);
+// Sets the process's log level ("trace" .. "off", any case) and format (|json|: one JSON
+// object per line: time, level, thread, msg); throws std::invalid_argument naming an unknown
+// level.
+void setup_logging(const std::string& level, bool json = false);
 
 // Whether |text| names a log level setup_logging accepts.
 bool is_log_level(std::string_view text);
