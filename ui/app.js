@@ -6,6 +6,7 @@
 //                #/runs/<id>                                  one v1 run
 //                #/runs/<id>?kind=v2_job                      one Extract v2 job
 //                #/runs/<id>?kind=v1_job                      one v1 extraction job
+//                #/requests?cache=&status=                    the last requests answered
 // kind is that of the browse API: v1 runs when absent, v2_job, v1_job, or all.
 
 const API = new URL('../api/', document.baseURI); // /_runmirror/api/
@@ -747,6 +748,9 @@ function parseHash() {
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
   const params = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
+  if (path === '/requests') {
+    return { view: 'requests', filters: { cache: params.get('cache') ?? '', status: params.get('status') ?? '' } };
+  }
   const m = /^\/runs\/(.+)$/.exec(path);
   if (m) {
     let id = m[1];
@@ -788,7 +792,11 @@ function route() {
   const previous = currentRoute;
   currentRoute = parseHash();
   if (previous.view === 'runs') listState.scrollY = window.scrollY;
-  if (currentRoute.view === 'run') {
+  clearTimeout(requestsState.timer);
+  requestsState.ctrl?.abort();
+  if (currentRoute.view === 'requests') {
+    showRequests(currentRoute.filters);
+  } else if (currentRoute.view === 'run') {
     if (!listShown) {
       lastListKind = kindFilter(currentRoute.kind);
       lastListHash = listHash({ kind: lastListKind });
@@ -801,8 +809,99 @@ function route() {
     showRuns(currentRoute.filters, previous);
   }
   if (agentsState.loaded) renderAgents();
+  $('nav-requests')?.setAttribute('aria-current', currentRoute.view === 'requests' ? 'page' : 'false');
   const v2 = $('nav-v2');
   if (v2) v2.setAttribute('aria-current', currentRoute.view === 'runs' && currentRoute.filters.kind === 'v2_job' && !currentRoute.filters.agent ? 'page' : 'false');
+}
+
+// ---- recent requests -----------------------------------------------------------------------------
+
+// What the daemon did with the last requests it answered (/_runmirror/api/requests), refreshed
+// every few seconds while shown.
+const requestsState = { timer: null, ctrl: null };
+const CACHE_RESULTS = ['hit', 'stale', 'assembled', 'miss', 'revalidated', 'refused', 'write', 'passthrough', 'none'];
+const CACHE_CLASS = { hit: 's-success', stale: 's-pending', assembled: 's-pending', refused: 's-error' };
+
+function showRequests(filters) {
+  document.title = 'Recent requests · runmirror';
+  const select = (name, label, values) =>
+    h(
+      'label',
+      {},
+      `${label} `,
+      h(
+        'select',
+        { name, onchange: (e) => navigate(requestsHash({ ...filters, [name]: e.target.value })) },
+        h('option', { value: '' }, 'any'),
+        values.map((v) => h('option', { value: v, selected: filters[name] === v }, v)),
+      ),
+    );
+  const summary = h('p', { class: 'muted', role: 'status' }, 'Loading…');
+  const tbody = h('tbody');
+  const table = h(
+    'table',
+    { class: 'runs requests', 'aria-label': 'Recent requests' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Time', 'Method', 'Path', 'Status', 'Cache', 'Kind', 'ms', 'Upstream ms', 'Bytes', 'Tenant'].map((t) => h('th', { scope: 'col' }, t)),
+      ),
+    ),
+    tbody,
+  );
+  $('main').replaceChildren(
+    h('h1', { id: 'list-title' }, 'Recent requests'),
+    h('p', { class: 'muted' }, 'What runmirror did with each request: answered from the store (hit), asked upstream (miss), relayed (passthrough), ... Newest first; tenants as a short prefix of their keyed hash.'),
+    h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() }, select('cache', 'Cache', CACHE_RESULTS), select('status', 'Status', ['2xx', '3xx', '4xx', '5xx'])),
+    summary,
+    h('div', { class: 'table-wrap' }, table),
+  );
+  const load = async () => {
+    requestsState.ctrl?.abort();
+    const ctrl = new AbortController();
+    requestsState.ctrl = ctrl;
+    const params = new URLSearchParams();
+    for (const k of ['cache', 'status']) if (filters[k]) params.set(k, filters[k]);
+    params.set('limit', '200');
+    try {
+      const body = await apiGet(`requests?${params}`, { signal: ctrl.signal });
+      const items = Array.isArray(body?.items) ? body.items : [];
+      summary.textContent = items.length ? `${items.length} request${items.length === 1 ? '' : 's'} (the daemon keeps the last ${body.kept})` : 'No requests yet.';
+      tbody.replaceChildren(
+        ...items.map((r) =>
+          h(
+            'tr',
+            {},
+            h('td', {}, h('time', { datetime: r.at }, new Date(r.at).toLocaleTimeString())),
+            h('td', {}, r.method),
+            h('td', { class: 'path' }, r.path),
+            h('td', {}, String(r.status || '–')),
+            h('td', {}, h('span', { class: `badge ${CACHE_CLASS[r.cache] ?? ''}` }, r.cache)),
+            h('td', {}, r.kind ?? '–'),
+            h('td', { class: 'num' }, String(r.ms)),
+            h('td', { class: 'num' }, r.upstream_ms === null ? '–' : String(r.upstream_ms)),
+            h('td', { class: 'num' }, String(r.bytes)),
+            h('td', { class: 'mono' }, r.tenant ?? '–'),
+          ),
+        ),
+      );
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      summary.replaceChildren(h('span', { class: 'error-text' }, `Could not load requests: ${err.message}`));
+    }
+    if (currentRoute.view === 'requests') requestsState.timer = setTimeout(load, 3000);
+  };
+  load();
+}
+
+function requestsHash(filters) {
+  const params = new URLSearchParams();
+  for (const k of ['cache', 'status']) if (filters[k]) params.set(k, filters[k]);
+  const qs = params.toString();
+  return qs ? `#/requests?${qs}` : '#/requests';
 }
 
 // ---- the run list --------------------------------------------------------------------------------

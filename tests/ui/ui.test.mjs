@@ -222,6 +222,20 @@ test('ui: token prompt, agents, search, a run with its data, download, array dat
   await page.goto(`${daemon.url}/_runmirror/ui/#/runs/run-not-mirrored`);
   await page.getByText('This run is not in the mirror.').waitFor();
 
+  // Recent requests: what the daemon did with each, with its cache result and latency.
+  await page.getByRole('link', { name: /Recent requests/ }).click();
+  const requestRows = page.locator('table.requests tbody tr');
+  await requestRows.first().waitFor();
+  const caches = await page.locator('table.requests tbody tr td:nth-child(5)').allInnerTexts();
+  assert.ok(caches.length > 0 && caches.every((c) => ['hit', 'stale', 'assembled', 'miss', 'revalidated', 'refused', 'write', 'passthrough', 'none'].includes(c)), JSON.stringify(caches));
+  assert.ok(caches.includes('miss'), `the runs read through the daemon were misses: ${JSON.stringify(caches)}`);
+  await page.locator('select[name="cache"]').selectOption('miss');
+  await page.waitForFunction(() => location.hash === '#/requests?cache=miss');
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll('table.requests tbody tr td:nth-child(5)')].map((td) => td.textContent);
+    return cells.length > 0 && cells.every((c) => c === 'miss');
+  });
+
   assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
 });
 
