@@ -176,6 +176,9 @@ class store {
 bool store_result(store& db, const resource_kind& kind, std::string_view id, std::string_view body,
                   time_point now);
 
+// The schema version this build's store writes (its last migration).
+int latest_schema_version();
+
 struct store_options;
 // Opens (creating if needed) the SQLite store at |path| (":memory:" for tests), in WAL mode,
 // applying pending migrations from the built-in schema. A store that exists but cannot be

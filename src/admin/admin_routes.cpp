@@ -99,23 +99,58 @@ std::string store_state_json(const admin_context& ctx) {
     return out + ",\"failed_writes\":" + std::to_string(w.failed_writes) + "}";
 }
 
+// {"version": N, "expected": N}: the schema the store is at and the one this build writes (the
+// store refuses to open rather than run behind, so they differ only if another build upgraded
+// it meanwhile).
+std::string schema_json(const admin_context& ctx) {
+    const int expected = latest_schema_version();
+    int version = 0;
+    try {
+        if (ctx.db) version = ctx.db->schema_version();
+    } catch (const std::exception&) {
+        version = -1;  // unreadable: reported as is
+    }
+    return "{\"version\":" + std::to_string(version) + ",\"expected\":" + std::to_string(expected) +
+           "}";
+}
+
+// {"overdue": true|false, "lag_ms": N}: whether the sync worker is behind: the most overdue
+// active watch's next poll, measured from now (a watch whose tenant sent no key since the
+// restart waits for one, and shows here).
+std::string watches_json_summary(const admin_context& ctx, time_point now) {
+    std::optional<time_point> due;
+    try {
+        if (ctx.db) due = ctx.db->next_due_time(tenant_filter::any());
+    } catch (const std::exception&) {
+        return "{\"error\":\"the store cannot be read\"}";
+    }
+    const auto lag = due && *due < now ? std::chrono::duration_cast<millis>(now - *due).count() : 0;
+    return std::string("{\"overdue\":") + (lag > 0 ? "true" : "false") +
+           ",\"lag_ms\":" + std::to_string(lag) + "}";
+}
+
 // GET /_runmirror/ready: 200 while stored answers can be kept; 503 (with the reason, as a
 // JSON detail) while the store refuses writes: the daemon still answers, from upstream and from
-// what it has, but a readiness probe should know that nothing new is being kept.
-response ready_json(const admin_context& ctx) {
+// what it has, but a readiness probe should know that nothing new is being kept. The upstream's
+// state and the sync worker's backlog are reported, and do not make it unready: the daemon
+// answers from its store while the upstream is down, which is what it is for.
+response ready_json(const admin_context& ctx, time_point now) {
     response r;
     r.headers.push_back({"Content-Type", "application/json"});
     r.headers.push_back({"Cache-Control", "no-store"});
     const std::string store = store_state_json(ctx);
     const bool writable = ctx.db && ctx.db->write_health().writable;
+    const std::string details = ",\"store\":" + store + ",\"schema\":" + schema_json(ctx) +
+                                ",\"upstream\":" + upstream_state_json(ctx, now) +
+                                ",\"watches\":" + watches_json_summary(ctx, now) + "}";
     r.status = writable ? 200 : 503;
     if (writable) {
-        r.body = "{\"status\":\"ready\",\"store\":" + store + "}";
+        r.body = "{\"status\":\"ready\"" + details;
     } else {
         r.body =
             "{\"detail\":\"the store cannot write: answers are relayed but not kept\","
-            "\"status\":\"degraded\",\"store\":" +
-            store + "}";
+            "\"status\":\"degraded\"" +
+            details;
         r.headers.push_back({"Retry-After", "5"});
     }
     return r;
@@ -386,7 +421,7 @@ response handle_admin(const route_match& route, const request& req, const admin_
                  ",\"store\":" + store_state_json(ctx) + "}";
         return r;
     }
-    if (route.kind == route::ready) return ready_json(ctx);
+    if (route.kind == route::ready) return ready_json(ctx, now);
     if (req.path() == "/_runmirror/metrics") {
         // Counts only, no tenant's data: open unless an admin token guards the daemon.
         if (!admin_authorised(req, ctx)) return json_error(401, "admin token required");

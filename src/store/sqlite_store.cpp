@@ -1630,4 +1630,9 @@ std::unique_ptr<store> open_sqlite_store(const std::string& path) {
     return std::make_unique<sqlite_store>(path);
 }
 
+int latest_schema_version() {
+    const auto all = embedded_migrations();
+    return all.empty() ? 0 : all.back().version;
+}
+
 }  // namespace runmirror

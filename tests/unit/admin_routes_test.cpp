@@ -220,3 +220,26 @@ TEST_CASE_FIXTURE(fixture, "browse views are valid UTF-8 whatever the stored byt
     CHECK(good.shared_body);
     CHECK(good.body_bytes() == db.find_run("r-good")->body);
 }
+
+TEST_CASE_FIXTURE(fixture, "ready reports the schema, the upstream and the sync worker's backlog") {
+    response ready = get("/_runmirror/ready");
+    REQUIRE(ready.status == 200);
+    const std::string expected = std::to_string(latest_schema_version());
+    CHECK(ready.body.find("\"schema\":{\"version\":" + expected + ",\"expected\":" + expected) !=
+          std::string::npos);
+    CHECK(
+        ready.body.find("\"upstream\":{\"url\":\"http://upstream.test\",\"state\":\"offline\"}") !=
+        std::string::npos);
+    CHECK(ready.body.find("\"watches\":{\"overdue\":false,\"lag_ms\":0}") != std::string::npos);
+
+    // A watch due a minute ago that nothing polled: ready still, and behind by a minute.
+    run_fields run;
+    run.id = "r1";
+    run.project_id = "p1";
+    run.status = "PENDING";
+    REQUIRE(
+        db.watch_run(run, "tenant", t0 - std::chrono::minutes(2), t0 - std::chrono::minutes(1)));
+    ready = get("/_runmirror/ready");
+    CHECK(ready.status == 200);
+    CHECK(ready.body.find("\"watches\":{\"overdue\":true,\"lag_ms\":60000}") != std::string::npos);
+}
