@@ -20,6 +20,7 @@ constexpr const char* usage =
     "  watches    list the runs and jobs the sync worker is watching (reads the store)\n"
     "  runs       list, show and export the stored runs, offline (reads the store)\n"
     "  mirror     pull runs of some or all agents into the store for offline use\n"
+    "  purge      forget one run or job in the store (never upstream): its next read is a miss\n"
     "\n"
     "Options:\n"
     "  -h [ --help ]  print this help and exit\n"
@@ -47,13 +48,15 @@ int main(int argc, char** argv) {
         return 0;
     }
     try {
-        if (command == "serve")
-            return runmirror::serve_command(rest);
-        if (command == "watches")
-            return runmirror::watches_command(rest);
-        if (command == "runs")
-            return runmirror::runs_command(rest);
+        if (command == "serve") return runmirror::serve_command(rest);
+        if (command == "watches") return runmirror::watches_command(rest);
+        if (command == "runs") return runmirror::runs_command(rest);
         if (command == "mirror") return runmirror::mirror_command(rest);
+        if (command == "purge") {
+            std::vector<std::string> purge{"purge"};
+            purge.insert(purge.end(), rest.begin(), rest.end());
+            return runmirror::runs_command(purge);
+        }
     } catch (const std::exception& e) {
         // Subcommands report their own failures; this is the last line of defence against
         // std::terminate and its core dump.

@@ -72,6 +72,12 @@ class store {
     // stored list page, since any of them may list it. Finishes the run's active watch (and an
     // active job watch for the run's stored job id) with last_status "DELETED".
     virtual void tombstone_run(std::string_view id, time_point at) = 0;
+    // Forgets the resource stored under |key| (store_key) here only, as if it had never been
+    // read: every representation of it, its watches, its search entry, and the cached list
+    // pages (which may hold it). Unlike tombstone_run nothing remembers it: the next read is a
+    // miss. A tombstoned resource is forgotten too (it may be read again). Returns whether
+    // anything was stored under |key|.
+    virtual bool forget_run(std::string_view key) = 0;
     // Stored, not tombstoned runs the tenant holds a grant for, newest first.
     virtual run_page list_runs(const run_query& query) = 0;
 

@@ -375,6 +375,37 @@ response stored_run_body(std::string_view segment, std::string_view query_string
     return r;
 }
 
+// DELETE /_runmirror/api/runs/{id}[?kind=]: forgets the resource here only (store::forget_run),
+// for a viewer that sees every tenant (the admin token, or an open daemon); upstream is not
+// asked. Without ?kind=, every kind stored under the id.
+response forget_stored(std::string_view segment, std::string_view query_string, store& db,
+                       const browse_viewer& viewer) {
+    if (viewer.tenant) return json_error(403, "forgetting a resource needs the admin token");
+    std::vector<const resource_kind*> kinds(all_kinds().begin(), all_kinds().end());
+    if (auto params = decode_query(query_string)) {
+        for (const auto& [name, value] : *params) {
+            if (name != "kind" || value.empty()) continue;
+            const resource_kind* kind = find_kind(value);
+            if (!kind) return json_error(400, "kind: expected run, v2_job or v1_job");
+            kinds = {kind};
+        }
+    }
+    auto pct = boost::urls::make_pct_string_view(segment);
+    const std::string id = pct.has_error() ? std::string() : pct->decode();
+    if (id.empty() || id.find('/') != std::string::npos || id.find('?') != std::string::npos) {
+        return json_error(
+            404, "no such runmirror endpoint: /_runmirror/api/runs/" + std::string(segment));
+    }
+    std::string forgotten;
+    for (const resource_kind* kind : kinds) {
+        if (!db.forget_run(store_key(*kind, id))) continue;
+        if (!forgotten.empty()) forgotten += ',';
+        forgotten += json_quote(kind->name);
+    }
+    if (forgotten.empty()) return json_error(404, "nothing stored under '" + id + "'");
+    return json_ok("{\"id\":" + json_quote(id) + ",\"forgotten\":[" + forgotten + "]}");
+}
+
 // The browse routes, or nullopt when |req| is for another path.
 std::optional<response> handle_browse(const request& req, store& db, const browse_viewer& viewer) {
     const std::string_view path = req.path();
@@ -382,9 +413,11 @@ std::optional<response> handle_browse(const request& req, store& db, const brows
     const std::string_view rest = path.substr(browse_prefix.size());
     const bool run_path = rest.starts_with("runs/") && rest.size() > 5;
     if (rest != "runs" && rest != "agents" && !run_path) return std::nullopt;
+    if (run_path && req.method == "DELETE")
+        return forget_stored(rest.substr(5), req.query(), db, viewer);
     if (req.method != "GET") {
         response r = json_error(405, "method not allowed; use GET");
-        r.headers.push_back({"Allow", "GET"});
+        r.headers.push_back({"Allow", run_path ? "GET, DELETE" : "GET"});
         return r;
     }
     try {

@@ -70,7 +70,7 @@ struct run_error : std::runtime_error {
 //--------------------------------------------------------------------------------------------
 // Command lines
 
-enum class action { list, show, export_to_file };
+enum class action { list, show, export_to_file, purge };
 
 constexpr const char* usage =
     "Usage: runmirror runs ACTION [options]\n"
@@ -82,6 +82,7 @@ constexpr const char* usage =
     "  list      runs, newest first, as a table or JSON Lines\n"
     "  show      one stored run as JSON\n"
     "  export    runs to a JSON Lines or CSV file\n"
+    "  purge     forget one run or job here (also 'runmirror purge ID')\n"
     "\n"
     "Run 'runmirror runs ACTION --help' for an action's options.\n";
 
@@ -147,6 +148,11 @@ po::options_description describe(action which, const std::string& default_db) {
                 ("out", po::value<std::string>()->value_name("FILE"),
                  "the file to write, replaced whole or left as it was (required)");
             break;
+        case action::purge:
+            desc.add_options()  //
+                ("kind", po::value<std::string>()->value_name("K"),
+                 "what ID names: run, v2_job or v1_job (default: whichever the store holds)");
+            break;
     }
     desc.add(store_options_description(default_db));
     return desc;
@@ -181,6 +187,13 @@ std::string help_text(action which, const std::string& default_db) {
                    "values as compact JSON; data that is an array gives one row per item. The\n"
                    "file is written whole or not at all. A v2 job only ever read with ?expand=\n"
                    "is written once, as one of those representations.\n\n";
+            break;
+        case action::purge:
+            out << "Usage: runmirror purge ID [options]   (or: runmirror runs purge ID)\n\n"
+                   "Forgets one run or job in this store only: every representation of it, its\n"
+                   "watches, and the cached list pages; nothing is deleted upstream. The next\n"
+                   "read of it through the daemon is a miss. Safe while the daemon runs (it\n"
+                   "notices the change). An ID the store does not hold is an error.\n\n";
             break;
     }
     out << describe(which, default_db);
@@ -402,6 +415,37 @@ int show_run(const std::vector<std::string>& args, const std::vector<std::string
 }
 
 //--------------------------------------------------------------------------------------------
+// purge
+
+int purge_run(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+    if (args.empty() || args.front().empty() || args.front().front() == '-') {
+        throw usage_error("missing the ID: runmirror purge ID [options]");
+    }
+    const std::string& id = args.front();
+    const po::options_description desc = describe(action::purge, default_db_path(env));
+    const po::variables_map vm =
+        parse_command_args(std::vector<std::string>(args.begin() + 1, args.end()), desc);
+    std::vector<const resource_kind*> kinds(all_kinds().begin(), all_kinds().end());
+    if (vm.count("kind")) {
+        const std::string kind_text = text_option(vm, "kind");
+        const resource_kind* kind = find_kind(kind_text);
+        if (!kind) {
+            throw usage_error("--kind: expected run, v2_job or v1_job, got '" + kind_text + "'");
+        }
+        kinds = {kind};
+    }
+    const std::unique_ptr<store> db = open_store(vm, env);
+    std::vector<std::string> forgotten;
+    for (const resource_kind* kind : kinds) {
+        if (db->forget_run(store_key(*kind, id))) forgotten.emplace_back(kind->label);
+    }
+    if (forgotten.empty()) throw run_error("nothing stored under " + id);
+    for (const std::string& label : forgotten)
+        std::cout << "forgot " << label << " " << id << "\n";
+    return 0;
+}
+
+//--------------------------------------------------------------------------------------------
 // export
 
 // A file that appears at |path| whole or not at all: written to a temporary file in the same
@@ -601,6 +645,8 @@ int runs_command(const std::vector<std::string>& args) {
         which = action::show;
     } else if (name == "export") {
         which = action::export_to_file;
+    } else if (name == "purge") {
+        which = action::purge;
     } else {
         std::cerr << "runmirror runs: unknown action '" << name
                   << "' (try 'runmirror runs --help')\n";
@@ -620,6 +666,7 @@ int runs_command(const std::vector<std::string>& args) {
             case action::list: return list_runs(rest, env);
             case action::show: return show_run(rest, env);
             case action::export_to_file: return export_runs(rest, env);
+            case action::purge: return purge_run(rest, env);
         }
     } catch (const usage_error& e) {
         std::cerr << prefix << e.what() << "\n";

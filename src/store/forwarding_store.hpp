@@ -33,6 +33,7 @@ class forwarding_store : public store {
     void tombstone_run(std::string_view id, time_point at) override {
         inner_->tombstone_run(id, at);
     }
+    bool forget_run(std::string_view key) override { return inner_->forget_run(key); }
     run_page list_runs(const run_query& query) override { return inner_->list_runs(query); }
     run_browse_page browse_runs(const run_browse_query& query) override {
         return inner_->browse_runs(query);

@@ -170,19 +170,14 @@ class memory_cached_store final : public forwarding_store {
     void tombstone_run(std::string_view id, time_point at) override {
         inner().tombstone_run(id, at);
         std::lock_guard lock(mutex_);
-        drop_run(id, {});
-        // And its other representations ("id?variant"); deletes are rare enough to look
-        // through what is held.
-        if (!kind_of_store_key(id).variant_param.empty()) {
-            const std::string prefix = std::string(id) + '?';
-            std::vector<std::string> variants;
-            for (const auto& [key, held] : runs_)
-                if (std::string_view(key).starts_with(prefix)) variants.push_back(key);
-            for (const std::string& key : variants)
-                drop_run(key, {});
-        }
-        // Every stored list page was dropped with it.
-        drop_all(pages_);
+        drop_every_representation(id);
+    }
+
+    bool forget_run(std::string_view key) override {
+        const bool found = inner().forget_run(key);
+        std::lock_guard lock(mutex_);
+        drop_every_representation(key);
+        return found;
     }
 
     // --- list pages ---------------------------------------------------------------------------
@@ -341,6 +336,20 @@ class memory_cached_store final : public forwarding_store {
     }
 
     // The run changed in the inner store: forget it and the job entries that may lead to it.
+    // |id| and its other representations ("id?variant", a v1 job's "id?result"); deletes are
+    // rare enough to look through what is held. Every stored list page goes with it.
+    void drop_every_representation(std::string_view id) {
+        drop_run(id, {});
+        const std::string prefix = std::string(id) + '?';
+        std::vector<std::string> variants;
+        for (const auto& [key, held] : runs_)
+            if (std::string_view(key).starts_with(prefix)) variants.push_back(key);
+        for (const std::string& key : variants)
+            drop_run(key, {});
+        drop_all(pages_);
+        ++generation_;
+    }
+
     void drop_run(std::string_view id, std::string_view job_id) {
         if (auto it = runs_.find(id); it != runs_.end()) {
             const std::string old_job = it->second.value->fields.job_id;

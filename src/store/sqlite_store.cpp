@@ -532,6 +532,47 @@ class sqlite_store final : public store {
         });
     }
 
+    bool forget_run(std::string_view key) override {
+        bool found = false;
+        write([&](sqlite::database& db) {
+            // The plain row and every variant ("key?variant": '?' sorts right before '@').
+            std::vector<std::string> ids;
+            {
+                sqlite::statement_use s(
+                    db, "SELECT id FROM runs WHERE id = ?1 OR (id > ?1 || '?' AND id < ?1 || '@')");
+                s->bind_text(1, key);
+                while (s->step())
+                    ids.push_back(s->column_text(0));
+            }
+            found = !ids.empty();
+            std::string job_id;
+            for (const std::string& id : ids) {
+                std::optional<current_run> run = find_current(db, id);
+                if (!run) continue;
+                if (id == key) job_id = run->fields.job_id;
+                unindex(db, *run);
+                sqlite::statement_use refreshed(db, "DELETE FROM run_refreshed WHERE seq = ?1");
+                refreshed->bind_int64(1, run->seq);
+                refreshed->run();
+                sqlite::statement_use row(db, "DELETE FROM runs WHERE seq = ?1");
+                row->bind_int64(1, run->seq);
+                row->run();
+            }
+            // Its watches (and a job watch looking for it by its job id): forgotten, not ended.
+            sqlite::statement_use watches(
+                db, "DELETE FROM watches WHERE run_id = ?1 OR (run_id IS NULL AND job_id = ?2)");
+            watches->bind_text(1, key);
+            watches->bind_text(2,
+                               job_id.empty() ? std::string_view("\n") : std::string_view(job_id));
+            watches->run();
+            if (found) {
+                sqlite::statement_use pages(db, "DELETE FROM list_pages");
+                pages->run();
+            }
+        });
+        return found;
+    }
+
     run_page list_runs(const run_query& query) override {
         // The total from the counts the triggers keep (schema/004), not by counting the runs:
         // an agent may have hundreds of thousands.

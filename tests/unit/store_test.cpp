@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_db.hpp"
@@ -864,4 +865,31 @@ TEST_CASE("sqlite wrapper: errors name the operation and SQLite's message") {
         CHECK(std::string(e.what()).find("UNIQUE") != std::string::npos);
     }
     CHECK_THROWS_AS(insert->bind_int64(9, 1), store_error);
+}
+
+TEST_CASE(
+    "forget_run drops every representation, its watches and the list pages; the next read misses") {
+    auto db = open_sqlite_store(":memory:");
+    const time_point t = from_unix_ms(1'700'000'000'000);
+    const std::string body =
+        R"({"id":"j1","project_id":"p1","status":"PENDING","created_at":"2026-01-01T00:00:00Z"})";
+    auto [job, err] = parse_run(body, kinds::v2_job);
+    REQUIRE_FALSE(err);
+    db->put_run(job, body, t);
+    run_fields usage = job;
+    usage.variant = "usage";
+    db->put_run(usage, body, t);
+    db->put_list_page("tenant", "page", "{\"items\":[]}", t);
+    REQUIRE(db->watch_run(job, "tenant", t, t));
+
+    CHECK(db->forget_run(store_key(kinds::v2_job, "j1")));
+    CHECK_FALSE(db->find_run(store_key(kinds::v2_job, "j1")));
+    CHECK_FALSE(db->find_run(store_key(kinds::v2_job, "j1", "usage")));
+    CHECK_FALSE(db->find_list_page("tenant", "page"));
+    CHECK(db->list_watches(watch_listing::all, 10).empty());
+    CHECK_FALSE(db->forget_run(store_key(kinds::v2_job, "j1")));  // nothing left
+
+    // Stored again afterwards, as new.
+    db->put_run(job, body, t);
+    CHECK(db->find_run(store_key(kinds::v2_job, "j1")));
 }
