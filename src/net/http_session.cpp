@@ -166,7 +166,9 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             break;
         }
         obs::request_record record;
-        if (ctx.admin.requests != nullptr) {
+        const bool logging_requests =
+            ctx.admin.requests != nullptr && ctx.admin.requests->enabled();
+        if (logging_requests) {
             record.at = clock_type::now();
             record.method = req.method;
             record.path = std::string(req.path());
@@ -181,7 +183,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             const double seconds = seconds_since(started);
             obs::metrics().record_request(route.kind, nullptr, obs::cache_outcome::passthrough,
                                           status_sent, seconds);
-            if (ctx.admin.requests != nullptr) {
+            if (logging_requests) {
                 record.cache = obs::cache_outcome::passthrough;
                 record.status = status_sent;
                 record.seconds = seconds;
@@ -218,7 +220,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         const obs::cache_outcome outcome = obs::classify(route.kind, answer.header("Cache-Status"));
         const double seconds = seconds_since(started);
         obs::metrics().record_request(route.kind, route.resource, outcome, answer.status, seconds);
-        if (ctx.admin.requests != nullptr) {
+        if (logging_requests) {
             record.cache = outcome;
             record.status = answer.status;
             record.seconds = seconds;

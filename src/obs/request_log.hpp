@@ -56,6 +56,8 @@ class request_log {
     request_log(std::size_t capacity, const std::string& access_log, log_format format);
     ~request_log();
 
+    // Whether add() keeps or writes anything: callers skip building records otherwise.
+    bool enabled() const { return capacity_ > 0 || access_ != nullptr; }
     void add(request_record record);
     // Newest first, at most |limit|.
     std::vector<request_record> recent(const request_filter& filter, std::size_t limit) const;
