@@ -17,7 +17,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -158,7 +158,7 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
         if (r < 0.1) {
           // The newest page of fresh runs (their ids are known once it is read).
           up.addRuns('run-crash', 5, { agentId: AGENT });
-          const limit = 5 + Math.floor(rand() * 20);
+          const limit = 5 + Math.floor(rand() * 10);
           url = `/api/v1/extraction/runs?extraction_agent_id=${AGENT}&skip=0&limit=${limit}`;
         } else {
           const [id] = up.addRuns('run-crash', 1, { agentId: AGENT });
@@ -222,8 +222,9 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
   await offline.stop();
   live.delete(offline);
   const integrity = execFileSync('sqlite3', [db, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim();
+  const dbMiB = Math.round(statSync(db).size / 2 ** 20);
 
-  const figures = { iterations: ITERATIONS, requests, acknowledged: acked.size, inFlightAtKill, killedMidRequest, lost: lost.size, integrity, seed: SEED };
+  const figures = { iterations: ITERATIONS, requests, acknowledged: acked.size, inFlightAtKill, killedMidRequest, lost: lost.size, integrity, dbMiB, seed: SEED };
   t.diagnostic(`crash: ${JSON.stringify(figures)}`);
   console.log(`crash: ${ITERATIONS} iterations, ${acked.size} runs acknowledged as stored, ${lost.size} lost (seed ${SEED})`);
   if (process.env.RUNMIRROR_CRASH_REPORT) writeFileSync(process.env.RUNMIRROR_CRASH_REPORT, `${JSON.stringify(figures)}\n`);
