@@ -1,7 +1,7 @@
 // Crash suite: what the daemon acknowledges as stored survives kill -9.
 //
 // Each iteration starts the daemon on the same db, sends concurrent misses (runs by id, by job,
-// list pages of fresh runs) through it to the fake upstream, and kills it with SIGKILL at a random
+// list pages of fresh runs, v2 jobs plain and with ?expand=usage) through it to the fake upstream, and kills it with SIGKILL at a random
 // instant. Every answer whose Cache-Status said "stored" is an acknowledgement: the run (or, for
 // a list page, each run in it) must then be served from the store byte-identical to what the
 // upstream sent. After each kill, a copy of the db and its WAL (the crash image, left as the
@@ -70,9 +70,19 @@ function get(agent, url, { headers = {}, onHeaders } = {}) {
 
 const isStored = (headers) => /;\s*stored\b/.test(headers['cache-status'] ?? '');
 
-// The ids of the items of a list page (the fake's ids are plain strings).
-function pageIds(body) {
-  return JSON.parse(body.toString('utf8')).items.map((r) => r.id);
+const runPath = (id) => `/api/v1/extraction/runs/${id}`;
+const v2Path = (id, expand) => `/api/v2/extract/${id}${expand ? `?expand=${expand}` : ''}`;
+
+// What the upstream sends for an item path (runPath or v2Path).
+function upstreamBytes(up, itemPath) {
+  const m = /^\/api\/v2\/extract\/([^?]+)(?:\?expand=(.*))?$/.exec(itemPath);
+  if (m) return up.v2.jobBytes(m[1], m[2] ? m[2].split(',') : []);
+  return up.runBytes(itemPath.slice(runPath('').length));
+}
+
+// The item paths of the runs in a list page (the fake's ids are plain strings).
+function pagePaths(body) {
+  return JSON.parse(body.toString('utf8')).items.map((r) => runPath(r.id));
 }
 
 // A copy of the db and its WAL as the kill left them (no -shm: the copy recovers from the WAL
@@ -101,9 +111,11 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
   const rand = random(SEED ^ 0x5bd1e995); // the mix of requests (its order depends on timing)
   t.diagnostic(`seed ${SEED} (RUNMIRROR_CRASH_SEED=${SEED} replays the kill instants)`);
 
-  const acked = new Map(); // run id -> iteration that acknowledged it
-  const lost = new Map(); // run id -> why (the first check that missed it)
-  let previous = []; // ids acknowledged by the last iteration
+  // Acknowledged runs and v2 jobs, by the path that reads them (a job read with ?expand= is
+  // stored as that representation, and read back so).
+  const acked = new Map(); // item path -> iteration that acknowledged it
+  const lost = new Map(); // item path -> why (the first check that missed it)
+  let previous = []; // item paths acknowledged by the last iteration
   let requests = 0;
   let killedMidRequest = 0;
   let inFlightAtKill = 0; // requests sent and not yet answered when the kills came
@@ -112,20 +124,21 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
     for (const d of live) await d.stop();
   });
 
-  const miss = (id, why) => {
-    if (!lost.has(id)) lost.set(id, `${id} (acknowledged in iteration ${acked.get(id)}): ${why}`);
+  const miss = (item, why) => {
+    if (!lost.has(item)) lost.set(item, `${item} (acknowledged in iteration ${acked.get(item)}): ${why}`);
   };
-  // Every id in `ids` served from the store through `daemon`, byte-identical to the upstream's.
-  const verify = async (daemon, ids, headers, label) => {
+  // Every item path in `items` served from the store through `daemon`, byte-identical to the
+  // upstream's.
+  const verify = async (daemon, items, headers, label) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
     try {
       let next = 0;
       await Promise.all(
         Array.from({ length: 8 }, async () => {
-          while (next < ids.length) {
-            const id = ids[next++];
-            const res = await get(agent, `${daemon.url}/api/v1/extraction/runs/${id}`, { headers });
-            const want = up.runBytes(id);
+          while (next < items.length) {
+            const id = items[next++];
+            const res = await get(agent, `${daemon.url}${id}`, { headers });
+            const want = upstreamBytes(up, id);
             if (res.status !== 200) {
               miss(id, `${label}: ${res.status} ${res.body.toString('utf8').slice(0, 200)}`);
             } else if (Buffer.compare(res.body, want) !== 0) {
@@ -155,17 +168,23 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
       while (!killed) {
         const r = rand();
         let url;
-        let ids; // the runs this request is about
+        let items; // the item paths of what this request is about (a list page's: once read)
         if (r < 0.1) {
-          // The newest page of fresh runs (their ids are known once it is read).
+          // The newest page of fresh runs.
           up.addRuns('run-crash', 5, { agentId: AGENT });
           const limit = 5 + Math.floor(rand() * 10);
           url = `/api/v1/extraction/runs?extraction_agent_id=${AGENT}&skip=0&limit=${limit}`;
+        } else if (r < 0.25) {
+          // A fresh v2 job, plain or with ?expand=usage.
+          const [id] = up.v2.addJobs('v2-crash', 1);
+          url = v2Path(id, rand() < 0.5 ? 'usage' : '');
+          items = [url];
         } else {
           const [id] = up.addRuns('run-crash', 1, { agentId: AGENT });
-          ids = [id];
-          url = r < 0.3 ? `/api/v1/extraction/runs/by-job/${up.run(id).jobId}` : `/api/v1/extraction/runs/${id}`;
+          items = [runPath(id)];
+          url = r < 0.4 ? `/api/v1/extraction/runs/by-job/${up.run(id).jobId}` : runPath(id);
         }
+        const isList = items === undefined;
         let stored = false;
         requests += 1;
         inFlight += 1;
@@ -177,8 +196,8 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
           });
           if (stored && !res.complete) killedMidRequest += 1;
           if (stored && res.complete) {
-            ids ??= pageIds(res.body);
-            if (ids.length === 1 && !url.includes('?') && Buffer.compare(res.body, up.runBytes(ids[0])) !== 0) {
+            items ??= pagePaths(res.body);
+            if (!isList && Buffer.compare(res.body, upstreamBytes(up, items[0])) !== 0) {
               assert.fail(`${url}: the answer differs from the upstream's bytes`);
             }
           }
@@ -191,10 +210,10 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
         } finally {
           inFlight -= 1;
         }
-        if (stored && ids) {
-          for (const id of ids) {
-            if (!acked.has(id)) previous.push(id);
-            acked.set(id, iteration);
+        if (stored && items) {
+          for (const item of items) {
+            if (!acked.has(item)) previous.push(item);
+            acked.set(item, iteration);
           }
         }
       }
@@ -216,7 +235,7 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
     assert.equal(integrity, 'ok', `iteration ${iteration}: integrity_check of the crash image`);
   }
 
-  // Every acknowledged run, offline, from the db the last kill left.
+  // Every acknowledged run and job, offline, from the db the last kill left.
   const offline = await startDaemon({ db, offline: true });
   live.add(offline);
   await verify(offline, [...acked.keys()], {}, 'offline');
@@ -225,11 +244,11 @@ test(`kill -9 at random instants under concurrent misses: ${ITERATIONS} iteratio
   const integrity = execFileSync('sqlite3', [db, 'PRAGMA integrity_check'], { encoding: 'utf8' }).trim();
   const dbMiB = Math.round(statSync(db).size / 2 ** 20);
 
-  const figures = { iterations: ITERATIONS, requests, acknowledged: acked.size, inFlightAtKill, killedMidRequest, lost: lost.size, integrity, dbMiB, seed: SEED };
+  const figures = { iterations: ITERATIONS, requests, acknowledged: acked.size, v2Jobs: [...acked.keys()].filter((k) => k.startsWith('/api/v2/')).length, inFlightAtKill, killedMidRequest, lost: lost.size, integrity, dbMiB, seed: SEED };
   t.diagnostic(`crash: ${JSON.stringify(figures)}`);
-  console.log(`crash: ${ITERATIONS} iterations, ${acked.size} runs acknowledged as stored, ${lost.size} lost (seed ${SEED})`);
+  console.log(`crash: ${ITERATIONS} iterations, ${acked.size} runs and v2 jobs acknowledged as stored, ${lost.size} lost (seed ${SEED})`);
   if (process.env.RUNMIRROR_CRASH_REPORT) writeFileSync(process.env.RUNMIRROR_CRASH_REPORT, `${JSON.stringify(figures)}\n`);
   assert.ok(acked.size > 0, 'no run was acknowledged: the suite proved nothing');
-  assert.equal(lost.size, 0, `${lost.size} of ${acked.size} acknowledged runs lost, first:\n${[...lost.values()].slice(0, 10).join('\n')}`);
+  assert.equal(lost.size, 0, `${lost.size} of ${acked.size} acknowledged runs and jobs lost, first:\n${[...lost.values()].slice(0, 10).join('\n')}`);
   assert.equal(integrity, 'ok');
 });
