@@ -25,6 +25,7 @@ build() {
   local dir="$1"; shift
   local extra=()
   [ "$dir" = "$repo/build-asan" ] && extra=(-DRUNMIRROR_SANITIZE=ON)
+  [ "$dir" = "$repo/build-tsan" ] && extra=(-DRUNMIRROR_TSAN=ON)
   [ -f "$dir/build.ninja" ] || cmake -S "$repo" -B "$dir" -G Ninja "${extra[@]}" >/dev/null
   cmake --build "$dir" ${1:+--target "$@"}
 }

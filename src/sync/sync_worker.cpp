@@ -71,6 +71,11 @@ void sync_worker::stop() {
     running_ = false;
 }
 
+bool sync_worker::running() const {
+    std::lock_guard lock(mutex_);
+    return running_;
+}
+
 std::size_t sync_worker::polls_sent() const {
     std::lock_guard lock(mutex_);
     return polls_sent_;
@@ -246,15 +251,18 @@ void sync_worker::poll(launch l) {
 }
 
 void sync_worker::on_answer(const std::vector<watch>& watches, upstream_reply reply) {
+    const auto done_polling = [&] {
+        std::lock_guard lock(mutex_);
+        for (const watch& w : watches)
+            polling_.erase(w.id);
+    };
     {
         std::lock_guard lock(mutex_);
         // A 429 stops every later send at once, before anything else is done with it.
         if (!reply.failure && reply.answer.status == 429) pause_for(reply.answer.headers);
         --launches_in_flight_;
-        for (const watch& w : watches)
-            polling_.erase(w.id);
-        if (!running_) return;
     }
+    if (!running()) return done_polling();
     const time_point now = now_();
     try {
         if (watches.size() == 1) {
@@ -265,6 +273,9 @@ void sync_worker::on_answer(const std::vector<watch>& watches, upstream_reply re
     } catch (const std::exception& e) {
         log::error("sync: {} watch(es) not updated: {}", watches.size(), e.what());
     }
+    // Only now that the store holds their next poll time: a tick on another thread in between
+    // would still find them due and poll them a second time.
+    done_polling();
     tick();
 }
 

@@ -60,6 +60,7 @@ class sync_worker final : public run_observer {
     };
 
     void tick();
+    bool running() const;
     void arm(time_point at, time_point now);  // call with mutex_ held
     void poll(launch l);
     void on_answer(const std::vector<watch>& watches, upstream_reply reply);

@@ -26,7 +26,24 @@ process.on('exit', () => {
       // already gone
     }
   }
+  // A race the daemon's ThreadSanitizer build reported fails the test file, whichever test saw
+  // it (a daemon a test started without cleanupStack included).
+  if (sanitizerReports.length) {
+    for (const r of sanitizerReports) console.error(`${r.command}\n${r.text()}`);
+    console.error(`${sanitizerReports.length} daemon(s) reported ThreadSanitizer warnings (above)`);
+    process.exitCode = 1;
+  }
 });
+
+// Daemons whose output held a ThreadSanitizer report (a build-tsan/ binary: scripts/test
+// --tsan): { command, text() } with the output from the first report on.
+const sanitizerReports = [];
+const SANITIZER_REPORT = 'WARNING: ThreadSanitizer:';
+
+// How many sanitizer reports daemons have written so far in this test process.
+export function sanitizerReportCount() {
+  return sanitizerReports.length;
+}
 
 export async function makeTempDir(prefix = 'runmirror-test-') {
   return mkdtemp(path.join(os.tmpdir(), prefix));
@@ -38,8 +55,10 @@ export async function removeDir(dir) {
 
 // Cleanups registered on a node:test context, run in reverse order once the test ends (pass or
 // fail). Returns `defer(fn)`.
+// A ThreadSanitizer report from a daemon during the test fails it, once the cleanups ran.
 export function cleanupStack(t) {
   const fns = [];
+  const reportsBefore = sanitizerReports.length;
   t.after(async () => {
     while (fns.length) {
       const fn = fns.pop();
@@ -48,6 +67,12 @@ export function cleanupStack(t) {
       } catch (err) {
         console.error(`cleanup failed: ${err?.stack ?? err}`);
       }
+    }
+    const reports = sanitizerReports.slice(reportsBefore);
+    if (reports.length) {
+      throw new Error(
+        `ThreadSanitizer reported during this test:\n${reports.map((r) => `${r.command}\n${r.text()}`).join('\n')}`,
+      );
     }
   });
   return (fn) => fns.push(fn);
@@ -103,9 +128,18 @@ export async function startDaemon({
 
   let output = '';
   const MAX_OUTPUT = 256 * 1024;
+  let report = null; // from the first sanitizer report on, kept apart from the output's ring
   const onOutput = (chunk) => {
-    output += chunk.toString('utf8');
+    const text = chunk.toString('utf8');
+    const seen = output.slice(-SANITIZER_REPORT.length) + text; // a marker split across chunks
+    output += text;
     if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT);
+    if (report !== null) {
+      if (report.length < MAX_OUTPUT) report += text;
+    } else if (seen.includes(SANITIZER_REPORT)) {
+      report = output.slice(output.lastIndexOf(SANITIZER_REPORT));
+      sanitizerReports.push({ command: `runmirror ${args.join(' ')} (pid ${proc.pid})`, text: () => report });
+    }
   };
   proc.stdout.on('data', onOutput);
   proc.stderr.on('data', onOutput);
@@ -413,11 +447,21 @@ export function parseRawResponse(buf) {
   return { status, statusLine, headers, body, rest };
 }
 
-// True when the daemon binary is an AddressSanitizer build (its shadow memory makes RSS limits
-// meaningless there).
+// True when the daemon binary is an AddressSanitizer or ThreadSanitizer build (their shadow
+// memory makes RSS limits meaningless there).
 export function isSanitizedBuild(bin = RUNMIRROR_BIN) {
   try {
-    return /libasan/.test(execFileSync('ldd', [bin], { encoding: 'utf8' }));
+    return /libasan|libtsan/.test(execFileSync('ldd', [bin], { encoding: 'utf8' }));
+  } catch {
+    return false;
+  }
+}
+
+// True when the daemon binary is a ThreadSanitizer build (scripts/test --tsan), whose runtime
+// adds a thread of its own.
+export function isThreadSanitizerBuild(bin = RUNMIRROR_BIN) {
+  try {
+    return /libtsan/.test(execFileSync('ldd', [bin], { encoding: 'utf8' }));
   } catch {
     return false;
   }

@@ -204,6 +204,42 @@ class FakeUpstream {
     this.run(id).deleted = true;
   }
 
+  // Add `count` runs to `agentId` (created on first use, in `projectId`), ids `${prefix}-N`
+  // counting on from the last call; newest last. Final: SUCCESS, every 7th ERROR. Returns the new
+  // ids. For the crash and soak suites, which need many distinct runs.
+  addRuns(prefix, count, { agentId = 'agent-many', projectId = 'p-alpha' } = {}) {
+    if (!this.data.agents.has(agentId)) {
+      this.data.agents.set(agentId, { id: agentId, projectId, name: `Agent ${agentId}` });
+    }
+    const agent = this.data.agents.get(agentId);
+    this.data.added ??= { n: 0, baseMs: this.data.newRunBaseMs + 365 * 86_400_000 };
+    const ids = [];
+    for (let i = 0; i < count; i += 1) {
+      const n = this.data.added.n++;
+      const createdMs = this.data.added.baseMs + n * 1_000;
+      const at = new Date(createdMs).toISOString().replace(/Z$/, '000Z');
+      const run = {
+        n: 100_000 + n,
+        id: `${prefix}-${n}`,
+        agentId,
+        projectId: agent.projectId,
+        status: n % 7 === 3 ? 'ERROR' : 'SUCCESS',
+        createdMs,
+        createdAt: at,
+        updatedAt: at,
+        jobId: `job-${prefix}-${n}`,
+        fileId: `file-${prefix}-${n}`,
+        spaced: n % 11 === 4,
+        dataIsArray: n % 13 === 5,
+        deleted: false,
+      };
+      run.raw = buildRunRaw(run);
+      this.data.runs.set(run.id, run);
+      ids.push(run.id);
+    }
+    return ids;
+  }
+
   // Move a run (CREATED/PENDING) to SUCCESS or ERROR; its updated_at moves forward.
   finishRun(id, status = 'SUCCESS') {
     if (status !== 'SUCCESS' && status !== 'ERROR') throw new Error(`not a final status: ${status}`);

@@ -369,6 +369,23 @@ export class FakeExtractV2 {
     return Buffer.from(this.jobRaw(id, expand), 'utf8');
   }
 
+  // Add `count` final jobs to `projectId`, ids `${prefix}-N` counting on from the last call
+  // (COMPLETED, every 7th FAILED), newer than every other job. Returns their ids. For the crash
+  // suite, which needs many distinct jobs.
+  addJobs(prefix, count, { projectId = 'p-alpha' } = {}) {
+    this.data.added ??= 0;
+    const ids = [];
+    for (let i = 0; i < count; i += 1) {
+      const n = this.data.added++;
+      const id = `${prefix}-${n}`;
+      const job = newJob({ n: 100_000 + n, id, projectId, createdMs: NEW_JOB_BASE_MS + 365 * 86_400_000 + n * 1_000, fileInput: `dfl-${id}` });
+      applyStatus(job, n % 7 === 3 ? 'FAILED' : 'COMPLETED');
+      this.data.jobs.set(id, job);
+      ids.push(id);
+    }
+    return ids;
+  }
+
   // Move a job to any status; updated_at moves 7 s past the previous change. Returns the raw body.
   setStatus(id, status, { errorMessage } = {}) {
     if (!V2_STATUSES.includes(status)) throw new Error(`not a v2 status: ${status}`);
