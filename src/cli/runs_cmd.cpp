@@ -193,7 +193,8 @@ std::string help_text(action which, const std::string& default_db) {
                    "Forgets one run or job in this store only: every representation of it, its\n"
                    "watches, and the cached list pages; nothing is deleted upstream. The next\n"
                    "read of it through the daemon is a miss. Safe while the daemon runs (it\n"
-                   "notices the change). An ID the store does not hold is an error.\n\n";
+                   "notices the change within 100 ms). An ID the store does not hold is an "
+                   "error.\n\n";
             break;
     }
     out << describe(which, default_db);
