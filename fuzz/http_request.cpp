@@ -26,6 +26,7 @@
 #include "json/run_fields.hpp"
 #include "runmirror/options.hpp"
 #include "runmirror/store.hpp"
+#include "util/tenant.hpp"
 #include "util/utf8.hpp"
 
 namespace http = boost::beast::http;
@@ -36,6 +37,11 @@ namespace {
 // A store with a few runs of each kind, so the browse API has something to list and filter.
 store& seeded_store() {
     static std::unique_ptr<store> db = [] {
+        // The browse API computes the tenant of a request's bearer key, as the daemon does
+        // with the secret it installs at start.
+        tenant_secret secret{};
+        secret.fill(0x5a);
+        install_tenant_secret(secret);
         auto s = open_sqlite_store(":memory:");
         const time_point at = from_unix_ms(1'736'928'000'000);
         const char* const runs[] = {
@@ -112,7 +118,8 @@ void route_request(const http::request_parser<http::string_body>& parser) {
     }
     if (route.kind == route::health || route.kind == route::ready || route.kind == route::admin) {
         static store& db = seeded_store();
-        const admin_context ctx{serve_mode::offline, "", "http://upstream.invalid", nullptr, &db};
+        const admin_context ctx{
+            .mode = serve_mode::offline, .upstream_url = "http://upstream.invalid", .db = &db};
         const response r = handle_admin(route, req, ctx, from_unix_ms(1'736'928'000'000));
         FUZZ_CHECK(r.status >= 200 && r.status < 600);
         const auto type = r.header("Content-Type");
