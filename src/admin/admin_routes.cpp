@@ -472,6 +472,13 @@ response handle_admin(const route_match& route, const request& req, const admin_
     // The page itself holds no data and a browser cannot send a token to load it; the API
     // calls it makes carry the token.
     if (auto ui = serve_ui(req)) return *ui;
+    if ((req.path() == "/_runmirror/" || req.path() == "/_runmirror") &&
+        (req.method == "GET" || req.method == "HEAD")) {
+        // Where a person typing the daemon's prefix means to go.
+        response r = json_error(302, "the page is at /_runmirror/ui/");
+        r.headers.push_back({"Location", "/_runmirror/ui/"});
+        return r;
+    }
     const browse_viewer viewer = browse_viewer_of(req, ctx);
     if (!viewer.allowed) return json_error(401, viewer.refusal);
     if (req.path() == "/_runmirror/api/watches" && req.method == "GET" && ctx.db) {

@@ -243,3 +243,13 @@ TEST_CASE_FIXTURE(fixture, "ready reports the schema, the upstream and the sync 
     CHECK(ready.status == 200);
     CHECK(ready.body.find("\"watches\":{\"overdue\":true,\"lag_ms\":60000}") != std::string::npos);
 }
+
+TEST_CASE_FIXTURE(fixture, "the daemon's prefix sends a person to the page") {
+    for (const char* path : {"/_runmirror/", "/_runmirror"}) {
+        const response r = get(path);
+        CHECK(r.status == 302);
+        CHECK(r.header("Location") == "/_runmirror/ui/");
+    }
+    ctx.admin_token = "tok";  // the page holds no data: no token needed to be sent there
+    CHECK(get("/_runmirror/").status == 302);
+}
