@@ -21,5 +21,9 @@ inline std::int64_t to_unix_ms(time_point t) {
 inline time_point from_unix_ms(std::int64_t ms) {
     return time_point(millis(ms));
 }
+// Seconds elapsed since |start| on the monotonic clock (durations for metrics and logs).
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 }  // namespace runmirror

@@ -320,6 +320,22 @@ std::string parse_browse_query(std::string_view query_string, run_browse_query& 
     return "";
 }
 
+// The resource id a /_runmirror/api/runs/{segment} path names, percent-decoded; nullopt when
+// it is not one id: empty, or holding a '/' or a '?' (which would reach another resource or
+// another representation's store key).
+std::optional<std::string> resource_id(std::string_view segment) {
+    auto pct = boost::urls::make_pct_string_view(segment);
+    if (pct.has_error()) return std::nullopt;
+    std::string id = pct->decode();
+    if (id.empty() || id.find_first_of("/?") != std::string::npos) return std::nullopt;
+    return id;
+}
+
+response no_such_resource_path(std::string_view segment) {
+    return json_error(404,
+                      "no such runmirror endpoint: /_runmirror/api/runs/" + std::string(segment));
+}
+
 // One resource, the upstream's bytes (ill-formed UTF-8 as U+FFFD). |segment| is the path segment
 // after "runs/", still percent-encoded; ?kind= names its kind (v1 runs by default).
 // Runmirror-Representation: "plain", or the variant served for a resource stored only as variants
@@ -335,12 +351,8 @@ response stored_run_body(std::string_view segment, std::string_view query_string
         }
     }
     if (!kind) return json_error(400, "kind: expected run, v2_job or v1_job");
-    auto pct = boost::urls::make_pct_string_view(segment);
-    const std::string id = pct.has_error() ? std::string() : pct->decode();
-    if (id.empty() || id.find('/') != std::string::npos) {
-        return json_error(
-            404, "no such runmirror endpoint: /_runmirror/api/runs/" + std::string(segment));
-    }
+    const std::optional<std::string> id = resource_id(segment);
+    if (!id) return no_such_resource_path(segment);
     // Its plain representation when stored, else (a v2 job only ever read with ?expand=) one of
     // its variants; the Runmirror-Representation header says which.
     // ?representation= asks for one exactly, as Runmirror-Representation names it ("plain",
@@ -352,14 +364,14 @@ response stored_run_body(std::string_view segment, std::string_view query_string
         if (!kind->variant_param.empty() && variant.starts_with(prefix)) {
             variant.erase(0, prefix.size());
         }
-        run = db.find_run(store_key(*kind, id, variant));
+        run = db.find_run(store_key(*kind, *id, variant));
     } else {
-        run = db.find_run_or_variant(store_key(*kind, id));
+        run = db.find_run_or_variant(store_key(*kind, *id));
     }
     // A tombstoned run was deleted through the daemon: gone, as it is upstream.
     // One another tenant's key was shown is, for this viewer, not there at all.
     if (!run || run->deleted_at || run->body.empty() || !viewer.sees(db, run->fields.project_id)) {
-        return json_error(404, "run '" + id + "' is not in the store");
+        return json_error(404, "run '" + *id + "' is not in the store");
     }
     response r = json_ok({});
     r.headers.push_back(
@@ -390,20 +402,16 @@ response forget_stored(std::string_view segment, std::string_view query_string, 
             kinds = {kind};
         }
     }
-    auto pct = boost::urls::make_pct_string_view(segment);
-    const std::string id = pct.has_error() ? std::string() : pct->decode();
-    if (id.empty() || id.find('/') != std::string::npos || id.find('?') != std::string::npos) {
-        return json_error(
-            404, "no such runmirror endpoint: /_runmirror/api/runs/" + std::string(segment));
-    }
+    const std::optional<std::string> id = resource_id(segment);
+    if (!id) return no_such_resource_path(segment);
     std::string forgotten;
     for (const resource_kind* kind : kinds) {
-        if (!db.forget_run(store_key(*kind, id))) continue;
+        if (!db.forget_run(store_key(*kind, *id))) continue;
         if (!forgotten.empty()) forgotten += ',';
         forgotten += json_quote(kind->name);
     }
-    if (forgotten.empty()) return json_error(404, "nothing stored under '" + id + "'");
-    return json_ok("{\"id\":" + json_quote(id) + ",\"forgotten\":[" + forgotten + "]}");
+    if (forgotten.empty()) return json_error(404, "nothing stored under '" + *id + "'");
+    return json_ok("{\"id\":" + json_quote(*id) + ",\"forgotten\":[" + forgotten + "]}");
 }
 
 // The browse routes, or nullopt when |req| is for another path.

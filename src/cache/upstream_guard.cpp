@@ -5,14 +5,6 @@
 
 namespace runmirror {
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
-
 upstream_guard::upstream_guard(upstream& inner, upstream_health& health, clock_fn now,
                                scheduler schedule, when_down policy)
     : inner_(inner),

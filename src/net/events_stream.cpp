@@ -23,8 +23,9 @@ asio::awaitable<void> stream_events(session_state& state, session_context& ctx,
                                     browse_viewer viewer) {
     auto& stream = state.stream;
     auto wake = std::make_shared<asio::steady_timer>(stream.get_executor());
+    // A tenant's viewer exists only with a store (browse_viewer_of asks it for the grants).
     std::function<bool(const run_event&)> shows;
-    if (viewer.tenant && ctx.admin.db != nullptr) {
+    if (viewer.tenant) {
         shows = [viewer = std::move(viewer), db = ctx.admin.db](const run_event& e) {
             try {
                 return viewer.sees(*db, e.project_id);
@@ -32,8 +33,6 @@ asio::awaitable<void> stream_events(session_state& state, session_context& ctx,
                 return false;  // the store cannot say: not shown
             }
         };
-    } else if (viewer.tenant) {
-        shows = [](const run_event&) { return false; };
     }
     auto subscription = ctx.events.subscribe(
         [weak = std::weak_ptr(wake)] {

@@ -39,8 +39,12 @@ using boost::system::error_code;
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+// One answered request, counted in the metrics and, when |logged|, kept in the request log
+// (the record's method, path and tenant are filled only then).
+void answered(session_context& ctx, obs::request_record record, bool logged) {
+    obs::metrics().record_request(record.r, record.kind, record.cache, record.status,
+                                  record.seconds);
+    if (logged) ctx.admin.requests->add(std::move(record));
 }
 
 // The meeting point of the run cache's answer and the session waiting for it: the answer may
@@ -166,30 +170,23 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             break;
         }
         obs::request_record record;
+        record.r = route.kind;
+        record.kind = route.resource;
         const bool logging_requests =
             ctx.admin.requests != nullptr && ctx.admin.requests->enabled();
         if (logging_requests) {
             record.at = clock_type::now();
             record.method = req.method;
             record.path = std::string(req.path());
-            record.r = route.kind;
-            record.kind = route.resource;
             record.tenant = tenant_of(req.headers);
         }
         if (route.kind == route::passthrough) {
-            int status_sent = 0;
             const bool reusable =
-                co_await pass_through(stream, buffer, head_parser, keep_alive, ctx, status_sent);
-            const double seconds = seconds_since(started);
-            obs::metrics().record_request(route.kind, nullptr, obs::cache_outcome::passthrough,
-                                          status_sent, seconds);
-            if (logging_requests) {
-                record.cache = obs::cache_outcome::passthrough;
-                record.status = status_sent;
-                record.seconds = seconds;
-                record.upstream_seconds = seconds;
-                ctx.admin.requests->add(std::move(record));
-            }
+                co_await pass_through(stream, buffer, head_parser, keep_alive, ctx, record.status);
+            record.cache = obs::cache_outcome::passthrough;
+            record.seconds = seconds_since(started);
+            record.upstream_seconds = record.seconds;
+            answered(ctx, std::move(record), logging_requests);
             if (!reusable) break;
             continue;
         }
@@ -217,17 +214,12 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         } else {
             answer = co_await ask_cache(ctx.cache, route, std::move(req));
         }
-        const obs::cache_outcome outcome = obs::classify(route.kind, answer.header("Cache-Status"));
-        const double seconds = seconds_since(started);
-        obs::metrics().record_request(route.kind, route.resource, outcome, answer.status, seconds);
-        if (logging_requests) {
-            record.cache = outcome;
-            record.status = answer.status;
-            record.seconds = seconds;
-            record.upstream_seconds = answer.upstream_seconds;
-            record.bytes = head_request ? 0 : answer.body_size();
-            ctx.admin.requests->add(std::move(record));
-        }
+        record.cache = obs::classify(route.kind, answer.header("Cache-Status"));
+        record.status = answer.status;
+        record.seconds = seconds_since(started);
+        record.upstream_seconds = answer.upstream_seconds;
+        record.bytes = head_request ? 0 : answer.body_size();
+        answered(ctx, std::move(record), logging_requests);
         if (auto wec = co_await write_response(stream, std::move(answer), keep_alive, ctx.limits,
                                                head_request);
             wec || !keep_alive) {

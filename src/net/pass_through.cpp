@@ -29,10 +29,6 @@ using boost::system::error_code;
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 // The largest answer to a streamed creation that is kept to be stored (a job is a few KB).
 constexpr std::size_t max_created_answer = 1024 * 1024;
 

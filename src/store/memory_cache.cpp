@@ -347,7 +347,6 @@ class memory_cached_store final : public forwarding_store {
         for (const std::string& key : variants)
             drop_run(key, {});
         drop_all(pages_);
-        ++generation_;
     }
 
     void drop_run(std::string_view id, std::string_view job_id) {

@@ -2,43 +2,18 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <memory>
 #include <stdexcept>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "http/json_error.hpp"
+
 namespace runmirror {
 namespace {
 
 bool json_lines = false;
-
-// |text| as a JSON string, quotes included.
-std::string json_string(std::string_view text) {
-    std::string out;
-    out.reserve(text.size() + 2);
-    out += '"';
-    for (const char c : text) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    out += '"';
-    return out;
-}
 
 std::string to_lower(std::string_view text) {
     std::string name(text);
@@ -99,7 +74,7 @@ bool enabled(level lvl) noexcept {
 
 void write(level lvl, std::string_view line) {
     if (json_lines) {
-        spdlog::default_logger_raw()->log(to_spdlog(lvl), json_string(line));
+        spdlog::default_logger_raw()->log(to_spdlog(lvl), json_quote(line));
     } else {
         spdlog::default_logger_raw()->log(to_spdlog(lvl), line);
     }
