@@ -21,12 +21,17 @@ constexpr const char* usage =
     "  runs       list, show and export the stored runs, offline (reads the store)\n"
     "  mirror     pull runs of some or all agents into the store for offline use\n"
     "  purge      forget one run or job in the store (never upstream): its next read is a miss\n"
+    "  config     print the effective settings and where each came from (file, env, flag)\n"
     "\n"
     "Options:\n"
     "  -h [ --help ]  print this help and exit\n"
     "  --version      print the version and exit\n"
     "\n"
-    "Run 'runmirror COMMAND --help' for a command's options.\n";
+    "Run 'runmirror COMMAND --help' for a command's options.\n"
+    "\n"
+    "Every command reads the same config file: --config FILE, else $RUNMIRROR_CONFIG, else the\n"
+    "first that exists of $XDG_CONFIG_HOME/runmirror/runmirror.conf (or\n"
+    "~/.config/runmirror/runmirror.conf) and /etc/runmirror/runmirror.conf.\n";
 
 }  // namespace
 
@@ -52,6 +57,7 @@ int main(int argc, char** argv) {
         if (command == "watches") return runmirror::watches_command(rest);
         if (command == "runs") return runmirror::runs_command(rest);
         if (command == "mirror") return runmirror::mirror_command(rest);
+        if (command == "config") return runmirror::config_command(rest);
         if (command == "purge") {
             std::vector<std::string> purge{"purge"};
             purge.insert(purge.end(), rest.begin(), rest.end());

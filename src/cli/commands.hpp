@@ -18,4 +18,7 @@ int runs_command(const std::vector<std::string>& args);
 // `runmirror mirror`: pulls runs of some or all agents into the store for offline use.
 int mirror_command(const std::vector<std::string>& args);
 
+// `runmirror config`: prints the effective settings and where each came from; reads no store.
+int config_command(const std::vector<std::string>& args);
+
 }  // namespace runmirror

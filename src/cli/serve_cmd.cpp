@@ -89,6 +89,9 @@ int serve_command(const std::vector<std::string>& args) {
     log::info("runmirror {}: store {}, upstream {}, {}", RUNMIRROR_VERSION, options.store.path,
               options.upstream.url,
               options.cache.mode == serve_mode::offline ? "offline" : "online");
+    log::info("config file {}", loaded.config_file.empty()
+                                    ? std::string("none (defaults, environment and flags)")
+                                    : loaded.config_file + " (" + loaded.config_found_by + ")");
     if (!options.listen.allowed_hosts.empty()) {
         std::string names;
         for (const auto& name : options.listen.allowed_hosts)

@@ -10,8 +10,12 @@
 // Decisions worth knowing:
 // - --upstream is a bare origin: a trailing "/" is stripped, any other path is refused, because
 //   client paths are forwarded one-to-one (a base path would be silently dropped or doubled).
-// - Relative paths (--db, --upstream-ca, --config) are relative to the working directory, not to
-//   the config file, so the same conf works from the command line and in tests.
+// - The config file is the one --config or $RUNMIRROR_CONFIG names, else the first that exists
+//   on the search path (config_search_path), so serve, runs, watches, mirror, purge and db all
+//   find the same file, and so the same store and upstream, from any working directory.
+// - Relative paths in a config file (db, tenant-secret, upstream-ca, access-log) are relative to
+//   the file's directory, for the same reason; on the command line and in the environment they
+//   are relative to the working directory, as a shell user expects.
 // - The default --db comes from the environment handed in, not from getenv(), so tests control it.
 // - allowed-host is a list: one source's values (repeated, or comma-separated) replace an
 //   earlier source's, like any other key, instead of adding to them, so the environment or a
@@ -27,6 +31,7 @@
 #include <fstream>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -255,7 +260,11 @@ std::vector<option_spec> option_table(const std::string& default_db) {
     return {
         {"help", "", "print this help and exit (also -h)", where::flags_only, no_op},
         {"version", "", "print the version and exit", where::flags_only, no_op},
-        {"config", "FILE", "read settings from FILE (key = value, keys as the long flags)",
+        {"config", "FILE",
+         "read settings from FILE (key = value, keys as the long flags; /dev/null: none) "
+         "(default: $XDG_CONFIG_HOME/runmirror/runmirror.conf or "
+         "~/.config/runmirror/runmirror.conf, then /etc/runmirror/runmirror.conf, the first "
+         "that exists)",
          where::flags_and_env, no_op},
         {"listen", "HOST:PORT",
          "address to listen on; [::1]:PORT for IPv6, port 0 picks a free port; an address "
@@ -473,6 +482,85 @@ std::vector<option_spec> option_table(const std::string& default_db) {
     };
 }
 
+// A setting's effective value as text, in the form its config file line would take; nullopt
+// for the keys that are not settings (help, version, config). A unit test checks that every
+// other key of the table has a form here.
+std::optional<std::string> shown_value(const serve_options& o, std::string_view key) {
+    auto ms = [](millis v) { return std::to_string(v.count()); };
+    auto n = [](auto v) { return std::to_string(v); };
+    auto listen = [&] {
+        const bool v6 = o.listen.host.find(':') != std::string::npos;
+        return (v6 ? "[" + o.listen.host + "]" : o.listen.host) + ":" + n(o.listen.port);
+    };
+    auto joined = [](const std::vector<std::string>& items) {
+        std::string out;
+        for (const auto& item : items)
+            out += (out.empty() ? "" : ", ") + item;
+        return out;
+    };
+    const std::pair<std::string_view, std::function<std::string()>> forms[] = {
+        {"listen", listen},
+        {"allowed-host", [&] { return joined(o.listen.allowed_hosts); }},
+        {"upstream", [&] { return o.upstream.url; }},
+        {"upstream-ca", [&] { return o.upstream.ca_file; }},
+        {"db", [&] { return o.store.path; }},
+        {"tenant-secret", [&] { return o.store.tenant_secret_path; }},
+        {"memory-cache-mb", [&] { return n(o.store.memory_cache_bytes >> 20); }},
+        {"store-body-limit-mb", [&] { return n(o.limits.store_body_limit >> 20); }},
+        {"offline",
+         [&] { return std::string(o.cache.mode == serve_mode::offline ? "true" : "false"); }},
+        {"poll-interval-ms", [&] { return ms(o.sync.poll_interval); }},
+        {"poll-cap-ms", [&] { return ms(o.sync.poll_cap); }},
+        {"sync-concurrency", [&] { return n(o.sync.concurrency); }},
+        {"sync-rate", [&] { return n(static_cast<long long>(o.sync.rate)); }},
+        {"watch-max-age-ms", [&] { return ms(o.sync.max_age); }},
+        {"threads", [&] { return n(o.listen.threads); }},
+        {"max-connections", [&] { return n(o.listen.max_connections); }},
+        {"admin-token", [&] { return o.admin_token.empty() ? "" : std::string("<redacted>"); }},
+        {"browse-scope",
+         [&] { return std::string(o.scope == browse_scope::all ? "all" : "tenant"); }},
+        {"log-level", [&] { return o.log_level; }},
+        {"log-format", [&] { return std::string(o.log_json ? "json" : "text"); }},
+        {"access-log", [&] { return o.access_log.empty() ? std::string("off") : o.access_log; }},
+        {"request-log-size", [&] { return n(o.request_log_size); }},
+        {"connect-timeout-ms", [&] { return ms(o.upstream.connect_timeout); }},
+        {"tls-timeout-ms", [&] { return ms(o.upstream.tls_timeout); }},
+        {"upstream-max-idle", [&] { return n(o.upstream.max_idle_per_host); }},
+        {"upstream-failure-threshold", [&] { return n(o.upstream.failure_threshold); }},
+        {"upstream-cooldown-ms", [&] { return ms(o.upstream.cooldown); }},
+        {"response-timeout-ms", [&] { return ms(o.upstream.response_timeout); }},
+        {"total-timeout-ms", [&] { return ms(o.upstream.total_timeout); }},
+        {"pending-max-age-ms", [&] { return ms(o.cache.pending_max_age); }},
+        {"list-max-age-ms", [&] { return ms(o.cache.list_max_age); }},
+        {"stale-while-revalidate-ms", [&] { return ms(o.cache.stale_while_revalidate); }},
+        {"shutdown-grace-ms", [&] { return ms(o.limits.shutdown_grace); }},
+    };
+    for (const auto& [name, form] : forms) {
+        if (name == key) return form();
+    }
+    return std::nullopt;
+}
+
+std::vector<effective_setting> effective_settings(
+    const std::vector<option_spec>& table, const serve_options& options,
+    const std::map<std::string, std::string, std::less<>>& winners) {
+    std::vector<effective_setting> out;
+    for (const auto& spec : table) {
+        if (spec.allowed == where::flags_only || spec.name == "config") continue;
+        effective_setting e{spec.name, shown_value(options, spec.name).value_or("?"), "default",
+                            spec.name == "admin-token"};
+        if (auto won = winners.find(spec.name); won != winners.end()) {
+            e.source = won->second;
+        } else if (spec.name == "db") {
+            e.source = "default (the data directory: see --help)";
+        } else if (spec.name == "tenant-secret") {
+            e.source = "default (beside the db)";
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
 const option_spec* find_spec(const std::vector<option_spec>& table, std::string_view name) {
     for (const auto& spec : table) {
         if (spec.name == name) return &spec;
@@ -504,6 +592,8 @@ std::string help_text(const std::vector<option_spec>& table) {
            "Runs the caching proxy. Settings come from the config file, then RUNMIRROR_*\n"
            "environment variables (RUNMIRROR_ plus the flag name upper-cased, dashes as\n"
            "underscores, e.g. RUNMIRROR_POLL_INTERVAL_MS), then flags; a later source wins.\n"
+           "Every runmirror command reads the same config file (see --config); relative paths\n"
+           "in it are relative to its directory. `runmirror config` shows what is in effect.\n"
            "\n"
         << describe(table, false);
     return out.str();
@@ -580,6 +670,22 @@ std::vector<setting> parse_environment(const std::vector<std::string>& environme
     return out;
 }
 
+// The keys whose value is a path, resolved against the config file's directory when relative.
+// Values that are not paths (":memory:", "off") are left alone.
+bool is_path_key(std::string_view key) {
+    return key == "db" || key == "tenant-secret" || key == "upstream-ca" || key == "access-log";
+}
+
+std::string relative_to_file(const std::string& file, const std::string& key, std::string value) {
+    namespace fs = std::filesystem;
+    if (!is_path_key(key) || value.empty() || fs::path(value).is_absolute()) return value;
+    if ((key == "db" && value == ":memory:") || (key == "access-log" && value == "off")) {
+        return value;
+    }
+    const fs::path dir = fs::path(file).parent_path();
+    return dir.empty() ? value : (dir / value).lexically_normal().string();
+}
+
 std::vector<setting> parse_file(const std::string& path, const std::string& path_label,
                                 const std::vector<option_spec>& table) {
     std::ifstream in(path);
@@ -595,7 +701,8 @@ std::vector<setting> parse_file(const std::string& path, const std::string& path
     }
     std::vector<setting> out;
     for (const auto& option : parsed.options) {
-        out.push_back({option.string_key, option.value.empty() ? "" : option.value.front(),
+        std::string value = option.value.empty() ? "" : option.value.front();
+        out.push_back({option.string_key, relative_to_file(path, option.string_key, value),
                        source + ": " + option.string_key});
     }
     return out;
@@ -627,11 +734,13 @@ load_result load_serve_options(const std::vector<std::string>& args,
         return result;
     }
 
+    std::map<std::string, std::string, std::less<>> winners;  // key -> label of its source
     try {
         auto flags = parse_flags(args, table);
         auto env = parse_environment(environment, table);
 
-        // The config file is named by the environment or a flag; the flag wins.
+        // The config file is named by the environment or a flag (the flag wins), else found on
+        // the search path. Only a named file must exist.
         std::vector<setting> file;
         std::optional<setting> config;
         for (const auto* source : {&env, &flags}) {
@@ -639,7 +748,23 @@ load_result load_serve_options(const std::vector<std::string>& args,
                 if (s.key == "config") config = s;
             }
         }
-        if (config) file = parse_file(config->value, config->label, table);
+        if (config) {
+            result.config_file = config->value;
+            result.config_found_by = config->label;
+        } else {
+            for (const auto& candidate : config_search_path(environment)) {
+                std::error_code ec;
+                if (std::filesystem::is_regular_file(candidate, ec)) {
+                    result.config_file = candidate;
+                    result.config_found_by = "search path";
+                    break;
+                }
+            }
+        }
+        if (!result.config_file.empty()) {
+            file = parse_file(result.config_file,
+                              config ? config->label : "config file " + result.config_file, table);
+        }
 
         for (const auto* source : {&file, &env, &flags}) {
             bool hosts_replaced = false;
@@ -654,6 +779,7 @@ load_result load_serve_options(const std::vector<std::string>& args,
                 } catch (const bad_value& e) {
                     throw bad_value(s.label + ": " + e.what());
                 }
+                winners[s.key] = s.label;
             }
         }
     } catch (const bad_value& e) {
@@ -686,6 +812,10 @@ load_result load_serve_options(const std::vector<std::string>& args,
         result.options.store.tenant_secret_path =
             default_tenant_secret_path(result.options.store.path);
     }
+    result.settings = effective_settings(table, result.options, winners);
+    result.settings.push_back({"LLAMA_CLOUD_API_KEY",
+                               result.options.sync.service_key.empty() ? "" : "<redacted>",
+                               "environment LLAMA_CLOUD_API_KEY", true});
     return result;
 }
 
@@ -701,6 +831,18 @@ std::string listen_refusal(const serve_options& options) {
            " without an admin token: anyone who can reach this port could read every stored "
            "run; set admin-token (--admin-token or RUNMIRROR_ADMIN_TOKEN) to listen beyond "
            "loopback";
+}
+
+std::vector<std::string> config_search_path(const std::vector<std::string>& environment) {
+    namespace fs = std::filesystem;
+    std::vector<std::string> out;
+    if (auto xdg = env_value(environment, "XDG_CONFIG_HOME"); xdg && fs::path(*xdg).is_absolute()) {
+        out.push_back((fs::path(*xdg) / "runmirror" / "runmirror.conf").string());
+    } else if (auto home = env_value(environment, "HOME"); home && !home->empty()) {
+        out.push_back((fs::path(*home) / ".config" / "runmirror" / "runmirror.conf").string());
+    }
+    out.push_back("/etc/runmirror/runmirror.conf");
+    return out;
 }
 
 // Public (load_options.hpp) so other commands find the same store; env_value is above.

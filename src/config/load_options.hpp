@@ -10,10 +10,24 @@
 
 namespace runmirror {
 
+// One setting as it took effect: its value as the daemon will use it (secrets redacted), and
+// where it came from: "default", "config file PATH: key", "environment RUNMIRROR_X", "--flag".
+struct effective_setting {
+    std::string key;
+    std::string value;  // empty: not set
+    std::string source;
+    bool secret = false;  // the value is redacted; only whether it is set is shown
+};
+
 struct load_result {
     serve_options options;
-    bool help = false;     // --help was given: print |help_text| and exit 0
-    bool version = false;  // --version was given
+    // The config file read, and how it was found ("--config", "environment RUNMIRROR_CONFIG",
+    // "search path"); both empty when no file was named and none was found on the search path.
+    std::string config_file;
+    std::string config_found_by;
+    std::vector<effective_setting> settings;  // every file/env/flag key, in --help order
+    bool help = false;                        // --help was given: print |help_text| and exit 0
+    bool version = false;                     // --version was given
     std::string help_text;
     std::string error;  // non-empty: a one-line message; exit non-zero
 };
@@ -21,6 +35,11 @@ struct load_result {
 // |args| are the arguments after "serve". |environ| is the process environment (name=value).
 load_result load_serve_options(const std::vector<std::string>& args,
                                const std::vector<std::string>& environ);
+
+// Where a config file is looked for when neither --config nor $RUNMIRROR_CONFIG names one, in
+// order; the first that exists is read: $XDG_CONFIG_HOME/runmirror/runmirror.conf (else
+// $HOME/.config/runmirror/runmirror.conf), then /etc/runmirror/runmirror.conf.
+std::vector<std::string> config_search_path(const std::vector<std::string>& environ);
 
 // Empty when the daemon may listen where |options| say; otherwise the one-line reason it must
 // not: an address beyond loopback without an admin token would hand every stored run to

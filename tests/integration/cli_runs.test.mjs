@@ -21,6 +21,7 @@ const FIXED_COLUMNS = ['id', 'extraction_agent_id', 'status', 'file_name', 'crea
 function runs(args) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RUNMIRROR_')) env[k] = v;
+  env.RUNMIRROR_CONFIG = '/dev/null'; // no config file from the search path
   const res = spawnSync(RUNMIRROR_BIN, ['runs', ...args], { env, encoding: 'utf8', timeout: 20_000 });
   if (res.error) throw res.error;
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };

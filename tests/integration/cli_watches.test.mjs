@@ -25,7 +25,7 @@ function watches(args, { env = {} } = {}) {
     if (!k.startsWith('RUNMIRROR_')) clean[k] = v;
   }
   const res = spawnSync(RUNMIRROR_BIN, ['watches', ...args], {
-    env: { ...clean, ...env },
+    env: { ...clean, RUNMIRROR_CONFIG: '/dev/null', ...env }, // no config file from the search path
     encoding: 'utf8',
     timeout: 10_000,
   });

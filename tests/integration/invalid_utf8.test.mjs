@@ -42,6 +42,7 @@ function assertValidUtf8(bytes, label) {
 function runsCli(args) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RUNMIRROR_')) env[k] = v;
+  env.RUNMIRROR_CONFIG = '/dev/null'; // no config file from the search path
   const res = spawnSync(RUNMIRROR_BIN, ['runs', ...args], { env, timeout: 20_000 });
   if (res.error) throw res.error;
   assert.equal(res.status, 0, `runs ${args.join(' ')}: ${res.stderr}`);

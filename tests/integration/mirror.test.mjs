@@ -15,6 +15,7 @@ function mirror(args, { key = 'key-alpha', onSpawn } = {}) {
     const env = { ...process.env, LLAMA_CLOUD_API_KEY: key };
     if (!key) delete env.LLAMA_CLOUD_API_KEY;
     for (const name of Object.keys(env)) if (name.startsWith('RUNMIRROR_')) delete env[name];
+    env.RUNMIRROR_CONFIG = '/dev/null'; // no config file from the search path
     const child = spawn(RUNMIRROR_BIN, ['mirror', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));

@@ -14,6 +14,7 @@ import { v2JobPath } from '../support/fake_v2.mjs';
 function purge(args) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('RUNMIRROR_')) env[k] = v;
+  env.RUNMIRROR_CONFIG = '/dev/null'; // no config file from the search path
   const res = spawnSync(RUNMIRROR_BIN, ['purge', ...args], { env, encoding: 'utf8', timeout: 20_000 });
   if (res.error) throw res.error;
   return res;

@@ -79,18 +79,24 @@ export function cleanupStack(t) {
 }
 
 // The daemon's environment: the test's, without anything that would configure the daemon or the
-// SDK behind the test's back (RUNMIRROR_*, LLAMA_CLOUD_*), plus `extra`.
+// SDK behind the test's back (RUNMIRROR_*, LLAMA_CLOUD_*), plus `extra`. RUNMIRROR_CONFIG=/dev/null
+// keeps a config file on the search path (~/.config/runmirror, /etc/runmirror: `scripts/serve`
+// installs one) out of every test; a test that wants one passes --config or its own variable.
 export function daemonEnv(extra = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('RUNMIRROR_') || k.startsWith('LLAMA_CLOUD_') || k.startsWith('LLAMA_PARSE_')) continue;
     env[k] = v;
   }
-  return { ...env, ...extra };
+  // A variable given as undefined is removed (e.g. RUNMIRROR_CONFIG, to use the search path).
+  const merged = { ...env, RUNMIRROR_CONFIG: '/dev/null', ...extra };
+  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+  return merged;
 }
 
 // Start `runmirror serve` on 127.0.0.1:0 and wait until /_runmirror/health answers 200.
-//   db: path of the store (default: a file in a temp dir that stop() removes)
+//   db: path of the store (default: a file in a temp dir that stop() removes; false: no --db,
+//       the config file or the default location decides)
 //   offline, upstreamCa, pollIntervalMs: the matching flags; extraArgs: more flags; env: extra env
 export async function startDaemon({
   upstreamUrl,
@@ -106,11 +112,11 @@ export async function startDaemon({
     throw new Error(`runmirror binary not found at ${RUNMIRROR_BIN} (build it, or set RUNMIRROR_BIN)`);
   }
   let ownDir = null;
-  if (!db) {
+  if (db === undefined || db === null) {
     ownDir = await makeTempDir();
     db = path.join(ownDir, 'rm.db');
   }
-  const args = ['serve', '--listen', '127.0.0.1:0', '--db', db];
+  const args = ['serve', '--listen', '127.0.0.1:0', ...(db === false ? [] : ['--db', db])];
   if (upstreamUrl) args.push('--upstream', upstreamUrl);
   if (offline) args.push('--offline');
   if (upstreamCa) args.push('--upstream-ca', upstreamCa);

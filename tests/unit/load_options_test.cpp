@@ -408,3 +408,125 @@ TEST_CASE("listen_refusal: beyond loopback only with an admin token") {
     // A name is no address: binding refuses it with its own message.
     CHECK(refusal({"--listen", "localhost:8787"}) == "");
 }
+
+namespace {
+
+// A directory tree that removes itself: $XDG_CONFIG_HOME or $HOME for the search path.
+struct temp_dir {
+    std::filesystem::path path;
+
+    temp_dir() {
+        static std::atomic<int> counter{0};
+        path = std::filesystem::temp_directory_path() /
+               ("runmirror-config-home-" + std::to_string(::getpid()) + "-" +
+                std::to_string(counter++));
+        std::filesystem::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    // Writes |contents| to |relative| under the directory, creating its parents.
+    std::string write(const std::string& relative, const std::string& contents) const {
+        const auto file = path / relative;
+        std::filesystem::create_directories(file.parent_path());
+        std::ofstream(file) << contents;
+        return file.string();
+    }
+    std::string str() const { return path.string(); }
+};
+
+const effective_setting& setting_of(const load_result& r, const std::string& key) {
+    for (const auto& s : r.settings) {
+        if (s.key == key) return s;
+    }
+    FAIL("no setting " << key);
+    throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("the config file is found on the search path when none is named") {
+    temp_dir home;
+    SUBCASE("$XDG_CONFIG_HOME/runmirror/runmirror.conf") {
+        const auto file = home.write("xdg/runmirror/runmirror.conf", "threads = 3\n");
+        load_result r = load({}, {"HOME=/h", "XDG_CONFIG_HOME=" + home.str() + "/xdg"});
+        REQUIRE(r.error.empty());
+        CHECK(r.options.listen.threads == 3);
+        CHECK(r.config_file == file);
+        CHECK(r.config_found_by == "search path");
+        CHECK(setting_of(r, "threads").source == "config file " + file + ": threads");
+    }
+    SUBCASE("~/.config/runmirror/runmirror.conf without XDG_CONFIG_HOME (or a relative one)") {
+        home.write(".config/runmirror/runmirror.conf", "threads = 4\n");
+        CHECK(load_ok({}, {"HOME=" + home.str()}).listen.threads == 4);
+        CHECK(load_ok({}, {"HOME=" + home.str(), "XDG_CONFIG_HOME=rel"}).listen.threads == 4);
+    }
+    SUBCASE("a named file wins over the search path; /dev/null reads nothing") {
+        home.write(".config/runmirror/runmirror.conf", "threads = 4\n");
+        temp_file named("threads = 7\n");
+        const strings env = {"HOME=" + home.str()};
+        CHECK(load_ok({"--config", named.str()}, env).listen.threads == 7);
+        strings with_var = env;
+        with_var.push_back("RUNMIRROR_CONFIG=/dev/null");
+        load_result r = load({}, with_var);
+        REQUIRE(r.error.empty());
+        CHECK(r.options.listen.threads == 0);
+        CHECK(r.config_file == "/dev/null");
+        CHECK(r.config_found_by == "environment RUNMIRROR_CONFIG");
+    }
+    SUBCASE("nothing on the search path: defaults, no error") {
+        load_result r = load({}, {"HOME=" + home.str()});
+        REQUIRE(r.error.empty());
+        CHECK(r.config_file.empty());
+        CHECK(config_search_path({"HOME=" + home.str()}).front() ==
+              home.str() + "/.config/runmirror/runmirror.conf");
+        CHECK(config_search_path({}).back() == "/etc/runmirror/runmirror.conf");
+    }
+}
+
+TEST_CASE("relative paths in a config file are relative to the file") {
+    temp_dir home;
+    const auto file = home.write("etc/rm.conf",
+                                 "db = data/r.db\n"
+                                 "access-log = ../logs/access.log\n");
+    auto o = load_ok({"--config", file});
+    CHECK(o.store.path == home.str() + "/etc/data/r.db");
+    CHECK(o.access_log == home.str() + "/logs/access.log");
+    CHECK(o.store.tenant_secret_path == home.str() + "/etc/data/r.tenant-secret");
+    SUBCASE("on the command line and in the environment, relative to the working directory") {
+        CHECK(load_ok({"--config", file, "--db", "here.db"}).store.path == "here.db");
+        CHECK(load_ok({"--config", file}, {"HOME=/h", "RUNMIRROR_DB=rel/x.db"}).store.path ==
+              "rel/x.db");
+    }
+    SUBCASE("values that are not paths stay as written") {
+        const auto other = home.write("m.conf", "db = :memory:\naccess-log = off\n");
+        auto m = load_ok({"--config", other});
+        CHECK(m.store.path == ":memory:");
+        CHECK(m.access_log.empty());
+    }
+}
+
+TEST_CASE("the effective settings say where each came from; secrets are redacted") {
+    temp_file conf("threads = 2\nlisten = 127.0.0.1:9\nadmin-token = file-secret\n");
+    load_result r = load({"--config", conf.str(), "--listen", "127.0.0.1:10"},
+                         {"HOME=/h", "RUNMIRROR_THREADS=5", "LLAMA_CLOUD_API_KEY=llx-secret"});
+    REQUIRE(r.error.empty());
+    CHECK(setting_of(r, "listen").value == "127.0.0.1:10");
+    CHECK(setting_of(r, "listen").source == "--listen");
+    CHECK(setting_of(r, "threads").value == "5");
+    CHECK(setting_of(r, "threads").source == "environment RUNMIRROR_THREADS");
+    CHECK(setting_of(r, "poll-interval-ms").value == "1000");
+    CHECK(setting_of(r, "poll-interval-ms").source == "default");
+    CHECK(setting_of(r, "db").value == "/h/.local/share/runmirror/runmirror.db");
+    CHECK(setting_of(r, "admin-token").source == "config file " + conf.str() + ": admin-token");
+    CHECK(setting_of(r, "admin-token").secret);
+    CHECK(setting_of(r, "LLAMA_CLOUD_API_KEY").secret);
+    for (const auto& s : r.settings) {
+        INFO(s.key);
+        CHECK(s.value != "?");  // every option has a printed form
+        CHECK(s.value.find("file-secret") == std::string::npos);
+        CHECK(s.value.find("llx-secret") == std::string::npos);
+    }
+    CHECK(r.settings.size() >= 30);
+}
