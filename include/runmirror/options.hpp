@@ -85,6 +85,12 @@ struct sync_options {
     std::string service_key;         // LLAMA_CLOUD_API_KEY: polls watches whose client is gone
 };
 
+// --max-db-size and --retain-final (store/retention.hpp).
+struct retention_options {
+    std::uint64_t max_db_bytes = 0;  // 0: no cap
+    bool retain_final = true;        // false: final resources may be pruned too, oldest first
+};
+
 struct serve_options {
     listen_options listen;
     limits_options limits;
@@ -92,6 +98,7 @@ struct serve_options {
     store_options store;
     cache_options cache;
     sync_options sync;
+    retention_options retention;
     // Empty: /_runmirror/* is open, and only a loopback listen address is accepted.
     std::string admin_token;
     browse_scope scope = browse_scope::all;

@@ -46,6 +46,32 @@ struct store_counts {
     std::int64_t file_bytes = 0;             // the database file's pages (not the WAL)
 };
 
+// What store::prune_some may remove (the retention pruner, store/retention.hpp).
+struct prune_policy {
+    std::size_t batch = 100;  // rows per write transaction: each one stays short
+    // Resources not final whose last fetch is older than this are stale: polling gave up on
+    // them (watch max age), and what they show is no longer true.
+    time_point unfinished_fetched_before;
+    bool final_resources = false;  // final ones too, oldest created first (--retain-final false)
+};
+
+// Where one pruning pass has got to: starts default, handed to each prune_some of the pass.
+// The classes go in order: cached list pages, ended watches, stale unfinished resources, then
+// (when the policy allows) final resources.
+struct prune_cursor {
+    enum class stage { list_pages, ended_watches, stale_unfinished, final_resources, done };
+    stage at = stage::list_pages;
+    std::vector<std::string> candidates;  // stale_unfinished: found by one scan, erased in batches
+    bool scanned = false;
+    std::string created_at, key;  // final_resources: the last one visited, in created order
+};
+
+struct prune_batch {
+    prune_cursor::stage what = prune_cursor::stage::done;  // the class the rows were of
+    std::size_t rows = 0;                                  // resources, pages or watches
+    std::vector<std::string> erased;  // the store keys of the resources removed, if any
+};
+
 class store {
   public:
     virtual ~store() = default;
@@ -172,6 +198,15 @@ class store {
     // the last call; writes through this object do not change it. Lets a cache in front of
     // the store notice writes it did not see.
     virtual std::int64_t external_change_count() = 0;
+
+    // --- retention --------------------------------------------------------------------------
+    // Bytes the store's pages hold, free pages not counted: what pruning lowers (the file
+    // keeps its size, and new writes reuse the pages freed).
+    virtual std::int64_t used_bytes() = 0;
+    // Removes up to |policy.batch| rows of the class |cursor| is at, in one write transaction,
+    // and moves |cursor| on; a resource goes with every representation and watch of it, as
+    // forget_run. Returns what it removed; what == done when nothing more may go.
+    virtual prune_batch prune_some(const prune_policy& policy, prune_cursor& cursor) = 0;
 };
 
 // Stores |body|, the result of the resource |id| of |kind| (resource_kind::result_suffix), as

@@ -208,6 +208,38 @@ void parse_allowed_hosts(std::string_view text, std::vector<std::string>& out) {
     }
 }
 
+// A size in bytes: digits with an optional unit, B, KB/MB/GB/TB (powers of 1000) or
+// KiB/MiB/GiB/TiB (powers of 1024), case-insensitive ("2GiB", "500 MB"); 0 or "off": none.
+std::uint64_t parse_size(std::string_view text) {
+    const std::string lower = to_lower(text);
+    if (lower == "off") return 0;
+    std::uint64_t n = 0;
+    auto [ptr, ec] = std::from_chars(lower.data(), lower.data() + lower.size(), n);
+    const std::string form = "expected a size such as 2GiB, 500MB or off, got " + in_quotes(text);
+    if (ptr == lower.data() || ec != std::errc()) throw bad_value(form);
+    std::string_view unit(ptr, static_cast<std::size_t>(lower.data() + lower.size() - ptr));
+    while (unit.starts_with(' '))
+        unit.remove_prefix(1);
+    static const std::pair<std::string_view, std::uint64_t> units[] = {
+        {"", 1},
+        {"b", 1},
+        {"kb", 1000},
+        {"mb", 1000'000},
+        {"gb", 1000'000'000},
+        {"tb", 1000'000'000'000},
+        {"kib", 1ULL << 10},
+        {"mib", 1ULL << 20},
+        {"gib", 1ULL << 30},
+        {"tib", 1ULL << 40},
+    };
+    for (const auto& [name, factor] : units) {
+        if (unit != name) continue;
+        if (n > (1ULL << 50) / factor) throw bad_value("too large: " + in_quotes(text));
+        return n * factor;
+    }
+    throw bad_value(form);
+}
+
 std::string parse_existing_file(std::string_view text) {
     std::string path(text);
     std::error_code ec;
@@ -354,6 +386,17 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          "sync worker: give up on a run not final after this long" + ms_default(d.sync.max_age),
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.sync.max_age = parse_ms(v, 1); }},
+        {"max-db-size", "SIZE",
+         "keep the store under SIZE (2GiB, 500MB; off: no cap): over it, the daemon prunes in "
+         "small batches cached list pages, ended watches, then unfinished resources not fetched "
+         "for watch-max-age-ms, and final ones only with retain-final false (default: off)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.retention.max_db_bytes = parse_size(v); }},
+        {"retain-final", "true|false",
+         "keep final resources whatever max-db-size says (the mirror keeps history); false: "
+         "they may be pruned too, oldest created first (default: true)",
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.retention.retain_final = parse_bool(v); }},
         {"threads", "N",
          "worker threads, 0 for one per CPU the process may use (affinity mask, cgroup v2 CPU "
          "quota) (default: " +
@@ -514,6 +557,12 @@ std::optional<std::string> shown_value(const serve_options& o, std::string_view 
         {"sync-concurrency", [&] { return n(o.sync.concurrency); }},
         {"sync-rate", [&] { return n(static_cast<long long>(o.sync.rate)); }},
         {"watch-max-age-ms", [&] { return ms(o.sync.max_age); }},
+        {"max-db-size",
+         [&] {
+             return o.retention.max_db_bytes == 0 ? std::string("off")
+                                                  : n(o.retention.max_db_bytes);
+         }},
+        {"retain-final", [&] { return std::string(o.retention.retain_final ? "true" : "false"); }},
         {"threads", [&] { return n(o.listen.threads); }},
         {"max-connections", [&] { return n(o.listen.max_connections); }},
         {"admin-token", [&] { return o.admin_token.empty() ? "" : std::string("<redacted>"); }},

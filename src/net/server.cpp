@@ -31,6 +31,7 @@
 #include "net/upstream_pool.hpp"
 #include "obs/metrics.hpp"
 #include "obs/request_log.hpp"
+#include "store/retention.hpp"
 #include "sync/sync_worker.hpp"
 #include "util/cpu_budget.hpp"
 
@@ -78,6 +79,12 @@ class server_impl final : public server {
                 });
             cache_->set_observer(worker_.get());
         }
+        if (options_.retention.max_db_bytes > 0) {
+            pruner_ = std::make_unique<store_pruner>(
+                db_, retention_settings{.max_bytes = options_.retention.max_db_bytes,
+                                        .retain_final = options_.retention.retain_final,
+                                        .unfinished_max_age = options_.sync.max_age});
+        }
         context_ = std::make_unique<net::session_context>(net::session_context{
             options_.limits, *cache_, pool_.get(), guard_.get(),
             admin_context{options_.cache.mode, options_.admin_token, options_.scope,
@@ -98,6 +105,7 @@ class server_impl final : public server {
         });
         asio::co_spawn(ioc_, accept_loop(), asio::detached);
         if (worker_) asio::post(ioc_, [this] { worker_->start(); });
+        if (pruner_) pruner_->start();
         if (stop_requested_) asio::post(ioc_, [this] { begin_shutdown(); });
 
         std::vector<std::thread> threads;
@@ -197,6 +205,7 @@ class server_impl final : public server {
         acceptor_.close(ignored);
         signals_.cancel(ignored);
         if (worker_) worker_->stop();
+        if (pruner_) pruner_->stop();
         registry_.close_idle();
         shutdown_deadline_ = std::chrono::steady_clock::now() + options_.limits.shutdown_grace;
         asio::co_spawn(ioc_, drain(), asio::detached);
@@ -232,6 +241,7 @@ class server_impl final : public server {
     key_ring keys_;
     obs::request_log requests_;
     std::unique_ptr<sync_worker> worker_;
+    std::unique_ptr<store_pruner> pruner_;  // with --max-db-size only
     net::session_registry registry_;
     std::atomic<bool> stopping_{false};
     net::overload_control overload_{ioc_, registry_, options_.listen, stopping_};
@@ -289,6 +299,22 @@ class server_impl final : public server {
         out.push_back(gauge{"runmirror_store_file_bytes",
                             "Size of the store's database file (without its WAL).",
                             {{"", number(c.file_bytes)}}});
+        if (pruner_) {
+            gauge pruned{"runmirror_store_pruned_total",
+                         "Rows removed to keep the store under --max-db-size, by class.",
+                         {}};
+            const prune_counts counts = pruner_->pruned();
+            for (std::size_t i = 0; i < counts.size(); ++i) {
+                pruned.series.emplace_back(
+                    "class=\"" +
+                        std::string(prune_class_name(static_cast<prune_cursor::stage>(i))) + "\"",
+                    number(counts[i]));
+            }
+            out.push_back(std::move(pruned));
+            out.push_back(gauge{"runmirror_store_max_bytes",
+                                "The cap on the store's used bytes (--max-db-size).",
+                                {{"", number(options_.retention.max_db_bytes)}}});
+        }
         gauge watches{"runmirror_watches", "Sync worker watches, by kind and state.", {}};
         for (const auto& [kind, state, n] : c.watches)
             watches.series.emplace_back("kind=\"" + kind + "\",state=\"" + state + "\"", number(n));

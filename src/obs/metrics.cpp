@@ -239,7 +239,8 @@ std::string registry::render() {
             source(gauges);
     }
     for (const gauge_family& g : gauges) {
-        append_header(out, g.name, g.help, "gauge");
+        // A source's count of events (named *_total, as Prometheus wants) is a counter.
+        append_header(out, g.name, g.help, g.name.ends_with("_total") ? "counter" : "gauge");
         for (const auto& [labels, value] : g.series)
             append_sample(out, g.name, labels, value);
     }

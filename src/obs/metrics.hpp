@@ -60,7 +60,8 @@ class histogram {
     std::atomic<std::uint64_t> sum_micros_{0};
 };
 
-// One gauge family, as a source reports it.
+// One gauge family, as a source reports it; a family named *_total is rendered as a counter
+// (a source's own count of events).
 struct gauge_family {
     std::string name;  // "runmirror_watches"
     std::string help;

@@ -34,6 +34,10 @@ class forwarding_store : public store {
         inner_->tombstone_run(id, at);
     }
     bool forget_run(std::string_view key) override { return inner_->forget_run(key); }
+    std::int64_t used_bytes() override { return inner_->used_bytes(); }
+    prune_batch prune_some(const prune_policy& policy, prune_cursor& cursor) override {
+        return inner_->prune_some(policy, cursor);
+    }
     run_page list_runs(const run_query& query) override { return inner_->list_runs(query); }
     run_browse_page browse_runs(const run_browse_query& query) override {
         return inner_->browse_runs(query);

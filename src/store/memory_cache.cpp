@@ -180,6 +180,15 @@ class memory_cached_store final : public forwarding_store {
         return found;
     }
 
+    // Pruned resources leave memory too, so what is served is what the store holds.
+    prune_batch prune_some(const prune_policy& policy, prune_cursor& cursor) override {
+        prune_batch batch = inner().prune_some(policy, cursor);
+        std::lock_guard lock(mutex_);
+        for (const std::string& key : batch.erased)
+            drop_every_representation(key);
+        return batch;
+    }
+
     // --- list pages ---------------------------------------------------------------------------
     void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,
                        time_point fetched_at) override {

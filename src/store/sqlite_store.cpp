@@ -398,6 +398,62 @@ void unindex(sqlite::database& db, const current_run& run) {
                        unpack_body(run.body.bytes, run.body.compressed));
 }
 
+// Deletes the resource |key| (a store key without a variant): its plain row, every variant,
+// their search entries and refresh records, and its watches (a job watch looking for it by its
+// job id too): forgotten, not ended. True when a row of it was stored.
+bool erase_resource(sqlite::database& db, std::string_view key) {
+    // The plain row and every variant ("key?variant": '?' sorts right before '@').
+    std::vector<std::string> ids;
+    {
+        sqlite::statement_use s(
+            db, "SELECT id FROM runs WHERE id = ?1 OR (id > ?1 || '?' AND id < ?1 || '@')");
+        s->bind_text(1, key);
+        while (s->step())
+            ids.push_back(s->column_text(0));
+    }
+    std::string job_id;
+    for (const std::string& id : ids) {
+        std::optional<current_run> run = find_current(db, id);
+        if (!run) continue;
+        if (id == key) job_id = run->fields.job_id;
+        unindex(db, *run);
+        sqlite::statement_use refreshed(db, "DELETE FROM run_refreshed WHERE seq = ?1");
+        refreshed->bind_int64(1, run->seq);
+        refreshed->run();
+        sqlite::statement_use row(db, "DELETE FROM runs WHERE seq = ?1");
+        row->bind_int64(1, run->seq);
+        row->run();
+    }
+    sqlite::statement_use watches(
+        db, "DELETE FROM watches WHERE run_id = ?1 OR (run_id IS NULL AND job_id = ?2)");
+    watches->bind_text(1, key);
+    watches->bind_text(2, job_id.empty() ? std::string_view("\n") : std::string_view(job_id));
+    watches->run();
+    return !ids.empty();
+}
+
+// The SQL list of every kind's final statuses, quoted: 'SUCCESS', 'ERROR', ...
+std::string final_status_list() {
+    std::vector<std::string_view> statuses;
+    for (const resource_kind* kind : all_kinds()) {
+        for (std::string_view status : kind->final_statuses) {
+            if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) {
+                statuses.push_back(status);
+            }
+        }
+    }
+    std::string out;
+    for (std::string_view status : statuses) {
+        out += (out.empty() ? "'" : ", '") + std::string(status) + "'";
+    }
+    return out;
+}
+
+// The plain resource a stored row is a representation of.
+std::string_view plain_key(std::string_view key) {
+    return key.substr(0, key.find('?'));
+}
+
 class sqlite_store final : public store {
   public:
     explicit sqlite_store(const std::string& path)
@@ -535,42 +591,84 @@ class sqlite_store final : public store {
     bool forget_run(std::string_view key) override {
         bool found = false;
         write([&](sqlite::database& db) {
-            // The plain row and every variant ("key?variant": '?' sorts right before '@').
-            std::vector<std::string> ids;
-            {
-                sqlite::statement_use s(
-                    db, "SELECT id FROM runs WHERE id = ?1 OR (id > ?1 || '?' AND id < ?1 || '@')");
-                s->bind_text(1, key);
-                while (s->step())
-                    ids.push_back(s->column_text(0));
-            }
-            found = !ids.empty();
-            std::string job_id;
-            for (const std::string& id : ids) {
-                std::optional<current_run> run = find_current(db, id);
-                if (!run) continue;
-                if (id == key) job_id = run->fields.job_id;
-                unindex(db, *run);
-                sqlite::statement_use refreshed(db, "DELETE FROM run_refreshed WHERE seq = ?1");
-                refreshed->bind_int64(1, run->seq);
-                refreshed->run();
-                sqlite::statement_use row(db, "DELETE FROM runs WHERE seq = ?1");
-                row->bind_int64(1, run->seq);
-                row->run();
-            }
-            // Its watches (and a job watch looking for it by its job id): forgotten, not ended.
-            sqlite::statement_use watches(
-                db, "DELETE FROM watches WHERE run_id = ?1 OR (run_id IS NULL AND job_id = ?2)");
-            watches->bind_text(1, key);
-            watches->bind_text(2,
-                               job_id.empty() ? std::string_view("\n") : std::string_view(job_id));
-            watches->run();
+            found = erase_resource(db, key);
+            // A stored list page may hold it: the next list asks upstream again.
             if (found) {
                 sqlite::statement_use pages(db, "DELETE FROM list_pages");
                 pages->run();
             }
         });
         return found;
+    }
+
+    std::int64_t used_bytes() override {
+        return read([](sqlite::database& db) {
+            sqlite::statement_use s(db,
+                                    "SELECT (page_count - freelist_count) * page_size"
+                                    " FROM pragma_page_count, pragma_freelist_count,"
+                                    " pragma_page_size");
+            return s->step() ? s->column_int64(0) : std::int64_t{0};
+        });
+    }
+
+    prune_batch prune_some(const prune_policy& policy, prune_cursor& cursor) override {
+        using stage = prune_cursor::stage;
+        const std::int64_t limit = sql_limit(std::max<std::size_t>(policy.batch, 1));
+        while (cursor.at != stage::done) {
+            prune_batch batch{cursor.at, 0};
+            bool exhausted = false;  // nothing more of this class
+            switch (cursor.at) {
+                case stage::list_pages:
+                    write([&](sqlite::database& db) {
+                        sqlite::statement_use s(db,
+                                                "DELETE FROM list_pages WHERE rowid IN (SELECT"
+                                                " rowid FROM list_pages ORDER BY rowid LIMIT ?1)");
+                        s->bind_int64(1, limit);
+                        s->run();
+                        batch.rows = static_cast<std::size_t>(db.changes());
+                    });
+                    exhausted = batch.rows == 0;
+                    break;
+                case stage::ended_watches:
+                    write([&](sqlite::database& db) {
+                        sqlite::statement_use s(
+                            db,
+                            "DELETE FROM watches WHERE id IN (SELECT id FROM watches WHERE"
+                            " finished_at IS NOT NULL OR given_up_at IS NOT NULL ORDER BY id"
+                            " LIMIT ?1)");
+                        s->bind_int64(1, limit);
+                        s->run();
+                        batch.rows = static_cast<std::size_t>(db.changes());
+                    });
+                    exhausted = batch.rows == 0;
+                    break;
+                case stage::stale_unfinished:
+                    if (!cursor.scanned) {
+                        cursor.candidates = stale_unfinished_keys(policy.unfinished_fetched_before);
+                        cursor.scanned = true;
+                    }
+                    batch.erased = erase_some(cursor.candidates, policy.batch);
+                    batch.rows = batch.erased.size();
+                    exhausted = cursor.candidates.empty() && batch.rows == 0;
+                    break;
+                case stage::final_resources:
+                    if (!policy.final_resources) {
+                        exhausted = true;
+                        break;
+                    }
+                    {
+                        std::vector<std::string> keys = next_final_keys(cursor, limit);
+                        exhausted = keys.empty() && cursor.key.empty();
+                        batch.erased = erase_some(keys, keys.size());
+                        batch.rows = batch.erased.size();
+                    }
+                    break;
+                case stage::done: break;
+            }
+            if (batch.rows > 0) return batch;
+            if (exhausted) cursor.at = static_cast<stage>(static_cast<int>(cursor.at) + 1);
+        }
+        return {stage::done, 0};
     }
 
     run_page list_runs(const run_query& query) override {
@@ -1541,6 +1639,78 @@ class sqlite_store final : public store {
         }
         std::lock_guard lock(writer_mutex_);
         if (writer_->mode() == sqlite::open_mode::read_write) writer_->checkpoint();
+    }
+
+    // Stored resources not final and not fetched since |before|, found by one read (a scan of
+    // the status index, on a reader: writes go on meanwhile). Each plain key once.
+    std::vector<std::string> stale_unfinished_keys(time_point before) {
+        static const std::string sql =
+            "SELECT id, status FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
+            " AND status NOT IN (" +
+            final_status_list() + ") AND " RUN_FETCHED_AT " < ?1 LIMIT 100000";
+        return read([&](sqlite::database& db) {
+            std::vector<std::string> keys;
+            sqlite::statement_use s(db, sql);
+            s->bind_int64(1, to_unix_ms(before));
+            while (s->step()) {
+                const std::string id = s->column_text(0);
+                if (kind_of_store_key(id).is_final(s->column_text(1))) continue;
+                std::string key(plain_key(id));
+                if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+                    keys.push_back(std::move(key));
+                }
+            }
+            return keys;
+        });
+    }
+
+    // The final resources among the next |limit| stored ones in created order after
+    // |cursor|'s, which moves past them (its key is emptied when there are none left).
+    std::vector<std::string> next_final_keys(prune_cursor& cursor, std::int64_t limit) {
+        return read([&](sqlite::database& db) {
+            std::vector<std::string> keys;
+            // runs_browse (created_at, id) gives the order; status needs the row.
+            sqlite::statement_use s(
+                db,
+                "SELECT created_at, id, status FROM runs WHERE deleted_at IS NULL"
+                " AND body IS NOT NULL AND (created_at, id) > (?1, ?2)"
+                " ORDER BY created_at, id LIMIT ?3");
+            s->bind_text(1, cursor.created_at);
+            s->bind_text(2, cursor.key);
+            s->bind_int64(3, limit);
+            bool any = false;
+            while (s->step()) {
+                any = true;
+                cursor.created_at = s->column_text(0);
+                cursor.key = s->column_text(1);
+                if (!kind_of_store_key(cursor.key).is_final(s->column_text(2))) continue;
+                std::string key(plain_key(cursor.key));
+                if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+                    keys.push_back(std::move(key));
+                }
+            }
+            if (!any) cursor.key.clear();
+            return keys;
+        });
+    }
+
+    // Erases up to |count| resources from the back of |keys| (removing them from it) in one
+    // write; returns those that were stored.
+    std::vector<std::string> erase_some(std::vector<std::string>& keys, std::size_t count) {
+        std::vector<std::string> taken;
+        while (!keys.empty() && taken.size() < count) {
+            taken.push_back(std::move(keys.back()));
+            keys.pop_back();
+        }
+        std::vector<std::string> erased;
+        if (taken.empty()) return erased;
+        write([&](sqlite::database& db) {
+            erased.clear();  // a retried batch starts again
+            for (std::string& key : taken) {
+                if (erase_resource(db, key)) erased.push_back(key);
+            }
+        });
+        return erased;
     }
 
     // Runs |fn(db)| on the writer connection as one write: all of it commits or none of it.
