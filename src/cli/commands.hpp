@@ -18,4 +18,8 @@ int runs_command(const std::vector<std::string>& args);
 // `runmirror mirror`: pulls runs of some or all agents into the store for offline use.
 int mirror_command(const std::vector<std::string>& args);
 
+// `runmirror db stats|check|vacuum|backup FILE`: looks after the store file; never creates or
+// migrates one.
+int db_command(const std::vector<std::string>& args);
+
 }  // namespace runmirror
