@@ -275,7 +275,8 @@ class sqlite_admin final : public store_admin {
             throw store_error(file + " exists; not replacing it");
         }
         // VACUUM INTO writes only into a missing or empty file: mkstemp makes an empty one
-        // with a name nobody else picks.
+        // with a name nobody else picks, mode 0600: a backup is its owner's alone, whatever the
+        // store's mode.
         std::string temp = file + ".tmp-XXXXXX";
         const int fd = mkstemp(temp.data());
         if (fd < 0) throw store_error("cannot write " + file + ": " + std::strerror(errno));

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -197,6 +197,27 @@ test('db vacuum while the daemon serves: sizes before and after; the daemon keep
   assert.match(res.stdout, /^vacuumed .+rm\.db: [\d.]+ [KM]iB before, [\d.]+ [KM]iB after \(file and WAL\)/);
   const after = await api(daemon, runPath('run-alpha-success'), { key: 'key-both', headers: { 'cache-control': 'only-if-cached' } });
   assert.equal(after.status, 200, bodyText(after));
+  ok(await runmirrorAsync(['db', 'check', '--db', daemon.db]));
+});
+
+test('db vacuum while another process holds the write lock: one line saying the store is busy, exit 1', async (t) => {
+  // The sqlite3 shell holds the lock; without it there is no other way to take it from here.
+  if (spawnSync('sqlite3', ['-version']).status !== 0) {
+    t.skip('no sqlite3 shell');
+    return;
+  }
+  const { daemon } = await startStack(t);
+  await fillStore(daemon);
+  const shell = spawn('sqlite3', [daemon.db], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => shell.kill());
+  const locked = new Promise((resolve) => shell.stdout.once('data', resolve));
+  shell.stdin.write('BEGIN IMMEDIATE;\nSELECT 1;\n');
+  await locked;
+  const started = Date.now();
+  const res = await runmirrorAsync(['db', 'vacuum', '--db', daemon.db]);
+  oneLineError(res, 1, 'runmirror db vacuum', /store .+rm\.db is busy: another process held its write lock for 5 s; try the vacuum again/);
+  assert.ok(Date.now() - started >= 4_500, 'it waited for the lock first');
+  shell.stdin.end('ROLLBACK;\n');
   ok(await runmirrorAsync(['db', 'check', '--db', daemon.db]));
 });
 

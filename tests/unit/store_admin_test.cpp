@@ -14,6 +14,7 @@
 #include "runmirror/store.hpp"
 #include "runmirror/store_admin.hpp"
 #include "store/body_codec.hpp"
+#include "store/migrations.hpp"
 #include "store/sqlite_db.hpp"
 #include "support/store_fixtures.hpp"
 
@@ -226,4 +227,43 @@ TEST_CASE("body codec: the verified unpack catches a changed byte that the fast 
     // A byte in the middle of the frame: a literal, or a match offset or length.
     packed.bytes[packed.bytes.size() / 2] ^= 0x01;
     CHECK_THROWS_AS(unpack_body_verified(packed.bytes, true), store_error);
+}
+
+TEST_CASE(
+    "store admin: a store at an older or a newer schema version is reported and checked as "
+    "it is, never migrated") {
+    temp_dir dir;
+    const std::string path = dir.file("rm.db");
+    SUBCASE("older: schema 003, bodies as text, no kinds yet") {
+        {
+            sqlite::database raw(path);
+            raw.exec("PRAGMA journal_mode = WAL");
+            apply_migrations(raw, embedded_migrations().first(3));
+            raw.exec(
+                "INSERT INTO runs (id, body, fetched_at) VALUES ('run-old', '{\"id\":"
+                "\"run-old\"}', 1), ('run-bad', '{\"id\":', 1)");
+        }
+        auto admin = open_sqlite_store_admin(path, admin_access::read_only);
+        const store_stats s = admin->stats();
+        CHECK(s.schema_version == 3);
+        CHECK(s.groups.front().name == "run");
+        CHECK(s.groups.front().rows == 2);
+        const auto problems = check(*admin);
+        REQUIRE(problems.size() == 1);
+        CHECK(problems[0].subject == "v1 run run-bad");
+        sqlite::database raw(path, 5000, sqlite::open_mode::read_only);
+        CHECK(schema_version(raw) == 3);  // untouched
+    }
+    SUBCASE("newer: a version this build does not know") {
+        {
+            auto db = open_sqlite_store(path);
+            put(*db, "run-1");
+        }
+        { sqlite::database(path).exec("PRAGMA user_version = 99"); }
+        auto admin = open_sqlite_store_admin(path, admin_access::read_only);
+        const store_stats s = admin->stats();
+        CHECK(s.schema_version == 99);
+        CHECK(s.known_schema_version == latest_schema_version());
+        CHECK(check(*admin).empty());
+    }
 }
