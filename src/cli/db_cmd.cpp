@@ -98,8 +98,8 @@ std::string help_text(action which, const std::string& default_db) {
                    "representations, its other representations, tombstones of deleted ones,\n"
                    "cached list pages) with their bytes as stored (compressed) and as received,\n"
                    "grants, watches by state, the schema version, and the file: its size, page\n"
-                   "size, unused pages (what a vacuum returns) and its WAL. Reads every body's\n"
-                   "size: about a second per GB.\n\n";
+                   "size, unused pages (what a vacuum returns) and its WAL. Reads every stored\n"
+                   "body (its size is read from its frame header): 3.5 s for 430 MiB here.\n\n";
             break;
         case action::check:
             out << "Usage: runmirror db check [options]\n\n"
