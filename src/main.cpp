@@ -21,6 +21,7 @@ constexpr const char* usage =
     "  runs       list, show and export the stored runs, offline (reads the store)\n"
     "  mirror     pull runs of some or all agents into the store for offline use\n"
     "  purge      forget one run or job in the store (never upstream): its next read is a miss\n"
+    "  db         stats, check, vacuum or back up the store file (safe while serving)\n"
     "  config     print the effective settings and where each came from (file, env, flag)\n"
     "\n"
     "Options:\n"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
         if (command == "watches") return runmirror::watches_command(rest);
         if (command == "runs") return runmirror::runs_command(rest);
         if (command == "mirror") return runmirror::mirror_command(rest);
+        if (command == "db") return runmirror::db_command(rest);
         if (command == "config") return runmirror::config_command(rest);
         if (command == "purge") {
             std::vector<std::string> purge{"purge"};

@@ -69,6 +69,13 @@ struct resource_kind {
     // key would rewrite every stored run): "" for v1 runs, the first kind.
     std::string_view store_prefix;
 
+    // --- more of the resource's JSON ----------------------------------------------------------
+    // Every status the upstream documents for the kind (final ones included), upper case as it
+    // writes them: what `runmirror runs --status` accepts.
+    std::span<const std::string_view> statuses;
+    // The member holding why it failed ("error", v2 "error_message"); null or absent otherwise.
+    std::string_view error_member;
+
     bool is_final(std::string_view status) const;
     bool operator==(const resource_kind& other) const { return this == &other; }
 };

@@ -26,4 +26,32 @@ class server {
 // |db| must outlive the server.
 std::unique_ptr<server> make_server(const serve_options& options, store& db);
 
+// A socket bound and listening on |listen| before the daemon opens (or creates) its store, so
+// that a daemon that cannot listen (the port in use) leaves no store and no secret behind.
+// Throws std::runtime_error naming the address when it cannot bind. Closed when dropped, unless
+// a server adopted it.
+class listening_socket {
+  public:
+    explicit listening_socket(const listen_options& listen);
+    ~listening_socket();
+    listening_socket(listening_socket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+    listening_socket& operator=(listening_socket&&) = delete;
+    listening_socket(const listening_socket&) = delete;
+    listening_socket& operator=(const listening_socket&) = delete;
+
+    // The socket, now the caller's to close.
+    int release() noexcept {
+        const int fd = fd_;
+        fd_ = -1;
+        return fd;
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+// As above, listening on |listener| (bound to options.listen) rather than binding in run().
+std::unique_ptr<server> make_server(const serve_options& options, store& db,
+                                    listening_socket listener);
+
 }  // namespace runmirror

@@ -230,4 +230,11 @@ struct store_options;
 // store with migrations pending).
 std::unique_ptr<store> open_sqlite_store(const std::string& path);
 
+// Throws store_error, one sentence naming |path|, when the file there is not a runmirror store:
+// not an SQLite database at all, or an SQLite database of something else. A missing or empty
+// file passes (opening creates a store there), and so does a file it cannot tell about (opening
+// then says what is wrong). Only reads the file. open_sqlite_store calls it; commands that
+// create files beside the store (the tenant secret) call it before they do.
+void check_sqlite_store_file(const std::string& path);
+
 }  // namespace runmirror

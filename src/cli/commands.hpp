@@ -18,6 +18,9 @@ int runs_command(const std::vector<std::string>& args);
 // `runmirror mirror`: pulls runs of some or all agents into the store for offline use.
 int mirror_command(const std::vector<std::string>& args);
 
+// `runmirror db stats|check|vacuum|backup FILE`: looks after the store file; never creates or
+// migrates one.
+int db_command(const std::vector<std::string>& args);
 // `runmirror config`: prints the effective settings and where each came from; reads no store.
 int config_command(const std::vector<std::string>& args);
 

@@ -181,6 +181,8 @@ int mirror_command(const std::vector<std::string>& args) {
     }
 
     try {
+        // Before the secret is created beside it: a file that is not a store is left as it is.
+        check_sqlite_store_file(options.store.path);
         std::filesystem::path dir = std::filesystem::path(options.store.path).parent_path();
         if (!dir.empty()) std::filesystem::create_directories(dir);
         install_store_tenant_secret(options.store.path, options.store.tenant_secret_path,

@@ -10,18 +10,25 @@
 //   compacted, numbers and member order kept (browse_json: json_line).
 // - csv: RFC 4180 (CRLF line ends, fields with a comma, quote or line break quoted, quotes
 //   doubled), UTF-8 with a byte order mark, so spreadsheet programs read non-ASCII text right
-//   rather than guessing a legacy code page. Fixed columns, then the union of the runs' top-level
-//   "data" keys in first-seen order (a key named like a fixed column becomes "data.<key>");
-//   array data gives one row per item (browse_json: run_data_rows). All rows are held in memory
-//   until the columns are known; the memory is roughly the size of the exported data.
+//   rather than guessing a legacy code page. Fixed columns (the last one the resource's error
+//   message), then the union of the runs' top-level "data" keys in first-seen order (a key named
+//   like a fixed column becomes "data.<key>"); array data gives one row per item (browse_json:
+//   run_data_rows). Control characters other than tab and line breaks (which JSON escapes such
+//   as \u0000 and \u0007 put in a string) are written as their Unicode "control pictures"
+//   (U+2400 + code: NUL as U+2400, BEL as U+2407, DEL as U+2421): a spreadsheet shows them as a
+//   visible symbol instead of dropping or choking on the raw byte (a NUL ends a C string). All
+//   rows are held in memory until the columns are known; the memory is roughly the size of the
+//   exported data.
 // Either way the file appears whole or not at all: it is written to a temporary file beside
-// --out, flushed to disk, then renamed over it.
+// --out, flushed to disk, then renamed over it. `--out -` writes to standard output instead, as
+// it goes (a failure midway leaves what was already written).
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -40,6 +47,10 @@
 #include <vector>
 
 #include <boost/program_options.hpp>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "admin/browse_json.hpp"
 #include "cli/cli_args.hpp"
@@ -107,7 +118,9 @@ void add_filters(po::options_description& desc, bool search_and_since) {
          "jobs) or all")                                                                  //
         ("agent", po::value<std::string>()->value_name("ID"), "only runs of this agent")  //
         ("status", po::value<std::string>()->value_name("S"),
-         "only runs in this status (CREATED, PENDING, SUCCESS, ERROR; any case)");
+         "only runs in this status, one of the kind's (any case): run CREATED, PENDING, "
+         "SUCCESS, ERROR; v2_job PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, THROTTLED; "
+         "v1_job PENDING, SUCCESS, ERROR, PARTIAL_SUCCESS, CANCELLED");
     if (!search_and_since) return;
     desc.add_options()  //
         ("since", po::value<std::string>()->value_name("WHEN"),
@@ -146,7 +159,8 @@ po::options_description describe(action which, const std::string& default_db) {
                  "jsonl: the stored runs, one per line; csv: one row per run (per item when "
                  "data is an array), UTF-8 with a byte order mark (required)")  //
                 ("out", po::value<std::string>()->value_name("FILE"),
-                 "the file to write, replaced whole or left as it was (required)");
+                 "the file to write, replaced whole or left as it was; - for standard output "
+                 "(required)");
             break;
         case action::purge:
             desc.add_options()  //
@@ -182,10 +196,13 @@ std::string help_text(action which, const std::string& default_db) {
                    "upstream's bytes (a pretty-printed body is compacted; bytes that are not\n"
                    "UTF-8 become U+FFFD, in csv too). csv: RFC 4180 with a\n"
                    "UTF-8 byte order mark; columns id, extraction_agent_id, status, file_name,\n"
-                   "created_at, updated_at, then every top-level key of the runs' \"data\" in\n"
-                   "first-seen order (named data.KEY when it clashes with a fixed column); nested\n"
-                   "values as compact JSON; data that is an array gives one row per item. The\n"
-                   "file is written whole or not at all. A v2 job only ever read with ?expand=\n"
+                   "created_at, updated_at, error (the error message, when it has one), then\n"
+                   "every top-level key of the runs' \"data\" in first-seen order (named\n"
+                   "data.KEY when it clashes with a fixed column); nested values as compact JSON;\n"
+                   "data that is an array gives one row per item; control characters other than\n"
+                   "tab and line breaks as their Unicode control pictures (NUL as U+2400, BEL as\n"
+                   "U+2407, DEL as U+2421). The file is written whole or not at all; --out -\n"
+                   "writes to standard output as it goes. A v2 job only ever read with ?expand=\n"
                    "is written once, as one of those representations.\n\n";
             break;
         case action::purge:
@@ -237,6 +254,26 @@ std::string text_option(const po::variables_map& vm, const char* name) {
     return vm.count(name) ? vm[name].as<std::string>() : std::string();
 }
 
+// --status: one of the statuses of |kind| (every kind's when null), in any case: the upstream
+// writes them all in upper case, so the upper-cased text names at most one. A status the kind
+// never takes would only ever list nothing, which reads as "no such runs": refused instead.
+std::string parse_status(const std::string& text, const resource_kind* kind) {
+    const std::string status = upper(text);
+    std::vector<std::string_view> valid;
+    for (const resource_kind* k : all_kinds()) {
+        if (kind != nullptr && k != kind) continue;
+        for (std::string_view s : k->statuses)
+            if (std::find(valid.begin(), valid.end(), s) == valid.end()) valid.push_back(s);
+    }
+    if (std::find(valid.begin(), valid.end(), status) != valid.end()) return status;
+    std::string names;
+    for (std::string_view s : valid)
+        names += (names.empty() ? "" : ", ") + std::string(s);
+    throw usage_error("--status: expected one of " + names + " (any case) for --kind " +
+                      (kind ? std::string(kind->name) : std::string("all")) + ", got '" + text +
+                      "'");
+}
+
 run_browse_query filters_from(const po::variables_map& vm, time_point now) {
     run_browse_query query;
     const std::string kind_text = text_option(vm, "kind");
@@ -245,7 +282,7 @@ run_browse_query filters_from(const po::variables_map& vm, time_point now) {
         throw run_error("--kind: expected run, v2_job, v1_job or all, got '" + kind_text + "'");
     query.kind = *kind;
     query.extraction_agent_id = text_option(vm, "agent");
-    query.status = upper(text_option(vm, "status"));
+    if (vm.count("status")) query.status = parse_status(text_option(vm, "status"), *kind);
     if (vm.count("since")) query.created_from = parse_since(vm["since"].as<std::string>(), now);
     query.search = text_option(vm, "search");
     return query;
@@ -501,10 +538,44 @@ class atomic_file {
     bool committed_ = false;
 };
 
+// A control character other than tab and line breaks as its Unicode control picture (U+2400 +
+// its code, DEL U+2421), three bytes of UTF-8; other bytes as they are.
+void append_visible(std::string& out, char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((byte >= 0x20 && byte != 0x7F) || c == '\t' || c == '\n' || c == '\r') {
+        out += c;
+        return;
+    }
+    const unsigned picture = byte == 0x7F ? 0x2421 : 0x2400 + byte;
+    out += static_cast<char>(0xE0 | (picture >> 12));
+    out += static_cast<char>(0x80 | ((picture >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (picture & 0x3F));
+}
+
+// `--out -`: standard output, written as the export goes. A failed write (a closed pipe, a full
+// disk behind a redirect) is an error like a failed file write.
+class stdout_sink {
+  public:
+    void write(std::string_view bytes) {
+        if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) fail();
+    }
+    void commit() {
+        if (std::fflush(stdout) != 0) fail();
+    }
+
+  private:
+    [[noreturn]] static void fail() {
+        throw run_error(std::string("cannot write to standard output: ") + std::strerror(errno));
+    }
+};
+
 // RFC 4180: a field holding a comma, a quote or a line break is quoted, its quotes doubled.
-// The file says it is UTF-8 (its byte order mark): ill-formed bytes become U+FFFD.
+// The file says it is UTF-8 (its byte order mark): ill-formed bytes become U+FFFD. Control
+// characters become visible (append_visible).
 std::string csv_field(std::string_view raw) {
-    const std::string text = valid_utf8(raw);
+    std::string text;
+    for (char c : valid_utf8(raw))
+        append_visible(text, c);
     if (text.find_first_of(",\"\r\n") == std::string_view::npos) return text;
     std::string out = "\"";
     for (char c : text) {
@@ -512,6 +583,26 @@ std::string csv_field(std::string_view raw) {
         out += c;
     }
     return out + "\"";
+}
+
+// The resource's error message (its kind's error_member): a string as it is, another value
+// (an object of details) as compact JSON, "" when null or absent or the body is not JSON.
+std::string error_text(const stored_run& run) {
+    const resource_kind& kind = run.fields.kind ? *run.fields.kind : kinds::v1_run;
+    if (kind.error_member.empty()) return {};
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseIterativeFlag>(run.body.data(), run.body.size());
+    if (doc.HasParseError() || !doc.IsObject()) return {};
+    const auto member =
+        doc.FindMember(rapidjson::StringRef(kind.error_member.data(), kind.error_member.size()));
+    if (member == doc.MemberEnd() || member->value.IsNull()) return {};
+    if (member->value.IsString()) {
+        return std::string(member->value.GetString(), member->value.GetStringLength());
+    }
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    member->value.Accept(writer);
+    return std::string(buffer.GetString(), buffer.GetSize());
 }
 
 // The columns and rows of a CSV export, built run by run; rows are sparse until the columns are
@@ -528,10 +619,11 @@ class csv_table {
         const std::optional<std::vector<data_cells>> data = run_data_rows(run.body);
         if (!data) return false;
         const run_fields& f = run.fields;
+        const std::string error = error_text(run);
         for (const data_cells& cells : *data) {
             std::vector<std::pair<std::size_t, std::string>> row = {
-                {0, f.id},        {1, f.extraction_agent_id}, {2, f.status},
-                {3, f.file_name}, {4, f.created_at},          {5, f.updated_at}};
+                {0, f.id},         {1, f.extraction_agent_id}, {2, f.status}, {3, f.file_name},
+                {4, f.created_at}, {5, f.updated_at},          {6, error}};
             for (const auto& [key, text] : cells) {
                 row.emplace_back(column(is_fixed(key) ? "data." + key : key), text);
             }
@@ -542,7 +634,8 @@ class csv_table {
 
     std::size_t rows() const { return rows_.size(); }
 
-    void write(atomic_file& out) const {
+    template <class Out>
+    void write(Out& out) const {
         out.write("\xEF\xBB\xBF");  // UTF-8 byte order mark, for spreadsheet programs
         std::vector<std::string> dense(names_.size());
         write_row(out, names_);
@@ -555,8 +648,8 @@ class csv_table {
     }
 
   private:
-    static constexpr const char* fixed_[] = {"id",        "extraction_agent_id", "status",
-                                             "file_name", "created_at",          "updated_at"};
+    static constexpr const char* fixed_[] = {
+        "id", "extraction_agent_id", "status", "file_name", "created_at", "updated_at", "error"};
 
     static bool is_fixed(std::string_view key) {
         return std::find(std::begin(fixed_), std::end(fixed_), key) != std::end(fixed_);
@@ -568,7 +661,8 @@ class csv_table {
         return it->second;
     }
 
-    static void write_row(atomic_file& out, const std::vector<std::string>& cells) {
+    template <class Out>
+    static void write_row(Out& out, const std::vector<std::string>& cells) {
         std::string line;
         for (std::size_t i = 0; i < cells.size(); ++i) {
             if (i > 0) line += ',';
@@ -597,7 +691,18 @@ int export_runs(const std::vector<std::string>& args, const std::vector<std::str
     query.limit = export_page;
     query.with_bodies = true;
     const std::unique_ptr<store> db = open_store(vm, env);
-    atomic_file out(out_path);
+    const bool to_stdout = out_path == "-";
+    // The file only when there is one: opening it creates its temporary file beside --out.
+    std::optional<atomic_file> file;
+    stdout_sink standard_output;
+    if (!to_stdout) file.emplace(out_path);
+    auto write = [&](std::string_view bytes) {
+        if (file) {
+            file->write(bytes);
+        } else {
+            standard_output.write(bytes);
+        }
+    };
     csv_table table;
     std::size_t runs = 0;
     // Page by page along the keyset cursor: every run at most once, newest first, even while
@@ -612,18 +717,28 @@ int export_runs(const std::vector<std::string>& args, const std::vector<std::str
             }
             const std::optional<std::string> line = json_line(run.body);
             if (!line) throw run_error("run " + run.fields.id + ": body is not JSON");
-            out.write(*line);
-            out.write("\n");
+            write(*line);
+            write("\n");
         }
         if (!page.next) break;
         query.after = page.next;
     }
-    if (format == "csv") table.write(out);
-    out.commit();
+    if (format == "csv") {
+        if (file) {
+            table.write(*file);
+        } else {
+            table.write(standard_output);
+        }
+    }
+    if (file) {
+        file->commit();
+    } else {
+        standard_output.commit();
+    }
     std::cerr << "runmirror runs export: " << runs << (runs == 1 ? " run" : " runs");
     if (format == "csv")
         std::cerr << ", " << table.rows() << (table.rows() == 1 ? " row" : " rows");
-    std::cerr << " written to " << out_path << "\n";
+    std::cerr << " written to " << (to_stdout ? "standard output" : out_path) << "\n";
     return 0;
 }
 

@@ -1,8 +1,10 @@
-// `runmirror serve`: options -> logging -> store -> server. Every failure ends in one line on
-// stderr; exit code 2 for a bad command line or config, 1 when the daemon cannot run.
+// `runmirror serve`: options -> logging -> listening socket -> store -> server. Every failure
+// ends in one line on stderr; exit code 2 for a bad command line or config, 1 when the daemon
+// cannot run.
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <system_error>
 
 #include "cli/commands.hpp"
@@ -57,6 +59,23 @@ int serve_command(const std::vector<std::string>& args) {
         return 2;
     }
 
+    // Bound before anything is created: a daemon that cannot listen (the port in use) must
+    // leave no new store, secret or directory behind, and an existing store untouched.
+    std::optional<listening_socket> listener;
+    try {
+        listener.emplace(options.listen);
+    } catch (const std::exception& e) {
+        std::cerr << "runmirror serve: " << e.what() << "\n";
+        return 1;
+    }
+    // Before the secret is created beside it: a file that is not a store is refused as it is.
+    try {
+        check_sqlite_store_file(options.store.path);
+    } catch (const store_error& e) {
+        std::cerr << "runmirror serve: " << e.what() << "\n";
+        return 1;
+    }
+
     // The loader only names the file; creating its directory is a side effect that belongs here.
     const std::filesystem::path db_dir = std::filesystem::path(options.store.path).parent_path();
     if (!db_dir.empty()) {
@@ -100,7 +119,7 @@ int serve_command(const std::vector<std::string>& args) {
     }
 
     try {
-        return make_server(options, *db)->run();
+        return make_server(options, *db, std::move(*listener))->run();
     } catch (const std::exception& e) {
         std::cerr << "runmirror serve: " << e.what() << "\n";
         return 1;

@@ -41,6 +41,13 @@ constexpr std::array<std::string_view, 2> v1_job_streamed_creates{"/api/v1/extra
                                                                   "/api/v1/extraction/run"};
 constexpr std::array<std::string_view, 4> v1_job_final{"SUCCESS", "ERROR", "PARTIAL_SUCCESS",
                                                        "CANCELLED"};
+// Every status, for validating filters (DESIGN.md "The upstream API"). THROTTLED is a v2 list
+// filter value, so a job may be listed in it.
+constexpr std::array<std::string_view, 4> v1_run_statuses{"CREATED", "PENDING", "SUCCESS", "ERROR"};
+constexpr std::array<std::string_view, 6> v2_job_statuses{"PENDING", "RUNNING",   "COMPLETED",
+                                                          "FAILED",  "CANCELLED", "THROTTLED"};
+constexpr std::array<std::string_view, 5> v1_job_statuses{"PENDING", "SUCCESS", "ERROR",
+                                                          "PARTIAL_SUCCESS", "CANCELLED"};
 }  // namespace
 
 namespace kinds {
@@ -68,6 +75,8 @@ const resource_kind v1_run{
     .batch_owner_param = "extraction_agent_id",
     .page_size_param = "limit",
     .store_prefix = "",
+    .statuses = v1_run_statuses,
+    .error_member = "error",
 };
 
 const resource_kind v2_job{
@@ -93,6 +102,8 @@ const resource_kind v2_job{
     .batch_owner_param = "",
     .page_size_param = "page_size",
     .store_prefix = "v2/",
+    .statuses = v2_job_statuses,
+    .error_member = "error_message",
 };
 
 // What SDK 1.x's jobs.extract() / createAndWait() poll: the job says how far the extraction
@@ -120,6 +131,8 @@ const resource_kind v1_job{
     .batch_owner_param = "",
     .page_size_param = "",
     .store_prefix = "v1job/",
+    .statuses = v1_job_statuses,
+    .error_member = "error",
 };
 
 }  // namespace kinds

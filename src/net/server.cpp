@@ -3,12 +3,15 @@
 // finish within limits.shutdown_grace, then stop the threads).
 #include "runmirror/server.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -43,10 +46,27 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// Opens, binds and listens; |ec| says what failed.
+void bind_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint,
+                   boost::system::error_code& ec) {
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+}
+
+[[noreturn]] void cannot_listen(const listen_options& listen, const boost::system::error_code& ec) {
+    throw std::runtime_error("cannot listen on " + listen.host + ":" + std::to_string(listen.port) +
+                             ": " + ec.message());
+}
+
 class server_impl final : public server {
   public:
-    server_impl(const serve_options& options, store& db)
-        : options_(options),
+    // |adopted_socket|: a listening socket (listening_socket) to accept on, or -1 to bind one
+    // in run().
+    server_impl(const serve_options& options, store& db, int adopted_socket = -1)
+        : adopted_socket_(adopted_socket),
+          options_(options),
           db_(db),
           threads_(choose_thread_count(options.listen.threads)),
           ioc_(static_cast<int>(thread_count())),
@@ -91,6 +111,10 @@ class server_impl final : public server {
                           options_.upstream.url, health_.get(), &db_, &requests_},
             events_, registry_, stopping_, overload_,
             make_site_policy(options_.listen.host, options_.listen.allowed_hosts)});
+    }
+
+    ~server_impl() override {
+        if (adopted_socket_ >= 0) ::close(adopted_socket_);  // never ran
     }
 
     int run() override {
@@ -144,14 +168,12 @@ class server_impl final : public server {
         auto address = asio::ip::make_address(options_.listen.host, ec);
         if (ec) throw std::runtime_error("invalid listen address " + options_.listen.host);
         tcp::endpoint endpoint(address, options_.listen.port);
-        acceptor_.open(endpoint.protocol(), ec);
-        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor_.bind(endpoint, ec);
-        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            throw std::runtime_error("cannot listen on " + options_.listen.host + ":" +
-                                     std::to_string(options_.listen.port) + ": " + ec.message());
+        if (adopted_socket_ >= 0) {
+            acceptor_.assign(endpoint.protocol(), std::exchange(adopted_socket_, -1), ec);
+        } else {
+            bind_acceptor(acceptor_, endpoint, ec);
         }
+        if (ec) cannot_listen(options_.listen, ec);
         auto local = acceptor_.local_endpoint();
         log::info("listening on {}:{} (upstream {}{})", local.address().to_string(), local.port(),
                   options_.upstream.url,
@@ -225,6 +247,7 @@ class server_impl final : public server {
         ioc_.stop();
     }
 
+    int adopted_socket_;  // until bind() hands it to acceptor_
     serve_options options_;
     store& db_;
     unsigned threads_;  // runs ioc_; also sizes the upstream pool and decides on strands
@@ -334,6 +357,27 @@ class server_impl final : public server {
 
 std::unique_ptr<server> make_server(const serve_options& options, store& db) {
     return std::make_unique<server_impl>(options, db);
+}
+
+std::unique_ptr<server> make_server(const serve_options& options, store& db,
+                                    listening_socket listener) {
+    return std::make_unique<server_impl>(options, db, listener.release());
+}
+
+listening_socket::listening_socket(const listen_options& listen) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(listen.host, ec);
+    if (ec) throw std::runtime_error("invalid listen address " + listen.host);
+    asio::io_context ioc(1);
+    tcp::acceptor acceptor(ioc);
+    bind_acceptor(acceptor, tcp::endpoint(address, listen.port), ec);
+    if (ec) cannot_listen(listen, ec);
+    fd_ = acceptor.release(ec);
+    if (ec) cannot_listen(listen, ec);
+}
+
+listening_socket::~listening_socket() {
+    if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace runmirror

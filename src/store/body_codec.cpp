@@ -15,7 +15,7 @@
 // bytes) is still an error, never an out-of-bounds access; a changed literal byte inside a
 // block may come back as a changed byte, as with every other column of the store (SQLite pages
 // carry no checksum). The checksum is written all the same, for 4 bytes a body: `lz4 -d` on a
-// body taken out of the store, or a later scrub, can check it.
+// body taken out of the store, and the scrub `runmirror db check` (unpack_body_verified), check it.
 //
 // zstd frames, written by schema 004 stores before this, are read as they were (zstd verifies
 // their checksum as part of decoding).
@@ -67,7 +67,7 @@ LZ4F_dctx* fresh_decompressor() {
     return d.ctx;
 }
 
-std::string lz4_unpack(std::string_view bytes) {
+std::string lz4_unpack(std::string_view bytes, bool verify_checksum) {
     LZ4F_dctx* ctx = fresh_decompressor();
     if (ctx == nullptr) throw store_error("store: lz4 unavailable (out of memory)");
     LZ4F_frameInfo_t info{};
@@ -80,10 +80,10 @@ std::string lz4_unpack(std::string_view bytes) {
     if (info.contentSize > max_body) corrupt("claims more than 2 GiB");
     std::string out(static_cast<std::size_t>(info.contentSize), '\0');
     // The whole output buffer is ours and stays put: LZ4 may decode into it directly. The
-    // content checksum is not verified (see the top of this file).
+    // content checksum is verified only when asked (see the top of this file).
     LZ4F_decompressOptions_t options{};
     options.stableDst = 1;
-    options.skipChecksums = 1;
+    options.skipChecksums = verify_checksum ? 0 : 1;
     std::size_t written = out.size();
     std::size_t consumed = bytes.size() - header;
     const std::size_t rest =
@@ -157,9 +157,31 @@ packed_body pack_body(std::string_view text) {
 
 std::string unpack_body(std::string_view bytes, bool compressed) {
     if (!compressed) return std::string(bytes);
-    if (starts_with(bytes, lz4_magic)) return lz4_unpack(bytes);
+    if (starts_with(bytes, lz4_magic)) return lz4_unpack(bytes, false);
     if (starts_with(bytes, zstd_magic)) return zstd_unpack(bytes);
     corrupt("neither an lz4 nor a zstd frame");
+}
+
+std::string unpack_body_verified(std::string_view bytes, bool compressed) {
+    if (compressed && starts_with(bytes, lz4_magic)) return lz4_unpack(bytes, true);
+    return unpack_body(bytes, compressed);  // zstd always verifies its checksum
+}
+
+std::optional<std::size_t> unpacked_body_size(std::string_view bytes, bool compressed) {
+    if (!compressed) return bytes.size();
+    unsigned long long size = 0;
+    if (starts_with(bytes, lz4_magic)) {
+        const auto declared = lz4_content_size(bytes);
+        if (!declared || *declared == 0) return std::nullopt;
+        size = *declared;
+    } else if (starts_with(bytes, zstd_magic)) {
+        size = ZSTD_getFrameContentSize(bytes.data(), bytes.size());
+        if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) return std::nullopt;
+    } else {
+        return std::nullopt;
+    }
+    if (size > max_body) return std::nullopt;
+    return static_cast<std::size_t>(size);
 }
 
 bool body_equals(std::string_view bytes, bool compressed, std::string_view text) {

@@ -13,6 +13,8 @@
 // unpack_body(pack_body(x)) == x for every byte string x: bodies come back exactly as received.
 // Threading: any thread; each thread keeps its own codec contexts.
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,5 +37,14 @@ std::string unpack_body(std::string_view bytes, bool compressed);
 // packing |text| to compare: a size that differs answers without decoding, and decoding costs
 // a fifth of compressing.
 bool body_equals(std::string_view bytes, bool compressed, std::string_view text);
+
+// As unpack_body, and an LZ4 frame's content checksum verified too (unpack_body skips it for
+// speed): the scrub `runmirror db check` runs. Throws store_error as unpack_body does, and when
+// the checksum does not match.
+std::string unpack_body_verified(std::string_view bytes, bool compressed);
+
+// The size of the body stored as |bytes| once unpacked, from its frame header alone (no
+// decoding); nullopt when a compressed body's header is damaged or does not say.
+std::optional<std::size_t> unpacked_body_size(std::string_view bytes, bool compressed);
 
 }  // namespace runmirror

@@ -1837,6 +1837,9 @@ std::unique_ptr<store> open_sqlite_store(const std::string& path) {
             throw store_error("store '" + path + "': directory '" + parent.string() +
                               "' does not exist");
         }
+        // Before SQLite sees it: a text file would fail with "file is not a database", and an
+        // SQLite database of another program would get runmirror's tables added to it.
+        check_sqlite_store_file(path);
     }
     return std::make_unique<sqlite_store>(path);
 }

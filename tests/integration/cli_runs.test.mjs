@@ -15,7 +15,7 @@ import { v2JobPath } from '../support/fake_v2.mjs';
 
 const LATER_MS = Date.UTC(2025, 0, 20, 8, 0, 0); // the fake's agent-alpha/beta runs start here
 const BOM = '\uFEFF';
-const FIXED_COLUMNS = ['id', 'extraction_agent_id', 'status', 'file_name', 'created_at', 'updated_at'];
+const FIXED_COLUMNS = ['id', 'extraction_agent_id', 'status', 'file_name', 'created_at', 'updated_at', 'error'];
 
 // Runs `runmirror runs ...args` without the harness's RUNMIRROR_* variables.
 function runs(args) {
@@ -305,7 +305,7 @@ test('export csv: RFC 4180, UTF-8 BOM, data keys as columns, one row per array i
   const run = up.run('run-csv-tricky');
   assert.deepEqual(tricky, {
     id: 'run-csv-tricky', extraction_agent_id: 'agent-alpha', status: 'SUCCESS', file_name: 'a "quoted", name.pdf',
-    created_at: run.createdAt, updated_at: run.updatedAt, word: '',
+    created_at: run.createdAt, updated_at: run.updatedAt, error: '', word: '',
     name: 'Smith, John', quote: 'He said "hi"', multi: 'line1\nline2\r\nline3', unicode: 'Zürich 東京 😀', num: '1.0e+2',
     big: '123456789012345678901234567890', nested: '{"a":[1,2.50]}', flag: 'false', nothing: '',
     'data.id': 'clashes with a fixed column',
@@ -328,7 +328,51 @@ test('export csv: RFC 4180, UTF-8 BOM, data keys as columns, one row per array i
   const [pending] = byId('run-alpha-pending');
   assert.equal(pending.status, 'PENDING');
   assert.ok(header.slice(FIXED_COLUMNS.length).every((h) => pending[h] === ''), 'no data, empty cells');
-  assert.equal(byId('run-alpha-error').length, 1);
+  const [failed] = byId('run-alpha-error');
+  assert.equal(failed.error, JSON.parse(up.runRaw('run-alpha-error')).error, 'the error column holds its message');
+  assert.ok(failed.error.length > 0);
+});
+
+test('export csv: control characters as visible symbols, --out - to standard output', async (t) => {
+  const { daemon, up } = await startStack(t);
+  // NUL, BEL, ESC, DEL and a tab inside the data, and an error message with a BEL.
+  addRun(up, {
+    id: 'run-controls', createdMs: LATER_MS + 120_000, fileName: 'c.pdf',
+    dataRaw: '{"text":"a\\u0000b\\u0007c\\u001bd\\u007fe\\tf"}',
+  });
+  const run = up.data.runs.get('run-controls');
+  run.raw = run.raw.replace('"error":null', '"error":"boom\\u0007"');
+  JSON.parse(run.raw);
+  const res = await api(daemon, '/api/v1/extraction/runs/run-controls', { key: 'key-both' });
+  assert.equal(res.status, 200, bodyText(res));
+
+  const csv = ok(runs(['export', '--format', 'csv', '--out', '-', '--db', daemon.db]));
+  assert.match(csv.stderr, /^runmirror runs export: 1 run, 1 row written to standard output\n$/);
+  assert.ok(csv.stdout.startsWith(BOM));
+  assert.ok(!/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(csv.stdout), 'no raw control characters');
+  const [header, row] = parseCsv(csv.stdout.slice(1));
+  const cells = Object.fromEntries(header.map((h, i) => [h, row[i]]));
+  assert.equal(cells.text, 'a\u2400b\u2407c\u241bd\u2421e\tf', 'U+2400 + code; DEL U+2421; tab kept');
+  assert.equal(cells.error, 'boom\u2407');
+
+  const jsonl = ok(runs(['export', '--format', 'jsonl', '--out', '-', '--db', daemon.db]));
+  assert.equal(jsonl.stdout, `${run.raw}\n`, 'the stored bytes, on standard output');
+  assert.equal(existsSync(path.join(process.cwd(), '-')), false, 'no file named -');
+});
+
+test('--status is checked against the kind\'s statuses, in any case; a wrong one is one line, exit 2', async (t) => {
+  const { daemon, up } = await startStack(t);
+  await fillStore(daemon, up);
+  const db = daemon.db;
+  oneLineError(runs(['list', '--status', 'DONE', '--db', db]), 2, 'list',
+    /--status: expected one of CREATED, PENDING, SUCCESS, ERROR \(any case\) for --kind run, got 'DONE'/);
+  oneLineError(runs(['list', '--kind', 'v2_job', '--status', 'success', '--db', db]), 2, 'list',
+    /--status: expected one of PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, THROTTLED .* got 'success'/);
+  oneLineError(runs(['export', '--format', 'jsonl', '--out', '-', '--status', 'DONE', '--db', db]), 2, 'export',
+    /--status: expected one of/);
+  assert.match(ok(runs(['list', '--status', 'error', '--db', db])).stdout, /run-alpha-error/);
+  assert.match(ok(runs(['list', '--kind', 'v1_job', '--status', 'partial_success', '--db', db])).stdout, /^no runs\n$/);
+  assert.match(ok(runs(['list', '--kind', 'all', '--status', 'Completed', '--db', db])).stdout, /^(no runs\n|ID )/);
 });
 
 test('export writes the whole file or nothing; bad command lines exit 2', async (t) => {
