@@ -334,6 +334,10 @@ class server_impl final : public server {
                     number(counts[i]));
             }
             out.push_back(std::move(pruned));
+            out.push_back(gauge{"runmirror_store_used_bytes",
+                                "Bytes the store's pages hold, free pages not counted (what "
+                                "--max-db-size caps).",
+                                {{"", number(db_.used_bytes())}}});
             out.push_back(gauge{"runmirror_store_max_bytes",
                                 "The cap on the store's used bytes (--max-db-size).",
                                 {{"", number(options_.retention.max_db_bytes)}}});

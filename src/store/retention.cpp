@@ -49,7 +49,7 @@ prune_counts store_pruner::check_now() {
     if (settings_.max_bytes == 0) return removed;
     const auto cap = static_cast<std::int64_t>(settings_.max_bytes);
     std::int64_t used = db_.used_bytes();
-    if (used <= cap) {
+    if (static_cast<double>(used) <= static_cast<double>(cap) * settings_.high_water) {
         warned_full_ = false;
         return removed;
     }

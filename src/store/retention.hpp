@@ -1,6 +1,6 @@
 #pragma once
 // The retention pruner: keeps the store under --max-db-size. A thread of its own checks the
-// store's used bytes every |check_interval|; over the cap, it removes rows in small batches
+// store's used bytes every |check_interval|; near the cap, it removes rows in small batches
 // (store::prune_some, one short write transaction each, a pause between them so that writes
 // of requests interleave) until the store is at |low_water| of the cap, in this order: cached
 // list pages, ended watches, unfinished resources not fetched for the watch max age, then,
@@ -32,10 +32,13 @@ struct retention_settings {
     std::uint64_t max_bytes = 0;                // the cap; 0: none (the pruner does nothing)
     bool retain_final = true;                   // false: final resources may go too, oldest first
     millis unfinished_max_age{24 * 3'600'000};  // the sync worker's watch max age
-    millis check_interval{1'000};
+    millis check_interval{100};
     millis pause{2};  // between batches
     std::size_t batch = 100;
-    double low_water = 0.9;  // a pass stops at this fraction of the cap
+    // A pass starts past |high_water| of the cap and stops at |low_water|: the room above
+    // high water takes what clients store between two checks.
+    double high_water = 0.85;
+    double low_water = 0.75;
 };
 
 // Rows removed so far, by class (prune_cursor::stage order, without done).

@@ -174,7 +174,10 @@ TEST_CASE("the pruner keeps a store file near its cap; final resources only when
         const prune_counts removed = pruner.check_now();
         CHECK(removed[3] == 0);
         CHECK(s->find_run("run-0"));
-        CHECK(s->used_bytes() == used);
+        // (used_bytes moves on its own: the search index catches up in the background.)
+        const store_counts counts = s->counts();
+        REQUIRE(counts.rows_by_kind.size() == 1);
+        CHECK(counts.rows_by_kind[0].second == 3000);
     }
     SUBCASE("final resources allowed: down to the low-water mark, oldest first") {
         store_pruner pruner(*s, {.max_bytes = cap, .retain_final = false, .batch = 50},
