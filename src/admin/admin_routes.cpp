@@ -77,14 +77,17 @@ bool browse_viewer::sees(store& db, std::string_view project_id) const {
 
 namespace {
 
-// {"state": "up"|"down"|"offline", ...}: what the daemon thinks of its upstream right now.
+// {"state": "up"|"down"|"offline", ...}: what the daemon thinks of its upstream right now;
+// "down_since" (ISO 8601 UTC) while down, so the page can say for how long.
 std::string upstream_state_json(const admin_context& ctx, time_point now) {
     std::string out = "{\"url\":" + json_quote(ctx.upstream_url);
     if (!ctx.health) return out + ",\"state\":\"offline\"}";
     const health_snapshot s = ctx.health->snapshot(now);
-    return out + ",\"state\":\"" + (s.up ? "up" : "down") +
+    out += std::string(",\"state\":\"") + (s.up ? "up" : "down") +
            "\",\"consecutive_failures\":" + std::to_string(s.consecutive_failures) +
-           ",\"retry_in_ms\":" + std::to_string(s.retry_in.count()) + "}";
+           ",\"retry_in_ms\":" + std::to_string(s.retry_in.count());
+    if (s.down_since) out += ",\"down_since\":" + json_quote(iso_utc(*s.down_since));
+    return out + "}";
 }
 
 // {"writable": true} or {"writable": false, "error": ..., "since": ..., "failed_writes": N}.
