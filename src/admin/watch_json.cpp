@@ -41,7 +41,7 @@ void time_or_null(json_writer& out, const char* key, std::optional<time_point> v
 
 }  // namespace
 
-std::string watch_to_json(const watch& w) {
+std::string watch_to_json(const watch& w, const std::optional<watch_wait_reason>& why) {
     rapidjson::StringBuffer buffer;
     json_writer out(buffer);
     out.StartObject();
@@ -61,6 +61,11 @@ std::string watch_to_json(const watch& w) {
     time_or_null(out, "finished_at", w.finished_at);
     time_or_null(out, "given_up_at", w.given_up_at);
     text_or_null(out, "give_up_reason", w.give_up_reason);
+    if (why) {
+        text_or_null(out, "wait", to_string(why->wait));
+        text_or_null(out, "wait_text", why->text);
+        time_or_null(out, "wait_until", why->until);
+    }
     out.EndObject();
     return {buffer.GetString(), buffer.GetSize()};
 }

@@ -3,9 +3,11 @@
 // two cannot drift apart. RapidJSON stays inside watch_json.cpp: the CLI executable does not
 // have its include directory.
 
+#include <optional>
 #include <string>
 
 #include "runmirror/watch.hpp"
+#include "sync/watch_wait.hpp"
 
 namespace runmirror {
 
@@ -15,6 +17,9 @@ namespace runmirror {
 // ("2025-01-15T08:00:00.123Z"). The store's "not known" (an empty string, an unset time) is
 // null, so clients need one test, not two. The tenant is left out: it identifies an API key.
 // Invalid UTF-8 in a text field (an upstream error message, say) becomes U+FFFD.
-std::string watch_to_json(const watch& w);
+// With |why|, three more members follow: "wait" (to_string(watch_wait): "due", "no_key",
+// "paused_by_429", ...), "wait_text" (one line for a person) and "wait_until" (when the wait
+// ends, or null).
+std::string watch_to_json(const watch& w, const std::optional<watch_wait_reason>& why = {});
 
 }  // namespace runmirror

@@ -26,6 +26,7 @@
 #include "cli/commands.hpp"
 #include "config/load_options.hpp"
 #include "runmirror/store.hpp"
+#include "sync/watch_wait.hpp"
 #include "util/tenant_secret.hpp"
 
 namespace runmirror {
@@ -82,10 +83,16 @@ std::string help_text(const std::string& default_db) {
            "RUNMIRROR_* environment, which are checked the same way.\n"
            "\n"
            "Table columns: KIND (run or job), RUN, JOB, AGENT, NEXT POLL (\"in 3s\", \"due\"),\n"
-           "ATTEMPTS (answers in a row without a change), LAST STATUS, LAST ERROR (cut to fit the\n"
-           "terminal, else $COLUMNS, else " +
+           "ATTEMPTS (answers in a row without a change), LAST STATUS, WAITING (why it is not\n"
+           "polled now, as far as the store tells), LAST ERROR (cut to fit the terminal, else\n"
+           "$COLUMNS, else " +
                std::to_string(fallback_width) +
                " columns; --json has it whole).\n"
+               "A due watch is polled at once by a daemon that holds a key for its tenant; which\n"
+               "keys the daemon holds (in memory only) is not visible from the store, so WAITING\n"
+               "says \"key not visible here\". The daemon's GET /_runmirror/api/watches (and its\n"
+               "web page) gives every reason: no key for the tenant yet, upstream down, paused\n"
+               "by 429, rate limited.\n"
                "\n"
         << describe(default_db);
     return out.str();
@@ -187,19 +194,43 @@ std::string or_dash(std::string_view text) {
     return text.empty() ? "-" : one_line(text);
 }
 
+// The WAITING column: short, since NEXT POLL, ENDED and REASON tell the rest.
+std::string_view waiting_text(watch_wait wait) {
+    switch (wait) {
+        case watch_wait::finished:
+        case watch_wait::given_up:
+        case watch_wait::scheduled: return "-";
+        case watch_wait::offline: return "daemon offline";
+        case watch_wait::polling: return "polling now";
+        case watch_wait::no_key: return "no key for its tenant yet";
+        case watch_wait::upstream_down: return "upstream down";
+        case watch_wait::paused_by_429: return "paused by 429";
+        case watch_wait::rate_limited: return "rate limited";
+        case watch_wait::no_free_slot: return "no free poll slot";
+        case watch_wait::due: return "-";
+        case watch_wait::due_key_unknown: return "key not visible here";
+    }
+    return "-";
+}
+
 std::string render_table(const std::vector<watch>& watches, bool all, time_point now,
                          std::size_t width) {
-    std::vector<std::string> header = {"KIND",      "RUN",      "JOB",        "AGENT",
-                                       "NEXT POLL", "ATTEMPTS", "LAST STATUS"};
+    std::vector<std::string> header = {"KIND",      "RUN",      "JOB",         "AGENT",
+                                       "NEXT POLL", "ATTEMPTS", "LAST STATUS", "WAITING"};
     if (all) header.insert(header.end(), {"ENDED", "REASON"});
     header.push_back("LAST ERROR");
 
     std::vector<std::vector<std::string>> rows = {header};
     for (const watch& w : watches) {
         std::vector<std::string> row = {
-            std::string(to_string(w.kind)), or_dash(w.run_id),      or_dash(w.job_id),
-            or_dash(w.extraction_agent_id), next_poll_text(w, now), std::to_string(w.attempts),
-            or_dash(w.last_status)};
+            std::string(to_string(w.kind)),
+            or_dash(w.run_id),
+            or_dash(w.job_id),
+            or_dash(w.extraction_agent_id),
+            next_poll_text(w, now),
+            std::to_string(w.attempts),
+            or_dash(w.last_status),
+            std::string(waiting_text(explain_watch(w, watch_wait_context{}, now).wait))};
         if (all) {
             row.push_back(ended_text(w, now));
             row.push_back(truncate(or_dash(w.give_up_reason), max_reason_width));
@@ -278,13 +309,15 @@ int watches_command(const std::vector<std::string>& args) {
     const bool cut = watches.size() > parsed.limit;
     if (cut) watches.resize(parsed.limit);
 
+    const time_point now = clock_type::now();
     if (parsed.json) {
+        // From the store alone: explain_watch without the daemon's state.
         for (const watch& w : watches)
-            std::cout << watch_to_json(w) << "\n";
+            std::cout << watch_to_json(w, explain_watch(w, watch_wait_context{}, now)) << "\n";
     } else if (watches.empty()) {
         std::cout << (parsed.all ? "no watches\n" : "no active watches\n");
     } else {
-        std::cout << render_table(watches, parsed.all, clock_type::now(), terminal_width());
+        std::cout << render_table(watches, parsed.all, now, terminal_width());
     }
     if (cut) {
         // On stderr, so a script reading stdout (JSON Lines above all) sees only watches.
