@@ -5,6 +5,8 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "runmirror/watch.hpp"
 #include "sync/watch_wait.hpp"
@@ -21,5 +23,19 @@ namespace runmirror {
 // "paused_by_429", ...), "wait_text" (one line for a person) and "wait_until" (when the wait
 // ends, or null).
 std::string watch_to_json(const watch& w, const std::optional<watch_wait_reason>& why = {});
+
+// One watch's wait as a daemon reported it, with what identifies the watch (a client reading
+// another store under the same ids must not take one watch's reason for another's).
+struct reported_wait {
+    watch_id id = 0;
+    std::string run_id;  // empty when null
+    std::string job_id;  // empty when null
+    watch_wait_reason why;
+};
+
+// The waits of a /_runmirror/api/watches answer ({"items":[watch_to_json with a reason]});
+// items without a wait this build knows are left out. nullopt when |body| is not such an
+// answer.
+std::optional<std::vector<reported_wait>> parse_reported_waits(std::string_view body);
 
 }  // namespace runmirror

@@ -20,6 +20,14 @@ std::string_view to_string(watch_wait wait) {
     return "due";
 }
 
+std::optional<watch_wait> parse_watch_wait(std::string_view text) {
+    for (int i = 0; i <= static_cast<int>(watch_wait::due_key_unknown); ++i) {
+        const auto wait = static_cast<watch_wait>(i);
+        if (to_string(wait) == text) return wait;
+    }
+    return std::nullopt;
+}
+
 watch_wait_reason explain_watch(const watch& w, const watch_wait_context& ctx, time_point now) {
     if (w.finished_at) {
         return {watch_wait::finished,

@@ -34,6 +34,8 @@ enum class watch_wait {
 
 // "no_key", "paused_by_429", ...: the JSON and CLI form.
 std::string_view to_string(watch_wait wait);
+// The wait to_string names; nullopt for any other text.
+std::optional<watch_wait> parse_watch_wait(std::string_view text);
 
 // What the running daemon's sync worker knows beyond the store, at one instant
 // (sync_worker::snapshot).

@@ -131,3 +131,31 @@ TEST_CASE("watch_to_json: with a reason, wait, wait_text and wait_until follow")
     CHECK(watch_to_json(w, watch_wait_reason{watch_wait::no_key, "no key", std::nullopt})
               .ends_with(R"("wait":"no_key","wait_text":"no key","wait_until":null})"));
 }
+
+TEST_CASE("parse_reported_waits: a watches answer read back, unknown waits and shapes left out") {
+    for (int i = 0; i <= static_cast<int>(watch_wait::due_key_unknown); ++i) {
+        const auto wait = static_cast<watch_wait>(i);
+        CHECK(parse_watch_wait(to_string(wait)) == wait);
+    }
+    CHECK_FALSE(parse_watch_wait("asleep"));
+
+    watch w = due_watch();
+    const std::string body =
+        "{\"items\":[" +
+        watch_to_json(w, watch_wait_reason{watch_wait::paused_by_429, "paused",
+                                           now + std::chrono::seconds(2)}) +
+        R"(,{"id":9,"run_id":null,"job_id":"job-9","wait":"no_key","wait_text":"no key",)"
+        R"("wait_until":null},{"id":10,"wait":"a wait of a later build"},7]})";
+    const auto waits = parse_reported_waits(body);
+    REQUIRE(waits);
+    REQUIRE(waits->size() == 2);
+    CHECK((*waits)[0].id == 3);
+    CHECK((*waits)[0].run_id == "run-1");
+    CHECK((*waits)[0].why.wait == watch_wait::paused_by_429);
+    CHECK((*waits)[0].why.until == now + std::chrono::seconds(2));
+    CHECK((*waits)[1].job_id == "job-9");
+    CHECK((*waits)[1].run_id.empty());
+    CHECK_FALSE((*waits)[1].why.until);
+    CHECK_FALSE(parse_reported_waits(R"({"detail":"admin token required"})"));
+    CHECK_FALSE(parse_reported_waits("<html>"));
+}
