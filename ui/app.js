@@ -853,7 +853,7 @@ function renderAgents() {
     const id = a.extraction_agent_id;
     const counts = statusCounts(a.by_status);
     const latest = parseTime(a.latest_created_at);
-    const label = `${id}: ${runsText(a.runs)}${counts.length ? ` (${counts.map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', ')})` : ''}`;
+    const label = `${a.name ? `${a.name} (${id})` : id}: ${runsText(a.runs)}${counts.length ? ` (${counts.map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', ')})` : ''}`;
     items.push(
       h(
         'li',

@@ -200,8 +200,7 @@ response watches_json(const request& req, store& db, const browse_viewer& viewer
     r.headers.push_back({"Cache-Control", "no-store"});
     r.body = "{\"items\":[";
     watch_wait_source source = watch_wait_source_of(ctx, now);
-    // Never "read from the store alone" here: the daemon answering has no worker only when
-    // offline (or in a test), and offline says so itself.
+    // The context points into |source|: set here, where |source| stays until the loop ends.
     if (source.sync) source.context.sync = &*source.sync;
     bool first = true;
     for (const watch& w : db.list_watches(listing, limit)) {

@@ -545,8 +545,10 @@ test('ui: operating it: the upstream\'s state, watches and why they wait, agent 
   assert.match(pendingText, /Alpha receipts agent/, 'the agent by its name');
   assert.match(await page.locator('#watches-summary').innerText(), /1 active watch: 1 no key/);
   await screenshot(t, page, dir, 'ui-watches.png');
-  // Its client comes back: the key is known again, and the watch is polled.
+  // Its client comes back: the key is known again, and the watch is polled (the view asked
+  // again at once, rather than at its next refresh).
   await readAll(daemon, [runPath('run-alpha-success')], { key: 'key-alpha' });
+  await page.getByLabel('Also show ended watches').check();
   await page.locator('table.watches tbody tr[data-wait]:not([data-wait="no_key"])', { hasText: 'run-alpha-pending' }).waitFor({ timeout: 10_000 });
 
   // Search: hits marked in the list's rows ...
