@@ -1118,6 +1118,7 @@ function showWatches(filters) {
     h('thead', {}, h('tr', {}, ['Resource', 'Agent', 'Last status', 'Waiting', 'Next poll', 'Attempts', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
     tbody,
   );
+  const wrap = h('div', { class: 'table-wrap', hidden: true }, table);
   const all = h('input', { type: 'checkbox', id: 'watches-all', checked: filters.all, onchange: (e) => navigate(watchesHash({ all: e.target.checked })) });
   $('main').replaceChildren(
     h('h1', { id: 'list-title' }, 'Watches'),
@@ -1128,7 +1129,7 @@ function showWatches(filters) {
     ),
     h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() }, h('label', { class: 'check' }, all, ' Also show ended watches (finished or given up)')),
     summary,
-    h('div', { class: 'table-wrap' }, table),
+    wrap,
   );
   const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
   const row = (w) => {
@@ -1174,6 +1175,7 @@ function showWatches(filters) {
           ? 'No active watches: every watched run and job is final.'
           : 'No active watches: nothing is waiting to become final.';
       tbody.replaceChildren(...items.map(row));
+      wrap.hidden = !items.length; // no empty box under "No active watches"
     } catch (err) {
       if (err.name === 'AbortError') return;
       summary.replaceChildren(h('span', { class: 'error-text' }, `Could not load watches: ${err.message}`));
