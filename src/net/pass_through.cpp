@@ -115,9 +115,10 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     // asked for unencoded, so that the store can read it.
     const std::string_view target(in.target().data(), in.target().size());
     const std::string_view method(in.method_string().data(), in.method_string().size());
-    const resource_kind* created = streamed_create_kind(method, target.substr(0, target.find('?')));
+    const std::string_view path = target.substr(0, target.find('?'));
+    const resource_kind* created = streamed_create_kind(method, path);
     // Or one whose answer names extraction agents, read for those names as it is relayed.
-    const bool reads_agents = !created && names_agents(method, target.substr(0, target.find('?')));
+    const bool reads_agents = !created && names_agents(method, path);
     const bool copies_answer = created || reads_agents;
     header_list creator;  // its credentials, for the tenant the new resource belongs to
     bool expect_continue = false;
