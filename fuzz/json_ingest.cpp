@@ -3,7 +3,8 @@
 // search_data_text) must answer exactly as their careful byte-by-byte pass; what is parsed
 // names its kind and a non-empty id, and list items are byte ranges of the body. The browse
 // transformations of a stored body (browse_json: pretty_json, json_line, run_data_rows) must
-// give valid UTF-8, and pretty printing must be stable.
+// give valid UTF-8, and pretty printing must be stable; so must the agent names read from an
+// extraction-agents answer (json/agent_names).
 
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 #include "admin/browse_json.hpp"
 #include "fuzz_check.hpp"
+#include "json/agent_names.hpp"
 #include "json/run_fields.hpp"
 #include "util/utf8.hpp"
 
@@ -77,6 +79,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto [agents_ref, agents_ref_err] = detail::parse_agent_ids_careful(body);
     FUZZ_CHECK(same_error(agents_err, agents_ref_err));
     FUZZ_CHECK(agents == agents_ref);
+    // The names browsing shows beside agent ids: whole entries of valid UTF-8 only.
+    for (const agent_name& n : parse_agent_names(body, "p-fallback")) {
+        FUZZ_CHECK(!n.extraction_agent_id.empty() && !n.project_id.empty() && !n.name.empty());
+        FUZZ_CHECK(is_valid_utf8(n.extraction_agent_id) && is_valid_utf8(n.project_id) &&
+                   is_valid_utf8(n.name));
+    }
 
     // What `runs show`, `export` and the browse API make of a stored body.
     if (auto pretty = pretty_json(body, false)) {

@@ -3,14 +3,21 @@
 // from /_runmirror/api/*, live status changes from /_runmirror/events).
 //
 // Routes (hash): #/runs?kind=&agent=&status=&from=&to=&q=  the list (#/ is all agents' v1 runs)
-//                #/runs/<id>                                  one v1 run
-//                #/runs/<id>?kind=v2_job                      one Extract v2 job
-//                #/runs/<id>?kind=v1_job                      one v1 extraction job
+//                #/runs/<id>[?q=]                             one v1 run (q: the search it was
+//                                                             opened from, highlighted in it)
+//                #/runs/<id>?kind=v2_job[&q=]                 one Extract v2 job
+//                #/runs/<id>?kind=v1_job[&q=]                 one v1 extraction job
 //                #/requests?cache=&status=                    the last requests answered
+//                #/watches[?all=1]                            what the sync worker polls, and why
+//                                                             each one waits
 // kind is that of the browse API: v1 runs when absent, v2_job, v1_job, or all.
 
 const API = new URL('../api/', document.baseURI); // /_runmirror/api/
 const EVENTS = new URL('../events', document.baseURI); // /_runmirror/events
+const HEALTH = new URL('../health', document.baseURI); // /_runmirror/health (open, no token)
+// How often the upstream's state is asked while the page is visible: the daemon learns it from
+// its own requests, so a few seconds is as prompt as it gets, and /health is cheap.
+const HEALTH_POLL_MS = 3000;
 const PAGE_SIZE = 50;
 // Final statuses of every kind (v1 runs and jobs, v2 jobs): none of them means "not final" in
 // another kind.
@@ -59,7 +66,14 @@ function statusChoices(filter) {
 }
 // Where one resource is shown.
 const kindQuery = (kind) => (resourceKind(kind) === 'run' ? '' : `?kind=${resourceKind(kind)}`);
-const itemHash = (kind, id) => `#/runs/${encodeURIComponent(id)}${kindQuery(kind)}`;
+// |q|: the list's search, highlighted on the item's page.
+function itemHash(kind, id, q) {
+  const params = new URLSearchParams();
+  if (resourceKind(kind) !== 'run') params.set('kind', resourceKind(kind));
+  if (q) params.set('q', q);
+  const qs = params.toString();
+  return `#/runs/${encodeURIComponent(id)}${qs ? `?${qs}` : ''}`;
+}
 // Its path under /_runmirror/api/.
 const itemApiPath = (kind, id) => `runs/${encodeURIComponent(id)}${kindQuery(kind)}`;
 const DATA_ROWS_SHOWN = 200; // rows of a data table shown before "Show more"
@@ -339,14 +353,103 @@ function stringify(v, indent = '') {
   }
 }
 
+// ---- search highlighting -------------------------------------------------------------------------
+// The browse API's search (q) matches words as prefixes, ignoring case and accents, punctuation
+// separating words (store::browse_runs). The page marks what matched by the same rules, in the
+// list's rows and on the page of a run opened from a search.
+
+// Folded text (lower case, accents removed) and, for each folded unit, where its character
+// starts and ends in |text|.
+function foldText(text) {
+  let folded = '';
+  const starts = [];
+  const ends = [];
+  for (let i = 0; i < text.length; ) {
+    const ch = String.fromCodePoint(text.codePointAt(i));
+    const f = ch.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+    for (let k = 0; k < f.length; k += 1) {
+      starts.push(i);
+      ends.push(i + ch.length);
+    }
+    folded += f;
+    i += ch.length;
+  }
+  return { folded, starts, ends };
+}
+
+const WORD_CHAR = /[\p{L}\p{N}]/u;
+
+// The words of a search, folded; [] for none.
+function searchWords(q) {
+  if (!q) return [];
+  return foldText(q).folded.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+}
+
+// [start, end) ranges of |text| where a word of |words| begins a word: merged, in order.
+function matchRanges(text, words) {
+  if (!words.length || !text) return [];
+  const { folded, starts, ends } = foldText(text);
+  const ranges = [];
+  for (const word of words) {
+    for (let j = folded.indexOf(word); j >= 0; j = folded.indexOf(word, j + 1)) {
+      if (j > 0 && WORD_CHAR.test(folded[j - 1])) continue;
+      ranges.push([starts[j], ends[j + word.length - 1]]);
+    }
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else merged.push([...r]);
+  }
+  return merged;
+}
+
+// |text| with what |words| match wrapped in <mark class="hit">; the plain text when nothing does.
+function highlighted(text, words) {
+  const ranges = matchRanges(text, words);
+  if (!ranges.length) return text;
+  const frag = document.createDocumentFragment();
+  let at = 0;
+  for (const [start, end] of ranges) {
+    if (start > at) frag.append(text.slice(at, start));
+    frag.append(h('mark', { class: 'hit' }, text.slice(start, end)));
+    at = end;
+  }
+  if (at < text.length) frag.append(text.slice(at));
+  return frag;
+}
+
+// What the run page being built highlights, and the containers to open: those on the way to the
+// first match, so that it is in sight without opening everything.
+const treeFocus = { words: [], open: new Set() };
+
+function setTreeFocus(words, root) {
+  treeFocus.words = words;
+  treeFocus.open = new Set();
+  if (!words.length || !root) return;
+  const path = [];
+  const find = (v) => {
+    if (v.kind === 'string' || v.kind === 'number') return matchRanges(v.kind === 'string' ? v.value : v.raw, words).length > 0;
+    if (!isContainer(v)) return false;
+    path.push(v);
+    const children = v.kind === 'object' ? v.entries.map(([, x]) => x) : v.items;
+    for (const x of children) if (find(x)) return true;
+    path.pop();
+    return false;
+  };
+  if (find(root)) treeFocus.open = new Set(path);
+}
+
 // ---- rendering JSON values -------------------------------------------------------------------
 
 function scalarEl(v) {
   switch (v.kind) {
     case 'string':
-      return v.value === '' ? h('span', { class: 'v-empty' }, '(empty)') : h('span', { class: 'v-string' }, v.value);
+      return v.value === '' ? h('span', { class: 'v-empty' }, '(empty)') : h('span', { class: 'v-string' }, highlighted(v.value, treeFocus.words));
     case 'number':
-      return h('span', { class: 'v-number' }, v.raw);
+      return h('span', { class: 'v-number' }, highlighted(v.raw, treeFocus.words));
     case 'bool':
       return h('span', { class: 'v-bool' }, String(v.value));
     case 'null':
@@ -403,11 +506,47 @@ function valueEl(v, { label, open = false } = {}) {
     details.append(list);
   };
   details.addEventListener('toggle', () => details.open && build());
-  if (open) {
+  details.buildChildren = build; // for "Expand all", which cannot wait for toggle events
+  if (open || treeFocus.open.has(v)) {
     build();
     details.open = true;
   }
   return details;
+}
+
+// Opening every node of a huge document would freeze the page: "Expand all" stops after this many.
+const EXPAND_ALL_LIMIT = 5000;
+
+// Opens (or closes) every tree node inside |root|, children built on the way down.
+function setTreesOpen(root, open) {
+  if (!open) {
+    for (const d of root.querySelectorAll('details.tree[open]')) d.open = false;
+    return;
+  }
+  let budget = EXPAND_ALL_LIMIT;
+  for (;;) {
+    const closed = root.querySelectorAll('details.tree:not([open])');
+    if (!closed.length) return;
+    for (const d of closed) {
+      if (budget-- <= 0) {
+        toast(`Expanded the first ${EXPAND_ALL_LIMIT} nodes; open the rest one by one.`);
+        return;
+      }
+      d.buildChildren?.();
+      d.open = true;
+    }
+  }
+}
+
+// "Expand all" and "Collapse all" for the trees of the section they sit in.
+function treeTools() {
+  const inSection = (e) => e.target.closest('section') ?? $('main');
+  return h(
+    'div',
+    { class: 'tree-tools' },
+    h('button', { type: 'button', class: 'small', onclick: (e) => setTreesOpen(inSection(e), true) }, 'Expand all'),
+    h('button', { type: 'button', class: 'small', onclick: (e) => setTreesOpen(inSection(e), false) }, 'Collapse all'),
+  );
 }
 
 // An object as key/value rows.
@@ -668,6 +807,8 @@ async function loadAgents({ quiet = false } = {}) {
     agentsState.loaded = true;
     status.textContent = agentsState.items.length ? '' : 'No v1 runs mirrored yet. Runs appear here once clients read them through runmirror.';
     renderAgents();
+    // Names learned meanwhile, beside the ids already listed.
+    for (const tr of listState.rows.values()) tr.querySelector('td.agent-col')?.replaceChildren(agentEl(tr.dataset.agent));
     return true;
   } catch (err) {
     if (quiet) return false;
@@ -712,7 +853,7 @@ function renderAgents() {
     const id = a.extraction_agent_id;
     const counts = statusCounts(a.by_status);
     const latest = parseTime(a.latest_created_at);
-    const label = `${id}: ${runsText(a.runs)}${counts.length ? ` (${counts.map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', ')})` : ''}`;
+    const label = `${a.name ? `${a.name} (${id})` : id}: ${runsText(a.runs)}${counts.length ? ` (${counts.map(([s, n]) => `${n} ${s.toLowerCase()}`).join(', ')})` : ''}`;
     items.push(
       h(
         'li',
@@ -727,6 +868,7 @@ function renderAgents() {
             dataset: { agent: id },
           },
           h('span', { class: 'agent-name' }, a.name || id),
+          a.name ? h('span', { class: 'agent-id mono' }, id) : null,
           h('span', { class: 'agent-sub' }, h('span', { class: 'mono' }, a.project_id ?? ''), h('span', { class: 'agent-total' }, runsText(a.runs))),
           h('span', { class: 'agent-counts' }, counts.map(([s, n]) => badge(s, n))),
         ),
@@ -751,6 +893,7 @@ function parseHash() {
   if (path === '/requests') {
     return { view: 'requests', filters: { cache: params.get('cache') ?? '', status: params.get('status') ?? '' } };
   }
+  if (path === '/watches') return { view: 'watches', filters: { all: params.get('all') === '1' } };
   const m = /^\/runs\/(.+)$/.exec(path);
   if (m) {
     let id = m[1];
@@ -759,7 +902,7 @@ function parseHash() {
     } catch {
       // keep it as typed
     }
-    return { view: 'run', id, kind: resourceKind(params.get('kind')) };
+    return { view: 'run', id, kind: resourceKind(params.get('kind')), q: params.get('q') ?? '' };
   }
   const filters = {};
   for (const k of FILTER_KEYS) {
@@ -794,14 +937,18 @@ function route() {
   if (previous.view === 'runs') listState.scrollY = window.scrollY;
   clearTimeout(requestsState.timer);
   requestsState.ctrl?.abort();
+  clearTimeout(watchesState.timer);
+  watchesState.ctrl?.abort();
   if (currentRoute.view === 'requests') {
     showRequests(currentRoute.filters);
+  } else if (currentRoute.view === 'watches') {
+    showWatches(currentRoute.filters);
   } else if (currentRoute.view === 'run') {
     if (!listShown) {
       lastListKind = kindFilter(currentRoute.kind);
       lastListHash = listHash({ kind: lastListKind });
     }
-    showRun(currentRoute.id, currentRoute.kind);
+    showRun(currentRoute.id, currentRoute.kind, { q: currentRoute.q });
   } else {
     listShown = true;
     lastListHash = listHash(currentRoute.filters);
@@ -810,6 +957,7 @@ function route() {
   }
   if (agentsState.loaded) renderAgents();
   $('nav-requests')?.setAttribute('aria-current', currentRoute.view === 'requests' ? 'page' : 'false');
+  $('nav-watches')?.setAttribute('aria-current', currentRoute.view === 'watches' ? 'page' : 'false');
   const v2 = $('nav-v2');
   if (v2) v2.setAttribute('aria-current', currentRoute.view === 'runs' && currentRoute.filters.kind === 'v2_job' && !currentRoute.filters.agent ? 'page' : 'false');
 }
@@ -904,6 +1052,139 @@ function requestsHash(filters) {
   return qs ? `#/requests?${qs}` : '#/requests';
 }
 
+// ---- watches ------------------------------------------------------------------------------------
+
+// What the sync worker polls upstream until final (/_runmirror/api/watches), and why each one
+// waits: the daemon's own words (its "wait_text"), since only it knows which keys it holds, a
+// 429's pause and its upstream's state. Refreshed every few seconds while shown.
+const watchesState = { timer: null, ctrl: null };
+// A watch's run_id is its resource's store key: the kind's prefix, then the id (v1 runs: none).
+const STORE_PREFIXES = [
+  ['v2/', 'v2_job'],
+  ['v1job/', 'v1_job'],
+];
+function resourceOfStoreKey(key) {
+  for (const [prefix, kind] of STORE_PREFIXES) if (key.startsWith(prefix)) return { kind, id: key.slice(prefix.length) };
+  return { kind: 'run', id: key };
+}
+// Not green, not red: what a wait is, at a glance (the text says which).
+const WAIT_CLASS = {
+  finished: 's-success',
+  polling: 's-success',
+  due: 's-success',
+  scheduled: 's-other',
+  given_up: 's-error',
+  no_key: 's-error',
+  upstream_down: 's-error',
+  offline: 's-pending',
+  paused_by_429: 's-pending',
+  rate_limited: 's-pending',
+  no_free_slot: 's-pending',
+  due_key_unknown: 's-pending',
+};
+const WAIT_LABEL = {
+  finished: 'finished',
+  given_up: 'given up',
+  offline: 'offline',
+  polling: 'polling now',
+  no_key: 'no key',
+  upstream_down: 'upstream down',
+  paused_by_429: 'paused by 429',
+  scheduled: 'scheduled',
+  rate_limited: 'rate limited',
+  no_free_slot: 'no free slot',
+  due: 'due',
+  due_key_unknown: 'due',
+};
+
+// "in 3 s", "12 s ago": a poll time beside now.
+function relativeTime(ms) {
+  const delta = ms - Date.now();
+  if (Math.abs(delta) < 1000) return 'now';
+  return delta > 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`;
+}
+
+function watchesHash(filters) {
+  return filters.all ? '#/watches?all=1' : '#/watches';
+}
+
+function showWatches(filters) {
+  document.title = 'Watches · runmirror';
+  const summary = h('p', { class: 'muted', role: 'status', id: 'watches-summary' }, 'Loading…');
+  const tbody = h('tbody');
+  const table = h(
+    'table',
+    { class: 'runs watches cards', 'aria-label': 'Watches' },
+    h('thead', {}, h('tr', {}, ['Resource', 'Agent', 'Last status', 'Waiting', 'Next poll', 'Attempts', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+    tbody,
+  );
+  const wrap = h('div', { class: 'table-wrap', hidden: true }, table);
+  const all = h('input', { type: 'checkbox', id: 'watches-all', checked: filters.all, onchange: (e) => navigate(watchesHash({ all: e.target.checked })) });
+  $('main').replaceChildren(
+    h('h1', { id: 'list-title' }, 'Watches'),
+    h(
+      'p',
+      { class: 'muted' },
+      'The runs and jobs the sync worker polls upstream until they are final, soonest poll first, with why each one waits. A watch polls with the API key of the client whose request made it (kept in memory only) or the service key (LLAMA_CLOUD_API_KEY): after a restart, a watch whose client has not called again has no key to poll with.',
+    ),
+    h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() }, h('label', { class: 'check' }, all, ' Also show ended watches (finished or given up)')),
+    summary,
+    wrap,
+  );
+  const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
+  const row = (w) => {
+    const key = w.run_id ?? '';
+    const resource = key ? resourceOfStoreKey(key) : null;
+    const what = resource
+      ? h('a', { href: itemHash(resource.kind, resource.id) }, h('code', {}, resource.id))
+      : h('span', {}, 'job ', h('code', {}, w.job_id ?? '?'), h('span', { class: 'muted' }, ' (run not known yet)'));
+    const until = parseTime(w.wait_until);
+    const waitClass = WAIT_CLASS[w.wait] ?? 's-other';
+    const next = parseTime(w.next_poll_at);
+    return h(
+      'tr',
+      { dataset: { watchId: String(w.id), wait: w.wait ?? '' } },
+      cell('Resource', h('span', { class: 'kind-tag' }, resource ? KINDS[resource.kind].label : 'v1 job', ' · ', w.kind === 'job' ? 'by job' : 'by id'), h('br'), what),
+      cell('Agent', w.extraction_agent_id ? h('span', { title: w.extraction_agent_id }, agentLabel(w.extraction_agent_id)) : h('span', { class: 'muted' }, '—')),
+      cell('Last status', w.last_status ? badge(w.last_status) : h('span', { class: 'muted' }, 'not polled yet')),
+      cell(
+        'Waiting',
+        h('span', { class: `badge wait ${waitClass}` }, WAIT_LABEL[w.wait] ?? w.wait ?? '?'),
+        ' ',
+        h('span', { class: 'wait-text' }, w.wait_text ?? ''),
+        Number.isNaN(until) ? null : h('span', { class: 'muted' }, ` until ${formatLocal(until).slice(11)} (${relativeTime(until)})`),
+      ),
+      cell('Next poll', w.finished_at || w.given_up_at ? h('span', { class: 'muted' }, '—') : h('span', { title: w.next_poll_at }, Number.isNaN(next) ? '—' : relativeTime(next))),
+      cell('Attempts', String(w.attempts ?? 0)),
+      cell('Last error', w.last_error ? h('span', { class: 'error-text' }, w.last_error) : h('span', { class: 'muted' }, '—')),
+    );
+  };
+  const load = async () => {
+    watchesState.ctrl?.abort();
+    const ctrl = new AbortController();
+    watchesState.ctrl = ctrl;
+    try {
+      const body = await apiGet(`watches?limit=500${filters.all ? '&all=1' : ''}`, { signal: ctrl.signal });
+      const items = Array.isArray(body?.items) ? body.items : [];
+      const active = items.filter((w) => !w.finished_at && !w.given_up_at);
+      const counts = new Map();
+      for (const w of active) counts.set(WAIT_LABEL[w.wait] ?? w.wait, (counts.get(WAIT_LABEL[w.wait] ?? w.wait) ?? 0) + 1);
+      summary.textContent = active.length
+        ? `${active.length} active watch${active.length === 1 ? '' : 'es'}: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}.`
+        : filters.all && items.length
+          ? 'No active watches: every watched run and job is final.'
+          : 'No active watches: nothing is waiting to become final.';
+      tbody.replaceChildren(...items.map(row));
+      wrap.hidden = !items.length; // no empty box under "No active watches"
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      summary.replaceChildren(h('span', { class: 'error-text' }, `Could not load watches: ${err.message}`));
+    }
+    if (currentRoute.view === 'watches') watchesState.timer = setTimeout(load, 3000);
+  };
+  load();
+}
+
 // ---- the run list --------------------------------------------------------------------------------
 
 // The list shown last, kept when a run is opened, so going back shows it again at once, where it
@@ -921,9 +1202,13 @@ const listState = {
   els: null,
 };
 
+// What upstream calls the agent (learned from its agents' list), or undefined.
+function agentName(id) {
+  return agentsState.items.find((x) => x.extraction_agent_id === id && x.name)?.name;
+}
+
 function agentLabel(id) {
-  const a = agentsState.items.find((x) => x.extraction_agent_id === id);
-  return a?.name || id;
+  return agentName(id) || id;
 }
 
 // A list item's key: ids of different kinds may be equal.
@@ -1026,7 +1311,7 @@ function buildListView(filters, title) {
   const tbody = h('tbody');
   const table = h(
     'table',
-    { class: 'runs', 'aria-labelledby': 'list-title', 'aria-describedby': 'list-summary' },
+    { class: 'runs cards', 'aria-labelledby': 'list-title', 'aria-describedby': 'list-summary' },
     h(
       'thead',
       {},
@@ -1048,7 +1333,7 @@ function buildListView(filters, title) {
   tbody.addEventListener('click', (e) => {
     if (e.target.closest('a, button') || window.getSelection()?.toString()) return;
     const tr = e.target.closest('tr[data-run-id]');
-    if (tr) navigate(itemHash(tr.dataset.kind, tr.dataset.runId));
+    if (tr) navigate(itemHash(tr.dataset.kind, tr.dataset.runId, listState.filters.q));
   });
   const more = h('button', { type: 'button', id: 'load-more', hidden: true }, 'Load more');
   more.addEventListener('click', () => loadPage());
@@ -1197,23 +1482,33 @@ function updateFoot() {
 // One row: a v1 run (named by its file) or a v2 job (by its id: a job's summary has no file name).
 function runRow(run) {
   const kind = resourceKind(run.kind);
-  const href = itemHash(kind, run.id);
+  const q = listState.filters.q;
+  const words = searchWords(q);
+  const href = itemHash(kind, run.id, q);
   const name = run.file_name || run.file?.name;
   const link =
     kind === 'v2_job'
-      ? h('a', { href, 'aria-label': `v2 job ${run.id}` }, name || h('code', {}, run.id))
-      : h('a', { href }, name || '(no file name)');
+      ? h('a', { href, 'aria-label': `v2 job ${run.id}` }, name ? highlighted(name, words) : h('code', {}, highlighted(run.id, words)))
+      : h('a', { href }, name ? highlighted(name, words) : '(no file name)');
   return h(
     'tr',
-    { dataset: { runId: run.id, kind } },
-    h('td', { class: 'kind-col' }, h('span', { class: `kind-tag k-${kind}` }, KINDS[kind].label)),
-    h('td', { class: 'status' }, badge(run.status)),
-    h('td', { class: 'file' }, link),
-    h('td', { class: 'time' }, timeEl(run.created_at)),
-    h('td', { class: 'duration' }, runDuration(run.status, run.created_at, run.updated_at)),
-    h('td', { class: 'id id-col' }, run.id),
-    h('td', { class: 'agent-col mono' }, run.extraction_agent_id ?? ''),
+    { dataset: { runId: run.id, kind, agent: run.extraction_agent_id ?? '' } },
+    h('td', { class: 'kind-col', 'data-label': 'Kind' }, h('span', { class: `kind-tag k-${kind}` }, KINDS[kind].label)),
+    h('td', { class: 'status', 'data-label': 'Status' }, badge(run.status)),
+    h('td', { class: 'file', 'data-label': kind === 'v2_job' ? 'Job' : 'File' }, link),
+    h('td', { class: 'time', 'data-label': 'Created' }, timeEl(run.created_at)),
+    h('td', { class: 'duration', 'data-label': 'Duration' }, runDuration(run.status, run.created_at, run.updated_at)),
+    h('td', { class: 'id id-col', 'data-label': 'ID' }, highlighted(run.id, words)),
+    h('td', { class: 'agent-col', 'data-label': kind === 'v2_job' ? 'Configuration' : 'Agent' }, agentEl(run.extraction_agent_id)),
   );
+}
+
+// An agent's name beside its id, when upstream named it (the agents' list); else its id.
+function agentEl(id) {
+  if (!id) return '';
+  const name = agentName(id);
+  if (!name) return h('span', { class: 'mono' }, id);
+  return h('span', { class: 'agent-named' }, h('span', { class: 'agent-label' }, name), ' ', h('span', { class: 'mono muted agent-id' }, id));
 }
 
 function renderRows(items, { reset = false } = {}) {
@@ -1248,7 +1543,7 @@ function showNewRunsNotice() {
 
 // ---- one run or v2 job ------------------------------------------------------------------------
 
-const runState = { id: null, kind: 'run', ctrl: null, raw: null };
+const runState = { id: null, kind: 'run', ctrl: null, raw: null, q: '' };
 const showingRun = (id, kind) => currentRoute.view === 'run' && currentRoute.id === id && currentRoute.kind === resourceKind(kind);
 
 // "← Back to runs" (or to v2 jobs, or to both): to the list this page was opened from.
@@ -1256,10 +1551,14 @@ function backLink() {
   return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: lastListHash }, `← Back to ${noun(lastListKind, 2)}`));
 }
 
-async function showRun(id, kind = 'run', { refresh = false } = {}) {
+// |q|: the search the item was opened from, highlighted in it (a refresh keeps the last one).
+async function showRun(id, kind = 'run', { refresh = false, q = '' } = {}) {
   kind = resourceKind(kind);
   const main = $('main');
-  if (!refresh) listState.openedKey = rowKey(kind, id);
+  if (!refresh) {
+    listState.openedKey = rowKey(kind, id);
+    runState.q = q;
+  }
   runState.ctrl?.abort();
   const ctrl = new AbortController();
   runState.ctrl = ctrl;
@@ -1301,11 +1600,18 @@ async function showRun(id, kind = 'run', { refresh = false } = {}) {
     return;
   }
   const scrollY = window.scrollY;
+  // A v1 job's data comes with its result, later (v1JobView).
+  setTreeFocus(searchWords(runState.q), kind === 'v2_job' ? member(run, 'extract_result') : kind === 'run' ? member(run, 'data') : null);
   const view =
     kind === 'v2_job' ? v2JobView(id, run, raw, back, representation) : kind === 'v1_job' ? v1JobView(id, run, raw, back, ctrl) : runView(id, run, raw, back);
   main.replaceChildren(...view);
-  if (refresh) window.scrollTo(0, scrollY);
-  else main.querySelector('h1').focus();
+  if (refresh) {
+    window.scrollTo(0, scrollY);
+    return;
+  }
+  const hit = main.querySelector('section[aria-labelledby="sec-data"] mark.hit');
+  main.querySelector('h1').focus({ preventScroll: Boolean(hit) });
+  hit?.scrollIntoView({ block: 'center' });
 }
 
 // Copy JSON and Download JSON: the stored bytes, exactly.
@@ -1350,7 +1656,7 @@ function runView(id, run, raw, back) {
   row('Run ID', h('code', {}, id));
   const jobId = memberText(run, 'job_id');
   if (jobId) row('Job ID', h('code', {}, jobId));
-  if (agent) row('Agent', h('a', { href: listHash({ agent }) }, agent));
+  if (agent) row('Agent', h('a', { href: listHash({ agent }) }, agentLabel(agent)), agentName(agent) ? [' ', h('code', { class: 'muted' }, agent)] : null);
   if (project) row('Project', h('code', {}, project));
   row('Created', timeEl(createdAt));
   row('Updated', timeEl(updatedAt));
@@ -1365,12 +1671,12 @@ function runView(id, run, raw, back) {
 
   const out = [
     back,
-    h('div', { class: 'run-title' }, h('h1', { tabindex: '-1' }, fileName || h('code', {}, id)), badge(status)),
+    h('div', { class: 'run-title' }, h('h1', { tabindex: '-1' }, fileName ? highlighted(fileName, treeFocus.words) : h('code', {}, id)), badge(status)),
     jsonActions(id, raw),
     meta,
   ];
   out.push(errorSection(member(run, 'error')));
-  out.push(section('Extracted data', 'data', dataEl(member(run, 'data'), status)));
+  out.push(section('Extracted data', 'data', treeTools(), dataEl(member(run, 'data'), status)));
   out.push(section('Schema', 'schema', schemaEl(member(run, 'data_schema'))));
   const config = member(run, 'config');
   out.push(section('Configuration', 'config', config?.kind === 'object' ? kvTable(config, 'Configuration') : h('p', { class: 'muted' }, 'No configuration stored with this run.')));
@@ -1410,7 +1716,8 @@ function v1JobView(id, job, raw, back, ctrl) {
       const value = parseJson(text);
       const runId = memberText(value, 'run_id');
       runRowEl.replaceChildren(runId ? h('a', { href: itemHash('run', runId) }, h('code', {}, runId)) : h('span', { class: 'muted' }, 'not named'));
-      result.replaceChildren(dataEl(member(value, 'data'), status));
+      setTreeFocus(searchWords(runState.q), member(value, 'data'));
+      result.replaceChildren(treeTools(), dataEl(member(value, 'data'), status));
     })
     .catch((err) => {
       if (err.name === 'AbortError') return;
@@ -1469,7 +1776,7 @@ function v2JobView(id, job, raw, back, representation = 'plain') {
     meta,
   ];
   out.push(errorSection(member(job, 'error_message')));
-  out.push(section('Extracted result', 'data', dataEl(member(job, 'extract_result'), status, 'job')));
+  out.push(section('Extracted result', 'data', treeTools(), dataEl(member(job, 'extract_result'), status, 'job')));
 
   // The configuration is part of the job's body only when it was read with expand=configuration.
   const configuration = member(job, 'configuration') ?? member(job, 'config');
@@ -1536,16 +1843,73 @@ function downloadText(text, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-// ---- live updates --------------------------------------------------------------------------------
+// ---- live updates and the upstream's state ------------------------------------------------------
 // EventSource when no token is needed; with a token, the same stream read through fetch(), since
 // EventSource cannot send an Authorization header. Reconnects quietly, with backoff.
+//
+// The indicator in the top bar says two things: whether this page gets live updates (the events
+// stream), and what the daemon knows of its upstream (/_runmirror/health, asked every few
+// seconds). It is green only when both are well: a connected stream says nothing about whether
+// the upstream answers, and a person must not read "Live" while runs are served from the store.
 
-const live = { es: null, ctrl: null, timer: null, retryMs: 1000, connectedBefore: false, started: false };
+const live = { es: null, ctrl: null, timer: null, retryMs: 1000, connectedBefore: false, started: false, stream: 'off' };
+const upstreamState = { state: 'unknown', downSince: null, mode: 'online', reachable: true, timer: null };
 
-function setLive(state) {
+function setLive(stream) {
+  live.stream = stream;
+  renderLive();
+}
+
+// "12:03" today, "2025-01-15 12:03" another day: when the upstream went down.
+function shortTime(ms) {
+  const d = new Date(ms);
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return d.toDateString() === new Date().toDateString() ? hm : `${formatLocal(ms).slice(0, 10)} ${hm}`;
+}
+
+function renderLive() {
   const el = $('live');
+  const u = upstreamState;
+  let state;
+  let text;
+  if (!u.reachable) {
+    state = 'retry';
+    text = 'runmirror not reachable';
+  } else if (u.mode === 'offline' || u.state === 'offline') {
+    state = 'offline';
+    text = 'Offline mode · serving from the store';
+  } else if (u.state === 'down') {
+    state = 'down';
+    const since = parseTime(u.downSince);
+    const down = `upstream down${Number.isNaN(since) ? '' : ` since ${shortTime(since)}`} (serving from the store)`;
+    text = live.stream === 'on' ? `Live · ${down}` : down[0].toUpperCase() + down.slice(1);
+  } else if (live.stream === 'on') {
+    state = u.state === 'up' ? 'on' : 'connecting';
+    text = u.state === 'up' ? 'Live · upstream up' : 'Live';
+  } else {
+    state = live.stream;
+    text = live.stream === 'retry' ? 'Reconnecting…' : 'Live updates off';
+  }
   el.dataset.state = state;
-  $('live-text').textContent = state === 'on' ? 'Live' : state === 'retry' ? 'Reconnecting…' : 'Live updates off';
+  el.dataset.upstream = u.reachable ? u.state : 'unknown';
+  el.title = u.state === 'down' ? 'The upstream does not answer: runs are served from the store; new ones wait.' : 'Live updates from /_runmirror/events; the upstream\u2019s state from /_runmirror/health';
+  $('live-text').textContent = text;
+}
+
+async function pollHealth() {
+  clearTimeout(upstreamState.timer);
+  try {
+    const res = await fetch(HEALTH, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    const body = await res.json();
+    upstreamState.reachable = true;
+    upstreamState.mode = body?.mode ?? 'online';
+    upstreamState.state = body?.upstream?.state ?? 'unknown';
+    upstreamState.downSince = body?.upstream?.down_since ?? null;
+  } catch {
+    upstreamState.reachable = false;
+  }
+  renderLive();
+  if (!document.hidden) upstreamState.timer = setTimeout(pollHealth, HEALTH_POLL_MS);
 }
 
 function stopEvents() {
@@ -1739,6 +2103,11 @@ async function start() {
     $('main').focus();
   });
   window.addEventListener('hashchange', route);
+  // The upstream's state is asked while the page is seen, and at once when it is seen again.
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) pollHealth();
+  });
+  pollHealth();
   route();
   // Events open once the API has answered, so a needed token is known by then.
   if (await loadAgents()) startEvents();

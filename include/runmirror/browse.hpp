@@ -84,6 +84,16 @@ struct agent_summary {
     std::int64_t runs = 0;                          // stored, not deleted
     std::map<std::string, std::int64_t> by_status;  // status -> runs; statuses with none absent
     std::string latest_created_at;                  // newest created_at as stored; may be empty
+    std::string name;  // what upstream calls the agent (agent_name); empty when never learned
+};
+
+// A name the upstream gave an extraction agent of a project, learned from its
+// extraction-agents answers (relayed through the daemon, or read by `runmirror mirror`). Kept
+// per project so that it is shown only where the agent's project is (agent_summary).
+struct agent_name {
+    std::string extraction_agent_id;
+    std::string project_id;
+    std::string name;
 };
 
 }  // namespace runmirror

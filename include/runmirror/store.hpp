@@ -116,6 +116,10 @@ class store {
     // One summary per (extraction agent, project) with at least one stored, not tombstoned run:
     // most recently created first, then by agent id and project id.
     virtual std::vector<agent_summary> agent_summaries() = 0;
+    // Records what upstream calls these agents (agent_summary::name), replacing earlier names
+    // of the same (agent, project); entries with an empty agent id, project id or name are
+    // skipped. One transaction.
+    virtual void put_agent_names(const std::vector<agent_name>& names, time_point learned_at) = 0;
 
     // --- list pages -------------------------------------------------------------------------
     virtual void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,

@@ -77,14 +77,17 @@ bool browse_viewer::sees(store& db, std::string_view project_id) const {
 
 namespace {
 
-// {"state": "up"|"down"|"offline", ...}: what the daemon thinks of its upstream right now.
+// {"state": "up"|"down"|"offline", ...}: what the daemon thinks of its upstream right now;
+// "down_since" (ISO 8601 UTC) while down, so the page can say for how long.
 std::string upstream_state_json(const admin_context& ctx, time_point now) {
     std::string out = "{\"url\":" + json_quote(ctx.upstream_url);
     if (!ctx.health) return out + ",\"state\":\"offline\"}";
     const health_snapshot s = ctx.health->snapshot(now);
-    return out + ",\"state\":\"" + (s.up ? "up" : "down") +
+    out += std::string(",\"state\":\"") + (s.up ? "up" : "down") +
            "\",\"consecutive_failures\":" + std::to_string(s.consecutive_failures) +
-           ",\"retry_in_ms\":" + std::to_string(s.retry_in.count()) + "}";
+           ",\"retry_in_ms\":" + std::to_string(s.retry_in.count());
+    if (s.down_since) out += ",\"down_since\":" + json_quote(iso_utc(*s.down_since));
+    return out + "}";
 }
 
 // {"writable": true} or {"writable": false, "error": ..., "since": ..., "failed_writes": N}.
@@ -156,9 +159,28 @@ response ready_json(const admin_context& ctx, time_point now) {
     return r;
 }
 
+// What the daemon knows beyond the store about why watches wait, at |now|.
+struct watch_wait_source {
+    std::optional<sync_snapshot> sync;
+    watch_wait_context context;
+};
+
+watch_wait_source watch_wait_source_of(const admin_context& ctx, time_point now) {
+    watch_wait_source out;
+    out.context.offline = ctx.mode == serve_mode::offline;
+    if (ctx.sync_state) out.sync = ctx.sync_state(now);
+    if (ctx.health) {
+        const health_snapshot h = ctx.health->snapshot(now);
+        out.context.upstream_down = !h.up;
+        if (!h.up && h.retry_in.count() > 0) out.context.upstream_retry_at = now + h.retry_in;
+    }
+    return out;
+}
+
 // GET /_runmirror/api/watches[?all=1][&limit=N]: what the sync worker watches (for a tenant's
-// viewer, its own watches).
-response watches_json(const request& req, store& db, const browse_viewer& viewer) {
+// viewer, its own watches), each with why it waits (watch_to_json's "wait").
+response watches_json(const request& req, store& db, const browse_viewer& viewer,
+                      const admin_context& ctx, time_point now) {
     auto params = decode_query(req.query());
     if (!params) return json_error(400, "invalid query string");
     auto listing = watch_listing::active;
@@ -177,12 +199,15 @@ response watches_json(const request& req, store& db, const browse_viewer& viewer
     r.headers.push_back({"Content-Type", "application/json"});
     r.headers.push_back({"Cache-Control", "no-store"});
     r.body = "{\"items\":[";
+    watch_wait_source source = watch_wait_source_of(ctx, now);
+    // The context points into |source|: set here, where |source| stays until the loop ends.
+    if (source.sync) source.context.sync = &*source.sync;
     bool first = true;
     for (const watch& w : db.list_watches(listing, limit)) {
         if (viewer.tenant && w.tenant != *viewer.tenant) continue;
         if (!first) r.body += ',';
         first = false;
-        r.body += watch_to_json(w);
+        r.body += watch_to_json(w, explain_watch(w, source.context, now));
     }
     r.body += "]}";
     return r;
@@ -490,7 +515,7 @@ response handle_admin(const route_match& route, const request& req, const admin_
     const browse_viewer viewer = browse_viewer_of(req, ctx);
     if (!viewer.allowed) return json_error(401, viewer.refusal);
     if (req.path() == "/_runmirror/api/watches" && req.method == "GET" && ctx.db) {
-        return watches_json(req, *ctx.db, viewer);
+        return watches_json(req, *ctx.db, viewer, ctx, now);
     }
     if (req.path() == "/_runmirror/api/requests" && req.method == "GET") {
         return requests_json(req, ctx.requests, viewer);

@@ -16,6 +16,7 @@
 //       deleted.
 //   Another method on these paths is 405.
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -25,6 +26,7 @@
 #include "runmirror/http_types.hpp"
 #include "runmirror/options.hpp"
 #include "runmirror/store.hpp"
+#include "sync/watch_wait.hpp"
 
 namespace runmirror {
 
@@ -36,6 +38,9 @@ struct admin_context {
     const upstream_health* health = nullptr;  // null in offline mode
     store* db = nullptr;                      // for the browse API
     obs::request_log* requests = nullptr;     // /_runmirror/api/requests; null: none kept
+    // The sync worker's state (sync_worker::snapshot), for why each watch waits; empty when
+    // there is no worker (offline mode, tests).
+    std::function<sync_snapshot(time_point)> sync_state;
 };
 
 // Whether |req| carries the admin token (always true when none is configured).

@@ -59,6 +59,7 @@ void write_run_summary(json_writer& out, const stored_run& run) {
 void write_agent_summary(json_writer& out, const agent_summary& s) {
     out.StartObject();
     text_or_null(out, "extraction_agent_id", s.extraction_agent_id);
+    text_or_null(out, "name", s.name);
     text_or_null(out, "project_id", s.project_id);
     out.Key("runs");
     out.Int64(s.runs);

@@ -37,7 +37,8 @@ std::string run_summary_to_json(const stored_run& run);
 // {"items":[run summaries],"next_cursor":"<opaque>"|null}
 std::string run_page_to_json(const run_browse_page& page);
 
-// {"extraction_agent_id","project_id","runs":N,"by_status":{...},"latest_created_at"}.
+// {"extraction_agent_id","name","project_id","runs":N,"by_status":{...},"latest_created_at"}.
+// name: what upstream calls the agent, null when never learned (agent_summary::name).
 // by_status always has CREATED, PENDING, SUCCESS and ERROR (0 when none), then any other status
 // the store holds, so a client needs no "missing means 0" rule.
 std::string agent_summary_to_json(const agent_summary& summary);

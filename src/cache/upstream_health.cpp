@@ -32,6 +32,8 @@ bool upstream_health::record_failure(time_point now) {
         cooldown_ = std::min(max_cooldown_, cooldown_ * 2);
     } else if (failures_ < threshold_) {
         return false;
+    } else {
+        opened_at_ = now;
     }
     open_ = true;
     retry_at_ = now + cooldown_;
@@ -44,6 +46,7 @@ health_snapshot upstream_health::snapshot(time_point now) const {
     s.up = !open_;
     s.consecutive_failures = failures_;
     if (open_ && retry_at_ > now) s.retry_in = std::chrono::duration_cast<millis>(retry_at_ - now);
+    if (open_) s.down_since = opened_at_;
     return s;
 }
 

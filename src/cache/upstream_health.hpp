@@ -6,6 +6,7 @@
 // the cool-down doubled, up to a cap. Pure state with |now| passed in; thread-safe.
 
 #include <mutex>
+#include <optional>
 
 #include "runmirror/clock.hpp"
 #include "runmirror/http_types.hpp"
@@ -17,6 +18,9 @@ struct health_snapshot {
     bool up = true;  // false while the circuit is open
     unsigned consecutive_failures = 0;
     millis retry_in{0};  // until requests are let through again; 0 when up
+    // When the circuit opened, kept while failed retries reopen it: what a person asks ("down
+    // since 12:03"). nullopt when up.
+    std::optional<time_point> down_since;
 };
 
 class upstream_health {
@@ -38,6 +42,7 @@ class upstream_health {
     bool open_ = false;
     millis cooldown_;
     time_point retry_at_{};
+    time_point opened_at_{};
 };
 
 // What a reply says about the upstream's health: no HTTP answer, or a 502/503/504 from a

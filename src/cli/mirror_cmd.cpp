@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "cli/mirror_pass.hpp"
 #include "config/load_options.hpp"
+#include "json/agent_names.hpp"
 #include "json/run_fields.hpp"
 #include "net/standalone_upstream.hpp"
 #include "runmirror/store.hpp"
@@ -100,15 +101,19 @@ std::string read_key_file(const std::string& path) {
 }
 
 // The agents to mirror runs of; nullopt when upstream would not list them (the error printed).
+// Their names are stored too, for browsing to show beside their ids.
 std::optional<std::vector<std::string>> list_agents(mirror_fetcher& fetch,
-                                                    const std::string& project,
+                                                    const std::string& project, store& db,
                                                     mirror_tally& counts) {
     std::string target = "/api/v1/extraction/extraction-agents";
     if (!project.empty()) target += "?project_id=" + url_encode(project);
     auto [answer, err] = fetch.get(target, counts);
     if (err.empty()) {
         auto [ids, perr] = parse_agent_ids(answer.body);
-        if (!perr) return ids;
+        if (!perr) {
+            db.put_agent_names(parse_agent_names(answer.body, project), clock_type::now());
+            return ids;
+        }
         err = perr.detail;
     }
     std::cerr << "runmirror mirror: listing agents: " << err << "\n";
@@ -200,7 +205,7 @@ int mirror_command(const std::vector<std::string>& args) {
         std::size_t failed_agents = 0;
         if (wanted.runs) {
             if (agents.empty()) {
-                auto listed = list_agents(fetch, project, runs);
+                auto listed = list_agents(fetch, project, *db, runs);
                 runs_listed = listed.has_value();
                 if (listed) agents = std::move(*listed);
             }

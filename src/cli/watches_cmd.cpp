@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -25,7 +27,9 @@
 #include "cli/cli_args.hpp"
 #include "cli/commands.hpp"
 #include "config/load_options.hpp"
+#include "net/standalone_upstream.hpp"
 #include "runmirror/store.hpp"
+#include "sync/watch_wait.hpp"
 #include "util/tenant_secret.hpp"
 
 namespace runmirror {
@@ -48,6 +52,7 @@ struct watches_args {
     std::optional<std::string> config;
     bool all = false;
     bool json = false;
+    bool ask_daemon = false;
     std::size_t limit = default_limit;
 };
 
@@ -67,6 +72,10 @@ po::options_description describe(const std::string& default_db) {
          "ended first, with ENDED and REASON columns")  //
         ("json", po::bool_switch(),
          "print JSON Lines, one object per watch, times in ISO 8601 UTC, instead of a table")  //
+        ("daemon", po::bool_switch(),
+         "ask the running daemon why each watch waits (GET /_runmirror/api/watches at serve's "
+         "listen address, with its admin token, from the same configuration): only it knows "
+         "the keys it holds in memory, a 429's pause and the upstream's state")  //
         ("limit", po::value<std::string>()->value_name("N"),
          ("show at most N watches (default: " + std::to_string(default_limit) + ")").c_str());
     return desc;
@@ -82,10 +91,17 @@ std::string help_text(const std::string& default_db) {
            "RUNMIRROR_* environment, which are checked the same way.\n"
            "\n"
            "Table columns: KIND (run or job), RUN, JOB, AGENT, NEXT POLL (\"in 3s\", \"due\"),\n"
-           "ATTEMPTS (answers in a row without a change), LAST STATUS, LAST ERROR (cut to fit the\n"
-           "terminal, else $COLUMNS, else " +
+           "ATTEMPTS (answers in a row without a change), LAST STATUS, WAITING (why it is not\n"
+           "polled now, as far as the store tells), LAST ERROR (cut to fit the terminal, else\n"
+           "$COLUMNS, else " +
                std::to_string(fallback_width) +
                " columns; --json has it whole).\n"
+               "A due watch is polled at once by a daemon that holds a key for its tenant; which\n"
+               "keys the daemon holds (in memory only) is not visible from the store, so WAITING\n"
+               "says \"key not visible here\". With --daemon the running daemon says why each\n"
+               "watch waits (as its GET /_runmirror/api/watches and web page do): no key for the\n"
+               "tenant yet, upstream down, paused by 429, rate limited; if it cannot be asked,\n"
+               "one line on stderr says why and the store's reasons are shown.\n"
                "\n"
         << describe(default_db);
     return out.str();
@@ -99,17 +115,70 @@ watches_args parse_args(const std::vector<std::string>& args, const std::string&
     if (vm.count("config")) out.config = vm["config"].as<std::string>();
     out.all = vm["all"].as<bool>();
     out.json = vm["json"].as<bool>();
+    out.ask_daemon = vm["daemon"].as<bool>();
     if (vm.count("limit")) out.limit = parse_limit(vm["limit"].as<std::string>(), max_limit);
     return out;
 }
 
-// The path serve would use: handing --db and --config to serve's own loader keeps the two
-// commands from ever disagreeing about where the store is.
-store_options resolve_store(const watches_args& args, const std::vector<std::string>& env) {
+// What serve would use (the store's path, the listen address, the admin token): handing --db
+// and --config to serve's own loader keeps the two commands from ever disagreeing.
+serve_options resolve_options(const watches_args& args, const std::vector<std::string>& env) {
     std::vector<std::pair<std::string, std::string>> flags;
     if (args.config) flags.emplace_back("--config", *args.config);
     if (args.db) flags.emplace_back("--db", *args.db);
-    return serve_options_for(flags, env).store;
+    return serve_options_for(flags, env);
+}
+
+// Where a client reaches a daemon listening on |listen|: a wildcard address is reached on
+// loopback.
+std::string daemon_url(const listen_options& listen) {
+    std::string host = listen.host;
+    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+    if (host == "::" || host == "[::]") host = "[::1]";
+    if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+    return "http://" + host + ":" + std::to_string(listen.port);
+}
+
+// The running daemon's own account of why each watch waits; nullopt, with |why_not| set, when
+// it cannot be had (nothing listens, a refusal, another answer). A daemon that does not answer
+// within a few seconds is not waited for.
+std::optional<std::vector<reported_wait>> ask_daemon(const serve_options& options, bool all,
+                                                     std::size_t limit, std::string& why_not) {
+    const std::string url = daemon_url(options.listen);
+    upstream_options daemon;
+    daemon.url = url;
+    daemon.connect_timeout = millis(1'000);
+    daemon.response_timeout = millis(3'000);
+    daemon.total_timeout = millis(5'000);
+    try {
+        auto client = net::make_standalone_upstream(daemon, options.limits);
+        request req;
+        req.method = "GET";
+        req.target =
+            "/_runmirror/api/watches?limit=" + std::to_string(limit) + (all ? "&all=1" : "");
+        req.headers.push_back({"Accept", "application/json"});
+        if (!options.admin_token.empty()) {
+            req.headers.push_back({"X-Runmirror-Token", options.admin_token});
+        }
+        const upstream_reply reply = net::send_and_wait(*client, std::move(req));
+        if (reply.failure) {
+            why_not = "no daemon answered at " + url + " (" + reply.failure.detail + ")";
+            return std::nullopt;
+        }
+        if (reply.answer.status != 200) {
+            why_not =
+                "the daemon at " + url + " answered " + std::to_string(reply.answer.status) +
+                (reply.answer.status == 401 ? " (its admin token is not in this configuration)"
+                                            : "");
+            return std::nullopt;
+        }
+        auto waits = parse_reported_waits(reply.answer.body);
+        if (!waits) why_not = url + " did not answer with a list of watches";
+        return waits;
+    } catch (const std::exception& e) {
+        why_not = "cannot ask the daemon at " + url + ": " + e.what();
+        return std::nullopt;
+    }
 }
 
 //--------------------------------------------------------------------------------------------
@@ -187,19 +256,44 @@ std::string or_dash(std::string_view text) {
     return text.empty() ? "-" : one_line(text);
 }
 
+// The WAITING column: short, since NEXT POLL, ENDED and REASON tell the rest.
+std::string_view waiting_text(watch_wait wait) {
+    switch (wait) {
+        case watch_wait::finished:
+        case watch_wait::given_up:
+        case watch_wait::scheduled: return "-";
+        case watch_wait::offline: return "daemon offline";
+        case watch_wait::polling: return "polling now";
+        case watch_wait::no_key: return "no key for its tenant yet";
+        case watch_wait::upstream_down: return "upstream down";
+        case watch_wait::paused_by_429: return "paused by 429";
+        case watch_wait::rate_limited: return "rate limited";
+        case watch_wait::no_free_slot: return "no free poll slot";
+        case watch_wait::due: return "-";
+        case watch_wait::due_key_unknown: return "key not visible here";
+    }
+    return "-";
+}
+
+using reason_fn = std::function<watch_wait_reason(const watch&)>;
+
 std::string render_table(const std::vector<watch>& watches, bool all, time_point now,
-                         std::size_t width) {
-    std::vector<std::string> header = {"KIND",      "RUN",      "JOB",        "AGENT",
-                                       "NEXT POLL", "ATTEMPTS", "LAST STATUS"};
+                         std::size_t width, const reason_fn& reason_of) {
+    std::vector<std::string> header = {"KIND",      "RUN",      "JOB",         "AGENT",
+                                       "NEXT POLL", "ATTEMPTS", "LAST STATUS", "WAITING"};
     if (all) header.insert(header.end(), {"ENDED", "REASON"});
     header.push_back("LAST ERROR");
 
     std::vector<std::vector<std::string>> rows = {header};
     for (const watch& w : watches) {
-        std::vector<std::string> row = {
-            std::string(to_string(w.kind)), or_dash(w.run_id),      or_dash(w.job_id),
-            or_dash(w.extraction_agent_id), next_poll_text(w, now), std::to_string(w.attempts),
-            or_dash(w.last_status)};
+        std::vector<std::string> row = {std::string(to_string(w.kind)),
+                                        or_dash(w.run_id),
+                                        or_dash(w.job_id),
+                                        or_dash(w.extraction_agent_id),
+                                        next_poll_text(w, now),
+                                        std::to_string(w.attempts),
+                                        or_dash(w.last_status),
+                                        std::string(waiting_text(reason_of(w).wait))};
         if (all) {
             row.push_back(ended_text(w, now));
             row.push_back(truncate(or_dash(w.give_up_reason), max_reason_width));
@@ -246,10 +340,10 @@ int watches_command(const std::vector<std::string>& args) {
     }
 
     watches_args parsed;
-    store_options store;
+    serve_options options;
     try {
         parsed = parse_args(args, default_db);
-        store = resolve_store(parsed, env);
+        options = resolve_options(parsed, env);
     } catch (const usage_error& e) {
         std::cerr << "runmirror watches: " << e.what() << "\n";
         return 2;
@@ -257,8 +351,8 @@ int watches_command(const std::vector<std::string>& args) {
 
     // open_sqlite_store would create a missing file (and migrate an empty one into a store):
     // a typo in --db must be reported, not leave a fresh empty store behind.
-    if (!store_exists(store.path)) {
-        std::cerr << "runmirror watches: no store at " << store.path << "\n";
+    if (!store_exists(options.store.path)) {
+        std::cerr << "runmirror watches: no store at " << options.store.path << "\n";
         return 1;
     }
 
@@ -266,9 +360,10 @@ int watches_command(const std::vector<std::string>& args) {
     try {
         // Reading computes no tenant; the secret is for opening a store whose tenants need
         // converting (serve creates it; this command never does).
-        install_store_tenant_secret(store.path, store.tenant_secret_path, secret_use::existing);
+        install_store_tenant_secret(options.store.path, options.store.tenant_secret_path,
+                                    secret_use::existing);
         // One more than asked, to know whether the listing was cut.
-        watches = open_sqlite_store(store.path)
+        watches = open_sqlite_store(options.store.path)
                       ->list_watches(parsed.all ? watch_listing::all : watch_listing::active,
                                      parsed.limit + 1);
     } catch (const std::runtime_error& e) {  // store_error, tenant_secret_error
@@ -278,13 +373,34 @@ int watches_command(const std::vector<std::string>& args) {
     const bool cut = watches.size() > parsed.limit;
     if (cut) watches.resize(parsed.limit);
 
+    // Why each waits: the daemon's word when asked (for the watches it reports under the same
+    // id and resource, so that another store's daemon is never believed), else the store's.
+    std::map<watch_id, watch_wait_reason> from_daemon;
+    if (parsed.ask_daemon) {
+        std::string why_not;
+        if (auto waits = ask_daemon(options, parsed.all, parsed.limit + 1, why_not)) {
+            for (reported_wait& r : *waits) {
+                auto same = std::find_if(watches.begin(), watches.end(), [&](const watch& w) {
+                    return w.id == r.id && w.run_id == r.run_id && w.job_id == r.job_id;
+                });
+                if (same != watches.end()) from_daemon[r.id] = std::move(r.why);
+            }
+        } else {
+            std::cerr << "runmirror watches: " << why_not << "; reasons from the store alone\n";
+        }
+    }
+    const time_point now = clock_type::now();
+    const reason_fn reason_of = [&](const watch& w) {
+        auto it = from_daemon.find(w.id);
+        return it != from_daemon.end() ? it->second : explain_watch(w, watch_wait_context{}, now);
+    };
     if (parsed.json) {
         for (const watch& w : watches)
-            std::cout << watch_to_json(w) << "\n";
+            std::cout << watch_to_json(w, reason_of(w)) << "\n";
     } else if (watches.empty()) {
         std::cout << (parsed.all ? "no watches\n" : "no active watches\n");
     } else {
-        std::cout << render_table(watches, parsed.all, clock_type::now(), terminal_width());
+        std::cout << render_table(watches, parsed.all, now, terminal_width(), reason_of);
     }
     if (cut) {
         // On stderr, so a script reading stdout (JSON Lines above all) sees only watches.

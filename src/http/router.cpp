@@ -101,4 +101,13 @@ const resource_kind* streamed_create_kind(std::string_view method, std::string_v
     return nullptr;
 }
 
+bool names_agents(std::string_view method, std::string_view path) {
+    constexpr std::string_view agents = "/api/v1/extraction/extraction-agents";
+    if (method != "GET" || !path.starts_with(agents)) return false;
+    const std::string_view rest = path.substr(agents.size());
+    // The list, or one agent: "/{id}" without a further segment.
+    return rest.empty() || rest == "/" ||
+           (rest.size() > 1 && rest[0] == '/' && rest.find('/', 1) == std::string_view::npos);
+}
+
 }  // namespace runmirror

@@ -40,4 +40,9 @@ route_match match_route(std::string_view method, std::string_view path);
 // that its answer is stored as it is relayed; null for any other request.
 const resource_kind* streamed_create_kind(std::string_view method, std::string_view path);
 
+// Whether a pass-through request reads extraction agents (GET
+// /api/v1/extraction/extraction-agents, or one agent by id): its answer names them, and is read
+// for those names as it is relayed (json/agent_names.hpp).
+bool names_agents(std::string_view method, std::string_view path);
+
 }  // namespace runmirror

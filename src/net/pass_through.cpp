@@ -12,10 +12,12 @@
 #include <boost/beast/http/error.hpp>
 #include "util/logging.hpp"
 
+#include "cache/list_key.hpp"
 #include "cache/run_cache.hpp"
 #include "http/header_rules.hpp"
 #include "http/json_error.hpp"
 #include "http/router.hpp"
+#include "json/agent_names.hpp"
 #include "net/relay.hpp"
 #include "net/session_io.hpp"
 #include "net/upstream_pool.hpp"
@@ -31,6 +33,28 @@ namespace {
 
 // The largest answer to a streamed creation that is kept to be stored (a job is a few KB).
 constexpr std::size_t max_created_answer = 1024 * 1024;
+// The largest extraction-agents answer read for names (an agent is about 2 KB with its schema).
+constexpr std::size_t max_agents_answer = 8 * 1024 * 1024;
+
+// An extraction-agents answer relayed to a client: the agent names it gives are kept for
+// browsing, under each agent's project (the request's ?project_id= for an agent that names
+// none). The client has its answer whatever happens here.
+void remember_agent_names(session_context& ctx, std::string_view target, std::string_view body) {
+    if (ctx.admin.db == nullptr) return;
+    std::string project;
+    if (const auto q = target.find('?'); q != std::string_view::npos) {
+        if (auto params = decode_query(target.substr(q + 1))) {
+            for (const auto& [name, value] : *params)
+                if (name == "project_id") project = value;
+        }
+    }
+    try {
+        ctx.admin.db->put_agent_names(parse_agent_names(body, project), clock_type::now());
+    } catch (const std::exception& e) {
+        log::warn("agent names from {} not stored: {}", target.substr(0, target.find('?')),
+                  e.what());
+    }
+}
 
 // Reads the start of a request body, up to |max| bytes, before anything is sent upstream: a
 // malformed body (bad chunk sizes and the like, the stuff of request smuggling) is refused
@@ -90,9 +114,12 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
     // A request that creates a resource (an upload): its answer is kept as it is relayed, and
     // asked for unencoded, so that the store can read it.
     const std::string_view target(in.target().data(), in.target().size());
-    const resource_kind* created =
-        streamed_create_kind(std::string_view(in.method_string().data(), in.method_string().size()),
-                             target.substr(0, target.find('?')));
+    const std::string_view method(in.method_string().data(), in.method_string().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    const resource_kind* created = streamed_create_kind(method, path);
+    // Or one whose answer names extraction agents, read for those names as it is relayed.
+    const bool reads_agents = !created && names_agents(method, path);
+    const bool copies_answer = created || reads_agents;
     header_list creator;  // its credentials, for the tenant the new resource belongs to
     bool expect_continue = false;
     for (auto& f : end_to_end_headers(to_header_list(in))) {
@@ -101,7 +128,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
             expect_continue = iequals(f.value, "100-continue");
             continue;
         }
-        if (created && iequals(f.name, "accept-encoding")) continue;
+        if (copies_answer && iequals(f.name, "accept-encoding")) continue;
         if (created && iequals(f.name, "authorization")) creator.push_back(f);
         out.insert(f.name, f.value);
     }
@@ -159,11 +186,16 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                             keep_alive && body_complete, ctx.limits, status_sent);
             co_return keep_alive&& body_complete;
         }
-        body_copy answer_copy{
-            max_created_answer,
-            [&](std::string_view bytes) { ctx.cache.store_created(*created, creator, bytes); },
-            {},
-            false};
+        body_copy answer_copy{created ? max_created_answer : max_agents_answer,
+                              [&](std::string_view bytes) {
+                                  if (created) {
+                                      ctx.cache.store_created(*created, creator, bytes);
+                                  } else {
+                                      remember_agent_names(ctx, target, bytes);
+                                  }
+                              },
+                              {},
+                              false};
         const relay_request exchange{client,
                                      buffer,
                                      body_parser,
@@ -173,7 +205,7 @@ asio::awaitable<bool> pass_through(beast::tcp_stream& client, beast::flat_buffer
                                      keep_alive,
                                      ctx.limits,
                                      ctx.pool->options(),
-                                     created ? &answer_copy : nullptr};
+                                     copies_answer ? &answer_copy : nullptr};
         relay_stream upstream(conn->stream);
         response_reader early;
         outcome = co_await send_request(exchange, upstream, conn->buffer, early);

@@ -105,11 +105,22 @@ class server_impl final : public server {
                                         .retain_final = options_.retention.retain_final,
                                         .unfinished_max_age = options_.sync.max_age});
         }
+        admin_context admin;
+        admin.mode = options_.cache.mode;
+        admin.admin_token = options_.admin_token;
+        admin.scope = options_.scope;
+        admin.upstream_url = options_.upstream.url;
+        admin.health = health_.get();
+        admin.db = &db_;
+        admin.requests = &requests_;
+        if (worker_) {
+            admin.sync_state = [worker = worker_.get()](time_point now) {
+                return worker->snapshot(now);
+            };
+        }
         context_ = std::make_unique<net::session_context>(net::session_context{
-            options_.limits, *cache_, pool_.get(), guard_.get(),
-            admin_context{options_.cache.mode, options_.admin_token, options_.scope,
-                          options_.upstream.url, health_.get(), &db_, &requests_},
-            events_, registry_, stopping_, overload_,
+            options_.limits, *cache_, pool_.get(), guard_.get(), std::move(admin), events_,
+            registry_, stopping_, overload_,
             make_site_policy(options_.listen.host, options_.listen.allowed_hosts)});
     }
 

@@ -43,6 +43,9 @@ class forwarding_store : public store {
         return inner_->browse_runs(query);
     }
     std::vector<agent_summary> agent_summaries() override { return inner_->agent_summaries(); }
+    void put_agent_names(const std::vector<agent_name>& names, time_point learned_at) override {
+        inner_->put_agent_names(names, learned_at);
+    }
 
     void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,
                        time_point fetched_at) override {

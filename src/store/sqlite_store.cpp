@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -826,13 +827,24 @@ class sqlite_store final : public store {
                 std::string project = s->column_text(1);
                 if (rows.empty() || rows.back().extraction_agent_id != agent ||
                     rows.back().project_id != project) {
-                    rows.push_back({std::move(agent), std::move(project), 0, {}, {}});
+                    rows.push_back({std::move(agent), std::move(project), 0, {}, {}, {}});
                 }
                 agent_summary& summary = rows.back();
                 const std::int64_t count = s->column_int64(3);
                 summary.runs += count;
                 summary.by_status[s->column_text(2)] += count;
                 summary.latest_created_at = std::max(summary.latest_created_at, s->column_text(4));
+            }
+            // Names by (agent, project): a few rows per agent at most, so one pass over them
+            // beats a join inside the grouping above.
+            std::map<std::pair<std::string, std::string>, std::string> names;
+            sqlite::statement_use n(
+                db, "SELECT extraction_agent_id, project_id, name FROM agent_names");
+            while (n->step())
+                names[{n->column_text(0), n->column_text(1)}] = n->column_text(2);
+            for (agent_summary& summary : rows) {
+                auto it = names.find({summary.extraction_agent_id, summary.project_id});
+                if (it != names.end()) summary.name = std::move(it->second);
             }
             return rows;
         });
@@ -842,6 +854,29 @@ class sqlite_store final : public store {
                              return a.latest_created_at > b.latest_created_at;
                          });
         return out;
+    }
+
+    void put_agent_names(const std::vector<agent_name>& names, time_point learned_at) override {
+        if (names.empty()) return;
+        write([&](sqlite::database& db) {
+            sqlite::statement_use s(
+                db,
+                "INSERT INTO agent_names (extraction_agent_id, project_id, name, learned_at)"
+                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (extraction_agent_id, project_id) DO UPDATE"
+                " SET name = excluded.name, learned_at = excluded.learned_at"
+                " WHERE name IS NOT excluded.name");
+            for (const agent_name& n : names) {
+                if (n.extraction_agent_id.empty() || n.project_id.empty() || n.name.empty()) {
+                    continue;
+                }
+                s->bind_text(1, n.extraction_agent_id);
+                s->bind_text(2, n.project_id);
+                s->bind_text(3, n.name);
+                s->bind_int64(4, to_unix_ms(learned_at));
+                s->run();
+                s->reset();
+            }
+        });
     }
 
     void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,

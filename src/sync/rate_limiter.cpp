@@ -35,15 +35,22 @@ rate_limiter::rate_limiter(double per_second, double burst) {
 }
 
 std::optional<time_point> rate_limiter::acquire(time_point now) {
-    if (now < paused_until_) {
-        return paused_until_;
-    }
+    if (auto later = free_at(now)) return later;
     // An arrival time in the past is a full bucket: idle time beyond that does not accrue.
-    time_point arrival = std::max(arrival_, now);
-    if (arrival - now > tolerance_) {
-        return arrival - tolerance_;
-    }
-    arrival_ = arrival + interval_;
+    arrival_ = std::max(arrival_, now) + interval_;
+    return std::nullopt;
+}
+
+std::optional<time_point> rate_limiter::free_at(time_point now) const {
+    if (now < paused_until_) return paused_until_;
+    // An arrival time in the past is a full bucket.
+    const time_point arrival = std::max(arrival_, now);
+    if (arrival - now > tolerance_) return arrival - tolerance_;
+    return std::nullopt;
+}
+
+std::optional<time_point> rate_limiter::paused_until(time_point now) const {
+    if (now < paused_until_) return paused_until_;
     return std::nullopt;
 }
 

@@ -30,6 +30,11 @@ class rate_limiter {
     // that just refused us.
     void pause_until(time_point until);
 
+    // What acquire(|now|) would answer, taking nothing: for telling a person why polls wait.
+    std::optional<time_point> free_at(time_point now) const;
+    // The pause in force at |now| ends then; nullopt when none is.
+    std::optional<time_point> paused_until(time_point now) const;
+
   private:
     // GCRA, the token bucket's exact twin in integer clock ticks (so an announced time always
     // succeeds): each token moves the "theoretical arrival time" on by one interval, and a

@@ -81,6 +81,20 @@ std::size_t sync_worker::polls_sent() const {
     return polls_sent_;
 }
 
+sync_snapshot sync_worker::snapshot(time_point now) const {
+    sync_snapshot out;
+    out.service_key = keys_.has_service_key();
+    for (std::string& tenant : keys_.tenants())
+        out.tenants_with_key.insert(std::move(tenant));
+    std::lock_guard lock(mutex_);
+    out.polling = polling_;
+    out.paused_until = limiter_.paused_until(now);
+    out.rate_free_at = limiter_.free_at(now);
+    out.in_flight = launches_in_flight_;
+    out.concurrency = options_.concurrency;
+    return out;
+}
+
 tenant_filter sync_worker::pollable_tenants() {
     if (keys_.has_service_key()) return tenant_filter::any();
     return tenant_filter::only(keys_.tenants());

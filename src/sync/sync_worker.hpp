@@ -29,6 +29,7 @@
 #include "sync/backoff.hpp"
 #include "sync/key_ring.hpp"
 #include "sync/rate_limiter.hpp"
+#include "sync/watch_wait.hpp"
 
 namespace runmirror {
 
@@ -50,6 +51,10 @@ class sync_worker final : public run_observer {
 
     // Polls answered since start, for tests and metrics.
     std::size_t polls_sent() const;
+
+    // What the worker knows beyond the store at |now| (its keys, polls in flight, a 429's
+    // pause, its rate), so that a person can be told why a watch waits (explain_watch).
+    sync_snapshot snapshot(time_point now) const;
 
   private:
     // One request: a single watch, or several run watches of one agent and tenant refreshed

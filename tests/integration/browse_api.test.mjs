@@ -331,7 +331,8 @@ test('agents: one summary per agent, counts by status, most recent first', async
   const { items } = await getJson(daemon, '/_runmirror/api/agents');
   assert.deepEqual(items.map((a) => a.extraction_agent_id), ['agent-alpha', 'agent-beta', 'agent-big']);
   for (const a of items) {
-    assert.deepEqual(Object.keys(a), ['extraction_agent_id', 'project_id', 'runs', 'by_status', 'latest_created_at']);
+    assert.deepEqual(Object.keys(a), ['extraction_agent_id', 'name', 'project_id', 'runs', 'by_status', 'latest_created_at']);
+    assert.equal(a.name, null, 'no agents list was read: no name known');
     const mine = runs.filter((r) => r.agentId === a.extraction_agent_id);
     assert.equal(a.project_id, mine[0].projectId);
     assert.equal(a.runs, mine.length);

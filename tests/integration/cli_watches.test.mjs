@@ -14,6 +14,8 @@ import { bodyText } from '../support/checks.mjs';
 const FIELDS = [
   'id', 'kind', 'run_id', 'job_id', 'extraction_agent_id', 'project_id', 'next_poll_at', 'attempts',
   'last_status', 'last_error', 'created_at', 'finished_at', 'given_up_at', 'give_up_reason',
+  // Why it waits, as far as the store tells (the daemon's /_runmirror/api/watches knows more).
+  'wait', 'wait_text', 'wait_until',
 ];
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -134,7 +136,7 @@ test('a PENDING run read through the daemon is listed, with the daemon running a
   const table = watches(['--db', daemon.db]);
   assert.equal(table.status, 0, table.stderr);
   const [header, ...rows] = table.stdout.trimEnd().split('\n');
-  assert.match(header, /^KIND +RUN +JOB +AGENT +NEXT POLL +ATTEMPTS +LAST STATUS +LAST ERROR$/);
+  assert.match(header, /^KIND +RUN +JOB +AGENT +NEXT POLL +ATTEMPTS +LAST STATUS +WAITING +LAST ERROR$/);
   const row = rows.find((r) => r.includes('run-alpha-pending'));
   assert.ok(row, `table lists the run:\n${table.stdout}`);
   assert.match(row, /^run +run-alpha-pending +job-alpha-pending +agent-alpha +(due|in \d+[smhd]) +\d+ /);
@@ -180,6 +182,12 @@ test('--all lists ended watches; text is escaped in JSON and cut to fit in the t
   assert.equal(active[0].project_id, null, 'an unknown project is null');
   assert.equal(active[1].last_error, longError, 'JSON has the whole error, newline included');
   assert.equal(active[1].next_poll_at, new Date(now + 600_000).toISOString());
+  // Why each waits: the store alone cannot tell whether the daemon holds the tenant's key.
+  assert.equal(active[0].wait, 'due_key_unknown');
+  assert.match(active[0].wait_text, /not visible from the store/);
+  assert.equal(active[0].wait_until, null);
+  assert.equal(active[1].wait, 'scheduled');
+  assert.equal(active[1].wait_until, active[1].next_poll_at);
 
   // --all: then the ended ones, most recently ended first.
   const all = parseLines(watches(['--db', db, '--json', '--all']).stdout);
@@ -195,18 +203,21 @@ test('--all lists ended watches; text is escaped in JSON and cut to fit in the t
   assert.match(limited.stderr, /showing the first 1/);
 
   // The table: active rows first, NEXT POLL relative, the long error cut to the width.
-  const table = watches(['--db', db], { env: { COLUMNS: '100' } });
+  const table = watches(['--db', db], { env: { COLUMNS: '120' } });
   assert.equal(table.status, 0, table.stderr);
   const lines = table.stdout.trimEnd().split('\n');
   assert.equal(lines.length, 3, table.stdout);
-  assert.match(lines[1], /^job +- +job-due +agent-1 +due +0 +- +-$/);
-  assert.match(lines[2], /^run +run-soon +- +agent-1 +in (9|10)m +3 +PENDING +upstream 503: Service \S*\.\.\.$/);
-  for (const line of lines) assert.ok(line.length <= 100, `fits in 100 columns: ${line}`);
+  assert.match(lines[1], /^job +- +job-due +agent-1 +due +0 +- +key not visible here +-$/);
+  assert.match(lines[2], /^run +run-soon +- +agent-1 +in (9|10)m +3 +PENDING +- +upstream 503: Service \S*\.\.\.$/);
+  for (const line of lines) assert.ok(line.length <= 120, `fits in 120 columns: ${line}`);
 
   const ended = watches(['--db', db, '--all'], { env: { COLUMNS: '200' } }).stdout.trimEnd().split('\n');
-  assert.match(ended[0], /LAST STATUS +ENDED +REASON +LAST ERROR$/);
-  assert.match(ended[3], /^run +run-done +job-done +- +- +1 +SUCCESS +finished 5m ago +- +-$/);
-  assert.match(ended[4], /^run +run-old +- +- +- +40 +PENDING +gave up 1h ago +max age reached +said "no" \\ Zürich$/);
+  assert.match(ended[0], /LAST STATUS +WAITING +ENDED +REASON +LAST ERROR$/);
+  assert.match(ended[3], /^run +run-done +job-done +- +- +1 +SUCCESS +- +finished 5m ago +- +-$/);
+  assert.match(ended[4], /^run +run-old +- +- +- +40 +PENDING +- +gave up 1h ago +max age reached +said "no" \\ Zürich$/);
+  const ended3 = parseLines(watches(['--db', db, '--json', '--all']).stdout);
+  assert.deepEqual(ended3.map((w) => w.wait), ['due_key_unknown', 'scheduled', 'finished', 'given_up']);
+  assert.equal(ended3[3].wait_text, 'given up: max age reached');
 
   // The store is found as serve finds it: a config file's db, RUNMIRROR_DB.
   const conf = path.join(dir, 'rm.conf');

@@ -15,7 +15,7 @@ import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
-import { api, startStack, waitFor } from '../support/daemon.mjs';
+import { api, startDaemon, startStack, waitFor } from '../support/daemon.mjs';
 import { BIG_INTEGER, UNICODE_RAW } from '../support/fake_upstream.mjs';
 import { RUNS, readAll, runPath, syncArgs } from '../support/sync_helpers.mjs';
 import { V2_EXTRACT, v2JobPath } from '../support/fake_v2.mjs';
@@ -163,7 +163,7 @@ test('ui: token prompt, agents, search, a run with its data, download, array dat
   // Open the run: its data as a readable table, exactly as upstream wrote it.
   await page.locator('tr[data-run-id="run-alpha-success"] td.file a').click();
   await page.locator('h1', { hasText: 'invoice-run-alpha-success.pdf' }).waitFor();
-  assert.match(page.url(), /#\/runs\/run-alpha-success$/);
+  assert.match(page.url(), /#\/runs\/run-alpha-success\?q=alpha-success$/, 'the search goes along, to be highlighted');
   const data = page.locator('section[aria-labelledby="sec-data"]');
   const cell = (key) => data.locator('table.kv > tbody > tr', { has: page.locator(`th:text-is("${key}")`) }).locator('td');
   assert.equal(await cell('city').innerText(), UNICODE_RAW);
@@ -362,7 +362,7 @@ test('ui: Extract v2 jobs: the kind choice, a job opened from the list and by it
   // Open the job from the list: its status, times, project, configuration, extracted result.
   await page.locator('tr[data-run-id="v2-alpha-completed"] td.file a').click();
   await page.locator('h1', { hasText: 'v2-alpha-completed' }).waitFor();
-  assert.match(page.url(), /#\/runs\/v2-alpha-completed\?kind=v2_job$/);
+  assert.match(page.url(), new RegExp(`#/runs/v2-alpha-completed\\?kind=v2_job&q=${invoice}$`));
   assert.equal(await page.locator('.run-title .badge').innerText(), 'COMPLETED');
   const meta = await page.locator('dl.meta').innerText();
   for (const text of ['p-alpha', 'dfl-alpha-completed', 'cfg-alpha-invoices', 'Created', 'Updated']) assert.ok(meta.includes(text), `meta lacks ${text}: ${meta}`);
@@ -504,6 +504,112 @@ test('ui: v1 jobs: the kind choice, a job with its stored result and a link to i
   assert.match(page.url(), new RegExp(`#/runs/${stored.run_id}$`));
   await page.goto(`${daemon.url}/_runmirror/ui/#/runs/job-not-mirrored?kind=v1_job`);
   await page.getByText('This v1 job is not in the mirror.').waitFor();
+
+  assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
+});
+
+// Whether the page scrolls sideways (it must not, down to 420 px).
+const pageScrollWidth = (page) => page.evaluate(() => document.documentElement.scrollWidth);
+
+test('ui: operating it: the upstream\'s state, watches and why they wait, agent names, search hits, 420 px', { timeout: 120_000 }, async (t) => {
+  const { daemon: first, up, dir, defer } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
+  // Agent names come from the upstream's agents list, read through the daemon.
+  const agents = await api(first, '/api/v1/extraction/extraction-agents?project_id=p-alpha', { key: 'key-alpha' });
+  assert.equal(agents.status, 200, agents.body.toString('utf8'));
+  await readAll(first, ALPHA_RUNS.map(runPath), { key: 'key-alpha' });
+  // A restart: the pending run's watch is in the store; its tenant's key was in memory only. One
+  // failed request marks the upstream down, for a minute.
+  assert.equal((await first.stop()).code, 0);
+  const daemon = await startDaemon({
+    upstreamUrl: up.url,
+    db: first.db,
+    extraArgs: [...syncArgs(), '--upstream-failure-threshold', '1', '--upstream-cooldown-ms', '60000'],
+  });
+  defer(() => daemon.stop());
+
+  const { page, problems } = await openBrowser(t, dir, daemon.url);
+  await page.goto(`${daemon.url}/_runmirror/ui/`);
+  const alpha = page.locator('#agents a[data-agent="agent-alpha"]');
+  await alpha.locator('.agent-name', { hasText: 'Alpha receipts agent' }).waitFor();
+  assert.equal(await alpha.locator('.agent-id').innerText(), 'agent-alpha', 'the id beside the name');
+  await page.locator('#live[data-state="on"]').waitFor();
+  assert.equal(await page.locator('#live-text').innerText(), 'Live · upstream up');
+
+  // Watches: the pending run waits for a key for its tenant, and the page says so.
+  await page.getByRole('link', { name: /Watches/ }).click();
+  const pending = page.locator('table.watches tbody tr', { hasText: 'run-alpha-pending' });
+  await pending.waitFor();
+  assert.equal(await pending.getAttribute('data-wait'), 'no_key');
+  const pendingText = await pending.innerText();
+  assert.match(pendingText, /no key for its tenant yet/);
+  assert.match(pendingText, /Alpha receipts agent/, 'the agent by its name');
+  assert.match(await page.locator('#watches-summary').innerText(), /1 active watch: 1 no key/);
+  await screenshot(t, page, dir, 'ui-watches.png');
+  // Its client comes back: the key is known again, and the watch is polled (the view asked
+  // again at once, rather than at its next refresh).
+  await readAll(daemon, [runPath('run-alpha-success')], { key: 'key-alpha' });
+  await page.getByLabel('Also show ended watches').check();
+  await page.locator('table.watches tbody tr[data-wait]:not([data-wait="no_key"])', { hasText: 'run-alpha-pending' }).waitFor({ timeout: 10_000 });
+
+  // Search: hits marked in the list's rows ...
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs?q=invoice`);
+  await waitForRowIds(page, (ids) => ids.includes('run-alpha-success'), 'search invoice');
+  assert.equal(await page.locator('tr[data-run-id="run-alpha-success"] td.file mark.hit').innerText(), 'invoice');
+  assert.match(await page.locator('tr[data-run-id="run-alpha-success"] td.agent-col').innerText(), /Alpha receipts agent/);
+  // ... and in the run's data, its tree opened down to the first hit (line_items[1].tags[0]).
+  await page.locator('#f-q').fill('x');
+  await page.waitForFunction(() => location.hash === '#/runs?q=x');
+  await waitForRowIds(page, (ids) => ids.includes('run-alpha-success') && ids.length < ALPHA_RUNS.length, 'search x (runs with data)');
+  await page.locator('tr[data-run-id="run-alpha-success"] td.file a').click();
+  await page.locator('h1', { hasText: 'invoice-run-alpha-success.pdf' }).waitFor();
+  assert.match(page.url(), /#\/runs\/run-alpha-success\?q=x$/);
+  const data = page.locator('section[aria-labelledby="sec-data"]');
+  const hit = data.locator('mark.hit').first();
+  await hit.waitFor();
+  assert.equal(await hit.innerText(), 'x');
+  assert.ok(await hit.isVisible(), 'the first hit is in sight');
+  const opened = await hit.evaluate((m) => {
+    const states = [];
+    for (let d = m.closest('details'); d; d = d.parentElement.closest('details')) states.push(d.open);
+    return states;
+  });
+  assert.ok(opened.length >= 2 && opened.every(Boolean), `every tree node above the hit is open: ${JSON.stringify(opened)}`);
+  assert.match(await page.locator('dl.meta').innerText(), /Alpha receipts agent agent-alpha/, 'the run names its agent');
+  // Accents and case do not matter, as in the search itself.
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs/run-alpha-success?q=zurich`);
+  await data.locator('mark.hit', { hasText: 'Zürich' }).first().waitFor();
+  // Expand all, collapse all.
+  const closedNodes = () => data.locator('details.tree:not([open])').count();
+  assert.ok((await closedNodes()) > 0, 'some nodes start closed');
+  await data.getByRole('button', { name: 'Expand all' }).click();
+  assert.equal(await closedNodes(), 0, 'expand all opens every node, however deep');
+  assert.ok((await data.locator('details.tree[open]').count()) >= 4);
+  await data.getByRole('button', { name: 'Collapse all' }).click();
+  assert.equal(await data.locator('details.tree[open]').count(), 0);
+  await screenshot(t, page, dir, 'ui-search-tree.png');
+
+  // The upstream goes away: the page says so (never a green "Live"), and why watches wait.
+  await up.stop();
+  const failed = await api(daemon, '/api/v1/extraction/extraction-agents', { key: 'key-alpha' });
+  assert.ok(failed.status >= 500, `the pass-through fails: ${failed.status}`);
+  await page.locator('#live[data-state="down"]').waitFor({ timeout: 10_000 });
+  assert.match(await page.locator('#live-text').innerText(), /^Live · upstream down since \d\d:\d\d \(serving from the store\)$/);
+  await page.getByRole('link', { name: /Watches/ }).click();
+  await page.locator('table.watches tbody tr[data-wait="upstream_down"]', { hasText: 'run-alpha-pending' }).waitFor();
+
+  // 420 px wide: no sideways scroll on the list, a run, the watches.
+  await page.setViewportSize({ width: 420, height: 800 });
+  assert.ok((await pageScrollWidth(page)) <= 420, `watches at 420 px: scrollWidth ${await pageScrollWidth(page)}`);
+  await screenshot(t, page, dir, 'ui-420-watches.png');
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs`);
+  await waitForRowIds(page, (ids) => ids.length === ALPHA_RUNS.length, 'the list at 420 px');
+  assert.ok((await pageScrollWidth(page)) <= 420, `the list at 420 px: scrollWidth ${await pageScrollWidth(page)}`);
+  await screenshot(t, page, dir, 'ui-420-list.png');
+  await page.goto(`${daemon.url}/_runmirror/ui/#/runs/run-alpha-pages`);
+  await page.locator('section[aria-labelledby="sec-data"] table.data-table').first().waitFor();
+  await data.getByRole('button', { name: 'Expand all' }).click();
+  assert.ok((await pageScrollWidth(page)) <= 420, `a run at 420 px: scrollWidth ${await pageScrollWidth(page)}`);
+  await screenshot(t, page, dir, 'ui-420-run.png');
 
   assert.deepEqual(problems(), [], 'no page errors, no CSP refusals, no request outside the daemon');
 });

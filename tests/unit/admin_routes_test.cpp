@@ -24,10 +24,17 @@ class write_health_store final : public forwarding_store {
     store_write_health write_health() override { return health; }
 };
 
+admin_context offline_context(store* db) {
+    admin_context ctx;
+    ctx.mode = serve_mode::offline;
+    ctx.upstream_url = "http://upstream.test";
+    ctx.db = db;
+    return ctx;
+}
+
 struct fixture {
     write_health_store db{open_sqlite_store(":memory:")};
-    admin_context ctx{serve_mode::offline,    "",      browse_scope::all,
-                      "http://upstream.test", nullptr, &db};
+    admin_context ctx = offline_context(&db);
 
     response get(std::string_view path, header_list headers = {}) {
         request req;
@@ -252,4 +259,38 @@ TEST_CASE_FIXTURE(fixture, "the daemon's prefix sends a person to the page") {
     }
     ctx.admin_token = "tok";  // the page holds no data: no token needed to be sent there
     CHECK(get("/_runmirror/").status == 302);
+}
+
+TEST_CASE_FIXTURE(fixture, "watches API: why each watch waits, from the worker and the upstream") {
+    const std::string body = R"({"id":"run-w","project_id":"p-a","extraction_agent_id":"agent-1",)"
+                             R"("status":"PENDING","created_at":"2026-01-01T00:00:00Z"})";
+    auto [fields, err] = parse_run(body, kinds::v1_run);
+    REQUIRE_FALSE(err);
+    db.put_run(fields, body, t0);
+    REQUIRE(db.watch_run(fields, tenant_of_key("key-a"), t0, t0 - millis(1)));
+
+    // No worker (offline): nothing is polled, and the answer says so.
+    CHECK(get("/_runmirror/api/watches").body.find(R"("wait":"offline")") != std::string::npos);
+
+    ctx.mode = serve_mode::online;
+    sync_snapshot worker;
+    worker.concurrency = 4;
+    ctx.sync_state = [&](time_point) { return worker; };
+    const response no_key = get("/_runmirror/api/watches");
+    REQUIRE(no_key.status == 200);
+    CHECK(no_key.body.find(R"("wait":"no_key","wait_text":"no key for its tenant yet)") !=
+          std::string::npos);
+
+    worker.tenants_with_key = {tenant_of_key("key-a")};
+    CHECK(get("/_runmirror/api/watches").body.find(R"("wait":"due")") != std::string::npos);
+
+    upstream_health health(1, millis(5'000), millis(5'000));
+    health.record_failure(t0 - millis(100));
+    ctx.health = &health;
+    const response down = get("/_runmirror/api/watches");
+    CHECK(down.body.find(R"("wait":"upstream_down")") != std::string::npos);
+    CHECK(down.body.find(R"("wait_until":"2023-11-14T22:13:24.900Z")") != std::string::npos);
+    // The page says since when the upstream is down.
+    CHECK(get("/_runmirror/health").body.find(R"("down_since":"2023-11-14T22:13:19.900Z")") !=
+          std::string::npos);
 }

@@ -82,9 +82,12 @@ TEST_CASE("agent_summary_to_json: the four statuses always, others after them") 
     a.by_status = {{"SUCCESS", 4}, {"ERROR", 1}, {"CANCELLED", 2}};
     a.latest_created_at = "2025-01-15T08:00:00Z";
     CHECK(agent_summary_to_json(a) ==
-          R"({"extraction_agent_id":"agent-1","project_id":"proj-1","runs":7,)"
+          R"({"extraction_agent_id":"agent-1","name":null,"project_id":"proj-1","runs":7,)"
           R"("by_status":{"CREATED":0,"PENDING":0,"SUCCESS":4,"ERROR":1,"CANCELLED":2},)"
           R"("latest_created_at":"2025-01-15T08:00:00Z"})");
+    a.name = "Invoices \"été\"";
+    CHECK(agent_summary_to_json(a).starts_with(
+        R"({"extraction_agent_id":"agent-1","name":"Invoices \"été\"","project_id")"));
     CHECK(agents_to_json({}) == R"({"items":[]})");
     CHECK(agents_to_json({a, a}).starts_with(R"({"items":[{"extraction_agent_id":"agent-1",)"));
 }

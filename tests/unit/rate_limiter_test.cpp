@@ -164,3 +164,17 @@ TEST_CASE("rate_limiter: a clock stepping back accrues nothing") {
     CHECK(limiter.acquire(t0 - 1h) == t0 + 100ms);
     CHECK(limiter.acquire(t0 + 100ms) == taken);
 }
+
+TEST_CASE("rate_limiter: free_at and paused_until tell what acquire would, taking nothing") {
+    rate_limiter r(10, 1);
+    CHECK(r.free_at(t0) == taken);
+    CHECK(r.free_at(t0) == taken);  // asking takes no token
+    CHECK(r.acquire(t0) == taken);
+    CHECK(r.free_at(t0) == t0 + 100ms);
+    CHECK(r.acquire(t0) == t0 + 100ms);
+    CHECK(r.paused_until(t0) == std::nullopt);
+    r.pause_until(t0 + 2s);
+    CHECK(r.paused_until(t0) == t0 + 2s);
+    CHECK(r.free_at(t0 + 1s) == t0 + 2s);
+    CHECK(r.paused_until(t0 + 2s) == std::nullopt);
+}

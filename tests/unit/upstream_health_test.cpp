@@ -161,3 +161,16 @@ TEST_CASE("a clients' guard still sends while down; the first success closes the
     CHECK(health.snapshot(now).up);
     CHECK_FALSE(guard.believed_down());
 }
+
+TEST_CASE("down_since: when the circuit opened, kept through reopening, gone once it closes") {
+    upstream_health h(2, millis(1'000), millis(4'000));
+    CHECK_FALSE(h.snapshot(t0).down_since);
+    h.record_failure(t0);
+    CHECK_FALSE(h.snapshot(t0).down_since);  // below the threshold: still up
+    h.record_failure(t0 + millis(10));
+    CHECK(h.snapshot(t0 + millis(20)).down_since == t0 + millis(10));
+    h.record_failure(t0 + millis(1'010));  // a failed retry reopens it: down since the start
+    CHECK(h.snapshot(t0 + millis(1'020)).down_since == t0 + millis(10));
+    h.record_success();
+    CHECK_FALSE(h.snapshot(t0 + millis(1'030)).down_since);
+}
