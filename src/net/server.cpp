@@ -37,6 +37,7 @@
 #include "store/retention.hpp"
 #include "sync/sync_worker.hpp"
 #include "util/cpu_budget.hpp"
+#include "util/service_notify.hpp"
 
 namespace runmirror {
 
@@ -133,6 +134,9 @@ class server_impl final : public server {
         // has no MSG_NOSIGNAL, so a broken pipe is an error code here, never a signal.
         std::signal(SIGPIPE, SIG_IGN);
         bind();
+        const auto local = acceptor_.local_endpoint();
+        notify_ready("listening on " + local.address().to_string() + ":" +
+                     std::to_string(local.port()));
         signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
             if (ec) return;
             log::info("signal {}: shutting down", signal);
@@ -234,6 +238,7 @@ class server_impl final : public server {
     // Runs on the io_context. Idempotent.
     void begin_shutdown() {
         if (stopping_.exchange(true)) return;
+        notify_stopping();
         boost::system::error_code ignored;
         acceptor_.close(ignored);
         signals_.cancel(ignored);

@@ -4,6 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 
 import { api, cleanupStack, startDaemon, waitFor } from '../support/daemon.mjs';
@@ -32,8 +33,15 @@ const fileBytes = (file) => {
 const cached = async (daemon, id) =>
   (await api(daemon, `/api/v1/extraction/runs/${id}`, { key: 'key-alpha', headers: { 'cache-control': 'only-if-cached' } })).status;
 
+const havePromtool = spawnSync('sh', ['-c', 'command -v promtool']).status === 0;
+
+// One series' value from a scrape, which promtool (when installed) must accept.
 async function metric(daemon, name) {
   const text = (await api(daemon, '/_runmirror/metrics')).body.toString();
+  if (havePromtool) {
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(check.status, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
+  }
   const line = text.split('\n').find((l) => l.startsWith(name));
   return line ? Number(line.split(' ').pop()) : undefined;
 }
