@@ -26,11 +26,21 @@ void set_header(header_list& headers, std::string_view name, std::string value);
 void erase_header(header_list& headers, std::string_view name);
 bool iequals(std::string_view a, std::string_view b);
 
+// Who sends a request: its single "Authorization: Bearer" key and that key's tenant
+// (util/tenant.hpp), both empty when it has none.
+struct request_caller {
+    std::string key;
+    std::string tenant;
+};
+
 struct request {
     std::string method;  // "GET", "DELETE", ...
     std::string target;  // origin-form: path plus optional "?query"
     header_list headers;
     std::string body;
+    // Worked out once by caller_of (util/tenant.hpp): the session and the run cache both need
+    // it, on the hit path. Unset until then.
+    std::optional<request_caller> caller;
 
     std::optional<std::string_view> header(std::string_view name) const {
         return find_header(headers, name);

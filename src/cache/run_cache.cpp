@@ -189,11 +189,12 @@ run_cache::run_cache(store& db, upstream* up, const cache_options& options, cloc
 
 void run_cache::handle(const route_match& route, request req, reply_fn done) {
     try {
-        // The key's digest is computed once per request: it is on the hit path.
+        // The key's digest is computed once per request (the session may have): it is on the
+        // hit path.
         std::optional<std::string> tenant;
-        if (auto key = bearer_key(req.headers)) {
-            tenant = tenant_of_key(*key);
-            if (observer_) observer_->on_api_key(*key, *tenant);
+        if (const request_caller& who = caller_of(req); !who.key.empty()) {
+            tenant = who.tenant;
+            if (observer_) observer_->on_api_key(who.key, who.tenant);
         }
         if (route.resource != nullptr) {
             switch (route.kind) {

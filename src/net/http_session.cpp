@@ -178,7 +178,9 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             record.at = clock_type::now();
             record.method = req.method;
             record.path = std::string(req.path());
-            record.tenant = tenant_of(req.headers);
+            if (const request_caller& who = caller_of(req); !who.key.empty()) {
+                record.tenant = who.tenant;
+            }
         }
         if (route.kind == route::passthrough) {
             const bool reusable =

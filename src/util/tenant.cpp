@@ -200,4 +200,16 @@ std::optional<std::string> tenant_of(const header_list& headers) {
     return tenant_of_key(*key);
 }
 
+const request_caller& caller_of(request& req) {
+    if (!req.caller) {
+        request_caller who;
+        if (auto key = bearer_key(req.headers)) {
+            who.key = std::string(*key);
+            who.tenant = tenant_of_key(*key);
+        }
+        req.caller = std::move(who);
+    }
+    return *req.caller;
+}
+
 }  // namespace runmirror

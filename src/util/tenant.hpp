@@ -52,4 +52,7 @@ std::optional<std::string_view> bearer_key(const header_list& headers);
 // (or it is not a bearer credential): such requests are never served from the store.
 std::optional<std::string> tenant_of(const header_list& headers);
 
+// |req|'s caller, computed on first use and kept in |req.caller|.
+const request_caller& caller_of(request& req);
+
 }  // namespace runmirror
