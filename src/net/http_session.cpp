@@ -41,10 +41,10 @@ namespace {
 
 // One answered request, counted in the metrics and, when |logged|, kept in the request log
 // (the record's method, path and tenant are filled only then).
-void answered(session_context& ctx, obs::request_record record, bool logged) {
+void answered(session_context& ctx, const obs::request_record& record, bool logged) {
     obs::metrics().record_request(record.r, record.kind, record.cache, record.status,
                                   record.seconds);
-    if (logged) ctx.admin.requests->add(std::move(record));
+    if (logged) ctx.admin.requests->add(record);
 }
 
 // The meeting point of the run cache's answer and the session waiting for it: the answer may
@@ -119,6 +119,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
     const auto id = ctx.registry.add(state);
     auto& stream = state->stream;
     beast::flat_buffer buffer;
+    obs::request_record record;  // reused by every request of the connection
 
     for (bool first = true; !ctx.stopping; first = false) {
         http::request_parser<http::empty_body> head_parser;
@@ -169,17 +170,24 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             }
             break;
         }
-        obs::request_record record;
+        // Every field is set again for each request: the record's strings keep their memory
+        // from one request of the connection to the next.
         record.r = route.kind;
         record.kind = route.resource;
+        record.cache = obs::cache_outcome::none;
+        record.status = 0;
+        record.upstream_seconds = -1;
+        record.bytes = 0;
         const bool logging_requests =
             ctx.admin.requests != nullptr && ctx.admin.requests->enabled();
         if (logging_requests) {
             record.at = clock_type::now();
-            record.method = req.method;
-            record.path = std::string(req.path());
+            record.method.assign(req.method);
+            record.path.assign(req.path());
             if (const request_caller& who = caller_of(req); !who.key.empty()) {
                 record.tenant = who.tenant;
+            } else {
+                record.tenant.reset();
             }
         }
         if (route.kind == route::passthrough) {
@@ -188,7 +196,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
             record.cache = obs::cache_outcome::passthrough;
             record.seconds = seconds_since(started);
             record.upstream_seconds = record.seconds;
-            answered(ctx, std::move(record), logging_requests);
+            answered(ctx, record, logging_requests);
             if (!reusable) break;
             continue;
         }
@@ -221,7 +229,7 @@ asio::awaitable<void> run_http_session(tcp::socket socket, session_context& ctx)
         record.seconds = seconds_since(started);
         record.upstream_seconds = answer.upstream_seconds;
         record.bytes = head_request ? 0 : answer.body_size();
-        answered(ctx, std::move(record), logging_requests);
+        answered(ctx, record, logging_requests);
         if (auto wec = co_await write_response(stream, std::move(answer), keep_alive, ctx.limits,
                                                head_request);
             wec || !keep_alive) {

@@ -36,7 +36,7 @@ request_log::request_log(std::size_t capacity, const std::string& access_log, lo
 
 request_log::~request_log() = default;
 
-void request_log::add(request_record record) {
+void request_log::add(const request_record& record) {
     if (access_) {
         const std::string line = access_line(record, format_) + '\n';
         std::lock_guard lock(access_->mutex);
@@ -48,15 +48,22 @@ void request_log::add(request_record record) {
     // The view's own polling would crowd out what it is there to show.
     if (capacity_ == 0 || record.path == "/_runmirror/api/requests") return;
     std::lock_guard lock(mutex_);
-    if (ring_.size() == capacity_) ring_.pop_front();
-    ring_.push_back(std::move(record));
+    if (ring_.size() < capacity_) {
+        ring_.push_back(record);
+        return;
+    }
+    ring_[next_] = record;  // string assignment keeps the slot's buffers when they fit
+    next_ = (next_ + 1) % capacity_;
 }
 
 std::vector<request_record> request_log::recent(const request_filter& f, std::size_t limit) const {
     std::vector<request_record> out;
     std::lock_guard lock(mutex_);
-    for (auto it = ring_.rbegin(); it != ring_.rend() && out.size() < limit; ++it) {
-        const request_record& r = *it;
+    // Newest first: the slot before next_ (once the ring has wrapped), going back.
+    const std::size_t n = ring_.size();
+    const std::size_t newest = n < capacity_ ? n : next_ + n;  // one past it, modulo n
+    for (std::size_t back = 1; back <= n && out.size() < limit; ++back) {
+        const request_record& r = ring_[(newest - back) % n];
         if (f.only_tenant && r.tenant != f.only_tenant) continue;
         if (f.r && r.r != *f.r) continue;
         if (f.cache && r.cache != *f.cache) continue;

@@ -7,7 +7,6 @@
 // Threading: add() and recent() may be called from any thread (one short lock each).
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,7 +57,9 @@ class request_log {
 
     // Whether add() keeps or writes anything: callers skip building records otherwise.
     bool enabled() const { return capacity_ > 0 || access_ != nullptr; }
-    void add(request_record record);
+    // Copies |record| into the ring's oldest slot, whose strings' memory is reused: once the
+    // ring is full, keeping a request allocates nothing (it is on the hit path).
+    void add(const request_record& record);
     // Newest first, at most |limit|.
     std::vector<request_record> recent(const request_filter& filter, std::size_t limit) const;
     std::size_t capacity() const { return capacity_; }
@@ -67,7 +68,8 @@ class request_log {
     const std::size_t capacity_;
     const log_format format_;
     mutable std::mutex mutex_;
-    std::deque<request_record> ring_;
+    std::vector<request_record> ring_;  // grows to capacity_, then wraps
+    std::size_t next_ = 0;              // the slot the next record goes into, once full
     struct access_file;
     std::unique_ptr<access_file> access_;
 };
