@@ -193,8 +193,9 @@ void run_cache::handle(const route_match& route, request req, reply_fn done) {
         // hit path.
         std::optional<std::string> tenant;
         if (const request_caller& who = caller_of(req); !who.key.empty()) {
-            tenant = who.tenant;
             if (observer_) observer_->on_api_key(who.key, who.tenant);
+            tenant = std::move(req.caller->tenant);
+            req.caller.reset();  // what is left of it is not the caller any more
         }
         if (route.resource != nullptr) {
             switch (route.kind) {

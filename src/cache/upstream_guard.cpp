@@ -75,11 +75,12 @@ void upstream_guard::schedule_probe() {
 
 // Any HTTP answer proves the upstream reachable; the root path needs no key and no tenant.
 void upstream_guard::probe() {
-    inner_.async_send(request{.method = "GET", .target = "/", .headers = {}, .body = {}},
-                      [this, started = std::chrono::steady_clock::now()](upstream_reply reply) {
-                          probe_pending_ = false;
-                          observe(reply.failure, reply.answer.status, seconds_since(started));
-                      });
+    inner_.async_send(
+        request{.method = "GET", .target = "/", .headers = {}, .body = {}, .caller = {}},
+        [this, started = std::chrono::steady_clock::now()](upstream_reply reply) {
+            probe_pending_ = false;
+            observe(reply.failure, reply.answer.status, seconds_since(started));
+        });
 }
 
 }  // namespace runmirror

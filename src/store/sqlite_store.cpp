@@ -616,7 +616,7 @@ class sqlite_store final : public store {
         using stage = prune_cursor::stage;
         const std::int64_t limit = sql_limit(std::max<std::size_t>(policy.batch, 1));
         while (cursor.at != stage::done) {
-            prune_batch batch{cursor.at, 0};
+            prune_batch batch{.what = cursor.at, .rows = 0, .erased = {}};
             bool exhausted = false;  // nothing more of this class
             switch (cursor.at) {
                 case stage::list_pages:
@@ -669,7 +669,7 @@ class sqlite_store final : public store {
             if (batch.rows > 0) return batch;
             if (exhausted) cursor.at = static_cast<stage>(static_cast<int>(cursor.at) + 1);
         }
-        return {stage::done, 0};
+        return {.what = stage::done, .rows = 0, .erased = {}};
     }
 
     run_page list_runs(const run_query& query) override {

@@ -87,7 +87,7 @@ TEST_CASE(
         upstream_guard::when_down::fail_fast);
     auto send = [&] {
         upstream_reply got;
-        guard.async_send(request{"GET", "/api/v1/extraction/runs/r", {}, {}},
+        guard.async_send(request{"GET", "/api/v1/extraction/runs/r", {}, {}, {}},
                          [&](upstream_reply r) { got = std::move(r); });
         return got;
     };
@@ -137,7 +137,7 @@ TEST_CASE("a clients' guard still sends while down; the first success closes the
         });
     auto send = [&] {
         upstream_reply got;
-        guard.async_send(request{"DELETE", "/api/v1/extraction/runs/r", {}, {}},
+        guard.async_send(request{"DELETE", "/api/v1/extraction/runs/r", {}, {}, {}},
                          [&](upstream_reply r) { got = std::move(r); });
         return got;
     };
