@@ -41,7 +41,7 @@ namespace {
 
 // One answered request, counted in the metrics and, when |logged|, kept in the request log
 // (the record's method, path and tenant are filled only then).
-void answered(session_context& ctx, const obs::request_record& record, bool logged) {
+void answered(session_context& ctx, obs::request_record& record, bool logged) {
     obs::metrics().record_request(record.r, record.kind, record.cache, record.status,
                                   record.seconds);
     if (logged) ctx.admin.requests->add(record);

@@ -36,7 +36,7 @@ request_log::request_log(std::size_t capacity, const std::string& access_log, lo
 
 request_log::~request_log() = default;
 
-void request_log::add(const request_record& record) {
+void request_log::add(request_record& record) {
     if (access_) {
         const std::string line = access_line(record, format_) + '\n';
         std::lock_guard lock(access_->mutex);
@@ -49,10 +49,10 @@ void request_log::add(const request_record& record) {
     if (capacity_ == 0 || record.path == "/_runmirror/api/requests") return;
     std::lock_guard lock(mutex_);
     if (ring_.size() < capacity_) {
-        ring_.push_back(record);
+        ring_.push_back(std::move(record));
         return;
     }
-    ring_[next_] = record;  // string assignment keeps the slot's buffers when they fit
+    std::swap(ring_[next_], record);
     next_ = (next_ + 1) % capacity_;
 }
 

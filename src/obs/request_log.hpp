@@ -57,9 +57,11 @@ class request_log {
 
     // Whether add() keeps or writes anything: callers skip building records otherwise.
     bool enabled() const { return capacity_ > 0 || access_ != nullptr; }
-    // Copies |record| into the ring's oldest slot, whose strings' memory is reused: once the
-    // ring is full, keeping a request allocates nothing (it is on the hit path).
-    void add(const request_record& record);
+    // Keeps |record|: swaps it with the ring's oldest slot, so |record| comes back holding that
+    // slot's old contents (their buffers for the caller's next request to reuse). Once the ring
+    // is full, keeping a request neither allocates nor copies its strings (it is on the hit
+    // path).
+    void add(request_record& record);
     // Newest first, at most |limit|.
     std::vector<request_record> recent(const request_filter& filter, std::size_t limit) const;
     std::size_t capacity() const { return capacity_; }

@@ -31,17 +31,21 @@ std::vector<std::string> paths(const std::vector<request_record>& records) {
     return out;
 }
 
+void keep(request_log& log, request_record record) {
+    log.add(record);
+}
+
 }  // namespace
 
 TEST_CASE("request log: the last N, newest first, through many wraps of the ring") {
     request_log log(4, "", log_format::text);
     CHECK(log.recent({}, 10).empty());
     for (int i = 0; i < 3; ++i)
-        log.add(record_of(i));
+        keep(log, record_of(i));
     CHECK(paths(log.recent({}, 10)) ==
           std::vector<std::string>{record_of(2).path, record_of(1).path, record_of(0).path});
     for (int i = 3; i < 23; ++i) {
-        log.add(record_of(i));
+        keep(log, record_of(i));
         std::vector<std::string> expected;
         for (int j = i; j >= 0 && j > i - 4; --j)
             expected.push_back(record_of(j).path);
@@ -50,11 +54,34 @@ TEST_CASE("request log: the last N, newest first, through many wraps of the ring
     CHECK(log.recent({}, 2).size() == 2);
 }
 
+TEST_CASE("request log: one record refilled request after request, as a connection does") {
+    request_log log(3, "", log_format::text);
+    request_record reused;
+    for (int i = 0; i < 10; ++i) {
+        const request_record next =
+            record_of(i, i % 2 == 0 ? std::optional<std::string>("t1") : std::nullopt);
+        reused.method.assign(next.method);
+        reused.path.assign(next.path);
+        reused.r = next.r;
+        reused.cache = next.cache;
+        reused.status = next.status;
+        reused.tenant = next.tenant;
+        log.add(reused);
+        const auto kept = log.recent({}, 1);
+        REQUIRE(kept.size() == 1);
+        CHECK(kept[0].path == next.path);
+        CHECK(kept[0].tenant == next.tenant);
+        CHECK(kept[0].status == next.status);
+    }
+    CHECK(paths(log.recent({}, 10)) ==
+          std::vector<std::string>{record_of(9).path, record_of(8).path, record_of(7).path});
+}
+
 TEST_CASE("request log: filters, and a tenant sees its own records only") {
     request_log log(100, "", log_format::text);
     for (int i = 0; i < 20; ++i)
-        log.add(record_of(i, i < 10 ? std::optional<std::string>("aaaa1111bbbb2222")
-                                    : std::optional<std::string>("cccc3333dddd4444")));
+        keep(log, record_of(i, i < 10 ? std::optional<std::string>("aaaa1111bbbb2222")
+                                      : std::optional<std::string>("cccc3333dddd4444")));
     request_filter hits;
     hits.cache = cache_outcome::hit;
     CHECK(log.recent(hits, 100).size() == 10);
@@ -75,6 +102,6 @@ TEST_CASE("request log: filters, and a tenant sees its own records only") {
 TEST_CASE("request log: capacity 0 keeps nothing") {
     request_log log(0, "", log_format::text);
     CHECK_FALSE(log.enabled());
-    log.add(record_of(1));
+    keep(log, record_of(1));
     CHECK(log.recent({}, 10).empty());
 }
