@@ -7,16 +7,18 @@
 namespace runmirror {
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-               return lower(x) == lower(y);
-           });
+    if (a.size() != b.size()) return false;
+    // Field names nearly always come spelled as the code looks them up: one memcmp then.
+    if (a == b) return true;
+    return std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
+        return lower(x) == lower(y);
+    });
 }
 
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name) {
     for (const auto& field : headers) {
-        if (iequals(field.name, name))
-            return std::string_view(field.value);
+        if (iequals(field.name, name)) return std::string_view(field.value);
     }
     return std::nullopt;
 }
@@ -43,28 +45,17 @@ std::string_view request::query() const {
 
 std::string_view to_string(errc code) {
     switch (code) {
-        case errc::ok:
-            return "ok";
-        case errc::refused:
-            return "refused";
-        case errc::timeout:
-            return "timeout";
-        case errc::reset:
-            return "reset";
-        case errc::tls:
-            return "tls";
-        case errc::bad_response:
-            return "bad_response";
-        case errc::too_large:
-            return "too_large";
-        case errc::offline:
-            return "offline";
-        case errc::unavailable:
-            return "unavailable";
-        case errc::bad_request:
-            return "bad_request";
-        case errc::internal:
-            return "internal";
+        case errc::ok: return "ok";
+        case errc::refused: return "refused";
+        case errc::timeout: return "timeout";
+        case errc::reset: return "reset";
+        case errc::tls: return "tls";
+        case errc::bad_response: return "bad_response";
+        case errc::too_large: return "too_large";
+        case errc::offline: return "offline";
+        case errc::unavailable: return "unavailable";
+        case errc::bad_request: return "bad_request";
+        case errc::internal: return "internal";
     }
     return "unknown";
 }
