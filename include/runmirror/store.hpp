@@ -234,6 +234,16 @@ struct store_options;
 // store with migrations pending).
 std::unique_ptr<store> open_sqlite_store(const std::string& path);
 
+// Opens the PostgreSQL store at |uri| (postgresql://... or postgres://...; PG* environment
+// variables fill in what it leaves out, as libpq does), applying pending migrations from the
+// built-in schema/postgres. Several daemons may share one database. Throws store_error with a
+// one-line message naming the URI (its password hidden) when it cannot connect or migrate.
+std::unique_ptr<store> open_postgres_store(const std::string& uri);
+
+// The store |db| names: PostgreSQL for a postgresql:// or postgres:// URI, else the SQLite
+// file (or ":memory:") at that path.
+std::unique_ptr<store> open_store(const std::string& db);
+
 // Throws store_error, one sentence naming |path|, when the file there is not a runmirror store:
 // not an SQLite database at all, or an SQLite database of something else. A missing or empty
 // file passes (opening creates a store there), and so does a file it cannot tell about (opening
