@@ -54,14 +54,26 @@ inline std::optional<std::string> test_pg_uri() {
 // A fresh, empty store of the backend under test: SQLite in memory, or PostgreSQL with the
 // schema dropped and created again (so every case starts from an empty database, migrations
 // included).
+inline void empty_pg_database(const std::string& uri) {
+    pg::connection db(uri, pg::redact_uri(uri));
+    db.exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+}
+
 inline std::unique_ptr<store> open_test_store() {
     const std::optional<std::string> uri = test_pg_uri();
     if (!uri) return open_sqlite_store(":memory:");
-    {
-        pg::connection db(*uri, pg::redact_uri(*uri));
-        db.exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-    }
+    empty_pg_database(*uri);
     return open_postgres_store(*uri);
+}
+
+// Where several store objects may open one fresh, empty store of the backend under test (as
+// several processes or daemons would): a file in |dir|, or the emptied PostgreSQL database.
+// Open it with open_store().
+inline std::string shared_test_store(const temp_dir& dir) {
+    const std::optional<std::string> uri = test_pg_uri();
+    if (!uri) return dir.file("shared.db");
+    empty_pg_database(*uri);
+    return *uri;
 }
 
 // Runs |body| on every flavour of the backend under test, a doctest subcase each.

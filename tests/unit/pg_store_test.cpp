@@ -1,0 +1,201 @@
+// The PostgreSQL store's own pieces (URIs, search terms, errors), and the conformance cases
+// that open one store several times at once, as several daemons (or serve and mirror) do.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runmirror/store.hpp"
+#include "store/migrations.hpp"
+#include "store/pg_db.hpp"
+#include "store/search_terms.hpp"
+#include "support/store_fixtures.hpp"
+
+using namespace runmirror;
+using runmirror::testing::shared_test_store;
+using runmirror::testing::temp_dir;
+using runmirror::testing::test_pg_uri;
+
+namespace {
+
+const time_point t0 = from_unix_ms(1'700'000'000'000);
+
+run_fields run_named(const std::string& id, const std::string& status = "PENDING") {
+    run_fields f;
+    f.id = id;
+    f.project_id = "proj-1";
+    f.extraction_agent_id = "agent-1";
+    f.job_id = "job-" + id;
+    f.status = status;
+    f.created_at = "2025-01-01T00:00:00Z";
+    return f;
+}
+
+std::string body_of(const run_fields& f) {
+    return R"({"id":")" + f.id + R"(","status":")" + f.status + R"(","data":{"n":1}})";
+}
+
+int latest_version() {
+    return test_pg_uri() ? embedded_postgres_migrations().back().version
+                         : embedded_migrations().back().version;
+}
+
+}  // namespace
+
+TEST_CASE("open_store: postgresql:// and postgres:// URIs are PostgreSQL, anything else SQLite") {
+    CHECK(pg::is_postgres_uri("postgresql://localhost/runmirror"));
+    CHECK(pg::is_postgres_uri("postgres://user@db.internal:5433/mirror?sslmode=require"));
+    CHECK_FALSE(pg::is_postgres_uri("/var/lib/runmirror/runmirror.db"));
+    CHECK_FALSE(pg::is_postgres_uri("postgresql.db"));
+    CHECK_FALSE(pg::is_postgres_uri(":memory:"));
+
+    temp_dir dir;
+    auto s = open_store(dir.file("runs.db"));
+    s->put_run(run_named("r1"), body_of(run_named("r1")), t0);
+    CHECK(std::filesystem::exists(dir.file("runs.db")));
+    CHECK(open_store(dir.file("runs.db"))->find_run("r1"));
+}
+
+TEST_CASE("postgres store: a URI's password never shows in a message") {
+    CHECK(pg::redact_uri("postgresql://mirror:s3cret@db:5432/runmirror") ==
+          "postgresql://mirror:***@db:5432/runmirror");
+    CHECK(pg::redact_uri("postgresql://mirror@db/runmirror") == "postgresql://mirror@db/runmirror");
+    CHECK(pg::redact_uri("postgresql://db/runmirror?options=a:b@c") ==
+          "postgresql://db/runmirror?options=a:b@c");
+}
+
+TEST_CASE("postgres store: a server that cannot be reached is one line naming the URI") {
+    try {
+        open_store("postgresql://mirror:s3cret@%2Fnonexistent-runmirror-socket-dir/runmirror");
+        FAIL("expected store_error");
+    } catch (const store_error& e) {
+        const std::string message = e.what();
+        CHECK(message.starts_with(
+            "store 'postgresql://mirror:***@%2Fnonexistent-runmirror-socket-dir/runmirror': cannot "
+            "connect: "));
+        CHECK(message.find("s3cret") == std::string::npos);
+        CHECK(message.find('\n') == std::string::npos);
+    }
+    CHECK_THROWS_WITH_AS(open_postgres_store("/var/lib/runmirror.db"),
+                         "store '/var/lib/runmirror.db': not a PostgreSQL URI (postgresql://...)",
+                         store_error);
+}
+
+TEST_CASE("search terms: FTS5's tokens, file name and data apart, each word a phrase prefix") {
+    CHECK(search_document("Invoice-2024.pdf", "Zürich ACME-Corp 東京 4711") ==
+          " invoice 2024 pdf | zurich acme corp 東京 4711");
+    CHECK(search_document("", "") == " |");
+
+    using patterns = std::vector<std::string>;
+    CHECK_FALSE(search_patterns(""));
+    CHECK_FALSE(search_patterns(" \t "));
+    CHECK(search_patterns("glob") == patterns{"% glob%"});
+    CHECK(search_patterns("GLOBEX corp") == patterns{"% globex%", "% corp%"});
+    CHECK(search_patterns("ACME-Corp") == patterns{"% acme corp%"});
+    CHECK(search_patterns("Zürich") == patterns{"% zurich%"});
+    // User text is never syntax: quotes and operators are separators or words.
+    CHECK(search_patterns("\"hi\" %_") == patterns{"% hi%"});
+    // Punctuation alone is dropped; other symbols alone (no token) likewise, as FTS5 ignores a
+    // phrase of no token; nothing left matches nothing.
+    CHECK(search_patterns("- & ;") == patterns{});
+    CHECK(search_patterns("€") == patterns{});
+    CHECK(search_patterns("x €") == patterns{"% x%"});
+}
+
+TEST_CASE("store: another store object's writes are external changes, its own are not" *
+          doctest::test_suite("store")) {
+    temp_dir dir;
+    const std::string target = shared_test_store(dir);
+    auto a = open_store(target);
+    auto b = open_store(target);
+    const std::int64_t a_before = a->external_change_count();
+    const std::int64_t b_before = b->external_change_count();
+
+    const run_fields r = run_named("r1");
+    a->put_run(r, body_of(r), t0);
+    a->grant("tenant", {"proj-1"});
+    CHECK(a->external_change_count() == a_before);
+    const std::int64_t b_after = b->external_change_count();
+    CHECK(b_after != b_before);
+    CHECK(b->find_run("r1")->body == body_of(r));
+    CHECK(b->has_grant("tenant", "proj-1"));
+    // Unchanged until the next write by another.
+    CHECK(b->external_change_count() == b_after);
+    b->tombstone_run("r1", t0);
+    CHECK(b->external_change_count() == b_after);
+    CHECK(a->external_change_count() != a_before);
+    CHECK(a->find_run("r1")->deleted_at);
+}
+
+TEST_CASE("store: concurrent writers through several store objects keep one watch per run" *
+          doctest::test_suite("store")) {
+    temp_dir dir;
+    const std::string target = shared_test_store(dir);
+    constexpr int writers = 4;
+    constexpr int runs = 20;
+    std::vector<std::unique_ptr<store>> stores;
+    for (int i = 0; i < writers; ++i)
+        stores.push_back(open_store(target));
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w) {
+        threads.emplace_back([&, w] {
+            try {
+                for (int i = 0; i < runs; ++i) {
+                    // Each writer meets the others on every run: by run id, and by job id.
+                    const run_fields r = run_named("run-" + std::to_string((i + w) % runs));
+                    stores[w]->put_run(r, body_of(r), t0);
+                    if (w % 2 == 0) {
+                        stores[w]->watch_job(r.job_id, r.extraction_agent_id,
+                                             "tenant-" + std::to_string(w), t0, t0);
+                    }
+                    stores[w]->watch_run(r, "tenant-" + std::to_string(w), t0, t0);
+                }
+            } catch (const std::exception& e) {
+                MESSAGE(e.what());
+                ++failures;
+            }
+        });
+    }
+    for (std::thread& t : threads)
+        t.join();
+    CHECK(failures == 0);
+    const std::vector<watch> all = stores[0]->list_watches(watch_listing::all, 1000);
+    CHECK(all.size() == runs);
+    for (const watch& w : all) {
+        CHECK(w.kind == watch_kind::run);
+        CHECK(w.job_id == "job-" + w.run_id);
+    }
+}
+
+TEST_CASE("store: several opening a new store at once create it once" *
+          doctest::test_suite("store")) {
+    temp_dir dir;
+    const std::string target = shared_test_store(dir);
+    constexpr int openers = 4;
+    std::vector<std::unique_ptr<store>> stores(openers);
+    std::vector<std::string> errors(openers);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < openers; ++i) {
+        threads.emplace_back([&, i] {
+            try {
+                stores[i] = open_store(target);
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    }
+    for (std::thread& t : threads)
+        t.join();
+    for (int i = 0; i < openers; ++i) {
+        CHECK(errors[i] == "");
+        REQUIRE(stores[i]);
+        CHECK(stores[i]->schema_version() == latest_version());
+    }
+    const run_fields r = run_named("r1");
+    stores[0]->put_run(r, body_of(r), t0);
+    CHECK(stores[openers - 1]->find_run("r1"));
+}
