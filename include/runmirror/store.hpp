@@ -72,6 +72,9 @@ struct prune_batch {
     std::vector<std::string> erased;  // the store keys of the resources removed, if any
 };
 
+// The schema version this build's SQLite store writes (its last migration).
+int latest_schema_version();
+
 class store {
   public:
     virtual ~store() = default;
@@ -193,6 +196,9 @@ class store {
 
     // --- maintenance ------------------------------------------------------------------------
     virtual int schema_version() = 0;
+    // The schema version this build writes to this kind of store (its last migration): each
+    // backend has its own migrations. latest_schema_version() for SQLite.
+    virtual int known_schema_version() { return latest_schema_version(); }
     // What the store holds, for metrics: a few indexed counts, no scan of bodies.
     virtual store_counts counts() = 0;
     // Every write updates it: a failed write starts (or continues) an episode, the next write
@@ -220,9 +226,6 @@ class store {
 // object.
 bool store_result(store& db, const resource_kind& kind, std::string_view id, std::string_view body,
                   time_point now);
-
-// The schema version this build's store writes (its last migration).
-int latest_schema_version();
 
 struct store_options;
 // Opens (creating if needed) the SQLite store at |path| (":memory:" for tests), in WAL mode,

@@ -934,6 +934,11 @@ class pg_store final : public store {
         return read([](pg::connection& db) { return pg_schema_version(db); });
     }
 
+    int known_schema_version() override {
+        const auto migrations = embedded_postgres_migrations();
+        return migrations.empty() ? 0 : migrations.back().version;
+    }
+
     store_counts counts() override {
         return read([](pg::connection& db) {
             store_counts c;

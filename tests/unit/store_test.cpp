@@ -626,7 +626,10 @@ TEST_CASE("store: schema version is the last embedded migration" * doctest::test
     const int latest = runmirror::testing::test_pg_uri()
                            ? embedded_postgres_migrations().back().version
                            : migrations.back().version;
-    on_each_store([&](store& s) { CHECK(s.schema_version() == latest); });
+    on_each_store([&](store& s) {
+        CHECK(s.schema_version() == latest);
+        CHECK(s.known_schema_version() == latest);
+    });
 }
 
 // --- file-only behaviour ----------------------------------------------------------------------
