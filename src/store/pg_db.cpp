@@ -40,10 +40,106 @@ std::uint64_t big_endian(const char* p, int n) {
     return v;
 }
 
+// The length of the valid UTF-8 sequence at the start of |s| (Unicode 15, table 3-7), 0 when
+// there is none.
+std::size_t utf8_sequence(std::string_view s) {
+    auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    auto cont = [&](std::size_t i, unsigned lo = 0x80, unsigned hi = 0xBF) {
+        return i < s.size() && at(i) >= lo && at(i) <= hi;
+    };
+    const unsigned b = at(0);
+    if (b < 0x80) return 1;
+    if (b >= 0xC2 && b <= 0xDF) return cont(1) ? 2 : 0;
+    if (b >= 0xE0 && b <= 0xEF) {
+        const unsigned lo = b == 0xE0 ? 0xA0 : 0x80, hi = b == 0xED ? 0x9F : 0xBF;
+        return cont(1, lo, hi) && cont(2) ? 3 : 0;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        const unsigned lo = b == 0xF0 ? 0x90 : 0x80, hi = b == 0xF4 ? 0x8F : 0xBF;
+        return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+    }
+    return 0;
+}
+
+// U+10FE00..U+10FEFF in UTF-8: F4 8F B8..BB 80..BF.
+bool is_escape(std::string_view s) {
+    return s.size() >= 4 && static_cast<unsigned char>(s[0]) == 0xF4 &&
+           static_cast<unsigned char>(s[1]) == 0x8F && static_cast<unsigned char>(s[2]) >= 0xB8 &&
+           static_cast<unsigned char>(s[2]) <= 0xBB && static_cast<unsigned char>(s[3]) >= 0x80 &&
+           static_cast<unsigned char>(s[3]) <= 0xBF;
+}
+
+void append_escape(std::string& out, unsigned char byte) {
+    out += static_cast<char>(0xF4);
+    out += static_cast<char>(0x8F);
+    out += static_cast<char>(0xB8 + (byte >> 6));
+    out += static_cast<char>(0x80 + (byte & 0x3F));
+}
+
 }  // namespace
 
+bool text_needs_encoding(std::string_view bytes) {
+    for (std::size_t i = 0; i < bytes.size();) {
+        const auto b = static_cast<unsigned char>(bytes[i]);
+        if (b != 0 && b < 0x80) {
+            ++i;
+            continue;
+        }
+        const std::size_t n = b == 0 ? 0 : utf8_sequence(bytes.substr(i));
+        if (n == 0 || is_escape(bytes.substr(i, n))) return true;
+        i += n;
+    }
+    return false;
+}
+
+std::string encode_text(std::string_view bytes) {
+    std::string out;
+    out.reserve(bytes.size());
+    for (std::size_t i = 0; i < bytes.size();) {
+        const auto b = static_cast<unsigned char>(bytes[i]);
+        const std::size_t n = b == 0 ? 0 : utf8_sequence(bytes.substr(i));
+        if (n == 0) {
+            append_escape(out, b);
+            ++i;
+            continue;
+        }
+        if (is_escape(bytes.substr(i, n))) {
+            for (std::size_t k = 0; k < n; ++k)
+                append_escape(out, static_cast<unsigned char>(bytes[i + k]));
+        } else {
+            out.append(bytes.substr(i, n));
+        }
+        i += n;
+    }
+    return out;
+}
+
+std::string decode_text(std::string_view text) {
+    if (text.find("\xF4\x8F") == std::string_view::npos) return std::string(text);
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        if (is_escape(text.substr(i))) {
+            const auto third = static_cast<unsigned char>(text[i + 2]);
+            const auto fourth = static_cast<unsigned char>(text[i + 3]);
+            out += static_cast<char>(((third - 0xB8) << 6) | (fourth & 0x3F));
+            i += 4;
+        } else {
+            out += text[i++];
+        }
+    }
+    return out;
+}
+
 params& params::text(std::string_view value) {
+    if (text_needs_encoding(value)) return owned_text_as_is(encode_text(value));
     values_.push_back({value, false, false});
+    return *this;
+}
+
+params& params::owned_text_as_is(std::string value) {
+    owned_.push_back(std::make_unique<std::string>(std::move(value)));
+    values_.push_back({*owned_.back(), false, false});
     return *this;
 }
 
@@ -53,16 +149,16 @@ params& params::bytes(std::string_view value) {
 }
 
 params& params::owned_text(std::string value) {
-    owned_.push_back(std::make_unique<std::string>(std::move(value)));
-    return text(*owned_.back());
+    if (text_needs_encoding(value)) return owned_text_as_is(encode_text(value));
+    return owned_text_as_is(std::move(value));
 }
 
 params& params::int64(std::int64_t value) {
-    return owned_text(std::to_string(value));
+    return owned_text_as_is(std::to_string(value));
 }
 
 params& params::boolean(bool value) {
-    return text(value ? "t" : "f");
+    return owned_text_as_is(value ? "t" : "f");
 }
 
 params& params::null() {
@@ -96,9 +192,13 @@ bool result::is_null(int row, int col) const {
     return PQgetisnull(res_, row, col) != 0;
 }
 
-std::string_view result::view(int row, int col) const {
+std::string_view result::bytes(int row, int col) const {
     if (is_null(row, col)) return {};
     return {PQgetvalue(res_, row, col), static_cast<std::size_t>(PQgetlength(res_, row, col))};
+}
+
+std::string result::text(int row, int col) const {
+    return decode_text(bytes(row, col));
 }
 
 std::int64_t result::int64(int row, int col) const {
@@ -133,6 +233,13 @@ connection::connection(const std::string& conninfo, std::string display)
         conn_ = nullptr;
         throw pg_error("store '" + display_ + "': cannot connect: " + why, "");
     }
+    // encode_text's output is UTF-8: the server must not read it as another encoding.
+    if (PQsetClientEncoding(conn_, "UTF8") != 0) {
+        std::string why = one_line(PQerrorMessage(conn_));
+        PQfinish(conn_);
+        conn_ = nullptr;
+        throw pg_error("store '" + display_ + "': cannot use UTF8: " + why, "");
+    }
     // Notices (e.g. "relation already exists, skipping") would go to stderr otherwise.
     PQsetNoticeProcessor(
         conn_, [](void*, const char*) {}, nullptr);
@@ -163,7 +270,8 @@ void connection::exec(const std::string& sql) {
 }
 
 // |p| as libpq's parallel arrays. Text parameters must be NUL-terminated C strings, so each is
-// copied: a view is not, and a NUL inside one would silently cut the value short.
+// copied: a view is not. params::text has encoded every NUL away; one left would silently cut
+// the value short, hence the check.
 struct connection::wire {
     explicit wire(const params& p) : n(p.size()), types(n), values(n), lengths(n), formats(n) {
         copies.reserve(n);

@@ -6,6 +6,12 @@
 // result in binary: text columns then arrive as their bytes, bytea as its bytes (no hex to
 // decode), bigint as 8 bytes. Parameters go as text, bytea ones as binary.
 //
+// Text: PostgreSQL's text holds valid UTF-8 without NUL only, where the store's callers hand
+// it any bytes (ids and names read from upstream JSON, which is usually, not always, valid
+// UTF-8), as SQLite's TEXT takes them. So text parameters and text columns pass through
+// encode_text and decode_text: valid UTF-8 without NUL is stored as it is (readable, ordered
+// bytewise as SQLite orders it); any other byte is stored as a code point of its own.
+//
 // Threading: a connection must be used by one thread at a time (pg_store lends each one to a
 // single call). Errors: every failure throws store_error with one line: what failed and the
 // server's message. Destructors never throw.
@@ -53,6 +59,7 @@ class params {
 
   private:
     friend class connection;
+    params& owned_text_as_is(std::string value);  // |value| already encoded
     struct one {
         std::string_view value;
         bool binary = false;
@@ -77,9 +84,9 @@ class result {
     std::int64_t affected() const;
 
     bool is_null(int row, int col) const;
-    std::string_view view(int row, int col) const;  // text or bytea: the bytes; "" for NULL
-    std::string text(int row, int col) const { return std::string(view(row, col)); }
-    std::int64_t int64(int row, int col) const;  // smallint, integer or bigint
+    std::string_view bytes(int row, int col) const;  // a bytea's bytes; "" for NULL
+    std::string text(int row, int col) const;        // decode_text of a text column; "" for NULL
+    std::int64_t int64(int row, int col) const;      // smallint, integer or bigint
     bool boolean(int row, int col) const;
 
   private:
@@ -131,6 +138,14 @@ class transaction {
     connection& db_;
     bool open_ = true;
 };
+
+// |bytes| as it is stored in a text column: unchanged when it is valid UTF-8 without NUL and
+// without a code point of U+10FE00..U+10FEFF; otherwise each NUL, each byte not part of a
+// valid UTF-8 sequence, and each byte of such a code point becomes the code point U+10FE00 +
+// the byte. decode_text(encode_text(x)) == x for every byte string x.
+std::string encode_text(std::string_view bytes);
+bool text_needs_encoding(std::string_view bytes);
+std::string decode_text(std::string_view text);
 
 // |uri| as it may be shown in logs and errors: a password in it replaced by "***".
 std::string redact_uri(std::string_view uri);

@@ -81,11 +81,11 @@ std::string_view plain_key(std::string_view key) {
 
 stored_run read_run(const pg::result& r, int row) {
     stored_run run;
-    const std::string_view key = r.view(row, 0);
+    const std::string key = r.text(row, 0);
     run.fields.kind = &kind_of_store_key(key);
     run.fields.variant = r.text(row, 14);
     run.fields.id = id_of_key(*run.fields.kind, key, run.fields.variant);
-    if (!r.is_null(row, 1)) run.body = unpack_body(r.view(row, 1), r.boolean(row, 2));
+    if (!r.is_null(row, 1)) run.body = unpack_body(r.bytes(row, 1), r.boolean(row, 2));
     run.fields.project_id = r.text(row, 3);
     run.fields.extraction_agent_id = r.text(row, 4);
     run.fields.job_id = r.text(row, 5);
@@ -107,7 +107,7 @@ std::shared_ptr<const stored_run> first_run(const pg::result& r) {
 watch read_watch(const pg::result& r, int row) {
     watch w;
     w.id = r.int64(row, 0);
-    w.kind = r.view(row, 1) == "job" ? watch_kind::job : watch_kind::run;
+    w.kind = r.text(row, 1) == "job" ? watch_kind::job : watch_kind::run;
     w.run_id = r.text(row, 2);
     w.job_id = r.text(row, 3);
     w.tenant = r.text(row, 4);
@@ -220,7 +220,7 @@ std::optional<current_run> find_current(pg::connection& db, std::string_view key
     run.deleted = r.boolean(0, 0);
     run.has_body = !r.is_null(0, 1);
     run.body.compressed = r.boolean(0, 2);
-    run.body.bytes = r.text(0, 1);
+    run.body.bytes = std::string(r.bytes(0, 1));
     run.fields.file_name = r.text(0, 3);
     run.fields.project_id = r.text(0, 4);
     run.fields.extraction_agent_id = r.text(0, 5);
@@ -299,7 +299,7 @@ bool erase_resource(pg::connection& db, std::string_view key) {
                     pg::params().text(key));
     std::string job_id;
     for (int i = 0; i < gone.rows(); ++i)
-        if (gone.view(i, 0) == key) job_id = gone.text(i, 1);
+        if (gone.text(i, 0) == key) job_id = gone.text(i, 1);
     db.prepared("erase_watches",
                 "DELETE FROM watches WHERE run_id = $1 OR (run_id IS NULL AND job_id = $2)",
                 pg::params().text(key).text(job_id.empty() ? std::string_view("\n")
@@ -408,6 +408,15 @@ class pg_store final : public store {
     explicit pg_store(const std::string& uri)
         : conninfo_(uri), display_(pg::redact_uri(uri)), health_(display_) {
         auto db = connect();
+        // Text is stored as UTF-8 (pg::encode_text); a database of another encoding would
+        // refuse most of it, or store it converted.
+        const std::string encoding =
+            db->query("SELECT current_setting('server_encoding')").text(0, 0);
+        if (encoding != "UTF8" && encoding != "SQL_ASCII") {
+            throw store_error("store '" + display_ + "': the database's encoding is " + encoding +
+                              "; runmirror needs a UTF8 database (CREATE DATABASE ... ENCODING "
+                              "'UTF8' TEMPLATE template0)");
+        }
         apply_pg_migrations(*db, embedded_postgres_migrations());
         check_tenant_secret(*db);
         give_back(std::move(db));
@@ -695,7 +704,7 @@ class pg_store final : public store {
                 pg::params().text(tenant).text(key));
             if (r.rows() == 0) return nullptr;
             return std::make_shared<const stored_list_page>(
-                stored_list_page{r.text(0, 0), from_unix_ms(r.int64(0, 1)), nullptr});
+                stored_list_page{std::string(r.bytes(0, 0)), from_unix_ms(r.int64(0, 1)), nullptr});
         });
     }
 
@@ -816,7 +825,7 @@ class pg_store final : public store {
                 "watch_run_id", "SELECT run_id FROM watches WHERE id = $1", pg::params().int64(id));
             if (found.rows() == 0) return;
             const bool bound = !found.is_null(0, 0);
-            if (bound && found.view(0, 0) != run_id) {
+            if (bound && found.text(0, 0) != run_id) {
                 throw std::invalid_argument("store: watch " + std::to_string(id) +
                                             " already watches run '" + found.text(0, 0) +
                                             "', not '" + std::string(run_id) + "'");
@@ -958,7 +967,7 @@ class pg_store final : public store {
                 " WHEN given_up_at IS NOT NULL THEN 'given_up' ELSE 'active' END, count(*)"
                 " FROM watches GROUP BY 1, 2");
             for (int i = 0; i < watches.rows(); ++i) {
-                c.watches.emplace_back(std::string(kind_of_store_key(watches.view(i, 0)).name),
+                c.watches.emplace_back(std::string(kind_of_store_key(watches.text(i, 0)).name),
                                        watches.text(i, 1), watches.int64(i, 2));
             }
             const pg::result due = db.prepared(
@@ -1065,7 +1074,7 @@ class pg_store final : public store {
         if (!tenant_secret_installed()) return;
         const std::string mine = tenant_secret_check();
         const pg::result recorded = db.query("SELECT check_value FROM tenant_secret WHERE id = 1");
-        if (recorded.rows() > 0 && recorded.view(0, 0) == mine) return;
+        if (recorded.rows() > 0 && recorded.text(0, 0) == mine) return;
         if (recorded.rows() > 0) {
             const pg::result held = db.query(
                 "SELECT EXISTS (SELECT 1 FROM grants) OR EXISTS (SELECT 1 FROM list_pages)"
@@ -1092,8 +1101,8 @@ class pg_store final : public store {
             std::vector<std::string> keys;
             const pg::result r = db.query(sql, pg::params().int64(to_unix_ms(before)));
             for (int i = 0; i < r.rows(); ++i) {
-                const std::string_view id = r.view(i, 0);
-                if (kind_of_store_key(id).is_final(r.view(i, 1))) continue;
+                const std::string id = r.text(i, 0);
+                if (kind_of_store_key(id).is_final(r.text(i, 1))) continue;
                 std::string key(plain_key(id));
                 if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
                     keys.push_back(std::move(key));
@@ -1116,7 +1125,7 @@ class pg_store final : public store {
             for (int i = 0; i < r.rows(); ++i) {
                 cursor.created_at = r.text(i, 0);
                 cursor.key = r.text(i, 1);
-                if (!kind_of_store_key(cursor.key).is_final(r.view(i, 2))) continue;
+                if (!kind_of_store_key(cursor.key).is_final(r.text(i, 2))) continue;
                 std::string key(plain_key(cursor.key));
                 if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
                     keys.push_back(std::move(key));

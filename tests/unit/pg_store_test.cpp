@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "store/pg_db.hpp"
 #include "store/search_terms.hpp"
 #include "support/store_fixtures.hpp"
+#include "util/utf8.hpp"
 
 using namespace runmirror;
 using runmirror::testing::shared_test_store;
@@ -82,6 +84,42 @@ TEST_CASE("postgres store: a server that cannot be reached is one line naming th
     CHECK_THROWS_WITH_AS(open_postgres_store("/var/lib/runmirror.db"),
                          "store '/var/lib/runmirror.db': not a PostgreSQL URI (postgresql://...)",
                          store_error);
+}
+
+TEST_CASE("postgres text: any bytes round-trip; valid UTF-8 without NUL is stored as it is") {
+    CHECK_FALSE(pg::text_needs_encoding("plain ascii"));
+    CHECK_FALSE(pg::text_needs_encoding("Z\xC3\xBCrich \xE6\x9D\xB1\xE4\xBA\xAC \xF0\x9F\x98\x80"));
+    CHECK(pg::encode_text("Z\xC3\xBCrich") == "Z\xC3\xBCrich");
+    // A stray byte, a NUL, a cut sequence, a surrogate: each byte one code point U+10FExx.
+    CHECK(pg::encode_text("a\xFF"
+                          "b") ==
+          "a\xF4\x8F\xBB\xBF"
+          "b");
+    CHECK(pg::encode_text(std::string("a\0b", 3)) ==
+          "a\xF4\x8F\xB8\x80"
+          "b");
+    CHECK(pg::encode_text("\xE6\x9D") == "\xF4\x8F\xBB\xA6\xF4\x8F\xBA\x9D");
+    CHECK(pg::text_needs_encoding("\xED\xA0\x80"));
+    // A real U+10FE41 is escaped too, byte by byte, so decoding never mistakes it.
+    CHECK(pg::text_needs_encoding("\xF4\x8F\xB9\x81"));
+    CHECK(pg::decode_text(pg::encode_text("\xF4\x8F\xB9\x81")) == "\xF4\x8F\xB9\x81");
+    std::string every_byte;
+    for (int b = 0; b < 256; ++b)
+        every_byte += static_cast<char>(b);
+    CHECK(pg::decode_text(pg::encode_text(every_byte)) == every_byte);
+    std::uint32_t seed = 12345;
+    for (int round = 0; round < 2000; ++round) {
+        std::string bytes;
+        for (int i = 0; i < round % 23; ++i) {
+            seed = seed * 1664525u + 1013904223u;
+            // Mostly bytes that start or continue UTF-8 sequences, to hit the edges.
+            bytes += static_cast<char>(seed % 3 == 0 ? 0x80 + (seed >> 8) % 0x80 : (seed >> 8));
+        }
+        const std::string encoded = pg::encode_text(bytes);
+        REQUIRE(pg::decode_text(encoded) == bytes);
+        REQUIRE(is_valid_utf8(encoded));  // what PostgreSQL's text takes
+        REQUIRE(encoded.find('\0') == std::string::npos);
+    }
 }
 
 TEST_CASE("search terms: FTS5's tokens, file name and data apart, each word a phrase prefix") {
