@@ -247,6 +247,13 @@ std::unique_ptr<store> open_postgres_store(const std::string& uri);
 // file (or ":memory:") at that path.
 std::unique_ptr<store> open_store(const std::string& db);
 
+// Whether |db| (a --db value) names a PostgreSQL database: a postgresql:// or postgres:// URI.
+bool is_postgres_uri(std::string_view db);
+
+// |db| as logs, messages and `runmirror config` show it: a URI's password (in its user info or
+// a password= parameter) replaced by "***"; a path as it is.
+std::string store_display_name(std::string_view db);
+
 // Throws store_error, one sentence naming |path|, when the file there is not a runmirror store:
 // not an SQLite database at all, or an SQLite database of something else. A missing or empty
 // file passes (opening creates a store there), and so does a file it cannot tell about (opening

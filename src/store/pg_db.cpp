@@ -335,24 +335,4 @@ void transaction::commit() {
     db_.exec("COMMIT");
 }
 
-std::string redact_uri(std::string_view uri) {
-    // postgresql://user:password@host/...: the password is between the first ':' after the
-    // scheme and the '@' that ends the user info.
-    const std::size_t scheme = uri.find("://");
-    if (scheme == std::string_view::npos) return std::string(uri);
-    const std::size_t start = scheme + 3;
-    const std::size_t at = uri.find('@', start);
-    const std::size_t slash = uri.find('/', start);
-    if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at)) {
-        return std::string(uri);
-    }
-    const std::size_t colon = uri.find(':', start);
-    if (colon == std::string_view::npos || colon > at) return std::string(uri);
-    return std::string(uri.substr(0, colon + 1)) + "***" + std::string(uri.substr(at));
-}
-
-bool is_postgres_uri(std::string_view db) {
-    return db.starts_with("postgresql://") || db.starts_with("postgres://");
-}
-
 }  // namespace runmirror::pg

@@ -147,11 +147,4 @@ std::string encode_text(std::string_view bytes);
 bool text_needs_encoding(std::string_view bytes);
 std::string decode_text(std::string_view text);
 
-// |uri| as it may be shown in logs and errors: a password in it replaced by "***".
-std::string redact_uri(std::string_view uri);
-
-// Whether |db| names a PostgreSQL database rather than an SQLite file: a postgresql:// or
-// postgres:// URI.
-bool is_postgres_uri(std::string_view db);
-
 }  // namespace runmirror::pg

@@ -406,7 +406,7 @@ void restart_if_ended(pg::connection& db, watch_id id, time_point now, time_poin
 class pg_store final : public store {
   public:
     explicit pg_store(const std::string& uri)
-        : conninfo_(uri), display_(pg::redact_uri(uri)), health_(display_) {
+        : conninfo_(uri), display_(store_display_name(uri)), health_(display_) {
         auto db = connect();
         // Text is stored as UTF-8 (pg::encode_text); a database of another encoding would
         // refuse most of it, or store it converted.
@@ -1256,15 +1256,15 @@ class pg_store final : public store {
 }  // namespace
 
 std::unique_ptr<store> open_postgres_store(const std::string& uri) {
-    if (!pg::is_postgres_uri(uri)) {
-        throw store_error("store '" + pg::redact_uri(uri) +
+    if (!is_postgres_uri(uri)) {
+        throw store_error("store '" + store_display_name(uri) +
                           "': not a PostgreSQL URI (postgresql://...)");
     }
     return std::make_unique<pg_store>(uri);
 }
 
 std::unique_ptr<store> open_store(const std::string& db) {
-    if (pg::is_postgres_uri(db)) return open_postgres_store(db);
+    if (is_postgres_uri(db)) return open_postgres_store(db);
     return open_sqlite_store(db);
 }
 

@@ -48,11 +48,11 @@ int latest_version() {
 }  // namespace
 
 TEST_CASE("open_store: postgresql:// and postgres:// URIs are PostgreSQL, anything else SQLite") {
-    CHECK(pg::is_postgres_uri("postgresql://localhost/runmirror"));
-    CHECK(pg::is_postgres_uri("postgres://user@db.internal:5433/mirror?sslmode=require"));
-    CHECK_FALSE(pg::is_postgres_uri("/var/lib/runmirror/runmirror.db"));
-    CHECK_FALSE(pg::is_postgres_uri("postgresql.db"));
-    CHECK_FALSE(pg::is_postgres_uri(":memory:"));
+    CHECK(is_postgres_uri("postgresql://localhost/runmirror"));
+    CHECK(is_postgres_uri("postgres://user@db.internal:5433/mirror?sslmode=require"));
+    CHECK_FALSE(is_postgres_uri("/var/lib/runmirror/runmirror.db"));
+    CHECK_FALSE(is_postgres_uri("postgresql.db"));
+    CHECK_FALSE(is_postgres_uri(":memory:"));
 
     temp_dir dir;
     auto s = open_store(dir.file("runs.db"));
@@ -62,10 +62,15 @@ TEST_CASE("open_store: postgresql:// and postgres:// URIs are PostgreSQL, anythi
 }
 
 TEST_CASE("postgres store: a URI's password never shows in a message") {
-    CHECK(pg::redact_uri("postgresql://mirror:s3cret@db:5432/runmirror") ==
+    CHECK(store_display_name("postgresql://mirror:s3cret@db:5432/runmirror") ==
           "postgresql://mirror:***@db:5432/runmirror");
-    CHECK(pg::redact_uri("postgresql://mirror@db/runmirror") == "postgresql://mirror@db/runmirror");
-    CHECK(pg::redact_uri("postgresql://db/runmirror?options=a:b@c") ==
+    CHECK(store_display_name("postgresql://mirror@db/runmirror") ==
+          "postgresql://mirror@db/runmirror");
+    CHECK(store_display_name("postgres://db/runmirror?sslmode=require&password=s3cret") ==
+          "postgres://db/runmirror?sslmode=require&password=***");
+    CHECK(store_display_name("/var/lib/run:mirror@x/runmirror.db") ==
+          "/var/lib/run:mirror@x/runmirror.db");
+    CHECK(store_display_name("postgresql://db/runmirror?options=a:b@c") ==
           "postgresql://db/runmirror?options=a:b@c");
 }
 

@@ -55,7 +55,7 @@ inline std::optional<std::string> test_pg_uri() {
 // schema dropped and created again (so every case starts from an empty database, migrations
 // included).
 inline void empty_pg_database(const std::string& uri) {
-    pg::connection db(uri, pg::redact_uri(uri));
+    pg::connection db(uri, store_display_name(uri));
     db.exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
 }
 
