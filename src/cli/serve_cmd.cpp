@@ -74,6 +74,14 @@ int serve_command(const std::vector<std::string>& args) {
         std::cerr << "runmirror serve: " << missing << "\n";
         return 2;
     }
+    // The pruner stops once used_bytes() falls under the cap, and a PostgreSQL store's
+    // relations do not shrink when rows go (VACUUM frees their space for reuse, not to the file
+    // system): it would go on until every class it may prune was gone.
+    if (on_postgres && options.retention.max_db_bytes > 0) {
+        std::cerr << "runmirror serve: --max-db-size is for SQLite stores; a PostgreSQL store's "
+                     "size is PostgreSQL's to manage\n";
+        return 2;
+    }
     // Before the secret is created beside it: a file that is not a store is refused as it is.
     try {
         if (!on_postgres) check_sqlite_store_file(options.store.path);

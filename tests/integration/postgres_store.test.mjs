@@ -79,6 +79,9 @@ test('a PostgreSQL store needs its tenant secret named; runmirror db refuses it'
   const serve = cli(['serve', '--db', PG, '--listen', '127.0.0.1:0']);
   assert.equal(serve.status, 2);
   assert.match(serve.stderr, /^runmirror serve: --db is a PostgreSQL database: set --tenant-secret FILE[^\n]*\n$/);
+  const capped = cli(['serve', '--db', PG, '--tenant-secret', '/nonexistent/secret', '--max-db-size', '100MB', '--listen', '127.0.0.1:0']);
+  assert.equal(capped.status, 2);
+  assert.match(capped.stderr, /^runmirror serve: --max-db-size is for SQLite stores[^\n]*\n$/);
   const stats = cli(['db', 'stats', '--db', PG]);
   assert.equal(stats.status, 1);
   assert.match(stats.stderr, /^runmirror db stats: --db postgresql:[^\n]* is a PostgreSQL database: [^\n]*\n$/);
