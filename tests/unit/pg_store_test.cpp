@@ -242,3 +242,53 @@ TEST_CASE("store: several opening a new store at once create it once" *
     stores[0]->put_run(r, body_of(r), t0);
     CHECK(stores[openers - 1]->find_run("r1"));
 }
+
+// PostgreSQL only (test suite "postgres", run by ctest store_conformance_postgres): what
+// happens to a daemon's connections when the server ends them.
+TEST_CASE("postgres store: failed writes mark it unwritable, and it reconnects by itself" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    auto s = runmirror::testing::open_test_store();
+    const std::string uri = *test_pg_uri();
+    pg::connection admin(uri, "admin");
+    const std::string database = admin.query("SELECT current_database()").text(0, 0);
+    // Every other connection to the database ends, as when the server restarts.
+    auto end_connections = [&] {
+        admin.exec(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    };
+    struct read_only_database {
+        pg::connection& admin;
+        std::string name;
+        read_only_database(pg::connection& a, std::string n) : admin(a), name(std::move(n)) {
+            admin.exec("ALTER DATABASE \"" + name + "\" SET default_transaction_read_only = on");
+        }
+        ~read_only_database() {
+            admin.exec("ALTER DATABASE \"" + name + "\" RESET default_transaction_read_only");
+        }
+    };
+
+    const run_fields r1 = run_named("r1"), r2 = run_named("r2");
+    s->put_run(r1, body_of(r1), t0);
+    CHECK(s->write_health().writable);
+    {
+        // The pooled connections are gone; the new ones cannot write (a standby, a full disk).
+        read_only_database read_only(admin, database);
+        end_connections();
+        CHECK_THROWS_AS(s->put_run(r2, body_of(r2), t0), store_error);
+        const store_write_health health = s->write_health();
+        CHECK_FALSE(health.writable);
+        CHECK(health.failed_writes == 1);
+        CHECK(health.last_error.find("read-only transaction") != std::string::npos);
+        // Reads go on.
+        CHECK(s->find_run("r1"));
+    }
+    end_connections();
+    // The next write reconnects and commits: the episode ends.
+    s->put_run(r2, body_of(r2), t0);
+    CHECK(s->write_health().writable);
+    CHECK(s->find_run("r2"));
+    // A read on a pooled connection the server ended is made again on a new one.
+    end_connections();
+    CHECK(s->find_run("r1"));
+}

@@ -6,7 +6,8 @@
 // default that is SQLite; with RUNMIRROR_TEST_PG set to a libpq URI (ctest's
 // store_conformance_postgres starts a throwaway cluster for it: tests/support/pg_cluster.sh),
 // it is a fresh PostgreSQL store on an emptied schema, and `unit_tests -ts=store` runs the
-// suite on PostgreSQL. Cases about SQLite itself (files, WAL, migrations, VFS shims) stay out
+// suite on PostgreSQL. Each case drops that database's public schema: point it at a throwaway
+// database only. Cases about PostgreSQL alone are the test suite "postgres". Cases about SQLite itself (files, WAL, migrations, VFS shims) stay out
 // of the suite and open SQLite stores directly.
 
 #include <doctest/doctest.h>
