@@ -133,18 +133,18 @@ std::string decode_text(std::string_view text) {
 
 params& params::text(std::string_view value) {
     if (text_needs_encoding(value)) return owned_text_as_is(encode_text(value));
-    values_.push_back({value, false, false});
+    values_.push_back({value, false});
     return *this;
 }
 
 params& params::owned_text_as_is(std::string value) {
     owned_.push_back(std::make_unique<std::string>(std::move(value)));
-    values_.push_back({*owned_.back(), false, false});
+    values_.push_back({*owned_.back(), false});
     return *this;
 }
 
 params& params::bytes(std::string_view value) {
-    values_.push_back({value, true, false});
+    values_.push_back({value, true});
     return *this;
 }
 
@@ -159,11 +159,6 @@ params& params::int64(std::int64_t value) {
 
 params& params::boolean(bool value) {
     return owned_text_as_is(value ? "t" : "f");
-}
-
-params& params::null() {
-    values_.push_back({{}, false, true});
-    return *this;
 }
 
 result& result::operator=(result&& other) noexcept {
@@ -280,9 +275,7 @@ struct connection::wire {
             types[i] = v.binary ? bytea_oid : 0;
             lengths[i] = static_cast<int>(v.value.size());
             formats[i] = v.binary ? 1 : 0;
-            if (v.is_null) {
-                values[i] = nullptr;
-            } else if (v.binary) {
+            if (v.binary) {
                 values[i] = v.value.data();
             } else {
                 if (v.value.find('\0') != std::string_view::npos) {

@@ -53,7 +53,6 @@ class params {
     params& bytes(std::string_view value);  // bytea
     params& int64(std::int64_t value);
     params& boolean(bool value);
-    params& null();
 
     int size() const { return static_cast<int>(values_.size()); }
 
@@ -63,15 +62,15 @@ class params {
     struct one {
         std::string_view value;
         bool binary = false;
-        bool is_null = false;
     };
     std::vector<one> values_;
-    // Numbers rendered as text, each a string of its own so views into it survive more adds.
+    // Values made for the statement (numbers as text, encoded text), each a string of its own
+    // so that views into it survive later adds.
     std::vector<std::unique_ptr<std::string>> owned_;
 };
 
-// The rows of one statement. Column accessors check the column's type and throw store_error
-// on a mismatch, so a changed query fails loudly instead of misreading bytes.
+// The rows of one statement. The number and boolean accessors check the column's type and
+// throw store_error on a mismatch, so a changed query fails loudly instead of misreading bytes.
 class result {
   public:
     explicit result(pg_result* res) : res_(res) {}
