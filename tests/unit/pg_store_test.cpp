@@ -292,3 +292,23 @@ TEST_CASE("postgres store: failed writes mark it unwritable, and it reconnects b
     end_connections();
     CHECK(s->find_run("r1"));
 }
+
+TEST_CASE("postgres store: a database newer than the binary is refused and left alone" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    runmirror::testing::open_test_store().reset();
+    const std::string uri = *test_pg_uri();
+    const int known = embedded_postgres_migrations().back().version;
+    {
+        pg::connection admin(uri, "admin");
+        admin.query("INSERT INTO schema_version (version, name) VALUES ($1, 'from the future')",
+                    pg::params().int64(known + 1));
+    }
+    CHECK_THROWS_WITH_AS(
+        open_postgres_store(uri),
+        ("store '" + uri + "' has schema version " + std::to_string(known + 1) +
+         ", newer than this runmirror knows (" + std::to_string(known) + "); refusing to open it")
+            .c_str(),
+        store_error);
+    pg::connection admin(uri, "admin");
+    CHECK(admin.query("SELECT count(*) FROM schema_version").int64(0, 0) == known + 1);
+}
