@@ -951,8 +951,9 @@ class pg_store final : public store {
     store_counts counts() override {
         return read([](pg::connection& db) {
             store_counts c;
-            const pg::result kinds = db.prepared(
-                "count_kinds", "SELECT kind, count(*) FROM runs WHERE " RUN_LIVE " GROUP BY kind");
+            const pg::result kinds =
+                db.prepared("count_kinds", "SELECT kind, count(*) FROM runs WHERE " RUN_LIVE
+                                           " GROUP BY kind ORDER BY kind");
             for (int i = 0; i < kinds.rows(); ++i) {
                 const std::string name = kinds.text(i, 0);
                 const resource_kind* kind = find_kind(name);
@@ -965,7 +966,7 @@ class pg_store final : public store {
                 "SELECT substr(coalesce(run_id, ''), 1, strpos(coalesce(run_id, ''), '/')),"
                 " CASE WHEN finished_at IS NOT NULL THEN 'finished'"
                 " WHEN given_up_at IS NOT NULL THEN 'given_up' ELSE 'active' END, count(*)"
-                " FROM watches GROUP BY 1, 2");
+                " FROM watches GROUP BY 1, 2 ORDER BY 1, 2");
             for (int i = 0; i < watches.rows(); ++i) {
                 c.watches.emplace_back(std::string(kind_of_store_key(watches.text(i, 0)).name),
                                        watches.text(i, 1), watches.int64(i, 2));

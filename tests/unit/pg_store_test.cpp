@@ -312,3 +312,52 @@ TEST_CASE("postgres store: a database newer than the binary is refused and left 
     pg::connection admin(uri, "admin");
     CHECK(admin.query("SELECT count(*) FROM schema_version").int64(0, 0) == known + 1);
 }
+
+TEST_CASE("store: counts by kind and watch state, and used bytes that grow with what is stored" *
+          doctest::test_suite("store")) {
+    runmirror::testing::on_each_store([](store& s) {
+        const run_fields r1 = run_named("r1");
+        const run_fields r2 = run_named("r2", "SUCCESS");
+        run_fields j1 = run_named("j1");
+        j1.kind = &kinds::v2_job;
+        s.put_runs({{r1, body_of(r1)}, {r2, body_of(r2)}, {j1, body_of(j1)}}, t0);
+        s.tombstone_run("gone", t0);  // a bodiless row: not counted
+
+        const time_point soon = t0 + std::chrono::seconds(5);
+        const time_point later = t0 + std::chrono::seconds(9);
+        REQUIRE(s.watch_run(r1, "tenant", t0, later));
+        REQUIRE(s.watch_run(j1, "tenant", t0, soon));
+        s.watch_job("job-unknown", "agent-1", "tenant", t0, later);  // a v1 run's, by its job
+        const std::optional<watch_id> ended = s.watch_run(r2, "tenant", t0, t0);
+        REQUIRE(ended);
+        REQUIRE(s.finish_watch(*ended, "SUCCESS", t0));
+
+        const store_counts c = s.counts();
+        using by_kind = std::vector<std::pair<std::string, std::int64_t>>;
+        CHECK(c.rows_by_kind == by_kind{{"run", 2}, {"v2_job", 1}});
+        using by_state = std::vector<std::tuple<std::string, std::string, std::int64_t>>;
+        CHECK(c.watches ==
+              by_state{{"run", "active", 2}, {"run", "finished", 1}, {"v2_job", "active", 1}});
+        REQUIRE(c.earliest_due);
+        CHECK(*c.earliest_due == soon);
+        CHECK(c.file_bytes > 0);
+
+        // Bodies that do not compress much: 400 runs of about 4 KB each.
+        const std::int64_t before = s.used_bytes();
+        CHECK(before > 0);
+        std::uint32_t seed = 7;
+        std::vector<std::pair<run_fields, std::string>> many;
+        for (int i = 0; i < 400; ++i) {
+            run_fields f = run_named("bulk-" + std::to_string(i), "SUCCESS");
+            std::string noise;
+            for (int k = 0; k < 4000; ++k) {
+                seed = seed * 1664525u + 1013904223u;
+                noise += static_cast<char>('a' + (seed >> 24) % 26);
+            }
+            many.emplace_back(f, R"({"id":")" + f.id + R"(","data":{"noise":")" + noise + "\"}}");
+        }
+        std::vector<std::pair<run_fields, std::string_view>> views(many.begin(), many.end());
+        s.put_runs(views, t0);
+        CHECK(s.used_bytes() > before + 400 * 2000);
+    });
+}
