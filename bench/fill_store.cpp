@@ -1,5 +1,6 @@
 // runmirror_fill_store: writes N generated ExtractRuns into a store through the real store code
-// (open_sqlite_store, put_runs in batches, grant, put_list_page), for bench/store_scale.sh.
+// (open_store, put_runs in batches, grant, put_list_page), for bench/store_scale.sh. --db takes
+// a postgresql:// URI too (the PostgreSQL store; its tenants then use a secret never written).
 //
 //   runmirror_fill_store --db PATH [--runs 1000000] [--agents 8] [--projects 2] [--seed 1]
 //                        [--batch 1000] [--key bench-key] [--pages 40] [--paths DIR]
@@ -91,9 +92,15 @@ struct options {
     double variant_share = 0.3;  // of the v2 jobs: with an expand representation stored
 };
 
+// The tenant secret, as serve installs it: beside an SQLite store; for a PostgreSQL one (no
+// "beside"), a random one never written, as for ":memory:".
+void install_bench_secret(const std::string& db) {
+    install_store_tenant_secret(is_postgres_uri(db) ? ":memory:" : db, {}, secret_use::create);
+}
+
 int fill_jsonl(const options& o) {
-    install_store_tenant_secret(o.db, {}, secret_use::create);  // as serve, for its grants
-    auto db = open_sqlite_store(o.db);
+    install_bench_secret(o.db);  // as serve, for its grants
+    auto db = open_store(o.db);
     std::ifstream file;
     if (o.jsonl != "-") {
         file.open(o.jsonl);
@@ -154,8 +161,8 @@ void probe(const std::string& name, const std::string& file, std::size_t max, Fn
 int run_probe(const std::string& db_path, const std::string& dir, const std::string& key) {
     // The secret serve would use on this store (created beside it when missing), so the
     // daemon finds the grants written here.
-    install_store_tenant_secret(db_path, {}, secret_use::create);
-    auto db = open_sqlite_store(db_path);
+    install_bench_secret(db_path);
+    auto db = open_store(db_path);
     const std::string tenant = tenant_of_key(key);
     auto last_segment = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
     std::size_t found = 0;
@@ -238,8 +245,8 @@ int fill(const options& o) {
     for (std::size_t k = 0; k < o.agents; ++k)
         configurations.push_back("cfg-" + uuid4(ids));
 
-    install_store_tenant_secret(o.db, {}, secret_use::create);  // as serve, for its grants
-    auto db = open_sqlite_store(o.db);
+    install_bench_secret(o.db);  // as serve, for its grants
+    auto db = open_store(o.db);
     const std::string tenant = tenant_of_key(o.key);
     db->grant(tenant, projects);
 

@@ -4,7 +4,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 build_packages=(cmake ninja-build g++ pkg-config libboost1.81-dev libboost-url1.81-dev
   libboost-program-options1.81-dev libssl-dev libsqlite3-dev rapidjson-dev libspdlog-dev
-  doctest-dev libzstd-dev liblz4-dev libsystemd-dev ca-certificates)
+  doctest-dev libzstd-dev liblz4-dev libsystemd-dev libpq-dev ca-certificates)
 
 # Installs the Debian packages in "$@" that are not installed yet (needs root).
 install_missing() {

@@ -72,6 +72,9 @@ struct prune_batch {
     std::vector<std::string> erased;  // the store keys of the resources removed, if any
 };
 
+// The schema version this build's SQLite store writes (its last migration).
+int latest_schema_version();
+
 class store {
   public:
     virtual ~store() = default;
@@ -193,6 +196,9 @@ class store {
 
     // --- maintenance ------------------------------------------------------------------------
     virtual int schema_version() = 0;
+    // The schema version this build writes to this kind of store (its last migration): each
+    // backend has its own migrations. latest_schema_version() for SQLite.
+    virtual int known_schema_version() { return latest_schema_version(); }
     // What the store holds, for metrics: a few indexed counts, no scan of bodies.
     virtual store_counts counts() = 0;
     // Every write updates it: a failed write starts (or continues) an episode, the next write
@@ -221,9 +227,6 @@ class store {
 bool store_result(store& db, const resource_kind& kind, std::string_view id, std::string_view body,
                   time_point now);
 
-// The schema version this build's store writes (its last migration).
-int latest_schema_version();
-
 struct store_options;
 // Opens (creating if needed) the SQLite store at |path| (":memory:" for tests), in WAL mode,
 // applying pending migrations from the built-in schema. A store that exists but cannot be
@@ -233,6 +236,23 @@ struct store_options;
 // naming the path when the file cannot be opened at all, created, or migrated (a read-only
 // store with migrations pending).
 std::unique_ptr<store> open_sqlite_store(const std::string& path);
+
+// Opens the PostgreSQL store at |uri| (postgresql://... or postgres://...; PG* environment
+// variables fill in what it leaves out, as libpq does), applying pending migrations from the
+// built-in schema/postgres. Several daemons may share one database. Throws store_error with a
+// one-line message naming the URI (its password hidden) when it cannot connect or migrate.
+std::unique_ptr<store> open_postgres_store(const std::string& uri);
+
+// The store |db| names: PostgreSQL for a postgresql:// or postgres:// URI, else the SQLite
+// file (or ":memory:") at that path.
+std::unique_ptr<store> open_store(const std::string& db);
+
+// Whether |db| (a --db value) names a PostgreSQL database: a postgresql:// or postgres:// URI.
+bool is_postgres_uri(std::string_view db);
+
+// |db| as logs, messages and `runmirror config` show it: a URI's password (in its user info or
+// a password= parameter) replaced by "***"; a path as it is.
+std::string store_display_name(std::string_view db);
 
 // Throws store_error, one sentence naming |path|, when the file there is not a runmirror store:
 // not an SQLite database at all, or an SQLite database of something else. A missing or empty

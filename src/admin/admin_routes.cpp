@@ -106,10 +106,13 @@ std::string store_state_json(const admin_context& ctx) {
 // store refuses to open rather than run behind, so they differ only if another build upgraded
 // it meanwhile).
 std::string schema_json(const admin_context& ctx) {
-    const int expected = latest_schema_version();
+    int expected = latest_schema_version();
     int version = 0;
     try {
-        if (ctx.db) version = ctx.db->schema_version();
+        if (ctx.db) {
+            expected = ctx.db->known_schema_version();
+            version = ctx.db->schema_version();
+        }
     } catch (const std::exception&) {
         version = -1;  // unreadable: reported as is
     }

@@ -145,6 +145,11 @@ store_options store_for(const po::variables_map& vm, const std::vector<std::stri
 
 std::unique_ptr<store_admin> open_admin(const store_options& store, admin_access access) {
     if (store.path == ":memory:") throw db_error("--db :memory: holds nothing to look after");
+    if (is_postgres_uri(store.path)) {
+        throw db_error("--db " + store_display_name(store.path) +
+                       " is a PostgreSQL database: `runmirror db` looks after SQLite stores; use "
+                       "PostgreSQL's own tools (pg_dump, VACUUM, pg_total_relation_size)");
+    }
     // Said here rather than by the store, which would name it less plainly.
     if (!store_exists(store.path)) throw db_error("no store at " + store.path);
     return open_sqlite_store_admin(store.path, access);

@@ -185,14 +185,21 @@ int mirror_command(const std::vector<std::string>& args) {
         return 2;
     }
 
+    if (const std::string missing = postgres_secret_missing(options.store); !missing.empty()) {
+        std::cerr << "runmirror mirror: " << missing << "\n";
+        return 2;
+    }
     try {
-        // Before the secret is created beside it: a file that is not a store is left as it is.
-        check_sqlite_store_file(options.store.path);
-        std::filesystem::path dir = std::filesystem::path(options.store.path).parent_path();
-        if (!dir.empty()) std::filesystem::create_directories(dir);
+        if (!is_postgres_uri(options.store.path)) {
+            // Before the secret is created beside it: a file that is not a store is left as
+            // it is.
+            check_sqlite_store_file(options.store.path);
+            std::filesystem::path dir = std::filesystem::path(options.store.path).parent_path();
+            if (!dir.empty()) std::filesystem::create_directories(dir);
+        }
         install_store_tenant_secret(options.store.path, options.store.tenant_secret_path,
                                     secret_use::create);
-        auto db = open_sqlite_store(options.store.path);
+        auto db = open_store(options.store.path);
         auto up = net::make_standalone_upstream(options.upstream, options.limits);
         mirror_fetcher fetch(*up, key);
         const mirror_settings settings{*db, tenant_of_key(key), options.sync.poll_interval,

@@ -297,16 +297,20 @@ std::unique_ptr<store> open_store(const po::variables_map& vm,
     const store_options options = serve_options_for(flags, env).store;
     const std::string& path = options.path;
     // open_sqlite_store would create a missing file: a typo in --db must be reported, not
-    // leave a fresh empty store behind.
-    if (!store_exists(path)) throw run_error("no store at " + path);
+    // leave a fresh empty store behind. (A PostgreSQL database that does not exist is refused
+    // by the server.)
+    if (!is_postgres_uri(path) && !store_exists(path)) throw run_error("no store at " + path);
     // Only for a store whose tenants need converting: reading computes no tenant, and this
     // command never creates the secret (serve does).
+    // (A PostgreSQL store names its secret explicitly or has none here: no default location.)
     try {
-        install_store_tenant_secret(path, options.tenant_secret_path, secret_use::existing);
+        if (!is_postgres_uri(path) || !options.tenant_secret_path.empty()) {
+            install_store_tenant_secret(path, options.tenant_secret_path, secret_use::existing);
+        }
     } catch (const tenant_secret_error& e) {
         throw run_error(e.what());
     }
-    return open_sqlite_store(path);
+    return runmirror::open_store(path);
 }
 
 //--------------------------------------------------------------------------------------------

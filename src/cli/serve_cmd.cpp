@@ -68,16 +68,32 @@ int serve_command(const std::vector<std::string>& args) {
         std::cerr << "runmirror serve: " << e.what() << "\n";
         return 1;
     }
+    // A PostgreSQL store has no file here: nothing to check or make room for.
+    const bool on_postgres = is_postgres_uri(options.store.path);
+    if (const std::string missing = postgres_secret_missing(options.store); !missing.empty()) {
+        std::cerr << "runmirror serve: " << missing << "\n";
+        return 2;
+    }
+    // The pruner stops once used_bytes() falls under the cap, and a PostgreSQL store's
+    // relations do not shrink when rows go (VACUUM frees their space for reuse, not to the file
+    // system): it would go on until every class it may prune was gone.
+    if (on_postgres && options.retention.max_db_bytes > 0) {
+        std::cerr << "runmirror serve: --max-db-size is for SQLite stores; a PostgreSQL store's "
+                     "size is PostgreSQL's to manage\n";
+        return 2;
+    }
     // Before the secret is created beside it: a file that is not a store is refused as it is.
     try {
-        check_sqlite_store_file(options.store.path);
+        if (!on_postgres) check_sqlite_store_file(options.store.path);
     } catch (const store_error& e) {
         std::cerr << "runmirror serve: " << e.what() << "\n";
         return 1;
     }
 
     // The loader only names the file; creating its directory is a side effect that belongs here.
-    const std::filesystem::path db_dir = std::filesystem::path(options.store.path).parent_path();
+    const std::filesystem::path db_dir =
+        on_postgres ? std::filesystem::path()
+                    : std::filesystem::path(options.store.path).parent_path();
     if (!db_dir.empty()) {
         std::error_code ec;
         std::filesystem::create_directories(db_dir, ec);
@@ -99,14 +115,14 @@ int serve_command(const std::vector<std::string>& args) {
 
     std::unique_ptr<store> db;
     try {
-        db = with_memory_cache(open_sqlite_store(options.store.path),
+        db = with_memory_cache(open_store(options.store.path),
                                {.budget_bytes = options.store.memory_cache_bytes});
     } catch (const store_error& e) {
         std::cerr << "runmirror serve: " << e.what() << "\n";
         return 1;
     }
-    log::info("runmirror {}: store {}, upstream {}, {}", RUNMIRROR_VERSION, options.store.path,
-              options.upstream.url,
+    log::info("runmirror {}: store {}, upstream {}, {}", RUNMIRROR_VERSION,
+              store_display_name(options.store.path), options.upstream.url,
               options.cache.mode == serve_mode::offline ? "offline" : "online");
     log::info("config file {}", loaded.config_file.empty()
                                     ? std::string("none (defaults, environment and flags)")

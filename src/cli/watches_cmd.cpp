@@ -351,7 +351,7 @@ int watches_command(const std::vector<std::string>& args) {
 
     // open_sqlite_store would create a missing file (and migrate an empty one into a store):
     // a typo in --db must be reported, not leave a fresh empty store behind.
-    if (!store_exists(options.store.path)) {
+    if (!is_postgres_uri(options.store.path) && !store_exists(options.store.path)) {
         std::cerr << "runmirror watches: no store at " << options.store.path << "\n";
         return 1;
     }
@@ -360,10 +360,13 @@ int watches_command(const std::vector<std::string>& args) {
     try {
         // Reading computes no tenant; the secret is for opening a store whose tenants need
         // converting (serve creates it; this command never does).
-        install_store_tenant_secret(options.store.path, options.store.tenant_secret_path,
-                                    secret_use::existing);
+        // (A PostgreSQL store names its secret explicitly or has none here: no default.)
+        if (!is_postgres_uri(options.store.path) || !options.store.tenant_secret_path.empty()) {
+            install_store_tenant_secret(options.store.path, options.store.tenant_secret_path,
+                                        secret_use::existing);
+        }
         // One more than asked, to know whether the listing was cut.
-        watches = open_sqlite_store(options.store.path)
+        watches = open_store(options.store.path)
                       ->list_watches(parsed.all ? watch_listing::all : watch_listing::active,
                                      parsed.limit + 1);
     } catch (const std::runtime_error& e) {  // store_error, tenant_secret_error

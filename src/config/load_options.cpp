@@ -43,6 +43,7 @@
 #include <boost/url/parse.hpp>
 
 #include "http/request_site.hpp"
+#include "runmirror/store.hpp"
 #include "util/logging.hpp"
 #include "util/tenant_secret.hpp"
 
@@ -320,7 +321,8 @@ std::vector<option_spec> option_table(const std::string& default_db) {
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.upstream.ca_file = parse_existing_file(v); }},
         {"db", "PATH",
-         "SQLite database file (default: $RUNMIRROR_DATA_DIR, $XDG_DATA_HOME/runmirror or "
+         "SQLite database file, or a postgresql:// URI for a store several daemons share "
+         "(default: $RUNMIRROR_DATA_DIR, $XDG_DATA_HOME/runmirror or "
          "$HOME/.local/share/runmirror, then /runmirror.db; here: " +
              (default_db.empty() ? std::string("none, set --db") : default_db) + ")",
          where::everywhere,
@@ -546,7 +548,7 @@ std::optional<std::string> shown_value(const serve_options& o, std::string_view 
         {"allowed-host", [&] { return joined(o.listen.allowed_hosts); }},
         {"upstream", [&] { return o.upstream.url; }},
         {"upstream-ca", [&] { return o.upstream.ca_file; }},
-        {"db", [&] { return o.store.path; }},
+        {"db", [&] { return store_display_name(o.store.path); }},
         {"tenant-secret", [&] { return o.store.tenant_secret_path; }},
         {"memory-cache-mb", [&] { return n(o.store.memory_cache_bytes >> 20); }},
         {"store-body-limit-mb", [&] { return n(o.limits.store_body_limit >> 20); }},
@@ -603,7 +605,9 @@ std::vector<effective_setting> effective_settings(
         } else if (spec.name == "db") {
             e.source = "default (the data directory: see --help)";
         } else if (spec.name == "tenant-secret") {
-            e.source = "default (beside the db)";
+            e.source = is_postgres_uri(options.store.path)
+                           ? "none (a PostgreSQL db needs one set: see --tenant-secret)"
+                           : "default (beside the db)";
         }
         out.push_back(std::move(e));
     }
@@ -728,7 +732,8 @@ bool is_path_key(std::string_view key) {
 std::string relative_to_file(const std::string& file, const std::string& key, std::string value) {
     namespace fs = std::filesystem;
     if (!is_path_key(key) || value.empty() || fs::path(value).is_absolute()) return value;
-    if ((key == "db" && value == ":memory:") || (key == "access-log" && value == "off")) {
+    if ((key == "db" && (value == ":memory:" || is_postgres_uri(value))) ||
+        (key == "access-log" && value == "off")) {
         return value;
     }
     const fs::path dir = fs::path(file).parent_path();
@@ -850,14 +855,20 @@ load_result load_serve_options(const std::vector<std::string>& args,
         }
         result.options.store.path = default_db;
     }
-    // Answers too large to store are kept on disk next to the store while they are relayed.
+    const bool on_postgres = is_postgres_uri(result.options.store.path);
+    // Answers too large to store are kept on disk next to the store while they are relayed (a
+    // store without a file of its own: in the temporary directory).
     const std::filesystem::path db(result.options.store.path);
     std::error_code no_temp;
-    result.options.limits.spill_dir = result.options.store.path == ":memory:"
+    result.options.limits.spill_dir = result.options.store.path == ":memory:" || on_postgres
                                           ? std::filesystem::temp_directory_path(no_temp).string()
                                       : db.has_parent_path() ? db.parent_path().string()
                                                              : std::string(".");
-    if (result.options.store.tenant_secret_path.empty()) {
+    // A database that several daemons share has no "beside the db" on any of them, and each
+    // must key tenants with the same secret: which file holds it is for the operator to say
+    // (postgres_secret_missing; the store refuses a daemon whose secret differs once it holds
+    // tenants). So a PostgreSQL store gets no default.
+    if (result.options.store.tenant_secret_path.empty() && !on_postgres) {
         result.options.store.tenant_secret_path =
             default_tenant_secret_path(result.options.store.path);
     }
@@ -896,6 +907,12 @@ std::vector<std::string> config_search_path(const std::vector<std::string>& envi
 
 // Public (load_options.hpp) so other commands find the same store; env_value is above.
 // Empty when no candidate directory is set. XDG_DATA_HOME must be absolute per the XDG spec.
+std::string postgres_secret_missing(const store_options& store) {
+    if (!is_postgres_uri(store.path) || !store.tenant_secret_path.empty()) return {};
+    return "--db is a PostgreSQL database: set --tenant-secret FILE, the same secret file on "
+           "every daemon that shares it (the first serve creates it when missing)";
+}
+
 std::string default_db_path(const std::vector<std::string>& environment) {
     namespace fs = std::filesystem;
     if (auto dir = env_value(environment, "RUNMIRROR_DATA_DIR"); dir && !dir->empty()) {

@@ -47,6 +47,11 @@ std::vector<std::string> config_search_path(const std::vector<std::string>& envi
 // the store, and listen nowhere.
 std::string listen_refusal(const serve_options& options);
 
+// Empty unless |store| is a PostgreSQL database without a tenant secret file named; then the
+// one-line reason a command that keys tenants (serve, mirror) must not start. Daemons sharing a
+// database must share the secret too, so there is no default location for it.
+std::string postgres_secret_missing(const store_options& store);
+
 // The --db default: $RUNMIRROR_DATA_DIR/runmirror.db, else under $XDG_DATA_HOME or $HOME (see
 // `runmirror serve --help`). Empty when none of them is set. |environ| as for load_serve_options.
 std::string default_db_path(const std::vector<std::string>& environ);

@@ -99,6 +99,7 @@ class forwarding_store : public store {
     }
 
     int schema_version() override { return inner_->schema_version(); }
+    int known_schema_version() override { return inner_->known_schema_version(); }
     store_counts counts() override { return inner_->counts(); }
     std::int64_t external_change_count() override { return inner_->external_change_count(); }
     store_write_health write_health() override { return inner_->write_health(); }

@@ -28,6 +28,7 @@
 #include "json/run_fields.hpp"
 #include "runmirror/store.hpp"
 #include "store/body_codec.hpp"
+#include "store/created_at_bound.hpp"
 #include "store/group_commit.hpp"
 #include "store/maintenance.hpp"
 #include "store/migrations.hpp"
@@ -175,27 +176,6 @@ void bind_list_filters(sqlite::statement& s, const run_query& q) {
     " AND NOT EXISTS (SELECT 1 FROM runs AS v"                                 \
     " WHERE v.id > substr(runs.id, 1, instr(runs.id, '?')) AND v.id < runs.id" \
     " AND v.deleted_at IS NULL AND v.body IS NOT NULL))"
-
-// A browse bound on created_at in the upstream's own text form, "2025-01-15T08:00:00" plus
-// ".123456" when there is a fraction (trailing zeros dropped), so that comparing texts compares
-// times (see run_browse_query). No zone suffix: with one, a bound would sort after a stored
-// time of the same second ("...:00Z" > "...:00").
-std::string created_at_bound(calendar_time us) {
-    using namespace std::chrono;
-    const auto day = floor<days>(us);
-    const year_month_day date(day);
-    const hh_mm_ss time(us - day);
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld", int(date.year()),
-                  unsigned(date.month()), unsigned(date.day()), int(time.hours().count()),
-                  int(time.minutes().count()), int(time.seconds().count()),
-                  static_cast<long long>(time.subseconds().count()));
-    std::string text(buf);
-    while (text.back() == '0')
-        text.pop_back();
-    if (text.back() == '.') text.pop_back();
-    return text;
-}
 
 // The count of list-changing writes (schema/005_run_changes.sql) in the caller's snapshot.
 std::int64_t list_changes(sqlite::database& db) {

@@ -7,6 +7,8 @@
 #include "admin/admin_routes.hpp"
 #include "json/run_fields.hpp"
 #include "store/forwarding_store.hpp"
+#include "support/store_fixtures.hpp"
+#include "support/store_fixtures.hpp"
 #include "util/tenant.hpp"
 #include "util/utf8.hpp"
 
@@ -33,7 +35,7 @@ admin_context offline_context(store* db) {
 }
 
 struct fixture {
-    write_health_store db{open_sqlite_store(":memory:")};
+    write_health_store db{runmirror::testing::open_test_store()};
     admin_context ctx = offline_context(&db);
 
     response get(std::string_view path, header_list headers = {}) {
@@ -47,7 +49,8 @@ struct fixture {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(fixture, "ready while the store writes; 503 with the reason once it cannot") {
+TEST_CASE_FIXTURE(fixture, "ready while the store writes; 503 with the reason once it cannot" *
+                               doctest::test_suite("store")) {
     response ready = get("/_runmirror/ready");
     CHECK(ready.status == 200);
     CHECK(ready.body.find("\"writable\":true") != std::string::npos);
@@ -112,8 +115,8 @@ std::size_t occurrences(const std::string& json, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(fixture,
-                  "browse scope tenant: a key sees its grants' runs only, no key nothing") {
+TEST_CASE_FIXTURE(fixture, "browse scope tenant: a key sees its grants' runs only, no key nothing" *
+                               doctest::test_suite("store")) {
     store_two_tenants(db);
     ctx.scope = browse_scope::tenant;
 
@@ -135,7 +138,8 @@ TEST_CASE_FIXTURE(fixture,
     CHECK(get("/_runmirror/api/runs", bearer("key-typo")).status == 401);
 }
 
-TEST_CASE_FIXTURE(fixture, "browse scope all: no key sees all, a key still only its own") {
+TEST_CASE_FIXTURE(fixture, "browse scope all: no key sees all, a key still only its own" *
+                               doctest::test_suite("store")) {
     store_two_tenants(db);
     response all = get("/_runmirror/api/runs?kind=all");
     REQUIRE(all.status == 200);
@@ -146,7 +150,8 @@ TEST_CASE_FIXTURE(fixture, "browse scope all: no key sees all, a key still only 
     CHECK(b.body.find("run-b") != std::string::npos);
 }
 
-TEST_CASE_FIXTURE(fixture, "the admin token sees every tenant; a wrong one is refused") {
+TEST_CASE_FIXTURE(fixture, "the admin token sees every tenant; a wrong one is refused" *
+                               doctest::test_suite("store")) {
     store_two_tenants(db);
     ctx.admin_token = "admin-secret";
     ctx.scope = browse_scope::tenant;
@@ -163,7 +168,8 @@ TEST_CASE_FIXTURE(fixture, "the admin token sees every tenant; a wrong one is re
     CHECK(a.body.find("run-b") == std::string::npos);
 }
 
-TEST_CASE_FIXTURE(fixture, "browse from/to: the whole calendar, 0001 to 9999; outside it, 400") {
+TEST_CASE_FIXTURE(fixture, "browse from/to: the whole calendar, 0001 to 9999; outside it, 400" *
+                               doctest::test_suite("store")) {
     put(db, "r-2025", "2025-01-15T08:00:00Z");
     put(db, "r-2300", "2300-06-01T00:00:00Z");  // past system_clock's nanoseconds (2262)
     put(db, "r-9999", "9999-12-31T23:59:59.5Z");
@@ -195,7 +201,8 @@ TEST_CASE_FIXTURE(fixture, "browse from/to: the whole calendar, 0001 to 9999; ou
           R"({"detail":"from: no such date, got '2025-02-30'"})");
 }
 
-TEST_CASE_FIXTURE(fixture, "browse views are valid UTF-8 whatever the stored bytes") {
+TEST_CASE_FIXTURE(fixture, "browse views are valid UTF-8 whatever the stored bytes" *
+                               doctest::test_suite("store")) {
     const std::string fffd = "\xEF\xBF\xBD";
     put(db, "r-bad", "2025-01-15T08:00:00Z", "Z\xFCrich \xE6\x9D.pdf");  // Latin-1, cut short
 
@@ -228,10 +235,11 @@ TEST_CASE_FIXTURE(fixture, "browse views are valid UTF-8 whatever the stored byt
     CHECK(good.body_bytes() == db.find_run("r-good")->body);
 }
 
-TEST_CASE_FIXTURE(fixture, "ready reports the schema, the upstream and the sync worker's backlog") {
+TEST_CASE_FIXTURE(fixture, "ready reports the schema, the upstream and the sync worker's backlog" *
+                               doctest::test_suite("store")) {
     response ready = get("/_runmirror/ready");
     REQUIRE(ready.status == 200);
-    const std::string expected = std::to_string(latest_schema_version());
+    const std::string expected = std::to_string(db.known_schema_version());
     CHECK(ready.body.find("\"schema\":{\"version\":" + expected + ",\"expected\":" + expected) !=
           std::string::npos);
     CHECK(
@@ -251,7 +259,8 @@ TEST_CASE_FIXTURE(fixture, "ready reports the schema, the upstream and the sync 
     CHECK(ready.body.find("\"watches\":{\"overdue\":true,\"lag_ms\":60000}") != std::string::npos);
 }
 
-TEST_CASE_FIXTURE(fixture, "the daemon's prefix sends a person to the page") {
+TEST_CASE_FIXTURE(fixture,
+                  "the daemon's prefix sends a person to the page" * doctest::test_suite("store")) {
     for (const char* path : {"/_runmirror/", "/_runmirror"}) {
         const response r = get(path);
         CHECK(r.status == 302);
@@ -261,7 +270,8 @@ TEST_CASE_FIXTURE(fixture, "the daemon's prefix sends a person to the page") {
     CHECK(get("/_runmirror/").status == 302);
 }
 
-TEST_CASE_FIXTURE(fixture, "watches API: why each watch waits, from the worker and the upstream") {
+TEST_CASE_FIXTURE(fixture, "watches API: why each watch waits, from the worker and the upstream" *
+                               doctest::test_suite("store")) {
     const std::string body = R"({"id":"run-w","project_id":"p-a","extraction_agent_id":"agent-1",)"
                              R"("status":"PENDING","created_at":"2026-01-01T00:00:00Z"})";
     auto [fields, err] = parse_run(body, kinds::v1_run);

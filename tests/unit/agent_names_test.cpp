@@ -8,9 +8,11 @@
 #include "http/router.hpp"
 #include "json/agent_names.hpp"
 #include "json/run_fields.hpp"
+#include "support/store_fixtures.hpp"
 #include "util/tenant.hpp"
 
 using namespace runmirror;
+using runmirror::testing::open_test_store;
 
 namespace {
 
@@ -62,8 +64,9 @@ TEST_CASE("names_agents: the agents list and one agent, read with GET") {
     CHECK_FALSE(names_agents("GET", "/api/v1/extraction/runs"));
 }
 
-TEST_CASE("store: agent names join their agent's summary by agent and project") {
-    auto db = open_sqlite_store(":memory:");
+TEST_CASE("store: agent names join their agent's summary by agent and project" *
+          doctest::test_suite("store")) {
+    auto db = open_test_store();
     put_run(*db, "run-1", "agent-1", "p1");
     put_run(*db, "run-2", "agent-2", "p1");
     CHECK(db->agent_summaries()[0].name.empty());
@@ -82,8 +85,9 @@ TEST_CASE("store: agent names join their agent's summary by agent and project") 
     }
 }
 
-TEST_CASE("browse API: a name is shown with its agent, to viewers who see the project only") {
-    auto db = open_sqlite_store(":memory:");
+TEST_CASE("browse API: a name is shown with its agent, to viewers who see the project only" *
+          doctest::test_suite("store")) {
+    auto db = open_test_store();
     put_run(*db, "run-a", "agent-a", "p-a");
     put_run(*db, "run-b", "agent-b", "p-b");
     db->grant(tenant_of_key("key-a"), {"p-a"});

@@ -120,7 +120,8 @@ void put_ten(store& s) {
 
 }  // namespace
 
-TEST_CASE("browse: newest first, every filter, summaries without bodies unless asked") {
+TEST_CASE("browse: newest first, every filter, summaries without bodies unless asked" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put_ten(s);
         CHECK(ids(s.browse_runs(everything())) ==
@@ -179,7 +180,7 @@ TEST_CASE("browse: newest first, every filter, summaries without bodies unless a
     });
 }
 
-TEST_CASE("browse: tombstoned and bodiless runs never appear") {
+TEST_CASE("browse: tombstoned and bodiless runs never appear" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put_ten(s);
         s.tombstone_run("r9", fetched);
@@ -194,7 +195,8 @@ TEST_CASE("browse: tombstoned and bodiless runs never appear") {
     });
 }
 
-TEST_CASE("browse: keyset pages cover every run once, also across equal created_at") {
+TEST_CASE("browse: keyset pages cover every run once, also across equal created_at" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         // Three runs share each minute: the id breaks the tie.
         for (int i = 0; i < 12; ++i) {
@@ -222,7 +224,8 @@ TEST_CASE("browse: keyset pages cover every run once, also across equal created_
     });
 }
 
-TEST_CASE("browse: paging is stable while runs are stored between pages") {
+TEST_CASE("browse: paging is stable while runs are stored between pages" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put_ten(s);
         run_browse_query q = everything(3);
@@ -249,7 +252,8 @@ TEST_CASE("browse: paging is stable while runs are stored between pages") {
     });
 }
 
-TEST_CASE("browse search: strings and numbers under data, and file names") {
+TEST_CASE("browse search: strings and numbers under data, and file names" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put(s, run_spec("inv", 1)
                    .with_file("ACME_invoice-2024.pdf")
@@ -298,7 +302,7 @@ TEST_CASE("browse search: strings and numbers under data, and file names") {
     });
 }
 
-TEST_CASE("browse search: user text is never FTS5 syntax") {
+TEST_CASE("browse search: user text is never FTS5 syntax" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put(s, run_spec("a", 1).with_data(R"({"text":"alpha AND beta said \"hi\""})"));
         for (const char* text :
@@ -317,7 +321,8 @@ TEST_CASE("browse search: user text is never FTS5 syntax") {
     });
 }
 
-TEST_CASE("browse search: the index follows replacements, tombstones and odd bodies") {
+TEST_CASE("browse search: the index follows replacements, tombstones and odd bodies" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put(s, run_spec("r", 1).with_status("PENDING").with_data(R"({"word":"before"})"));
         CHECK(ids(s.browse_runs(searching("before"))) == std::vector<std::string>{"r"});
@@ -341,7 +346,8 @@ TEST_CASE("browse search: the index follows replacements, tombstones and odd bod
     });
 }
 
-TEST_CASE("agent summaries: counts by status, newest first, tombstones left out") {
+TEST_CASE("agent summaries: counts by status, newest first, tombstones left out" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         CHECK(s.agent_summaries().empty());
         put_ten(s);
@@ -370,7 +376,7 @@ TEST_CASE("agent summaries: counts by status, newest first, tombstones left out"
     });
 }
 
-TEST_CASE("agent summaries: every (agent, project) pair with runs") {
+TEST_CASE("agent summaries: every (agent, project) pair with runs" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put_ten(s);
         std::set<std::pair<std::string, std::string>> pairs;
@@ -442,7 +448,8 @@ TEST_CASE("browse file: the search index survives VACUUM (runs' rowids may chang
     CHECK(ids(s->browse_runs(searching("replaced"))) == std::vector<std::string>{"v1"});
 }
 
-TEST_CASE("agent summaries: the newest created_at follows tombstones and status changes") {
+TEST_CASE("agent summaries: the newest created_at follows tombstones and status changes" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put(s, run_spec("old", 10));
         put(s, run_spec("mid", 20));

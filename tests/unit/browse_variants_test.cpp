@@ -96,7 +96,8 @@ std::vector<std::string> walk(store& s, run_browse_query q, std::size_t size) {
 
 }  // namespace
 
-TEST_CASE("browse variants: a job stored only as variants is listed once, by its first variant") {
+TEST_CASE("browse variants: a job stored only as variants is listed once, by its first variant" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put_job(s, "a", "", 1);
         put_job(s, "a", "usage", 1);
@@ -133,7 +134,8 @@ TEST_CASE("browse variants: a job stored only as variants is listed once, by its
     });
 }
 
-TEST_CASE("browse variants: keyset pages cover each job once, also across equal created_at") {
+TEST_CASE("browse variants: keyset pages cover each job once, also across equal created_at" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         // One minute for all: the store key breaks the tie, and "v2/a5" sorts before
         // "v2/a?usage" though "v2/a" sorts before "v2/a5".
@@ -155,7 +157,8 @@ TEST_CASE("browse variants: keyset pages cover each job once, also across equal 
     });
 }
 
-TEST_CASE("browse variants: a deleted job is gone in every representation") {
+TEST_CASE("browse variants: a deleted job is gone in every representation" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put_job(s, "gone", "usage", 1);
         put_job(s, "gone", "configuration", 1);
@@ -169,7 +172,8 @@ TEST_CASE("browse variants: a deleted job is gone in every representation") {
     });
 }
 
-TEST_CASE("browse variants: search finds a job once, whichever representations matched") {
+TEST_CASE("browse variants: search finds a job once, whichever representations matched" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put_job(s, "both", "", 1, "quokka");
         put_job(s, "both", "usage", 1, "quokka");
@@ -186,7 +190,8 @@ TEST_CASE("browse variants: search finds a job once, whichever representations m
     });
 }
 
-TEST_CASE("find_run_or_variant: the plain representation, else the first stored variant") {
+TEST_CASE("find_run_or_variant: the plain representation, else the first stored variant" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put_job(s, "p", "", 1);
         put_job(s, "p", "configuration", 1);

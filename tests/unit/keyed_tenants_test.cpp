@@ -15,6 +15,7 @@
 #include "util/tenant.hpp"
 
 using namespace runmirror;
+using runmirror::testing::open_test_store;
 using runmirror::testing::scoped_tenant_secret;
 using runmirror::testing::temp_dir;
 
@@ -183,8 +184,8 @@ TEST_CASE("keyed tenants: a store refuses another secret while it holds tenants"
                            tenant_secret_check() + "'") == 0);
 }
 
-TEST_CASE("keyed tenants: an in-memory store gets its check too") {
-    auto s = open_sqlite_store(":memory:");
+TEST_CASE("keyed tenants: an in-memory store gets its check too" * doctest::test_suite("store")) {
+    auto s = open_test_store();
     s->grant(tenant_of_key("key-a"), {"proj-1"});
     CHECK(s->has_grant(tenant_of_key("key-a"), "proj-1"));
 }

@@ -530,3 +530,26 @@ TEST_CASE("the effective settings say where each came from; secrets are redacted
     }
     CHECK(r.settings.size() >= 30);
 }
+
+TEST_CASE("a postgresql:// db: no secret beside it, its password never shown, not a path") {
+    temp_dir home;
+    const std::string uri = "postgresql://mirror:s3cret@db.internal/runmirror";
+    const auto file = home.write("etc/rm.conf", "db = " + uri + "\n");
+    load_result r = load({"--config", file});
+    REQUIRE(r.error.empty());
+    // Not made relative to the config file, as a path would be.
+    CHECK(r.options.store.path == uri);
+    // No "beside the db": the secret must be named (serve and mirror refuse to start without).
+    CHECK(r.options.store.tenant_secret_path.empty());
+    CHECK(postgres_secret_missing(r.options.store)
+              .starts_with("--db is a PostgreSQL database: set --tenant-secret FILE"));
+    CHECK(setting_of(r, "db").value == "postgresql://mirror:***@db.internal/runmirror");
+    CHECK(setting_of(r, "tenant-secret").source.starts_with("none"));
+    CHECK(r.options.limits.spill_dir == std::filesystem::temp_directory_path().string());
+
+    const serve_options named = load_ok({"--db", uri, "--tenant-secret", "/run/secrets/rm"});
+    CHECK(named.store.tenant_secret_path == "/run/secrets/rm");
+    CHECK(postgres_secret_missing(named.store).empty());
+    // An SQLite file keeps its default beside it.
+    CHECK(postgres_secret_missing(load_ok({"--db", "/var/lib/rm/r.db"}).store).empty());
+}

@@ -68,7 +68,8 @@ std::size_t rows_of(const std::vector<std::pair<prune_cursor::stage, std::size_t
 
 }  // namespace
 
-TEST_CASE("prune_some goes class by class: list pages, ended watches, stale unfinished, final") {
+TEST_CASE("prune_some goes class by class: list pages, ended watches, stale unfinished, final" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         put(s, v1_run("final-old", "SUCCESS", "2020-01-01T00:00:00Z"), long_ago);
         put(s, v1_run("final-new", "ERROR", "2024-01-01T00:00:00Z"), now_t);

@@ -7,6 +7,7 @@
 #include "store/forwarding_store.hpp"
 #include "store/memory_cache.hpp"
 #include "support/scripted_upstream.hpp"
+#include "support/store_fixtures.hpp"
 #include "util/tenant.hpp"
 
 using namespace runmirror;
@@ -37,7 +38,7 @@ std::string run_json(std::string_view id, std::string_view status, std::string_v
 }
 
 struct fixture {
-    std::unique_ptr<store> db = open_sqlite_store(":memory:");
+    std::unique_ptr<store> db = runmirror::testing::open_test_store();
     scripted_upstream up;
     time_point now = from_unix_ms(1'700'000'000'000);
     cache_options options;
@@ -84,8 +85,8 @@ std::string cache_status(const response& r) {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(fixture,
-                  "a final run is fetched once, then served from the store byte for byte") {
+TEST_CASE_FIXTURE(fixture, "a final run is fetched once, then served from the store byte for byte" *
+                               doctest::test_suite("store")) {
     const std::string body = run_json("r1", "SUCCESS");
     up.script.push_back(answer(200, body));
     response first = get("/api/v1/extraction/runs/r1");
@@ -109,7 +110,8 @@ TEST_CASE_FIXTURE(fixture,
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "a tenant without a grant is forwarded and never gets the stored copy") {
+TEST_CASE_FIXTURE(fixture, "a tenant without a grant is forwarded and never gets the stored copy" *
+                               doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("r1", "SUCCESS")));
     get("/api/v1/extraction/runs/r1", "key-a");
     up.script.push_back(answer(404, R"({"detail":"Run not found"})"));
@@ -131,7 +133,8 @@ TEST_CASE_FIXTURE(fixture, "a tenant without a grant is forwarded and never gets
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "a pending run is refreshed once its max age has passed") {
+TEST_CASE_FIXTURE(fixture, "a pending run is refreshed once its max age has passed" *
+                               doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("r2", "PENDING")));
     get("/api/v1/extraction/runs/r2");
     now += millis(500);
@@ -144,7 +147,8 @@ TEST_CASE_FIXTURE(fixture, "a pending run is refreshed once its max age has pass
     CHECK(up.seen.size() == 2);
 }
 
-TEST_CASE_FIXTURE(fixture, "stale-if-error serves the granted copy when upstream fails") {
+TEST_CASE_FIXTURE(fixture, "stale-if-error serves the granted copy when upstream fails" *
+                               doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("r3", "PENDING")));
     get("/api/v1/extraction/runs/r3");
     now += std::chrono::minutes(1);
@@ -157,14 +161,15 @@ TEST_CASE_FIXTURE(fixture, "stale-if-error serves the granted copy when upstream
     CHECK(cache_status(r) == "runmirror; hit; detail=stale-if-error");
 }
 
-TEST_CASE_FIXTURE(fixture, "no copy and a failing upstream: a JSON 502 or 504") {
+TEST_CASE_FIXTURE(fixture, "no copy and a failing upstream: a JSON 502 or 504" *
+                               doctest::test_suite("store")) {
     up.script.push_back(failure(errc::timeout));
     response r = get("/api/v1/extraction/runs/none");
     CHECK(r.status == 504);
     CHECK(r.body_bytes().starts_with("{\"detail\":"));
 }
 
-TEST_CASE_FIXTURE(fixture, "a deleted run is never served again") {
+TEST_CASE_FIXTURE(fixture, "a deleted run is never served again" * doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("r4", "SUCCESS")));
     get("/api/v1/extraction/runs/r4");
     up.script.push_back(answer(200, "{}"));
@@ -180,7 +185,7 @@ TEST_CASE_FIXTURE(fixture, "a deleted run is never served again") {
     CHECK(get("/api/v1/extraction/runs/by-job/job-r4").status != 200);
 }
 
-TEST_CASE_FIXTURE(fixture, "a failed delete leaves the run served") {
+TEST_CASE_FIXTURE(fixture, "a failed delete leaves the run served" * doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("r5", "SUCCESS")));
     get("/api/v1/extraction/runs/r5");
     up.script.push_back(answer(403, R"({"detail":"forbidden"})"));
@@ -188,9 +193,10 @@ TEST_CASE_FIXTURE(fixture, "a failed delete leaves the run served") {
     CHECK(get("/api/v1/extraction/runs/r5").status == 200);
 }
 
-TEST_CASE_FIXTURE(fixture, "a list page the memory cache holds in a file is answered from it") {
+TEST_CASE_FIXTURE(fixture, "a list page the memory cache holds in a file is answered from it" *
+                               doctest::test_suite("store")) {
     cache.reset();  // it holds the store being replaced
-    db = with_memory_cache(open_sqlite_store(":memory:"), {.file_threshold_bytes = 64});
+    db = with_memory_cache(runmirror::testing::open_test_store(), {.file_threshold_bytes = 64});
     make_cache();
     const std::string page = "{\"items\":[" + run_json("ra", "SUCCESS") + "],\"total\":1}";
     up.script.push_back(answer(200, page));
@@ -205,7 +211,8 @@ TEST_CASE_FIXTURE(fixture, "a list page the memory cache holds in a file is answ
     CHECK(up.seen.size() == 1);
 }
 
-TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets by id") {
+TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets by id" *
+                               doctest::test_suite("store")) {
     const std::string a = run_json("ra", "SUCCESS", "p1", "2026-01-02T00:00:00Z");
     const std::string b = run_json("rb", "ERROR", "p1", "2026-01-01T00:00:00Z");
     const std::string page =
@@ -242,7 +249,8 @@ TEST_CASE_FIXTURE(fixture, "a list page stores its runs, which then answer gets 
 }
 
 TEST_CASE_FIXTURE(fixture,
-                  "offline: hits served, misses 503 with x-should-retry false, no upstream") {
+                  "offline: hits served, misses 503 with x-should-retry false, no upstream" *
+                      doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("r6", "SUCCESS")));
     get("/api/v1/extraction/runs/r6");
     options.mode = serve_mode::offline;
@@ -256,7 +264,8 @@ TEST_CASE_FIXTURE(fixture,
     CHECK(up.seen.size() == 1);
 }
 
-TEST_CASE_FIXTURE(fixture, "only-if-cached never contacts upstream; no-cache always does") {
+TEST_CASE_FIXTURE(fixture, "only-if-cached never contacts upstream; no-cache always does" *
+                               doctest::test_suite("store")) {
     CHECK(
         get("/api/v1/extraction/runs/r7", "key-a", {{"Cache-Control", "only-if-cached"}}).status ==
         504);
@@ -268,7 +277,8 @@ TEST_CASE_FIXTURE(fixture, "only-if-cached never contacts upstream; no-cache alw
     CHECK(up.seen.size() == 2);
 }
 
-TEST_CASE_FIXTURE(fixture, "a no-cache read refreshes the stored run only when it changed") {
+TEST_CASE_FIXTURE(fixture, "a no-cache read refreshes the stored run only when it changed" *
+                               doctest::test_suite("store")) {
     const time_point first = now;
     up.script.push_back(answer(200, run_json("r7", "SUCCESS")));
     get("/api/v1/extraction/runs/r7");
@@ -290,7 +300,8 @@ TEST_CASE_FIXTURE(fixture, "a no-cache read refreshes the stored run only when i
 }
 
 TEST_CASE_FIXTURE(
-    fixture, "a no-cache read of a final run hands its stored bytes to the upstream to compare") {
+    fixture, "a no-cache read of a final run hands its stored bytes to the upstream to compare" *
+                 doctest::test_suite("store")) {
     up.share_known = true;
     up.script.push_back(answer(200, run_json("r8", "SUCCESS")));
     get("/api/v1/extraction/runs/r8");
@@ -323,7 +334,8 @@ TEST_CASE_FIXTURE(
     CHECK(up.known.size() == 2);
 }
 
-TEST_CASE_FIXTURE(fixture, "a broken 200 body is never stored nor relayed") {
+TEST_CASE_FIXTURE(fixture,
+                  "a broken 200 body is never stored nor relayed" * doctest::test_suite("store")) {
     up.script.push_back(answer(200, "{\"id\":\"r8\",\"status\":"));
     response r = get("/api/v1/extraction/runs/r8");
     CHECK(r.status == 502);
@@ -344,7 +356,8 @@ TEST_CASE_FIXTURE(fixture, "a broken 200 body is never stored nor relayed") {
 }
 
 TEST_CASE_FIXTURE(fixture,
-                  "5xx and 429 without a copy: JSON errors relayed, anything else a JSON 502") {
+                  "5xx and 429 without a copy: JSON errors relayed, anything else a JSON 502" *
+                      doctest::test_suite("store")) {
     upstream_reply busy = answer(429, R"({"detail":"slow down"})");
     busy.answer.headers.push_back({"Retry-After", "3"});
     up.script.push_back(busy);
@@ -357,7 +370,8 @@ TEST_CASE_FIXTURE(fixture,
     CHECK(r.body_bytes() == R"({"detail":"upstream answered 502 without a JSON body"})");
 }
 
-TEST_CASE_FIXTURE(fixture, "a circuit-open failure carries Retry-After") {
+TEST_CASE_FIXTURE(fixture,
+                  "a circuit-open failure carries Retry-After" * doctest::test_suite("store")) {
     upstream_reply down = failure(errc::unavailable);
     down.retry_in = millis(1'500);
     up.script.push_back(down);
@@ -366,7 +380,8 @@ TEST_CASE_FIXTURE(fixture, "a circuit-open failure carries Retry-After") {
     CHECK(r.header("Retry-After") == "2");
 }
 
-TEST_CASE_FIXTURE(fixture, "concurrent identical misses share one upstream request, per tenant") {
+TEST_CASE_FIXTURE(fixture, "concurrent identical misses share one upstream request, per tenant" *
+                               doctest::test_suite("store")) {
     up.hold = true;
     std::vector<std::optional<response>> a(5), b(3);
     for (auto& out : a)
@@ -390,7 +405,8 @@ TEST_CASE_FIXTURE(fixture, "concurrent identical misses share one upstream reque
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "a run upstream no longer has is tombstoned (reconciliation)") {
+TEST_CASE_FIXTURE(fixture, "a run upstream no longer has is tombstoned (reconciliation)" *
+                               doctest::test_suite("store")) {
     const std::string a = run_json("rg", "SUCCESS", "p1", "2026-01-02T00:00:00Z");
     up.script.push_back(answer(200, "{\"items\":[" + a + "],\"total\":1,\"skip\":0,\"limit\":50}"));
     get("/api/v1/extraction/runs?extraction_agent_id=agent-1&limit=50");
@@ -413,7 +429,8 @@ TEST_CASE_FIXTURE(fixture, "a run upstream no longer has is tombstoned (reconcil
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "a list never fetched is assembled when the upstream fails") {
+TEST_CASE_FIXTURE(fixture, "a list never fetched is assembled when the upstream fails" *
+                               doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("rl", "SUCCESS")));
     get("/api/v1/extraction/runs/rl");
     up.script.push_back(failure(errc::refused));
@@ -426,7 +443,8 @@ TEST_CASE_FIXTURE(fixture, "a list never fetched is assembled when the upstream 
           "{\"items\":[" + run_json("rl", "SUCCESS") + "],\"total\":1,\"skip\":0,\"limit\":100}");
 }
 
-TEST_CASE_FIXTURE(fixture, "forwarded requests ask for identity encoding") {
+TEST_CASE_FIXTURE(fixture,
+                  "forwarded requests ask for identity encoding" * doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("r9", "SUCCESS")));
     get("/api/v1/extraction/runs/r9", "key-a", {{"Accept-Encoding", "gzip"}});
     CHECK_FALSE(find_header(up.seen[0].headers, "Accept-Encoding"));
@@ -476,7 +494,8 @@ std::string page_of(const std::string& run) {
 
 TEST_CASE_FIXTURE(fixture,
                   "stale-while-revalidate: a pending run past max age is served at "
-                  "once while one background request refreshes it") {
+                  "once while one background request refreshes it" *
+                      doctest::test_suite("store")) {
     options.stale_while_revalidate = millis(10'000);
     make_cache();
     up.script.push_back(answer(200, run_json("rs", "PENDING")));
@@ -503,7 +522,8 @@ TEST_CASE_FIXTURE(fixture,
 
 TEST_CASE_FIXTURE(fixture,
                   "stale-while-revalidate: no-cache, max-age=0 and an entry past the "
-                  "window wait for the fresh answer") {
+                  "window wait for the fresh answer" *
+                      doctest::test_suite("store")) {
     options.stale_while_revalidate = millis(10'000);
     make_cache();
     up.script.push_back(answer(200, run_json("rw", "PENDING")));
@@ -523,7 +543,8 @@ TEST_CASE_FIXTURE(fixture,
 
 TEST_CASE_FIXTURE(fixture,
                   "stale-while-revalidate: a list page is served at once and "
-                  "refreshed once in the background") {
+                  "refreshed once in the background" *
+                      doctest::test_suite("store")) {
     options.stale_while_revalidate = millis(10'000);
     make_cache();
     up.script.push_back(answer(200, page_of(run_json("ra", "PENDING"))));
@@ -546,7 +567,8 @@ TEST_CASE_FIXTURE(fixture,
 
 TEST_CASE_FIXTURE(fixture,
                   "upstream believed down: a copy is served at once, anything else "
-                  "is still sent") {
+                  "is still sent" *
+                      doctest::test_suite("store")) {
     up.script.push_back(answer(200, run_json("rd", "PENDING")));
     get("/api/v1/extraction/runs/rd");
     up.script.push_back(answer(200, page_of(run_json("rd", "PENDING"))));
@@ -573,7 +595,8 @@ TEST_CASE_FIXTURE(fixture,
     CHECK(up.seen.size() == 4);
 }
 
-TEST_CASE_FIXTURE(failing_fixture, "a store that cannot write never costs the client its answer") {
+TEST_CASE_FIXTURE(failing_fixture, "a store that cannot write never costs the client its answer" *
+                                       doctest::test_suite("store")) {
     failing->fail_writes = true;
     up.script.push_back(answer(200, run_json("rf", "SUCCESS")));
     response r = get("/api/v1/extraction/runs/rf");
@@ -596,7 +619,8 @@ TEST_CASE_FIXTURE(failing_fixture, "a store that cannot write never costs the cl
     CHECK(up.seen.size() == 3);
 }
 
-TEST_CASE_FIXTURE(failing_fixture, "a store that cannot be read: the request is forwarded") {
+TEST_CASE_FIXTURE(failing_fixture, "a store that cannot be read: the request is forwarded" *
+                                       doctest::test_suite("store")) {
     failing->fail_reads = true;
     up.script.push_back(answer(200, run_json("rr", "SUCCESS")));
     response r = get("/api/v1/extraction/runs/rr");

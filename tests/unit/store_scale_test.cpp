@@ -216,7 +216,8 @@ TEST_CASE("search text: strings and numbers under data, as written") {
     CHECK(search_data_text(R"({"data":{"a":"x"}} trailing)").empty());
 }
 
-TEST_CASE("store scale: bodies come back byte for byte through every read") {
+TEST_CASE("store scale: bodies come back byte for byte through every read" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         const std::string body = tricky_body("r1", "needle");
         const run_fields f = fields_of(body);
@@ -343,7 +344,8 @@ TEST_CASE("store scale file: runs stored as zstd or as text by older versions re
     CHECK(kinds.column_int64(0) == 3);
 }
 
-TEST_CASE("store scale: search finds data values, follows replacements and tombstones") {
+TEST_CASE("store scale: search finds data values, follows replacements and tombstones" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         const std::string a = tricky_body("a", "alpha");
         const std::string b = tricky_body("b", "bravo");
@@ -386,7 +388,8 @@ TEST_CASE("store scale: search finds data values, follows replacements and tombs
     });
 }
 
-TEST_CASE("store scale: list totals and summaries follow every write") {
+TEST_CASE("store scale: list totals and summaries follow every write" *
+          doctest::test_suite("store")) {
     // Random puts (new runs, status and agent changes, same bytes again) and tombstones, checked
     // against a model after each step.
     on_each_store([](store& s) {

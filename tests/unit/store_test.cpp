@@ -1,5 +1,7 @@
-// The SQLite store: every behavioural case runs on ":memory:" (one connection) and on a file
-// (WAL, pooled readers); file-only cases cover reopening, migrations and concurrency.
+// The store: every behavioural case (test suite "store") runs on each flavour of the backend
+// under test (support/store_fixtures.hpp: SQLite in memory, a file with pooled readers, behind
+// the memory cache; or PostgreSQL); "store file" cases cover SQLite's reopening, migrations
+// and concurrency.
 
 #include <doctest/doctest.h>
 
@@ -22,6 +24,7 @@
 
 using namespace runmirror;
 using runmirror::testing::on_each_store;
+using runmirror::testing::open_test_store;
 using runmirror::testing::temp_dir;
 namespace fs = std::filesystem;
 
@@ -78,7 +81,8 @@ int user_version_of(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("store: put_run and find_run keep the body byte for byte") {
+TEST_CASE("store: put_run and find_run keep the body byte for byte" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         run_fields f = make_fields("run-1");
         std::string body =
@@ -108,7 +112,7 @@ TEST_CASE("store: put_run and find_run keep the body byte for byte") {
     });
 }
 
-TEST_CASE("store: put_run replaces an existing run") {
+TEST_CASE("store: put_run replaces an existing run" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         run_fields f = make_fields("run-1");
         f.status = "PENDING";
@@ -124,7 +128,7 @@ TEST_CASE("store: put_run replaces an existing run") {
     });
 }
 
-TEST_CASE("store: find_run_by_job") {
+TEST_CASE("store: find_run_by_job" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         run_fields a = make_fields("run-a");
         run_fields b = make_fields("run-b");
@@ -141,7 +145,8 @@ TEST_CASE("store: find_run_by_job") {
     });
 }
 
-TEST_CASE("store: find_run_by_job gives the newest of a job's runs, ties by larger id") {
+TEST_CASE("store: find_run_by_job gives the newest of a job's runs, ties by larger id" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         // Stored in an order that is neither newest first nor last.
         const run_fields runs[] = {
@@ -169,7 +174,7 @@ TEST_CASE("store: find_run_by_job gives the newest of a job's runs, ties by larg
     });
 }
 
-TEST_CASE("store: put_runs is one transaction") {
+TEST_CASE("store: put_runs is one transaction" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         run_fields a = make_fields("run-a");
         run_fields b = make_fields("run-b");
@@ -193,7 +198,8 @@ TEST_CASE("store: put_runs is one transaction") {
     });
 }
 
-TEST_CASE("store: put_runs says what each run was and whether it changed") {
+TEST_CASE("store: put_runs says what each run was and whether it changed" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         run_fields a = make_fields("run-a");
         a.status = "PENDING";
@@ -229,7 +235,7 @@ TEST_CASE("store: put_runs says what each run was and whether it changed") {
     });
 }
 
-TEST_CASE("store: a tombstone is never resurrected") {
+TEST_CASE("store: a tombstone is never resurrected" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         run_fields f = make_fields("run-1");
         s.put_run(f, "before", t1);
@@ -258,7 +264,8 @@ TEST_CASE("store: a tombstone is never resurrected") {
     });
 }
 
-TEST_CASE("store: tombstone of a never-stored run creates a bodiless row") {
+TEST_CASE("store: tombstone of a never-stored run creates a bodiless row" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         s.tombstone_run("ghost", t1);
         auto got = s.find_run("ghost");
@@ -279,7 +286,7 @@ TEST_CASE("store: tombstone of a never-stored run creates a bodiless row") {
     });
 }
 
-TEST_CASE("store: tombstone_run drops every stored list page") {
+TEST_CASE("store: tombstone_run drops every stored list page" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         s.put_list_page("t1", "k1", "page-1", t1);
         s.put_list_page("t2", "k2", "page-2", t1);
@@ -289,7 +296,7 @@ TEST_CASE("store: tombstone_run drops every stored list page") {
     });
 }
 
-TEST_CASE("store: list pages") {
+TEST_CASE("store: list pages" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         CHECK_FALSE(s.find_list_page("t1", "k"));
         s.put_list_page("t1", "k", R"({"items":[],"total":0})", t1);
@@ -310,7 +317,7 @@ TEST_CASE("store: list pages") {
     });
 }
 
-TEST_CASE("store: grants and revoke_tenant") {
+TEST_CASE("store: grants and revoke_tenant" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         CHECK_FALSE(s.has_grant("t1", "p1"));
         s.grant("t1", {"p1", "p2", ""});
@@ -338,7 +345,7 @@ TEST_CASE("store: grants and revoke_tenant") {
     });
 }
 
-TEST_CASE("store: list_runs") {
+TEST_CASE("store: list_runs" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         // Two agents in two projects, plus a project nobody was granted.
         std::vector<run_fields> runs = {
@@ -418,7 +425,8 @@ TEST_CASE("store: list_runs") {
 
 // A tenant that holds every project of what a page selects is served without a grant test per
 // run; these cases move a tenant in and out of that state and check nothing leaks either way.
-TEST_CASE("store: list_runs for a tenant holding every project, and after that changes") {
+TEST_CASE("store: list_runs for a tenant holding every project, and after that changes" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         std::vector<run_fields> runs = {
             make_fields("r1", "p1", "a1", "2024-01-01T00:00:01Z"),
@@ -528,7 +536,8 @@ void page_through(store& s, run_query q, std::int64_t limit, std::int64_t until 
 
 }  // namespace
 
-TEST_CASE("store: list_runs paged in order, with writes between the pages") {
+TEST_CASE("store: list_runs paged in order, with writes between the pages" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         std::vector<run_fields> runs = paging_runs();
         for (const run_fields& f : runs)
@@ -604,7 +613,7 @@ TEST_CASE("store file: pages after another process's write are fresh") {
     CHECK(ids(s->list_runs(query("tenant", "a1", "", 6, 3))) == slice(all, 6, 3));
 }
 
-TEST_CASE("store: schema version is the last embedded migration") {
+TEST_CASE("store: schema version is the last embedded migration" * doctest::test_suite("store")) {
     auto migrations = embedded_migrations();
     REQUIRE_FALSE(migrations.empty());
     CHECK(migrations.front().version == 1);
@@ -613,7 +622,14 @@ TEST_CASE("store: schema version is the last embedded migration") {
     for (std::size_t i = 0; i < migrations.size(); ++i) {
         CHECK(migrations[i].version == static_cast<int>(i + 1));
     }
-    on_each_store([&](store& s) { CHECK(s.schema_version() == migrations.back().version); });
+    // Each backend has its own migrations (schema/ and schema/postgres/).
+    const int latest = runmirror::testing::test_pg_uri()
+                           ? embedded_postgres_migrations().back().version
+                           : migrations.back().version;
+    on_each_store([&](store& s) {
+        CHECK(s.schema_version() == latest);
+        CHECK(s.known_schema_version() == latest);
+    });
 }
 
 // --- file-only behaviour ----------------------------------------------------------------------
@@ -868,8 +884,9 @@ TEST_CASE("sqlite wrapper: errors name the operation and SQLite's message") {
 }
 
 TEST_CASE(
-    "forget_run drops every representation, its watches and the list pages; the next read misses") {
-    auto db = open_sqlite_store(":memory:");
+    "forget_run drops every representation, its watches and the list pages; the next read misses" *
+    doctest::test_suite("store")) {
+    auto db = open_test_store();
     const time_point t = from_unix_ms(1'700'000'000'000);
     const std::string body =
         R"({"id":"j1","project_id":"p1","status":"PENDING","created_at":"2026-01-01T00:00:00Z"})";

@@ -8,6 +8,7 @@
 #include "json/run_fields.hpp"
 #include "runmirror/event_hub.hpp"
 #include "support/scripted_upstream.hpp"
+#include "support/store_fixtures.hpp"
 #include "sync/sync_worker.hpp"
 #include "util/tenant.hpp"
 
@@ -31,7 +32,7 @@ upstream_reply answer(int status, std::string body, header_list headers = {}) {
 }
 
 struct fixture {
-    std::unique_ptr<store> db = open_sqlite_store(":memory:");
+    std::unique_ptr<store> db = runmirror::testing::open_test_store();
     scripted_upstream up;
     key_ring keys;
     event_hub events;
@@ -90,7 +91,8 @@ struct fixture {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(fixture, "a pending run is polled with its client's key until final") {
+TEST_CASE_FIXTURE(fixture, "a pending run is polled with its client's key until final" *
+                               doctest::test_suite("store")) {
     seen_pending("r1");
     CHECK(up.seen.empty());  // the first poll waits for the interval (+-20%)
     up.script.push_back(answer(200, run_json("r1", "PENDING")));
@@ -113,7 +115,8 @@ TEST_CASE_FIXTURE(fixture, "a pending run is polled with its client's key until 
     CHECK(up.seen.size() == 2);  // finished: never polled again
 }
 
-TEST_CASE_FIXTURE(fixture, "due runs of one agent are refreshed by one list request") {
+TEST_CASE_FIXTURE(fixture, "due runs of one agent are refreshed by one list request" *
+                               doctest::test_suite("store")) {
     seen_pending("r1");
     seen_pending("r2");
     up.script.push_back(answer(200, "{\"items\":[" + run_json("r2", "ERROR") + "," +
@@ -128,7 +131,8 @@ TEST_CASE_FIXTURE(fixture, "due runs of one agent are refreshed by one list requ
     CHECK(db->list_watches(watch_listing::active, 10).empty());
 }
 
-TEST_CASE_FIXTURE(fixture, "a run missing from its agent's page is then polled on its own") {
+TEST_CASE_FIXTURE(fixture, "a run missing from its agent's page is then polled on its own" *
+                               doctest::test_suite("store")) {
     seen_pending("r1");
     seen_pending("old");
     up.script.push_back(answer(200, "{\"items\":[" + run_json("r1", "SUCCESS") +
@@ -141,7 +145,8 @@ TEST_CASE_FIXTURE(fixture, "a run missing from its agent's page is then polled o
     CHECK(db->list_watches(watch_listing::active, 10).empty());
 }
 
-TEST_CASE_FIXTURE(fixture, "a 429 pauses every poll for its Retry-After") {
+TEST_CASE_FIXTURE(fixture,
+                  "a 429 pauses every poll for its Retry-After" * doctest::test_suite("store")) {
     seen_pending("r1");
     up.script.push_back(answer(429, R"({"detail":"slow down"})", {{"retry-after-ms", "5000"}}));
     advance(millis(1'200));
@@ -156,7 +161,8 @@ TEST_CASE_FIXTURE(fixture, "a 429 pauses every poll for its Retry-After") {
     CHECK(up.seen.size() == 2);
 }
 
-TEST_CASE_FIXTURE(fixture, "404 tombstones the run; 401 parks the watch until the key returns") {
+TEST_CASE_FIXTURE(fixture, "404 tombstones the run; 401 parks the watch until the key returns" *
+                               doctest::test_suite("store")) {
     SUBCASE("404") {
         seen_pending("r1");
         up.script.push_back(answer(404, R"({"detail":"Run not found"})"));
@@ -179,7 +185,8 @@ TEST_CASE_FIXTURE(fixture, "404 tombstones the run; 401 parks the watch until th
     }
 }
 
-TEST_CASE_FIXTURE(fixture, "a watch older than the maximum age is given up") {
+TEST_CASE_FIXTURE(fixture,
+                  "a watch older than the maximum age is given up" * doctest::test_suite("store")) {
     options.max_age = millis(10'000);
     sync_worker short_lived{*db,
                             up,
@@ -221,7 +228,8 @@ void seen_pending_job(fixture& f, std::string_view id) {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(fixture, "a v1 job is polled until final, then its result once, then its run") {
+TEST_CASE_FIXTURE(fixture, "a v1 job is polled until final, then its result once, then its run" *
+                               doctest::test_suite("store")) {
     seen_pending_job(*this, "j1");
 
     up.script.push_back(answer(200, job_json("j1", "SUCCESS")));
@@ -253,7 +261,8 @@ TEST_CASE_FIXTURE(fixture, "a v1 job is polled until final, then its result once
     CHECK(up.seen.size() == 3);
 }
 
-TEST_CASE_FIXTURE(fixture, "a cancelled v1 job without a result ends its watch on the answer 400") {
+TEST_CASE_FIXTURE(fixture, "a cancelled v1 job without a result ends its watch on the answer 400" *
+                               doctest::test_suite("store")) {
     seen_pending_job(*this, "j2");
     up.script.push_back(answer(200, job_json("j2", "CANCELLED")));
     advance(millis(1'200));
@@ -279,7 +288,8 @@ TEST_CASE_FIXTURE(fixture, "a cancelled v1 job without a result ends its watch o
     CHECK(up.seen.size() == 7);
 }
 
-TEST_CASE_FIXTURE(fixture, "a v1 job created already final has its result and run collected") {
+TEST_CASE_FIXTURE(fixture, "a v1 job created already final has its result and run collected" *
+                               doctest::test_suite("store")) {
     auto [job, err] = parse_run(job_json("j3", "SUCCESS"), kinds::v1_job);
     REQUIRE_FALSE(err);
     db->put_run(job, job_json("j3", "SUCCESS"), now);
@@ -298,7 +308,8 @@ TEST_CASE_FIXTURE(fixture, "a v1 job created already final has its result and ru
     CHECK(db->list_watches(watch_listing::active, 10).empty());
 }
 
-TEST_CASE_FIXTURE(fixture, "a final v1 job only read, or listed, is not collected") {
+TEST_CASE_FIXTURE(fixture, "a final v1 job only read, or listed, is not collected" *
+                               doctest::test_suite("store")) {
     for (const seen_in how : {seen_in::read, seen_in::list}) {
         auto [job, err] = parse_run(job_json("j4", "SUCCESS"), kinds::v1_job);
         REQUIRE_FALSE(err);
@@ -309,7 +320,8 @@ TEST_CASE_FIXTURE(fixture, "a final v1 job only read, or listed, is not collecte
     CHECK(up.seen.empty());
 }
 
-TEST_CASE_FIXTURE(fixture, "a poll answered with another run stores nothing and backs off") {
+TEST_CASE_FIXTURE(fixture, "a poll answered with another run stores nothing and backs off" *
+                               doctest::test_suite("store")) {
     seen_pending("r1");
     up.script.push_back(answer(200, run_json("r2", "SUCCESS")));
     advance(millis(1'200));
@@ -323,7 +335,8 @@ TEST_CASE_FIXTURE(fixture, "a poll answered with another run stores nothing and 
 }
 
 TEST_CASE_FIXTURE(fixture,
-                  "a run whose answer is too large to store is given up, not polled forever") {
+                  "a run whose answer is too large to store is given up, not polled forever" *
+                      doctest::test_suite("store")) {
     seen_pending("r1");
     upstream_reply spilled = answer(200, "");
     spilled.answer.file_body = body_file::copy_of(run_json("r1", "PENDING"));

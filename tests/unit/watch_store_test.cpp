@@ -85,7 +85,8 @@ const tenant_filter any = tenant_filter::any();
 
 }  // namespace
 
-TEST_CASE("watches: watch_run creates an active run watch, due at its first poll") {
+TEST_CASE("watches: watch_run creates an active run watch, due at its first poll" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         CHECK(s.list_watches(watch_listing::all, 10).empty());
         CHECK_FALSE(s.next_due_time(any));
@@ -117,7 +118,8 @@ TEST_CASE("watches: watch_run creates an active run watch, due at its first poll
     });
 }
 
-TEST_CASE("watches: watching a watched run keeps its schedule, takes the new tenant") {
+TEST_CASE("watches: watching a watched run keeps its schedule, takes the new tenant" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id id = must_watch(s, pending("run-1", "", "", ""), "tenant-a", t0, t0 + 1s);
         CHECK(s.reschedule_watch(id, {t0 + 9s, 3, "PENDING", "timeout"}, t0 + 2s));
@@ -141,7 +143,8 @@ TEST_CASE("watches: watching a watched run keeps its schedule, takes the new ten
     });
 }
 
-TEST_CASE("watches: due_watches is active, due, soonest first, then by id, up to a limit") {
+TEST_CASE("watches: due_watches is active, due, soonest first, then by id, up to a limit" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id a = must_watch(s, pending("a"), "t", t0, t0 + 3s);
         watch_id b = must_watch(s, pending("b"), "t", t0, t0 + 1s);
@@ -164,7 +167,8 @@ TEST_CASE("watches: due_watches is active, due, soonest first, then by id, up to
     });
 }
 
-TEST_CASE("watches: the tenant filter limits due_watches and next_due_time") {
+TEST_CASE("watches: the tenant filter limits due_watches and next_due_time" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id a = must_watch(s, pending("ra"), "tenant-a", t0, t0 + 1s);
         watch_id b = must_watch(s, pending("rb"), "tenant-b", t0, t0 + 2s);
@@ -189,7 +193,8 @@ TEST_CASE("watches: the tenant filter limits due_watches and next_due_time") {
     });
 }
 
-TEST_CASE("watches: next_due_time is the earliest active poll, even one in the past") {
+TEST_CASE("watches: next_due_time is the earliest active poll, even one in the past" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id first = must_watch(s, pending("r1"), "t", t0, t0 - 5s);
         must_watch(s, pending("r2"), "t", t0, t0 + 7s);
@@ -199,7 +204,8 @@ TEST_CASE("watches: next_due_time is the earliest active poll, even one in the p
     });
 }
 
-TEST_CASE("watches: reschedule, finish and give up change only active watches") {
+TEST_CASE("watches: reschedule, finish and give up change only active watches" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id id = must_watch(s, pending("r1"), "t", t0, t0 + 1s);
         CHECK(s.reschedule_watch(id, {t0 + 3s, 2, "PENDING", "upstream 503"}, t0 + 1s));
@@ -253,7 +259,7 @@ TEST_CASE("watches: reschedule, finish and give up change only active watches") 
     });
 }
 
-TEST_CASE("watches: watching an ended run again starts it over") {
+TEST_CASE("watches: watching an ended run again starts it over" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id id = must_watch(s, pending("r1"), "tenant-a", t0, t0 + 1s);
         REQUIRE(s.reschedule_watch(id, {t0 + 5s, 4, "PENDING", "timeout"}, t0 + 1s));
@@ -277,7 +283,8 @@ TEST_CASE("watches: watching an ended run again starts it over") {
     });
 }
 
-TEST_CASE("watches: a job watch polls by job until it finds its run") {
+TEST_CASE("watches: a job watch polls by job until it finds its run" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id id = s.watch_job("job-1", "agent-1", "tenant-a", t0, t0 + 1s);
         watch w = must_find(s, id);
@@ -325,7 +332,8 @@ TEST_CASE("watches: a job watch polls by job until it finds its run") {
     });
 }
 
-TEST_CASE("watches: one watch per run when a job watch and a run watch meet") {
+TEST_CASE("watches: one watch per run when a job watch and a run watch meet" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         SUBCASE("a run seen with its job id takes over that job's watch") {
             watch_id job = s.watch_job("job-1", "agent-1", "tenant-a", t0, t0 + 1s);
@@ -361,7 +369,8 @@ TEST_CASE("watches: one watch per run when a job watch and a run watch meet") {
     });
 }
 
-TEST_CASE("watches: a tombstone finishes the watch and is never watched again") {
+TEST_CASE("watches: a tombstone finishes the watch and is never watched again" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id id = must_watch(s, pending("run-1"), "t", t0, t0 + 1s);
         watch_id other = must_watch(s, pending("run-2"), "t", t0, t0 + 1s);
@@ -383,7 +392,8 @@ TEST_CASE("watches: a tombstone finishes the watch and is never watched again") 
     });
 }
 
-TEST_CASE("watches: a tombstone finishes a job watch still looking for that run") {
+TEST_CASE("watches: a tombstone finishes a job watch still looking for that run" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id job = s.watch_job("job-1", "agent-1", "t", t0, t0 + 1s);
         watch_id unrelated = s.watch_job("job-2", "agent-1", "t", t0, t0 + 1s);
@@ -397,7 +407,8 @@ TEST_CASE("watches: a tombstone finishes a job watch still looking for that run"
     });
 }
 
-TEST_CASE("watches: a job watch that finds a tombstoned run is finished") {
+TEST_CASE("watches: a job watch that finds a tombstoned run is finished" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         s.tombstone_run("run-1", t0);
         watch_id job = s.watch_job("job-1", "agent-1", "t", t0, t0 + 1s);
@@ -412,7 +423,8 @@ TEST_CASE("watches: a job watch that finds a tombstoned run is finished") {
     });
 }
 
-TEST_CASE("watches: a given-up watch stays given up when its run is deleted") {
+TEST_CASE("watches: a given-up watch stays given up when its run is deleted" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id id = must_watch(s, pending("run-1"), "t", t0, t0 + 1s);
         REQUIRE(s.give_up_watch(id, "too old", t0 + 1s));
@@ -424,7 +436,8 @@ TEST_CASE("watches: a given-up watch stays given up when its run is deleted") {
     });
 }
 
-TEST_CASE("watches: list_watches shows active soonest first, then the most recently ended") {
+TEST_CASE("watches: list_watches shows active soonest first, then the most recently ended" *
+          doctest::test_suite("store")) {
     on_each_store([](store& s) {
         watch_id late = must_watch(s, pending("late"), "t", t0, t0 + 9s);
         watch_id soon = must_watch(s, pending("soon"), "t", t0, t0 + 1s);
@@ -444,7 +457,7 @@ TEST_CASE("watches: list_watches shows active soonest first, then the most recen
     });
 }
 
-TEST_CASE("watches: a watch needs a run id or a job id") {
+TEST_CASE("watches: a watch needs a run id or a job id" * doctest::test_suite("store")) {
     on_each_store([](store& s) {
         CHECK_THROWS_AS(s.watch_run(pending(""), "t", t0, t0), std::invalid_argument);
         CHECK_THROWS_AS(s.watch_job("", "agent-1", "t", t0, t0), std::invalid_argument);
