@@ -27,7 +27,13 @@ test('request log: recent requests with cache result and latency, filtered; the 
   await api(daemon, runPath('run-alpha-success'), { key: 'key-alpha' }); // hit
   await api(daemon, '/api/v1/projects', { key: 'key-alpha' }); // pass-through
 
-  const all = json(await api(daemon, '/_runmirror/api/requests'));
+  // A pass-through is recorded once its relay has ended, which is after the client has the
+  // whole answer: on another thread the next request can come first.
+  let all;
+  await waitFor(async () => {
+    all = json(await api(daemon, '/_runmirror/api/requests'));
+    return all.items.some((i) => i.path === '/api/v1/projects');
+  }, { timeoutMs: 3_000 });
   assert.equal(all.kept, 1000);
   const mine = all.items.filter((i) => i.path.startsWith('/api/'));
   assert.deepEqual(
