@@ -61,7 +61,8 @@ po::options_description describe(const std::string& default_db) {
     desc.add_options()                                             //
         ("help,h", po::bool_switch(), "print this help and exit")  //
         ("db", po::value<std::string>()->value_name("PATH"),
-         ("SQLite store to read; never created (default: as for serve: RUNMIRROR_DB, the config "
+         ("store to read: an SQLite file, never created, or a postgresql:// URI (default: as for "
+          "serve: RUNMIRROR_DB, the config "
           "file's db, else under $RUNMIRROR_DATA_DIR, $XDG_DATA_HOME or $HOME; here: " +
           (default_db.empty() ? std::string("none, set --db") : default_db) + ")")
              .c_str())  //
