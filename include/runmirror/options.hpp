@@ -66,6 +66,8 @@ struct store_options {
     std::string tenant_secret_path;  // empty: beside the db, "<db without extension>.tenant-secret"
     // Hot runs and list pages held in memory in front of SQLite (store/memory_cache).
     std::size_t memory_cache_bytes = 12 << 20;
+    // A PostgreSQL store's watch claims (postgres_store_options::watch_lease).
+    millis watch_lease{60'000};
 };
 
 struct cache_options {
