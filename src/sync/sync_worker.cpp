@@ -209,6 +209,18 @@ void sync_worker::tick() {
             const time_point now = now_();
             arm(std::max(*next_due, now + (polling_.empty() ? millis(1) : idle_recheck)), now);
         }
+        // A chain of its own, one at a time: arm()'s timers are not cancelled when it is armed
+        // sooner, and a rescan armed by every tick would pile up.
+        if (options_.shared_store_rescan > millis(0) && !rescan_armed_) {
+            rescan_armed_ = true;
+            schedule_(options_.shared_store_rescan, [this] {
+                {
+                    std::lock_guard lock(mutex_);
+                    rescan_armed_ = false;
+                }
+                tick();
+            });
+        }
     }
     for (auto& l : launches)
         poll(std::move(l));
