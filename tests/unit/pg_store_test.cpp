@@ -15,6 +15,7 @@
 #include "runmirror/store.hpp"
 #include "store/migrations.hpp"
 #include "store/pg_db.hpp"
+#include "store/pg_migrations.hpp"
 #include "store/search_terms.hpp"
 #include "support/store_fixtures.hpp"
 #include "util/utf8.hpp"
@@ -534,4 +535,22 @@ TEST_CASE("postgres store: concurrent due_watches never give one watch to two st
     for (const auto& [key, times] : given)
         twice += times > 1 ? 1 : 0;
     CHECK(twice == 0);
+}
+
+TEST_CASE("postgres store: a store of schema version 1 is upgraded; its watches start unclaimed" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    temp_dir dir;
+    const std::string uri = shared_test_store(dir);
+    {
+        pg::connection db(uri, "old binary");
+        apply_pg_migrations(db, embedded_postgres_migrations().first(1));
+        db.exec(
+            "INSERT INTO watches (kind, run_id, tenant, created_at, next_poll_at, updated_at)"
+            " VALUES ('run', 'r1', 'tenant', 0, 0, 0)");
+    }
+    auto a = open_postgres_store(uri, {.watch_lease = test_lease});
+    auto b = open_postgres_store(uri, {.watch_lease = test_lease});
+    CHECK(a->schema_version() == 2);
+    CHECK(a->due_watches(t0, 10, tenant_filter::any()).size() == 1);
+    CHECK(b->due_watches(t0, 10, tenant_filter::any()).empty());
 }
