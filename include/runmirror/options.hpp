@@ -66,6 +66,8 @@ struct store_options {
     std::string tenant_secret_path;  // empty: beside the db, "<db without extension>.tenant-secret"
     // Hot runs and list pages held in memory in front of SQLite (store/memory_cache).
     std::size_t memory_cache_bytes = 12 << 20;
+    // A PostgreSQL store's watch claims (postgres_store_options::watch_lease).
+    millis watch_lease{60'000};
 };
 
 struct cache_options {
@@ -83,6 +85,10 @@ struct sync_options {
     unsigned concurrency = 4;        // polls in flight at once
     double rate = 10;                // upstream polls per second, for the whole worker
     std::string service_key;         // LLAMA_CLOUD_API_KEY: polls watches whose client is gone
+    // A store other daemons share (PostgreSQL): the worker looks at it at least this often, as
+    // nothing tells it of watches the others create or leave behind (a daemon that died). Zero:
+    // only when due or told (SQLite: every watch comes through this daemon).
+    millis shared_store_rescan{0};
 };
 
 // --max-db-size and --retain-final (store/retention.hpp).

@@ -172,13 +172,27 @@ class store {
 
     // Active watches of |tenants| with next_poll_at <= |now|, soonest first (then by id), at
     // most |limit|.
+    //
+    // Several daemons on one store (PostgreSQL): each watch returned is claimed by this store
+    // object until |now| + the lease (postgres_store_options), and no other store object's
+    // due_watches returns it until then, or until reschedule_watch, finish_watch or
+    // give_up_watch releases the claim. This object's own claims are returned again while due
+    // (the worker keeps those in flight apart), which extends them. A claim never released
+    // (its daemon died) expires: the watch is polled again one lease later at most.
+    // SQLite: one daemon per store file, so nothing is claimed.
     virtual std::vector<watch> due_watches(time_point now, std::size_t limit,
                                            const tenant_filter& tenants) = 0;
     // The earliest next_poll_at among active watches of |tenants| (possibly in the past), or
     // nullopt when there are none, so the worker sleeps exactly until then (or until it is
-    // told of a new watch or a returning tenant).
+    // told of a new watch or a returning tenant). On PostgreSQL a watch another store object
+    // has claimed counts from the end of its claim at the earliest, so that a daemon does not
+    // wake again and again for watches it will not be given.
     virtual std::optional<time_point> next_due_time(const tenant_filter& tenants) = 0;
 
+    // reschedule_watch, finish_watch and give_up_watch release the watch's claim, whoever holds
+    // it, and so does a tombstone that ends it; job_watch_found_run does not: the poll it is
+    // part of goes on, and another daemon must not start one meanwhile.
+    //
     // Records a poll that did not end the watch. Only an active watch is changed: a watch that
     // ended meanwhile (finished by a tombstone, given up) stays ended and this returns false.
     virtual bool reschedule_watch(watch_id id, const poll_outcome& outcome, time_point now) = 0;
@@ -240,12 +254,24 @@ std::unique_ptr<store> open_sqlite_store(const std::string& path);
 // Opens the PostgreSQL store at |uri| (postgresql://... or postgres://...; PG* environment
 // variables fill in what it leaves out, as libpq does), applying pending migrations from the
 // built-in schema/postgres. Several daemons may share one database. Throws store_error with a
-// one-line message naming the URI (its password hidden) when it cannot connect or migrate.
-std::unique_ptr<store> open_postgres_store(const std::string& uri);
+// one-line message naming the URI (its password hidden) when it cannot connect or migrate, or
+// when |options| are out of range.
+// Options of a PostgreSQL store (SQLite needs none of them).
+struct postgres_store_options {
+    // How long a watch due_watches returned stays claimed by that store object: it must exceed
+    // the longest a poll can take (upstream timeout included), or a slow poll's watch may be
+    // polled by another daemon as well; and it is how long a dead daemon's watches wait.
+    millis watch_lease{60'000};
+};
+
+std::unique_ptr<store> open_postgres_store(const std::string& uri,
+                                           const postgres_store_options& options = {});
 
 // The store |db| names: PostgreSQL for a postgresql:// or postgres:// URI, else the SQLite
 // file (or ":memory:") at that path.
-std::unique_ptr<store> open_store(const std::string& db);
+// |options| apply to a PostgreSQL store only.
+std::unique_ptr<store> open_store(const std::string& db,
+                                  const postgres_store_options& options = {});
 
 // Whether |db| (a --db value) names a PostgreSQL database: a postgresql:// or postgres:// URI.
 bool is_postgres_uri(std::string_view db);

@@ -115,8 +115,9 @@ int serve_command(const std::vector<std::string>& args) {
 
     std::unique_ptr<store> db;
     try {
-        db = with_memory_cache(open_store(options.store.path),
-                               {.budget_bytes = options.store.memory_cache_bytes});
+        db = with_memory_cache(
+            open_store(options.store.path, {.watch_lease = options.store.watch_lease}),
+            {.budget_bytes = options.store.memory_cache_bytes});
     } catch (const store_error& e) {
         std::cerr << "runmirror serve: " << e.what() << "\n";
         return 1;

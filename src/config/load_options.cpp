@@ -366,6 +366,12 @@ std::vector<option_spec> option_table(const std::string& default_db) {
              ms_default(d.sync.poll_interval),
          where::everywhere,
          [](serve_options& o, std::string_view v) { o.sync.poll_interval = parse_ms(v, 1); }},
+        {"watch-lease-ms", "N",
+         "sync worker, PostgreSQL store only: how long a due watch stays claimed by the daemon "
+         "polling it, and so how long a dead daemon's watches wait; longer than any poll" +
+             ms_default(d.store.watch_lease),
+         where::everywhere,
+         [](serve_options& o, std::string_view v) { o.store.watch_lease = parse_ms(v, 1); }},
         {"poll-cap-ms", "N",
          "sync worker: the poll interval grows up to this" + ms_default(d.sync.poll_cap),
          where::everywhere,
@@ -378,7 +384,7 @@ std::vector<option_spec> option_table(const std::string& default_db) {
              o.sync.concurrency = static_cast<unsigned>(parse_uint(v, 1, 1024));
          }},
         {"sync-rate", "N",
-         "sync worker: upstream polls per second at most (default: " +
+         "sync worker: upstream polls per second at most, per daemon (default: " +
              std::to_string(static_cast<int>(d.sync.rate)) + ")",
          where::everywhere,
          [](serve_options& o, std::string_view v) {
@@ -555,6 +561,7 @@ std::optional<std::string> shown_value(const serve_options& o, std::string_view 
         {"offline",
          [&] { return std::string(o.cache.mode == serve_mode::offline ? "true" : "false"); }},
         {"poll-interval-ms", [&] { return ms(o.sync.poll_interval); }},
+        {"watch-lease-ms", [&] { return ms(o.store.watch_lease); }},
         {"poll-cap-ms", [&] { return ms(o.sync.poll_cap); }},
         {"sync-concurrency", [&] { return n(o.sync.concurrency); }},
         {"sync-rate", [&] { return n(static_cast<long long>(o.sync.rate)); }},

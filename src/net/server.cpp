@@ -93,11 +93,13 @@ class server_impl final : public server {
         }
         cache_ = std::make_unique<run_cache>(db_, guard_.get(), options_.cache, now);
         if (guard_) {
-            worker_ = std::make_unique<sync_worker>(
-                db_, *worker_guard_, keys_, events_, options_.sync, now,
-                [this](millis delay, std::function<void()> task) {
-                    run_after(delay, std::move(task));
-                });
+            sync_options sync = options_.sync;
+            if (is_postgres_uri(options_.store.path)) sync.shared_store_rescan = sync.poll_interval;
+            worker_ =
+                std::make_unique<sync_worker>(db_, *worker_guard_, keys_, events_, sync, now,
+                                              [this](millis delay, std::function<void()> task) {
+                                                  run_after(delay, std::move(task));
+                                              });
             cache_->set_observer(worker_.get());
         }
         if (options_.retention.max_db_bytes > 0) {

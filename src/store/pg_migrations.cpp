@@ -25,6 +25,7 @@ int pg_schema_version(pg::connection& db) {
 
 void apply_pg_migrations(pg::connection& db, std::span<const migration> migrations) {
     const int known = migrations.empty() ? 0 : migrations.back().version;
+    int found = -1;  // the version the store had before this call's first step
     for (const migration& step : migrations) {
         pg::transaction tx(db);
         db.exec(migration_lock);
@@ -39,8 +40,10 @@ void apply_pg_migrations(pg::connection& db, std::span<const migration> migratio
                               std::to_string(current) + ", newer than this runmirror knows (" +
                               std::to_string(known) + "); refusing to open it");
         }
+        if (found < 0) found = current;
         if (step.version <= current) continue;  // rolled back: nothing was written
-        if (current > 0) log::info("store '{}': applying {}", db.display(), step.name);
+        // Upgrading a store is news; creating one step by step is not.
+        if (found > 0) log::info("store '{}': applying {}", db.display(), step.name);
         try {
             db.exec(std::string(step.sql));
         } catch (const store_error& e) {

@@ -8,16 +8,23 @@
 // store_changes: its row lock makes writes one at a time across every daemon on the database,
 // as SQLite's single writer does, so the read-then-write steps below (watch merging, put_run's
 // comparison with the stored row) need no locking of their own, and under READ COMMITTED each
-// statement after the bump sees every write committed before it.
+// statement after the bump sees every write committed before it. due_watches' claims are the
+// one write that skips the bump (see there): they lock only the watch rows they take.
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -58,6 +65,10 @@ constexpr std::size_t max_idle_connections = 4;
 
 // The condition every query for active watches uses; it matches the partial index watches_due.
 #define WATCH_ACTIVE "finished_at IS NULL AND given_up_at IS NULL"
+
+// Ends a due_watches claim (schema/postgres/002_watch_leases.sql): whoever polled the watch has
+// recorded what the poll found.
+#define RELEASE_CLAIM "claimed_by = NULL, claimed_until = NULL"
 
 // A variant row ("key?variant") stands for its resource in browsing (plain_else_variant) when
 // no row of the plain key exists and no live variant of it sorts before it: see
@@ -131,6 +142,18 @@ std::vector<watch> read_watches(const pg::result& r) {
     for (int i = 0; i < r.rows(); ++i)
         out.push_back(read_watch(r, i));
     return out;
+}
+
+// Who claims watches through one store object: unique per open store, and readable in
+// `SELECT claimed_by` (which host and process holds a watch).
+std::string claim_owner_id() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "unknown-host");
+    std::random_device random;
+    const std::uint64_t nonce = (std::uint64_t{random()} << 32) | random();
+    char tail[17];
+    std::snprintf(tail, sizeof tail, "%016llx", static_cast<unsigned long long>(nonce));
+    return std::string(host) + ":" + std::to_string(getpid()) + ":" + tail;
 }
 
 std::int64_t sql_limit(std::size_t limit) {
@@ -396,7 +419,7 @@ void restart_if_ended(pg::connection& db, watch_id id, time_point now, time_poin
     db.prepared("restart_if_ended",
                 "UPDATE watches SET created_at = $2, next_poll_at = $3, attempts = 0,"
                 " last_error = '', finished_at = NULL, given_up_at = NULL,"
-                " give_up_reason = NULL, updated_at = $2"
+                " give_up_reason = NULL, updated_at = $2, " RELEASE_CLAIM
                 " WHERE id = $1 AND NOT (" WATCH_ACTIVE
                 ") AND NOT EXISTS (SELECT 1 FROM runs"
                 " WHERE runs.id = watches.run_id AND runs.deleted_at IS NOT NULL)",
@@ -405,8 +428,12 @@ void restart_if_ended(pg::connection& db, watch_id id, time_point now, time_poin
 
 class pg_store final : public store {
   public:
-    explicit pg_store(const std::string& uri)
-        : conninfo_(uri), display_(store_display_name(uri)), health_(display_) {
+    pg_store(const std::string& uri, const postgres_store_options& options)
+        : conninfo_(uri),
+          display_(store_display_name(uri)),
+          owner_(claim_owner_id()),
+          lease_(options.watch_lease),
+          health_(display_) {
         auto db = connect();
         // Text is stored as UTF-8 (pg::encode_text); a database of another encoding would
         // refuse most of it, or store it converted.
@@ -498,8 +525,7 @@ class pg_store final : public store {
             // by the job id the stored run names.
             db.prepared("finish_deleted_watches",
                         "UPDATE watches SET finished_at = $2, last_status = 'DELETED',"
-                        " last_error = '', updated_at = $2"
-                        " WHERE " WATCH_ACTIVE
+                        " last_error = '', updated_at = $2, " RELEASE_CLAIM " WHERE " WATCH_ACTIVE
                         " AND (run_id = $1 OR (run_id IS NULL AND job_id ="
                         " (SELECT NULLIF(job_id, '') FROM runs WHERE id = $1)))",
                         pg::params().text(id).int64(ms));
@@ -841,7 +867,7 @@ class pg_store final : public store {
             update_watch_details(db, id, {}, project_id, "", "", now);
             db.prepared("finish_if_tombstoned",
                         "UPDATE watches SET finished_at = $2, last_status = 'DELETED',"
-                        " last_error = '', updated_at = $2"
+                        " last_error = '', updated_at = $2, " RELEASE_CLAIM
                         " WHERE id = $1 AND " WATCH_ACTIVE
                         " AND EXISTS (SELECT 1 FROM runs"
                         " WHERE runs.id = watches.run_id AND runs.deleted_at IS NOT NULL)",
@@ -857,24 +883,52 @@ class pg_store final : public store {
     std::vector<watch> due_watches(time_point now, std::size_t limit,
                                    const tenant_filter& tenants) override {
         if (limit == 0 || (!tenants.any_tenant && tenants.tenants.empty())) return {};
+        const std::int64_t at = to_unix_ms(now);
         statement_text s;
-        s += "SELECT " WATCH_COLUMNS " FROM watches WHERE " WATCH_ACTIVE " AND next_poll_at <= " +
-             s.arg(to_unix_ms(now));
+        // Its own claims too: the worker may have left some of them unpolled (rate limit,
+        // concurrency), and claiming them again extends the lease of those still in flight.
+        // SKIP LOCKED: a row another daemon is claiming or writing right now is theirs for now.
+        // No bump of store_changes: a claim changes nothing any cache shows, and it must not
+        // wait behind every other daemon's writes.
+        s += "WITH picked AS MATERIALIZED (SELECT id FROM watches WHERE " WATCH_ACTIVE
+             " AND next_poll_at <= " +
+             s.arg(at);
+        s += " AND (claimed_by IS NULL OR claimed_until <= " + s.arg(at) +
+             " OR claimed_by = " + s.arg(std::string_view(owner_)) + ")";
         add_tenant_clause(s, tenants);
-        s += " ORDER BY next_poll_at, id LIMIT " + s.arg(sql_limit(limit));
-        return read(
-            [&](pg::connection& db) { return read_watches(db.query(s.sql(), s.params())); });
+        s += " ORDER BY next_poll_at, id LIMIT " + s.arg(sql_limit(limit)) +
+             " FOR UPDATE SKIP LOCKED)"
+             " UPDATE watches SET claimed_by = " +
+             s.arg(std::string_view(owner_)) + ", claimed_until = " + s.arg(at + lease_.count()) +
+             " WHERE id IN (SELECT id FROM picked) RETURNING " WATCH_COLUMNS;
+        std::vector<watch> due;
+        try {
+            due = read(
+                [&](pg::connection& db) { return read_watches(db.query(s.sql(), s.params())); });
+        } catch (const pg::pg_error& e) {
+            if (is_storage_fault(e.sqlstate())) health_.write_failed(e.what(), clock_type::now());
+            throw;
+        }
+        // RETURNING keeps no order.
+        std::sort(due.begin(), due.end(), [](const watch& a, const watch& b) {
+            return std::tie(a.next_poll_at, a.id) < std::tie(b.next_poll_at, b.id);
+        });
+        return due;
     }
 
     std::optional<time_point> next_due_time(const tenant_filter& tenants) override {
         if (!tenants.any_tenant && tenants.tenants.empty()) return std::nullopt;
         statement_text s;
-        s += "SELECT next_poll_at FROM watches WHERE " WATCH_ACTIVE;
+        // Another daemon's claim makes its watch due here no sooner than the claim's end: when
+        // that daemon died, or left it due without answering.
+        s += "SELECT min(CASE WHEN claimed_by IS NULL OR claimed_by = " +
+             s.arg(std::string_view(owner_)) +
+             " THEN next_poll_at ELSE greatest(next_poll_at, claimed_until) END)"
+             " FROM watches WHERE " WATCH_ACTIVE;
         add_tenant_clause(s, tenants);
-        s += " ORDER BY next_poll_at, id LIMIT 1";
         return read([&](pg::connection& db) -> std::optional<time_point> {
             const pg::result r = db.query(s.sql(), s.params());
-            if (r.rows() == 0) return std::nullopt;
+            if (r.is_null(0, 0)) return std::nullopt;
             return from_unix_ms(r.int64(0, 0));
         });
     }
@@ -883,7 +937,7 @@ class pg_store final : public store {
         return update_active_watch(
             "reschedule_watch",
             "UPDATE watches SET next_poll_at = $2, attempts = $3, last_status = $4,"
-            " last_error = $5, updated_at = $6 WHERE id = $1 AND " WATCH_ACTIVE,
+            " last_error = $5, updated_at = $6, " RELEASE_CLAIM " WHERE id = $1 AND " WATCH_ACTIVE,
             pg::params()
                 .int64(id)
                 .int64(to_unix_ms(outcome.next_poll_at))
@@ -897,16 +951,16 @@ class pg_store final : public store {
         return update_active_watch(
             "finish_watch",
             "UPDATE watches SET finished_at = $3, last_status = $2, last_error = '',"
-            " updated_at = $3 WHERE id = $1 AND " WATCH_ACTIVE,
+            " updated_at = $3, " RELEASE_CLAIM " WHERE id = $1 AND " WATCH_ACTIVE,
             pg::params().int64(id).text(final_status).int64(to_unix_ms(now)));
     }
 
     bool give_up_watch(watch_id id, std::string_view reason, time_point now) override {
-        return update_active_watch(
-            "give_up_watch",
-            "UPDATE watches SET given_up_at = $3, give_up_reason = $2, updated_at = $3"
-            " WHERE id = $1 AND " WATCH_ACTIVE,
-            pg::params().int64(id).text(reason).int64(to_unix_ms(now)));
+        return update_active_watch("give_up_watch",
+                                   "UPDATE watches SET given_up_at = $3, give_up_reason = $2, "
+                                   "updated_at = $3, " RELEASE_CLAIM
+                                   " WHERE id = $1 AND " WATCH_ACTIVE,
+                                   pg::params().int64(id).text(reason).int64(to_unix_ms(now)));
     }
 
     std::optional<watch> find_watch(watch_id id) override {
@@ -1245,6 +1299,8 @@ class pg_store final : public store {
 
     const std::string conninfo_;
     const std::string display_;
+    const std::string owner_;  // claimed_by of this object's claims
+    const millis lease_;
     std::mutex pool_mutex_;
     std::vector<std::unique_ptr<pg::connection>> idle_;
     // Held shared by a write from its COMMIT until own_writes_ counts it, exclusively by
@@ -1256,16 +1312,21 @@ class pg_store final : public store {
 
 }  // namespace
 
-std::unique_ptr<store> open_postgres_store(const std::string& uri) {
+std::unique_ptr<store> open_postgres_store(const std::string& uri,
+                                           const postgres_store_options& options) {
+    if (options.watch_lease <= millis(0)) {
+        throw store_error("store '" + store_display_name(uri) +
+                          "': the watch lease must be positive");
+    }
     if (!is_postgres_uri(uri)) {
         throw store_error("store '" + store_display_name(uri) +
                           "': not a PostgreSQL URI (postgresql://...)");
     }
-    return std::make_unique<pg_store>(uri);
+    return std::make_unique<pg_store>(uri, options);
 }
 
-std::unique_ptr<store> open_store(const std::string& db) {
-    if (is_postgres_uri(db)) return open_postgres_store(db);
+std::unique_ptr<store> open_store(const std::string& db, const postgres_store_options& options) {
+    if (is_postgres_uri(db)) return open_postgres_store(db, options);
     return open_sqlite_store(db);
 }
 

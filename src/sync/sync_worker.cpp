@@ -147,9 +147,13 @@ void sync_worker::tick() {
     // The store is read without the worker's lock held, so an answer (a 429 above all) is
     // never kept waiting behind a scan; what the scan returns is checked again under the lock.
     std::size_t free = 0;
+    // What was in flight when the store was read: one answered meanwhile was read as it was
+    // before its answer (still due) and must not be polled again on that stale view.
+    std::set<watch_id> in_flight_at_scan;
     {
         std::lock_guard lock(mutex_);
         if (!running_) return;
+        in_flight_at_scan = polling_;
         armed_at_.reset();
         free = options_.concurrency > launches_in_flight_
                    ? options_.concurrency - launches_in_flight_
@@ -167,13 +171,16 @@ void sync_worker::tick() {
         // Due watches one list request can refresh together (batch_group).
         std::map<std::string, std::vector<const watch*>> batches;
         for (const watch& w : due) {
-            if (polling_.count(w.id) || solo_.count(w.id)) continue;
+            if (polling_.count(w.id) || in_flight_at_scan.count(w.id) || solo_.count(w.id)) {
+                continue;
+            }
             std::string group = batch_group(w);
             if (!group.empty()) batches[std::move(group)].push_back(&w);
         }
         for (watch& w : due) {
             if (launches_in_flight_ >= options_.concurrency) break;
-            if (polling_.count(w.id)) continue;  // launched meanwhile, or by another tick
+            // Launched meanwhile (by another tick), or answered since the store was read.
+            if (polling_.count(w.id) || in_flight_at_scan.count(w.id)) continue;
             const time_point now = now_();
             if (now - w.created_at >= options_.max_age) {
                 db_.give_up_watch(w.id, "not final after the maximum watch age", now);
@@ -208,6 +215,18 @@ void sync_worker::tick() {
             // Watches in flight are still due until answered; their answers tick us.
             const time_point now = now_();
             arm(std::max(*next_due, now + (polling_.empty() ? millis(1) : idle_recheck)), now);
+        }
+        // A chain of its own, one at a time: arm()'s timers are not cancelled when it is armed
+        // sooner, and a rescan armed by every tick would pile up.
+        if (options_.shared_store_rescan > millis(0) && !rescan_armed_) {
+            rescan_armed_ = true;
+            schedule_(options_.shared_store_rescan, [this] {
+                {
+                    std::lock_guard lock(mutex_);
+                    rescan_armed_ = false;
+                }
+                tick();
+            });
         }
     }
     for (auto& l : launches)

@@ -48,7 +48,7 @@ test('a PostgreSQL store: one daemon stores, another serves offline, the CLI rea
   }
   const health = await api(daemon, '/_runmirror/ready');
   assert.equal(health.status, 200, bodyText(health));
-  assert.match(bodyText(health), /"schema":\{"version":1,"expected":1\}/);
+  assert.match(bodyText(health), /"schema":\{"version":2,"expected":2\}/);
 
   // A second daemon on the same database, offline, with the same secret: the stored runs,
   // byte for byte, for the key that was shown them; never for another key.

@@ -146,12 +146,26 @@ TEST_CASE("upstream-ca must exist") {
 
 TEST_CASE("every key reaches its field") {
     temp_file ca("pem");
-    auto o = load_ok({"--listen=h:1", "--upstream=http://u:2", "--upstream-ca", ca.str(),
-                      "--db=d.db", "--offline", "--poll-interval-ms=250", "--threads=3",
-                      "--admin-token=tok", "--log-level=debug", "--connect-timeout-ms=11",
-                      "--response-timeout-ms=12", "--total-timeout-ms=13", "--pending-max-age-ms=0",
-                      "--list-max-age-ms=15", "--max-connections=16", "--shutdown-grace-ms=17",
-                      "--memory-cache-mb=18", "--upstream-max-idle=19"});
+    auto o = load_ok({"--listen=h:1",
+                      "--upstream=http://u:2",
+                      "--upstream-ca",
+                      ca.str(),
+                      "--db=d.db",
+                      "--offline",
+                      "--poll-interval-ms=250",
+                      "--threads=3",
+                      "--admin-token=tok",
+                      "--log-level=debug",
+                      "--connect-timeout-ms=11",
+                      "--response-timeout-ms=12",
+                      "--total-timeout-ms=13",
+                      "--pending-max-age-ms=0",
+                      "--list-max-age-ms=15",
+                      "--max-connections=16",
+                      "--shutdown-grace-ms=17",
+                      "--memory-cache-mb=18",
+                      "--upstream-max-idle=19",
+                      "--watch-lease-ms=20"});
     CHECK(o.listen.host == "h");
     CHECK(o.listen.port == 1);
     CHECK(o.upstream.url == "http://u:2");
@@ -171,6 +185,7 @@ TEST_CASE("every key reaches its field") {
     CHECK(o.limits.shutdown_grace == millis(17));
     CHECK(o.store.memory_cache_bytes == 18u << 20);
     CHECK(o.upstream.max_idle_per_host == 19);
+    CHECK(o.store.watch_lease == millis(20));
 }
 
 TEST_CASE("integer values") {
@@ -189,6 +204,8 @@ TEST_CASE("integer values") {
     CHECK(load_error({"--memory-cache-mb", "2000000"}).starts_with("--memory-cache-mb: "));
     CHECK(load_error({"--max-connections", "0"}).starts_with("--max-connections: "));
     CHECK(load_error({"--connect-timeout-ms", "0"}).starts_with("--connect-timeout-ms: "));
+    CHECK(load_ok({}).store.watch_lease == millis(60'000));
+    CHECK(load_error({"--watch-lease-ms", "0"}).starts_with("--watch-lease-ms: "));
 }
 
 TEST_CASE("log level") {

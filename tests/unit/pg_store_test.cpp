@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "runmirror/store.hpp"
 #include "store/migrations.hpp"
 #include "store/pg_db.hpp"
+#include "store/pg_migrations.hpp"
 #include "store/search_terms.hpp"
 #include "support/store_fixtures.hpp"
 #include "util/utf8.hpp"
@@ -360,4 +364,193 @@ TEST_CASE("store: counts by kind and watch state, and used bytes that grow with 
         s.put_runs(views, t0);
         CHECK(s.used_bytes() > before + 400 * 2000);
     });
+}
+
+// --- leases: several daemons on one store poll each due watch once (issue 16) -----------------
+
+namespace {
+
+constexpr millis test_lease{10'000};
+
+// Two store objects on one fresh database, as two daemons would open it.
+struct two_daemons {
+    temp_dir dir;
+    std::string uri = shared_test_store(dir);
+    std::unique_ptr<store> a = open_postgres_store(uri, {.watch_lease = test_lease});
+    std::unique_ptr<store> b = open_postgres_store(uri, {.watch_lease = test_lease});
+
+    watch_id watched(const std::string& id) {
+        const run_fields r = run_named(id);
+        a->put_run(r, body_of(r), t0);
+        return *a->watch_run(r, "tenant", t0, t0);
+    }
+};
+
+std::vector<watch_id> ids_of(const std::vector<watch>& watches) {
+    std::vector<watch_id> out;
+    for (const watch& w : watches)
+        out.push_back(w.id);
+    return out;
+}
+
+// The claim columns of watch |id|: "owner|until", or "|" when unclaimed.
+std::string claim_of(const std::string& uri, watch_id id) {
+    pg::connection db(uri, "claims");
+    const pg::result r = db.query(
+        "SELECT coalesce(claimed_by, ''), coalesce(claimed_until::text, '') FROM watches"
+        " WHERE id = $1",
+        pg::params().int64(id));
+    return r.text(0, 0) + "|" + r.text(0, 1);
+}
+
+}  // namespace
+
+TEST_CASE("postgres store: a due watch is given to one store object until it reschedules it" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    two_daemons d;
+    const watch_id w1 = d.watched("r1");
+    const watch_id w2 = d.watched("r2");
+    const tenant_filter any = tenant_filter::any();
+
+    CHECK(ids_of(d.a->due_watches(t0, 10, any)) == std::vector<watch_id>{w1, w2});
+    CHECK(d.b->due_watches(t0, 10, any).empty());
+    CHECK(d.b->due_watches(t0 + test_lease - millis(1), 10, any).empty());
+    // Its own claims stay A's: the worker keeps those in flight apart.
+    CHECK(ids_of(d.a->due_watches(t0, 10, any)) == std::vector<watch_id>{w1, w2});
+    // B does not wake for what A holds; A does.
+    CHECK(d.a->next_due_time(any) == t0);
+    CHECK(d.b->next_due_time(any) == t0 + test_lease);
+
+    // A polled w1: it is B's as much as A's when next due.
+    CHECK(d.a->reschedule_watch(w1, {t0 + millis(5'000), 1, "PENDING", {}}, t0 + millis(1'000)));
+    CHECK(claim_of(d.uri, w1) == "|");
+    CHECK(d.b->next_due_time(any) == t0 + millis(5'000));
+    CHECK(d.b->due_watches(t0 + millis(4'999), 10, any).empty());
+    CHECK(ids_of(d.b->due_watches(t0 + millis(5'000), 10, any)) == std::vector<watch_id>{w1});
+    CHECK(d.a->due_watches(t0 + millis(5'000), 10, any).size() == 1);  // w2 only: w1 is B's
+    CHECK(d.a->due_watches(t0 + millis(5'000), 10, any).front().id == w2);
+}
+
+TEST_CASE("postgres store: a claim never released ends with its lease" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    two_daemons d;
+    const watch_id w1 = d.watched("r1");
+    const watch_id w2 = d.watched("r2");
+    const tenant_filter any = tenant_filter::any();
+    REQUIRE(d.a->due_watches(t0, 10, any).size() == 2);
+    d.a.reset();  // its daemon died mid-poll: nothing is rescheduled
+
+    CHECK(d.b->due_watches(t0 + test_lease - millis(1), 10, any).empty());
+    CHECK(ids_of(d.b->due_watches(t0 + test_lease, 10, any)) == std::vector<watch_id>{w1, w2});
+    // B's claim now, from B's |now|.
+    CHECK(claim_of(d.uri, w1).ends_with("|" + std::to_string(to_unix_ms(t0 + 2 * test_lease))));
+}
+
+TEST_CASE("postgres store: finishing or giving up a watch releases its claim" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    two_daemons d;
+    const watch_id w1 = d.watched("r1");
+    const watch_id w2 = d.watched("r2");
+    const watch_id w3 = d.watched("r3");
+    const tenant_filter any = tenant_filter::any();
+    REQUIRE(d.a->due_watches(t0, 10, any).size() == 3);
+    CHECK(claim_of(d.uri, w1) != "|");
+
+    CHECK(d.a->finish_watch(w1, "SUCCESS", t0 + millis(1)));
+    CHECK(d.a->give_up_watch(w2, "too old", t0 + millis(1)));
+    d.a->tombstone_run("r3", t0 + millis(1));  // a 404 from the poll
+    CHECK(claim_of(d.uri, w1) == "|");
+    CHECK(claim_of(d.uri, w2) == "|");
+    CHECK(claim_of(d.uri, w3) == "|");
+    // Watched again, it starts over unclaimed: B may have it at once.
+    d.b->watch_run(run_named("r1"), "tenant", t0 + millis(2), t0 + millis(2));
+    CHECK(ids_of(d.b->due_watches(t0 + millis(2), 10, any)) == std::vector<watch_id>{w1});
+}
+
+TEST_CASE("postgres store: a job watch that found its run stays claimed for the rest of its poll" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    two_daemons d;
+    const watch_id job = d.a->watch_job("job-r1", "agent-1", "tenant", t0, t0);
+    const tenant_filter any = tenant_filter::any();
+    REQUIRE(d.a->due_watches(t0, 10, any).size() == 1);
+    CHECK(d.a->job_watch_found_run(job, "r1", "proj-1", t0));
+    // Between this and its reschedule, B must not poll it as well.
+    CHECK(d.b->due_watches(t0, 10, any).empty());
+    CHECK(d.a->reschedule_watch(job, {t0 + millis(100), 0, "PENDING", {}}, t0));
+    CHECK(ids_of(d.b->due_watches(t0 + millis(100), 10, any)) == std::vector<watch_id>{job});
+}
+
+TEST_CASE("postgres store: concurrent due_watches never give one watch to two store objects" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    temp_dir dir;
+    const std::string uri = shared_test_store(dir);
+    constexpr int daemons = 3;
+    constexpr int watches = 150;
+    constexpr int rounds = 4;
+    std::vector<std::unique_ptr<store>> stores;
+    for (int i = 0; i < daemons; ++i)
+        stores.push_back(open_postgres_store(uri, {.watch_lease = millis(60'000)}));
+    for (int i = 0; i < watches; ++i) {
+        const run_fields r = run_named("run-" + std::to_string(i));
+        stores[0]->put_run(r, body_of(r), t0);
+        stores[0]->watch_run(r, "tenant", t0, t0);
+    }
+
+    // Each round, every daemon takes small batches and reschedules each watch it got to the
+    // next round, as a worker answering its polls would: in a round, each watch is given once.
+    std::mutex mutex;
+    std::map<std::pair<int, watch_id>, int> given;  // (round, watch) -> times given
+    std::atomic<int> failures{0};
+    for (int round = 0; round < rounds; ++round) {
+        const time_point now = t0 + millis(1'000) * round;
+        std::vector<std::thread> threads;
+        for (int i = 0; i < daemons; ++i) {
+            threads.emplace_back([&, i] {
+                try {
+                    for (;;) {
+                        const std::vector<watch> due =
+                            stores[i]->due_watches(now, 7, tenant_filter::any());
+                        if (due.empty()) break;
+                        for (const watch& w : due) {
+                            {
+                                std::lock_guard lock(mutex);
+                                ++given[{round, w.id}];
+                            }
+                            stores[i]->reschedule_watch(
+                                w.id, {now + millis(1'000), 0, "PENDING", {}}, now);
+                        }
+                    }
+                } catch (const std::exception& e) {
+                    MESSAGE(e.what());
+                    ++failures;
+                }
+            });
+        }
+        for (std::thread& t : threads)
+            t.join();
+    }
+    CHECK(failures == 0);
+    CHECK(given.size() == static_cast<std::size_t>(watches * rounds));
+    int twice = 0;
+    for (const auto& [key, times] : given)
+        twice += times > 1 ? 1 : 0;
+    CHECK(twice == 0);
+}
+
+TEST_CASE("postgres store: a store of schema version 1 is upgraded; its watches start unclaimed" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    temp_dir dir;
+    const std::string uri = shared_test_store(dir);
+    {
+        pg::connection db(uri, "old binary");
+        apply_pg_migrations(db, embedded_postgres_migrations().first(1));
+        db.exec(
+            "INSERT INTO watches (kind, run_id, tenant, created_at, next_poll_at, updated_at)"
+            " VALUES ('run', 'r1', 'tenant', 0, 0, 0)");
+    }
+    auto a = open_postgres_store(uri, {.watch_lease = test_lease});
+    auto b = open_postgres_store(uri, {.watch_lease = test_lease});
+    CHECK(a->schema_version() == 2);
+    CHECK(a->due_watches(t0, 10, tenant_filter::any()).size() == 1);
+    CHECK(b->due_watches(t0, 10, tenant_filter::any()).empty());
 }

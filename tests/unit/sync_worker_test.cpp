@@ -351,3 +351,65 @@ TEST_CASE_FIXTURE(fixture,
     advance(millis(60'000));
     CHECK(up.seen.size() == 1);
 }
+
+TEST_CASE("on a shared store the worker finds watches others wrote, without being told of them" *
+          doctest::test_suite("store")) {
+    for (const millis rescan : {millis(0), millis(1'000)}) {
+        CAPTURE(rescan.count());
+        std::unique_ptr<store> db = runmirror::testing::open_test_store();
+        scripted_upstream up;
+        key_ring keys;
+        event_hub events;
+        time_point now = from_unix_ms(1'700'000'000'000);
+        std::vector<std::pair<time_point, std::function<void()>>> timers;
+        sync_options options;
+        options.rate = 100;
+        options.shared_store_rescan = rescan;
+        sync_worker worker{*db,
+                           up,
+                           keys,
+                           events,
+                           options,
+                           [&] { return now; },
+                           [&](millis delay, std::function<void()> task) {
+                               timers.emplace_back(now + delay, std::move(task));
+                           }};
+        const std::string tenant = keys.remember("key-a");
+        worker.start();
+        auto advance = [&](millis by) {
+            now += by;
+            for (bool ran = true; ran;) {
+                ran = false;
+                for (std::size_t i = 0; i < timers.size(); ++i) {
+                    if (timers[i].first <= now) {
+                        auto task = std::move(timers[i].second);
+                        timers.erase(timers.begin() + static_cast<long>(i));
+                        task();
+                        ran = true;
+                        break;
+                    }
+                }
+            }
+        };
+        advance(millis(10));  // the worker has looked at the empty store and gone to sleep
+
+        // Another daemon sees the run and watches it: this worker hears nothing of it.
+        run_fields fields;
+        fields.id = "r1";
+        fields.project_id = "p1";
+        fields.extraction_agent_id = "agent-1";
+        fields.status = "PENDING";
+        db->put_run(fields, run_json("r1", "PENDING"), now);
+        db->watch_run(fields, tenant, now, now);
+        up.script.push_back(answer(200, run_json("r1", "SUCCESS")));
+        advance(millis(5'000));
+        if (rescan == millis(0)) {
+            CHECK(up.seen.empty());  // SQLite: every watch comes through this daemon
+        } else {
+            REQUIRE(up.seen.size() == 1);
+            CHECK(up.seen[0].target == "/api/v1/extraction/runs/r1");
+            CHECK(db->find_run("r1")->fields.status == "SUCCESS");
+        }
+        worker.stop();
+    }
+}
