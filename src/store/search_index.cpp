@@ -7,32 +7,22 @@
 
 #include "json/run_fields.hpp"
 #include "store/body_codec.hpp"
+#include "store/search_terms.hpp"
 
 namespace runmirror {
 
 std::optional<std::string> fts_query(std::string_view search) {
-    std::optional<std::string> query;
-    std::size_t pos = 0;
-    while (pos < search.size()) {
-        const std::size_t start = search.find_first_not_of(" \t\r\n\f\v", pos);
-        if (start == std::string_view::npos) break;
-        std::size_t end = search.find_first_of(" \t\r\n\f\v", start);
-        if (end == std::string_view::npos) end = search.size();
-        const std::string_view word = search.substr(start, end - start);
-        pos = end;
-        if (!query) query.emplace();
-        const bool has_token_char = std::any_of(word.begin(), word.end(), [](char c) {
-            const auto u = static_cast<unsigned char>(c);
-            return u >= 0x80 || std::isalnum(u);
-        });
-        if (!has_token_char) continue;
-        if (!query->empty()) *query += ' ';
-        *query += '"';
+    const auto words = search_words(search);
+    if (!words) return std::nullopt;
+    std::string query;
+    for (const std::string_view word : *words) {
+        if (!query.empty()) query += ' ';
+        query += '"';
         for (char c : word) {
-            if (c == '"') *query += '"';
-            *query += c;
+            if (c == '"') query += '"';
+            query += c;
         }
-        *query += "\"*";
+        query += "\"*";
     }
     return query;
 }
@@ -49,9 +39,8 @@ bool search_index_behind(sqlite::database& db) {
     return s->step() && s->column_int64(0) == 1;
 }
 
-void search_index_write(sqlite::database& db, bool add, std::int64_t seq,
-                        const resource_kind& kind, std::string_view file_name,
-                        std::string_view body) {
+void search_index_write(sqlite::database& db, bool add, std::int64_t seq, const resource_kind& kind,
+                        std::string_view file_name, std::string_view body) {
     sqlite::statement_use s(
         db, add ? "INSERT INTO run_search (rowid, file_name, data) VALUES (?1, ?2, ?3)"
                 : "INSERT INTO run_search (run_search, rowid, file_name, data)"

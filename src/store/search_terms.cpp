@@ -92,8 +92,8 @@ std::string search_document(std::string_view file_name, std::string_view data) {
     return doc;
 }
 
-std::optional<std::vector<std::string>> search_patterns(std::string_view search) {
-    std::optional<std::vector<std::string>> patterns;
+std::optional<std::vector<std::string_view>> search_words(std::string_view search) {
+    std::optional<std::vector<std::string_view>> words;
     std::size_t pos = 0;
     while (pos < search.size()) {
         const std::size_t start = search.find_first_not_of(" \t\r\n\f\v", pos);
@@ -102,13 +102,21 @@ std::optional<std::vector<std::string>> search_patterns(std::string_view search)
         if (end == std::string_view::npos) end = search.size();
         const std::string_view word = search.substr(start, end - start);
         pos = end;
-        if (!patterns) patterns.emplace();
-        // As fts_query: a word of ASCII punctuation alone is dropped, not a match of nothing.
+        if (!words) words.emplace();
         const bool has_token_char = std::any_of(word.begin(), word.end(), [](char c) {
             const auto u = static_cast<unsigned char>(c);
             return u >= 0x80 || std::isalnum(u);
         });
-        if (!has_token_char) continue;
+        if (has_token_char) words->push_back(word);
+    }
+    return words;
+}
+
+std::optional<std::vector<std::string>> search_patterns(std::string_view search) {
+    const auto words = search_words(search);
+    if (!words) return std::nullopt;
+    std::vector<std::string> patterns;
+    for (const std::string_view word : *words) {
         const std::vector<std::string> tokens = shared_tokenizer().tokens(word, true);
         // A word of other symbols only ("€"): FTS5 ignores a phrase of no token beside others,
         // and alone it matches nothing, which an empty list says too.
@@ -116,7 +124,7 @@ std::optional<std::vector<std::string>> search_patterns(std::string_view search)
         std::string pattern = "%";
         for (const std::string& token : tokens)
             pattern += ' ' + token;
-        patterns->push_back(pattern + '%');
+        patterns.push_back(pattern + '%');
     }
     return patterns;
 }

@@ -14,6 +14,12 @@
 
 namespace runmirror {
 
+// The words of a browse search, split on ASCII whitespace, with words of ASCII punctuation alone
+// ("-", "&") left out: they hold no token and would match nothing. nullopt when |search| has no
+// words at all (no search); an empty list when none is left (nothing can match). Views into
+// |search|. Both search forms (fts_query, search_patterns) start from these.
+std::optional<std::vector<std::string_view>> search_words(std::string_view search);
+
 // The text a search looks in for a run: " " + tokens of |file_name| + " |" + " " + tokens of
 // |data| (search_data_text), each token preceded by one space. '|' is never part of a token,
 // so no phrase matches across the two fields, as FTS5 keeps columns apart.
