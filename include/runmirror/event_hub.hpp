@@ -14,22 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "runmirror/clock.hpp"
-#include "runmirror/resource_kind.hpp"
+#include "runmirror/run_event.hpp"
 
 namespace runmirror {
-
-// A status change of one resource, of any kind (resource_kind.hpp).
-struct run_event {
-    const resource_kind* kind = &kinds::v1_run;  // sent as "kind": its name ("run", "v2_job")
-    std::string run_id;                          // the resource's own id, without store prefix
-    std::string job_id;
-    std::string extraction_agent_id;
-    std::string project_id;  // not sent; whose grants may see the event (scoped browsing)
-    std::string old_status;  // empty when the run was not known before
-    std::string new_status;
-    time_point at;
-};
 
 // One SSE frame: "event: run\ndata: {json}\n\n".
 std::string to_sse(const run_event& e);
@@ -61,13 +48,20 @@ class event_hub {
     // queued (it runs on the publisher's thread, without the hub's lock held).
     std::shared_ptr<subscription> subscribe(std::function<void()> notify,
                                             std::function<bool(const run_event&)> shows = {});
+    // To this daemon's subscribers, and to the relay if there is one.
     void publish(const run_event& e);
+    // To this daemon's subscribers only: an event another daemon published.
+    void deliver(const run_event& e);
+    // Every event published from now on is also handed to |relay| (on the publisher's thread;
+    // it must not block). Set once, before anything is published.
+    void relay_to(std::function<void(const run_event&)> relay);
     std::size_t subscribers();
 
   private:
     const std::size_t queue_limit_;
     std::mutex mutex_;
     std::vector<std::weak_ptr<subscription>> subscribers_;
+    std::function<void(const run_event&)> relay_;
 };
 
 }  // namespace runmirror

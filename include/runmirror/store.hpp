@@ -19,6 +19,7 @@
 
 #include "runmirror/browse.hpp"
 #include "runmirror/clock.hpp"
+#include "runmirror/run_event.hpp"
 #include "runmirror/run_record.hpp"
 #include "runmirror/watch.hpp"
 
@@ -70,6 +71,40 @@ struct prune_batch {
     prune_cursor::stage what = prune_cursor::stage::done;  // the class the rows were of
     std::size_t rows = 0;                                  // resources, pages or watches
     std::vector<std::string> erased;  // the store keys of the resources removed, if any
+};
+
+// A write another daemon sharing the store committed, as a cache in front of the store must
+// take it (store::follow_peers).
+struct store_change {
+    enum class scope {
+        run,         // the row |key| (a store key) was written; |job_id| is its job's id, if any
+        resource,    // every representation of |key| is gone or tombstoned (a delete, a prune)
+        list_page,   // |tenant|'s list page |key|
+        tenant,      // |tenant|'s grants were revoked, and its list pages with them
+        everything,  // more than can be told one by one: anything held may be stale
+    };
+    scope what = scope::everything;
+    std::string key;
+    std::string job_id;
+    std::string tenant;
+};
+
+// Told, on a thread of the store's own, what other daemons sharing the store commit and
+// publish. Calls come one at a time and must not block long.
+class peer_follower {
+  public:
+    virtual ~peer_follower() = default;
+    virtual void peer_changed(const store_change& change) = 0;
+    // Whether changes are being told (live) or may go untold (the feed's connection broke).
+    // Either way, what was committed meanwhile is unknown: anything held may be stale.
+    virtual void peer_feed(bool live) = 0;
+    virtual void peer_event(const run_event& event) = 0;
+};
+
+// Until destroyed, its follower is told; once destroyed, it is not (and no call is running).
+class peer_subscription {
+  public:
+    virtual ~peer_subscription() = default;
 };
 
 // The schema version this build's SQLite store writes (its last migration).
@@ -222,6 +257,17 @@ class store {
     // the last call; writes through this object do not change it. Lets a cache in front of
     // the store notice writes it did not see.
     virtual std::int64_t external_change_count() = 0;
+
+    // --- daemons sharing the store -------------------------------------------------------------
+    // A store that other daemons share (PostgreSQL) tells |follower| of their writes as they
+    // commit, and of the events they publish; null for one that tells nothing (SQLite: then
+    // external_change_count is the only sign). The follower starts out not live.
+    virtual std::unique_ptr<peer_subscription> follow_peers(peer_follower& /*follower*/) {
+        return nullptr;
+    }
+    // Tells the other daemons' followers of |event|, after every write before it. Never
+    // blocks, never throws: an event that cannot be sent is lost (its write is not).
+    virtual void tell_peers(const run_event& /*event*/) {}
 
     // --- retention --------------------------------------------------------------------------
     // Bytes the store's pages hold, free pages not counted: what pruning lowers (the file

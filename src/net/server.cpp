@@ -35,6 +35,7 @@
 #include "obs/metrics.hpp"
 #include "obs/request_log.hpp"
 #include "store/retention.hpp"
+#include "sync/peer_events.hpp"
 #include "sync/sync_worker.hpp"
 #include "util/cpu_budget.hpp"
 #include "util/service_notify.hpp"
@@ -91,6 +92,7 @@ class server_impl final : public server {
             worker_guard_ = std::make_unique<upstream_guard>(*client_, *health_, now, probe_timer,
                                                              upstream_guard::when_down::fail_fast);
         }
+        peer_events_ = peer_events::connect(db_, events_);
         cache_ = std::make_unique<run_cache>(db_, guard_.get(), options_.cache, now);
         if (guard_) {
             sync_options sync = options_.sync;
@@ -279,6 +281,7 @@ class server_impl final : public server {
     std::unique_ptr<upstream_guard> worker_guard_;  // the sync worker's polls
     std::unique_ptr<run_cache> cache_;
     event_hub events_;
+    std::unique_ptr<peer_events> peer_events_;  // with a shared store only
     key_ring keys_;
     obs::request_log requests_;
     std::unique_ptr<sync_worker> worker_;

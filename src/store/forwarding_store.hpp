@@ -103,6 +103,10 @@ class forwarding_store : public store {
     store_counts counts() override { return inner_->counts(); }
     std::int64_t external_change_count() override { return inner_->external_change_count(); }
     store_write_health write_health() override { return inner_->write_health(); }
+    std::unique_ptr<peer_subscription> follow_peers(peer_follower& follower) override {
+        return inner_->follow_peers(follower);
+    }
+    void tell_peers(const run_event& event) override { inner_->tell_peers(event); }
 
   protected:
     store& inner() { return *inner_; }

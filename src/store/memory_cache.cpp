@@ -67,13 +67,14 @@ class recent_misses {
     std::array<std::uint64_t, 4096> slots_{};
 };
 
-class memory_cached_store final : public forwarding_store {
+class memory_cached_store final : public forwarding_store, private peer_follower {
   public:
     memory_cached_store(std::unique_ptr<store> inner, const memory_cache_options& options)
         : forwarding_store(std::move(inner)),
           options_(options),
           external_count_(this->inner().external_change_count()) {
         next_external_check_ = (steady::now() + options_.external_check).time_since_epoch().count();
+        peers_ = this->inner().follow_peers(*this);  // last: it may call peer_feed at once
     }
 
     // --- runs ---------------------------------------------------------------------------------
@@ -239,6 +240,36 @@ class memory_cached_store final : public forwarding_store {
     void revoke_tenant(std::string_view tenant) override {
         inner().revoke_tenant(tenant);
         std::lock_guard lock(mutex_);
+        drop_tenant(tenant);
+    }
+
+  private:
+    // --- peer_follower: other daemons' writes to a shared store --------------------------------
+    void peer_changed(const store_change& change) override {
+        std::lock_guard lock(mutex_);
+        switch (change.what) {
+            case store_change::scope::run: drop_run(change.key, change.job_id); break;
+            case store_change::scope::resource: drop_every_representation(change.key); break;
+            case store_change::scope::list_page:
+                drop(pages_, pair_key(change.tenant, change.key));
+                ++generation_;
+                break;
+            case store_change::scope::tenant: drop_tenant(change.tenant); break;
+            case store_change::scope::everything: drop_everything(); break;
+        }
+    }
+
+    // While the feed is live it tells every change, and the change count is not polled.
+    void peer_feed(bool live) override {
+        feed_live_.store(live);
+        std::lock_guard lock(mutex_);
+        drop_everything();
+    }
+
+    void peer_event(const run_event&) override {}
+
+    // The caller holds mutex_.
+    void drop_tenant(std::string_view tenant) {
         known_tenants_.erase(std::string(tenant));
         const std::string prefix = std::string(tenant) + '\n';
         std::erase_if(grants_, [&](const std::string& g) { return g.starts_with(prefix); });
@@ -251,7 +282,6 @@ class memory_cached_store final : public forwarding_store {
         ++generation_;
     }
 
-  private:
     enum class lru_kind { run, job, page };
     struct lru_entry {
         lru_kind kind;
@@ -390,6 +420,7 @@ class memory_cached_store final : public forwarding_store {
     // Another process wrote to the store: what is held here may be stale. Checked at most
     // every options_.external_check, by one thread at a time.
     void check_external() {
+        if (feed_live_.load(std::memory_order_relaxed)) return;
         const auto now = steady::now().time_since_epoch().count();
         if (now < next_external_check_.load(std::memory_order_relaxed)) return;
         std::unique_lock checking(external_mutex_, std::try_to_lock);
@@ -401,6 +432,11 @@ class memory_cached_store final : public forwarding_store {
         if (count == external_count_) return;
         external_count_ = count;
         std::lock_guard lock(mutex_);
+        drop_everything();
+    }
+
+    // The caller holds mutex_.
+    void drop_everything() {
         runs_.clear();
         jobs_.clear();
         pages_.clear();
@@ -430,6 +466,9 @@ class memory_cached_store final : public forwarding_store {
     std::mutex external_mutex_;
     std::atomic<steady::rep> next_external_check_;
     std::int64_t external_count_;
+    std::atomic<bool> feed_live_{false};
+    // After what the follower touches: it ends (and its calls with it) before they go.
+    std::unique_ptr<peer_subscription> peers_;
 
     // Last: gone before anything it reads.
     obs::scoped_gauge_source gauges_{[this](std::vector<obs::gauge_family>& out) {

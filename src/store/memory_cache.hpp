@@ -5,8 +5,10 @@
 // Consistency: every write goes to the inner store first, then drops whatever it may have
 // changed here. A read that missed here loads from the inner store and keeps the result only
 // if no write dropped anything meanwhile (a generation count), so a value read before a write
-// committed is never kept after it. Writes by other processes (`runmirror mirror` on the same
-// file) are noticed through store::external_change_count, checked at most every
+// committed is never kept after it. Writes by other daemons sharing a PostgreSQL store are
+// told as they commit (store::follow_peers) and drop what they changed. Otherwise, and while
+// that feed is down, writes by other processes (`runmirror mirror` on the same file, another
+// daemon) are noticed through store::external_change_count, checked at most every
 // |external_check| on lookups, and drop everything.
 //
 // Runs and list pages are bounded together by bytes, least recently used first out. Grants

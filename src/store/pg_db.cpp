@@ -315,6 +315,23 @@ bool connection::reusable() const {
     return conn_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
+int connection::socket() const {
+    return PQsocket(conn_);
+}
+
+std::vector<std::string> connection::notifications(std::string_view channel) {
+    if (PQconsumeInput(conn_) == 0) {
+        throw pg_error("store '" + display_ + "': listening: " + one_line(PQerrorMessage(conn_)),
+                       "");
+    }
+    std::vector<std::string> payloads;
+    while (PGnotify* n = PQnotifies(conn_)) {
+        if (channel == n->relname) payloads.emplace_back(n->extra);
+        PQfreemem(n);
+    }
+    return payloads;
+}
+
 transaction::~transaction() {
     if (!open_) return;
     try {

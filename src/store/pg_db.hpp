@@ -112,6 +112,13 @@ class connection {
 
     // Whether the connection can still be used: connected, and not inside a transaction.
     bool reusable() const;
+
+    // For a connection that LISTENs: its socket, to wait on for input (poll), and the payloads
+    // of the notifications on |channel| that arrived since the last call, oldest first
+    // (reading what the socket holds without blocking). Throws pg_error when the connection
+    // broke.
+    int socket() const;
+    std::vector<std::string> notifications(std::string_view channel);
     const std::string& display() const { return display_; }
 
   private:

@@ -35,7 +35,9 @@
 #include "runmirror/store.hpp"
 #include "store/body_codec.hpp"
 #include "store/created_at_bound.hpp"
+#include "store/peer_notice.hpp"
 #include "store/pg_db.hpp"
+#include "store/pg_feed.hpp"
 #include "store/pg_migrations.hpp"
 #include "store/search_terms.hpp"
 #include "store/write_health.hpp"
@@ -45,6 +47,19 @@ namespace {
 
 // Idle connections kept open; a burst beyond this opens and closes extra ones.
 constexpr std::size_t max_idle_connections = 4;
+
+// What other daemons' caches are told of a write (store_change).
+store_change run_change(const run_fields& fields) {
+    return {.what = store_change::scope::run,
+            .key = store_key(*fields.kind, fields.id, fields.variant),
+            .job_id = fields.job_id,
+            .tenant = {}};
+}
+
+store_change resource_change(std::string_view key) {
+    return {
+        .what = store_change::scope::resource, .key = std::string(key), .job_id = {}, .tenant = {}};
+}
 
 #define RUN_COLUMNS                                                                \
     "id, body, body_compressed, project_id, extraction_agent_id, job_id, file_id," \
@@ -452,7 +467,13 @@ class pg_store final : public store {
     put_outcome put_run(const run_fields& fields, std::string_view body,
                         time_point fetched_at) override {
         put_outcome outcome;
-        write([&](pg::connection& db) { outcome = insert_run(db, fields, body, fetched_at); });
+        std::vector<store_change> told;
+        write(
+            [&](pg::connection& db) {
+                outcome = insert_run(db, fields, body, fetched_at);
+                if (outcome.changed) told = {run_change(fields)};
+            },
+            told);
         return outcome;
     }
 
@@ -461,11 +482,19 @@ class pg_store final : public store {
         time_point fetched_at) override {
         std::vector<put_outcome> outcomes;
         if (runs.empty()) return outcomes;
-        write([&](pg::connection& db) {
-            outcomes.clear();  // a retried write starts again
-            for (const auto& [fields, body] : runs)
-                outcomes.push_back(insert_run(db, fields, body, fetched_at));
-        });
+        std::vector<store_change> told;
+        write(
+            [&](pg::connection& db) {
+                outcomes.clear();  // a retried write starts again
+                told.clear();
+                for (const auto& [fields, body] : runs) {
+                    outcomes.push_back(insert_run(db, fields, body, fetched_at));
+                    // Unchanged rows only have a newer fetch time: a copy held elsewhere is
+                    // older, so taken for staler than it is, never for fresher.
+                    if (outcomes.back().changed) told.push_back(run_change(fields));
+                }
+            },
+            told);
         return outcomes;
     }
 
@@ -506,39 +535,47 @@ class pg_store final : public store {
 
     void tombstone_run(std::string_view id, time_point at) override {
         const std::int64_t ms = to_unix_ms(at);
-        write([&](pg::connection& db) {
-            // The first deletion time is the one that counts.
-            db.prepared("tombstone",
-                        "INSERT INTO runs (id, body, fetched_at, deleted_at, kind)"
-                        " VALUES ($1, NULL, $2, $2, $3)"
-                        " ON CONFLICT (id) DO UPDATE SET deleted_at = $2, search = NULL"
-                        " WHERE runs.deleted_at IS NULL",
-                        pg::params().text(id).int64(ms).text(kind_of_store_key(id).name));
-            // Every stored representation of it goes with it.
-            db.prepared("tombstone_variants",
-                        "UPDATE runs SET deleted_at = $2, search = NULL"
-                        " WHERE id > $1::text || '?' AND id < $1::text || '@'"
-                        " AND deleted_at IS NULL",
-                        pg::params().text(id).int64(ms));
-            db.prepared("drop_list_pages", "DELETE FROM list_pages");
-            // No active watch of a deleted run: its watch, and a job watch still looking for it
-            // by the job id the stored run names.
-            db.prepared("finish_deleted_watches",
-                        "UPDATE watches SET finished_at = $2, last_status = 'DELETED',"
-                        " last_error = '', updated_at = $2, " RELEASE_CLAIM " WHERE " WATCH_ACTIVE
-                        " AND (run_id = $1 OR (run_id IS NULL AND job_id ="
-                        " (SELECT NULLIF(job_id, '') FROM runs WHERE id = $1)))",
-                        pg::params().text(id).int64(ms));
-        });
+        const std::vector<store_change> told = {resource_change(id)};
+        write(
+            [&](pg::connection& db) {
+                // The first deletion time is the one that counts.
+                db.prepared("tombstone",
+                            "INSERT INTO runs (id, body, fetched_at, deleted_at, kind)"
+                            " VALUES ($1, NULL, $2, $2, $3)"
+                            " ON CONFLICT (id) DO UPDATE SET deleted_at = $2, search = NULL"
+                            " WHERE runs.deleted_at IS NULL",
+                            pg::params().text(id).int64(ms).text(kind_of_store_key(id).name));
+                // Every stored representation of it goes with it.
+                db.prepared("tombstone_variants",
+                            "UPDATE runs SET deleted_at = $2, search = NULL"
+                            " WHERE id > $1::text || '?' AND id < $1::text || '@'"
+                            " AND deleted_at IS NULL",
+                            pg::params().text(id).int64(ms));
+                db.prepared("drop_list_pages", "DELETE FROM list_pages");
+                // No active watch of a deleted run: its watch, and a job watch still looking for it
+                // by the job id the stored run names.
+                db.prepared("finish_deleted_watches",
+                            "UPDATE watches SET finished_at = $2, last_status = 'DELETED',"
+                            " last_error = '', updated_at = $2, " RELEASE_CLAIM
+                            " WHERE " WATCH_ACTIVE
+                            " AND (run_id = $1 OR (run_id IS NULL AND job_id ="
+                            " (SELECT NULLIF(job_id, '') FROM runs WHERE id = $1)))",
+                            pg::params().text(id).int64(ms));
+            },
+            told);
     }
 
     bool forget_run(std::string_view key) override {
         bool found = false;
-        write([&](pg::connection& db) {
-            found = erase_resource(db, key);
-            // A stored list page may hold it: the next list asks upstream again.
-            if (found) db.prepared("drop_list_pages", "DELETE FROM list_pages");
-        });
+        std::vector<store_change> told;
+        write(
+            [&](pg::connection& db) {
+                found = erase_resource(db, key);
+                // A stored list page may hold it: the next list asks upstream again.
+                if (found) db.prepared("drop_list_pages", "DELETE FROM list_pages");
+                if (found) told = {resource_change(key)};
+            },
+            told);
         return found;
     }
 
@@ -711,14 +748,20 @@ class pg_store final : public store {
 
     void put_list_page(std::string_view tenant, std::string_view key, std::string_view body,
                        time_point fetched_at) override {
-        write([&](pg::connection& db) {
-            db.prepared(
-                "put_list_page",
-                "INSERT INTO list_pages (tenant, key, body, fetched_at)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, key) DO UPDATE"
-                " SET body = excluded.body, fetched_at = excluded.fetched_at",
-                pg::params().text(tenant).text(key).bytes(body).int64(to_unix_ms(fetched_at)));
-        });
+        const std::vector<store_change> told = {{.what = store_change::scope::list_page,
+                                                 .key = std::string(key),
+                                                 .job_id = {},
+                                                 .tenant = std::string(tenant)}};
+        write(
+            [&](pg::connection& db) {
+                db.prepared(
+                    "put_list_page",
+                    "INSERT INTO list_pages (tenant, key, body, fetched_at)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, key) DO UPDATE"
+                    " SET body = excluded.body, fetched_at = excluded.fetched_at",
+                    pg::params().text(tenant).text(key).bytes(body).int64(to_unix_ms(fetched_at)));
+            },
+            told);
     }
 
     std::shared_ptr<const stored_list_page> find_list_page(std::string_view tenant,
@@ -774,12 +817,18 @@ class pg_store final : public store {
     }
 
     void revoke_tenant(std::string_view tenant) override {
-        write([&](pg::connection& db) {
-            db.prepared("revoke_grants", "DELETE FROM grants WHERE tenant = $1",
-                        pg::params().text(tenant));
-            db.prepared("revoke_pages", "DELETE FROM list_pages WHERE tenant = $1",
-                        pg::params().text(tenant));
-        });
+        const std::vector<store_change> told = {{.what = store_change::scope::tenant,
+                                                 .key = {},
+                                                 .job_id = {},
+                                                 .tenant = std::string(tenant)}};
+        write(
+            [&](pg::connection& db) {
+                db.prepared("revoke_grants", "DELETE FROM grants WHERE tenant = $1",
+                            pg::params().text(tenant));
+                db.prepared("revoke_pages", "DELETE FROM list_pages WHERE tenant = $1",
+                            pg::params().text(tenant));
+            },
+            told);
     }
 
     std::optional<watch_id> watch_run(const run_fields& run, std::string_view tenant,
@@ -1035,11 +1084,23 @@ class pg_store final : public store {
 
     store_write_health write_health() override { return health_.snapshot(); }
 
+    std::unique_ptr<peer_subscription> follow_peers(peer_follower& follower) override {
+        return feed_.follow(follower);
+    }
+
+    void tell_peers(const run_event& event) override {
+        try {
+            feed_.send_event(event);
+        } catch (const std::exception&) {
+            // The feed could not start (no eventfd): the event stays this daemon's.
+        }
+    }
+
     std::int64_t external_change_count() override {
         // Every write commits an increment of store_changes; this daemon's own are counted as
         // they commit, so the difference is the others'. The lock keeps a commit and its count
         // from straddling the read.
-        // TODO(next session): LISTEN/NOTIFY tells other daemons at once, instead of this poll.
+        // A cache polls this only while the feed is down (pg_feed.hpp).
         std::unique_lock lock(commit_mutex_);
         const std::int64_t all = read([](pg::connection& db) {
             return db.prepared("read_changes", "SELECT changes FROM store_changes WHERE id = 1")
@@ -1201,11 +1262,18 @@ class pg_store final : public store {
         }
         std::vector<std::string> erased;
         if (taken.empty()) return erased;
-        write([&](pg::connection& db) {
-            erased.clear();  // a retried write starts again
-            for (std::string& key : taken)
-                if (erase_resource(db, key)) erased.push_back(key);
-        });
+        std::vector<store_change> told;
+        write(
+            [&](pg::connection& db) {
+                erased.clear();  // a retried write starts again
+                told.clear();
+                for (std::string& key : taken) {
+                    if (!erase_resource(db, key)) continue;
+                    erased.push_back(key);
+                    told.push_back(resource_change(key));
+                }
+            },
+            told);
         return erased;
     }
 
@@ -1270,8 +1338,10 @@ class pg_store final : public store {
 
     // Runs |fn(connection)| as one write transaction: all of it commits or none of it. A
     // failure of the storage (see is_storage_fault) is recorded in write_health and thrown on.
+    // What |told| holds once |fn| has run is NOTIFYed to the other daemons (pg_feed.hpp), in
+    // the transaction: they hear of the write when it commits, and only if it does.
     template <class Fn>
-    void write(Fn&& fn) {
+    void write(Fn&& fn, const std::vector<store_change>& told = {}) {
         try {
             with_connection([&](pg::connection& db, bool& retryable) {
                 pg::transaction tx(db);
@@ -1280,6 +1350,12 @@ class pg_store final : public store {
                             "UPDATE store_changes SET changes = changes + 1 WHERE id = 1");
                 retryable = false;
                 fn(db);
+                if (!told.empty()) {
+                    const std::string notice =
+                        encode_notice({.origin = owner_, .changes = told, .event = {}});
+                    db.prepared("notify", "SELECT pg_notify($1, $2)",
+                                pg::params().text(pg_feed::channel).text(notice));
+                }
                 std::shared_lock lock(commit_mutex_);
                 tx.commit();
                 own_writes_.fetch_add(1);
@@ -1308,6 +1384,7 @@ class pg_store final : public store {
     std::shared_mutex commit_mutex_;
     std::atomic<std::int64_t> own_writes_{0};
     write_health_tracker health_;
+    pg_feed feed_{conninfo_, display_, owner_};  // after owner_: made from it
 };
 
 }  // namespace

@@ -43,6 +43,15 @@ std::shared_ptr<event_hub::subscription> event_hub::subscribe(
 }
 
 void event_hub::publish(const run_event& e) {
+    deliver(e);
+    if (relay_) relay_(e);
+}
+
+void event_hub::relay_to(std::function<void(const run_event&)> relay) {
+    relay_ = std::move(relay);
+}
+
+void event_hub::deliver(const run_event& e) {
     const std::string frame = to_sse(e);
     std::vector<std::shared_ptr<subscription>> live;
     {
