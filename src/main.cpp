@@ -21,7 +21,7 @@ constexpr const char* usage =
     "  runs       list, show and export the stored runs, offline (reads the store)\n"
     "  mirror     pull runs of some or all agents into the store for offline use\n"
     "  purge      forget one run or job in the store (never upstream): its next read is a miss\n"
-    "  db         stats, check, vacuum or back up the store file (safe while serving)\n"
+    "  db         stats, check, vacuum or back up the store (safe while serving)\n"
     "  config     print the effective settings and where each came from (file, env, flag)\n"
     "\n"
     "Options:\n"

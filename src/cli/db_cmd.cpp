@@ -1,8 +1,9 @@
-// `runmirror db stats|check|vacuum|backup FILE`: looking after the store file itself
-// (runmirror/store_admin.hpp). The store is the one `runmirror serve` would open with the same
-// --db, --config and RUNMIRROR_* environment, found as `runmirror runs` finds it; it is never
-// created and never migrated here. stats, check and backup open it read-only; vacuum writes.
-// All four are safe while the daemon runs (SQLite's locking; WAL gives readers a snapshot).
+// `runmirror db stats|check|vacuum|backup FILE`: looking after the store itself
+// (runmirror/store_admin.hpp), an SQLite file or a PostgreSQL database. The store is the one
+// `runmirror serve` would open with the same --db, --config and RUNMIRROR_* environment, found
+// as `runmirror runs` finds it; it is never created and never migrated here. stats, check and
+// backup open it read-only; vacuum writes. All four are safe while the daemon runs (SQLite's
+// locking, WAL snapshots; PostgreSQL's MVCC). On PostgreSQL, backup refuses: that is pg_dump's.
 // Exit codes: 0 done (check: no problem found), 1 a problem found or a failure, 2 a bad
 // command line.
 
@@ -47,15 +48,20 @@ enum class action { stats, check, vacuum, backup };
 constexpr const char* usage =
     "Usage: runmirror db ACTION [options]\n"
     "\n"
-    "Looks after the store file: the one 'runmirror serve' uses with the same --db, --config\n"
-    "and RUNMIRROR_* environment. Never creates a store and never upgrades its schema. Safe\n"
-    "while the daemon is running.\n"
+    "Looks after the store: the one 'runmirror serve' uses with the same --db, --config and\n"
+    "RUNMIRROR_* environment, an SQLite file or a PostgreSQL database (--db postgresql://...;\n"
+    "no tenant secret needed). Never creates a store and never upgrades its schema. Safe while\n"
+    "the daemon is running.\n"
     "\n"
     "Actions:\n"
-    "  stats        rows and bytes by kind of resource, file and page sizes, schema version\n"
-    "  check        the database's integrity check, and every stored body decoded and parsed\n"
+    "  stats        rows and bytes by kind of resource, schema version, and the file and page\n"
+    "               sizes (PostgreSQL: the size of each of the store's tables)\n"
+    "  check        the database's integrity check (PostgreSQL: its schema and bookkeeping\n"
+    "               rows), and every stored body decoded and parsed\n"
     "  vacuum       rewrite the file compactly, returning unused space to the file system\n"
+    "               (PostgreSQL: VACUUM (ANALYZE) of the store's tables)\n"
     "  backup FILE  write a consistent copy of the store to FILE, while it is in use\n"
+    "               (SQLite only: back up a PostgreSQL store with pg_dump)\n"
     "\n"
     "Run 'runmirror db ACTION --help' for an action's options.\n";
 
@@ -79,9 +85,10 @@ po::options_description describe(action which, const std::string& default_db) {
         case action::vacuum: break;
     }
     desc.add_options()  //
-        ("db", po::value<std::string>()->value_name("PATH"),
-         ("the store; never created (default: as for serve: RUNMIRROR_DB, the config file's db, "
-          "else under $RUNMIRROR_DATA_DIR, $XDG_DATA_HOME or $HOME; here: " +
+        ("db", po::value<std::string>()->value_name("PATH|URI"),
+         ("the store, a file or postgresql://...; never created (default: as for serve: "
+          "RUNMIRROR_DB, the config file's db, else under $RUNMIRROR_DATA_DIR, $XDG_DATA_HOME "
+          "or $HOME; here: " +
           (default_db.empty() ? std::string("none, set --db") : default_db) + ")")
              .c_str())  //
         ("config", po::value<std::string>()->value_name("FILE"),
@@ -99,21 +106,36 @@ std::string help_text(action which, const std::string& default_db) {
                    "cached list pages) with their bytes as stored (compressed) and as received,\n"
                    "grants, watches by state, the schema version, and the file: its size, page\n"
                    "size, unused pages (what a vacuum returns) and its WAL. Reads every stored\n"
-                   "body (its size is read from its frame header): 3.5 s for 430 MiB here.\n\n";
+                   "body (its size is read from its frame header): 3.5 s for 430 MiB here.\n"
+                   "On PostgreSQL the file figures give way to each of the store's tables with\n"
+                   "its indexes and TOAST (pg_total_relation_size); the counts come from one\n"
+                   "snapshot, and only each compressed body's frame header is read.\n\n";
             break;
         case action::check:
             out << "Usage: runmirror db check [options]\n\n"
                    "Runs SQLite's integrity check, then decodes every stored body (compression\n"
                    "checksums verified) and parses it as JSON. Prints one line per problem,\n"
                    "naming the resource (kind and id) or list page, and exits 1 when there is\n"
-                   "any; otherwise one line of summary and exit 0. Reads the whole file.\n\n";
+                   "any; otherwise one line of summary and exit 0. Reads the whole file.\n"
+                   "On PostgreSQL, which keeps its own pages, it checks instead that the schema\n"
+                   "is the one its recorded version promises (every step recorded in order, the\n"
+                   "tables and columns there, no invalid index) and that the row every daemon's\n"
+                   "writes take turns on (store_changes) is present; then every body as above,\n"
+                   "in batches, holding no transaction open across the scan.\n\n";
             break;
         case action::vacuum:
             out << "Usage: runmirror db vacuum [options]\n\n"
                    "Rewrites the store compactly (SQLite VACUUM) and prints its size before and\n"
                    "after. Waits up to 5 s for the write lock when the daemon is writing, and\n"
                    "fails saying the store is busy if it does not get it. Needs free disk space\n"
-                   "of about twice the store's size while it runs.\n\n";
+                   "of about twice the store's size while it runs.\n"
+                   "On PostgreSQL: VACUUM (ANALYZE) of the store's tables, beside the daemons'\n"
+                   "reads and writes. It makes deleted rows' space reusable and refreshes the\n"
+                   "planner's statistics; the tables shrink only by empty pages at their ends\n"
+                   "(VACUUM FULL, which locks the daemons out, is not run), and a table's first\n"
+                   "vacuum adds its free space and visibility maps, so a small store may grow.\n"
+                   "Needs the tables' owner (or the database's, or a superuser); waits up to 5 s\n"
+                   "for a lock another session holds.\n\n";
             break;
         case action::backup:
             out << "Usage: runmirror db backup FILE [options]\n\n"
@@ -124,7 +146,10 @@ std::string help_text(action which, const std::string& default_db) {
                    "opens it. Restoring it needs the store's tenant secret too (a file of its "
                    "own,\n"
                    "kept out of the store on purpose): copy it beside FILE, or use "
-                   "--with-secret.\n\n";
+                   "--with-secret.\n"
+                   "A PostgreSQL store is refused (exit 1, nothing written): back it up with\n"
+                   "PostgreSQL's pg_dump (pg_dump --format=custom --file FILE DBNAME), which\n"
+                   "takes a consistent snapshot while the daemons keep writing.\n\n";
             break;
     }
     out << describe(which, default_db);
@@ -145,11 +170,8 @@ store_options store_for(const po::variables_map& vm, const std::vector<std::stri
 
 std::unique_ptr<store_admin> open_admin(const store_options& store, admin_access access) {
     if (store.path == ":memory:") throw db_error("--db :memory: holds nothing to look after");
-    if (is_postgres_uri(store.path)) {
-        throw db_error("--db " + store_display_name(store.path) +
-                       " is a PostgreSQL database: `runmirror db` looks after SQLite stores; use "
-                       "PostgreSQL's own tools (pg_dump, VACUUM, pg_total_relation_size)");
-    }
+    // Needs no tenant secret: nothing here computes a tenant.
+    if (is_postgres_uri(store.path)) return open_postgres_store_admin(store.path, access);
     // Said here rather than by the store, which would name it less plainly.
     if (!store_exists(store.path)) throw db_error("no store at " + store.path);
     return open_sqlite_store_admin(store.path, access);
@@ -199,15 +221,41 @@ std::string schema_text(const store_stats& s) {
            ": written by a later version; these figures may miss what it added)";
 }
 
-std::string stats_table(const std::string& path, const store_stats& s) {
+std::int64_t tables_total(const store_stats& s) {
+    std::int64_t total = 0;
+    for (const stored_table& t : s.tables)
+        total += t.bytes;
+    return total;
+}
+
+std::string stats_table(const std::string& name, const store_stats& s) {
     std::ostringstream out;
-    out << "store   " << path << "\n";
+    out << "store   " << name << "\n";
     out << "schema  " << schema_text(s) << "\n";
-    // The pages are the database as committed; the file may lag behind it by what the WAL holds.
-    out << "size    " << human_bytes(s.page_count * s.page_size) << " in " << grouped(s.page_count)
-        << " pages of " << grouped(s.page_size) << " bytes, " << grouped(s.freelist_pages)
-        << " unused (" << human_bytes(s.freelist_pages * s.page_size) << "); on disk "
-        << human_bytes(s.file_bytes) << " and WAL " << human_bytes(s.wal_bytes) << "\n\n";
+    if (s.backend == store_backend::postgresql) {
+        // The server's files hold other databases too: the store's tables are what it costs.
+        out << "size    " << human_bytes(tables_total(s)) << " in " << s.tables.size()
+            << " tables with their indexes and TOAST (pg_total_relation_size):\n";
+        std::string line = "       ";
+        for (std::size_t i = 0; i < s.tables.size(); ++i) {
+            const std::string item = " " + s.tables[i].name + " " + human_bytes(s.tables[i].bytes) +
+                                     (i + 1 < s.tables.size() ? "," : "");
+            if (line.size() + item.size() > 96) {
+                out << line << "\n";
+                line = "       ";
+            }
+            line += item;
+        }
+        out << line << "\n\n";
+    } else {
+        // The pages are the database as committed; the file may lag behind it by what the WAL
+        // holds.
+        out << "size    " << human_bytes(s.page_count * s.page_size) << " in "
+            << grouped(s.page_count) << " pages of " << grouped(s.page_size) << " bytes, "
+            << grouped(s.freelist_pages) << " unused ("
+            << human_bytes(s.freelist_pages * s.page_size) << "); on disk "
+            << human_bytes(s.file_bytes) << " and WAL " << human_bytes(s.wal_bytes) << "\n\n";
+    }
 
     std::vector<std::vector<std::string>> rows = {{"", "ROWS", "STORED", "AS RECEIVED"}};
     for (const stored_group& g : s.groups) {
@@ -242,13 +290,27 @@ std::string stats_table(const std::string& path, const store_stats& s) {
     return out.str();
 }
 
-std::string stats_json(const std::string& path, const store_stats& s) {
+// The SQLite and PostgreSQL reports differ only in their size fields: each gives those that
+// mean something for it, and "backend" says which set to expect.
+std::string stats_json(const std::string& name, const store_stats& s) {
+    const bool postgres = s.backend == store_backend::postgresql;
     std::ostringstream out;
-    out << "{\"path\":" << json_quote(path) << ",\"schema_version\":" << s.schema_version
-        << ",\"known_schema_version\":" << s.known_schema_version
-        << ",\"file_bytes\":" << s.file_bytes << ",\"wal_bytes\":" << s.wal_bytes
-        << ",\"page_size\":" << s.page_size << ",\"page_count\":" << s.page_count
-        << ",\"freelist_pages\":" << s.freelist_pages << ",\"groups\":[";
+    out << "{\"backend\":" << (postgres ? "\"postgresql\"" : "\"sqlite\"")
+        << ",\"path\":" << json_quote(name) << ",\"schema_version\":" << s.schema_version
+        << ",\"known_schema_version\":" << s.known_schema_version;
+    if (postgres) {
+        out << ",\"total_bytes\":" << tables_total(s) << ",\"tables\":[";
+        for (std::size_t i = 0; i < s.tables.size(); ++i) {
+            out << (i ? "," : "") << "{\"name\":" << json_quote(s.tables[i].name)
+                << ",\"bytes\":" << s.tables[i].bytes << "}";
+        }
+        out << "]";
+    } else {
+        out << ",\"file_bytes\":" << s.file_bytes << ",\"wal_bytes\":" << s.wal_bytes
+            << ",\"page_size\":" << s.page_size << ",\"page_count\":" << s.page_count
+            << ",\"freelist_pages\":" << s.freelist_pages;
+    }
+    out << ",\"groups\":[";
     for (std::size_t i = 0; i < s.groups.size(); ++i) {
         const stored_group& g = s.groups[i];
         out << (i ? "," : "") << "{\"name\":" << json_quote(g.name)
@@ -261,17 +323,22 @@ std::string stats_json(const std::string& path, const store_stats& s) {
         out << (i ? "," : "") << "{\"kind\":" << json_quote(kind)
             << ",\"state\":" << json_quote(state) << ",\"count\":" << n << "}";
     }
-    out << "],\"runs_awaiting_search_index\":" << s.runs_awaiting_search_index << "}\n";
+    out << "]";
+    // PostgreSQL's search column is written with the row: nothing ever waits for it.
+    if (!postgres) out << ",\"runs_awaiting_search_index\":" << s.runs_awaiting_search_index;
+    out << "}\n";
     return out.str();
 }
 
 int run_stats(const po::variables_map& vm, const store_options& store) {
     const store_stats s = open_admin(store, admin_access::read_only)->stats();
-    std::cout << (vm["json"].as<bool>() ? stats_json(store.path, s) : stats_table(store.path, s));
+    const std::string name = store_display_name(store.path);  // a URI without its password
+    std::cout << (vm["json"].as<bool>() ? stats_json(name, s) : stats_table(name, s));
     return 0;
 }
 
 int run_check(const store_options& store) {
+    const std::string name = store_display_name(store.path);
     const auto admin = open_admin(store, admin_access::read_only);
     const store_check_summary summary = admin->check([](const store_problem& p) {
         std::cout << p.subject << ": " << p.problem << "\n" << std::flush;
@@ -279,16 +346,27 @@ int run_check(const store_options& store) {
     const std::string checked = grouped(summary.bodies_checked) + " bodies and " +
                                 grouped(summary.list_pages_checked) + " list pages checked";
     if (summary.problems == 0) {
-        std::cout << "ok: " << store.path << ": database integrity ok, " << checked << "\n";
+        // Said for what was checked: PostgreSQL's own pages are its business, not ours.
+        std::cout << "ok: " << name << ": "
+                  << (is_postgres_uri(store.path) ? "schema ok" : "database integrity ok") << ", "
+                  << checked << "\n";
         return 0;
     }
     std::cout << grouped(summary.problems) << (summary.problems == 1 ? " problem" : " problems")
-              << " found in " << store.path << " (" << checked << ")\n";
+              << " found in " << name << " (" << checked << ")\n";
     return 1;
 }
 
 int run_vacuum(const store_options& store) {
     const vacuum_result r = open_admin(store, admin_access::read_write)->vacuum();
+    if (is_postgres_uri(store.path)) {
+        std::cout << "vacuumed " << store_display_name(store.path)
+                  << " (VACUUM (ANALYZE) of its tables): " << human_bytes(r.bytes_before)
+                  << " before, " << human_bytes(r.bytes_after)
+                  << " after (its tables with their indexes); the space of deleted rows is "
+                     "reused by new ones\n";
+        return 0;
+    }
     std::cout << "vacuumed " << store.path << ": " << human_bytes(r.bytes_before) << " before, "
               << human_bytes(r.bytes_after) << " after (file and WAL)";
     if (!r.wal_truncated) {
@@ -324,6 +402,15 @@ void copy_secret(const std::string& from, const std::string& to, bool replace) {
 }
 
 int run_backup(const std::string& file, const po::variables_map& vm, const store_options& store) {
+    // Refused before anything is opened or written: a copy of a database that other daemons
+    // keep writing is pg_dump's job (a snapshot, restorable by pg_restore), and this binary does
+    // not run other programs.
+    if (is_postgres_uri(store.path)) {
+        throw db_error("--db " + store_display_name(store.path) +
+                       " is a PostgreSQL database: back it up with pg_dump (pg_dump "
+                       "--format=custom --file FILE DBNAME); runmirror db backup copies SQLite "
+                       "stores only");
+    }
     const bool force = vm["force"].as<bool>();
     const bool with_secret = vm["with-secret"].as<bool>();
     const std::string secret_from = store.tenant_secret_path.empty()

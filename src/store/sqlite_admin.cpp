@@ -17,19 +17,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <utility>
 
-#include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
-
-#include "json/run_fields.hpp"
 #include "runmirror/resource_kind.hpp"
 #include "runmirror/store_admin.hpp"
+#include "store/admin_common.hpp"
 #include "store/body_codec.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_db.hpp"
@@ -56,30 +50,6 @@ std::int64_t file_size_or_zero(const std::string& path) {
     return ec ? 0 : static_cast<std::int64_t>(size);
 }
 
-// Well-formed JSON of any shape (list pages may be arrays); iterative, so no depth limit is
-// needed to keep the stack safe.
-bool is_json(std::string_view text, std::string* why) {
-    rapidjson::Reader reader;
-    rapidjson::MemoryStream stream(text.data(), text.size());
-    rapidjson::BaseReaderHandler<> ignore;
-    const rapidjson::ParseResult ok =
-        reader.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseStopWhenDoneFlag>(stream,
-                                                                                         ignore);
-    if (!ok) {
-        *why = std::string(rapidjson::GetParseError_En(ok.Code())) + " at byte " +
-               std::to_string(ok.Offset());
-        return false;
-    }
-    // kParseStopWhenDone stops after one value: anything but whitespace after it is an error.
-    for (std::size_t i = stream.Tell(); i < text.size(); ++i) {
-        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') {
-            *why = "bytes after the JSON value at byte " + std::to_string(i);
-            return false;
-        }
-    }
-    return true;
-}
-
 // The SQL functions stats uses: a body's size as stored, and as received.
 sqlite::value sql_stored_size(sqlite::value_view body) {
     if (body.type == sqlite::value::kind::null) return {};
@@ -91,20 +61,6 @@ sqlite::value sql_unpacked_size(sqlite::value_view body) {
     const auto size = unpacked_body_size(body.bytes, body.type == sqlite::value::kind::blob);
     if (!size) return {};
     return {sqlite::value::kind::text, std::to_string(*size)};
-}
-
-// How people are told which resource a row is: "v1 run run-1", "v2 extract job j-2
-// (expand=usage)", "v1 extraction job j-3 (result)", "... (deleted)".
-std::string subject_of(std::string_view key, std::string_view kind_name, std::string_view variant,
-                       bool deleted) {
-    const resource_kind* kind = find_kind(kind_name);
-    if (kind == nullptr) kind = &kind_of_store_key(key);
-    std::string subject(kind->label);
-    subject += ' ';
-    subject += id_of_store_key(key);
-    if (!variant.empty()) subject += " (" + representation_text(*kind, variant) + ")";
-    if (deleted) subject += " (deleted)";
-    return subject;
 }
 
 class sqlite_admin final : public store_admin {
@@ -181,10 +137,7 @@ class sqlite_admin final : public store_admin {
     store_check_summary check(
         const std::function<void(const store_problem&)>& on_problem) override {
         store_check_summary summary;
-        auto report = [&](std::string subject, std::string problem) {
-            ++summary.problems;
-            on_problem({std::move(subject), std::move(problem)});
-        };
+        body_checker checker(summary, on_problem);
 
         // The file's own structure first: pages, b-trees, indexes against their tables.
         {
@@ -192,15 +145,15 @@ class sqlite_admin final : public store_admin {
                 *db_, "PRAGMA integrity_check(" + std::to_string(max_integrity_findings) + ")");
             while (s->step()) {
                 const std::string finding = s->column_text(0);
-                if (finding != "ok") report("database file " + path_, finding);
+                if (finding != "ok") checker.report("database file " + path_, finding);
             }
         }
         {
             // runmirror's schema declares no foreign keys today; a later migration may.
             sqlite::statement_use s(*db_, "PRAGMA foreign_key_check");
             while (s->step()) {
-                report("table " + s->column_text(0) + " row " + s->column_text(1),
-                       "refers to a missing row of " + s->column_text(2));
+                checker.report("table " + s->column_text(0) + " row " + s->column_text(1),
+                               "refers to a missing row of " + s->column_text(2));
             }
         }
 
@@ -213,34 +166,21 @@ class sqlite_admin final : public store_admin {
                                      " WHERE rowid > ?1 AND body IS NOT NULL ORDER BY rowid"
                                      " LIMIT ?2";
         in_batches(runs_sql, [&](const sqlite::statement& row) {
-            ++summary.bodies_checked;
-            const std::string subject = subject_of(row.column_view(1), row.column_text(3),
-                                                   row.column_text(4), row.column_int64(5) != 0);
-            std::string body;
-            try {
-                body = unpack_body_verified(row.column_view(2), row.column_is_blob(2));
-            } catch (const store_error& e) {
-                report(subject, std::string("its stored body does not decode: ") + e.what());
-                return;
-            }
-            if (!is_json_object(body)) {
-                std::string why;
-                report(subject, is_json(body, &why) ? "its stored body is JSON but not an object"
-                                                    : "its stored body is not JSON: " + why);
-            }
+            // Copies: a view lasts only until the next column call.
+            const std::string key = row.column_text(1);
+            const std::string kind = row.column_text(3);
+            const std::string variant = row.column_text(4);
+            const bool deleted = row.column_int64(5) != 0;
+            const bool compressed = row.column_is_blob(2);
+            checker.resource({key, kind, variant, deleted, row.column_view(2), compressed});
         });
         in_batches(
             "SELECT rowid, tenant, key, body FROM list_pages WHERE rowid > ?1 ORDER BY rowid "
             "LIMIT ?2",
             [&](const sqlite::statement& row) {
-                ++summary.list_pages_checked;
-                std::string why;
-                if (!is_json(row.column_view(3), &why)) {
-                    // The tenant is a keyed hash: its first digits tell tenants apart.
-                    report("list page '" + row.column_text(2) + "' of tenant " +
-                               row.column_text(1).substr(0, 12),
-                           "its stored body is not JSON: " + why);
-                }
+                const std::string tenant = row.column_text(1);
+                const std::string key = row.column_text(2);
+                checker.list_page(tenant, key, row.column_view(3));
             });
         return summary;
     }
@@ -407,43 +347,14 @@ class sqlite_admin final : public store_admin {
                       ", deleted_at IS NOT NULL, body IS NULL, count(*),"
                       " sum(runmirror_stored_size(body)), sum(runmirror_unpacked_size(body))"
                       " FROM runs GROUP BY 1, 2, 3, 4");
-        std::map<std::string, stored_group> by_name;
-        std::vector<std::string> order;
-        auto add = [&](const std::string& name, const std::string& label) -> stored_group& {
-            auto [it, added] = by_name.try_emplace(name, stored_group{name, label});
-            if (added) order.push_back(name);
-            return it->second;
-        };
-        // Every kind's plain rows listed, even when there are none: "0 v2 jobs" is an answer.
-        for (const resource_kind* kind : all_kinds())
-            add(std::string(kind->name), std::string(kind->label) + "s");
+        group_tally tally;
         while (s->step()) {
-            const std::string kind_name = s->column_text(0);
-            const std::string variant = s->column_text(1);
-            const bool deleted = s->column_int64(2) != 0;
-            const bool bodiless = s->column_int64(3) != 0;
-            const resource_kind* kind = find_kind(kind_name);
-            const std::string label = kind ? std::string(kind->label) : kind_name;
-            stored_group* group = nullptr;
-            if (deleted) {
-                group = &add("tombstones", "deleted resources (tombstones)");
-            } else if (bodiless) {
-                group = &add("bodiless", "resources without a body");
-            } else if (variant.empty()) {
-                group = &add(kind_name, label + "s");
-            } else if (kind && !kind->variant_param.empty()) {
-                group =
-                    &add(kind_name + "?" + std::string(kind->variant_param),
-                         label + "s: " + std::string(kind->variant_param) + "= representations");
-            } else {
-                group = &add(kind_name + "?" + variant, label + "s: " + variant + "s");
-            }
-            group->rows += s->column_int64(4);
-            group->stored_bytes += s->column_int64(5);
-            group->body_bytes += s->column_int64(6);
+            tally.add(s->column_text(0), s->column_text(1), s->column_int64(2) != 0,
+                      s->column_int64(3) != 0, s->column_int64(4), s->column_int64(5),
+                      s->column_int64(6));
         }
-        for (const std::string& name : order)
-            out.push_back(std::move(by_name.at(name)));
+        for (stored_group& g : tally.take())
+            out.push_back(std::move(g));
     }
 
     std::string path_;
