@@ -20,7 +20,8 @@
 //   lists.txt      the stored list pages
 //   assembled.txt  list pages that are not stored (the pages after the stored ones, per agent)
 //   deep.txt       list pages that are not stored, anywhere in an agent's runs (deep skips)
-// Prints one "key value" line per figure: runs, raw_json_bytes, seconds, runs_per_second.
+// Prints one "key value" line per figure: runs, raw_json_bytes, seconds, runs_per_second,
+// put_runs_us_p50/p99 (each put_runs call; with --batch 1 each is one write, as a miss makes).
 //
 //   runmirror_fill_store --db PATH --runs N --v2-share 0.5 [--variant-share 0.3] ...
 //
@@ -263,6 +264,7 @@ int fill(const options& o) {
     std::uint64_t raw_bytes = 0;
     std::int64_t v2_jobs = 0, variant_rows = 0, variant_only = 0;
     std::vector<generated> batch;
+    std::vector<double> put_us;  // each put_runs call: with --batch 1, each write of a miss
     // v2 representations of this batch: body, expand set ("" plain)
     std::vector<std::pair<std::string, std::string>> v2_batch;
     std::vector<std::pair<run_fields, std::string_view>> items;
@@ -327,7 +329,11 @@ int fill(const options& o) {
             fields.variant = expand;
             items.emplace_back(std::move(fields), body);
         }
+        const auto put_started = std::chrono::steady_clock::now();
         db->put_runs(items, fetched);
+        put_us.push_back(std::chrono::duration<double, std::micro>(
+                             std::chrono::steady_clock::now() - put_started)
+                             .count());
         if (i % 100'000 < static_cast<std::int64_t>(o.batch)) {
             const double s =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -377,6 +383,13 @@ int fill(const options& o) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "runs " << o.runs << "\nraw_json_bytes " << raw_bytes << "\nseconds " << s
               << "\nruns_per_second " << static_cast<std::int64_t>(o.runs / s) << "\n";
+    if (!put_us.empty()) {
+        std::sort(put_us.begin(), put_us.end());
+        const auto at = [&](double q) {
+            return put_us[std::min(put_us.size() - 1, static_cast<std::size_t>(q * put_us.size()))];
+        };
+        std::cout << "put_runs_us_p50 " << at(0.50) << "\nput_runs_us_p99 " << at(0.99) << "\n";
+    }
     if (o.v2_share > 0) {
         std::cout << "rows " << o.runs + variant_rows - variant_only << "\nv2_jobs " << v2_jobs
                   << "\nv2_variant_rows " << variant_rows << "\nv2_variant_only " << variant_only
