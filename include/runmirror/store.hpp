@@ -223,6 +223,10 @@ class store {
     // has claimed counts from the end of its claim at the earliest, so that a daemon does not
     // wake again and again for watches it will not be given.
     virtual std::optional<time_point> next_due_time(const tenant_filter& tenants) = 0;
+    // Ends every claim this store object holds, so that other daemons poll those watches now
+    // rather than one lease later: for a daemon that stops, its polls abandoned. No-op where
+    // nothing is claimed (SQLite).
+    virtual void release_claims() {}
 
     // reschedule_watch, finish_watch and give_up_watch release the watch's claim, whoever holds
     // it, and so does a tombstone that ends it; job_watch_found_run does not: the poll it is

@@ -157,6 +157,13 @@ class server_impl final : public server {
         ioc_.run();
         for (auto& t : threads)
             t.join();
+        // The sync worker's polls in flight were abandoned with the threads: on a shared
+        // store, other daemons take their watches now instead of after the lease.
+        try {
+            db_.release_claims();
+        } catch (const store_error& e) {
+            log::warn("watches this daemon had claimed wait out their lease: {}", e.what());
+        }
         log::info("stopped");
         return 0;
     }

@@ -107,6 +107,7 @@ class forwarding_store : public store {
         return inner_->follow_peers(follower);
     }
     void tell_peers(const run_event& event) override { inner_->tell_peers(event); }
+    void release_claims() override { inner_->release_claims(); }
 
   protected:
     store& inner() { return *inner_; }

@@ -965,6 +965,15 @@ class pg_store final : public store {
         return due;
     }
 
+    void release_claims() override {
+        // Like a claim, no bump of store_changes: no cache shows claims.
+        read([&](pg::connection& db) {
+            db.prepared("release_claims",
+                        "UPDATE watches SET " RELEASE_CLAIM " WHERE claimed_by = $1",
+                        pg::params().text(owner_));
+        });
+    }
+
     std::optional<time_point> next_due_time(const tenant_filter& tenants) override {
         if (!tenants.any_tenant && tenants.tenants.empty()) return std::nullopt;
         statement_text s;

@@ -115,3 +115,53 @@ test('two daemons on one PostgreSQL store: one poll of a watch at a time; a kill
   const claimsLeft = sql('SELECT count(*) FROM watches WHERE claimed_by IS NOT NULL')[0];
   assert.equal(claimsLeft, '0', 'every watch ended with its claim released');
 });
+
+test('a daemon that stops releases its claims: the other takes its watches at once, not after the lease', { skip: !PG && 'RUNMIRROR_TEST_PG not set' }, async (t) => {
+  sql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+  const dir = await makeTempDir();
+  t.after(() => removeDir(dir));
+  const longLeaseMs = 60_000;
+  const args = ['--tenant-secret', path.join(dir, 'shared.tenant-secret'), ...syncArgs({ 'watch-lease-ms': longLeaseMs })];
+  const env = { LLAMA_CLOUD_API_KEY: 'key-both' };
+  const { up, daemon: a, defer } = await startStack(t, { daemon: { db: PG, env, extraArgs: args } });
+  const b = await startDaemon({ upstreamUrl: up.url, db: PG, env, extraArgs: args });
+  defer(() => b.stop());
+
+  const created = [];
+  for (const [key, agentId] of [
+    ['key-alpha', 'agent-alpha'],
+    ['key-beta', 'agent-beta'],
+  ]) {
+    created.push(...(await createPendingRuns(up, 1, { key, agentId })));
+  }
+  const ids = created.map((c) => c.runId);
+  await readRunsOnce(a, created);
+  up.setFault({ method: 'GET', path: /^\/api\/v1\/extraction\//, delayMs: POLL_DELAY_MS, respond: 'normal' });
+
+  // Catch A holding claims mid-poll, then stop it as a deploy does (SIGTERM).
+  let held = [];
+  const caught = await waitFor(
+    async () => {
+      a.proc.kill('SIGSTOP');
+      held = claimedBy(a.pid);
+      if (held.length > 0) return true;
+      a.proc.kill('SIGCONT');
+      await sleep(37);
+      return false;
+    },
+    { timeoutMs: 10_000, intervalMs: 1 },
+  );
+  assert.ok(caught, 'daemon A never held a claim: did it poll at all?');
+  a.proc.kill('SIGTERM');
+  a.proc.kill('SIGCONT');
+  const exit = await a.stop();
+  assert.equal(exit.code, 0, `A's exit: ${JSON.stringify(exit)}\n${a.output().slice(-2000)}`);
+  assert.deepEqual(claimedBy(a.pid), [], 'A left claims behind');
+  const stoppedAt = Date.now();
+  up.clearFaults();
+  for (const id of ids) up.finishRun(id, 'SUCCESS');
+
+  // Well inside the lease: only a released claim lets B poll A's watches this soon.
+  await waitRunsFinished(b, ids, { timeoutMs: longLeaseMs / 4, label: 'after A stopped: ' });
+  console.log(`A stopped holding ${held.length} claim(s); B finished every watch ${Date.now() - stoppedAt} ms later (lease ${longLeaseMs} ms)`);
+});

@@ -446,6 +446,23 @@ TEST_CASE("postgres store: a claim never released ends with its lease" *
     CHECK(claim_of(d.uri, w1).ends_with("|" + std::to_string(to_unix_ms(t0 + 2 * test_lease))));
 }
 
+TEST_CASE("postgres store: a stopping daemon's claims are released, nobody else's" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    two_daemons d;
+    const watch_id w1 = d.watched("r1");
+    const watch_id w2 = d.watched("r2");
+    const tenant_filter any = tenant_filter::any();
+    REQUIRE(ids_of(d.a->due_watches(t0, 1, any)) == std::vector<watch_id>{w1});
+    REQUIRE(ids_of(d.b->due_watches(t0, 10, any)) == std::vector<watch_id>{w2});
+    d.a->release_claims();
+
+    CHECK(claim_of(d.uri, w1) == "|");
+    CHECK(claim_of(d.uri, w2) != "|");
+    // B takes A's watch at once, not one lease later; its own stays its own.
+    CHECK(ids_of(d.b->due_watches(t0, 10, any)) == std::vector<watch_id>{w1, w2});
+    CHECK(d.a->due_watches(t0, 10, any).empty());
+}
+
 TEST_CASE("postgres store: finishing or giving up a watch releases its claim" *
           doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
     two_daemons d;
