@@ -39,6 +39,7 @@
 #include "store/pg_db.hpp"
 #include "store/pg_feed.hpp"
 #include "store/pg_migrations.hpp"
+#include "store/prune_stages.hpp"
 #include "store/search_terms.hpp"
 #include "store/write_health.hpp"
 
@@ -1123,61 +1124,40 @@ class pg_store final : public store {
     }
 
     prune_batch prune_some(const prune_policy& policy, prune_cursor& cursor) override {
-        using stage = prune_cursor::stage;
-        const std::int64_t limit = sql_limit(std::max<std::size_t>(policy.batch, 1));
-        while (cursor.at != stage::done) {
-            prune_batch batch{.what = cursor.at, .rows = 0, .erased = {}};
-            bool exhausted = false;  // nothing more of this class
-            switch (cursor.at) {
-                case stage::list_pages:
-                    write([&](pg::connection& db) {
-                        batch.rows = static_cast<std::size_t>(
-                            db.prepared("prune_list_pages",
-                                        "DELETE FROM list_pages WHERE seq IN"
-                                        " (SELECT seq FROM list_pages ORDER BY seq LIMIT $1)",
-                                        pg::params().int64(limit))
-                                .affected());
-                    });
-                    exhausted = batch.rows == 0;
-                    break;
-                case stage::ended_watches:
-                    write([&](pg::connection& db) {
-                        batch.rows = static_cast<std::size_t>(
-                            db.prepared("prune_ended_watches",
-                                        "DELETE FROM watches WHERE id IN (SELECT id FROM watches"
-                                        " WHERE NOT (" WATCH_ACTIVE ") ORDER BY id LIMIT $1)",
-                                        pg::params().int64(limit))
-                                .affected());
-                    });
-                    exhausted = batch.rows == 0;
-                    break;
-                case stage::stale_unfinished:
-                    if (!cursor.scanned) {
-                        cursor.candidates = stale_unfinished_keys(policy.unfinished_fetched_before);
-                        cursor.scanned = true;
-                    }
-                    batch.erased = erase_some(cursor.candidates, policy.batch);
-                    batch.rows = batch.erased.size();
-                    exhausted = cursor.candidates.empty() && batch.rows == 0;
-                    break;
-                case stage::final_resources:
-                    if (!policy.final_resources) {
-                        exhausted = true;
-                        break;
-                    }
-                    {
-                        std::vector<std::string> keys = next_final_keys(cursor, limit);
-                        exhausted = keys.empty() && cursor.key.empty();
-                        batch.erased = erase_some(keys, keys.size());
-                        batch.rows = batch.erased.size();
-                    }
-                    break;
-                case stage::done: break;
-            }
-            if (batch.rows > 0) return batch;
-            if (exhausted) cursor.at = static_cast<stage>(static_cast<int>(cursor.at) + 1);
-        }
-        return {.what = stage::done, .rows = 0, .erased = {}};
+        return prune_in_stages(
+            policy, cursor,
+            {.delete_list_pages =
+                 [&](std::int64_t limit) {
+                     std::size_t rows = 0;
+                     write([&](pg::connection& db) {
+                         rows = static_cast<std::size_t>(
+                             db.prepared("prune_list_pages",
+                                         "DELETE FROM list_pages WHERE seq IN"
+                                         " (SELECT seq FROM list_pages ORDER BY seq LIMIT $1)",
+                                         pg::params().int64(limit))
+                                 .affected());
+                     });
+                     return rows;
+                 },
+             .delete_ended_watches =
+                 [&](std::int64_t limit) {
+                     std::size_t rows = 0;
+                     write([&](pg::connection& db) {
+                         rows = static_cast<std::size_t>(
+                             db.prepared("prune_ended_watches",
+                                         "DELETE FROM watches WHERE id IN (SELECT id FROM watches"
+                                         " WHERE NOT (" WATCH_ACTIVE ") ORDER BY id LIMIT $1)",
+                                         pg::params().int64(limit))
+                                 .affected());
+                     });
+                     return rows;
+                 },
+             .stale_unfinished_keys =
+                 [&](time_point before) { return stale_unfinished_keys(before); },
+             .next_final_keys = [&](prune_cursor& c,
+                                    std::int64_t limit) { return next_final_keys(c, limit); },
+             .erase_some = [&](std::vector<std::string>& keys,
+                               std::size_t count) { return erase_some(keys, count); }});
     }
 
   private:
