@@ -236,7 +236,16 @@ void sync_worker::tick() {
 void sync_worker::arm(time_point at, time_point now) {
     if (armed_at_ && *armed_at_ <= at) return;
     armed_at_ = at;
-    schedule_(std::chrono::duration_cast<millis>(at - now), [this] { tick(); });
+    // The scheduler cannot cancel a timer: one armed before this is left to fire and skip its
+    // tick, or every tick that re-arms would leave one more chain of ticks behind.
+    const std::uint64_t generation = ++arm_generation_;
+    schedule_(std::chrono::duration_cast<millis>(at - now), [this, generation] {
+        {
+            std::lock_guard lock(mutex_);
+            if (generation != arm_generation_) return;
+        }
+        tick();
+    });
 }
 
 void sync_worker::poll(launch l) {

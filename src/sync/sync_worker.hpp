@@ -16,6 +16,7 @@
 // scheduler; answers arrive on the upstream's threads. stop() makes pending timers and
 // answers no-ops; the owner keeps the worker alive until its executor has stopped.
 
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <random>
@@ -115,7 +116,8 @@ class sync_worker final : public run_observer {
     std::set<watch_id> solo_;     // missing from their agent's first page: polled on their own
     std::size_t launches_in_flight_ = 0;
     std::optional<time_point> armed_at_;
-    bool rescan_armed_ = false;  // options_.shared_store_rescan's timer is pending
+    std::uint64_t arm_generation_ = 0;  // of the one armed timer that still ticks
+    bool rescan_armed_ = false;         // options_.shared_store_rescan's timer is pending
     std::mt19937_64 random_;
     std::size_t polls_sent_ = 0;
 };
