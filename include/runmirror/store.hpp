@@ -206,14 +206,11 @@ class store {
                                      std::string_view project_id, time_point now) = 0;
 
     // Active watches of |tenants| with next_poll_at <= |now|, soonest first (then by id), at
-    // most |limit|.
+    // most |limit|. Claims nothing.
     //
-    // Several daemons on one store (PostgreSQL): each watch returned is claimed by this store
-    // object until |now| + the lease (postgres_store_options), and no other store object's
-    // due_watches returns it until then, or until reschedule_watch, finish_watch or
-    // give_up_watch releases the claim. This object's own claims are returned again while due
-    // (the worker keeps those in flight apart), which extends them. A claim never released
-    // (its daemon died) expires: the watch is polled again one lease later at most.
+    // Several daemons on one store (PostgreSQL): a watch another store object has claimed is
+    // left out until its claim ends; this object's own claims are not (the worker keeps those
+    // in flight apart). claim_watches claims the ones the worker is about to poll.
     // SQLite: one daemon per store file, so nothing is claimed.
     virtual std::vector<watch> due_watches(time_point now, std::size_t limit,
                                            const tenant_filter& tenants) = 0;
@@ -223,6 +220,16 @@ class store {
     // has claimed counts from the end of its claim at the earliest, so that a daemon does not
     // wake again and again for watches it will not be given.
     virtual std::optional<time_point> next_due_time(const tenant_filter& tenants) = 0;
+    // Claims those of |ids| still due and not claimed by another store object (or being
+    // claimed by one right now) for this one until |now| + the lease (postgres_store_options);
+    // returns the ids claimed, in no order. Until the claim ends, no other store object's
+    // due_watches or claim_watches returns the watch: reschedule_watch, finish_watch or
+    // give_up_watch release it, and a claim never released (its daemon died) expires, so the
+    // watch is polled again one lease later at most. SQLite: nothing to claim, |ids| returned.
+    virtual std::vector<watch_id> claim_watches(const std::vector<watch_id>& ids,
+                                                time_point /*now*/) {
+        return ids;
+    }
     // Ends every claim this store object holds, so that other daemons poll those watches now
     // rather than one lease later: for a daemon that stops, its polls abandoned. No-op where
     // nothing is claimed (SQLite).
@@ -308,7 +315,7 @@ std::unique_ptr<store> open_sqlite_store(const std::string& path);
 // when |options| are out of range.
 // Options of a PostgreSQL store (SQLite needs none of them).
 struct postgres_store_options {
-    // How long a watch due_watches returned stays claimed by that store object: it must exceed
+    // How long a watch claim_watches claimed stays claimed by that store object: it must exceed
     // the longest a poll can take (upstream timeout included), or a slow poll's watch may be
     // polled by another daemon as well; and it is how long a dead daemon's watches wait.
     millis watch_lease{60'000};

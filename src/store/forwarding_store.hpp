@@ -108,6 +108,9 @@ class forwarding_store : public store {
     }
     void tell_peers(const run_event& event) override { inner_->tell_peers(event); }
     void release_claims() override { inner_->release_claims(); }
+    std::vector<watch_id> claim_watches(const std::vector<watch_id>& ids, time_point now) override {
+        return inner_->claim_watches(ids, now);
+    }
 
   protected:
     store& inner() { return *inner_; }

@@ -82,7 +82,7 @@ store_change resource_change(std::string_view key) {
 // The condition every query for active watches uses; it matches the partial index watches_due.
 #define WATCH_ACTIVE "finished_at IS NULL AND given_up_at IS NULL"
 
-// Ends a due_watches claim (schema/postgres/002_watch_leases.sql): whoever polled the watch has
+// Ends a claim_watches claim (schema/postgres/002_watch_leases.sql): whoever polled the watch has
 // recorded what the poll found.
 #define RELEASE_CLAIM "claimed_by = NULL, claimed_until = NULL"
 
@@ -951,35 +951,50 @@ class pg_store final : public store {
         if (limit == 0 || (!tenants.any_tenant && tenants.tenants.empty())) return {};
         const std::int64_t at = to_unix_ms(now);
         statement_text s;
-        // Its own claims too: the worker may have left some of them unpolled (rate limit,
-        // concurrency), and claiming them again extends the lease of those still in flight.
-        // SKIP LOCKED: a row another daemon is claiming or writing right now is theirs for now.
-        // No bump of store_changes: a claim changes nothing any cache shows, and it must not
-        // wait behind every other daemon's writes.
-        s += "WITH picked AS MATERIALIZED (SELECT id FROM watches WHERE " WATCH_ACTIVE
-             " AND next_poll_at <= " +
+        // Its own claims too: those the worker has in flight, which it keeps apart itself.
+        s += "SELECT " WATCH_COLUMNS " FROM watches WHERE " WATCH_ACTIVE " AND next_poll_at <= " +
              s.arg(at);
         s += " AND (claimed_by IS NULL OR claimed_until <= " + s.arg(at) +
              " OR claimed_by = " + s.arg(std::string_view(owner_)) + ")";
         add_tenant_clause(s, tenants);
-        s += " ORDER BY next_poll_at, id LIMIT " + s.arg(sql_limit(limit)) +
-             " FOR UPDATE SKIP LOCKED)"
-             " UPDATE watches SET claimed_by = " +
-             s.arg(std::string_view(owner_)) + ", claimed_until = " + s.arg(at + lease_.count()) +
-             " WHERE id IN (SELECT id FROM picked) RETURNING " WATCH_COLUMNS;
-        std::vector<watch> due;
+        s += " ORDER BY next_poll_at, id LIMIT " + s.arg(sql_limit(limit));
+        return read(
+            [&](pg::connection& db) { return read_watches(db.query(s.sql(), s.params())); });
+    }
+
+    std::vector<watch_id> claim_watches(const std::vector<watch_id>& ids, time_point now) override {
+        if (ids.empty()) return {};
+        const std::int64_t at = to_unix_ms(now);
+        std::string array = "{";
+        for (const watch_id id : ids)
+            array += (array.size() > 1 ? "," : "") + std::to_string(id);
+        array += '}';
+        // Still due and claimable when locked: another daemon may have polled one meanwhile.
+        // Locked in id order, skipping rows another daemon is claiming or writing right now
+        // (theirs for now), so that two daemons claiming at once neither wait nor deadlock.
+        // No bump of store_changes: a claim changes nothing any cache shows, and it must not
+        // wait behind every other daemon's writes.
+        std::vector<watch_id> claimed;
         try {
-            due = read(
-                [&](pg::connection& db) { return read_watches(db.query(s.sql(), s.params())); });
+            const pg::result r = read([&](pg::connection& db) {
+                return db.prepared(
+                    "claim_watches",
+                    "WITH picked AS MATERIALIZED (SELECT id FROM watches"
+                    " WHERE id = ANY($1::bigint[]) AND " WATCH_ACTIVE
+                    " AND next_poll_at <= $2"
+                    " AND (claimed_by IS NULL OR claimed_until <= $2 OR claimed_by = $3)"
+                    " ORDER BY id FOR UPDATE SKIP LOCKED)"
+                    " UPDATE watches SET claimed_by = $3, claimed_until = $2 + $4"
+                    " WHERE id IN (SELECT id FROM picked) RETURNING id",
+                    pg::params().text(array).int64(at).text(owner_).int64(lease_.count()));
+            });
+            for (int i = 0; i < r.rows(); ++i)
+                claimed.push_back(r.int64(i, 0));
         } catch (const pg::pg_error& e) {
             if (is_storage_fault(e.sqlstate())) health_.write_failed(e.what(), clock_type::now());
             throw;
         }
-        // RETURNING keeps no order.
-        std::sort(due.begin(), due.end(), [](const watch& a, const watch& b) {
-            return std::tie(a.next_poll_at, a.id) < std::tie(b.next_poll_at, b.id);
-        });
-        return due;
+        return claimed;
     }
 
     void release_claims() override {

@@ -229,8 +229,40 @@ void sync_worker::tick() {
             });
         }
     }
+    claim(launches);
     for (auto& l : launches)
         poll(std::move(l));
+}
+
+// On a shared store, only what is about to be polled is claimed, so that the others may poll
+// the rest meanwhile; what another daemon claimed since the scan is dropped from the launches.
+void sync_worker::claim(std::vector<launch>& launches) {
+    if (launches.empty()) return;
+    std::vector<watch_id> ids;
+    for (const launch& l : launches)
+        for (const watch& w : l.watches)
+            ids.push_back(w.id);
+    std::set<watch_id> claimed;
+    try {
+        const std::vector<watch_id> got = db_.claim_watches(ids, now_());
+        claimed.insert(got.begin(), got.end());
+    } catch (const store_error& e) {
+        log::warn("sync worker: could not claim due watches: {}", e.what());
+    }
+    if (claimed.size() == ids.size()) return;
+    std::lock_guard lock(mutex_);
+    for (launch& l : launches) {
+        std::erase_if(l.watches, [&](const watch& w) {
+            if (claimed.count(w.id)) return false;
+            polling_.erase(w.id);
+            return true;
+        });
+        if (l.watches.empty()) {
+            --launches_in_flight_;
+            --polls_sent_;
+        }
+    }
+    std::erase_if(launches, [](const launch& l) { return l.watches.empty(); });
 }
 
 void sync_worker::arm(time_point at, time_point now) {

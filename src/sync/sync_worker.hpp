@@ -67,7 +67,9 @@ class sync_worker final : public run_observer {
 
     void tick();
     bool running() const;
-    void arm(time_point at, time_point now);  // call with mutex_ held
+    void arm(time_point at, time_point now);
+    void claim(
+        std::vector<launch>& launches);  // drops what it could not claim  // call with mutex_ held
     void poll(launch l);
     void on_answer(const std::vector<watch>& watches, upstream_reply reply);
     void settle(const watch& w, upstream_reply& reply, time_point now);

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -393,6 +394,16 @@ std::vector<watch_id> ids_of(const std::vector<watch>& watches) {
     return out;
 }
 
+// What a sync worker does: the due watches (at most |limit|), then a claim of them; the ones
+// claimed, soonest first.
+std::vector<watch> claim_due(store& s, time_point now, std::size_t limit) {
+    std::vector<watch> due = s.due_watches(now, limit, tenant_filter::any());
+    const std::vector<watch_id> got = s.claim_watches(ids_of(due), now);
+    std::erase_if(
+        due, [&](const watch& w) { return std::find(got.begin(), got.end(), w.id) == got.end(); });
+    return due;
+}
+
 // The claim columns of watch |id|: "owner|until", or "|" when unclaimed.
 std::string claim_of(const std::string& uri, watch_id id) {
     pg::connection db(uri, "claims");
@@ -412,11 +423,11 @@ TEST_CASE("postgres store: a due watch is given to one store object until it res
     const watch_id w2 = d.watched("r2");
     const tenant_filter any = tenant_filter::any();
 
-    CHECK(ids_of(d.a->due_watches(t0, 10, any)) == std::vector<watch_id>{w1, w2});
-    CHECK(d.b->due_watches(t0, 10, any).empty());
-    CHECK(d.b->due_watches(t0 + test_lease - millis(1), 10, any).empty());
+    CHECK(ids_of(claim_due(*d.a, t0, 10)) == std::vector<watch_id>{w1, w2});
+    CHECK(claim_due(*d.b, t0, 10).empty());
+    CHECK(claim_due(*d.b, t0 + test_lease - millis(1), 10).empty());
     // Its own claims stay A's: the worker keeps those in flight apart.
-    CHECK(ids_of(d.a->due_watches(t0, 10, any)) == std::vector<watch_id>{w1, w2});
+    CHECK(ids_of(claim_due(*d.a, t0, 10)) == std::vector<watch_id>{w1, w2});
     // B does not wake for what A holds; A does.
     CHECK(d.a->next_due_time(any) == t0);
     CHECK(d.b->next_due_time(any) == t0 + test_lease);
@@ -425,10 +436,30 @@ TEST_CASE("postgres store: a due watch is given to one store object until it res
     CHECK(d.a->reschedule_watch(w1, {t0 + millis(5'000), 1, "PENDING", {}}, t0 + millis(1'000)));
     CHECK(claim_of(d.uri, w1) == "|");
     CHECK(d.b->next_due_time(any) == t0 + millis(5'000));
-    CHECK(d.b->due_watches(t0 + millis(4'999), 10, any).empty());
-    CHECK(ids_of(d.b->due_watches(t0 + millis(5'000), 10, any)) == std::vector<watch_id>{w1});
-    CHECK(d.a->due_watches(t0 + millis(5'000), 10, any).size() == 1);  // w2 only: w1 is B's
-    CHECK(d.a->due_watches(t0 + millis(5'000), 10, any).front().id == w2);
+    CHECK(claim_due(*d.b, t0 + millis(4'999), 10).empty());
+    CHECK(ids_of(claim_due(*d.b, t0 + millis(5'000), 10)) == std::vector<watch_id>{w1});
+    CHECK(claim_due(*d.a, t0 + millis(5'000), 10).size() == 1);  // w2 only: w1 is B's
+    CHECK(claim_due(*d.a, t0 + millis(5'000), 10).front().id == w2);
+}
+
+TEST_CASE("postgres store: due_watches claims nothing; a claim takes only what is still due" *
+          doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
+    two_daemons d;
+    const watch_id w1 = d.watched("r1");
+    const watch_id w2 = d.watched("r2");
+    const tenant_filter any = tenant_filter::any();
+    // Both see both due: neither holds anything yet.
+    CHECK(ids_of(d.a->due_watches(t0, 10, any)) == std::vector<watch_id>{w1, w2});
+    CHECK(ids_of(d.b->due_watches(t0, 10, any)) == std::vector<watch_id>{w1, w2});
+    CHECK(claim_of(d.uri, w1) == "|");
+
+    // B claims w1 and polls it; A, which scanned before, claims both: it gets w2 only.
+    REQUIRE(d.b->claim_watches({w1}, t0) == std::vector<watch_id>{w1});
+    CHECK(d.a->claim_watches({w1, w2}, t0) == std::vector<watch_id>{w2});
+    // B's poll answered: w1 is due again later, so a claim from a scan before then fails too.
+    REQUIRE(d.b->reschedule_watch(w1, {t0 + millis(5'000), 1, "PENDING", {}}, t0));
+    CHECK(d.a->claim_watches({w1}, t0).empty());
+    CHECK(d.a->claim_watches({w1}, t0 + millis(5'000)) == std::vector<watch_id>{w1});
 }
 
 TEST_CASE("postgres store: a claim never released ends with its lease" *
@@ -437,11 +468,11 @@ TEST_CASE("postgres store: a claim never released ends with its lease" *
     const watch_id w1 = d.watched("r1");
     const watch_id w2 = d.watched("r2");
     const tenant_filter any = tenant_filter::any();
-    REQUIRE(d.a->due_watches(t0, 10, any).size() == 2);
+    REQUIRE(claim_due(*d.a, t0, 10).size() == 2);
     d.a.reset();  // its daemon died mid-poll: nothing is rescheduled
 
-    CHECK(d.b->due_watches(t0 + test_lease - millis(1), 10, any).empty());
-    CHECK(ids_of(d.b->due_watches(t0 + test_lease, 10, any)) == std::vector<watch_id>{w1, w2});
+    CHECK(claim_due(*d.b, t0 + test_lease - millis(1), 10).empty());
+    CHECK(ids_of(claim_due(*d.b, t0 + test_lease, 10)) == std::vector<watch_id>{w1, w2});
     // B's claim now, from B's |now|.
     CHECK(claim_of(d.uri, w1).ends_with("|" + std::to_string(to_unix_ms(t0 + 2 * test_lease))));
 }
@@ -452,15 +483,15 @@ TEST_CASE("postgres store: a stopping daemon's claims are released, nobody else'
     const watch_id w1 = d.watched("r1");
     const watch_id w2 = d.watched("r2");
     const tenant_filter any = tenant_filter::any();
-    REQUIRE(ids_of(d.a->due_watches(t0, 1, any)) == std::vector<watch_id>{w1});
-    REQUIRE(ids_of(d.b->due_watches(t0, 10, any)) == std::vector<watch_id>{w2});
+    REQUIRE(ids_of(claim_due(*d.a, t0, 1)) == std::vector<watch_id>{w1});
+    REQUIRE(ids_of(claim_due(*d.b, t0, 10)) == std::vector<watch_id>{w2});
     d.a->release_claims();
 
     CHECK(claim_of(d.uri, w1) == "|");
     CHECK(claim_of(d.uri, w2) != "|");
     // B takes A's watch at once, not one lease later; its own stays its own.
-    CHECK(ids_of(d.b->due_watches(t0, 10, any)) == std::vector<watch_id>{w1, w2});
-    CHECK(d.a->due_watches(t0, 10, any).empty());
+    CHECK(ids_of(claim_due(*d.b, t0, 10)) == std::vector<watch_id>{w1, w2});
+    CHECK(claim_due(*d.a, t0, 10).empty());
 }
 
 TEST_CASE("postgres store: finishing or giving up a watch releases its claim" *
@@ -470,7 +501,7 @@ TEST_CASE("postgres store: finishing or giving up a watch releases its claim" *
     const watch_id w2 = d.watched("r2");
     const watch_id w3 = d.watched("r3");
     const tenant_filter any = tenant_filter::any();
-    REQUIRE(d.a->due_watches(t0, 10, any).size() == 3);
+    REQUIRE(claim_due(*d.a, t0, 10).size() == 3);
     CHECK(claim_of(d.uri, w1) != "|");
 
     CHECK(d.a->finish_watch(w1, "SUCCESS", t0 + millis(1)));
@@ -481,7 +512,7 @@ TEST_CASE("postgres store: finishing or giving up a watch releases its claim" *
     CHECK(claim_of(d.uri, w3) == "|");
     // Watched again, it starts over unclaimed: B may have it at once.
     d.b->watch_run(run_named("r1"), "tenant", t0 + millis(2), t0 + millis(2));
-    CHECK(ids_of(d.b->due_watches(t0 + millis(2), 10, any)) == std::vector<watch_id>{w1});
+    CHECK(ids_of(claim_due(*d.b, t0 + millis(2), 10)) == std::vector<watch_id>{w1});
 }
 
 TEST_CASE("postgres store: a job watch that found its run stays claimed for the rest of its poll" *
@@ -489,12 +520,12 @@ TEST_CASE("postgres store: a job watch that found its run stays claimed for the 
     two_daemons d;
     const watch_id job = d.a->watch_job("job-r1", "agent-1", "tenant", t0, t0);
     const tenant_filter any = tenant_filter::any();
-    REQUIRE(d.a->due_watches(t0, 10, any).size() == 1);
+    REQUIRE(claim_due(*d.a, t0, 10).size() == 1);
     CHECK(d.a->job_watch_found_run(job, "r1", "proj-1", t0));
     // Between this and its reschedule, B must not poll it as well.
-    CHECK(d.b->due_watches(t0, 10, any).empty());
+    CHECK(claim_due(*d.b, t0, 10).empty());
     CHECK(d.a->reschedule_watch(job, {t0 + millis(100), 0, "PENDING", {}}, t0));
-    CHECK(ids_of(d.b->due_watches(t0 + millis(100), 10, any)) == std::vector<watch_id>{job});
+    CHECK(ids_of(claim_due(*d.b, t0 + millis(100), 10)) == std::vector<watch_id>{job});
 }
 
 TEST_CASE("postgres store: concurrent due_watches never give one watch to two store objects" *
@@ -525,8 +556,7 @@ TEST_CASE("postgres store: concurrent due_watches never give one watch to two st
             threads.emplace_back([&, i] {
                 try {
                     for (;;) {
-                        const std::vector<watch> due =
-                            stores[i]->due_watches(now, 7, tenant_filter::any());
+                        const std::vector<watch> due = claim_due(*stores[i], now, 7);
                         if (due.empty()) break;
                         for (const watch& w : due) {
                             {
@@ -568,6 +598,6 @@ TEST_CASE("postgres store: a store of schema version 1 is upgraded; its watches 
     auto a = open_postgres_store(uri, {.watch_lease = test_lease});
     auto b = open_postgres_store(uri, {.watch_lease = test_lease});
     CHECK(a->schema_version() == 2);
-    CHECK(a->due_watches(t0, 10, tenant_filter::any()).size() == 1);
-    CHECK(b->due_watches(t0, 10, tenant_filter::any()).empty());
+    CHECK(claim_due(*a, t0, 10).size() == 1);
+    CHECK(claim_due(*b, t0, 10).empty());
 }
