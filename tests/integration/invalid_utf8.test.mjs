@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { FLEET, RUNMIRROR_BIN, startStack, api, waitFor } from '../support/daemon.mjs';
+import { FLEET_EVENTS_ONE_DAEMON, RUNMIRROR_BIN, startStack, api, waitFor } from '../support/daemon.mjs';
 import { assertSameBytes, bodyText, cacheStatus } from '../support/checks.mjs';
 
 const RUN_ID = 'run-hostile-utf8';
@@ -112,10 +112,9 @@ test('invalid UTF-8 from upstream: runs routes byte-exact, browse views valid JS
   assert.ok(JSON.parse(agents.body.toString('utf8')).items.some((a) => a.extraction_agent_id === 'agent-\uFFFD'));
 
   // The events stream announced the run when it was first stored.
-  // TODO(fleet): a status change reaches /_runmirror/events only on the daemon that stored it
-  // (README, "Not yet"; LISTEN/NOTIFY next), and in fleet mode the stream and the write are
-  // often on different daemons; the rest of the test runs there too.
-  if (FLEET) t.diagnostic('fleet mode: events not checked (TODO(fleet))');
+  // In fleet mode the stream and the write are often on different daemons; the rest of the
+  // test runs there too.
+  if (FLEET_EVENTS_ONE_DAEMON) t.diagnostic(`events not checked: ${FLEET_EVENTS_ONE_DAEMON}`);
   else {
     await waitFor(() => events.bytes().includes(Buffer.from(RUN_ID)), { timeoutMs: 5_000 });
     const stream = events.bytes();

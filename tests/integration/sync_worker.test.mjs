@@ -12,7 +12,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { FLEET, FLEET_EVENTS_ONE_DAEMON, startStack, startDaemon, api, flagArgs, waitFor } from '../support/daemon.mjs';
+import { FLEET_EVENTS_ONE_DAEMON, fleetTodo, startStack, startDaemon, api, flagArgs, waitFor } from '../support/daemon.mjs';
 import { assertSameBytes, cacheStatus, jsonError, bodyText } from '../support/checks.mjs';
 import { v2JobPath } from '../support/fake_v2.mjs';
 import {
@@ -326,7 +326,7 @@ test('backoff: polls of an unchanged run start after the interval and space out 
 // claimed_until) until its lease ends (--watch-lease-ms, 60 s): the restarted daemon sees them
 // "due" and cannot poll them. Seen with two daemons (about half the watches claimed at the stop).
 test('restart with 100 open watches and a service key: all reach SUCCESS without client requests', {
-  skip: FLEET && 'TODO(fleet): a daemon stopped by SIGTERM keeps its watch claims for the lease (60 s)',
+  skip: fleetTodo('a daemon stopped by SIGTERM keeps its watch claims for the lease (60 s)'),
 }, async (t) => {
   const { daemon, up, defer } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
   const created = await createPendingRuns(up, 100);
