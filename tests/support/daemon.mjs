@@ -269,7 +269,8 @@ export function fleetTodo(reason) {
 // The two gaps README ("A shared store on PostgreSQL") leaves to LISTEN/NOTIFY:
 // - a daemon learns of another's write through the store's change counter, which it reads at
 //   most every 100 ms: a read through B right after a write through A may be answered from B's
-//   memory cache as before the write;
+//   memory cache as before the write (a notification narrows that window, to about 15 ms in a
+//   first LISTEN/NOTIFY build, but does not close it);
 // - a status change reaches /_runmirror/events only on the daemon that stored it.
 export const FLEET_STALE_READS = fleetTodo('reads through B right after a write through A, which B notices within 100 ms');
 export const FLEET_EVENTS_ONE_DAEMON = fleetTodo('status changes reach /_runmirror/events only on the daemon that stored them');
