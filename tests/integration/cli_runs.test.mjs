@@ -218,7 +218,7 @@ test('show: the stored run indented, --data, numbers exactly as stored; missing 
 });
 
 test('--kind v2_job: a job read only with ?expand= is listed, shown and exported once, as a stored variant', async (t) => {
-  const { daemon, up } = await startStack(t);
+  const { daemon, up, dir } = await startStack(t);
   const reads = [
     ['v2-alpha-completed', ''],
     ['v2-alpha-completed', '?expand=usage'],
@@ -247,7 +247,7 @@ test('--kind v2_job: a job read only with ?expand= is listed, shown and exported
   const table = ok(runs(['list', '--kind', 'v2_job', '--db', db])).stdout.split('\n');
   assert.equal(table.filter((l) => l.startsWith('v2-alpha-spaced ')).length, 1, table.join('\n'));
 
-  const out = path.join(path.dirname(db), 'jobs.jsonl');
+  const out = path.join(dir, 'jobs.jsonl');
   const exported = ok(runs(['export', '--kind', 'v2_job', '--format', 'jsonl', '--out', out, '--db', db]));
   assert.match(exported.stderr, /: 2 runs written/);
   assert.deepEqual((await readFile(out, 'utf8')).split('\n'), [...order.map((id) => bytes[id]), '']);
@@ -263,9 +263,9 @@ test('--kind v2_job: a job read only with ?expand= is listed, shown and exported
 });
 
 test('export jsonl: the stored bytes, one run per line, newest first', async (t) => {
-  const { daemon, up } = await startStack(t);
+  const { daemon, up, dir } = await startStack(t);
   await fillStore(daemon, up);
-  const out = path.join(path.dirname(daemon.db), 'runs.jsonl');
+  const out = path.join(dir, 'runs.jsonl');
 
   const res = ok(runs(['export', '--format', 'jsonl', '--agent', 'agent-alpha', '--out', out, '--db', daemon.db]));
   assert.match(res.stderr, /^runmirror runs export: 7 runs written to .*runs\.jsonl\n$/);
@@ -283,9 +283,9 @@ test('export jsonl: the stored bytes, one run per line, newest first', async (t)
 });
 
 test('export csv: RFC 4180, UTF-8 BOM, data keys as columns, one row per array item', async (t) => {
-  const { daemon, up } = await startStack(t);
+  const { daemon, up, dir } = await startStack(t);
   await fillStore(daemon, up);
-  const out = path.join(path.dirname(daemon.db), 'runs.csv');
+  const out = path.join(dir, 'runs.csv');
   const res = ok(runs(['export', '--format', 'csv', '--agent', 'agent-alpha', '--out', out, '--db', daemon.db]));
   assert.match(res.stderr, /^runmirror runs export: 7 runs, 8 rows written to /);
 

@@ -5,8 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startStack, api } from '../support/daemon.mjs';
+import { startStack, api, singleDaemonInFleet } from '../support/daemon.mjs';
 import { assertSameBytes, cacheStatus, bodyText } from '../support/checks.mjs';
+
+singleDaemonInFleet('misses are coalesced within one process');
 
 const UPSTREAM_DELAY_MS = 400; // long enough for every client to be waiting before the answer
 const runPath = (id) => `/api/v1/extraction/runs/${id}`;

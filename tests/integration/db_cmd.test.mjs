@@ -11,10 +11,12 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 
-import { RUNMIRROR_BIN, api, daemonEnv, startDaemon, startStack } from '../support/daemon.mjs';
+import { RUNMIRROR_BIN, api, daemonEnv, startDaemon, startStack, singleDaemonInFleet } from '../support/daemon.mjs';
 import { bodyText } from '../support/checks.mjs';
 import { runPath } from '../support/sync_helpers.mjs';
 import { v2JobPath } from '../support/fake_v2.mjs';
+
+singleDaemonInFleet('runmirror db looks after SQLite store files, which these tests make and open');
 
 // `runmirror ...args` without the harness's RUNMIRROR_* variables, synchronously: only while no
 // daemon in this process needs the fake upstream (which runs on this event loop) to answer.

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { RUNMIRROR_BIN, startStack, api, waitFor } from '../support/daemon.mjs';
+import { FLEET_EVENTS_ONE_DAEMON, RUNMIRROR_BIN, startStack, api, waitFor } from '../support/daemon.mjs';
 import { assertSameBytes, bodyText, cacheStatus } from '../support/checks.mjs';
 
 const RUN_ID = 'run-hostile-utf8';
@@ -63,7 +63,7 @@ function rawEvents(daemon) {
 }
 
 test('invalid UTF-8 from upstream: runs routes byte-exact, browse views valid JSON with U+FFFD', async (t) => {
-  const { daemon, up, defer } = await startStack(t);
+  const { daemon, up, defer, dir } = await startStack(t);
   const upstreamBytes = hostileRun();
   assert.throws(() => strictUtf8.decode(upstreamBytes), 'the test body must hold ill-formed UTF-8');
   // What a browser makes of those bytes: the reference for every browse view.
@@ -112,12 +112,17 @@ test('invalid UTF-8 from upstream: runs routes byte-exact, browse views valid JS
   assert.ok(JSON.parse(agents.body.toString('utf8')).items.some((a) => a.extraction_agent_id === 'agent-\uFFFD'));
 
   // The events stream announced the run when it was first stored.
-  await waitFor(() => events.bytes().includes(Buffer.from(RUN_ID)), { timeoutMs: 5_000 });
-  const stream = events.bytes();
-  assertValidUtf8(stream, 'events stream');
-  const frame = stream.toString('utf8').split('\n\n').find((f) => f.includes(RUN_ID));
-  const data = JSON.parse(frame.split('\n').find((l) => l.startsWith('data: ')).slice(6));
-  assert.deepEqual([data.extraction_agent_id, data.job_id], ['agent-\uFFFD', 'job-\uFFFD\uFFFD']);
+  // In fleet mode the stream and the write are often on different daemons; the rest of the
+  // test runs there too.
+  if (FLEET_EVENTS_ONE_DAEMON) t.diagnostic(`events not checked: ${FLEET_EVENTS_ONE_DAEMON}`);
+  else {
+    await waitFor(() => events.bytes().includes(Buffer.from(RUN_ID)), { timeoutMs: 5_000 });
+    const stream = events.bytes();
+    assertValidUtf8(stream, 'events stream');
+    const frame = stream.toString('utf8').split('\n\n').find((f) => f.includes(RUN_ID));
+    const data = JSON.parse(frame.split('\n').find((l) => l.startsWith('data: ')).slice(6));
+    assert.deepEqual([data.extraction_agent_id, data.job_id], ['agent-\uFFFD', 'job-\uFFFD\uFFFD']);
+  }
 
   // The CLI, reading the store directly.
   const shown = runsCli(['show', RUN_ID, '--db', daemon.db]);
@@ -125,12 +130,12 @@ test('invalid UTF-8 from upstream: runs routes byte-exact, browse views valid JS
   assert.deepEqual(JSON.parse(shown.toString('utf8')), expected);
   const listed = runsCli(['list', '--json', '--db', daemon.db]);
   assertValidUtf8(listed, 'runs list --json');
-  const jsonl = path.join(path.dirname(daemon.db), 'runs.jsonl');
+  const jsonl = path.join(dir, 'runs.jsonl');
   runsCli(['export', '--format', 'jsonl', '--out', jsonl, '--db', daemon.db]);
   const exported = await readFile(jsonl);
   assertValidUtf8(exported, 'export jsonl');
   assert.deepEqual(JSON.parse(exported.toString('utf8').trim()), expected);
-  const csv = path.join(path.dirname(daemon.db), 'runs.csv');
+  const csv = path.join(dir, 'runs.csv');
   runsCli(['export', '--format', 'csv', '--out', csv, '--db', daemon.db]);
   const csvBytes = await readFile(csv);
   assertValidUtf8(csvBytes, 'export csv');

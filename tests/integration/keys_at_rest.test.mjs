@@ -11,9 +11,11 @@ import crypto from 'node:crypto';
 import { chmod, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { RUNMIRROR_BIN, startStack, startDaemon, api, daemonEnv, waitFor } from '../support/daemon.mjs';
+import { RUNMIRROR_BIN, startStack, startDaemon, api, daemonEnv, waitFor, singleDaemonInFleet } from '../support/daemon.mjs';
 import { KEYS } from '../support/fake_upstream.mjs';
 import { bodyText } from '../support/checks.mjs';
+
+singleDaemonInFleet('these tests read the store file and the secret file beside it');
 
 const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest();
 

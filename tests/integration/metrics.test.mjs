@@ -7,8 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 
-import { startStack, api, waitFor } from '../support/daemon.mjs';
+import { startStack, api, waitFor, singleDaemonInFleet } from '../support/daemon.mjs';
 import { runPath, syncArgs } from '../support/sync_helpers.mjs';
+
+singleDaemonInFleet('the counters are one process\'s');
 
 const havePromtool = spawnSync('sh', ['-c', 'command -v promtool']).status === 0;
 

@@ -87,13 +87,13 @@ test('agent names: runmirror mirror stores the names of the agents it lists', as
 });
 
 test('watches: why each waits, as the daemon knows it; the upstream down since when', async (t) => {
-  const { daemon: first, up, dir, defer } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
+  const { daemon: first, up, defer } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
   await readAll(first, [runPath('run-alpha-pending')], { key: 'key-alpha' });
   assert.equal((await first.stop()).code, 0);
   // After a restart the watch is in the store, its tenant's key (memory only) is not.
   const daemon = await startDaemon({
     upstreamUrl: up.url,
-    db: path.join(dir, 'rm.db'),
+    db: first.db,
     extraArgs: [...syncArgs(), '--upstream-failure-threshold', '1', '--upstream-cooldown-ms', '60000'],
   });
   defer(() => daemon.stop());
@@ -108,7 +108,7 @@ test('watches: why each waits, as the daemon knows it; the upstream down since w
   assert.equal(waiting.wait_until, null);
 
   // The CLI: from the store alone it cannot know; with --daemon it asks the daemon that knows.
-  const db = path.join(dir, 'rm.db');
+  const db = first.db;
   const alone = watchesCli(['--db', db]);
   assert.equal(alone.status, 0, alone.stderr);
   assert.ok(['due_key_unknown', 'scheduled'].includes(alone.watches[0].wait), JSON.stringify(alone.watches[0]));

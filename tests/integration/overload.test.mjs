@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startStack, api, flagArgs, parseRawResponse } from '../support/daemon.mjs';
+import { startStack, api, flagArgs, parseRawResponse, singleDaemonInFleet } from '../support/daemon.mjs';
 import { bodyText } from '../support/checks.mjs';
+
+singleDaemonInFleet('the connection cap and its pressure are one process\'s');
 
 const MAX = 20;
 const PRESSURE_AT = 16; // 80% of MAX

@@ -5,8 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startStack, startDaemon, api, flagArgs, health } from '../support/daemon.mjs';
+import { startStack, startDaemon, api, flagArgs, health, singleDaemonInFleet } from '../support/daemon.mjs';
 import { bodyText, jsonError } from '../support/checks.mjs';
+
+singleDaemonInFleet('the upstream circuit breaker is one process\'s');
 
 const THRESHOLD = 3;
 const BYPASS = 'runmirror; fwd=bypass';

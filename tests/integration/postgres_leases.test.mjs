@@ -6,7 +6,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -18,28 +17,17 @@ import {
   createPendingRuns,
   waitRunsFinished,
 } from '../support/sync_helpers.mjs';
+import { PG, emptyDatabase, sql } from '../support/pg.mjs';
 
-const PG = process.env.RUNMIRROR_TEST_PG;
 const POLL_DELAY_MS = 300; // every poll's answer takes this long: a claim is held that long
 const LEASE_MS = 1_500;
-
-const psqlBin = () => ['/usr/lib/postgresql/15/bin/psql', 'psql'].find((p) => spawnSync(p, ['--version']).status === 0);
-
-// One SQL statement's rows, as text lines.
-function sql(statement) {
-  const psql = psqlBin();
-  assert.ok(psql, 'psql not found');
-  const res = spawnSync(psql, [PG, '-v', 'ON_ERROR_STOP=1', '-qAtc', statement], { encoding: 'utf8' });
-  assert.equal(res.status, 0, res.stderr);
-  return res.stdout.split('\n').filter((l) => l !== '');
-}
 
 // The watches daemon `pid` holds claims on now (the owner id is host:pid:nonce).
 const claimedBy = (pid) =>
   sql(`SELECT run_id FROM watches WHERE claimed_by LIKE '%:${pid}:%' AND finished_at IS NULL AND given_up_at IS NULL`);
 
 test('two daemons on one PostgreSQL store: one poll of a watch at a time; a killed daemon loses no watch', { skip: !PG && 'RUNMIRROR_TEST_PG not set' }, async (t) => {
-  sql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+  emptyDatabase();
   const dir = await makeTempDir();
   t.after(() => removeDir(dir));
   const args = ['--tenant-secret', path.join(dir, 'shared.tenant-secret'), ...syncArgs({ 'watch-lease-ms': LEASE_MS })];

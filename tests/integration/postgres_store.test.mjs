@@ -10,8 +10,8 @@ import path from 'node:path';
 
 import { RUNMIRROR_BIN, startStack, startDaemon, api, makeTempDir, removeDir } from '../support/daemon.mjs';
 import { assertSameBytes, bodyText } from '../support/checks.mjs';
+import { PG, emptyDatabase } from '../support/pg.mjs';
 
-const PG = process.env.RUNMIRROR_TEST_PG;
 const runPath = (id) => `/api/v1/extraction/runs/${id}`;
 
 // `runmirror ARGS` without the harness's RUNMIRROR_* variables.
@@ -22,16 +22,6 @@ function cli(args) {
   const res = spawnSync(RUNMIRROR_BIN, args, { env, encoding: 'utf8', timeout: 30_000 });
   if (res.error) throw res.error;
   return res;
-}
-
-// An empty database for the test: the public schema dropped and created again.
-function emptyDatabase() {
-  const psql = ['/usr/lib/postgresql/15/bin/psql', 'psql'].find((p) => spawnSync(p, ['--version']).status === 0);
-  assert.ok(psql, 'psql not found');
-  const res = spawnSync(psql, [PG, '-v', 'ON_ERROR_STOP=1', '-qc', 'DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public'], {
-    encoding: 'utf8',
-  });
-  assert.equal(res.status, 0, res.stderr);
 }
 
 test('a PostgreSQL store: one daemon stores, another serves offline, the CLI reads', { skip: !PG && 'RUNMIRROR_TEST_PG not set' }, async (t) => {

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { startStack, startDaemon, api, waitFor, makeTempDir } from '../support/daemon.mjs';
+import { startStack, startDaemon, api, waitFor, makeTempDir, singleDaemonInFleet } from '../support/daemon.mjs';
 import { runPath } from '../support/sync_helpers.mjs';
+
+singleDaemonInFleet('the request log is one process\'s memory, the access log file one process\'s lines');
 
 const json = (r) => JSON.parse(r.body);
 

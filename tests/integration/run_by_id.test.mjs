@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startStack, api } from '../support/daemon.mjs';
+import { FLEET_STALE_READS, startStack, api } from '../support/daemon.mjs';
 import { assertSameBytes, cacheStatus, jsonError, bodyText } from '../support/checks.mjs';
 
 // cache_options.pending_max_age defaults to 2 s; wait a little longer than that.
@@ -138,7 +138,7 @@ test('GET by job id: forwarded once, then a final run is served from the store',
   assert.equal(up.count('GET', p), 2);
 });
 
-test('no-cache on a stored final run: the same bytes are relayed, bytes changed at the same length replace the copy', async (t) => {
+test('no-cache on a stored final run: the same bytes are relayed, bytes changed at the same length replace the copy', { skip: FLEET_STALE_READS }, async (t) => {
   const { daemon, up } = await startStack(t);
   const id = 'run-alpha-success';
   const NO_CACHE = { 'cache-control': 'no-cache' };

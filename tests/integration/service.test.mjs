@@ -8,7 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { REPO_ROOT, RUNMIRROR_BIN, cleanupStack, health, makeTempDir, removeDir, startDaemon, waitFor } from '../support/daemon.mjs';
+import { REPO_ROOT, RUNMIRROR_BIN, cleanupStack, health, makeTempDir, removeDir, startDaemon, waitFor, singleDaemonInFleet } from '../support/daemon.mjs';
+
+singleDaemonInFleet('systemd notifications and signals are one process\'s');
 
 // A NOTIFY_SOCKET for the daemon: a Unix datagram socket read by a small Python process (Node
 // has no Unix datagram sockets), each message printed on one line with newlines as '|'.

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { RUNMIRROR_BIN, makeTempDir, removeDir, cleanupStack, isThreadSanitizerBuild } from '../support/daemon.mjs';
+import { RUNMIRROR_BIN, daemonEnv, makeTempDir, removeDir, cleanupStack, isThreadSanitizerBuild } from '../support/daemon.mjs';
 
 function hasTaskset() {
   try {
@@ -23,7 +23,9 @@ test('taskset -c 0: one worker thread, and the log says why', { skip: !hasTaskse
   const defer = cleanupStack(t);
   const dir = await makeTempDir();
   defer(() => removeDir(dir));
+  // daemonEnv: the daemon refuses RUNMIRROR_* variables it does not know (the test runner's).
   const proc = spawn('taskset', ['-c', '0', RUNMIRROR_BIN, 'serve', '--offline', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'rm.db')], {
+    env: daemonEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise((resolve) => proc.on('exit', resolve));

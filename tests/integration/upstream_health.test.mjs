@@ -6,8 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { startStack, startDaemon, api, flagArgs, health, waitFor } from '../support/daemon.mjs';
+import { startStack, startDaemon, api, flagArgs, health, waitFor, singleDaemonInFleet } from '../support/daemon.mjs';
 import { assertSameBytes, assertStaleIfError, assertWithin, cacheStatus, jsonError, bodyText } from '../support/checks.mjs';
+
+singleDaemonInFleet('the upstream\'s health and the breaker are one process\'s');
 
 const THRESHOLD = 3;
 const COOLDOWN_MS = 500;
