@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { FLEET_EVENTS_ONE_DAEMON, startStack, startDaemon, api, waitFor } from '../support/daemon.mjs';
+import { startStack, startDaemon, api, waitFor } from '../support/daemon.mjs';
 import { bodyText } from '../support/checks.mjs';
 import { JOBS, RUNS, runPath, byJobPath, jobPath, syncArgs, subscribeEvents } from '../support/sync_helpers.mjs';
 import { v2JobPath, V2_EXTRACT } from '../support/fake_v2.mjs';
@@ -162,10 +162,7 @@ test('isolation matrix: 0 leaks in every cell, online, upstream down and offline
   up.v2.finish('v2-alpha-pending');
   up.v2.finish('v2-beta-pending');
   const heard = { alpha: ['v2-alpha-pending', resources.alpha.v1_job.id], beta: ['run-beta-pending', 'v2-beta-pending', resources.beta.v1_job.id] };
-  // In fleet mode the stream and the write are often on different daemons: no event may leak
-  // there still (below), but hearing one's own is not checked.
-  if (FLEET_EVENTS_ONE_DAEMON) t.diagnostic(`own events not awaited: ${FLEET_EVENTS_ONE_DAEMON}`);
-  for (const [name, ids] of Object.entries(FLEET_EVENTS_ONE_DAEMON ? {} : heard)) {
+  for (const [name, ids] of Object.entries(heard)) {
     for (const id of ids) {
       await subs[name].waitFor((e) => e.event === 'run' && e.json?.run_id === id && /SUCCESS|COMPLETED/.test(e.json.new_status), {
         timeoutMs: 10_000,
@@ -179,10 +176,8 @@ test('isolation matrix: 0 leaks in every cell, online, upstream down and offline
       matrix.cells += 1;
       if (sub.events.some((e) => e.json?.run_id === id)) matrix.leaks.push(`online none events: ${name} heard of ${other(name)}'s ${id}`);
     }
-    if (!FLEET_EVENTS_ONE_DAEMON) {
-      for (const id of heard[name]) {
-        matrix.cells += 1; // heard, awaited above
-      }
+    for (const id of heard[name]) {
+      matrix.cells += 1; // heard, awaited above
     }
   }
 

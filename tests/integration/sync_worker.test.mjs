@@ -12,7 +12,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { FLEET_EVENTS_ONE_DAEMON, fleetTodo, startStack, startDaemon, api, flagArgs, waitFor } from '../support/daemon.mjs';
+import { startStack, startDaemon, api, flagArgs, waitFor } from '../support/daemon.mjs';
 import { assertSameBytes, cacheStatus, jsonError, bodyText } from '../support/checks.mjs';
 import { v2JobPath } from '../support/fake_v2.mjs';
 import {
@@ -101,7 +101,7 @@ test('a PENDING run read once is SUCCESS in the store after the upstream finishe
   assert.ok(!watchOfRun(await listWatches(daemon), id), 'an ended watch is listed only with ?all=1');
 });
 
-test('events: subscribers receive each status change of a watched run, once', { skip: FLEET_EVENTS_ONE_DAEMON }, async (t) => {
+test('events: subscribers receive each status change of a watched run, once', async (t) => {
   const { daemon, up, defer } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
   const subs = [await subscribeEvents(daemon), await subscribeEvents(daemon)];
   for (const sub of subs) {
@@ -152,7 +152,7 @@ test('events: subscribers receive each status change of a watched run, once', { 
   }
 });
 
-test('events: each names the kind of resource it is about, "run" or "v2_job"', { skip: FLEET_EVENTS_ONE_DAEMON }, async (t) => {
+test('events: each names the kind of resource it is about, "run" or "v2_job"', async (t) => {
   const { daemon, up, defer } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
   const sub = await subscribeEvents(daemon);
   defer(() => sub.close());
@@ -322,13 +322,7 @@ test('backoff: polls of an unchanged run start after the interval and space out 
   assert.equal(w.last_status, 'PENDING');
 });
 
-// TODO(fleet): a daemon stopped by SIGTERM (exit 0) keeps the claims it holds on due watches
-// (claimed_by, claimed_until) until their lease ends (--watch-lease-ms, 60 s): the restarted
-// daemon lists them as "due" and cannot poll them. About 30 of the 100 are claimed at the stop,
-// with one daemon on a PostgreSQL store as with two; SQLite stores have no claims.
-test('restart with 100 open watches and a service key: all reach SUCCESS without client requests', {
-  skip: fleetTodo('a daemon stopped by SIGTERM keeps its watch claims for the lease (60 s)'),
-}, async (t) => {
+test('restart with 100 open watches and a service key: all reach SUCCESS without client requests', async (t) => {
   const { daemon, up, defer } = await startStack(t, { daemon: { extraArgs: syncArgs() } });
   const created = await createPendingRuns(up, 100);
   const ids = created.map((c) => c.runId);

@@ -266,14 +266,11 @@ export function fleetTodo(reason) {
   return FLEET && !process.env.RUNMIRROR_TEST_FLEET_TODO && `TODO(fleet): ${reason}`;
 }
 
-// The two gaps README ("A shared store on PostgreSQL") leaves to LISTEN/NOTIFY:
-// - a daemon learns of another's write through the store's change counter, which it reads at
-//   most every 100 ms: a read through B right after a write through A may be answered from B's
-//   memory cache as before the write (a notification narrows that window, to about 15 ms in a
-//   first LISTEN/NOTIFY build, but does not close it);
-// - a status change reaches /_runmirror/events only on the daemon that stored it.
-export const FLEET_STALE_READS = fleetTodo('reads through B right after a write through A, which B notices within 100 ms');
-export const FLEET_EVENTS_ONE_DAEMON = fleetTodo('status changes reach /_runmirror/events only on the daemon that stored them');
+// The gap README ("A shared store on PostgreSQL") leaves: a daemon learns of another's write
+// from its NOTIFY, a millisecond or so after it commits (up to 15 ms measured on a loaded
+// machine); a read through B in that window, right after the write through A answered, may
+// still be served from B's memory cache as before the write.
+export const FLEET_STALE_READS = fleetTodo('a read through B in the few ms before the NOTIFY of a write through A arrives');
 
 // Set by singleDaemonInFleet(): every daemon of this test file is one process.
 let singleDaemonFile = null;
