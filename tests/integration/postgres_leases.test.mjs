@@ -6,7 +6,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -18,28 +17,20 @@ import {
   createPendingRuns,
   waitRunsFinished,
 } from '../support/sync_helpers.mjs';
+import { sql as pgSql, emptyDatabase, claimedBy as pgClaimedBy } from '../support/pg.mjs';
 
 const PG = process.env.RUNMIRROR_TEST_PG;
 const POLL_DELAY_MS = 300; // every poll's answer takes this long: a claim is held that long
 const LEASE_MS = 1_500;
 
-const psqlBin = () => ['/usr/lib/postgresql/15/bin/psql', 'psql'].find((p) => spawnSync(p, ['--version']).status === 0);
-
 // One SQL statement's rows, as text lines.
-function sql(statement) {
-  const psql = psqlBin();
-  assert.ok(psql, 'psql not found');
-  const res = spawnSync(psql, [PG, '-v', 'ON_ERROR_STOP=1', '-qAtc', statement], { encoding: 'utf8' });
-  assert.equal(res.status, 0, res.stderr);
-  return res.stdout.split('\n').filter((l) => l !== '');
-}
+const sql = (statement) => pgSql(PG, statement);
 
-// The watches daemon `pid` holds claims on now (the owner id is host:pid:nonce).
-const claimedBy = (pid) =>
-  sql(`SELECT run_id FROM watches WHERE claimed_by LIKE '%:${pid}:%' AND finished_at IS NULL AND given_up_at IS NULL`);
+// The watches daemon `pid` holds claims on now.
+const claimedBy = async (pid) => (await pgClaimedBy(PG, pid)).map((c) => c.runId);
 
 test('two daemons on one PostgreSQL store: one poll of a watch at a time; a killed daemon loses no watch', { skip: !PG && 'RUNMIRROR_TEST_PG not set' }, async (t) => {
-  sql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+  await emptyDatabase(PG);
   const dir = await makeTempDir();
   t.after(() => removeDir(dir));
   const args = ['--tenant-secret', path.join(dir, 'shared.tenant-secret'), ...syncArgs({ 'watch-lease-ms': LEASE_MS })];
@@ -90,7 +81,7 @@ test('two daemons on one PostgreSQL store: one poll of a watch at a time; a kill
   const caught = await waitFor(
     async () => {
       a.proc.kill('SIGSTOP');
-      held = claimedBy(a.pid);
+      held = await claimedBy(a.pid);
       if (held.length > 0) return true;
       a.proc.kill('SIGCONT');
       await sleep(37);
@@ -107,11 +98,11 @@ test('two daemons on one PostgreSQL store: one poll of a watch at a time; a kill
   try {
     await waitRunsFinished(b, ids, { timeoutMs: LEASE_MS + 8_000, label: 'after A was killed: ' });
   } catch (err) {
-    err.message += `\n--- B ---\n${b.output().slice(-4000)}\nclaims: ${sql('SELECT run_id, claimed_by, claimed_until FROM watches').join('; ')}`;
+    err.message += `\n--- B ---\n${b.output().slice(-4000)}\nclaims: ${(await sql('SELECT run_id, claimed_by, claimed_until FROM watches')).join('; ')}`;
     throw err;
   }
   const finishedIn = Date.now() - killedAt;
   console.log(`A killed holding ${held.length} claim(s); B finished every watch ${finishedIn} ms later (lease ${LEASE_MS} ms)`);
-  const claimsLeft = sql('SELECT count(*) FROM watches WHERE claimed_by IS NOT NULL')[0];
+  const claimsLeft = (await sql('SELECT count(*) FROM watches WHERE claimed_by IS NOT NULL'))[0];
   assert.equal(claimsLeft, '0', 'every watch ended with its claim released');
 });
