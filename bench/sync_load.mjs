@@ -496,9 +496,15 @@ async function readTrace(o, daemons, dbUri) {
   }
   // Every update of the watches table, renewals of claims included (PostgreSQL's statistics,
   // sent by each backend at most once a second: read after the quiet period, near enough).
+  // And the transactions committed on the database: every tick of a worker is two or more
+  // (due_watches, next_due_time), so against the polls they show how often the workers tick.
   let updates = null;
-  if (o.pg) updates = Number((await sql(dbUri, "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'watches'"))[0]);
-  return { events: rows.length, updates, watches };
+  let commits = null;
+  if (o.pg) {
+    updates = Number((await sql(dbUri, "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'watches'"))[0]);
+    commits = Number((await sql(dbUri, 'SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()'))[0]);
+  }
+  return { events: rows.length, updates, commits, watches };
 }
 
 // ---- the run -------------------------------------------------------------------------------
@@ -810,6 +816,7 @@ async function main(o, stack) {
     trace = {
       events: t.events,
       updates: t.updates,
+      commits: t.commits,
       byRunId: t.watches,
       perWatch,
       polls: polls.length,
@@ -922,7 +929,7 @@ async function main(o, stack) {
   console.log(`  requests per finished run: ${perRun.toFixed(3)}`);
   {
     console.log(
-      `  polls per watch settled in the store (trace: ${n(trace.events)} watch updates noted` + (trace.updates === null ? '' : ` of ${n(trace.updates)} in all, claim renewals included`) + `): ${n(trace.polls)} in all` +
+      `  polls per watch settled in the store (trace: ${n(trace.events)} watch updates noted` + (trace.updates === null ? '' : ` of ${n(trace.updates)} in all, claim renewals included; ${n(trace.commits)} transactions committed on the database`) + `): ${n(trace.polls)} in all` +
         (o.daemons > 1 ? ` (${daemons.map((x, i) => `${x.name} ${n(trace.byDaemon[i])}`).join(', ')})` : '') +
         `, mean ${(trace.polls / o.runs).toFixed(2)}, p50 ${percentile(trace.counts, 50)}, max ${percentile(trace.counts, 100)}; ` +
         `watches finished twice ${trace.twice}, polled after finishing ${trace.afterFinal}`,
@@ -1009,6 +1016,7 @@ async function main(o, stack) {
       watchPolls: trace.polls,
       watchPollsMax: percentile(trace.counts, 100),
       watchUpdates: trace.updates,
+      commits: trace.commits,
       allFinalMs: doneAt === null ? null : doneAt - t0,
       duplicated,
       takeover: takeover && {
