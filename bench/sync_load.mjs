@@ -911,7 +911,8 @@ async function main(o, stack) {
   console.log(
     `  daemon -> upstream requests: ${n(daemonReqs.length)} ` +
       `(single-run polls ${n(single.length)}, list requests ${n(lists.length)}, by-job ${n(byJob.length)}, other ${n(other.length)}); ` +
-      `${afterAllFinal} in the ${s(quietUntil - quietFrom)} after all were final`,
+      `${afterAllFinal} in the ${s(quietUntil - quietFrom)} after all were final; ` +
+      `${n(daemonReqs.filter((e) => e.at >= t0).length)} from the end of the client's reads on (the rest polled runs while the client was still reading)`,
   );
   if (o.daemons > 1) {
     console.log(
@@ -1009,6 +1010,7 @@ async function main(o, stack) {
       killAtMs: o.killAtMs,
       readsMs: t0 - readStart,
       requests: daemonReqs.length,
+      requestsAfterReads: daemonReqs.filter((e) => e.at >= t0).length,
       requestsByDaemon: daemons.map((x) => reqsOf(x).length),
       lists: lists.length,
       single: single.length,
