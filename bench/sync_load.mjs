@@ -995,7 +995,10 @@ async function main(o, stack) {
   if (!allFinal) failed.push('runs not final');
   if (!ratioOk) failed.push('ratio >= 1');
   if (!onePollAtATime) failed.push('a watch polled by two daemons at once');
-  if (takeover && !takeover.ok) failed.push("the killed daemon's watches not all taken over");
+  // A daemon killed holding nothing (none caught within 10 s) lost nothing, but the takeover
+  // was not exercised: that is a failed run, not a pass.
+  if (takeover && takeover.held === 0) failed.push('the killed daemon held no claim: takeover not exercised');
+  else if (takeover && !takeover.ok) failed.push("the killed daemon's watches not all taken over");
   if (baseline && !baseline.ok) failed.push(`requests ${baseline.ratio.toFixed(3)}x the baseline`);
 
   if (o.json) {
