@@ -15,9 +15,9 @@ import path from 'node:path';
 import { RUNMIRROR_BIN, api, daemonEnv, makeTempDir, removeDir, startStack } from '../support/daemon.mjs';
 import { bodyText } from '../support/checks.mjs';
 import { runPath } from '../support/sync_helpers.mjs';
+import { PG, emptyDatabase, sql } from '../support/pg.mjs';
 import { v2JobPath } from '../support/fake_v2.mjs';
 
-const PG = process.env.RUNMIRROR_TEST_PG;
 const skip = !PG && 'RUNMIRROR_TEST_PG not set';
 
 // `runmirror ...args` without the harness's RUNMIRROR_* variables (and so without a tenant
@@ -52,20 +52,8 @@ function oneLineError(res, status, prefix, pattern) {
   assert.match(res.stderr, pattern);
 }
 
-let psqlBin;
-// |sql| through psql on the test database; its unaligned, tuples-only output.
-function psql(sql) {
-  psqlBin ??= ['/usr/lib/postgresql/15/bin/psql', 'psql'].find((p) => spawnSync(p, ['--version']).status === 0);
-  assert.ok(psqlBin, 'psql not found');
-  const res = spawnSync(psqlBin, [PG, '-v', 'ON_ERROR_STOP=1', '-qtAc', sql], { encoding: 'utf8' });
-  assert.equal(res.status, 0, res.stderr);
-  return res.stdout.trim();
-}
-
-// An empty database for the test: the public schema dropped and created again.
-function emptyDatabase() {
-  psql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
-}
+// |statement| through psql on the test database; its unaligned, tuples-only output.
+const psql = (statement) => sql(statement).join('\n');
 
 const tablesInPublic = () => psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'");
 

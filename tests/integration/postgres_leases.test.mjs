@@ -78,7 +78,7 @@ test('two daemons on one PostgreSQL store: one poll of a watch at a time; a kill
   const caught = await waitFor(
     async () => {
       a.proc.kill('SIGSTOP');
-      held = claimedBy(a.pid);
+      held = await claimedBy(a.pid);
       if (held.length > 0) return true;
       a.proc.kill('SIGCONT');
       await sleep(37);
@@ -95,7 +95,7 @@ test('two daemons on one PostgreSQL store: one poll of a watch at a time; a kill
   try {
     await waitRunsFinished(b, ids, { timeoutMs: LEASE_MS + 8_000, label: 'after A was killed: ' });
   } catch (err) {
-    err.message += `\n--- B ---\n${b.output().slice(-4000)}\nclaims: ${sql('SELECT run_id, claimed_by, claimed_until FROM watches').join('; ')}`;
+    err.message += `\n--- B ---\n${b.output().slice(-4000)}\nclaims: ${(await sql('SELECT run_id, claimed_by, claimed_until FROM watches')).join('; ')}`;
     throw err;
   }
   const finishedIn = Date.now() - killedAt;
@@ -105,7 +105,7 @@ test('two daemons on one PostgreSQL store: one poll of a watch at a time; a kill
 });
 
 test('a daemon that stops releases its claims: the other takes its watches at once, not after the lease', { skip: !PG && 'RUNMIRROR_TEST_PG not set' }, async (t) => {
-  sql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public');
+  emptyDatabase();
   const dir = await makeTempDir();
   t.after(() => removeDir(dir));
   const longLeaseMs = 60_000;

@@ -6,26 +6,15 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 import { startDaemon, api, makeTempDir, removeDir, cleanupStack } from '../support/daemon.mjs';
 import { startFakeUpstream } from '../support/fake_upstream.mjs';
 import { cacheStatus, bodyText } from '../support/checks.mjs';
+import { PG, emptyDatabase } from '../support/pg.mjs';
 import { syncArgs, subscribeEvents, runEvents, runPath, statusOf, waitForPoll, sleep } from '../support/sync_helpers.mjs';
 
-const PG = process.env.RUNMIRROR_TEST_PG;
 const skip = !PG && 'RUNMIRROR_TEST_PG not set';
-
-// An empty database for the test: the public schema dropped and created again.
-function emptyDatabase() {
-  const psql = ['/usr/lib/postgresql/15/bin/psql', 'psql'].find((p) => spawnSync(p, ['--version']).status === 0);
-  assert.ok(psql, 'psql not found');
-  const res = spawnSync(psql, [PG, '-v', 'ON_ERROR_STOP=1', '-qc', 'DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public'], {
-    encoding: 'utf8',
-  });
-  assert.equal(res.status, 0, res.stderr);
-}
 
 // Daemons A and B on one fresh database, each in front of an upstream of its own (the same
 // fake data), so that one daemon's upstream can be stopped alone.
