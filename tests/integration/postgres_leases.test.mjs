@@ -26,31 +26,54 @@ const LEASE_MS = 1_500;
 const claimedBy = (pid) =>
   sql(`SELECT run_id FROM watches WHERE claimed_by LIKE '%:${pid}:%' AND finished_at IS NULL AND given_up_at IS NULL`);
 
-test('two daemons on one PostgreSQL store: one poll of a watch at a time; a killed daemon loses no watch', { skip: !PG && 'RUNMIRROR_TEST_PG not set' }, async (t) => {
+// Daemons A and B on the emptied test database, both polling every tenant's watches with the
+// service key (as daemons behind one team would), with one pending run per agent read through
+// A (no two watches share a list request: each poll is of one run), every poll's answer taking
+// POLL_DELAY_MS. Returns { up, a, b, ids }.
+async function twoDaemonsPolling(t, { leaseMs, agents }) {
   emptyDatabase();
   const dir = await makeTempDir();
   t.after(() => removeDir(dir));
-  const args = ['--tenant-secret', path.join(dir, 'shared.tenant-secret'), ...syncArgs({ 'watch-lease-ms': LEASE_MS })];
-  // Both poll every tenant's watches with the service key, as daemons behind one team would.
+  const args = ['--tenant-secret', path.join(dir, 'shared.tenant-secret'), ...syncArgs({ 'watch-lease-ms': leaseMs })];
   const env = { LLAMA_CLOUD_API_KEY: 'key-both' };
   const { up, daemon: a, defer } = await startStack(t, { daemon: { db: PG, env, extraArgs: args } });
   const b = await startDaemon({ upstreamUrl: up.url, db: PG, env, extraArgs: args });
   defer(() => b.stop());
-
-  // One run per agent: no two watches share a list request (the worker batches watches of one
-  // agent), so each poll is of one run.
   const created = [];
-  for (const [key, agentId] of [
-    ['key-alpha', 'agent-alpha'],
-    ['key-alpha', 'agent-big'],
-    ['key-beta', 'agent-beta'],
-    ['key-beta', 'agent-empty'],
-  ]) {
-    created.push(...(await createPendingRuns(up, 1, { key, agentId })));
-  }
-  const ids = created.map((c) => c.runId);
+  for (const [key, agentId] of agents) created.push(...(await createPendingRuns(up, 1, { key, agentId })));
   await readRunsOnce(a, created);
   up.setFault({ method: 'GET', path: /^\/api\/v1\/extraction\//, delayMs: POLL_DELAY_MS, respond: 'normal' });
+  return { up, a, b, ids: created.map((c) => c.runId) };
+}
+
+// Freezes daemon |a| (SIGSTOP) at a moment it holds claims, and returns them; |a| stays frozen.
+async function frozenHoldingClaims(a) {
+  let held = [];
+  const caught = await waitFor(
+    async () => {
+      a.proc.kill('SIGSTOP');
+      held = claimedBy(a.pid);
+      if (held.length > 0) return true;
+      a.proc.kill('SIGCONT');
+      await sleep(37);
+      return false;
+    },
+    { timeoutMs: 10_000, intervalMs: 1 },
+  );
+  assert.ok(caught, 'daemon A never held a claim: did it poll at all?');
+  return held;
+}
+
+test('two daemons on one PostgreSQL store: one poll of a watch at a time; a killed daemon loses no watch', { skip: !PG && 'RUNMIRROR_TEST_PG not set' }, async (t) => {
+  const { up, a, b, ids } = await twoDaemonsPolling(t, {
+    leaseMs: LEASE_MS,
+    agents: [
+      ['key-alpha', 'agent-alpha'],
+      ['key-alpha', 'agent-big'],
+      ['key-beta', 'agent-beta'],
+      ['key-beta', 'agent-empty'],
+    ],
+  });
   const since = Date.now();
   await sleep(4_000);
   const until = Date.now();
@@ -74,19 +97,7 @@ test('two daemons on one PostgreSQL store: one poll of a watch at a time; a kill
   assert.ok(minGap >= POLL_DELAY_MS, `a run was polled twice within ${minGap} ms: two daemons polled it at once? its polls: ${closest}`);
 
   // Catch A holding claims (SIGSTOP freezes them), then kill it without a chance to release them.
-  let held = [];
-  const caught = await waitFor(
-    async () => {
-      a.proc.kill('SIGSTOP');
-      held = await claimedBy(a.pid);
-      if (held.length > 0) return true;
-      a.proc.kill('SIGCONT');
-      await sleep(37);
-      return false;
-    },
-    { timeoutMs: 10_000, intervalMs: 1 },
-  );
-  assert.ok(caught, 'daemon A never held a claim: did it poll at all?');
+  const held = await frozenHoldingClaims(a);
   a.proc.kill('SIGKILL');
   const killedAt = Date.now();
   up.clearFaults();
@@ -105,41 +116,17 @@ test('two daemons on one PostgreSQL store: one poll of a watch at a time; a kill
 });
 
 test('a daemon that stops releases its claims: the other takes its watches at once, not after the lease', { skip: !PG && 'RUNMIRROR_TEST_PG not set' }, async (t) => {
-  emptyDatabase();
-  const dir = await makeTempDir();
-  t.after(() => removeDir(dir));
   const longLeaseMs = 60_000;
-  const args = ['--tenant-secret', path.join(dir, 'shared.tenant-secret'), ...syncArgs({ 'watch-lease-ms': longLeaseMs })];
-  const env = { LLAMA_CLOUD_API_KEY: 'key-both' };
-  const { up, daemon: a, defer } = await startStack(t, { daemon: { db: PG, env, extraArgs: args } });
-  const b = await startDaemon({ upstreamUrl: up.url, db: PG, env, extraArgs: args });
-  defer(() => b.stop());
-
-  const created = [];
-  for (const [key, agentId] of [
-    ['key-alpha', 'agent-alpha'],
-    ['key-beta', 'agent-beta'],
-  ]) {
-    created.push(...(await createPendingRuns(up, 1, { key, agentId })));
-  }
-  const ids = created.map((c) => c.runId);
-  await readRunsOnce(a, created);
-  up.setFault({ method: 'GET', path: /^\/api\/v1\/extraction\//, delayMs: POLL_DELAY_MS, respond: 'normal' });
+  const { up, a, b, ids } = await twoDaemonsPolling(t, {
+    leaseMs: longLeaseMs,
+    agents: [
+      ['key-alpha', 'agent-alpha'],
+      ['key-beta', 'agent-beta'],
+    ],
+  });
 
   // Catch A holding claims mid-poll, then stop it as a deploy does (SIGTERM).
-  let held = [];
-  const caught = await waitFor(
-    async () => {
-      a.proc.kill('SIGSTOP');
-      held = claimedBy(a.pid);
-      if (held.length > 0) return true;
-      a.proc.kill('SIGCONT');
-      await sleep(37);
-      return false;
-    },
-    { timeoutMs: 10_000, intervalMs: 1 },
-  );
-  assert.ok(caught, 'daemon A never held a claim: did it poll at all?');
+  const held = await frozenHoldingClaims(a);
   a.proc.kill('SIGTERM');
   a.proc.kill('SIGCONT');
   const exit = await a.stop();
