@@ -32,8 +32,21 @@ upstream_reply answer(int status, std::string body, header_list headers = {}) {
     return r;
 }
 
+// Counts the worker's scans of the store: one per tick that gets past its first checks.
+class scan_counting_store final : public forwarding_store {
+  public:
+    using forwarding_store::forwarding_store;
+    std::vector<watch> due_watches(time_point now, std::size_t limit,
+                                   const tenant_filter& tenants) override {
+        ++scans;
+        return inner().due_watches(now, limit, tenants);
+    }
+    std::size_t scans = 0;
+};
+
 struct fixture {
-    std::unique_ptr<store> db = runmirror::testing::open_test_store();
+    std::unique_ptr<scan_counting_store> db =
+        std::make_unique<scan_counting_store>(runmirror::testing::open_test_store());
     scripted_upstream up;
     key_ring keys;
     event_hub events;
@@ -415,63 +428,16 @@ TEST_CASE("on a shared store the worker finds watches others wrote, without bein
     }
 }
 
-namespace {
-
-// Counts the worker's scans of the store: one per tick that gets past its first checks.
-class scan_counting_store final : public forwarding_store {
-  public:
-    using forwarding_store::forwarding_store;
-    std::vector<watch> due_watches(time_point now, std::size_t limit,
-                                   const tenant_filter& tenants) override {
-        ++scans;
-        return inner().due_watches(now, limit, tenants);
-    }
-    std::size_t scans = 0;
-};
-
-}  // namespace
-
-TEST_CASE("ticks between armed times leave no extra chains of ticks behind" *
-          doctest::test_suite("sync")) {
-    scan_counting_store db(runmirror::testing::open_test_store());
-    scripted_upstream up;
-    key_ring keys;
-    event_hub events;
-    time_point now = from_unix_ms(1'700'000'000'000);
-    std::vector<std::pair<time_point, std::function<void()>>> timers;
-    sync_options options;
-    options.poll_interval = millis(60'000);
-    sync_worker worker{db,
-                       up,
-                       keys,
-                       events,
-                       options,
-                       [&] { return now; },
-                       [&](millis delay, std::function<void()> task) {
-                           timers.emplace_back(now + delay, std::move(task));
-                       }};
-    const std::string tenant = keys.remember("key-a");
-    worker.start();
-    run_fields fields;
-    fields.id = "r1";
-    fields.project_id = "p1";
-    fields.status = "PENDING";
-    db.put_run(fields, run_json("r1", "PENDING"), now);
-    worker.on_run_stored(fields, "", tenant, seen_in::read);  // due in about a minute
+TEST_CASE_FIXTURE(fixture, "ticks between armed times leave no extra chains of ticks behind" *
+                               doctest::test_suite("sync")) {
+    seen_pending("r1");  // due in about a second
 
     // Ticks from elsewhere (here new keys; answers and reads too) while the watch is not due.
     for (int i = 0; i < 20; ++i)
         worker.on_api_key("key-" + std::to_string(i), "tenant-" + std::to_string(i));
-    db.scans = 0;
+    db->scans = 0;
     up.script.push_back(answer(200, run_json("r1", "SUCCESS")));  // the one poll it then makes
     // Every timer armed so far fires; only the one armed last may tick.
-    now += millis(10 * 60'000);
-    std::vector<std::function<void()>> due;
-    for (auto& [at, task] : timers)
-        due.push_back(std::move(task));
-    timers.clear();
-    for (auto& task : due)
-        task();
-    CHECK(db.scans <= 2);  // that tick's, and the one its poll's answer makes
-    worker.stop();
+    advance(millis(60'000));
+    CHECK(db->scans <= 2);  // that tick's, and the one its poll's answer makes
 }
