@@ -13,41 +13,17 @@
 #include "runmirror/store_admin.hpp"
 #include "store/migrations.hpp"
 #include "store/pg_db.hpp"
+#include "support/admin_fixtures.hpp"
 #include "support/store_fixtures.hpp"
 
 using namespace runmirror;
+using runmirror::testing::admin_t1;
+using runmirror::testing::checked_problems;
+using runmirror::testing::compressible_run_body;
+using runmirror::testing::put_compressible;
 using runmirror::testing::test_pg_uri;
 
 namespace {
-
-const time_point t1 = from_unix_ms(1'700'000'000'123);
-
-// A body long and repetitive enough to be stored compressed (an LZ4 frame).
-std::string run_body(const std::string& id) {
-    std::string data;
-    for (int i = 0; i < 40; ++i)
-        data += R"("field_)" + std::to_string(i) + R"(":"the same words again and again",)";
-    return R"({"id":")" + id +
-           R"(","extraction_agent_id":"agent-1","project_id":"p-1","status":"SUCCESS",)"
-           R"("created_at":"2024-01-01T00:00:00Z","data":{)" +
-           data + R"("n":1}})";
-}
-
-void put(store& db, const std::string& id, const resource_kind& kind = kinds::v1_run) {
-    const std::string body = run_body(id);
-    auto [fields, err] = parse_run(body, kind);
-    REQUIRE(!err);
-    db.put_run(fields, body, t1);
-}
-
-std::vector<store_problem> check(store_admin& admin, store_check_summary* summary = nullptr) {
-    std::vector<store_problem> problems;
-    const store_check_summary s =
-        admin.check([&](const store_problem& p) { problems.push_back(p); });
-    if (summary) *summary = s;
-    CHECK(s.problems == static_cast<std::int64_t>(problems.size()));
-    return problems;
-}
 
 const stored_group& group(const store_stats& s, const std::string& name) {
     for (const stored_group& g : s.groups)
@@ -64,11 +40,11 @@ TEST_CASE("pg admin: stats count each kind's rows and bytes, and size the store'
     const std::string uri = *test_pg_uri();
     {
         auto db = runmirror::testing::open_test_store();
-        put(*db, "run-1");
-        put(*db, "run-2");
-        put(*db, "job-1", kinds::v2_job);
-        db->tombstone_run("run-2", t1);
-        db->put_list_page("tenant-a", "agent=1", R"({"items":[],"total":0})", t1);
+        put_compressible(*db, "run-1");
+        put_compressible(*db, "run-2");
+        put_compressible(*db, "job-1", kinds::v2_job);
+        db->tombstone_run("run-2", admin_t1);
+        db->put_list_page("tenant-a", "agent=1", R"({"items":[],"total":0})", admin_t1);
         db->grant("tenant-a", {"p-1"});
     }
     const store_stats s = open_postgres_store_admin(uri, admin_access::read_only)->stats();
@@ -79,7 +55,7 @@ TEST_CASE("pg admin: stats count each kind's rows and bytes, and size the store'
     CHECK(s.file_bytes == 0);
     const stored_group& runs = group(s, "run");
     CHECK(runs.rows == 1);
-    CHECK(runs.body_bytes == static_cast<std::int64_t>(run_body("run-1").size()));
+    CHECK(runs.body_bytes == static_cast<std::int64_t>(compressible_run_body("run-1").size()));
     CHECK(runs.stored_bytes < runs.body_bytes);  // compressed, its size read from the header
     CHECK(group(s, "v2_job").rows == 1);
     CHECK(group(s, "v1_job").rows == 0);  // listed all the same
@@ -102,14 +78,15 @@ TEST_CASE("pg admin: check reads every body across batches and names each damage
     {
         auto db = runmirror::testing::open_test_store();
         for (int i = 0; i < runs; ++i)
-            put(*db, "run-" + std::to_string(i));
+            put_compressible(*db, "run-" + std::to_string(i));
         for (int i = 0; i < pages; ++i) {
             db->put_list_page(i % 2 ? "tenant-a" : "tenant-b", "page=" + std::to_string(i),
-                              R"({"items":[]})", t1);
+                              R"({"items":[]})", admin_t1);
         }
     }
     store_check_summary summary;
-    CHECK(check(*open_postgres_store_admin(uri, admin_access::read_only), &summary).empty());
+    CHECK(checked_problems(*open_postgres_store_admin(uri, admin_access::read_only), &summary)
+              .empty());
     CHECK(summary.bodies_checked == runs);
     CHECK(summary.list_pages_checked == pages);
 
@@ -121,7 +98,8 @@ TEST_CASE("pg admin: check reads every body across batches and names each damage
             " get_byte(body, length(body) / 2) # 1) WHERE id = 'run-321'");
         raw.exec("UPDATE list_pages SET body = 'nope' WHERE key = 'page=201'");
     }
-    const auto problems = check(*open_postgres_store_admin(uri, admin_access::read_only));
+    const auto problems =
+        checked_problems(*open_postgres_store_admin(uri, admin_access::read_only));
     REQUIRE(problems.size() == 2);
     CHECK(problems[0].subject == "v1 run run-321");
     CHECK(problems[0].problem.find("does not decode") != std::string::npos);
@@ -147,11 +125,11 @@ TEST_CASE("pg admin: vacuum runs beside a store in use; backup is refused, namin
           doctest::test_suite("postgres") * doctest::skip(!test_pg_uri().has_value())) {
     const std::string uri = *test_pg_uri();
     auto db = runmirror::testing::open_test_store();
-    put(*db, "run-1");
+    put_compressible(*db, "run-1");
     const vacuum_result r = open_postgres_store_admin(uri, admin_access::read_write)->vacuum();
     CHECK(r.bytes_before > 0);
     CHECK(r.bytes_after > 0);
-    put(*db, "run-2");  // the daemon's store object writes on
+    put_compressible(*db, "run-2");  // the daemon's store object writes on
     CHECK(db->find_run("run-2"));
 
     auto admin = open_postgres_store_admin(uri, admin_access::read_only);

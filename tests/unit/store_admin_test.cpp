@@ -16,46 +16,22 @@
 #include "store/body_codec.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite_db.hpp"
+#include "support/admin_fixtures.hpp"
 #include "support/store_fixtures.hpp"
 
 using namespace runmirror;
+using runmirror::testing::admin_t1;
+using runmirror::testing::checked_problems;
+using runmirror::testing::compressible_run_body;
+using runmirror::testing::put_compressible;
 using runmirror::testing::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
 
-const time_point t1 = from_unix_ms(1'700'000'000'123);
-
-// A body long and repetitive enough to be stored compressed (an LZ4 frame).
-std::string run_body(const std::string& id) {
-    std::string data;
-    for (int i = 0; i < 40; ++i)
-        data += R"("field_)" + std::to_string(i) + R"(":"the same words again and again",)";
-    return R"({"id":")" + id +
-           R"(","extraction_agent_id":"agent-1","project_id":"p-1","status":"SUCCESS",)"
-           R"("created_at":"2024-01-01T00:00:00Z","data":{)" +
-           data + R"("n":1}})";
-}
-
-void put(store& db, const std::string& id, const resource_kind& kind = kinds::v1_run) {
-    const std::string body = run_body(id);
-    auto [fields, err] = parse_run(body, kind);
-    REQUIRE(!err);
-    db.put_run(fields, body, t1);
-}
-
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), {}};
-}
-
-std::vector<store_problem> check(store_admin& admin, store_check_summary* summary = nullptr) {
-    std::vector<store_problem> problems;
-    const store_check_summary s =
-        admin.check([&](const store_problem& p) { problems.push_back(p); });
-    if (summary) *summary = s;
-    CHECK(s.problems == static_cast<std::int64_t>(problems.size()));
-    return problems;
 }
 
 }  // namespace
@@ -65,11 +41,11 @@ TEST_CASE("store admin: stats count each kind's rows and bytes, as stored and as
     const std::string path = dir.file("rm.db");
     {
         auto db = open_sqlite_store(path);
-        put(*db, "run-1");
-        put(*db, "run-2");
-        put(*db, "job-1", kinds::v2_job);
-        db->tombstone_run("run-2", t1);
-        db->put_list_page("tenant-a", "agent=1", R"({"items":[],"total":0})", t1);
+        put_compressible(*db, "run-1");
+        put_compressible(*db, "run-2");
+        put_compressible(*db, "job-1", kinds::v2_job);
+        db->tombstone_run("run-2", admin_t1);
+        db->put_list_page("tenant-a", "agent=1", R"({"items":[],"total":0})", admin_t1);
         db->grant("tenant-a", {"p-1"});
     }
     const store_stats s = open_sqlite_store_admin(path, admin_access::read_only)->stats();
@@ -85,7 +61,7 @@ TEST_CASE("store admin: stats count each kind's rows and bytes, as stored and as
     };
     const stored_group runs = group("run");
     CHECK(runs.rows == 1);
-    CHECK(runs.body_bytes == static_cast<std::int64_t>(run_body("run-1").size()));
+    CHECK(runs.body_bytes == static_cast<std::int64_t>(compressible_run_body("run-1").size()));
     CHECK(runs.stored_bytes < runs.body_bytes);  // compressed
     CHECK(group("v2_job").rows == 1);
     CHECK(group("v1_job").rows == 0);  // listed all the same
@@ -100,13 +76,14 @@ TEST_CASE("store admin: check passes a sound store and names each resource whose
     const std::string path = dir.file("rm.db");
     {
         auto db = open_sqlite_store(path);
-        put(*db, "run-good");
-        put(*db, "run-flipped");
-        put(*db, "job-text", kinds::v2_job);
-        db->put_list_page("tenant-a", "agent=1", R"({"items":[]})", t1);
+        put_compressible(*db, "run-good");
+        put_compressible(*db, "run-flipped");
+        put_compressible(*db, "job-text", kinds::v2_job);
+        db->put_list_page("tenant-a", "agent=1", R"({"items":[]})", admin_t1);
     }
     store_check_summary summary;
-    CHECK(check(*open_sqlite_store_admin(path, admin_access::read_only), &summary).empty());
+    CHECK(checked_problems(*open_sqlite_store_admin(path, admin_access::read_only), &summary)
+              .empty());
     CHECK(summary.bodies_checked == 3);
     CHECK(summary.list_pages_checked == 1);
 
@@ -129,7 +106,7 @@ TEST_CASE("store admin: check passes a sound store and names each resource whose
         raw.exec("UPDATE runs SET body = '{\"id\": \"job-text\", trunc' WHERE id = 'v2/job-text'");
         raw.exec("UPDATE list_pages SET body = 'nope'");
     }
-    const auto problems = check(*open_sqlite_store_admin(path, admin_access::read_only));
+    const auto problems = checked_problems(*open_sqlite_store_admin(path, admin_access::read_only));
     REQUIRE(problems.size() == 3);
     CHECK(problems[0].subject == "v1 run run-flipped");
     CHECK(problems[0].problem.find("does not decode") != std::string::npos);
@@ -142,8 +119,8 @@ TEST_CASE("store admin: backup is a consistent store of its own; an existing fil
     temp_dir dir;
     const std::string path = dir.file("rm.db");
     auto db = open_sqlite_store(path);  // kept open: the backup is taken beside a live store
-    put(*db, "run-1");
-    put(*db, "job-1", kinds::v2_job);
+    put_compressible(*db, "run-1");
+    put_compressible(*db, "job-1", kinds::v2_job);
 
     auto admin = open_sqlite_store_admin(path, admin_access::read_only);
     const std::string backup = dir.file("backup.db");
@@ -152,7 +129,7 @@ TEST_CASE("store admin: backup is a consistent store of its own; an existing fil
         auto copy = open_sqlite_store(backup);
         auto run = copy->find_run("run-1");
         REQUIRE(run);
-        CHECK(run->body == run_body("run-1"));
+        CHECK(run->body == compressible_run_body("run-1"));
         REQUIRE(copy->find_run(store_key(kinds::v2_job, "job-1")));
     }
 
@@ -173,7 +150,7 @@ TEST_CASE("store admin: vacuum gives back the pages of deleted rows") {
     {
         auto db = open_sqlite_store(path);
         for (int i = 0; i < 200; ++i)
-            put(*db, "run-" + std::to_string(i));
+            put_compressible(*db, "run-" + std::to_string(i));
         for (int i = 0; i < 200; ++i)
             db->forget_run("run-" + std::to_string(i));
     }
@@ -219,7 +196,7 @@ TEST_CASE("store admin: a file that is not a store is refused by name and left a
 }
 
 TEST_CASE("body codec: the verified unpack catches a changed byte that the fast one lets through") {
-    const std::string text = run_body("run-1");
+    const std::string text = compressible_run_body("run-1");
     packed_body packed = pack_body(text);
     REQUIRE(packed.compressed);
     CHECK(unpack_body_verified(packed.bytes, true) == text);
@@ -248,7 +225,7 @@ TEST_CASE(
         CHECK(s.schema_version == 3);
         CHECK(s.groups.front().name == "run");
         CHECK(s.groups.front().rows == 2);
-        const auto problems = check(*admin);
+        const auto problems = checked_problems(*admin);
         REQUIRE(problems.size() == 1);
         CHECK(problems[0].subject == "v1 run run-bad");
         sqlite::database raw(path, 5000, sqlite::open_mode::read_only);
@@ -257,13 +234,13 @@ TEST_CASE(
     SUBCASE("newer: a version this build does not know") {
         {
             auto db = open_sqlite_store(path);
-            put(*db, "run-1");
+            put_compressible(*db, "run-1");
         }
         { sqlite::database(path).exec("PRAGMA user_version = 99"); }
         auto admin = open_sqlite_store_admin(path, admin_access::read_only);
         const store_stats s = admin->stats();
         CHECK(s.schema_version == 99);
         CHECK(s.known_schema_version == latest_schema_version());
-        CHECK(check(*admin).empty());
+        CHECK(checked_problems(*admin).empty());
     }
 }
