@@ -4,48 +4,24 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 
-import { RUNMIRROR_BIN, api, daemonEnv, startDaemon, startStack, singleDaemonInFleet } from '../support/daemon.mjs';
+import { api, startDaemon, startStack, singleDaemonInFleet } from '../support/daemon.mjs';
 import { bodyText } from '../support/checks.mjs';
+import { runmirror, runmirrorAsync, oneLineError } from '../support/cli.mjs';
 import { runPath } from '../support/sync_helpers.mjs';
 import { v2JobPath } from '../support/fake_v2.mjs';
 
 singleDaemonInFleet('runmirror db looks after SQLite store files, which these tests make and open');
 
-// `runmirror ...args` without the harness's RUNMIRROR_* variables, synchronously: only while no
-// daemon in this process needs the fake upstream (which runs on this event loop) to answer.
-function runmirror(args, env = {}) {
-  const res = spawnSync(RUNMIRROR_BIN, args, { env: daemonEnv(env), encoding: 'utf8', timeout: 30_000 });
-  if (res.error) throw res.error;
-  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-// The same without blocking the event loop, for commands run while the daemon serves.
-function runmirrorAsync(args) {
-  return new Promise((resolve, reject) => {
-    execFile(RUNMIRROR_BIN, args, { env: daemonEnv(), encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') reject(err);
-      else resolve({ status: err ? err.code : 0, stdout, stderr });
-    });
-  });
-}
-
 function ok(res) {
   assert.equal(res.status, 0, `exit status; stdout: ${res.stdout} stderr: ${res.stderr}`);
   return res;
-}
-
-function oneLineError(res, status, prefix, pattern) {
-  assert.equal(res.status, status, `exit status; stdout: ${res.stdout} stderr: ${res.stderr}`);
-  assert.equal(res.stdout, '');
-  assert.match(res.stderr, new RegExp(`^${prefix}: [^\\n]+\\n$`), 'exactly one line on stderr');
-  assert.match(res.stderr, pattern);
 }
 
 const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');

@@ -8,48 +8,22 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-import { RUNMIRROR_BIN, api, daemonEnv, makeTempDir, removeDir, startStack } from '../support/daemon.mjs';
+import { api, makeTempDir, removeDir, startStack } from '../support/daemon.mjs';
 import { bodyText } from '../support/checks.mjs';
+import { runmirror, runmirrorAsync, oneLineError } from '../support/cli.mjs';
 import { runPath } from '../support/sync_helpers.mjs';
 import { PG, emptyDatabase, sql } from '../support/pg.mjs';
 import { v2JobPath } from '../support/fake_v2.mjs';
 
 const skip = !PG && 'RUNMIRROR_TEST_PG not set';
 
-// `runmirror ...args` without the harness's RUNMIRROR_* variables (and so without a tenant
-// secret: `db` needs none), synchronously: only while no daemon in this process needs the fake
-// upstream (on this event loop) to answer.
-function runmirror(args) {
-  const res = spawnSync(RUNMIRROR_BIN, args, { env: daemonEnv(), encoding: 'utf8', timeout: 60_000 });
-  if (res.error) throw res.error;
-  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-// The same without blocking the event loop, for commands run while the daemon serves.
-function runmirrorAsync(args) {
-  return new Promise((resolve, reject) => {
-    execFile(RUNMIRROR_BIN, args, { env: daemonEnv(), encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') reject(err);
-      else resolve({ status: err ? err.code : 0, stdout, stderr });
-    });
-  });
-}
-
 function ok(res) {
   assert.equal(res.status, 0, `exit status; stdout: ${res.stdout} stderr: ${res.stderr}`);
   assert.equal(res.stderr, '');
   return res;
-}
-
-function oneLineError(res, status, prefix, pattern) {
-  assert.equal(res.status, status, `exit status; stdout: ${res.stdout} stderr: ${res.stderr}`);
-  assert.equal(res.stdout, '');
-  assert.match(res.stderr, new RegExp(`^${prefix}: [^\\n]+\\n$`), 'exactly one line on stderr');
-  assert.match(res.stderr, pattern);
 }
 
 // |statement| through psql on the test database; its unaligned, tuples-only output.
