@@ -229,6 +229,11 @@ TEST_CASE("peer feed: a memory cache drops what another daemon changed, and only
     const run_fields r2 = run_named("r2");
     const std::string k1 = store_key(kinds::v1_run, "r1");
     const std::string k2 = store_key(kinds::v1_run, "r2");
+    // B's cache drops everything when its feed goes live: hold nothing before then. Followers
+    // of one feed are told together, so another follower's "live" says the cache heard it too.
+    recorder feed;
+    auto watching = b->follow_peers(feed);
+    REQUIRE(feed.saw("live"));
     a->put_run(r1, body_of(r1), t0);
     a->put_run(r2, body_of(r2), t0);
     a->put_list_page("tenant-1", "page", "[1]", t0);
