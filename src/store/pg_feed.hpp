@@ -12,7 +12,6 @@
 //
 // Events go out on the feed's connection, queued, so a publisher never waits on the server.
 
-#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>

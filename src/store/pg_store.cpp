@@ -442,7 +442,7 @@ void restart_if_ended(pg::connection& db, watch_id id, time_point now, time_poin
                 pg::params().int64(id).int64(to_unix_ms(now)).int64(to_unix_ms(first_poll_at)));
 }
 
-class pg_store final : public store {
+class pg_store final : public store, private prune_steps {
   public:
     pg_store(const std::string& uri, const postgres_store_options& options)
         : conninfo_(uri),
@@ -1155,40 +1155,7 @@ class pg_store final : public store {
     }
 
     prune_batch prune_some(const prune_policy& policy, prune_cursor& cursor) override {
-        return prune_in_stages(
-            policy, cursor,
-            {.delete_list_pages =
-                 [&](std::int64_t limit) {
-                     std::size_t rows = 0;
-                     write([&](pg::connection& db) {
-                         rows = static_cast<std::size_t>(
-                             db.prepared("prune_list_pages",
-                                         "DELETE FROM list_pages WHERE seq IN"
-                                         " (SELECT seq FROM list_pages ORDER BY seq LIMIT $1)",
-                                         pg::params().int64(limit))
-                                 .affected());
-                     });
-                     return rows;
-                 },
-             .delete_ended_watches =
-                 [&](std::int64_t limit) {
-                     std::size_t rows = 0;
-                     write([&](pg::connection& db) {
-                         rows = static_cast<std::size_t>(
-                             db.prepared("prune_ended_watches",
-                                         "DELETE FROM watches WHERE id IN (SELECT id FROM watches"
-                                         " WHERE NOT (" WATCH_ACTIVE ") ORDER BY id LIMIT $1)",
-                                         pg::params().int64(limit))
-                                 .affected());
-                     });
-                     return rows;
-                 },
-             .stale_unfinished_keys =
-                 [&](time_point before) { return stale_unfinished_keys(before); },
-             .next_final_keys = [&](prune_cursor& c,
-                                    std::int64_t limit) { return next_final_keys(c, limit); },
-             .erase_some = [&](std::vector<std::string>& keys,
-                               std::size_t count) { return erase_some(keys, count); }});
+        return prune_in_stages(policy, cursor, *this);
     }
 
   private:
@@ -1229,7 +1196,34 @@ class pg_store final : public store {
     }
 
     // Stored resources not final and not fetched since |before|, each plain key once.
-    std::vector<std::string> stale_unfinished_keys(time_point before) {
+    // --- prune_steps: the SQL of prune_some's stages ----------------------------------------
+    std::size_t delete_list_pages(std::int64_t limit) override {
+        std::size_t rows = 0;
+        write([&](pg::connection& db) {
+            rows = static_cast<std::size_t>(
+                db.prepared("prune_list_pages",
+                            "DELETE FROM list_pages WHERE seq IN"
+                            " (SELECT seq FROM list_pages ORDER BY seq LIMIT $1)",
+                            pg::params().int64(limit))
+                    .affected());
+        });
+        return rows;
+    }
+
+    std::size_t delete_ended_watches(std::int64_t limit) override {
+        std::size_t rows = 0;
+        write([&](pg::connection& db) {
+            rows = static_cast<std::size_t>(
+                db.prepared("prune_ended_watches",
+                            "DELETE FROM watches WHERE id IN (SELECT id FROM watches"
+                            " WHERE NOT (" WATCH_ACTIVE ") ORDER BY id LIMIT $1)",
+                            pg::params().int64(limit))
+                    .affected());
+        });
+        return rows;
+    }
+
+    std::vector<std::string> stale_unfinished_keys(time_point before) override {
         static const std::string sql = "SELECT id, status FROM runs WHERE " RUN_LIVE
                                        " AND status NOT IN (" +
                                        final_status_list() + ") AND fetched_at < $1 LIMIT 100000";
@@ -1250,7 +1244,7 @@ class pg_store final : public store {
 
     // The final resources among the next |limit| stored ones in created order after
     // |cursor|'s, which moves past them (its key is emptied when there are none left).
-    std::vector<std::string> next_final_keys(prune_cursor& cursor, std::int64_t limit) {
+    std::vector<std::string> next_final_keys(prune_cursor& cursor, std::int64_t limit) override {
         return read([&](pg::connection& db) {
             std::vector<std::string> keys;
             const pg::result r =
@@ -1274,7 +1268,8 @@ class pg_store final : public store {
 
     // Erases up to |count| resources from the back of |keys| (removing them from it) in one
     // write; returns those that were stored.
-    std::vector<std::string> erase_some(std::vector<std::string>& keys, std::size_t count) {
+    std::vector<std::string> erase_some(std::vector<std::string>& keys,
+                                        std::size_t count) override {
         std::vector<std::string> taken;
         while (!keys.empty() && taken.size() < count) {
             taken.push_back(std::move(keys.back()));

@@ -5,8 +5,7 @@
 
 namespace runmirror {
 
-prune_batch prune_in_stages(const prune_policy& policy, prune_cursor& cursor,
-                            const prune_steps& steps) {
+prune_batch prune_in_stages(const prune_policy& policy, prune_cursor& cursor, prune_steps& steps) {
     using stage = prune_cursor::stage;
     const std::int64_t limit = static_cast<std::int64_t>(std::min<std::size_t>(
         std::max<std::size_t>(policy.batch, 1), std::numeric_limits<std::int64_t>::max()));

@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,24 +13,26 @@ namespace runmirror {
 
 // One backend's steps; |limit| is the policy's batch (at least 1). Each step that writes is
 // one write transaction of the backend's.
-struct prune_steps {
+class prune_steps {
+  public:
     // Delete up to |limit| of the oldest list pages / ended watches; the rows deleted.
-    std::function<std::size_t(std::int64_t limit)> delete_list_pages;
-    std::function<std::size_t(std::int64_t limit)> delete_ended_watches;
+    virtual std::size_t delete_list_pages(std::int64_t limit) = 0;
+    virtual std::size_t delete_ended_watches(std::int64_t limit) = 0;
     // The store keys of unfinished resources last fetched before |fetched_before|.
-    std::function<std::vector<std::string>(time_point fetched_before)> stale_unfinished_keys;
+    virtual std::vector<std::string> stale_unfinished_keys(time_point fetched_before) = 0;
     // The next up to |limit| final resources in created order after |cursor|'s position,
     // which it moves on (an empty cursor.key once past the last).
-    std::function<std::vector<std::string>(prune_cursor& cursor, std::int64_t limit)>
-        next_final_keys;
+    virtual std::vector<std::string> next_final_keys(prune_cursor& cursor, std::int64_t limit) = 0;
     // Erases up to |count| of |keys| (taken from its back) as forget_run does, in one write;
     // the ones that were stored.
-    std::function<std::vector<std::string>(std::vector<std::string>& keys, std::size_t count)>
-        erase_some;
+    virtual std::vector<std::string> erase_some(std::vector<std::string>& keys,
+                                                std::size_t count) = 0;
+
+  protected:
+    ~prune_steps() = default;
 };
 
 // store::prune_some over |steps|.
-prune_batch prune_in_stages(const prune_policy& policy, prune_cursor& cursor,
-                            const prune_steps& steps);
+prune_batch prune_in_stages(const prune_policy& policy, prune_cursor& cursor, prune_steps& steps);
 
 }  // namespace runmirror

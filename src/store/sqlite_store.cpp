@@ -436,7 +436,7 @@ std::string_view plain_key(std::string_view key) {
     return key.substr(0, key.find('?'));
 }
 
-class sqlite_store final : public store {
+class sqlite_store final : public store, private prune_steps {
   public:
     explicit sqlite_store(const std::string& path)
         : path_(path), in_memory_(path == ":memory:"), health_(path) {
@@ -594,42 +594,7 @@ class sqlite_store final : public store {
     }
 
     prune_batch prune_some(const prune_policy& policy, prune_cursor& cursor) override {
-        return prune_in_stages(
-            policy, cursor,
-            {.delete_list_pages =
-                 [&](std::int64_t limit) {
-                     std::size_t rows = 0;
-                     write([&](sqlite::database& db) {
-                         sqlite::statement_use s(db,
-                                                 "DELETE FROM list_pages WHERE rowid IN (SELECT"
-                                                 " rowid FROM list_pages ORDER BY rowid LIMIT ?1)");
-                         s->bind_int64(1, limit);
-                         s->run();
-                         rows = static_cast<std::size_t>(db.changes());
-                     });
-                     return rows;
-                 },
-             .delete_ended_watches =
-                 [&](std::int64_t limit) {
-                     std::size_t rows = 0;
-                     write([&](sqlite::database& db) {
-                         sqlite::statement_use s(
-                             db,
-                             "DELETE FROM watches WHERE id IN (SELECT id FROM watches WHERE"
-                             " finished_at IS NOT NULL OR given_up_at IS NOT NULL ORDER BY id"
-                             " LIMIT ?1)");
-                         s->bind_int64(1, limit);
-                         s->run();
-                         rows = static_cast<std::size_t>(db.changes());
-                     });
-                     return rows;
-                 },
-             .stale_unfinished_keys =
-                 [&](time_point before) { return stale_unfinished_keys(before); },
-             .next_final_keys = [&](prune_cursor& c,
-                                    std::int64_t limit) { return next_final_keys(c, limit); },
-             .erase_some = [&](std::vector<std::string>& keys,
-                               std::size_t count) { return erase_some(keys, count); }});
+        return prune_in_stages(policy, cursor, *this);
     }
 
     run_page list_runs(const run_query& query) override {
@@ -1638,7 +1603,36 @@ class sqlite_store final : public store {
 
     // Stored resources not final and not fetched since |before|, found by one read (a scan of
     // the status index, on a reader: writes go on meanwhile). Each plain key once.
-    std::vector<std::string> stale_unfinished_keys(time_point before) {
+    // --- prune_steps: the SQL of prune_some's stages ----------------------------------------
+    std::size_t delete_list_pages(std::int64_t limit) override {
+        std::size_t rows = 0;
+        write([&](sqlite::database& db) {
+            sqlite::statement_use s(db,
+                                    "DELETE FROM list_pages WHERE rowid IN (SELECT"
+                                    " rowid FROM list_pages ORDER BY rowid LIMIT ?1)");
+            s->bind_int64(1, limit);
+            s->run();
+            rows = static_cast<std::size_t>(db.changes());
+        });
+        return rows;
+    }
+
+    std::size_t delete_ended_watches(std::int64_t limit) override {
+        std::size_t rows = 0;
+        write([&](sqlite::database& db) {
+            sqlite::statement_use s(
+                db,
+                "DELETE FROM watches WHERE id IN (SELECT id FROM watches WHERE"
+                " finished_at IS NOT NULL OR given_up_at IS NOT NULL ORDER BY id"
+                " LIMIT ?1)");
+            s->bind_int64(1, limit);
+            s->run();
+            rows = static_cast<std::size_t>(db.changes());
+        });
+        return rows;
+    }
+
+    std::vector<std::string> stale_unfinished_keys(time_point before) override {
         static const std::string sql =
             "SELECT id, status FROM runs WHERE deleted_at IS NULL AND body IS NOT NULL"
             " AND status NOT IN (" +
@@ -1661,7 +1655,7 @@ class sqlite_store final : public store {
 
     // The final resources among the next |limit| stored ones in created order after
     // |cursor|'s, which moves past them (its key is emptied when there are none left).
-    std::vector<std::string> next_final_keys(prune_cursor& cursor, std::int64_t limit) {
+    std::vector<std::string> next_final_keys(prune_cursor& cursor, std::int64_t limit) override {
         return read([&](sqlite::database& db) {
             std::vector<std::string> keys;
             // runs_browse (created_at, id) gives the order; status needs the row.
@@ -1691,7 +1685,8 @@ class sqlite_store final : public store {
 
     // Erases up to |count| resources from the back of |keys| (removing them from it) in one
     // write; returns those that were stored.
-    std::vector<std::string> erase_some(std::vector<std::string>& keys, std::size_t count) {
+    std::vector<std::string> erase_some(std::vector<std::string>& keys,
+                                        std::size_t count) override {
         std::vector<std::string> taken;
         while (!keys.empty() && taken.size() < count) {
             taken.push_back(std::move(keys.back()));
